@@ -1,0 +1,48 @@
+"""Typed errors raised by connectors; each carries a machine code for the API error shape.
+
+ConnectorError
+ ├── AuthorizationDenied     the provider (or the user there) refused: error=access_denied …
+ ├── CallbackRejected        the callback itself is unacceptable: iss mismatch, no code
+ ├── TokenExchangeFailed     the token endpoint refused: invalid_grant, invalid_client …
+ ├── IdTokenInvalid          signature, alg, iss, aud, exp, nonce …
+ │    └── TenantNotAllowed   a Microsoft tenant outside the allow-list
+ └── ProviderUnavailable     network failure, timeout, 5xx, unparseable answer
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every connector failure; `code` is stable, `message` is safe to show."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class AuthorizationDenied(ConnectorError):
+    code = "access_denied"
+
+
+class CallbackRejected(ConnectorError):
+    code = "callback_rejected"
+
+
+class TokenExchangeFailed(ConnectorError):
+    code = "token_exchange_failed"
+
+
+class IdTokenInvalid(ConnectorError):
+    code = "id_token_invalid"
+
+
+class TenantNotAllowed(IdTokenInvalid):
+    code = "tenant_not_allowed"
+
+
+class ProviderUnavailable(ConnectorError):
+    code = "provider_unavailable"

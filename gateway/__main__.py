@@ -1,0 +1,115 @@
+"""`python -m gateway`: run the gateway on a fresh machine with nothing else installed.
+
+Without `GATEWAY_REDIS_URL` an embedded Redis starts (see gateway.storage.embedded); without
+provider credentials and without `GATEWAY_EMULATOR_URL` the provider emulator starts in this
+process, registered for this gateway's callback URLs, and its test accounts are printed.
+A secret key is generated once into the data folder when none is configured.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from gateway.config import OIDC_VARIABLE, ConfigError, Settings
+
+CREDENTIAL_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID")
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Access log lines without the query string: callbacks carry codes and states."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        self.log("info", '"%s %s" %s %s', self.command, path, code, size)
+
+
+def needs_emulator(env: Mapping[str, str]) -> bool:
+    if env.get("GATEWAY_EMULATOR_URL"):
+        return False
+    if any(env.get(name) for name in CREDENTIAL_VARIABLES):
+        return False
+    return not any(OIDC_VARIABLE.match(name) for name in env)
+
+
+def ensure_secret_key(env: MutableMapping[str, str], data_dir: Path) -> None:
+    if env.get("GATEWAY_SECRET_KEY"):
+        return
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    env["GATEWAY_SECRET_KEY"] = path.read_text().strip()
+
+
+def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
+    from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+
+    host = env.get("GATEWAY_HOST", "127.0.0.1")
+    public_url = env.get("GATEWAY_PUBLIC_URL") or f"http://{host}:{env.get('GATEWAY_PORT', '8000')}"
+    public_url = public_url.rstrip("/")
+    redirect_uris = [
+        f"{public_url}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")
+    ]
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    emulator = start_emulator(
+        ca_path=data_dir / "emulator-ca.pem",
+        clients={
+            DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": redirect_uris}
+        },
+    )
+    env["GATEWAY_EMULATOR_URL"] = emulator.url
+    env["GATEWAY_CA_BUNDLE"] = str(emulator.ca_path)
+    return emulator
+
+
+def main() -> int:
+    env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
+    data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
+    ensure_secret_key(env, data_dir)
+    emulator = start_local_emulator(env, data_dir) if needs_emulator(env) else None
+    try:
+        settings = Settings.from_env(env)
+        from gateway import create_app
+
+        app = create_app(settings)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        if emulator is not None:
+            emulator.stop()
+        return 2
+
+    server = make_server(
+        settings.host, settings.port, app, threaded=True, request_handler=QuietRequestHandler
+    )
+    print(f"\nConsent gateway on {settings.public_url}")
+    print("  Redis: " + (settings.redis_url or "embedded, data in " + str(data_dir / "redis")))
+    if emulator is not None:
+        print(f"  Provider emulator on {emulator.url} (CA bundle {emulator.ca_path})")
+        print("  Test accounts (no password):")
+        for account in emulator.client.accounts():
+            print(f"    {account.get('provider', '?'):10} {account.get('email')}")
+    print("Press Ctrl-C to stop.\n", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if emulator is not None:
+            emulator.stop()
+        embedded = app.extensions["gateway"].embedded_redis
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

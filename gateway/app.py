@@ -1,0 +1,91 @@
+"""The app factory: configuration in, a wired Flask app out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from connectors.registry import build_connector
+from gateway.config import Settings
+from gateway.context import Services
+from gateway.errors import register_error_handlers
+from gateway.security import install_security_headers
+from gateway.services.signin import SignInService
+from gateway.storage.embedded import EmbeddedRedis
+from gateway.storage.flows import FlowStore
+from gateway.storage.redis_client import connect
+from gateway.storage.sessions import RedisSessionInterface
+from gateway.storage.users import UserStore
+
+csrf = CSRFProtect()
+
+# Libraries that log request or token details at DEBUG; never let them reach a log.
+QUIET_LOGGERS = ("msal", "authlib", "urllib3", "requests_oauthlib")
+
+
+def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    """Build the app from `GATEWAY_*` variables (the environment when `config` is None)."""
+    settings = config if isinstance(config, Settings) else Settings.from_env(config or os.environ)
+    _configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        MAX_FORM_MEMORY_SIZE=settings.max_content_length,
+        TRUSTED_HOSTS=list(settings.trusted_hosts),
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
+        JSON_SORT_KEYS=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives and dies with the server-side session
+    )
+
+    embedded = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+        redis_url = embedded.url
+    client = connect(redis_url)
+
+    app.session_interface = RedisSessionInterface(
+        client,
+        cookie_name="__Host-gw_session" if settings.secure_cookies else "gw_session",
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_absolute_seconds,
+    )
+    csrf.init_app(app)
+
+    connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
+    users = UserStore(client)
+    app.extensions["gateway"] = Services(
+        settings=settings,
+        redis=client,
+        signin=SignInService(connectors, FlowStore(client), users, settings.redirect_uri),
+        users=users,
+        embedded_redis=embedded,
+    )
+
+    from gateway.blueprints.api import api
+    from gateway.blueprints.auth import auth
+    from gateway.blueprints.pages import pages
+
+    app.register_blueprint(pages)
+    app.register_blueprint(auth)
+    app.register_blueprint(api)
+    csrf.exempt("gateway.blueprints.auth.form_post_callback")
+    register_error_handlers(app)
+    install_security_headers(app, https=settings.secure_cookies)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway").setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

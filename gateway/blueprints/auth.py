@@ -1,0 +1,59 @@
+"""Sign-in routes. Each provider has its own callback path (mix-up defence, RFC 9207)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from gateway.context import services
+
+auth = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _pending() -> list[str]:
+    value = session.get("pending", [])
+    return [h for h in value if isinstance(h, str)] if isinstance(value, list) else []
+
+
+@auth.get("/login/<provider>")
+def login(provider: str) -> Response:
+    started = services().signin.start(provider, request.args.get("next"), _pending())
+    session["pending"] = started.pending
+    return redirect(started.url, code=302)
+
+
+@auth.post("/link/<provider>")
+def link(provider: str) -> Response:
+    """Start linking another provider to the signed-in user (a CSRF-protected form)."""
+    uid = session.get("uid")
+    if not uid:
+        abort(401, "Sign in first, then link another account.")
+    started = services().signin.start(provider, "/account", _pending(), link_uid=uid)
+    session["pending"] = started.pending
+    return redirect(started.url, code=303)
+
+
+@auth.get("/callback/<provider>")
+def callback(provider: str) -> Response:
+    outcome = services().signin.finish(
+        provider, request.args.to_dict(), _pending(), session.get("uid")
+    )
+    session.clear()
+    session.rotate()  # type: ignore[attr-defined]
+    session["uid"] = outcome.uid
+    if outcome.pending:
+        session["pending"] = outcome.pending
+    return redirect(outcome.next_path, code=303)
+
+
+@auth.post("/callback/<provider>")
+def form_post_callback(provider: str) -> Response:
+    """Microsoft posts the response cross-site, without our SameSite=Lax cookie: park it."""
+    state = services().signin.park_form_post(provider, request.form.to_dict())
+    return redirect(url_for("auth.callback", provider=provider, state=state), code=303)
+
+
+@auth.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("pages.landing"), code=303)

@@ -1,0 +1,31 @@
+"""Pages for people: the landing page with the sign-in choices and the account page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, session, url_for
+from werkzeug.wrappers import Response
+
+from gateway.context import services
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.get("/")
+def landing() -> str:
+    signin = services().signin
+    providers = [(name, c.title) for name, c in signin.connectors.items()]
+    return render_template("landing.html", providers=providers, signed_in="uid" in session)
+
+
+@pages.get("/account")
+def account() -> Response | str:
+    uid = session.get("uid")
+    user = services().users.get(uid) if uid else None
+    if user is None:
+        session.clear()
+        return redirect(url_for("pages.landing"), code=303)
+    signin = services().signin
+    linked = {i.provider for i in user.identities}
+    titles = {name: c.title for name, c in signin.connectors.items()}
+    linkable = [(name, title) for name, title in titles.items() if name not in linked]
+    return render_template("account.html", user=user, titles=titles, linkable=linkable)

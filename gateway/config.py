@@ -1,0 +1,319 @@
+"""One configuration scheme: `GATEWAY_*` variables, read once, validated, one line per mistake.
+
+Tests pass a mapping of the same variables to `create_app`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from connectors.registry import ProviderConfig
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+OIDC_VARIABLE = re.compile(r"^GATEWAY_OIDC_([A-Z0-9]+)_(DISCOVERY_URL|CLIENT_ID|CLIENT_SECRET)$")
+RESERVED_PROVIDER_NAMES = frozenset({"google", "microsoft"})
+# The tenant of the emulator's work accounts (connectors/emulator/accounts.json).
+EMULATOR_TENANT = "11111111-1111-4111-8111-111111111111"
+
+KNOWN_VARIABLES = frozenset(
+    {
+        "GATEWAY_HOST",
+        "GATEWAY_PORT",
+        "GATEWAY_PUBLIC_URL",
+        "GATEWAY_SECRET_KEY",
+        "GATEWAY_REDIS_URL",
+        "GATEWAY_DATA_DIR",
+        "GATEWAY_CA_BUNDLE",
+        "GATEWAY_EMULATOR_URL",
+        "GATEWAY_TRUSTED_HOSTS",
+        "GATEWAY_SESSION_IDLE_MINUTES",
+        "GATEWAY_SESSION_ABSOLUTE_HOURS",
+        "GATEWAY_LOG_LEVEL",
+        "GATEWAY_GOOGLE_CLIENT_ID",
+        "GATEWAY_GOOGLE_CLIENT_SECRET",
+        "GATEWAY_MICROSOFT_CLIENT_ID",
+        "GATEWAY_MICROSOFT_CLIENT_SECRET",
+        "GATEWAY_MICROSOFT_TENANT",
+        "GATEWAY_MICROSOFT_ALLOWED_TENANTS",
+    }
+)
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message is one line that says what to change."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    public_url: str
+    secret_key: str = field(repr=False)
+    redis_url: str | None
+    data_dir: Path
+    ca_bundle: str | None
+    emulator_url: str | None
+    providers: tuple[ProviderConfig, ...]
+    trusted_hosts: tuple[str, ...]
+    session_idle_seconds: int
+    session_absolute_seconds: int
+    log_level: str
+    max_content_length: int = 64 * 1024
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure whenever the public URL is https (everything but local dev)."""
+        return self.public_url.startswith("https://")
+
+    def redirect_uri(self, provider: str) -> str:
+        """Built from configuration, never from the request's Host header (RFC 9700 §4.13)."""
+        return f"{self.public_url}/auth/callback/{provider}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = {k: v.strip() for k, v in environ.items() if k.startswith("GATEWAY_")}
+        _reject_unknown(env)
+        host = env.get("GATEWAY_HOST", "127.0.0.1")
+        port = _int(env, "GATEWAY_PORT", 8000, 1, 65535)
+        public_url = _public_url(env.get("GATEWAY_PUBLIC_URL") or f"http://{host}:{port}")
+        emulator_url = _https_url(env, "GATEWAY_EMULATOR_URL")
+        public_host = urlsplit(public_url).hostname or ""
+        extra_hosts = [h for h in env.get("GATEWAY_TRUSTED_HOSTS", "").split(",") if h.strip()]
+        return cls(
+            host=host,
+            port=port,
+            public_url=public_url,
+            secret_key=_secret_key(env),
+            redis_url=_redis_url(env),
+            data_dir=Path(env.get("GATEWAY_DATA_DIR") or "var"),
+            ca_bundle=_existing_file(env, "GATEWAY_CA_BUNDLE"),
+            emulator_url=emulator_url,
+            providers=_providers(env, emulator_url),
+            trusted_hosts=tuple(dict.fromkeys([public_host, *(h.strip() for h in extra_hosts)])),
+            session_idle_seconds=60 * _int(env, "GATEWAY_SESSION_IDLE_MINUTES", 30, 1, 24 * 60),
+            session_absolute_seconds=3600 * _int(env, "GATEWAY_SESSION_ABSOLUTE_HOURS", 12, 1, 24),
+            log_level=_choice(
+                env, "GATEWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+        )
+
+
+def _reject_unknown(env: Mapping[str, str]) -> None:
+    for name in sorted(env):
+        if name in KNOWN_VARIABLES or OIDC_VARIABLE.match(name):
+            continue
+        guess = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        raise ConfigError(f"{name} is not a known setting{hint}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a whole number from {low} to {high}, got {raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).upper()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {env.get(name)!r}")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"GATEWAY_PUBLIC_URL must be an http(s) URL such as https://gw.example, got {raw!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("GATEWAY_PUBLIC_URL must be an origin with no path, query or fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError("GATEWAY_PUBLIC_URL must use https unless its host is a loopback address")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _https_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{name} must be an https URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _secret_key(env: Mapping[str, str]) -> str:
+    value = env.get("GATEWAY_SECRET_KEY", "")
+    if not value:
+        raise ConfigError(
+            "GATEWAY_SECRET_KEY is missing: set it to a random string of at least 32 characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if len(value) < 32:
+        raise ConfigError("GATEWAY_SECRET_KEY is too short: use at least 32 random characters")
+    return value
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_REDIS_URL")
+    if not raw:
+        return None
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("GATEWAY_REDIS_URL must start with redis://, rediss:// or unix://")
+    return raw
+
+
+def _existing_file(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    if not Path(raw).is_file():
+        raise ConfigError(f"{name} names a file that does not exist: {raw}")
+    return raw
+
+
+def _pair(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
+    client_id, secret = env.get(f"{prefix}_CLIENT_ID"), env.get(f"{prefix}_CLIENT_SECRET")
+    if client_id and not secret:
+        raise ConfigError(f"{prefix}_CLIENT_SECRET is missing ({prefix}_CLIENT_ID is set)")
+    if secret and not client_id:
+        raise ConfigError(f"{prefix}_CLIENT_ID is missing ({prefix}_CLIENT_SECRET is set)")
+    return (client_id, secret) if client_id and secret else None
+
+
+def _tenants(env: Mapping[str, str], tenant: str, emulated: bool) -> frozenset[str]:
+    raw = env.get("GATEWAY_MICROSOFT_ALLOWED_TENANTS", "")
+    tenants = {t.strip().lower() for t in raw.split(",") if t.strip()}
+    for value in tenants:
+        if not GUID.match(value):
+            raise ConfigError(
+                f"GATEWAY_MICROSOFT_ALLOWED_TENANTS must list tenant GUIDs, got {value!r}"
+            )
+    if tenants:
+        return frozenset(tenants)
+    if GUID.match(tenant):
+        return frozenset({tenant})
+    if emulated:
+        return frozenset({EMULATOR_TENANT})
+    raise ConfigError(
+        f"GATEWAY_MICROSOFT_ALLOWED_TENANTS is missing: tenant {tenant!r} admits any organisation, "
+        "so list the tenant GUIDs that may sign in"
+    )
+
+
+def _providers(env: Mapping[str, str], emulator_url: str | None) -> tuple[ProviderConfig, ...]:
+    emulated = emulator_url is not None
+    default_pair: tuple[str, str] | None = None
+    if emulated:
+        from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+        default_pair = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+    providers: list[ProviderConfig] = []
+
+    google = _pair(env, "GATEWAY_GOOGLE") or default_pair
+    if google:
+        providers.append(
+            ProviderConfig(
+                name="google",
+                kind="google",
+                client_id=google[0],
+                client_secret=google[1],
+                discovery_url=f"{emulator_url}/.well-known/openid-configuration"
+                if emulated
+                else None,
+            )
+        )
+
+    microsoft = _pair(env, "GATEWAY_MICROSOFT") or default_pair
+    if microsoft:
+        tenant = (env.get("GATEWAY_MICROSOFT_TENANT") or "organizations").lower()
+        if tenant not in ("common", "organizations", "consumers") and not GUID.match(tenant):
+            raise ConfigError(
+                "GATEWAY_MICROSOFT_TENANT must be common, organizations, consumers "
+                f"or a tenant GUID, got {tenant!r}"
+            )
+        providers.append(
+            ProviderConfig(
+                name="microsoft",
+                kind="microsoft",
+                client_id=microsoft[0],
+                client_secret=microsoft[1],
+                tenant=tenant,
+                allowed_tenants=_tenants(env, tenant, emulated),
+                authority_base=emulator_url,
+            )
+        )
+
+    names = sorted({m.group(1) for k in env if (m := OIDC_VARIABLE.match(k))})
+    for upper in names:
+        prefix = f"GATEWAY_OIDC_{upper}"
+        discovery = env.get(f"{prefix}_DISCOVERY_URL")
+        pair = _pair(env, prefix)
+        if not discovery or not pair:
+            missing = f"{prefix}_DISCOVERY_URL" if not discovery else f"{prefix}_CLIENT_ID"
+            raise ConfigError(f"{missing} is missing (other {prefix}_* variables are set)")
+        parts = urlsplit(discovery)
+        if parts.scheme != "https" or not parts.path.endswith("/.well-known/openid-configuration"):
+            raise ConfigError(
+                f"{prefix}_DISCOVERY_URL must be an https URL ending in "
+                "/.well-known/openid-configuration"
+            )
+        if upper.lower() in RESERVED_PROVIDER_NAMES:
+            raise ConfigError(
+                f"{prefix}_*: the name {upper.lower()!r} is taken by a built-in provider"
+            )
+        providers.append(
+            ProviderConfig(
+                name=upper.lower(),
+                kind="oidc",
+                client_id=pair[0],
+                client_secret=pair[1],
+                discovery_url=discovery,
+                title=upper.capitalize(),
+            )
+        )
+
+    if emulated and default_pair and "emulator" not in {p.name for p in providers}:
+        providers.append(
+            ProviderConfig(
+                name="emulator",
+                kind="oidc",
+                client_id=default_pair[0],
+                client_secret=default_pair[1],
+                discovery_url=f"{emulator_url}/generic/.well-known/openid-configuration",
+                title="Emulated OpenID Connect",
+            )
+        )
+    if not providers:
+        raise ConfigError(
+            "no sign-in provider is configured: set GATEWAY_GOOGLE_CLIENT_ID and _SECRET, "
+            "GATEWAY_MICROSOFT_CLIENT_ID and _SECRET, a GATEWAY_OIDC_<NAME>_* triple, "
+            "or GATEWAY_EMULATOR_URL"
+        )
+    return tuple(providers)

@@ -1,0 +1,27 @@
+"""What the app holds for the length of its life, and how blueprints reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import current_app
+
+from gateway.config import Settings
+from gateway.services.signin import SignInService
+from gateway.storage.users import UserStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    signin: SignInService
+    users: UserStore
+    embedded_redis: Any = None
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["gateway"]
+    return found

@@ -1,0 +1,73 @@
+"""One error shape for programs, a friendly page for people, and never a stack trace.
+
+API clients (paths under /v1/, the health probes, or anyone asking for JSON first) get
+`{"error": code, "message": text}`; browsers get the error page. Unexpected exceptions are
+logged with their type only — request data can hold codes and tokens — and answered with a
+generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import redis
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from gateway.services.signin import SignInError
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/v1/", "/healthz", "/readyz")
+
+
+def wants_json() -> bool:
+    if request.path.startswith(API_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response | str, int]:
+    if wants_json():
+        return jsonify(error=code, message=message), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def _code_for(error: HTTPException) -> str:
+    name = error.name or "error"
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        return error_response(
+            400,
+            "csrf_failed",
+            "This form has expired or did not come from this site. Reload the page and try again.",
+        )
+
+    @app.errorhandler(SignInError)
+    def sign_in_refused(error: SignInError):
+        return error_response(error.status, error.code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        message = error.description or error.name
+        if status == 413:
+            message = "The request body is too large."
+        return error_response(status, _code_for(error), message)
+
+    @app.errorhandler(redis.RedisError)
+    def storage_unavailable(error: redis.RedisError):
+        log.error("storage error: %s", type(error).__name__)
+        return error_response(503, "storage_unavailable", "Storage is not answering; try again.")
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side.")

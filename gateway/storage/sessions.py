@@ -1,0 +1,145 @@
+"""Server-side sessions in Redis, stored as JSON only.
+
+Flask-Session unpickles what it reads back, so anyone able to write to Redis could run code
+in the workers; this small interface stores JSON and nothing else. The cookie holds only a
+random id; Redis holds the data under the id's hash with an idle TTL (renewed on each
+request) and the creation time, checked against an absolute lifetime. `rotate()` gives the
+session a new id (at sign-in) so an id planted before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import redis
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from gateway.storage import keys
+
+
+class RedisSession(CallbackDict[str, Any], SessionMixin):
+    def __init__(
+        self, data: dict[str, Any] | None = None, sid: str | None = None, created: float = 0.0
+    ) -> None:
+        def on_update(_: Any) -> None:
+            self.modified = True
+
+        super().__init__(data or {}, on_update)
+        self.sid = sid
+        self.created = created or time.time()
+        self.modified = False
+        self.rotate_requested = False
+        self.loaded_uid: str | None = (data or {}).get("uid")
+
+    def rotate(self) -> None:
+        """Give this session a new id when the response is saved; the old id dies."""
+        self.rotate_requested = True
+        self.modified = True
+
+
+class RedisSessionInterface(SessionInterface):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        cookie_name: str,
+        idle_seconds: int,
+        absolute_seconds: int,
+    ) -> None:
+        self.client = client
+        self.cookie_name = cookie_name
+        self.idle_seconds = idle_seconds
+        self.absolute_seconds = absolute_seconds
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return self.cookie_name
+
+    def open_session(self, app: Flask, request: Request) -> RedisSession:
+        sid = request.cookies.get(self.cookie_name)
+        if not sid or len(sid) > 128:
+            return RedisSession()
+        raw = self.client.getex(keys.session(sid), ex=self.idle_seconds)
+        record = _parse(None if raw is None else str(raw))
+        if record is None:
+            return RedisSession()
+        created = float(record.get("created", 0))
+        if time.time() - created > self.absolute_seconds:
+            self.client.delete(keys.session(sid))
+            return RedisSession()
+        return RedisSession(record.get("data"), sid=sid, created=created)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        assert isinstance(session, RedisSession)
+        name, domain, path = (
+            self.cookie_name,
+            self.get_cookie_domain(app),
+            self.get_cookie_path(app),
+        )
+        if not session:
+            if session.sid:
+                self._forget(session)
+                response.delete_cookie(name, domain=domain, path=path)
+            return
+        if not session.modified and session.sid:
+            return
+        if session.rotate_requested and session.sid:
+            self._forget(session)
+            session.sid = None
+            session.created = time.time()
+        if not session.sid:
+            session.sid = secrets.token_urlsafe(32)
+        record = json.dumps({"created": session.created, "data": dict(session)})
+        self.client.set(keys.session(session.sid), record, ex=self.idle_seconds)
+        uid = session.get("uid")
+        if uid:
+            self.client.sadd(keys.user_index(uid), keys.session(session.sid))
+        response.set_cookie(
+            name,
+            session.sid,
+            domain=domain,
+            path=path,
+            secure=self.get_cookie_secure(app),
+            httponly=True,
+            samesite="Lax",
+        )
+
+    def _forget(self, session: RedisSession) -> None:
+        assert session.sid
+        key = keys.session(session.sid)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(key)
+        if session.loaded_uid:
+            pipe.srem(keys.user_index(session.loaded_uid), key)
+        pipe.execute()
+
+
+def _parse(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+        return None
+    return record
+
+
+def end_user_sessions(client: redis.Redis, uid: str) -> int:
+    """Sign a user out everywhere: delete every session listed in their index."""
+    index = keys.user_index(uid)
+    members = [str(k) for k in client.smembers(index)]
+    session_keys = [k for k in members if k.startswith(f"{keys.PREFIX}:session:")]
+    if not session_keys:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for key in session_keys:
+        pipe.delete(key)
+    pipe.srem(index, *session_keys)
+    results = pipe.execute()
+    return sum(results[:-1])

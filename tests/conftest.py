@@ -1,0 +1,192 @@
+"""Shared fixtures: a real Redis server, the provider emulator over HTTPS, a wired app.
+
+One Redis server and one emulator serve the whole run; each test starts from an empty
+database and a reset emulator, so tests do not see each other's data.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import redis
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from gateway import create_app
+from gateway.storage.embedded import EmbeddedRedis, find_redis_server
+from gateway.storage.redis_client import connect
+
+PUBLIC_URL = "http://127.0.0.1:8000"
+PUBLIC_HOST = "127.0.0.1:8000"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    binary = shutil.which("redis-server") or find_redis_server()
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=binary) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    client = connect(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    ca_path = tmp_path_factory.mktemp("emulator") / "ca.pem"
+    clients = {
+        DEFAULT_CLIENT_ID: {
+            "secret": DEFAULT_CLIENT_SECRET,
+            "redirect_uris": [
+                f"{PUBLIC_URL}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")
+            ],
+        }
+    }
+    with start_emulator(ca_path=ca_path, clients=clients) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: Any) -> Any:
+    """The running emulator, reset: no queued answers, faults, counters or extra accounts."""
+    emulator_server.client.reset()
+    return emulator_server
+
+
+@pytest.fixture
+def gateway_env(
+    redis_client: redis.Redis, redis_server: EmbeddedRedis, emulator: Any, tmp_path: Path
+) -> dict[str, str]:
+    return {
+        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
+        "GATEWAY_REDIS_URL": redis_server.url,
+        "GATEWAY_EMULATOR_URL": emulator.url,
+        "GATEWAY_CA_BUNDLE": str(emulator.ca_path),
+        "GATEWAY_PUBLIC_URL": PUBLIC_URL,
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.fixture
+def app(gateway_env: dict[str, str]) -> Flask:
+    return create_app(gateway_env)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_HOST"] = PUBLIC_HOST
+    return test_client
+
+
+class FormFields(HTMLParser):
+    """The action and the input values of the first form in a page (form_post responses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = found.get("action")
+        elif tag == "input" and found.get("name"):
+            self.fields[str(found["name"])] = found.get("value") or ""
+
+
+class SignIn:
+    """Drives the browser's part of a sign-in: the gateway through its test client, the
+    emulator over real HTTPS. Each step is separate so tests can break one of them."""
+
+    def __init__(self, client: FlaskClient, emulator: Any) -> None:
+        self.client = client
+        self.emulator = emulator
+        self.http = requests.Session()
+        self.http.verify = str(emulator.ca_path)
+        self.http.trust_env = False
+
+    def start(self, provider: str, next_path: str | None = None) -> str:
+        query = {"next": next_path} if next_path is not None else {}
+        response = self.client.get(f"/auth/login/{provider}", query_string=query)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+        assert location.startswith(self.emulator.url)
+        return location
+
+    def at_provider(self, authorize_url: str) -> tuple[str, dict[str, str]]:
+        """What the provider sends back: ("GET", query) for a redirect, ("POST", form) for
+        form_post. Queue the answer with `emulator.client.authorize_next` first."""
+        answer = self.http.get(authorize_url, allow_redirects=False, timeout=10)
+        if answer.status_code in (302, 303):
+            location = answer.headers["Location"]
+            assert location.startswith(PUBLIC_URL), location
+            query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+            return urlsplit(location).path, query
+        assert answer.status_code == 200, answer.text
+        form = FormFields()
+        form.feed(answer.text)
+        assert form.action and form.action.startswith(PUBLIC_URL), form.action
+        return "POST " + urlsplit(form.action).path, form.fields
+
+    def back_to_gateway(self, path: str, params: dict[str, str]) -> Any:
+        if path.startswith("POST "):
+            parked = self.client.post(path.removeprefix("POST "), data=params)
+            if parked.status_code != 303:
+                return parked
+            return self.client.get(parked.headers["Location"])
+        return self.client.get(path, query_string=params)
+
+    def complete(
+        self, provider: str, account: str, next_path: str | None = None, **answer: Any
+    ) -> Any:
+        authorize_url = self.start(provider, next_path)
+        self.emulator.client.authorize_next(account, **answer)
+        path, params = self.at_provider(authorize_url)
+        return self.back_to_gateway(path, params)
+
+
+@pytest.fixture
+def sign_in(client: FlaskClient, emulator: Any) -> Iterator[SignIn]:
+    driver = SignIn(client, emulator)
+    yield driver
+    driver.http.close()
+
+
+@pytest.fixture
+def another_browser(app: Flask, emulator: Any) -> Callable[[], SignIn]:
+    """A second browser (its own cookie jar) signing in to the same gateway."""
+
+    def open_browser() -> SignIn:
+        other = app.test_client()
+        other.environ_base["HTTP_HOST"] = PUBLIC_HOST
+        return SignIn(other, emulator)
+
+    return open_browser
+
+
+@pytest.fixture
+def make_env(gateway_env: dict[str, str]) -> Callable[..., dict[str, str]]:
+    def build(**changes: str | None) -> dict[str, str]:
+        env = dict(gateway_env)
+        for name, value in changes.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    return build

@@ -1,0 +1,83 @@
+"""A person in headless Chromium signs in through the emulator's pages and lands signed in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from gateway import create_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class LateApp:
+    """A WSGI app whose target is set after the server has picked its port."""
+
+    target: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+@pytest.fixture
+def live_gateway(make_env: Any, emulator: Any) -> Iterator[str]:
+    late = LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    url = f"http://127.0.0.1:{server.port}"
+    emulator.client.register_client(
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        [f"{url}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")],
+    )
+    late.target = create_app(make_env(GATEWAY_PUBLIC_URL=url))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        context = browser.new_context(ignore_https_errors=True)  # the emulator's own CA
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_a_person_signs_in_with_google_in_a_browser(live_gateway: str, page: Any) -> None:
+    page.goto(live_gateway + "/")
+    page.click("#login-google")
+    page.check('input[name="account"][value="alice@example.com"]')
+    page.click("#allow")
+    page.wait_for_url(live_gateway + "/account")
+    assert page.inner_text("#user-email") == "alice@example.com"
+    assert page.inner_text("#user-name") == "Alice Example"
+
+    page.click("#sign-out")
+    page.wait_for_url(live_gateway + "/")
+    assert page.is_visible("#login-google")
+
+
+def test_a_microsoft_form_post_lands_signed_in_with_lax_cookies(
+    live_gateway: str, page: Any, emulator: Any
+) -> None:
+    emulator.client.authorize_next("carol@contoso.example")
+    page.goto(live_gateway + "/")
+    page.click("#login-microsoft")
+    page.wait_for_url(live_gateway + "/account")
+    assert page.inner_text("#user-name")

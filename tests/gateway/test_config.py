@@ -1,0 +1,132 @@
+"""Configuration mistakes stop start-up with one line that says what to change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import EMULATOR_TENANT, ConfigError, Settings
+
+SECRET = "s" * 40
+GOOGLE = {"GATEWAY_GOOGLE_CLIENT_ID": "id.apps", "GATEWAY_GOOGLE_CLIENT_SECRET": "shh"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({"GATEWAY_SECRET_KEY": SECRET, **GOOGLE, **env})
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GATEWAY_SECRET_KEY": ""}, "GATEWAY_SECRET_KEY is missing"),
+        ({"GATEWAY_SECRET_KEY": "short"}, "GATEWAY_SECRET_KEY is too short"),
+        ({"GATEWAY_GOOGLE_CLIENT_SECRET": ""}, "GATEWAY_GOOGLE_CLIENT_SECRET is missing"),
+        ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT must be a whole number"),
+        ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT must be a whole number"),
+        ({"GATEWAY_REDIS_URL": "localhost:6379"}, "GATEWAY_REDIS_URL must start with"),
+        ({"GATEWAY_PUBLIC_URL": "http://gw.example"}, "must use https unless"),
+        ({"GATEWAY_PUBLIC_URL": "https://gw.example/app"}, "must be an origin"),
+        ({"GATEWAY_CA_BUNDLE": "/nonexistent/ca.pem"}, "names a file that does not exist"),
+        ({"GATEWAY_EMULATOR_URL": "http://127.0.0.1:9"}, "GATEWAY_EMULATOR_URL must be an https"),
+        ({"GATEWAY_LOG_LEVEL": "chatty"}, "GATEWAY_LOG_LEVEL must be one of"),
+        ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
+        (
+            {"GATEWAY_MICROSOFT_CLIENT_ID": "a", "GATEWAY_MICROSOFT_CLIENT_SECRET": "b"},
+            "GATEWAY_MICROSOFT_ALLOWED_TENANTS is missing",
+        ),
+        (
+            {
+                "GATEWAY_MICROSOFT_CLIENT_ID": "a",
+                "GATEWAY_MICROSOFT_CLIENT_SECRET": "b",
+                "GATEWAY_MICROSOFT_ALLOWED_TENANTS": "contoso.com",
+            },
+            "must list tenant GUIDs",
+        ),
+        ({"GATEWAY_OIDC_OKTA_CLIENT_ID": "a"}, "GATEWAY_OIDC_OKTA_CLIENT_SECRET is missing"),
+        (
+            {"GATEWAY_OIDC_OKTA_CLIENT_ID": "a", "GATEWAY_OIDC_OKTA_CLIENT_SECRET": "b"},
+            "GATEWAY_OIDC_OKTA_DISCOVERY_URL is missing",
+        ),
+        (
+            {
+                "GATEWAY_OIDC_OKTA_DISCOVERY_URL": "http://okta.example/.well-known/openid-configuration",
+                "GATEWAY_OIDC_OKTA_CLIENT_ID": "a",
+                "GATEWAY_OIDC_OKTA_CLIENT_SECRET": "b",
+            },
+            "must be an https URL ending in",
+        ),
+    ],
+)
+def test_each_mistake_is_named_in_one_line(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings(**env)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_no_provider_at_all_is_a_mistake() -> None:
+    with pytest.raises(ConfigError, match="no sign-in provider is configured"):
+        Settings.from_env({"GATEWAY_SECRET_KEY": SECRET})
+
+
+def test_secrets_never_appear_in_the_settings_repr() -> None:
+    shown = repr(settings())
+    assert SECRET not in shown
+    assert "shh" not in shown
+
+
+def test_redirect_uris_come_from_configuration_not_the_request() -> None:
+    configured = settings(GATEWAY_PUBLIC_URL="https://gw.example")
+    assert configured.redirect_uri("google") == "https://gw.example/auth/callback/google"
+    assert configured.trusted_hosts == ("gw.example",)
+    assert configured.secure_cookies
+
+
+def test_generic_provider_is_named_by_its_variables() -> None:
+    configured = settings(
+        GATEWAY_OIDC_OKTA_DISCOVERY_URL="https://okta.example/.well-known/openid-configuration",
+        GATEWAY_OIDC_OKTA_CLIENT_ID="okta-id",
+        GATEWAY_OIDC_OKTA_CLIENT_SECRET="okta-secret",
+    )
+    okta = next(p for p in configured.providers if p.name == "okta")
+    assert okta.kind == "oidc"
+    assert okta.discovery_url == "https://okta.example/.well-known/openid-configuration"
+
+
+def test_the_emulator_stands_in_for_google_and_microsoft() -> None:
+    configured = Settings.from_env(
+        {"GATEWAY_SECRET_KEY": SECRET, "GATEWAY_EMULATOR_URL": "https://127.0.0.1:9443"}
+    )
+    by_name = {p.name: p for p in configured.providers}
+    assert set(by_name) == {"google", "microsoft", "emulator"}
+    assert by_name["microsoft"].authority_base == "https://127.0.0.1:9443"
+    assert by_name["microsoft"].allowed_tenants == frozenset({EMULATOR_TENANT})
+
+
+def test_start_up_stops_with_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_SECRET_KEY=SECRET,
+        GATEWAY_GOOGLE_CLIENT_ID="id.apps",
+        GATEWAY_DATA_DIR=str(tmp_path),
+        GATEWAY_REDIS_URL="redis://127.0.0.1:1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: GATEWAY_GOOGLE_CLIENT_SECRET is missing "
+        "(GATEWAY_GOOGLE_CLIENT_ID is set)"
+    ]
