@@ -29,11 +29,14 @@ class GoogleConnector(OidcConnector):
             client_secret=client_secret,
             ca_bundle=ca_bundle,
             title="Google",
-            expected_issuer=GOOGLE_ISSUER,
+            # Google's own discovery URL names its issuer; an emulator's names its own URL.
+            expected_issuer=GOOGLE_ISSUER if discovery_url == GOOGLE_DISCOVERY_URL else None,
         )
 
     def accepted_issuers(self) -> frozenset[str]:
-        return GOOGLE_ISSUERS
+        if self.expected_issuer == GOOGLE_ISSUER:
+            return GOOGLE_ISSUERS
+        return frozenset({self.expected_issuer})
 
     def authorize_params(self, scopes: tuple[str, ...]) -> dict[str, str]:
         if not scopes:

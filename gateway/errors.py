@@ -12,7 +12,7 @@ import logging
 import re
 
 import redis
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, render_template_string, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +21,11 @@ from gateway.services.signin import SignInError
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v1/", "/healthz", "/readyz")
+BARE_ERROR_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>{{ status }}</title>"
+    "<h1>That did not work</h1><p role=alert>{{ message }}</p>"
+    "<p>Error code: <code>{{ code }}</code> ({{ status }})</p></html>"
+)
 
 
 def wants_json() -> bool:
@@ -33,7 +38,11 @@ def wants_json() -> bool:
 def error_response(status: int, code: str, message: str) -> tuple[Response | str, int]:
     if wants_json():
         return jsonify(error=code, message=message), status
-    return render_template("error.html", status=status, code=code, message=message), status
+    try:
+        page = render_template("error.html", status=status, code=code, message=message)
+    except Exception:  # e.g. an untrusted Host: no URL adapter, so no url_for
+        page = render_template_string(BARE_ERROR_PAGE, status=status, code=code, message=message)
+    return page, status
 
 
 def _code_for(error: HTTPException) -> str:

@@ -26,7 +26,6 @@ from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
 
 PUBLIC_URL = "http://127.0.0.1:8000"
-PUBLIC_HOST = "127.0.0.1:8000"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +41,32 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+def everything_stored(client: redis.Redis) -> str:
+    """Every key and value in Redis as one string, to search for what must not be there."""
+    parts: list[str] = []
+    for key in client.scan_iter("*"):
+        kind = client.type(key)
+        if kind == "string":
+            value: Any = client.get(key)
+        elif kind == "hash":
+            value = client.hgetall(key)
+        elif kind == "set":
+            value = client.smembers(key)
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        else:
+            value = client.xrange(key) if kind == "stream" else None
+        parts.append(f"{key} {value}")
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def redis_contents(redis_client: redis.Redis) -> Callable[[], str]:
+    return lambda: everything_stored(redis_client)
 
 
 @pytest.fixture(scope="session")
@@ -80,16 +105,29 @@ def gateway_env(
     }
 
 
+class GatewayClient(FlaskClient):
+    """A test client that reaches the gateway at its public URL (a trusted host)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if not args or isinstance(args[0], str):
+            kwargs.setdefault("base_url", PUBLIC_URL)
+        return super().open(*args, **kwargs)
+
+
+def make_gateway(env: dict[str, str]) -> Flask:
+    app = create_app(env)
+    app.test_client_class = GatewayClient
+    return app
+
+
 @pytest.fixture
 def app(gateway_env: dict[str, str]) -> Flask:
-    return create_app(gateway_env)
+    return make_gateway(gateway_env)
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    test_client = app.test_client()
-    test_client.environ_base["HTTP_HOST"] = PUBLIC_HOST
-    return test_client
+    return app.test_client()
 
 
 class FormFields(HTMLParser):
@@ -171,9 +209,7 @@ def another_browser(app: Flask, emulator: Any) -> Callable[[], SignIn]:
     """A second browser (its own cookie jar) signing in to the same gateway."""
 
     def open_browser() -> SignIn:
-        other = app.test_client()
-        other.environ_base["HTTP_HOST"] = PUBLIC_HOST
-        return SignIn(other, emulator)
+        return SignIn(app.test_client(), emulator)
 
     return open_browser
 

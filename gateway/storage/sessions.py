@@ -63,7 +63,10 @@ class RedisSessionInterface(SessionInterface):
         sid = request.cookies.get(self.cookie_name)
         if not sid or len(sid) > 128:
             return RedisSession()
-        raw = self.client.getex(keys.session(sid), ex=self.idle_seconds)
+        try:
+            raw = self.client.getex(keys.session(sid), ex=self.idle_seconds)
+        except UnicodeDecodeError:  # not ours: whatever it is, it is never deserialised
+            return RedisSession()
         record = _parse(None if raw is None else str(raw))
         if record is None:
             return RedisSession()
@@ -74,7 +77,8 @@ class RedisSessionInterface(SessionInterface):
         return RedisSession(record.get("data"), sid=sid, created=created)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        assert isinstance(session, RedisSession)
+        if not isinstance(session, RedisSession):
+            return
         name, domain, path = (
             self.cookie_name,
             self.get_cookie_domain(app),

@@ -17,7 +17,7 @@ from gateway.storage.sessions import end_user_sessions
 
 def signed_in(sign_in: Any, client: FlaskClient) -> str:
     sign_in.complete("google", "alice@example.com")
-    cookie = client.get_cookie("gw_session")
+    cookie = client.get_cookie("gw_session", domain="127.0.0.1")
     assert cookie is not None
     return cookie.value
 
@@ -61,11 +61,11 @@ def test_the_id_planted_before_sign_in_is_dead_after_it(
     sign_in: Any, client: FlaskClient, redis_client: redis.Redis
 ) -> None:
     sign_in.start("google")
-    planted = client.get_cookie("gw_session").value
+    planted = client.get_cookie("gw_session", domain="127.0.0.1").value
     sign_in.emulator.client.authorize_next("alice@example.com")
     url = sign_in.start("google")
     sign_in.back_to_gateway(*sign_in.at_provider(url))
-    assert client.get_cookie("gw_session").value != planted
+    assert client.get_cookie("gw_session", domain="127.0.0.1").value != planted
     assert not redis_client.exists(keys.session(planted))
 
 

@@ -1,0 +1,163 @@
+"""`EmulatorClient`: the control API from Python, over HTTPS trusting the emulator's CA.
+
+`trust_env` is off so `REQUESTS_CA_BUNDLE` or a proxy setting cannot redirect or break it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+TIMEOUT = (3.0, 30.0)
+
+
+class EmulatorError(RuntimeError):
+    """The control API refused a request; `error` is its machine code."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(f"{status} {error}: {message}")
+        self.status = status
+        self.error = error
+
+
+class EmulatorClient:
+    """Steer a running emulator: queue sign-in answers, faults, events; read counters."""
+
+    def __init__(self, url: str, ca_path: str | Path) -> None:
+        self.url = url.rstrip("/")
+        self.http = requests.Session()
+        self.http.verify = str(ca_path)
+        self.http.trust_env = False
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> EmulatorClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self.http.request(
+            method, f"{self.url}/_emulator/{path}", json=json, timeout=TIMEOUT
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            error = body if isinstance(body, dict) else {}
+            raise EmulatorError(
+                response.status_code,
+                str(error.get("error", "error")),
+                str(error.get("message", response.text[:200])),
+            )
+        return body
+
+    # -- sign-in -------------------------------------------------------------------------
+    def authorize_next(
+        self, account: str, grant: str | list[str] = "all", deny: bool = False
+    ) -> None:
+        """The next authorization request (any provider) completes at once as `account`."""
+        self._call("POST", "authorize-next", {"account": account, "grant": grant, "deny": deny})
+
+    def id_token_next(self, tamper: str) -> None:
+        """The next ID token is wrong in one way: iss|aud|expired|nonce|alg-none|signature."""
+        self._call("POST", "id-token-next", {"tamper": tamper})
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "accounts"))
+
+    def add_account(
+        self, email: str, name: str, provider: str, tenant: str | None = None
+    ) -> dict[str, Any]:
+        body = {"email": email, "name": name, "provider": provider, "tenant": tenant}
+        return dict(self._call("POST", "accounts", body))
+
+    # -- calendars -----------------------------------------------------------------------
+    def add_event(
+        self,
+        account: str,
+        start: str,
+        end: str,
+        calendar: str = "primary",
+        summary: str | None = None,
+        location: str | None = None,
+        attendees: list[str] | None = None,
+        show_as: str = "busy",
+    ) -> str:
+        """Put an event on `account`'s (or a room's) calendar; returns its id."""
+        body = {
+            "account": account,
+            "start": start,
+            "end": end,
+            "calendar": calendar,
+            "summary": summary,
+            "location": location,
+            "attendees": attendees or [],
+            "show_as": show_as,
+        }
+        return str(self._call("POST", "events", body)["id"])
+
+    # -- faults and counters -------------------------------------------------------------
+    def fault(
+        self,
+        endpoint: str,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        delay_ms: int = 0,
+        body: str | None = None,
+        error: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Queue a fault for `endpoint` ("google.token", "microsoft.getschedule", ...)."""
+        self._call(
+            "POST",
+            "faults",
+            {
+                "endpoint": endpoint,
+                "status": status,
+                "retry_after": retry_after,
+                "delay_ms": delay_ms,
+                "body": body,
+                "error": error,
+                "times": times,
+            },
+        )
+
+    def calls(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._call("GET", "calls").items()}
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    # -- clients, grants, settings -------------------------------------------------------
+    def register_client(self, client_id: str, secret: str, redirect_uris: list[str]) -> None:
+        body = {"client_id": client_id, "client_secret": secret, "redirect_uris": redirect_uris}
+        self._call("POST", "clients", body)
+
+    def set_grant(
+        self, account: str, client_id: str, scopes: list[str], provider: str | None = None
+    ) -> None:
+        body = {"account": account, "client_id": client_id, "scopes": scopes, "provider": provider}
+        self._call("POST", "grants", body)
+
+    def revoke_grant(self, account: str, client_id: str, provider: str | None = None) -> int:
+        """The person removes the app at the provider: its tokens die. Returns how many."""
+        body = {"account": account, "client_id": client_id, "provider": provider}
+        return int(self._call("DELETE", "grants", body)["revoked_tokens"])
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Change run-time settings (access_token_ttl, code_ttl, ...); returns all of them."""
+        if not changes:
+            return dict(self._call("GET", "settings"))
+        return dict(self._call("POST", "settings", changes))
