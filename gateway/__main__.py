@@ -93,6 +93,10 @@ def main() -> int:
     print("  Redis: " + (settings.redis_url or "embedded, data in " + str(data_dir / "redis")))
     if emulator is not None:
         print(f"  Provider emulator on {emulator.url} (CA bundle {emulator.ca_path})")
+        print(
+            "  Your browser will warn about the emulator's certificate: it comes from a local,\n"
+            f"  throw-away test CA ({emulator.ca_path}); accept it to click through sign-in."
+        )
         print("  Test accounts (no password):")
         for account in emulator.client.accounts():
             print(f"    {account.get('provider', '?'):10} {account.get('email')}")
