@@ -29,5 +29,8 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.vault_decrypt
+
 clean:
 	rm -rf var .pytest_cache

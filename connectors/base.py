@@ -25,8 +25,48 @@ class AuthRequest:
 
 
 @dataclass(frozen=True)
+class TokenSet:
+    """The only tokens a grant keeps: never an ID token, never an authorization code.
+
+    Google keeps its refresh token (it does not rotate) and the current access token;
+    Microsoft keeps MSAL's serialized token cache in `cache` (its refresh token rotates on
+    every refresh), with the ID-token section removed. `expires_at` is the access token's
+    expiry in seconds since the epoch.
+    """
+
+    granted_scopes: frozenset[str]
+    access_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    cache: str | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "granted_scopes": sorted(self.granted_scopes),
+            "access_token": self.access_token,
+            "expires_at": self.expires_at,
+            "refresh_token": self.refresh_token,
+            "cache": self.cache,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenSet:
+        return cls(
+            granted_scopes=frozenset(data.get("granted_scopes") or ()),
+            access_token=data.get("access_token"),
+            expires_at=data.get("expires_at"),
+            refresh_token=data.get("refresh_token"),
+            cache=data.get("cache"),
+        )
+
+
+@dataclass(frozen=True)
 class Identity:
-    """Who signed in. `subject` is the provider's stable, non-reassignable key."""
+    """Who signed in. `subject` is the provider's stable, non-reassignable key.
+
+    `tokens` is set only when the flow asked for scopes beyond sign-in (a grant); sign-in
+    alone keeps no token.
+    """
 
     provider: str
     issuer: str
@@ -34,6 +74,7 @@ class Identity:
     email: str | None
     name: str | None
     granted_scopes: frozenset[str] = field(default_factory=frozenset)
+    tokens: TokenSet | None = field(default=None, repr=False, compare=False)
 
 
 class Connector(ABC):
@@ -58,3 +99,15 @@ class Connector(ABC):
         self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
     ) -> Identity:
         """Check the callback, redeem the code and validate the ID token."""
+
+    # -- grants: providers whose calendars the gateway reads ----------------------------------
+    supports_grants: bool = False
+
+    def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
+        """A fresh access token. Raises `GrantInvalid` when the provider says invalid_grant
+        (revoked, expired), `ProviderUnavailable` on 429/5xx/network failure."""
+        raise NotImplementedError(f"{self.name} is for sign-in only")
+
+    def revoke(self, tokens: TokenSet) -> bool:
+        """Tell the provider to revoke the grant, where it can; True when it confirmed."""
+        return False

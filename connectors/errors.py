@@ -4,6 +4,7 @@ ConnectorError
  ├── AuthorizationDenied     the provider (or the user there) refused: error=access_denied …
  ├── CallbackRejected        the callback itself is unacceptable: iss mismatch, no code
  ├── TokenExchangeFailed     the token endpoint refused: invalid_grant, invalid_client …
+ │    └── GrantInvalid       a refresh was refused with invalid_grant: the grant is dead
  ├── IdTokenInvalid          signature, alg, iss, aud, exp, nonce …
  │    └── TenantNotAllowed   a Microsoft tenant outside the allow-list
  └── ProviderUnavailable     network failure, timeout, 5xx, unparseable answer
@@ -34,6 +35,10 @@ class CallbackRejected(ConnectorError):
 
 class TokenExchangeFailed(ConnectorError):
     code = "token_exchange_failed"
+
+
+class GrantInvalid(TokenExchangeFailed):
+    code = "invalid_grant"
 
 
 class IdTokenInvalid(ConnectorError):

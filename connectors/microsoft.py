@@ -8,35 +8,65 @@ signature, audience, expiry, issuer and tenant are checked here. The issuer is p
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import msal
 import requests
+from msal.exceptions import MsalError, MsalServiceError
 
-from connectors.base import AuthRequest, Connector, Identity
+from connectors.base import AuthRequest, Connector, Identity, TokenSet
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
+    GrantInvalid,
     ProviderUnavailable,
     TenantNotAllowed,
     TokenExchangeFailed,
 )
 from connectors.http import ProviderSession, get_json
 from connectors.id_token import JwksCache, validate_id_token
-from connectors.oidc import _safe_code
+from connectors.oidc import _safe_code, expires_at
 
 MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # The flow keys MSAL needs back at the callback; `auth_uri` is not among them.
 FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
+# MSAL adds these itself and refuses them from callers (PROTOCOLS.md §2.4).
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+# The serialized cache's ID-token section: a grant never keeps ID tokens.
+ID_TOKEN_SECTION = "IdToken"  # noqa: S105 - a section name
+# Token errors that say "try later" rather than "this grant is wrong".
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+# Token errors that say the refresh token can no longer be used without the person:
+# expired or revoked (AADSTS70008, 700082, 50173), consent withdrawn (65001), MFA or
+# Conditional Access (interaction_required).
+DEAD_GRANT_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
+
+
+class _WithholdTokenBodies(logging.Filter):
+    """MSAL logs a token answer that is not JSON verbatim: it may hold a token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Token response is not in json format"):
+            record.msg = "Token response is not in json format (body withheld)"
+            record.args = ()
+        return True
+
+
+_MSAL_OAUTH2_LOG = logging.getLogger("msal.oauth2cli.oauth2")
+if not any(isinstance(f, _WithholdTokenBodies) for f in _MSAL_OAUTH2_LOG.filters):
+    _MSAL_OAUTH2_LOG.addFilter(_WithholdTokenBodies())
 
 
 class MicrosoftConnector(Connector):
     """Work, school and (if allowed) personal Microsoft accounts; callback by form_post."""
 
     response_method = "POST"
+    supports_grants = True
     SIGN_IN_SCOPES = ("email",)  # MSAL adds openid, profile and offline_access itself
 
     def __init__(
@@ -75,7 +105,10 @@ class MicrosoftConnector(Connector):
             )
         except (requests.RequestException, ValueError) as error:
             raise ProviderUnavailable("Microsoft's sign-in service did not answer") from error
-        return AuthRequest(url=flow["auth_uri"], flow={k: flow.get(k) for k in FLOW_KEYS})
+        kept = {k: flow.get(k) for k in FLOW_KEYS}
+        # Scopes beyond sign-in: the flow is a grant, and `complete` keeps its tokens.
+        kept["grant_scopes"] = list(dict.fromkeys(scopes))
+        return AuthRequest(url=flow["auth_uri"], flow=kept)
 
     def complete(
         self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
@@ -86,14 +119,25 @@ class MicrosoftConnector(Connector):
             )
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
+        grant = bool(flow.get("grant_scopes"))
+        # A grant's tokens land in a cache of their own; sign-in alone keeps none.
+        cache = msal.SerializableTokenCache() if grant else msal.TokenCache()
+        msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
-            result = self._app().acquire_token_by_auth_code_flow(dict(flow), dict(params))
-        except ValueError as error:  # MSAL: state mismatch or a malformed response
+            result = self._app(cache).acquire_token_by_auth_code_flow(msal_flow, dict(params))
+        except json.JSONDecodeError:  # the token endpoint's answer is not JSON
+            raise ProviderUnavailable("Microsoft's token endpoint answered unreadably") from None
+        except ValueError as error:  # MSAL: state mismatch
             raise CallbackRejected("the callback does not match the sign-in request") from error
         except RuntimeError as error:  # MSAL: nonce mismatch (its message holds the nonces)
             raise TokenExchangeFailed("the ID token failed the 'nonce' check") from error
-        except requests.RequestException as error:
-            raise ProviderUnavailable("Microsoft's token endpoint did not answer") from error
+        except (requests.RequestException, MsalServiceError) as error:
+            # Network failure, or a 5xx (MSAL raises MsalServiceError for those).
+            raise ProviderUnavailable(
+                f"Microsoft's token endpoint did not answer ({type(error).__name__})"
+            ) from None
+        if result.get("error") in TRANSIENT_ERRORS:  # 429 (MSAL raises only for 5xx)
+            raise ProviderUnavailable("Microsoft's token endpoint is unavailable")
         if "error" in result:
             raise TokenExchangeFailed(
                 "Microsoft refused the authorization code", code=_safe_code(result["error"])
@@ -108,6 +152,20 @@ class MicrosoftConnector(Connector):
         tid, oid = claims.get("tid"), claims.get("oid")
         if not tid or not oid:
             raise CallbackRejected("the ID token lacks the tenant or object id")
+        # Exactly what the token endpoint says was granted: never what was asked for.
+        granted = frozenset(str(result.get("scope", "")).split())
+        tokens = None
+        if grant:
+            access = result.get("access_token")
+            if not isinstance(access, str) or not access:
+                raise ProviderUnavailable("Microsoft's token answer holds no access token")
+            assert isinstance(cache, msal.SerializableTokenCache)
+            tokens = TokenSet(
+                granted_scopes=granted,
+                access_token=access,
+                expires_at=expires_at(None, result.get("expires_in")),
+                cache=without_id_tokens(cache.serialize()),
+            )
         return Identity(
             provider=self.name,
             issuer=self.issuer_for(str(tid)),
@@ -115,8 +173,63 @@ class MicrosoftConnector(Connector):
             # Microsoft's `email` claim is mutable and unverified: display only, never a key.
             email=None,
             name=claims.get("name") or claims.get("preferred_username"),
-            granted_scopes=frozenset(str(result.get("scope", "")).split()),
+            granted_scopes=granted,
+            tokens=tokens,
         )
+
+    # -- grants --------------------------------------------------------------------------------
+    def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
+        """A new access token for `scopes` through MSAL, from the grant's token cache.
+
+        Microsoft rotates the refresh token on every refresh, so the returned TokenSet holds
+        the updated cache (again without ID tokens). `openid`, `profile` and
+        `offline_access` are dropped from `scopes`: MSAL adds them itself.
+        """
+        if not tokens.cache:
+            raise GrantInvalid("the grant holds no Microsoft token cache")
+        cache = msal.SerializableTokenCache()
+        try:
+            cache.deserialize(tokens.cache)
+        except (TypeError, ValueError):
+            raise GrantInvalid("the grant's Microsoft token cache is unreadable") from None
+        wanted = [s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES]
+        try:
+            app = self._app(cache)
+            accounts = app.get_accounts()
+            if not accounts:
+                raise GrantInvalid("the grant's token cache holds no Microsoft account")
+            result = app.acquire_token_silent_with_error(
+                wanted or list(self.SIGN_IN_SCOPES), accounts[0], force_refresh=True
+            )
+        except (requests.RequestException, MsalError, ValueError) as error:
+            # Network failure or timeout, a 5xx (MsalServiceError), an answer that is not
+            # JSON or a discovery failure (ValueError): never quote them, they may hold a body.
+            raise ProviderUnavailable(
+                f"Microsoft's token endpoint did not answer ({type(error).__name__})"
+            ) from None
+        if result is None:  # MSAL found no refresh token for the account
+            raise GrantInvalid("the grant's token cache holds no refresh token")
+        if "error" in result:
+            raise _refresh_error(result)
+        access = result.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderUnavailable("Microsoft's token answer holds no access token")
+        scope = result.get("scope")
+        return TokenSet(
+            # RFC 6749 §5.1: without `scope` in the answer, the scopes are those asked for.
+            granted_scopes=frozenset(str(scope).split()) if scope else tokens.granted_scopes,
+            access_token=access,
+            expires_at=expires_at(None, result.get("expires_in")),
+            cache=without_id_tokens(cache.serialize()) if cache.has_state_changed else tokens.cache,
+        )
+
+    def revoke(self, tokens: TokenSet) -> bool:
+        """Microsoft has no revocation endpoint (PROTOCOLS.md §2.8): nothing is confirmed.
+
+        The refresh token stays valid at Microsoft until it expires or the person removes
+        the app; deleting the stored cache is all the gateway can do.
+        """
+        return False
 
     def issuer_for(self, tid: str) -> str:
         return f"{self.authority_base}/{tid}/v2.0"
@@ -139,8 +252,12 @@ class MicrosoftConnector(Connector):
                 self._jwks = JwksCache(self._session, jwks_uri)
             return self._jwks
 
-    def _app(self) -> msal.ConfidentialClientApplication:
-        """A new app per flow: its in-memory token cache must never outlive the request."""
+    def _app(self, cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
+        """A new app per flow or refresh: its token cache must never outlive the request.
+
+        `http_cache` is shared: it holds discovery documents and MSAL's throttling of
+        error answers (429/5xx for their Retry-After, 400s for a minute), never a token.
+        """
         return msal.ConfidentialClientApplication(
             self.client_id,
             client_credential=self._client_secret,
@@ -148,5 +265,25 @@ class MicrosoftConnector(Connector):
             instance_discovery=self.authority_base == MICROSOFT_AUTHORITY_BASE,
             http_client=self._session,
             http_cache=self._http_cache,
-            token_cache=msal.TokenCache(),
+            token_cache=cache if cache is not None else msal.TokenCache(),
         )
+
+
+def without_id_tokens(serialized: str) -> str:
+    """A serialized MSAL cache with its ID-token section removed (we never keep ID tokens).
+
+    MSAL finds the account and its refresh token without it.
+    """
+    data = json.loads(serialized)
+    data.pop(ID_TOKEN_SECTION, None)
+    return json.dumps(data)
+
+
+def _refresh_error(result: dict[str, Any]) -> Exception:
+    """Map an MSAL error result; its description is never quoted (it is the provider's text)."""
+    error = str(result.get("error", ""))
+    if error in DEAD_GRANT_ERRORS or result.get("suberror") in DEAD_GRANT_ERRORS:
+        return GrantInvalid("Microsoft no longer accepts this grant", code="invalid_grant")
+    if error in TRANSIENT_ERRORS:
+        return ProviderUnavailable("Microsoft's token endpoint is unavailable")
+    return TokenExchangeFailed("Microsoft refused to refresh the grant", code=_safe_code(error))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,7 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.base import AuthRequest, Connector, Identity
+from connectors.base import AuthRequest, Connector, Identity, TokenSet
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -22,6 +23,8 @@ from connectors.http import DEFAULT_TIMEOUT, ProviderSession, get_json
 from connectors.id_token import JwksCache, validate_id_token
 
 WELL_KNOWN = "/.well-known/openid-configuration"
+# Token-endpoint errors that say "try later", not "this request is wrong".
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "internal_failure"})
 
 
 class OidcConnector(Connector):
@@ -78,9 +81,14 @@ class OidcConnector(Connector):
             nonce=nonce,
             **self.authorize_params(tuple(scopes)),
         )
-        return AuthRequest(
-            url=url, flow={"code_verifier": verifier, "nonce": nonce, "scopes": list(requested)}
-        )
+        flow = {
+            "code_verifier": verifier,
+            "nonce": nonce,
+            "scopes": list(requested),
+            # Scopes beyond sign-in: the flow is a grant, and `complete` keeps its tokens.
+            "grant_scopes": list(dict.fromkeys(scopes)),
+        }
+        return AuthRequest(url=url, flow=flow)
 
     def complete(
         self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
@@ -103,6 +111,8 @@ class OidcConnector(Connector):
                 code_verifier=flow["code_verifier"],
             )
         except AuthlibBaseError as error:
+            if error.error in TRANSIENT_ERRORS:  # 429/503 with an OAuth error body
+                raise ProviderUnavailable("the provider's token endpoint is unavailable") from None
             raise TokenExchangeFailed(
                 "the provider refused the authorization code", code=_safe_code(error.error)
             ) from error
@@ -116,13 +126,16 @@ class OidcConnector(Connector):
             issuer_ok=lambda iss, _claims: iss in self.accepted_issuers(),
         )
         verified = claims.get("email_verified") is True
+        # Exactly what the token endpoint says was granted: people may untick scopes.
+        granted = frozenset(str(token.get("scope", "")).split())
         return Identity(
             provider=self.name,
             issuer=self.expected_issuer,
             subject=str(claims["sub"]),
             email=claims.get("email") if verified else None,
             name=claims.get("name"),
-            granted_scopes=frozenset(str(token.get("scope", "")).split()),
+            granted_scopes=granted,
+            tokens=_grant_tokens(token, granted) if flow.get("grant_scopes") else None,
         )
 
     def check_response_issuer(self, params: Mapping[str, str], metadata: Mapping[str, Any]) -> None:
@@ -165,6 +178,30 @@ class OidcConnector(Connector):
             verify=self._ca_bundle or True,
             trust_env=False,
         )
+
+
+def _grant_tokens(token: Mapping[str, Any], granted: frozenset[str]) -> TokenSet:
+    """The tokens a grant keeps from a code exchange: never the ID token."""
+    access = token.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise ProviderUnavailable("the provider's token answer holds no access token")
+    refresh = token.get("refresh_token")
+    return TokenSet(
+        granted_scopes=granted,
+        access_token=access,
+        expires_at=expires_at(token.get("expires_at"), token.get("expires_in")),
+        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+    )
+
+
+def expires_at(at: object, expires_in: object) -> float | None:
+    """An access token's expiry in epoch seconds, from `expires_at` or `expires_in`."""
+    for value, base in ((at, 0.0), (expires_in, time.time())):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            return base + float(value)
+    return None
 
 
 def _safe_code(value: object) -> str:

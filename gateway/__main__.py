@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import click
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from gateway.config import OIDC_VARIABLE, ConfigError, Settings
+from gateway.crypto.keyring import new_key_entry
 
 CREDENTIAL_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID")
 
@@ -49,6 +52,18 @@ def ensure_secret_key(env: MutableMapping[str, str], data_dir: Path) -> None:
     env["GATEWAY_SECRET_KEY"] = path.read_text().strip()
 
 
+def ensure_encryption_keys(env: MutableMapping[str, str], data_dir: Path) -> None:
+    """A local key ring for development; production passes GATEWAY_ENCRYPTION_KEYS."""
+    if env.get("GATEWAY_ENCRYPTION_KEYS"):
+        return
+    path = data_dir / "encryption_keys"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(new_key_entry(time.strftime("%Y%m%d")))
+    env["GATEWAY_ENCRYPTION_KEYS"] = path.read_text().strip()
+
+
 def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
     from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
 
@@ -70,10 +85,37 @@ def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
     return emulator
 
 
-def main() -> int:
+def admin(args: list[str]) -> int:
+    """`python -m gateway keys ...`: the admin commands, with the same local defaults."""
     env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
     data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
     ensure_secret_key(env, data_dir)
+    ensure_encryption_keys(env, data_dir)
+    try:
+        settings = Settings.from_env(env, admin_only=True)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    from gateway import create_app
+    from gateway.cli import keys_cli
+
+    app = create_app(settings)
+    with app.app_context():
+        try:
+            keys_cli.main(args=args, prog_name="python -m gateway keys", standalone_mode=False)
+        except click.ClickException as error:
+            error.show()
+            return error.exit_code
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["keys"]:
+        return admin(sys.argv[2:])
+    env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
+    data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
+    ensure_secret_key(env, data_dir)
+    ensure_encryption_keys(env, data_dir)
     emulator = start_local_emulator(env, data_dir) if needs_emulator(env) else None
     try:
         settings = Settings.from_env(env)

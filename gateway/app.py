@@ -5,18 +5,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from connectors.registry import build_connector
+from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
+from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
 from gateway.security import install_security_headers
+from gateway.services import purposes
+from gateway.services.grants import GrantService
 from gateway.services.signin import SignInService
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
+from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
 from gateway.storage.sessions import RedisSessionInterface
 from gateway.storage.users import UserStore
@@ -62,26 +68,41 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     csrf.init_app(app)
 
     connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
-    users = UserStore(client)
+    vault = Vault(settings.keyring)
+    users = UserStore(client, vault)
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
         signin=SignInService(connectors, FlowStore(client), users, settings.redirect_uri),
         users=users,
+        vault=vault,
+        grants=GrantService(
+            GrantStore(client), vault, connectors, purposes.missing_scopes_checker(settings)
+        ),
         embedded_redis=embedded,
     )
+    register_cli(app)
+    app.add_template_filter(_datetime, "datetime")
 
     from gateway.blueprints.api import api
     from gateway.blueprints.auth import auth
     from gateway.blueprints.pages import pages
+    from gateway.blueprints.register import register
 
     app.register_blueprint(pages)
     app.register_blueprint(auth)
     app.register_blueprint(api)
+    app.register_blueprint(register)
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)
     return app
+
+
+def _datetime(timestamp: float) -> str:
+    if not timestamp:
+        return "never"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _configure_logging(level: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from connectors.registry import ProviderConfig
+from gateway.crypto.keyring import KeyRing, KeyRingError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -28,6 +29,7 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
+        "GATEWAY_ENCRYPTION_KEYS",
         "GATEWAY_REDIS_URL",
         "GATEWAY_DATA_DIR",
         "GATEWAY_CA_BUNDLE",
@@ -56,6 +58,7 @@ class Settings:
     port: int
     public_url: str
     secret_key: str = field(repr=False)
+    keyring: KeyRing
     redis_url: str | None
     data_dir: Path
     ca_bundle: str | None
@@ -77,7 +80,8 @@ class Settings:
         return f"{self.public_url}/auth/callback/{provider}"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+    def from_env(cls, environ: Mapping[str, str], *, admin_only: bool = False) -> Settings:
+        """`admin_only`: for admin commands, which need storage and keys but no provider."""
         env = {k: v.strip() for k, v in environ.items() if k.startswith("GATEWAY_")}
         _reject_unknown(env)
         host = env.get("GATEWAY_HOST", "127.0.0.1")
@@ -91,11 +95,12 @@ class Settings:
             port=port,
             public_url=public_url,
             secret_key=_secret_key(env),
+            keyring=_keyring(env),
             redis_url=_redis_url(env),
             data_dir=Path(env.get("GATEWAY_DATA_DIR") or "var"),
             ca_bundle=_existing_file(env, "GATEWAY_CA_BUNDLE"),
             emulator_url=emulator_url,
-            providers=_providers(env, emulator_url),
+            providers=_providers(env, emulator_url, required=not admin_only),
             trusted_hosts=tuple(dict.fromkeys([public_host, *(h.strip() for h in extra_hosts)])),
             session_idle_seconds=60 * _int(env, "GATEWAY_SESSION_IDLE_MINUTES", 30, 1, 24 * 60),
             session_absolute_seconds=3600 * _int(env, "GATEWAY_SESSION_ABSOLUTE_HOURS", 12, 1, 24),
@@ -180,6 +185,13 @@ def _secret_key(env: Mapping[str, str]) -> str:
     return value
 
 
+def _keyring(env: Mapping[str, str]) -> KeyRing:
+    try:
+        return KeyRing.parse(env.get("GATEWAY_ENCRYPTION_KEYS", ""))
+    except KeyRingError as error:
+        raise ConfigError(str(error)) from None
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("GATEWAY_REDIS_URL")
     if not raw:
@@ -227,7 +239,9 @@ def _tenants(env: Mapping[str, str], tenant: str, emulated: bool) -> frozenset[s
     )
 
 
-def _providers(env: Mapping[str, str], emulator_url: str | None) -> tuple[ProviderConfig, ...]:
+def _providers(
+    env: Mapping[str, str], emulator_url: str | None, *, required: bool = True
+) -> tuple[ProviderConfig, ...]:
     emulated = emulator_url is not None
     default_pair: tuple[str, str] | None = None
     if emulated:
@@ -310,7 +324,7 @@ def _providers(env: Mapping[str, str], emulator_url: str | None) -> tuple[Provid
                 title="Emulated OpenID Connect",
             )
         )
-    if not providers:
+    if not providers and required:
         raise ConfigError(
             "no sign-in provider is configured: set GATEWAY_GOOGLE_CLIENT_ID and _SECRET, "
             "GATEWAY_MICROSOFT_CLIENT_ID and _SECRET, a GATEWAY_OIDC_<NAME>_* triple, "

@@ -9,6 +9,8 @@ import redis
 from flask import current_app
 
 from gateway.config import Settings
+from gateway.crypto.vault import Vault
+from gateway.services.grants import GrantService
 from gateway.services.signin import SignInService
 from gateway.storage.users import UserStore
 
@@ -19,6 +21,8 @@ class Services:
     redis: redis.Redis
     signin: SignInService
     users: UserStore
+    vault: Vault
+    grants: GrantService
     embedded_redis: Any = None
 
 

@@ -22,10 +22,13 @@ from flask.testing import FlaskClient
 
 from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
 from gateway import create_app
+from gateway.crypto.keyring import new_key_entry
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
 
 PUBLIC_URL = "http://127.0.0.1:8000"
+# One key ring for the run: Redis is emptied between tests, so nothing outlives its key.
+KEY_RING = new_key_entry("v1")
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +100,7 @@ def gateway_env(
 ) -> dict[str, str]:
     return {
         "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
+        "GATEWAY_ENCRYPTION_KEYS": KEY_RING,
         "GATEWAY_REDIS_URL": redis_server.url,
         "GATEWAY_EMULATOR_URL": emulator.url,
         "GATEWAY_CA_BUNDLE": str(emulator.ca_path),

@@ -23,7 +23,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from connectors.emulator import calendar, control, generic, google, microsoft
+from connectors.emulator import calendar, calendar_list, control, generic, google, microsoft
 from connectors.emulator.client import EmulatorClient
 from connectors.emulator.errors import control_error
 from connectors.emulator.signing import Signer
@@ -60,6 +60,7 @@ def create_app(state: EmulatorState, signer: Signer | None = None) -> Flask:
     app.register_blueprint(microsoft.create_blueprint(signer))
     app.register_blueprint(generic.create_blueprint(signer))
     app.register_blueprint(calendar.create_blueprint())
+    app.register_blueprint(calendar_list.create_blueprint())
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -28,4 +28,7 @@ def account() -> Response | str:
     linked = {i.provider for i in user.identities}
     titles = {name: c.title for name, c in signin.connectors.items()}
     linkable = [(name, title) for name, title in titles.items() if name not in linked]
-    return render_template("account.html", user=user, titles=titles, linkable=linkable)
+    grants = services().grants.list(user.id)
+    return render_template(
+        "account.html", user=user, titles=titles, linkable=linkable, grants=grants
+    )

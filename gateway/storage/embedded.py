@@ -64,7 +64,21 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def _already_running(self) -> bool:
+        """Another process of ours (the gateway, an admin command) serves this folder."""
+        if not self.socket_path.exists():
+            return False
+        client = connect(self.url)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
     def start(self) -> EmbeddedRedis:
+        if self._already_running():
+            return self  # share it; stopping is left to the process that started it
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = self.data_dir / "redis.conf"
         config.write_text(

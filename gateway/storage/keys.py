@@ -5,9 +5,17 @@ keys share one Redis Cluster slot and can be changed atomically. The few keys th
 found by something other than the user id (a session id, a provider subject) are listed in
 the user's index set, so "delete everything of this user" is exact.
 
-    gw:{u:UID}:profile          hash   id, name, email, created            (no TTL: the account)
-    gw:{u:UID}:identities       hash   "<provider>|<subject>" -> JSON identity
+    gw:{u:UID}:profile          hash   id, created, dk (wrapped user data key), sealed (name,
+                                       e-mail)                              (no TTL: the account)
+    gw:{u:UID}:identities       hash   "<provider>|<h>" -> sealed identity; h = sha256(subject)
     gw:{u:UID}:index            set    keys outside the tag that belong to this user
+    gw:{u:UID}:grants           set    grant ids of this user
+    gw:{u:UID}:grant:GID        hash   one grant: provider, purpose, status, reason, scopes,
+                                       timestamps, version (fencing), epoch, dk (wrapped grant
+                                       data key), tokens (sealed), subject (sealed)
+    gw:{u:UID}:grant:GID:lock   string refresh lock holder; PX 15 s
+    gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
+    gw:keyring:retired          set    key-encryption key versions retired (no personal data)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow:<h>                 string JSON pending sign-in flow; h = sha256(state); TTL 600 s
@@ -42,6 +50,41 @@ def identities(uid: str) -> str:
 
 def user_index(uid: str) -> str:
     return f"{user_tag(uid)}:index"
+
+
+def grants(uid: str) -> str:
+    return f"{user_tag(uid)}:grants"
+
+
+def grant(uid: str, gid: str) -> str:
+    return f"{user_tag(uid)}:grant:{gid}"
+
+
+def grant_lock(uid: str, gid: str) -> str:
+    return f"{grant(uid, gid)}:lock"
+
+
+def grant_cached(uid: str, gid: str) -> str:
+    return f"{grant(uid, gid)}:cached"
+
+
+# Patterns for admin sweeps (key rotation): every hash that holds a wrapped data key.
+WRAPPED_KEY_PATTERNS = (f"{PREFIX}:{{u:*}}:profile", f"{PREFIX}:{{u:*}}:grant:*")
+RETIRED_KEY_VERSIONS = f"{PREFIX}:keyring:retired"
+
+
+def owner_of_key(key: str) -> str:
+    """The user id inside a key's hash tag."""
+    start = key.index("{u:") + 3
+    return key[start : key.index("}", start)]
+
+
+def holds_wrapped_key(key: str) -> bool:
+    """Profiles and grant records; not a grant's lock or cache index."""
+    if key.endswith(":profile"):
+        return True
+    head, _, gid = key.rpartition(":grant:")
+    return bool(head) and ":" not in gid
 
 
 def identity_lookup(provider: str, subject: str) -> str:

@@ -12,6 +12,8 @@ from werkzeug.serving import make_server
 from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gateway import create_app
 
+PUBLIC_URL = "http://127.0.0.1:8000"  # what the other tests' gateway uses
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,11 +33,12 @@ def live_gateway(make_env: Any, emulator: Any) -> Iterator[str]:
     late = LateApp()
     server = make_server("127.0.0.1", 0, late, threaded=True)
     url = f"http://127.0.0.1:{server.port}"
-    emulator.client.register_client(
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        [f"{url}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")],
-    )
+    callbacks = [
+        f"{base}/auth/callback/{name}"
+        for base in (url, PUBLIC_URL)
+        for name in ("google", "microsoft", "emulator")
+    ]
+    emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
     late.target = create_app(make_env(GATEWAY_PUBLIC_URL=url))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

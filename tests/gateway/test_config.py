@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 
 from gateway.config import EMULATOR_TENANT, ConfigError, Settings
+from gateway.crypto.keyring import new_key_entry
 
 SECRET = "s" * 40
+KEYS = new_key_entry("v1")
 GOOGLE = {"GATEWAY_GOOGLE_CLIENT_ID": "id.apps", "GATEWAY_GOOGLE_CLIENT_SECRET": "shh"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(**env: str) -> Settings:
-    return Settings.from_env({"GATEWAY_SECRET_KEY": SECRET, **GOOGLE, **env})
+    return Settings.from_env(
+        {"GATEWAY_SECRET_KEY": SECRET, "GATEWAY_ENCRYPTION_KEYS": KEYS, **GOOGLE, **env}
+    )
 
 
 @pytest.mark.parametrize(
@@ -25,6 +29,8 @@ def settings(**env: str) -> Settings:
     [
         ({"GATEWAY_SECRET_KEY": ""}, "GATEWAY_SECRET_KEY is missing"),
         ({"GATEWAY_SECRET_KEY": "short"}, "GATEWAY_SECRET_KEY is too short"),
+        ({"GATEWAY_ENCRYPTION_KEYS": ""}, "GATEWAY_ENCRYPTION_KEYS is missing"),
+        ({"GATEWAY_ENCRYPTION_KEYS": "v1:c2hvcnQ"}, "must decode to 32 bytes"),
         ({"GATEWAY_GOOGLE_CLIENT_SECRET": ""}, "GATEWAY_GOOGLE_CLIENT_SECRET is missing"),
         ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT must be a whole number"),
         ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT must be a whole number"),
@@ -72,7 +78,7 @@ def test_each_mistake_is_named_in_one_line(env: dict[str, str], expected: str) -
 
 def test_no_provider_at_all_is_a_mistake() -> None:
     with pytest.raises(ConfigError, match="no sign-in provider is configured"):
-        Settings.from_env({"GATEWAY_SECRET_KEY": SECRET})
+        Settings.from_env({"GATEWAY_SECRET_KEY": SECRET, "GATEWAY_ENCRYPTION_KEYS": KEYS})
 
 
 def test_secrets_never_appear_in_the_settings_repr() -> None:
@@ -101,7 +107,11 @@ def test_generic_provider_is_named_by_its_variables() -> None:
 
 def test_the_emulator_stands_in_for_google_and_microsoft() -> None:
     configured = Settings.from_env(
-        {"GATEWAY_SECRET_KEY": SECRET, "GATEWAY_EMULATOR_URL": "https://127.0.0.1:9443"}
+        {
+            "GATEWAY_SECRET_KEY": SECRET,
+            "GATEWAY_ENCRYPTION_KEYS": KEYS,
+            "GATEWAY_EMULATOR_URL": "https://127.0.0.1:9443",
+        }
     )
     by_name = {p.name: p for p in configured.providers}
     assert set(by_name) == {"google", "microsoft", "emulator"}
@@ -113,6 +123,7 @@ def test_start_up_stops_with_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
         GATEWAY_SECRET_KEY=SECRET,
+        GATEWAY_ENCRYPTION_KEYS=KEYS,
         GATEWAY_GOOGLE_CLIENT_ID="id.apps",
         GATEWAY_DATA_DIR=str(tmp_path),
         GATEWAY_REDIS_URL="redis://127.0.0.1:1",

@@ -1,0 +1,76 @@
+"""Admin commands: `flask --app gateway keys status|rotate|retire VERSION|generate VERSION`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from gateway.context import services
+from gateway.crypto.keyring import new_key_entry
+from gateway.services.key_rotation import (
+    KeyInUse,
+    RotationRefused,
+    key_usage,
+    retire,
+    retired_versions,
+    rotate,
+)
+
+keys_cli = AppGroup("keys", help="The key ring that wraps every data key.")
+
+
+@keys_cli.command("status")
+def keys_status() -> None:
+    """Which key versions wrap how many data keys."""
+    found = services()
+    usage = key_usage(found.redis)
+    retired = retired_versions(found.redis)
+    ring = found.settings.keyring
+    for version in dict.fromkeys([*ring.versions, *usage]):
+        notes = []
+        if version == ring.newest:
+            notes.append("newest")
+        if version not in ring.versions:
+            notes.append("NOT IN CONFIGURATION")
+        if version in retired:
+            notes.append("retired")
+        suffix = f" ({', '.join(notes)})" if notes else ""
+        click.echo(f"{version}: {usage.get(version, 0)} data keys{suffix}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every data key under the newest key version (safe while serving)."""
+    found = services()
+    try:
+        report = rotate(found.redis, found.vault)
+    except RotationRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"re-wrapped {report.rewrapped}, already newest {report.already_newest}, "
+        f"changed meanwhile {report.changed_meanwhile} (run again to pick those up)"
+    )
+
+
+@keys_cli.command("retire")
+@click.argument("version")
+def keys_retire(version: str) -> None:
+    """Mark VERSION retired, only when no data key uses it; then drop it from configuration."""
+    found = services()
+    try:
+        retire(found.redis, found.settings.keyring, version)
+    except (KeyInUse, RotationRefused) as error:
+        raise click.ClickException(f"{error}; not retired") from None
+    click.echo(f"{version} is unused and retired: remove it from GATEWAY_ENCRYPTION_KEYS")
+
+
+@keys_cli.command("generate", with_appcontext=False)
+@click.argument("version")
+def keys_generate(version: str) -> None:
+    """Print a new key entry; put it first in GATEWAY_ENCRYPTION_KEYS, then rotate."""
+    click.echo(new_key_entry(version))
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(keys_cli)

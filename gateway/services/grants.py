@@ -1,0 +1,231 @@
+"""Grants: what a user gives for one purpose with one provider, and the tokens it owns.
+
+Tokens are sealed under the grant's own data key (gateway.crypto.vault). An access token is
+handed out while it has more than REFRESH_MARGIN_SECONDS to live; after that exactly one
+caller, across every process, refreshes it (a Redis lock plus a fenced write, see
+gateway.storage.grants) while the others wait for its result. A provider that answers
+`invalid_grant` ends the grant (revoked, tokens and cache purged, reason kept for the owner);
+a refresh that comes back without the scopes the purpose needs marks it "needs consent".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from connectors.base import Connector, Identity, TokenSet
+from connectors.errors import GrantInvalid
+from gateway.crypto.keyring import DecryptionFailed, KeyRetired
+from gateway.crypto.vault import Vault, grant_context
+from gateway.storage.grants import (
+    BROKEN,
+    NEEDS_CONSENT,
+    REVOKED,
+    GrantRecord,
+    GrantStore,
+)
+
+log = logging.getLogger(__name__)
+
+REFRESH_MARGIN_SECONDS = 120
+REFRESH_WAIT_SECONDS = 20.0
+POLL_SECONDS = 0.02
+
+# (purpose, provider name, granted scopes) -> the scopes the purpose needs but lacks
+MissingScopes = Callable[[str, str, frozenset[str]], tuple[str, ...]]
+
+
+class GrantUnavailable(Exception):
+    """The grant cannot be used; `status` says why (revoked, needs_consent, broken...)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class KeyRingIncomplete(RuntimeError):
+    """A data key is wrapped by a key-encryption key missing from configuration."""
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """What the owner may see of a grant: never a token."""
+
+    id: str
+    provider: str
+    purpose: str
+    status: str
+    reason: str
+    scopes: tuple[str, ...]
+    created: float
+    last_used: float
+    last_refreshed: float
+
+
+class GrantService:
+    def __init__(
+        self,
+        store: GrantStore,
+        vault: Vault,
+        connectors: Mapping[str, Connector],
+        missing_scopes: MissingScopes,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.connectors = dict(connectors)
+        self.missing_scopes = missing_scopes
+
+    # -- creating --------------------------------------------------------------------------
+    def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
+        """Keep the tokens of an authorization that covers `purpose` (checked here too)."""
+        tokens = identity.tokens
+        if tokens is None:
+            raise GrantUnavailable(BROKEN, "the provider returned no tokens for this purpose")
+        missing = self.missing_scopes(purpose, identity.provider, tokens.granted_scopes)
+        if missing:
+            raise GrantUnavailable(NEEDS_CONSENT, "not granted: " + " ".join(sorted(missing)))
+        gid = self.store.new_id()
+        context = grant_context(uid, identity.provider, gid)
+        data_key, wrapped = self.vault.new_owner_key(context)
+        self.store.create(
+            uid,
+            gid,
+            provider=identity.provider,
+            purpose=purpose,
+            scopes=tokens.granted_scopes,
+            expires_at=tokens.expires_at or 0.0,
+            wrapped_key=wrapped,
+            sealed_tokens=self.vault.seal_json(data_key, tokens.to_dict(), context, "tokens"),
+            sealed_subject=self.vault.seal_json(data_key, identity.subject, context, "subject"),
+        )
+        log.info("grant created: user=%s grant=%s purpose=%s", uid, gid, purpose)
+        record = self.store.load(uid, gid)
+        assert record is not None
+        return _view(record)
+
+    def list(self, uid: str) -> list[GrantView]:
+        return [_view(r) for r in self.store.list(uid)]
+
+    # -- using -------------------------------------------------------------------------------
+    def access_token(self, uid: str, gid: str) -> str:
+        """A live access token for the grant, refreshing it single-flight when due."""
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        while True:
+            record = self._usable(uid, gid)
+            tokens = self._open_tokens(record)
+            if _fresh(tokens):
+                self.store.touch_used(record)
+                return str(tokens.access_token)
+            holder = self.store.try_lock(uid, gid)
+            if holder is None:
+                self._wait_for_refresh(record, deadline)
+                continue
+            try:
+                current = self.store.load(uid, gid)
+                if current is None or current.version != record.version:
+                    continue  # someone refreshed (or revoked) between our read and the lock
+                refreshed = self._refresh(record, tokens, holder)
+                if refreshed is not None:
+                    return refreshed
+            finally:
+                self.store.unlock(uid, gid, holder)
+
+    def _usable(self, uid: str, gid: str) -> GrantRecord:
+        record = self.store.load(uid, gid)
+        if record is None:
+            raise GrantUnavailable(REVOKED, "no such grant")
+        if not record.usable:
+            raise GrantUnavailable(record.status, record.reason or record.status)
+        return record
+
+    def _open_tokens(self, record: GrantRecord) -> TokenSet:
+        context = grant_context(record.uid, record.provider, record.id)
+        try:
+            data_key = self.vault.owner_key(str(record.wrapped_key), context)
+            sealed = str(record.sealed_tokens)
+            return TokenSet.from_dict(self.vault.open_json(data_key, sealed, context, "tokens"))
+        except KeyRetired as error:
+            raise KeyRingIncomplete(str(error)) from None
+        except DecryptionFailed:
+            log.error("grant tokens do not decrypt: user=%s grant=%s", record.uid, record.id)
+            self.store.purge(
+                record.uid,
+                record.id,
+                status=BROKEN,
+                reason="Its stored tokens were unreadable and have been deleted; "
+                "connect the calendar again.",
+            )
+            raise GrantUnavailable(BROKEN, "the grant's tokens are unreadable") from None
+
+    def _refresh(self, record: GrantRecord, tokens: TokenSet, holder: str) -> str | None:
+        connector = self.connectors[record.provider]
+        try:
+            fresh = connector.refresh(tokens, tuple(sorted(record.scopes)))
+        except GrantInvalid:
+            self.store.purge(
+                record.uid,
+                record.id,
+                status=REVOKED,
+                reason="The provider no longer accepts this grant (revoked there, expired or "
+                "replaced). Connect the calendar again to restore it.",
+            )
+            log.info("grant revoked by provider: user=%s grant=%s", record.uid, record.id)
+            raise GrantUnavailable(REVOKED, "the provider revoked this grant") from None
+        missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
+        if missing:
+            self.store.purge(
+                record.uid,
+                record.id,
+                status=NEEDS_CONSENT,
+                reason="The provider now withholds "
+                + ", ".join(sorted(missing))
+                + "; give consent again to use this calendar.",
+            )
+            log.info("grant needs consent: user=%s grant=%s", record.uid, record.id)
+            raise GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
+        context = grant_context(record.uid, record.provider, record.id)
+        data_key = self.vault.owner_key(str(record.wrapped_key), context)
+        written = self.store.write_refreshed(
+            record,
+            holder,
+            sealed_tokens=self.vault.seal_json(data_key, fresh.to_dict(), context, "tokens"),
+            scopes=fresh.granted_scopes,
+            expires_at=fresh.expires_at or 0.0,
+        )
+        if not written:
+            return None  # lost the lock or raced a revocation: read again
+        self.store.touch_used(record)
+        return str(fresh.access_token)
+
+    def _wait_for_refresh(self, seen: GrantRecord, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            current = self.store.load(seen.uid, seen.id)
+            if current is None or current.version != seen.version:
+                return
+            if not self.store.locked(seen.uid, seen.id):
+                return
+        raise GrantUnavailable("busy", "the provider is slow to refresh this grant; try again")
+
+
+def _fresh(tokens: TokenSet) -> bool:
+    if not tokens.access_token or not tokens.expires_at:
+        return False
+    return tokens.expires_at - REFRESH_MARGIN_SECONDS > time.time()
+
+
+def _view(record: GrantRecord) -> GrantView:
+    return GrantView(
+        id=record.id,
+        provider=record.provider,
+        purpose=record.purpose,
+        status=record.status,
+        reason=record.reason,
+        scopes=tuple(sorted(record.scopes)),
+        created=record.created,
+        last_used=record.last_used,
+        last_refreshed=record.last_refreshed,
+    )

@@ -1,0 +1,236 @@
+"""Grant records in Redis: the one place that writes them, with fencing against stale writers.
+
+A grant's record is one hash under its owner's hash tag. `version` grows with every change
+of its tokens or status; a refresh writes back only if it still holds the refresh lock and
+the version is the one it read (a Lua script checks both atomically), so a refresh that
+raced a revocation or a newer refresh never overwrites them. Revoking or purging deletes the
+wrapped data key (crypto-shredding), the sealed tokens and subject, and every key listed in
+the grant's cache index, and bumps `epoch` so in-flight fetches know their result is stale.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+
+from gateway.storage import keys
+
+ACTIVE = "active"
+NEEDS_CONSENT = "needs_consent"
+REVOKED = "revoked"
+BROKEN = "broken"
+SECRET_FIELDS = ("dk", "tokens", "subject")
+LOCK_MILLISECONDS = 15_000
+
+# KEYS: grant hash, lock. ARGV: lock holder, expected version, then field/value pairs.
+_WRITE_IF_FENCED = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1
+"""
+# KEYS: lock. ARGV: holder. Only the holder releases.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# KEYS: grant hash. ARGV: expected wrapped key, new wrapped key.
+_REWRAP = """
+if redis.call('HGET', KEYS[1], 'dk') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'dk', ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    uid: str
+    id: str
+    provider: str
+    purpose: str
+    status: str
+    reason: str
+    scopes: frozenset[str]
+    created: float
+    last_used: float
+    last_refreshed: float
+    expires_at: float
+    version: int
+    epoch: int
+    wrapped_key: str | None
+    sealed_tokens: str | None
+    sealed_subject: str | None
+
+    @property
+    def usable(self) -> bool:
+        return self.status == ACTIVE and self.wrapped_key is not None
+
+
+class GrantStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._write_if_fenced = client.register_script(_WRITE_IF_FENCED)
+        self._unlock = client.register_script(_UNLOCK)
+        self._rewrap = client.register_script(_REWRAP)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(12)
+
+    def create(
+        self,
+        uid: str,
+        gid: str,
+        *,
+        provider: str,
+        purpose: str,
+        scopes: frozenset[str],
+        expires_at: float,
+        wrapped_key: str,
+        sealed_tokens: str,
+        sealed_subject: str,
+    ) -> None:
+        now = str(time.time())
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
+            keys.grant(uid, gid),
+            mapping={
+                "id": gid,
+                "provider": provider,
+                "purpose": purpose,
+                "status": ACTIVE,
+                "reason": "",
+                "scopes": " ".join(sorted(scopes)),
+                "created": now,
+                "last_used": "0",
+                "last_refreshed": now,
+                "expires_at": str(expires_at),
+                "version": "1",
+                "epoch": "1",
+                "dk": wrapped_key,
+                "tokens": sealed_tokens,
+                "subject": sealed_subject,
+            },
+        )
+        pipe.sadd(keys.grants(uid), gid)
+        pipe.execute()
+
+    def load(self, uid: str, gid: str) -> GrantRecord | None:
+        return _record(uid, self.client.hgetall(keys.grant(uid, gid)))  # type: ignore[arg-type]
+
+    def list(self, uid: str) -> list[GrantRecord]:
+        gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))  # type: ignore[union-attr]
+        pipe = self.client.pipeline(transaction=False)
+        for gid in gids:
+            pipe.hgetall(keys.grant(uid, gid))
+        found = [_record(uid, raw) for raw in pipe.execute()]
+        return sorted((r for r in found if r), key=lambda r: r.created)
+
+    # -- refresh: a lock plus a fenced write ---------------------------------------------------
+    def try_lock(self, uid: str, gid: str) -> str | None:
+        holder = secrets.token_urlsafe(12)
+        taken = self.client.set(keys.grant_lock(uid, gid), holder, nx=True, px=LOCK_MILLISECONDS)
+        return holder if taken else None
+
+    def locked(self, uid: str, gid: str) -> bool:
+        return bool(self.client.exists(keys.grant_lock(uid, gid)))
+
+    def unlock(self, uid: str, gid: str, holder: str) -> None:
+        self._unlock(keys=[keys.grant_lock(uid, gid)], args=[holder])
+
+    def write_refreshed(
+        self,
+        record: GrantRecord,
+        holder: str,
+        *,
+        sealed_tokens: str,
+        scopes: frozenset[str],
+        expires_at: float,
+    ) -> bool:
+        """Store refreshed tokens; False when the lock or the version was lost meanwhile."""
+        fields = {
+            "tokens": sealed_tokens,
+            "scopes": " ".join(sorted(scopes)),
+            "expires_at": str(expires_at),
+            "last_refreshed": str(time.time()),
+        }
+        args: list[str] = [holder, str(record.version)]
+        for name, value in fields.items():
+            args += [name, value]
+        written = self._write_if_fenced(
+            keys=[keys.grant(record.uid, record.id), keys.grant_lock(record.uid, record.id)],
+            args=args,
+        )
+        return bool(written)
+
+    def touch_used(self, record: GrantRecord, every_seconds: float = 60.0) -> None:
+        """Record use at most once a minute: the hot path should not write on every read."""
+        now = time.time()
+        if now - record.last_used >= every_seconds:
+            self.client.hset(keys.grant(record.uid, record.id), "last_used", str(now))
+
+    # -- ending a grant ------------------------------------------------------------------------
+    def purge(self, uid: str, gid: str, *, status: str, reason: str, forget: bool = False) -> int:
+        """Shred the grant's keys and tokens and drop its cached data; keep why (or, with
+        `forget`, nothing at all). Returns how many cached keys were deleted."""
+        grant_key = keys.grant(uid, gid)
+        cached = [str(k) for k in self.client.smembers(keys.grant_cached(uid, gid))]
+        pipe = self.client.pipeline(transaction=True)
+        if forget:
+            pipe.delete(grant_key)
+            pipe.srem(keys.grants(uid), gid)
+        else:
+            pipe.hdel(grant_key, *SECRET_FIELDS)
+            pipe.hset(grant_key, mapping={"status": status, "reason": reason, "expires_at": "0"})
+            pipe.hincrby(grant_key, "version", 1)
+            pipe.hincrby(grant_key, "epoch", 1)
+        pipe.delete(keys.grant_lock(uid, gid), keys.grant_cached(uid, gid))
+        if cached:
+            pipe.delete(*cached)
+        pipe.execute()
+        return len(cached)
+
+    # -- key rotation ----------------------------------------------------------------------------
+    def rewrap(self, key: str, old: str, new: str) -> bool:
+        return bool(self._rewrap(keys=[key], args=[old, new]))
+
+
+def wrapped_keys(client: redis.Redis) -> Iterator[tuple[str, str]]:
+    """(redis key, wrapped data key) of every profile and grant: the sweep rotation walks."""
+    for pattern in keys.WRAPPED_KEY_PATTERNS:
+        for key in client.scan_iter(match=pattern, count=500):
+            name = str(key)
+            if not keys.holds_wrapped_key(name):
+                continue
+            wrapped = client.hget(name, "dk")
+            if wrapped is not None:
+                yield name, str(wrapped)
+
+
+def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
+    if not raw or "id" not in raw:
+        return None
+    return GrantRecord(
+        uid=uid,
+        id=raw["id"],
+        provider=raw.get("provider", ""),
+        purpose=raw.get("purpose", ""),
+        status=raw.get("status", BROKEN),
+        reason=raw.get("reason", ""),
+        scopes=frozenset(raw.get("scopes", "").split()),
+        created=float(raw.get("created", 0)),
+        last_used=float(raw.get("last_used", 0)),
+        last_refreshed=float(raw.get("last_refreshed", 0)),
+        expires_at=float(raw.get("expires_at", 0)),
+        version=int(raw.get("version", 0)),
+        epoch=int(raw.get("epoch", 0)),
+        wrapped_key=raw.get("dk"),
+        sealed_tokens=raw.get("tokens"),
+        sealed_subject=raw.get("subject"),
+    )

@@ -1,0 +1,228 @@
+"""Microsoft grants through the real MSAL, against the emulator over HTTPS: the token cache
+a calendar authorization keeps (without ID tokens), rotating refreshes, and the failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import msal
+import pytest
+
+from connectors.base import TokenSet
+from connectors.errors import ConnectorError, GrantInvalid, ProviderUnavailable
+from tests.connectors.grants_support import (
+    CALENDARS,
+    CAROL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    assert_nothing_secret,
+    authorize,
+    calls,
+    grant,
+    microsoft,
+)
+
+SIGN_IN = frozenset({"openid", "profile", "email"})
+
+
+@pytest.fixture
+def connector(emulator: Any) -> Any:
+    return microsoft(emulator)
+
+
+def refresh_tokens_in(cache: str | None) -> set[str]:
+    assert cache is not None
+    return {e["secret"] for e in json.loads(cache)["RefreshToken"].values()}
+
+
+def all_scopes(tokens: TokenSet) -> tuple[str, ...]:
+    """What the gateway passes: the granted scopes, reserved ones included."""
+    return tuple(sorted(tokens.granted_scopes))
+
+
+def test_a_calendar_grant_keeps_the_msal_cache_without_id_tokens(
+    connector: Any, emulator: Any
+) -> None:
+    identity = authorize(connector, emulator, CAROL, (CALENDARS,))
+    tokens = identity.tokens
+    assert tokens is not None
+    assert tokens.granted_scopes == SIGN_IN | {CALENDARS}
+    assert tokens.granted_scopes == identity.granted_scopes
+    assert tokens.access_token and tokens.access_token.startswith("EwA-emu.")
+    assert tokens.refresh_token is None  # it lives in the cache, and rotates
+    ttl = emulator.client.settings()["access_token_ttl"]
+    assert tokens.expires_at is not None
+    assert abs(tokens.expires_at - (time.time() + ttl)) < 30
+    assert tokens.cache is not None
+    assert "IdToken" not in tokens.cache
+    sections = json.loads(tokens.cache)
+    assert {"AccessToken", "RefreshToken", "Account"} <= set(sections)
+    assert len(refresh_tokens_in(tokens.cache)) == 1
+    assert not any(str(v).startswith("eyJ") for v in tokens.to_dict().values())
+
+
+def test_msal_still_works_from_a_cache_without_id_tokens(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    cache = msal.SerializableTokenCache()
+    cache.deserialize(tokens.cache)
+    app = msal.ConfidentialClientApplication(
+        CLIENT_ID,
+        client_credential=CLIENT_SECRET,
+        authority=f"{emulator.url}/organizations",
+        instance_discovery=False,
+        http_client=connector._session,
+        token_cache=cache,
+    )
+    [account] = app.get_accounts()
+    before = calls(emulator, "microsoft.token")
+    cached = app.acquire_token_silent([CALENDARS], account)
+    assert cached is not None and cached["access_token"] == tokens.access_token
+    assert calls(emulator, "microsoft.token") == before  # from the cache, no network
+    forced = app.acquire_token_silent([CALENDARS], account, force_refresh=True)
+    assert forced is not None and "access_token" in forced
+    assert calls(emulator, "microsoft.token") == before + 1
+
+
+def test_begin_records_the_extra_scopes(connector: Any) -> None:
+    callback = "http://127.0.0.1:8000/auth/callback/microsoft"
+    assert connector.begin(callback, "s", (CALENDARS,)).flow["grant_scopes"] == [CALENDARS]
+    assert connector.begin(callback, "s").flow["grant_scopes"] == []
+
+
+def test_sign_in_alone_keeps_no_tokens(connector: Any, emulator: Any) -> None:
+    identity = authorize(connector, emulator, CAROL, ())
+    assert identity.tokens is None
+    assert identity.subject.startswith("11111111-")
+
+
+def test_an_unticked_calendar_scope_is_not_granted(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS, grant=["openid", "profile", "email"])
+    assert tokens.granted_scopes == SIGN_IN
+
+
+def test_refresh_rotates_the_refresh_token_and_refreshes_again(
+    connector: Any, emulator: Any
+) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    before = calls(emulator, "microsoft.token")
+    fresh = connector.refresh(tokens, all_scopes(tokens))
+    assert calls(emulator, "microsoft.token") == before + 1
+    assert fresh.access_token and fresh.access_token != tokens.access_token
+    assert fresh.granted_scopes == tokens.granted_scopes
+    assert fresh.expires_at is not None and fresh.expires_at > time.time()
+    assert fresh.cache != tokens.cache
+    assert fresh.cache is not None and "IdToken" not in fresh.cache
+    assert refresh_tokens_in(fresh.cache) != refresh_tokens_in(tokens.cache)
+    again = connector.refresh(fresh, (CALENDARS,))
+    assert calls(emulator, "microsoft.token") == before + 2
+    assert again.access_token not in (None, fresh.access_token)
+    assert refresh_tokens_in(again.cache) != refresh_tokens_in(fresh.cache)
+
+
+def test_refresh_reports_a_narrowed_grant(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    emulator.client.set_grant(CAROL, CLIENT_ID, ["openid", "profile", "offline_access", CALENDARS])
+    fresh = connector.refresh(tokens, all_scopes(tokens))
+    assert fresh.granted_scopes == {"openid", "profile", CALENDARS}
+
+
+def test_a_withdrawn_calendar_consent_is_grant_invalid(connector: Any, emulator: Any) -> None:
+    """Microsoft refuses a refresh for a scope no longer consented (AADSTS65001)."""
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    emulator.client.set_grant(CAROL, CLIENT_ID, ["openid", "profile", "email"])
+    with pytest.raises(GrantInvalid):
+        connector.refresh(tokens, all_scopes(tokens))
+
+
+def test_invalid_grant_on_refresh_is_grant_invalid(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    emulator.client.fault("microsoft.token", error="invalid_grant")
+    with pytest.raises(GrantInvalid) as refused:
+        connector.refresh(tokens, all_scopes(tokens))
+    assert refused.value.code == "invalid_grant"
+    assert "AADSTS" not in str(refused.value)
+    assert_nothing_secret([str(refused.value), repr(refused.value)], [tokens])
+
+
+def test_a_grant_revoked_at_microsoft_is_grant_invalid(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    assert emulator.client.revoke_grant(CAROL, CLIENT_ID) >= 2
+    with pytest.raises(GrantInvalid):
+        connector.refresh(tokens, all_scopes(tokens))
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(503, None), (500, None), (429, 2)])
+def test_an_unavailable_token_endpoint_is_provider_unavailable(
+    connector: Any, emulator: Any, status: int, retry_after: int | None
+) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    before = calls(emulator, "microsoft.token")
+    emulator.client.fault("microsoft.token", status=status, retry_after=retry_after)
+    with pytest.raises(ProviderUnavailable) as failed:
+        connector.refresh(tokens, all_scopes(tokens))
+    assert calls(emulator, "microsoft.token") == before + 1
+    assert_nothing_secret([str(failed.value), repr(failed.value)], [tokens])
+    # MSAL throttles the same request until Retry-After passes: no second call meanwhile.
+    with pytest.raises(ProviderUnavailable):
+        connector.refresh(tokens, all_scopes(tokens))
+    assert calls(emulator, "microsoft.token") == before + 1
+
+
+def test_a_malformed_answer_is_provider_unavailable_and_not_logged(
+    connector: Any, emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    emulator.client.fault("microsoft.token", body="malformed")
+    with caplog.at_level(logging.DEBUG), pytest.raises(ProviderUnavailable) as failed:
+        connector.refresh(tokens, all_scopes(tokens))
+    assert "ya29" not in str(failed.value) and failed.value.__cause__ is None
+    assert "ya29" not in caplog.text
+    assert "body withheld" in caplog.text
+    assert_nothing_secret([caplog.text], [tokens])
+
+
+def test_a_slow_token_endpoint_times_out(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    connector._session.default_timeout = (3.0, 0.3)
+    emulator.client.fault("microsoft.token", delay_ms=1500)
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable):
+        connector.refresh(tokens, all_scopes(tokens))
+    assert time.monotonic() - started < 1.4
+
+
+def test_a_grant_without_a_usable_cache_is_grant_invalid(connector: Any) -> None:
+    for cache in (None, "not json", "{}"):
+        with pytest.raises(GrantInvalid):
+            connector.refresh(TokenSet(frozenset({CALENDARS}), cache=cache), (CALENDARS,))
+
+
+def test_revoke_is_not_offered_by_microsoft(connector: Any, emulator: Any) -> None:
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    before = emulator.client.calls()
+    assert connector.revoke(tokens) is False
+    assert emulator.client.calls() == before
+    assert connector.supports_grants is True
+
+
+def test_no_token_in_any_repr_or_error(connector: Any, emulator: Any) -> None:
+    identities = []
+    errors: list[ConnectorError] = []
+    for fault in ({"error": "invalid_grant"}, {"status": 502}, {"body": "malformed"}):
+        # A new grant each time: MSAL replays an error answer for the same refresh token.
+        identity = authorize(connector, emulator, CAROL, (CALENDARS,))
+        assert identity.tokens is not None
+        fresh = connector.refresh(identity.tokens, all_scopes(identity.tokens))
+        emulator.client.fault("microsoft.token", **fault)
+        with pytest.raises(ConnectorError) as failed:
+            connector.refresh(fresh, all_scopes(fresh))
+        errors.append(failed.value)
+        identities.append((identity, fresh))
+    token_sets = [t for i, fresh in identities for t in (i.tokens, fresh) if t is not None]
+    texts = [text for t in token_sets for text in (str(t), repr(t))]
+    texts += [text for i, _ in identities for text in (str(i), repr(i))]
+    texts += [str(e) for e in errors] + [repr(e) for e in errors]
+    assert_nothing_secret(texts, token_sets)
