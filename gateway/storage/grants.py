@@ -125,7 +125,7 @@ class GrantStore:
         return _record(uid, self.client.hgetall(keys.grant(uid, gid)))  # type: ignore[arg-type]
 
     def list(self, uid: str) -> list[GrantRecord]:
-        gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))  # type: ignore[union-attr]
+        gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))
         pipe = self.client.pipeline(transaction=False)
         for gid in gids:
             pipe.hgetall(keys.grant(uid, gid))
