@@ -75,6 +75,8 @@ def rotate(client: redis.Redis, vault: Vault) -> RotationReport:
 def retire(client: redis.Redis, keyring: KeyRing, version: str) -> None:
     if version == keyring.newest:
         raise RotationRefused(f"{version!r} is the newest key version: rotate to another first")
+    if version not in keyring.versions:
+        raise RotationRefused(f"{version!r} is not in the configured key ring")
     count = key_usage(client).get(version, 0)
     if count:
         raise KeyInUse(version, count)
