@@ -73,7 +73,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
-        signin=SignInService(connectors, FlowStore(client), users, settings.redirect_uri),
+        signin=SignInService(
+            connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
+        ),
         users=users,
         vault=vault,
         grants=GrantService(

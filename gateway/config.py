@@ -38,6 +38,8 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_SESSION_IDLE_MINUTES",
         "GATEWAY_SESSION_ABSOLUTE_HOURS",
         "GATEWAY_LOG_LEVEL",
+        "GATEWAY_ADMINS",
+        "GATEWAY_ADMIN_EMAIL_DOMAIN",
         "GATEWAY_GOOGLE_CLIENT_ID",
         "GATEWAY_GOOGLE_CLIENT_SECRET",
         "GATEWAY_MICROSOFT_CLIENT_ID",
@@ -68,12 +70,21 @@ class Settings:
     session_idle_seconds: int
     session_absolute_seconds: int
     log_level: str
+    admins: frozenset[str] = frozenset()
+    admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies are Secure whenever the public URL is https (everything but local dev)."""
         return self.public_url.startswith("https://")
+
+    def is_admin(self, provider: str, subject: str, email: str | None) -> bool:
+        """Admins are named by (provider, subject), or by a verified e-mail at one domain."""
+        if f"{provider}:{subject}" in self.admins:
+            return True
+        domain = self.admin_email_domain
+        return bool(domain and email and email.lower().endswith("@" + domain))
 
     def redirect_uri(self, provider: str) -> str:
         """Built from configuration, never from the request's Host header (RFC 9700 §4.13)."""
@@ -183,6 +194,27 @@ def _secret_key(env: Mapping[str, str]) -> str:
     if len(value) < 32:
         raise ConfigError("GATEWAY_SECRET_KEY is too short: use at least 32 random characters")
     return value
+
+
+def _admins(env: Mapping[str, str]) -> frozenset[str]:
+    entries = {e.strip() for e in env.get("GATEWAY_ADMINS", "").split(",") if e.strip()}
+    for entry in entries:
+        provider, _, subject = entry.partition(":")
+        if not provider or not subject:
+            raise ConfigError(
+                f"GATEWAY_ADMINS entries must be provider:subject (e.g. google:1084...), "
+                f"got {entry!r}"
+            )
+    return frozenset(entries)
+
+
+def _admin_domain(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_ADMIN_EMAIL_DOMAIN", "").strip().lower().lstrip("@")
+    if not raw:
+        return None
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", raw):
+        raise ConfigError(f"GATEWAY_ADMIN_EMAIL_DOMAIN must be a domain name, got {raw!r}")
+    return raw
 
 
 def _keyring(env: Mapping[str, str]) -> KeyRing:

@@ -35,12 +35,13 @@ def link(provider: str) -> Response:
 
 @auth.get("/callback/<provider>")
 def callback(provider: str) -> Response:
-    outcome = services().signin.finish(
-        provider, request.args.to_dict(), _pending(), session.get("uid")
-    )
+    previous_uid, was_admin = session.get("uid"), session.get("admin") is True
+    outcome = services().signin.finish(provider, request.args.to_dict(), _pending(), previous_uid)
     session.clear()
     session.rotate()  # type: ignore[attr-defined]
     session["uid"] = outcome.uid
+    if outcome.admin or (was_admin and outcome.uid == previous_uid):
+        session["admin"] = True
     if outcome.pending:
         session["pending"] = outcome.pending
     return redirect(outcome.next_path, code=303)

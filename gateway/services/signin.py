@@ -57,6 +57,7 @@ class SignedIn:
     next_path: str
     linked: bool
     pending: list[str]
+    admin: bool = False
 
 
 def safe_next(raw: str | None) -> str:
@@ -78,11 +79,15 @@ class SignInService:
         flows: FlowStore,
         users: UserStore,
         redirect_uri_for: Callable[[str], str],
+        is_admin: Callable[[str, str, str | None], bool] = lambda *_: False,
     ) -> None:
         self.connectors = dict(connectors)
         self.flows = flows
         self.users = users
         self.redirect_uri_for = redirect_uri_for
+        self.is_admin = is_admin
+        # Set by the consent service: keeps a grant's tokens, returns where to go next.
+        self.on_grant: Callable[[str, str, Identity], str] | None = None
 
     def connector(self, provider: str) -> Connector:
         try:
@@ -96,11 +101,16 @@ class SignInService:
         next_path: str | None,
         pending: list[str],
         link_uid: str | None = None,
+        *,
+        purpose: str | None = None,
+        scopes: tuple[str, ...] = (),
     ) -> Started:
+        """Start sign-in; with `link_uid`, link to that user; with `purpose`, also ask for
+        `scopes` and hand the tokens to `on_grant` (the user must still be signed in)."""
         connector = self.connector(provider)
         state = secrets.token_urlsafe(32)
         try:
-            request = connector.begin(self.redirect_uri_for(provider), state)
+            request = connector.begin(self.redirect_uri_for(provider), state, scopes)
         except ConnectorError as error:
             raise _refusal(error) from error
         self.flows.put(
@@ -109,6 +119,7 @@ class SignInService:
                 "provider": provider,
                 "next": safe_next(next_path),
                 "link_uid": link_uid,
+                "purpose": purpose,
                 "flow": request.flow,
                 "started": time.time(),
             },
@@ -159,11 +170,19 @@ class SignInService:
         except ConnectorError as error:
             log.info("sign-in refused: provider=%s code=%s", provider, error.code)
             raise _refusal(error) from error
-        uid, linked = self._resolve_user(identity, record.get("link_uid"), current_uid)
+        link_uid = record.get("link_uid")
+        if link_uid and link_uid != current_uid:
+            raise SignInError(
+                "session_changed", "You signed out or in as someone else meanwhile.", 400
+            )
+        uid, linked = self._resolve_user(identity, link_uid, current_uid)
+        next_path = safe_next(record.get("next"))
+        purpose = record.get("purpose")
+        if purpose and self.on_grant is not None:
+            next_path = safe_next(self.on_grant(uid, str(purpose), identity))
         log.info("signed in: provider=%s user=%s linked=%s", provider, uid, linked)
-        return SignedIn(
-            uid=uid, next_path=safe_next(record.get("next")), linked=linked, pending=pending
-        )
+        admin = self.is_admin(identity.provider, identity.subject, identity.email)
+        return SignedIn(uid=uid, next_path=next_path, linked=linked, pending=pending, admin=admin)
 
     def _resolve_user(
         self, identity: Identity, link_uid: str | None, current_uid: str | None
