@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import google.auth.transport.requests
 import google.oauth2.credentials
+import google_auth_httplib2
+import httplib2
 import requests
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
 
 from connectors.base import TokenSet
-from connectors.errors import GrantInvalid, ProviderUnavailable, TokenExchangeFailed
+from connectors.errors import (
+    AuthorizationDenied,
+    GrantInvalid,
+    ProviderUnavailable,
+    TokenExchangeFailed,
+)
 from connectors.http import DEFAULT_TIMEOUT
 from connectors.oidc import TRANSIENT_ERRORS, OidcConnector, _safe_code
 
@@ -28,6 +39,25 @@ GOOGLE_ISSUER = "https://accounts.google.com"
 GOOGLE_ISSUERS = frozenset({GOOGLE_ISSUER, "accounts.google.com"})
 # google-auth's own words when Google answers invalid_grant/invalid_rapt (a reauth policy).
 REAUTH_NEEDED = "Reauthentication is needed"
+# The Calendar API's host; an emulator serves it at its discovery document's origin (§1.9).
+GOOGLE_API_BASE = "https://www.googleapis.com"
+CALENDAR_LIST_PAGE = 250  # calendarList.list: "never larger than 250" entries a page
+CALENDAR_LIST_PAGES = 20  # 5,000 calendars: more is a broken answer, not an account
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """One calendar a person can pick to back a room: never its events.
+
+    `id` is what the free/busy call names; `access_role` is the provider's word for the
+    person's access (Google: freeBusyReader, reader, writer, owner).
+    """
+
+    id: str
+    name: str
+    primary: bool
+    access_role: str
+
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +175,60 @@ class GoogleConnector(OidcConnector):
         log.warning("Google refused a revocation: HTTP %s", response.status_code)
         return False
 
+    def list_calendars(self, access_token: str) -> list[CalendarInfo]:
+        """The person's calendars (calendarList.list through google-api-python-client),
+        primary first; needs a token with calendar.calendarlist.readonly or broader.
+
+        The API's base URL is Google's for Google's own discovery URL and the discovery
+        document's origin otherwise (the emulator, PROTOCOLS.md §1.9). Raises
+        `AuthorizationDenied` when Google refuses the token (401, 403 other than a rate
+        limit), `ProviderUnavailable` on 429/5xx, network failure or an unreadable answer.
+        """
+        if self.discovery_url == GOOGLE_DISCOVERY_URL:
+            base = GOOGLE_API_BASE
+        else:
+            parts = urlsplit(self.discovery_url)
+            base = f"{parts.scheme}://{parts.netloc}"
+        transport = httplib2.Http(ca_certs=self._ca_bundle, timeout=10, proxy_info=None)
+        credentials = google.oauth2.credentials.Credentials(token=access_token)
+        http = google_auth_httplib2.AuthorizedHttp(credentials, http=transport)
+        entries: list[dict[str, Any]] = []
+        try:
+            with build(
+                "calendar",
+                "v3",
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": f"{base}/calendar/v3/"},
+            ) as service:
+                request = service.calendarList().list(maxResults=CALENDAR_LIST_PAGE)
+                for _ in range(CALENDAR_LIST_PAGES):
+                    if request is None:
+                        break
+                    page = request.execute(num_retries=1)
+                    entries.extend(i for i in page.get("items", ()) if isinstance(i, dict))
+                    request = service.calendarList().list_next(request, page)
+        except HttpError as error:
+            raise _calendar_error(error) from None
+        except (httplib2.HttpLib2Error, OSError, ValueError, AttributeError) as error:
+            raise ProviderUnavailable(
+                f"Google's calendar list did not answer ({type(error).__name__})"
+            ) from None
+        finally:
+            transport.close()
+        calendars = [
+            CalendarInfo(
+                id=str(entry["id"]),
+                name=str(entry.get("summaryOverride") or entry.get("summary") or entry["id"]),
+                primary=entry.get("primary") is True,
+                access_role=str(entry.get("accessRole", "")),
+            )
+            for entry in entries
+            if isinstance(entry.get("id"), str) and entry.get("deleted") is not True
+        ]
+        return sorted(calendars, key=lambda c: not c.primary)
+
 
 class _TokenTransport(google.auth.transport.requests.Request):
     """google-auth's requests transport over the connector's session (CA bundle, no proxy
@@ -180,6 +264,19 @@ class _TokenTransport(google.auth.transport.requests.Request):
 
     def __del__(self) -> None:
         """The session belongs to the connector: do not close it (the base class would)."""
+
+
+def _calendar_error(error: HttpError) -> Exception:
+    """Map a Calendar API error by status and reason; its text is never quoted."""
+    status = error.resp.status
+    details = error.error_details if isinstance(error.error_details, list) else []
+    reasons = {d.get("reason") for d in details if isinstance(d, dict)}
+    if status == 429 or status >= 500 or reasons & {"rateLimitExceeded", "userRateLimitExceeded"}:
+        return ProviderUnavailable(f"Google's calendar list answered {status}")
+    if status in (401, 403):
+        code = "insufficient_scope" if "insufficientPermissions" in reasons else "invalid_token"
+        return AuthorizationDenied("Google refused to list the calendars", code=code)
+    return ProviderUnavailable(f"Google's calendar list answered {status}")
 
 
 def _refresh_error(error: google.auth.exceptions.RefreshError) -> Exception:

@@ -27,6 +27,7 @@ from connectors.errors import (
     TenantNotAllowed,
     TokenExchangeFailed,
 )
+from connectors.google import CalendarInfo
 from connectors.http import ProviderSession, get_json
 from connectors.id_token import JwksCache, validate_id_token
 from connectors.oidc import _safe_code, expires_at
@@ -94,7 +95,9 @@ class MicrosoftConnector(Connector):
         self._lock = threading.Lock()
 
     def begin(self, redirect_uri: str, state: str, scopes: tuple[str, ...] = ()) -> AuthRequest:
-        requested = list(dict.fromkeys(self.SIGN_IN_SCOPES + tuple(scopes)))
+        # MSAL sends openid, profile and offline_access itself and refuses them as input.
+        scopes = tuple(s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES)
+        requested = list(dict.fromkeys(self.SIGN_IN_SCOPES + scopes))
         try:
             flow = self._app().initiate_auth_code_flow(
                 requested,
@@ -230,6 +233,15 @@ class MicrosoftConnector(Connector):
         the app; deleting the stored cache is all the gateway can do.
         """
         return False
+
+    def list_calendars(self, access_token: str) -> list[CalendarInfo]:
+        """The calendars a host can pick: their own mailbox, named "primary".
+
+        Graph's getSchedule (PROTOCOLS.md §2.6) names calendars by mailbox address, not by
+        calendar id, so `GET /me/calendars` would offer nothing it can use; a room mailbox
+        is chosen by typing its address instead. No call to Microsoft is needed.
+        """
+        return [CalendarInfo(id="primary", name="Your mailbox", primary=True, access_role="owner")]
 
     def issuer_for(self, tid: str) -> str:
         return f"{self.authority_base}/{tid}/v2.0"

@@ -18,14 +18,18 @@ from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
 from gateway.security import install_security_headers
 from gateway.services import purposes
+from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
+from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInService
+from gateway.storage.consents import ConsentStore
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
 from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
 from gateway.storage.sessions import RedisSessionInterface
 from gateway.storage.users import UserStore
+from scopes import load_catalogue
 
 csrf = CSRFProtect()
 
@@ -70,17 +74,30 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
     vault = Vault(settings.keyring)
     users = UserStore(client, vault)
+    signin = SignInService(
+        connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
+    )
+    grant_store = GrantStore(client)
+    grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))
+    revocation = RevocationService(grant_store, grants, connectors)
+    consent_service = ConsentService(
+        load_catalogue(),
+        ConsentStore(client),
+        grants,
+        signin,
+        revocation,
+        connectors,
+        purposes.provider_kinds(settings),
+    )
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
-        signin=SignInService(
-            connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
-        ),
+        signin=signin,
         users=users,
         vault=vault,
-        grants=GrantService(
-            GrantStore(client), vault, connectors, purposes.missing_scopes_checker(settings)
-        ),
+        grants=grants,
+        revocation=revocation,
+        consent=consent_service,
         embedded_redis=embedded,
     )
     register_cli(app)
@@ -88,6 +105,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     from gateway.blueprints.api import api
     from gateway.blueprints.auth import auth
+    from gateway.blueprints.consent import consent
     from gateway.blueprints.pages import pages
     from gateway.blueprints.register import register
 
@@ -95,6 +113,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(auth)
     app.register_blueprint(api)
     app.register_blueprint(register)
+    app.register_blueprint(consent)
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)

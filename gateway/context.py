@@ -10,7 +10,9 @@ from flask import current_app
 
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
+from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
+from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInService
 from gateway.storage.users import UserStore
 
@@ -23,6 +25,8 @@ class Services:
     users: UserStore
     vault: Vault
     grants: GrantService
+    revocation: RevocationService
+    consent: ConsentService
     embedded_redis: Any = None
 
 

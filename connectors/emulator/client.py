@@ -137,6 +137,10 @@ class EmulatorClient:
     def calls(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self._call("GET", "calls").items()}
 
+    def authorizations(self) -> list[dict[str, Any]]:
+        """Authorization requests received since the last reset: provider, tenant, params."""
+        return list(self._call("GET", "authorizations"))
+
     def reset(self) -> None:
         self._call("POST", "reset")
 

@@ -224,6 +224,14 @@ def calls() -> Any:
         return jsonify(dict(state.calls))
 
 
+@bp.get("/authorizations")
+def authorizations() -> Any:
+    """The authorization requests received since the last reset, oldest first."""
+    state = current_state()
+    with state.lock:
+        return jsonify(list(state.authorizations))
+
+
 @bp.post("/reset")
 def reset() -> Any:
     current_state().reset()

@@ -115,6 +115,10 @@ class AuthorizationServer:
 
     # -- authorization endpoint ----------------------------------------------------------
     def authorize(self, params: dict[str, str], tenant: str | None = None) -> Response:
+        with self.state.lock:
+            self.state.authorizations.append(
+                {"provider": self.name, "tenant": tenant, "params": dict(params)}
+            )
         client = self.state.clients.get(params.get("client_id", ""))
         if client is None:
             return error_page(401, "invalid_client", "The OAuth client was not found.")

@@ -216,6 +216,8 @@ class EmulatorState:
             # (account_key, client_id) -> granted scopes
             self.grants: dict[tuple[str, str], tuple[str, ...]] = {}
             self.events: list[Event] = []
+            # Every authorization request received, newest last: tests assert on the scopes.
+            self.authorizations: list[dict[str, Any]] = []
             self.settings = replace(self._initial_settings)
 
     # -- accounts --------------------------------------------------------------------------

@@ -28,7 +28,16 @@ def account() -> Response | str:
     linked = {i.provider for i in user.identities}
     titles = {name: c.title for name, c in signin.connectors.items()}
     linkable = [(name, title) for name, title in titles.items() if name not in linked]
-    grants = services().grants.list(user.id)
+    found = services()
+    catalogue = found.consent.catalogue
     return render_template(
-        "account.html", user=user, titles=titles, linkable=linkable, grants=grants
+        "account.html",
+        user=user,
+        titles=titles,
+        linkable=linkable,
+        grants=found.grants.list(user.id),
+        purposes={p.id: p.title for p in catalogue.purposes},
+        in_force=found.consent.store.in_force(user.id),
+        history=list(reversed(found.consent.history(user.id))),
+        offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
     )

@@ -109,6 +109,23 @@ class GrantService:
     def list(self, uid: str) -> list[GrantView]:
         return [_view(r) for r in self.store.list(uid)]
 
+    def get(self, uid: str, gid: str) -> GrantView | None:
+        record = self.store.load(uid, gid)
+        return _view(record) if record else None
+
+    def tokens_if_readable(self, uid: str, gid: str) -> TokenSet | None:
+        """The grant's tokens for telling the provider to revoke them; None if gone."""
+        record = self.store.load(uid, gid)
+        if record is None or record.wrapped_key is None or record.sealed_tokens is None:
+            return None
+        context = grant_context(uid, record.provider, gid)
+        try:
+            data_key = self.vault.owner_key(record.wrapped_key, context)
+            data = self.vault.open_json(data_key, record.sealed_tokens, context, "tokens")
+        except DecryptionFailed:
+            return None
+        return TokenSet.from_dict(data)
+
     # -- using -------------------------------------------------------------------------------
     def access_token(self, uid: str, gid: str) -> str:
         """A live access token for the grant, refreshing it single-flight when due."""

@@ -15,6 +15,8 @@ the user's index set, so "delete everything of this user" is exact.
                                        data key), tokens (sealed), subject (sealed)
     gw:{u:UID}:grant:GID:lock   string refresh lock holder; PX 15 s
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
+    gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
+    gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
     gw:keyring:retired          set    key-encryption key versions retired (no personal data)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
@@ -66,6 +68,14 @@ def grant_lock(uid: str, gid: str) -> str:
 
 def grant_cached(uid: str, gid: str) -> str:
     return f"{grant(uid, gid)}:cached"
+
+
+def consent_log(uid: str) -> str:
+    return f"{user_tag(uid)}:consent-log"
+
+
+def consents(uid: str) -> str:
+    return f"{user_tag(uid)}:consent"
 
 
 # Patterns for admin sweeps (key rotation): every hash that holds a wrapped data key.

@@ -1,0 +1,55 @@
+"""Consent pages: the gateway's own screen before any calendar scope is asked for."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session
+from werkzeug.wrappers import Response
+
+from gateway.blueprints.guards import signed_in_uid
+from gateway.context import services
+
+consent = Blueprint("consent", __name__, url_prefix="/consent")
+
+
+def _provider() -> str:
+    return (request.values.get("provider") or "").strip()
+
+
+@consent.get("/<purpose>")
+def show(purpose: str) -> str:
+    uid = signed_in_uid()
+    found = services().consent
+    offer = found.offer(purpose, _provider())
+    return render_template(
+        "consent.html",
+        offer=offer,
+        given=found.is_current(uid, purpose, offer.provider),
+        legal_basis=found.catalogue.legal_bases[offer.purpose.legal_basis],
+    )
+
+
+@consent.post("/<purpose>")
+def give(purpose: str) -> Response:
+    uid = signed_in_uid()
+    pending = session.get("pending", [])
+    started = services().consent.start(
+        uid, purpose, _provider(), pending if isinstance(pending, list) else []
+    )
+    session["pending"] = started.pending
+    return redirect(started.url, code=303)
+
+
+@consent.get("/<purpose>/incomplete")
+def incomplete(purpose: str) -> tuple[str, int]:
+    uid = signed_in_uid()
+    found = services().consent
+    offer = found.offer(purpose, _provider())
+    refusal = found.last_refusal(uid, purpose, offer.provider)
+    return render_template("consent_incomplete.html", offer=offer, refusal=refusal), 200
+
+
+@consent.post("/<purpose>/withdraw")
+def withdraw(purpose: str) -> Response:
+    uid = signed_in_uid()
+    services().consent.withdraw(uid, purpose, _provider())
+    return redirect("/account", code=303)

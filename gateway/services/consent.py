@@ -1,0 +1,220 @@
+"""Granular consent: one purpose at a time, only its scopes, and a record of every answer.
+
+The gateway shows its own page for a purpose before the provider is asked for anything;
+accepting starts an incremental authorization for exactly the catalogue's scopes. What the
+provider reports as granted is compared with the purpose: if a required scope is missing,
+nothing of the calendar grant is kept and the refusal is recorded. Withdrawing is one click
+and ends the grant through the same revocation path as every other ending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from connectors.base import Connector, Identity
+from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.revocation import RevocationService
+from gateway.services.signin import SignInError, SignInService, Started
+from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentEvent, ConsentStore
+from gateway.storage.grants import ACTIVE
+from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
+
+log = logging.getLogger(__name__)
+
+
+class ConsentError(SignInError):
+    """A consent request that cannot go ahead; shown to the person with its reason."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Everything the consent page shows for one purpose with one provider."""
+
+    purpose: Purpose
+    provider: str
+    provider_title: str
+    scopes: tuple[str, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    purpose: str
+    provider: str
+    missing: tuple[str, ...]
+
+
+class ConsentService:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        store: ConsentStore,
+        grants: GrantService,
+        signin: SignInService,
+        revocation: RevocationService,
+        connectors: Mapping[str, Connector],
+        kinds: Mapping[str, str],
+    ) -> None:
+        self.catalogue = catalogue
+        self.store = store
+        self.grants = grants
+        self.signin = signin
+        self.revocation = revocation
+        self.connectors = dict(connectors)
+        self.kinds = dict(kinds)
+        self.rebind_hooks: list = []  # (uid, old gid, new gid, actor) -> None
+        signin.on_grant = self.on_authorized
+
+    # -- what can be asked --------------------------------------------------------------------
+    def offer(self, purpose_id: str, provider: str) -> Offer:
+        try:
+            purpose = self.catalogue.purpose(purpose_id)
+        except UnknownPurpose:
+            raise ConsentError("unknown_purpose", "There is no such purpose.", 404) from None
+        connector = self.connectors.get(provider)
+        if connector is None or not connector.supports_grants or not purpose.optional:
+            raise ConsentError(
+                "not_offered", "This purpose cannot be granted with that provider.", 404
+            )
+        kind = self.kinds[provider]
+        try:
+            scopes = purpose.scopes_for(kind)  # type: ignore[arg-type]
+        except PurposeNotOffered:
+            raise ConsentError(
+                "not_offered", "This purpose cannot be granted with that provider.", 404
+            ) from None
+        return Offer(
+            purpose=purpose,
+            provider=provider,
+            provider_title=connector.title,
+            scopes=tuple(scopes),
+            note=purpose.consent.provider_notes.get(kind),  # type: ignore[call-overload]
+        )
+
+    def offers_for(self, uid: str) -> list[Offer]:
+        """Optional purposes the user could grant with the providers they signed in with."""
+        found = []
+        for purpose in self.catalogue.purposes:
+            for provider, connector in self.connectors.items():
+                if not connector.supports_grants or not purpose.optional:
+                    continue
+                try:
+                    found.append(self.offer(purpose.id, provider))
+                except ConsentError:
+                    continue
+        return found
+
+    # -- giving ---------------------------------------------------------------------------------
+    def start(self, uid: str, purpose_id: str, provider: str, pending: list[str]) -> Started:
+        offer = self.offer(purpose_id, provider)
+        in_force = {(c.purpose, c.provider) for c in self.store.in_force(uid)}
+        for required in offer.purpose.requires:
+            if (required, provider) not in in_force:
+                title = self.catalogue.purpose(required).title
+                raise ConsentError(
+                    "requires_other_purpose", f"Give consent for “{title}” first.", 409
+                )
+        return self.signin.start(
+            provider,
+            "/account",
+            pending,
+            link_uid=uid,
+            purpose=purpose_id,
+            scopes=offer.scopes,
+        )
+
+    def on_authorized(self, uid: str, purpose_id: str, identity: Identity) -> str:
+        """Keep the grant if it covers the purpose; otherwise keep nothing but the refusal."""
+        offer = self.offer(purpose_id, identity.provider)
+        consent = offer.purpose.consent
+        granted = tuple(sorted(identity.tokens.granted_scopes)) if identity.tokens else ()
+        record = {
+            "purpose": purpose_id,
+            "provider": identity.provider,
+            "version": consent.version,
+            "digest": consent.digest,
+            "requested": offer.scopes,
+            "granted": granted,
+        }
+        try:
+            grant = self.grants.create(uid, purpose_id, identity)
+        except GrantUnavailable:
+            self.store.record(uid, action=REFUSED, **record)  # type: ignore[arg-type]
+            log.info("consent incomplete: user=%s purpose=%s", uid, purpose_id)
+            return f"/consent/{quote(purpose_id)}/incomplete?provider={quote(identity.provider)}"
+        replaced = [
+            g
+            for g in self.grants.list(uid)
+            if g.id != grant.id and g.purpose == purpose_id and g.provider == identity.provider
+        ]
+        for old in replaced:
+            for rebind in self.rebind_hooks:
+                rebind(uid, old.id, grant.id, uid)
+            self.revocation.revoke_grant(
+                uid, old.id, reason="replaced", actor=uid, forget=True, tell_provider=False
+            )
+        self.store.record(uid, action=GIVEN, grant=grant.id, **record)  # type: ignore[arg-type]
+        log.info("consent given: user=%s purpose=%s grant=%s", uid, purpose_id, grant.id)
+        return "/account"
+
+    def last_refusal(self, uid: str, purpose_id: str, provider: str) -> Refusal | None:
+        offer = self.offer(purpose_id, provider)
+        for event in reversed(self.store.history(uid)):
+            if event.purpose == purpose_id and event.provider == provider:
+                if event.action != REFUSED:
+                    return None
+                missing = offer.purpose.missing_scopes(
+                    self.kinds[provider],  # type: ignore[arg-type]
+                    event.granted,
+                )
+                return Refusal(purpose_id, provider, tuple(missing))
+        return None
+
+    # -- withdrawing ----------------------------------------------------------------------------
+    def withdraw(self, uid: str, purpose_id: str, provider: str) -> int:
+        """End the consent: its grants go (tokens, cache, bindings), and the record says so."""
+        offer = self.offer(purpose_id, provider)
+        ended = 0
+        for grant in self.grants.list(uid):
+            if grant.purpose == purpose_id and grant.provider == provider:
+                self.revocation.revoke_grant(
+                    uid, grant.id, reason="consent withdrawn", actor=uid, forget=True
+                )
+                ended += 1
+        consent = offer.purpose.consent
+        self.store.record(
+            uid,
+            purpose=purpose_id,
+            provider=provider,
+            action=WITHDRAWN,
+            version=consent.version,
+            digest=consent.digest,
+        )
+        # A purpose that required this one cannot stand without it.
+        for other in self.catalogue.purposes:
+            if purpose_id in other.requires and self.is_given(uid, other.id, provider):
+                ended += self.withdraw(uid, other.id, provider)
+        return ended
+
+    # -- reading --------------------------------------------------------------------------------
+    def is_given(self, uid: str, purpose_id: str, provider: str) -> bool:
+        return any(
+            c.purpose == purpose_id and c.provider == provider for c in self.store.in_force(uid)
+        )
+
+    def is_current(self, uid: str, purpose_id: str, provider: str) -> bool:
+        """Given for the consent text in force now; a new text version asks again."""
+        version = self.catalogue.purpose(purpose_id).consent.version
+        return any(
+            c.purpose == purpose_id and c.provider == provider and c.version == version
+            for c in self.store.in_force(uid)
+        ) and any(
+            g.purpose == purpose_id and g.provider == provider and g.status == ACTIVE
+            for g in self.grants.list(uid)
+        )
+
+    def history(self, uid: str) -> list[ConsentEvent]:
+        return self.store.history(uid)

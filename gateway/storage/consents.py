@@ -1,0 +1,123 @@
+"""Consent records: an append-only history per user, and the consents currently in force.
+
+    gw:{u:UID}:consent-log   stream  one entry per event: purpose, provider, action (given,
+                                     refused, withdrawn), text version and digest, scopes
+                                     requested and granted, grant id — opaque ids only
+    gw:{u:UID}:consent       hash    "<purpose>|<provider>" -> JSON {version, grant, given}
+
+The stream is never edited: withdrawing adds an entry, it does not remove the one it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from gateway.storage import keys
+
+GIVEN = "given"
+REFUSED = "refused"
+WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    id: str
+    purpose: str
+    provider: str
+    action: str
+    version: str
+    digest: str
+    requested: tuple[str, ...]
+    granted: tuple[str, ...]
+    grant: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ConsentInForce:
+    purpose: str
+    provider: str
+    version: str
+    grant: str
+    given: float
+
+
+class ConsentStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def record(
+        self,
+        uid: str,
+        *,
+        purpose: str,
+        provider: str,
+        action: str,
+        version: str,
+        digest: str,
+        requested: tuple[str, ...] = (),
+        granted: tuple[str, ...] = (),
+        grant: str = "",
+    ) -> None:
+        fields = {
+            "purpose": purpose,
+            "provider": provider,
+            "action": action,
+            "version": version,
+            "digest": digest,
+            "requested": " ".join(requested),
+            "granted": " ".join(granted),
+            "grant": grant,
+            "at": str(time.time()),
+        }
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(keys.consent_log(uid), fields)  # type: ignore[arg-type]
+        field = f"{purpose}|{provider}"
+        if action == GIVEN:
+            state = {"version": version, "grant": grant, "given": float(fields["at"])}
+            pipe.hset(keys.consents(uid), field, json.dumps(state))
+        elif action == WITHDRAWN:
+            pipe.hdel(keys.consents(uid), field)
+        pipe.execute()
+
+    def history(self, uid: str) -> list[ConsentEvent]:
+        events = []
+        entries = cast(list[tuple[str, dict[str, str]]], self.client.xrange(keys.consent_log(uid)))
+        for entry_id, fields in entries:
+            events.append(
+                ConsentEvent(
+                    id=str(entry_id),
+                    purpose=fields.get("purpose", ""),
+                    provider=fields.get("provider", ""),
+                    action=fields.get("action", ""),
+                    version=fields.get("version", ""),
+                    digest=fields.get("digest", ""),
+                    requested=tuple(fields.get("requested", "").split()),
+                    granted=tuple(fields.get("granted", "").split()),
+                    grant=fields.get("grant", ""),
+                    at=float(fields.get("at", 0)),
+                )
+            )
+        return events
+
+    def in_force(self, uid: str) -> list[ConsentInForce]:
+        found = []
+        current = cast(dict[str, str], self.client.hgetall(keys.consents(uid)))
+        for field, raw in current.items():
+            purpose, _, provider = str(field).partition("|")
+            state = json.loads(raw)
+            found.append(
+                ConsentInForce(
+                    purpose=purpose,
+                    provider=provider,
+                    version=str(state.get("version", "")),
+                    grant=str(state.get("grant", "")),
+                    given=float(state.get("given", 0)),
+                )
+            )
+        return sorted(found, key=lambda c: c.given)

@@ -1,0 +1,167 @@
+"""Granular consent: the gateway's page first, exactly the catalogue's scopes, records kept."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from flask.testing import FlaskClient
+
+from gateway.storage import keys
+
+FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+PURPOSE = "room-availability"
+
+
+def csrf_from(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def give_consent(sign_in: Any, client: FlaskClient, provider: str, account: str, **answer: Any):
+    page = f"/consent/{PURPOSE}?provider={provider}"
+    started = client.post(
+        f"/consent/{PURPOSE}", data={"provider": provider, "csrf_token": csrf_from(client, page)}
+    )
+    assert started.status_code == 303, started.get_data(as_text=True)
+    sign_in.emulator.client.authorize_next(account, **answer)
+    return sign_in.back_to_gateway(*sign_in.at_provider(started.headers["Location"]))
+
+
+def last_authorization(emulator: Any) -> dict[str, str]:
+    return emulator.client.authorizations()[-1]["params"]
+
+
+def test_google_consent_asks_for_exactly_the_catalogue_scopes_and_keeps_a_grant(
+    sign_in: Any, client: FlaskClient
+) -> None:
+    sign_in.complete("google", "alice@example.com")
+    page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
+    assert FREEBUSY in page
+    assert "How to withdraw" in page
+
+    done = give_consent(sign_in, client, "google", "alice@example.com")
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/account"
+    asked = last_authorization(sign_in.emulator)
+    assert set(asked["scope"].split()) == {"openid", "email", "profile", FREEBUSY}
+    assert asked["include_granted_scopes"] == "true"
+    assert asked["access_type"] == "offline"
+
+    account = client.get("/account").get_data(as_text=True)
+    assert "Room availability" in account or PURPOSE in account
+    assert f"<code>{FREEBUSY}</code>" in account
+    assert 'id="withdraw-room-availability-google"' in account
+    (grant,) = sign_in.client.application.extensions["gateway"].grants.list(
+        client.get("/v1/me").get_json()["id"]
+    )
+    assert grant.status == "active"
+
+
+def test_microsoft_consent_asks_for_calendars_readbasic(sign_in: Any, client: FlaskClient) -> None:
+    sign_in.complete("microsoft", "carol@contoso.example")
+    done = give_consent(sign_in, client, "microsoft", "carol@contoso.example")
+    assert done.status_code == 303
+    asked = set(last_authorization(sign_in.emulator)["scope"].split())
+    assert {"Calendars.ReadBasic", "offline_access", "openid"} <= asked
+    assert not {s for s in asked if "calendar" in s.lower()} - {"Calendars.ReadBasic"}
+    uid = client.get("/v1/me").get_json()["id"]
+    (grant,) = client.application.extensions["gateway"].grants.list(uid)
+    assert grant.provider == "microsoft"
+
+
+def test_an_unticked_scope_keeps_nothing_and_says_what_is_missing(
+    sign_in: Any, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    sign_in.complete("google", "alice@example.com")
+    done = give_consent(
+        sign_in, client, "google", "alice@example.com", grant=["openid", "email", "profile"]
+    )
+    assert done.status_code == 303
+    assert urlsplit(done.headers["Location"]).path == f"/consent/{PURPOSE}/incomplete"
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"<code>{FREEBUSY}</code>" in page
+    assert 'id="try-again"' in page
+    uid = client.get("/v1/me").get_json()["id"]
+    assert client.application.extensions["gateway"].grants.list(uid) == []
+    (event,) = client.application.extensions["gateway"].consent.history(uid)
+    assert event.action == "refused"
+    assert FREEBUSY not in event.granted
+
+
+def test_withdrawal_removes_the_grant_and_is_recorded(sign_in: Any, client: FlaskClient) -> None:
+    sign_in.complete("google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    uid = client.get("/v1/me").get_json()["id"]
+    services = client.application.extensions["gateway"]
+    revokes = sign_in.emulator.client.calls().get("google.revoke", 0)
+
+    out = client.post(
+        f"/consent/{PURPOSE}/withdraw",
+        data={"provider": "google", "csrf_token": csrf_from(client, "/account")},
+    )
+    assert out.status_code == 303
+    assert services.grants.list(uid) == []
+    assert services.consent.store.in_force(uid) == []
+    assert [e.action for e in services.consent.history(uid)] == ["given", "withdrawn"]
+    assert sign_in.emulator.client.calls()["google.revoke"] == revokes + 1
+
+
+def test_consent_forms_need_a_csrf_token(sign_in: Any, client: FlaskClient) -> None:
+    sign_in.complete("google", "alice@example.com")
+    assert client.post(f"/consent/{PURPOSE}", data={"provider": "google"}).status_code == 400
+    withdrawn = client.post(f"/consent/{PURPOSE}/withdraw", data={"provider": "google"})
+    assert withdrawn.status_code == 400
+
+
+def test_consent_needs_a_signed_in_user(client: FlaskClient) -> None:
+    assert client.get(f"/consent/{PURPOSE}?provider=google").status_code == 401
+
+
+def test_only_optional_purposes_with_a_calendar_provider_are_offered(
+    sign_in: Any, client: FlaskClient
+) -> None:
+    sign_in.complete("google", "alice@example.com")
+    assert client.get("/consent/nothing?provider=google").status_code == 404
+    assert client.get("/consent/sign-in?provider=google").status_code == 404
+    assert client.get(f"/consent/{PURPOSE}?provider=emulator").status_code == 404
+
+
+def test_calendar_choice_needs_room_availability_first(sign_in: Any, client: FlaskClient) -> None:
+    sign_in.complete("google", "alice@example.com")
+    token = csrf_from(client, "/consent/calendar-choice?provider=google")
+    refused = client.post(
+        "/consent/calendar-choice", data={"provider": "google", "csrf_token": token}
+    )
+    assert refused.status_code == 409
+
+
+def test_a_new_consent_text_version_asks_again(
+    sign_in: Any, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    sign_in.complete("google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
+    assert 'id="already-given"' in page
+    uid = client.get("/v1/me").get_json()["id"]
+    field = f"{PURPOSE}|google"
+    state = json.loads(redis_client.hget(keys.consents(uid), field))
+    redis_client.hset(keys.consents(uid), field, json.dumps({**state, "version": "0"}))
+    page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
+    assert 'id="give-consent"' in page
+
+
+def test_consent_replaces_an_older_grant_for_the_same_purpose(
+    sign_in: Any, client: FlaskClient
+) -> None:
+    sign_in.complete("google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    uid = client.get("/v1/me").get_json()["id"]
+    grants = client.application.extensions["gateway"].grants.list(uid)
+    assert len(grants) == 1
