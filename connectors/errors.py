@@ -50,4 +50,12 @@ class TenantNotAllowed(IdTokenInvalid):
 
 
 class ProviderUnavailable(ConnectorError):
+    """Try again later; `retry_after` is the provider's own advice in seconds, if it gave one."""
+
     code = "provider_unavailable"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
