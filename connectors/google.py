@@ -191,7 +191,10 @@ class GoogleConnector(OidcConnector):
             base = f"{parts.scheme}://{parts.netloc}"
         transport = httplib2.Http(ca_certs=self._ca_bundle, timeout=10, proxy_info=None)
         credentials = google.oauth2.credentials.Credentials(token=access_token)
-        http = google_auth_httplib2.AuthorizedHttp(credentials, http=transport)
+        # An access token alone: a 401 is an answer to report, not a cue to refresh here.
+        http = google_auth_httplib2.AuthorizedHttp(
+            credentials, http=transport, refresh_status_codes=()
+        )
         entries: list[dict[str, Any]] = []
         try:
             with build(

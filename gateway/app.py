@@ -21,12 +21,14 @@ from gateway.services import purposes
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService
+from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.consents import ConsentStore
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
 from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
+from gateway.storage.rooms import RoomStore
 from gateway.storage.sessions import RedisSessionInterface
 from gateway.storage.users import UserStore
 from scopes import load_catalogue
@@ -89,6 +91,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         connectors,
         purposes.provider_kinds(settings),
     )
+    room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings))
+    revocation.unbind_hooks.append(room_service.unbind_grant)
+    consent_service.rebind_hooks.append(room_service.rebind_grant)
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
@@ -98,22 +103,27 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         grants=grants,
         revocation=revocation,
         consent=consent_service,
+        rooms=room_service,
         embedded_redis=embedded,
     )
     register_cli(app)
     app.add_template_filter(_datetime, "datetime")
 
+    from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
     from gateway.blueprints.auth import auth
     from gateway.blueprints.consent import consent
     from gateway.blueprints.pages import pages
     from gateway.blueprints.register import register
+    from gateway.blueprints.rooms import rooms
 
     app.register_blueprint(pages)
     app.register_blueprint(auth)
     app.register_blueprint(api)
     app.register_blueprint(register)
     app.register_blueprint(consent)
+    app.register_blueprint(rooms)
+    app.register_blueprint(admin_rooms)
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)

@@ -73,4 +73,7 @@ def keys_generate(version: str) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from gateway.cli_rooms import rooms_cli
+
     app.cli.add_command(keys_cli)
+    app.cli.add_command(rooms_cli)

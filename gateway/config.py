@@ -118,6 +118,8 @@ class Settings:
             log_level=_choice(
                 env, "GATEWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            admins=_admins(env),
+            admin_email_domain=_admin_domain(env),
         )
 
 

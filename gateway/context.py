@@ -13,6 +13,7 @@ from gateway.crypto.vault import Vault
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService
+from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.users import UserStore
 
@@ -27,6 +28,7 @@ class Services:
     grants: GrantService
     revocation: RevocationService
     consent: ConsentService
+    rooms: RoomService
     embedded_redis: Any = None
 
 

@@ -40,4 +40,5 @@ def account() -> Response | str:
         in_force=found.consent.store.in_force(user.id),
         history=list(reversed(found.consent.history(user.id))),
         offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
+        bindings=found.rooms.bindings_of(user.id),
     )

@@ -17,6 +17,17 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
     gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
     gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
+    gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
+    gw:{u:UID}:bindings         set    ids of the rooms this user has bound
+    gw:{u:UID}:binding:ROOM     hash   room, grant, provider, since, calendar (sealed under the
+                                       grant's data key, field "calendar")
+    gw:room:ROOM                string JSON room; not personal but for the host's opaque uid
+    gw:rooms                    set    every room id
+    gw:room:ROOM:bound          string "UID GID" for free/busy; listed in the host's index
+    gw:room:ROOM:history        stream actor, action, grant, at (opaque ids); ~1000 entries,
+                                       expires 365 d after the last entry
+    gw:client:ID                hash   an API client; its secret only as an HMAC (api_clients.py)
+    gw:clients                  set    API client ids
     gw:keyring:retired          set    key-encryption key versions retired (no personal data)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL

@@ -1,0 +1,120 @@
+"""API clients (the booking frontend and other services): credentials stored as hashes only.
+
+    gw:client:<id>      hash  id, name, secret_hash, audiences (space-separated group names
+                              a room's `visibility` may list), rooms (explicit room ids),
+                              rate_limit, disabled, created
+    gw:clients          set   client ids
+
+A client secret is `gwc_<id>.<random>`, shown once at creation. What is stored is an HMAC of
+it under the gateway's secret key, so a copy of Redis alone cannot be turned into a working
+credential, and the comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from gateway.storage.keys import PREFIX
+
+SECRET_PREFIX = "gwc_"  # noqa: S105 - a prefix, not a secret
+
+
+def client_key(client_id: str) -> str:
+    return f"{PREFIX}:client:{client_id}"
+
+
+CLIENTS = f"{PREFIX}:clients"
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    id: str
+    name: str
+    audiences: frozenset[str]
+    rooms: frozenset[str]
+    rate_limit: str
+    disabled: bool
+    created: float
+
+
+class ApiClientStore:
+    def __init__(self, client: redis.Redis, pepper: str) -> None:
+        self.client = client
+        self._pepper = pepper.encode()
+
+    def _hash(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def create(
+        self, name: str, audiences: set[str], rooms: set[str], rate_limit: str
+    ) -> tuple[ApiClient, str]:
+        client_id = secrets.token_hex(6)
+        secret = f"{SECRET_PREFIX}{client_id}.{secrets.token_urlsafe(32)}"
+        now = time.time()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
+            client_key(client_id),
+            mapping={
+                "id": client_id,
+                "name": name,
+                "secret_hash": self._hash(secret),
+                "audiences": " ".join(sorted(audiences)),
+                "rooms": " ".join(sorted(rooms)),
+                "rate_limit": rate_limit,
+                "disabled": "0",
+                "created": str(now),
+            },
+        )
+        pipe.sadd(CLIENTS, client_id)
+        pipe.execute()
+        found = self.get(client_id)
+        assert found is not None
+        return found, secret
+
+    def get(self, client_id: str) -> ApiClient | None:
+        raw = cast(dict[str, str], self.client.hgetall(client_key(client_id)))
+        if not raw:
+            return None
+        return ApiClient(
+            id=raw["id"],
+            name=raw.get("name", ""),
+            audiences=frozenset(raw.get("audiences", "").split()),
+            rooms=frozenset(raw.get("rooms", "").split()),
+            rate_limit=raw.get("rate_limit", ""),
+            disabled=raw.get("disabled") == "1",
+            created=float(raw.get("created", 0)),
+        )
+
+    def authenticate(self, secret: str) -> ApiClient | None:
+        """The client a presented secret belongs to, or None (unknown, wrong, disabled)."""
+        if not secret.startswith(SECRET_PREFIX) or "." not in secret or len(secret) > 200:
+            return None
+        client_id = secret[len(SECRET_PREFIX) :].split(".", 1)[0]
+        stored = self.client.hget(client_key(client_id), "secret_hash")
+        if stored is None or not hmac.compare_digest(str(stored), self._hash(secret)):
+            return None
+        found = self.get(client_id)
+        return None if found is None or found.disabled else found
+
+    def all(self) -> list[ApiClient]:
+        ids = sorted(str(i) for i in cast(set[str], self.client.smembers(CLIENTS)))
+        return [c for c in (self.get(i) for i in ids) if c]
+
+    def set_disabled(self, client_id: str, disabled: bool) -> bool:
+        if not self.client.exists(client_key(client_id)):
+            return False
+        self.client.hset(client_key(client_id), "disabled", "1" if disabled else "0")
+        return True
+
+    def delete(self, client_id: str) -> bool:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(client_key(client_id))
+        pipe.srem(CLIENTS, client_id)
+        return bool(pipe.execute()[0])

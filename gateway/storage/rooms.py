@@ -1,0 +1,234 @@
+"""Rooms and their bindings in Redis: where each lives, and the few writes that must agree.
+
+Keys (add them to the schema in gateway/storage/keys.py):
+
+    gw:room:<id>                string JSON room: id, name, location, time_zone, hours, host
+                                       (an opaque user id), visibility, created, updated.
+                                       Not personal but for the host id.      (no TTL)
+    gw:rooms                    set    every room id                              (no TTL)
+    gw:room:<id>:bound          string "<uid> <gid>": who backs the room, for free/busy; in
+                                       the host's index              (until unbound or revoked)
+    gw:room:<id>:history        stream bind/rebind/unbind entries: actor uid, action, grant id,
+                                       at. Opaque ids only; append-only; capped at
+                                       HISTORY_MAX entries and expires HISTORY_SECONDS after the
+                                       last entry (the audit trail's one year)
+    gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
+    gw:{u:UID}:bindings         set    ids of the rooms this user has bound
+    gw:{u:UID}:binding:<room>   hash   room, grant, provider, since, calendar (sealed under the
+                                       grant's data key: id and name, which can be an e-mail)
+
+A binding's hash, its set entry and the host's index entry share the host's slot and are
+written in one transaction; the pointer lives in the room's own slot and is written after
+the binding (and removed before it), so a reader that follows the pointer finds the binding
+or nothing. Room ids are slugs and user ids are URL-safe tokens, checked before they get here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from gateway.storage import keys
+
+HISTORY_MAX = 1000
+HISTORY_SECONDS = 365 * 24 * 3600
+
+# KEYS: pointer. ARGV: expected value. Delete only what the caller set.
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def room(room_id: str) -> str:
+    return f"{keys.PREFIX}:room:{room_id}"
+
+
+ROOMS = f"{keys.PREFIX}:rooms"
+
+
+def room_bound(room_id: str) -> str:
+    return f"{room(room_id)}:bound"
+
+
+def room_history(room_id: str) -> str:
+    return f"{room(room_id)}:history"
+
+
+def hosted(uid: str) -> str:
+    return f"{keys.user_tag(uid)}:hosted"
+
+
+def bindings(uid: str) -> str:
+    return f"{keys.user_tag(uid)}:bindings"
+
+
+def binding(uid: str, room_id: str) -> str:
+    return f"{keys.user_tag(uid)}:binding:{room_id}"
+
+
+@dataclass(frozen=True)
+class BindingRecord:
+    uid: str
+    room_id: str
+    gid: str
+    provider: str
+    sealed_calendar: str
+    since: float
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: str
+    actor: str
+    action: str
+    grant: str
+    at: float
+
+
+class RoomStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._delete_if = client.register_script(_DELETE_IF)
+
+    # -- rooms ---------------------------------------------------------------------------------
+    def create(self, room_id: str, document: str, host: str | None) -> bool:
+        """False when the id is taken."""
+        if not self.client.set(room(room_id), document, nx=True):
+            return False
+        self.client.sadd(ROOMS, room_id)
+        if host:
+            self.client.sadd(hosted(host), room_id)
+        return True
+
+    def load(self, room_id: str) -> str | None:
+        found = self.client.get(room(room_id))
+        return str(found) if found is not None else None
+
+    def load_many(self, room_ids: list[str]) -> list[str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.get(room(room_id))
+        return [str(v) if v is not None else None for v in pipe.execute()]
+
+    def ids(self) -> list[str]:
+        return sorted(str(r) for r in self.client.smembers(ROOMS))
+
+    def save(self, room_id: str, document: str, old_host: str | None, host: str | None) -> None:
+        self.client.set(room(room_id), document, xx=True)
+        if old_host and old_host != host:
+            self.client.srem(hosted(old_host), room_id)
+        if host:
+            self.client.sadd(hosted(host), room_id)
+
+    def delete(self, room_id: str, host: str | None) -> None:
+        self.client.delete(room(room_id), room_bound(room_id))
+        self.client.srem(ROOMS, room_id)
+        if host:
+            self.client.srem(hosted(host), room_id)
+
+    def hosted_by(self, uid: str) -> list[str]:
+        return sorted(str(r) for r in self.client.smembers(hosted(uid)))
+
+    def forget(self, uid: str) -> None:
+        """Drop the user's (by now empty) room indexes."""
+        self.client.delete(hosted(uid), bindings(uid))
+
+    def user_exists(self, uid: str) -> bool:
+        return bool(self.client.exists(keys.profile(uid)))
+
+    # -- bindings ------------------------------------------------------------------------------
+    def bind(
+        self, uid: str, room_id: str, *, gid: str, provider: str, sealed_calendar: str
+    ) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(binding(uid, room_id))
+        pipe.hset(
+            binding(uid, room_id),
+            mapping={
+                "room": room_id,
+                "grant": gid,
+                "provider": provider,
+                "calendar": sealed_calendar,
+                "since": str(time.time()),
+            },
+        )
+        pipe.sadd(bindings(uid), room_id)
+        pipe.sadd(keys.user_index(uid), room_bound(room_id))
+        pipe.execute()
+        self.client.set(room_bound(room_id), f"{uid} {gid}")
+
+    def unbind(self, uid: str, room_id: str) -> str | None:
+        """Remove the user's binding of the room; the grant id it used, or None."""
+        found = self.client.hget(binding(uid, room_id), "grant")
+        gid = str(found) if found is not None else None
+        if gid is not None:
+            self._delete_if(keys=[room_bound(room_id)], args=[f"{uid} {gid}"])
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(binding(uid, room_id))
+        pipe.srem(bindings(uid), room_id)
+        pipe.srem(keys.user_index(uid), room_bound(room_id))
+        pipe.execute()
+        return gid
+
+    def pointer(self, room_id: str) -> tuple[str, str] | None:
+        value = self.client.get(room_bound(room_id))
+        if value is None:
+            return None
+        uid, _, gid = str(value).partition(" ")
+        return (uid, gid) if uid and gid else None
+
+    def load_binding(self, uid: str, room_id: str) -> BindingRecord | None:
+        raw: dict[str, str] = self.client.hgetall(binding(uid, room_id))  # type: ignore[assignment]
+        return _binding(uid, raw)
+
+    def bindings_of(self, uid: str) -> list[BindingRecord]:
+        room_ids = sorted(str(r) for r in self.client.smembers(bindings(uid)))
+        pipe = self.client.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.hgetall(binding(uid, room_id))
+        found = [_binding(uid, raw) for raw in pipe.execute()]
+        return [b for b in found if b is not None]
+
+    # -- history -------------------------------------------------------------------------------
+    def record(self, room_id: str, *, actor: str, action: str, gid: str = "") -> None:
+        key = room_history(room_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(
+            key,
+            {"actor": actor, "action": action, "grant": gid, "at": str(time.time())},
+            maxlen=HISTORY_MAX,
+            approximate=True,
+        )
+        pipe.expire(key, HISTORY_SECONDS)
+        pipe.execute()
+
+    def history(self, room_id: str) -> list[HistoryEntry]:
+        entries: list[tuple[str, dict[str, str]]] = self.client.xrange(  # type: ignore[assignment]
+            room_history(room_id)
+        )
+        return [
+            HistoryEntry(
+                id=str(entry_id),
+                actor=fields.get("actor", ""),
+                action=fields.get("action", ""),
+                grant=fields.get("grant", ""),
+                at=float(fields.get("at", 0)),
+            )
+            for entry_id, fields in entries
+        ]
+
+
+def _binding(uid: str, raw: dict[str, str]) -> BindingRecord | None:
+    if not raw or "grant" not in raw or "room" not in raw:
+        return None
+    return BindingRecord(
+        uid=uid,
+        room_id=raw["room"],
+        gid=raw["grant"],
+        provider=raw.get("provider", ""),
+        sealed_calendar=raw.get("calendar", ""),
+        since=float(raw.get("since", 0)),
+    )
