@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +67,7 @@ def bookable_windows(
 ) -> list[Interval]:
     """The room's bookable windows overlapping [start, end), in UTC.
 
-    `hours` maps "mon".."sun" to [["08:00", "18:00"], ...] local times ("24:00" = midnight at
+    `hours` maps "monday".."sunday" to [["08:00", "18:00"], ...] local times ("24:00" = midnight at
     the end of the day). A local time that does not exist (the hour skipped in spring) is
     read as the same wall time on the old offset, i.e. shifted forward by the gap.
     """

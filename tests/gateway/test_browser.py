@@ -23,9 +23,15 @@ class LateApp:
     """A WSGI app whose target is set after the server has picked its port."""
 
     target: Any = None
+    current: Any = None  # the app last started, for tests that arrange data directly
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         return self.target(environ, start_response)
+
+
+@pytest.fixture
+def live_app(live_gateway: str) -> Any:
+    return LateApp.current
 
 
 @pytest.fixture
@@ -39,7 +45,7 @@ def live_gateway(make_env: Any, emulator: Any) -> Iterator[str]:
         for name in ("google", "microsoft", "emulator")
     ]
     emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
-    late.target = create_app(make_env(GATEWAY_PUBLIC_URL=url))
+    late.target = LateApp.current = create_app(make_env(GATEWAY_PUBLIC_URL=url))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield url
@@ -84,3 +90,36 @@ def test_a_microsoft_form_post_lands_signed_in_with_lax_cookies(
     page.click("#login-microsoft")
     page.wait_for_url(live_gateway + "/account")
     assert page.inner_text("#user-name")
+
+
+def test_a_host_gives_consent_and_binds_a_room_in_a_browser(
+    live_gateway: str, page: Any, live_app: Any
+) -> None:
+    page.goto(live_gateway + "/")
+    page.click("#login-google")
+    page.check('input[name="account"][value="alice@example.com"]')
+    page.click("#allow")
+    page.wait_for_url(live_gateway + "/account")
+
+    page.click("#offer-room-availability-google")
+    assert "calendar.freebusy" in page.inner_text("#scopes")
+    page.click("#give-consent")
+    page.check('input[name="account"][value="alice@example.com"]')
+    page.click("#allow")  # every box left ticked
+    page.wait_for_url(live_gateway + "/account")
+    assert page.is_visible("#withdraw-room-availability-google")
+
+    uid = page.inner_text("#user-id")
+    live_app.extensions["gateway"].rooms.create(
+        {
+            "id": "atlas",
+            "name": "Atlas",
+            "time_zone": "Europe/Berlin",
+            "hours": {"monday": [["08:00", "18:00"]]},
+            "host": uid,
+        }
+    )
+    page.goto(live_gateway + "/rooms/connect")
+    page.click('#room-atlas button[type="submit"]')
+    page.goto(live_gateway + "/account")
+    assert "Atlas" in page.inner_text("#binding-atlas")

@@ -20,7 +20,9 @@ from gateway.services.intervals import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
-WORKDAY = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+WORKDAY = {
+    day: [["08:00", "18:00"]] for day in ("monday", "tuesday", "wednesday", "thursday", "friday")
+}
 
 
 def utc(text: str) -> datetime:
@@ -46,21 +48,24 @@ def test_bookable_hours_follow_the_room_time_zone_in_winter() -> None:
 
 
 def test_spring_forward_day_keeps_local_opening_hours() -> None:
-    hours = {"sun": [["01:00", "05:00"]]}
+    hours = {"sunday": [["01:00", "05:00"]]}
     windows = bookable_windows(hours, BERLIN, utc("2026-03-29T00:00"), utc("2026-03-30T00:00"))
     # 01:00 CET = 00:00 UTC; 05:00 CEST = 03:00 UTC: a three-hour window on a 23-hour day.
     assert windows == [span("2026-03-29T00:00", "2026-03-29T03:00")]
 
 
 def test_fall_back_day_keeps_local_opening_hours() -> None:
-    hours = {"sun": [["01:00", "05:00"]]}
+    hours = {"sunday": [["01:00", "05:00"]]}
     windows = bookable_windows(hours, BERLIN, utc("2026-10-24T22:00"), utc("2026-10-26T00:00"))
     # 01:00 CEST = 23:00 UTC the day before; 05:00 CET = 04:00 UTC: five hours.
     assert windows == [span("2026-10-24T23:00", "2026-10-25T04:00")]
 
 
 def test_an_event_across_midnight_is_split_by_bookable_hours() -> None:
-    hours = {"wed": [["20:00", "24:00"]], "thu": [["00:00", "02:00"], ["08:00", "18:00"]]}
+    hours = {
+        "wednesday": [["20:00", "24:00"]],
+        "thursday": [["00:00", "02:00"], ["08:00", "18:00"]],
+    }
     windows = bookable_windows(hours, BERLIN, utc("2026-11-25T00:00"), utc("2026-11-27T00:00"))
     busy = [span("2026-11-25T21:00", "2026-11-26T09:00")]  # 22:00 Wed to 10:00 Thu local
     assert publishable(busy, windows) == [
