@@ -150,7 +150,7 @@ def _google_failure(error: HttpError) -> Exception:
 class GraphCalendarApi:
     """Microsoft Graph getSchedule, with requests (MSAL only provides the token)."""
 
-    MAX_SCHEDULES = 20
+    MAX_CALENDARS = 20  # schedules per getSchedule call
     MAX_WINDOW = timedelta(days=60)  # Graph: "less than 62 days"
 
     def __init__(self, session: requests.Session, graph_base: str = GRAPH_API) -> None:

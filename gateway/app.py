@@ -10,6 +10,13 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from connectors.calendars import (
+    GOOGLE_CALENDAR_API,
+    GRAPH_API,
+    GoogleCalendarApi,
+    GraphCalendarApi,
+)
+from connectors.http import ProviderSession
 from connectors.registry import build_connector
 from gateway.cli import register_cli
 from gateway.config import Settings
@@ -19,13 +26,16 @@ from gateway.errors import register_error_handlers
 from gateway.security import install_security_headers
 from gateway.services import purposes
 from gateway.services.consent import ConsentService
+from gateway.services.freebusy import CalendarApi, FreeBusyService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
+from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
+from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
 from gateway.storage.rooms import RoomStore
@@ -94,6 +104,16 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings))
     revocation.unbind_hooks.append(room_service.unbind_grant)
     consent_service.rebind_hooks.append(room_service.rebind_grant)
+    api_clients = ApiClientStore(client, settings.secret_key)
+    freebusy = FreeBusyService(
+        room_service,
+        grants,
+        FreeBusyCache(client),
+        calendar_apis(settings),
+        ttl_seconds=settings.freebusy_ttl_seconds,
+        stale_seconds=settings.freebusy_stale_seconds,
+        deadline_seconds=settings.freebusy_deadline_seconds,
+    )
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
@@ -104,6 +124,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         revocation=revocation,
         consent=consent_service,
         rooms=room_service,
+        freebusy=freebusy,
+        api_clients=api_clients,
         embedded_redis=embedded,
     )
     register_cli(app)
@@ -128,6 +150,20 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)
     return app
+
+
+def calendar_apis(settings: Settings) -> dict[str, CalendarApi]:
+    """One calendar API client per configured provider that has calendars."""
+    apis: dict[str, CalendarApi] = {}
+    emulator = settings.emulator_url
+    for provider in settings.providers:
+        if provider.kind == "google":
+            base = f"{emulator}/calendar/v3/" if emulator else GOOGLE_CALENDAR_API
+            apis[provider.name] = GoogleCalendarApi(base, settings.ca_bundle)
+        elif provider.kind == "microsoft":
+            session = ProviderSession(settings.ca_bundle)
+            apis[provider.name] = GraphCalendarApi(session, emulator or GRAPH_API)
+    return apis
 
 
 def _datetime(timestamp: float) -> str:

@@ -39,6 +39,9 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_SESSION_ABSOLUTE_HOURS",
         "GATEWAY_LOG_LEVEL",
         "GATEWAY_ADMINS",
+        "GATEWAY_FREEBUSY_TTL_SECONDS",
+        "GATEWAY_FREEBUSY_STALE_SECONDS",
+        "GATEWAY_FREEBUSY_DEADLINE_SECONDS",
         "GATEWAY_ADMIN_EMAIL_DOMAIN",
         "GATEWAY_GOOGLE_CLIENT_ID",
         "GATEWAY_GOOGLE_CLIENT_SECRET",
@@ -71,6 +74,9 @@ class Settings:
     session_absolute_seconds: int
     log_level: str
     admins: frozenset[str] = frozenset()
+    freebusy_ttl_seconds: int = 120
+    freebusy_stale_seconds: int = 3600
+    freebusy_deadline_seconds: int = 8
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
 
@@ -119,6 +125,9 @@ class Settings:
                 env, "GATEWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
             admins=_admins(env),
+            freebusy_ttl_seconds=_int(env, "GATEWAY_FREEBUSY_TTL_SECONDS", 120, 5, 3600),
+            freebusy_stale_seconds=_int(env, "GATEWAY_FREEBUSY_STALE_SECONDS", 3600, 0, 86400),
+            freebusy_deadline_seconds=_int(env, "GATEWAY_FREEBUSY_DEADLINE_SECONDS", 8, 1, 25),
             admin_email_domain=_admin_domain(env),
         )
 

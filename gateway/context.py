@@ -11,10 +11,12 @@ from flask import current_app
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
 from gateway.services.consent import ConsentService
+from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
+from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.users import UserStore
 
 
@@ -29,6 +31,8 @@ class Services:
     revocation: RevocationService
     consent: ConsentService
     rooms: RoomService
+    freebusy: FreeBusyService
+    api_clients: ApiClientStore
     embedded_redis: Any = None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -60,7 +61,7 @@ def _local(day: date, clock: str, zone: ZoneInfo) -> datetime:
 
 
 def bookable_windows(
-    hours: Mapping[str, Sequence[Sequence[str]]],
+    hours: Mapping[Any, Sequence[Sequence[str]]],
     zone: ZoneInfo,
     start: datetime,
     end: datetime,

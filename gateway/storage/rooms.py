@@ -6,7 +6,8 @@ Keys (add them to the schema in gateway/storage/keys.py):
                                        (an opaque user id), visibility, created, updated.
                                        Not personal but for the host id.      (no TTL)
     gw:rooms                    set    every room id                              (no TTL)
-    gw:room:<id>:bound          string "<uid> <gid>": who backs the room, for free/busy; in
+    gw:room:<id>:bound          string "<uid> <gid> <version>": who backs the room, for
+                                       free/busy (the version keys its cache); in
                                        the host's index              (until unbound or revoked)
     gw:room:<id>:history        stream bind/rebind/unbind entries: actor uid, action, grant id,
                                        at. Opaque ids only; append-only; capped at
@@ -36,8 +37,12 @@ HISTORY_MAX = 1000
 HISTORY_SECONDS = 365 * 24 * 3600
 
 # KEYS: pointer. ARGV: expected value. Delete only what the caller set.
+# Delete the pointer only while it still names this holder ("uid gid", any version).
 _DELETE_IF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local value = redis.call('GET', KEYS[1])
+if value and (value == ARGV[1] or string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ' ') then
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
 
@@ -158,7 +163,9 @@ class RoomStore:
         pipe.sadd(bindings(uid), room_id)
         pipe.sadd(keys.user_index(uid), room_bound(room_id))
         pipe.execute()
-        self.client.set(room_bound(room_id), f"{uid} {gid}")
+        # The third field versions the binding: cached free/busy is keyed by it, so a
+        # rebinding (another calendar) never serves the previous calendar's cache.
+        self.client.set(room_bound(room_id), f"{uid} {gid} {time.time_ns()}")
 
     def unbind(self, uid: str, room_id: str) -> str | None:
         """Remove the user's binding of the room; the grant id it used, or None."""
@@ -174,11 +181,18 @@ class RoomStore:
         return gid
 
     def pointer(self, room_id: str) -> tuple[str, str] | None:
-        value = self.client.get(room_bound(room_id))
-        if value is None:
-            return None
-        uid, _, gid = str(value).partition(" ")
-        return (uid, gid) if uid and gid else None
+        found = _pointer(self.client.get(room_bound(room_id)))
+        return (found[0], found[1]) if found else None
+
+    def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """(uid, gid, binding version) of every bound room among `room_ids`, in one MGET."""
+        values = self.client.mget([room_bound(r) for r in room_ids]) if room_ids else []
+        found = {}
+        for room_id, value in zip(room_ids, values, strict=True):
+            parsed = _pointer(value)
+            if parsed:
+                found[room_id] = parsed
+        return found
 
     def load_binding(self, uid: str, room_id: str) -> BindingRecord | None:
         raw: dict[str, str] = self.client.hgetall(binding(uid, room_id))  # type: ignore[assignment]
@@ -219,6 +233,15 @@ class RoomStore:
             )
             for entry_id, fields in entries
         ]
+
+
+def _pointer(value: object) -> tuple[str, str, str] | None:
+    if value is None:
+        return None
+    parts = str(value).split(" ")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else "0"
 
 
 def _binding(uid: str, raw: dict[str, str]) -> BindingRecord | None:

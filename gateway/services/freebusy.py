@@ -1,0 +1,448 @@
+"""Free/busy of bookable rooms: cached per (grant, binding, UTC day), fetched in batches.
+
+A query reads rooms, bindings and cache entries in three round trips (MGET each). Misses
+are grouped per host grant into as few provider calls as the provider allows (Google: 50
+calendars, Graph: 20 schedules per call; windows of at most 60 days), grants are fetched
+concurrently under one deadline, and a 429/5xx is retried after its Retry-After while the
+deadline allows. A grant's fetches are single-flight across processes (a Redis lock; the
+others wait for the cache). A fetch writes only under the grant epoch it started with, so
+a revocation during the fetch leaves nothing behind. A room whose calendar cannot be read
+is "unknown" (or a stale cached answer within the configured bound, marked stale), never
+free and never a 500. What is published is busy time only, clipped to bookable hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from connectors.calendars import CalendarBusy
+from connectors.errors import ConnectorError, ProviderUnavailable
+from gateway.services.callers import Caller
+from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.intervals import (
+    Interval,
+    bookable_windows,
+    free_slots,
+    publishable,
+    rfc3339,
+)
+from gateway.services.rooms import Room, RoomService
+from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
+
+log = logging.getLogger(__name__)
+
+MAX_ROOMS = 100
+MAX_DAYS = 31
+GRANULARITIES = (0, 5, 10, 15, 30, 60)
+POLL_SECONDS = 0.05
+
+
+class CalendarApi(Protocol):
+    MAX_WINDOW: timedelta
+    MAX_CALENDARS: int
+
+    def free_busy(
+        self, access_token: str, calendar_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, CalendarBusy]: ...
+
+
+class FreeBusyError(Exception):
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class RoomNotVisible(FreeBusyError):
+    def __init__(self, room_id: str) -> None:
+        super().__init__("room_not_found", f"no such room: {room_id}", 404)
+
+
+class QueryRefused(FreeBusyError):
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_request", message, 400)
+
+
+@dataclass(frozen=True)
+class RoomAvailability:
+    room_id: str
+    status: str  # "ok" | "unknown" | "restricted"
+    busy: tuple[Interval, ...] = ()
+    stale: bool = False
+    as_of: float | None = None
+
+
+@dataclass(frozen=True)
+class FreeBusyAnswer:
+    time_min: datetime
+    time_max: datetime
+    rooms: dict[str, RoomAvailability]
+
+
+@dataclass
+class _Need:
+    """What one grant must fetch: its rooms' calendars over a span of days."""
+
+    uid: str
+    gid: str
+    rooms: dict[str, str] = field(default_factory=dict)  # room id -> binding version
+    days: set[date] = field(default_factory=set)
+
+
+def utc_days(start: datetime, end: datetime) -> list[date]:
+    first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC)
+    days, day = [], first
+    while day <= last.date():
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _day_bounds(day: date) -> tuple[int, int]:
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    return start, start + 86400
+
+
+class FreeBusyService:
+    def __init__(
+        self,
+        rooms: RoomService,
+        grants: GrantService,
+        cache: FreeBusyCache,
+        apis: Mapping[str, CalendarApi],
+        *,
+        ttl_seconds: int,
+        stale_seconds: int,
+        deadline_seconds: float,
+        is_restricted: Callable[[str], bool] = lambda _uid: False,
+    ) -> None:
+        self.rooms = rooms
+        self.grants = grants
+        self.cache = cache
+        self.apis = dict(apis)
+        self.ttl_seconds = ttl_seconds
+        self.stale_seconds = stale_seconds
+        self.deadline_seconds = deadline_seconds
+        self.is_restricted = is_restricted
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="freebusy")
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
+        self._inflight_lock = threading.Lock()
+
+    # -- rooms ---------------------------------------------------------------------------------
+    def visible_rooms(self, caller: Caller) -> list[Room]:
+        return [r for r in self.rooms.all() if caller.can_see(r.id, r.visibility, r.host)]
+
+    def room_for(self, caller: Caller, room_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None or not caller.can_see(room.id, room.visibility, room.host):
+            raise RoomNotVisible(room_id)
+        return room
+
+    def _rooms_for(self, caller: Caller, room_ids: list[str]) -> list[Room]:
+        documents = self.rooms.store.load_many(room_ids)
+        found = []
+        for room_id, document in zip(room_ids, documents, strict=True):
+            room = Room.model_validate_json(document) if document else None
+            if room is None or not caller.can_see(room.id, room.visibility, room.host):
+                raise RoomNotVisible(room_id)
+            found.append(room)
+        return found
+
+    # -- the query -----------------------------------------------------------------------------
+    def query(
+        self,
+        caller: Caller,
+        room_ids: list[str],
+        time_min: datetime,
+        time_max: datetime,
+        granularity: int = 0,
+    ) -> FreeBusyAnswer:
+        self._check(room_ids, time_min, time_max, granularity)
+        rooms = self._rooms_for(caller, room_ids)
+        availability = self._availability(rooms, time_min, time_max, granularity)
+        return FreeBusyAnswer(time_min, time_max, availability)
+
+    def slots(
+        self, caller: Caller, room_id: str, start: datetime, end: datetime, duration: timedelta
+    ) -> tuple[RoomAvailability, list[Interval]]:
+        self._check([room_id], start, end, 0)
+        room = self.room_for(caller, room_id)
+        found = self._availability([room], start, end, 0)[room_id]
+        if found.status != "ok":
+            return found, []
+        windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), start, end)
+        return found, free_slots(found.busy, windows, duration)
+
+    def _check(
+        self, room_ids: list[str], time_min: datetime, time_max: datetime, granularity: int
+    ) -> None:
+        if not room_ids:
+            raise QueryRefused("rooms: name at least one room")
+        if len(room_ids) > MAX_ROOMS:
+            raise QueryRefused(f"rooms: at most {MAX_ROOMS} rooms per call")
+        if len(set(room_ids)) != len(room_ids):
+            raise QueryRefused("rooms: a room is named twice")
+        if time_min.tzinfo is None or time_max.tzinfo is None:
+            raise QueryRefused("timeMin and timeMax need a time zone offset (RFC 3339)")
+        if time_max <= time_min:
+            raise QueryRefused("timeMax must be after timeMin")
+        if time_max - time_min > timedelta(days=MAX_DAYS):
+            raise QueryRefused(f"at most {MAX_DAYS} days per call")
+        if granularity not in GRANULARITIES:
+            raise QueryRefused(f"granularity must be one of {', '.join(map(str, GRANULARITIES))}")
+
+    def _availability(
+        self, rooms: list[Room], time_min: datetime, time_max: datetime, granularity: int
+    ) -> dict[str, RoomAvailability]:
+        days = utc_days(time_min, time_max)
+        pointers = self.rooms.store.pointers([r.id for r in rooms])
+        answers: dict[str, RoomAvailability] = {}
+        bound: dict[str, tuple[str, str, str]] = {}
+        for room in rooms:
+            pointer = pointers.get(room.id)
+            if pointer is None:
+                answers[room.id] = RoomAvailability(room.id, "unknown")
+            elif self.is_restricted(pointer[0]):
+                answers[room.id] = RoomAvailability(room.id, "restricted")
+            else:
+                bound[room.id] = pointer
+        entries = self._read(bound, days)
+        misses = self._misses(bound, days, entries)
+        if misses:
+            self._fetch_all(misses)
+            entries = self._read(bound, days)
+        now = time.time()
+        for room in rooms:
+            if room.id in answers:
+                continue
+            answers[room.id] = self._compose(
+                room,
+                [entries.get((room.id, d)) for d in days],
+                now,
+                time_min,
+                time_max,
+                granularity,
+            )
+        return answers
+
+    def _read(
+        self, bound: Mapping[str, tuple[str, str, str]], days: list[date]
+    ) -> dict[tuple[str, date], Entry]:
+        wanted = [
+            ((room_id, day), entry_key(uid, gid, room_id, version, day.isoformat()))
+            for room_id, (uid, gid, version) in bound.items()
+            for day in days
+        ]
+        values = self.cache.read([name for _, name in wanted])
+        return {slot: entry for (slot, _), entry in zip(wanted, values, strict=True) if entry}
+
+    def _misses(
+        self,
+        bound: Mapping[str, tuple[str, str, str]],
+        days: list[date],
+        entries: Mapping[tuple[str, date], Entry],
+    ) -> dict[str, _Need]:
+        now = time.time()
+        needs: dict[str, _Need] = {}
+        for room_id, (uid, gid, version) in bound.items():
+            for day in days:
+                entry = entries.get((room_id, day))
+                if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
+                    continue
+                need = needs.setdefault(gid, _Need(uid, gid))
+                need.rooms[room_id] = version
+                need.days.add(day)
+        return needs
+
+    def _compose(
+        self,
+        room: Room,
+        day_entries: list[Entry | None],
+        now: float,
+        time_min: datetime,
+        time_max: datetime,
+        granularity: int,
+    ) -> RoomAvailability:
+        if any(e is None for e in day_entries):
+            return RoomAvailability(room.id, "unknown")
+        present = [e for e in day_entries if e is not None]
+        oldest = min(e.fetched_at for e in present)
+        if now - oldest > self.stale_seconds + self.ttl_seconds:
+            return RoomAvailability(room.id, "unknown")
+        busy = [
+            Interval(datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC))
+            for entry in present
+            for s, e in entry.busy
+        ]
+        windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), time_min, time_max)
+        return RoomAvailability(
+            room.id,
+            "ok",
+            tuple(publishable(busy, windows, granularity)),
+            stale=now - oldest > self.ttl_seconds,
+            as_of=oldest,
+        )
+
+    # -- fetching ------------------------------------------------------------------------------
+    def _fetch_all(self, needs: dict[str, _Need]) -> None:
+        deadline = time.monotonic() + self.deadline_seconds
+        futures = [self._pool.submit(self._fetch_grant, need, deadline) for need in needs.values()]
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+
+    def _fetch_grant(self, need: _Need, deadline: float) -> None:
+        """One grant's misses, single-flight within this process and across processes."""
+        key = (need.gid, ",".join(sorted(need.rooms)) + "|" + ",".join(sorted(map(str, need.days))))
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                running = self._inflight[key] = threading.Event()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            running.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        try:
+            self._fetch_across_processes(need, deadline)
+        except Exception:  # a per-grant failure never fails the query: rooms go "unknown"
+            log.exception("free/busy fetch failed: grant=%s", need.gid)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+            running.set()
+
+    def _fetch_across_processes(self, need: _Need, deadline: float) -> None:
+        milliseconds = int(self.deadline_seconds * 1000) + 1000
+        while time.monotonic() < deadline:
+            holder = self.cache.lock(need.uid, need.gid, milliseconds)
+            if holder is not None:
+                try:
+                    self._fetch(need, deadline)
+                finally:
+                    self.cache.unlock(need.uid, need.gid, holder)
+                return
+            while self.cache.locked(need.uid, need.gid) and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+            if self._all_fresh(need):
+                return
+
+    def _all_fresh(self, need: _Need) -> bool:
+        names = [
+            entry_key(need.uid, need.gid, room_id, version, day.isoformat())
+            for room_id, version in need.rooms.items()
+            for day in need.days
+        ]
+        now = time.time()
+        return all(
+            e is not None and now - e.fetched_at <= self.ttl_seconds for e in self.cache.read(names)
+        )
+
+    def _fetch(self, need: _Need, deadline: float) -> None:
+        epoch = self.cache.epoch(need.uid, need.gid)
+        if epoch is None:
+            return
+        try:
+            token = self.grants.access_token(need.uid, need.gid)
+        except GrantUnavailable:
+            return
+        record = self.grants.get(need.uid, need.gid)
+        if record is None:
+            return
+        api = self.apis.get(record.provider)
+        calendars = self._calendars(need)
+        if api is None or not calendars:
+            return
+        days = sorted(need.days)
+        start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
+        end = datetime(days[-1].year, days[-1].month, days[-1].day, tzinfo=UTC) + timedelta(1)
+        ids = sorted(set(calendars.values()))
+        per_call = api.MAX_CALENDARS
+        results: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
+        failed: set[str] = set()
+        window_start = start
+        while window_start < end:
+            window_end = min(end, window_start + api.MAX_WINDOW)
+            for chunk_at in range(0, len(ids), per_call):
+                chunk = ids[chunk_at : chunk_at + per_call]
+                answer = self._call_with_retries(
+                    api, token, chunk, window_start, window_end, deadline
+                )
+                for cid in chunk:
+                    got = answer.get(cid) if answer is not None else None
+                    if got is None or got.error is not None:
+                        failed.add(cid)
+                        continue
+                    results[cid] += [(int(s.timestamp()), int(e.timestamp())) for s, e in got.busy]
+            window_start = window_end
+        fetched_at = time.time()
+        entries: dict[str, Entry] = {}
+        for room_id, cid in calendars.items():
+            if cid in failed:
+                continue
+            version = need.rooms[room_id]
+            for day in days:
+                low, high = _day_bounds(day)
+                busy = tuple(
+                    (max(s, low), min(e, high)) for s, e in results[cid] if s < high and e > low
+                )
+                name = entry_key(need.uid, need.gid, room_id, version, day.isoformat())
+                entries[name] = Entry(busy=busy, fetched_at=fetched_at)
+        ttl = self.ttl_seconds + self.stale_seconds
+        if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
+            log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
+
+    def _calendars(self, need: _Need) -> dict[str, str]:
+        """room id -> calendar id, opened from the bindings (only on the cold path)."""
+        found = {}
+        for room_id in need.rooms:
+            binding = self.rooms.binding(room_id)
+            if binding is not None and binding.gid == need.gid:
+                found[room_id] = binding.calendar_id
+        return found
+
+    def _call_with_retries(
+        self,
+        api: CalendarApi,
+        token: str,
+        calendars: list[str],
+        start: datetime,
+        end: datetime,
+        deadline: float,
+    ) -> dict[str, CalendarBusy] | None:
+        backoff = 0.2
+        while True:
+            try:
+                return api.free_busy(token, calendars, start, end)
+            except ProviderUnavailable as error:
+                wait_for = error.retry_after if error.retry_after is not None else backoff
+                backoff = min(backoff * 2, 2.0)
+                if error.code == "refused" or time.monotonic() + wait_for >= deadline - 0.5:
+                    return None
+                time.sleep(wait_for)
+            except ConnectorError:
+                return None
+
+
+def as_json(answer: FreeBusyAnswer) -> dict[str, Any]:
+    return {
+        "timeMin": rfc3339(answer.time_min),
+        "timeMax": rfc3339(answer.time_max),
+        "rooms": {
+            room_id: {
+                "busy": [i.as_json() for i in found.busy],
+                "status": found.status,
+                "stale": found.stale,
+                "asOf": rfc3339(datetime.fromtimestamp(found.as_of, UTC)) if found.as_of else None,
+            }
+            for room_id, found in answer.rooms.items()
+        },
+    }

@@ -1,0 +1,107 @@
+"""Cached busy times per (grant, room binding, UTC day), written only if the grant's epoch
+is still the one the fetch started under.
+
+    gw:{u:UID}:fb:GID:ROOM:VERSION:DAY   string JSON {"b": [[start, end], ...] epoch seconds,
+                                         "t": fetched at}; TTL = the stale bound; listed in
+                                         gw:{u:UID}:grant:GID:cached (purged with the grant)
+    gw:{u:UID}:grant:GID:fetch           string single-flight lock of the grant's fetches
+
+A revocation bumps the grant's epoch and deletes every listed key in one transaction; the
+Lua write below compares the epoch first, so a fetch that was in flight during a revocation
+writes nothing (all keys share the user's hash tag, so this is one slot on a Cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+from gateway.storage import keys
+
+# KEYS: grant hash, cached index, entry keys... ARGV: epoch, ttl, values...
+_WRITE_IF_EPOCH = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[2])
+  redis.call('SADD', KEYS[2], KEYS[i])
+end
+return 1
+"""
+
+
+def entry_key(uid: str, gid: str, room_id: str, version: str, day: str) -> str:
+    return f"{keys.user_tag(uid)}:fb:{gid}:{room_id}:{version}:{day}"
+
+
+def fetch_lock(uid: str, gid: str) -> str:
+    return f"{keys.grant(uid, gid)}:fetch"
+
+
+@dataclass(frozen=True)
+class Entry:
+    busy: tuple[tuple[int, int], ...]
+    fetched_at: float
+
+
+class FreeBusyCache:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._write = client.register_script(_WRITE_IF_EPOCH)
+
+    def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
+        if not entry_keys:
+            return []
+        return [_entry(raw) for raw in self.client.mget(list(entry_keys))]
+
+    def epoch(self, uid: str, gid: str) -> str | None:
+        value = self.client.hget(keys.grant(uid, gid), "epoch")
+        return None if value is None else str(value)
+
+    def write(
+        self,
+        uid: str,
+        gid: str,
+        epoch: str,
+        entries: dict[str, Entry],
+        ttl_seconds: int,
+    ) -> bool:
+        if not entries:
+            return True
+        names = list(entries)
+        values = [
+            json.dumps({"b": list(map(list, entries[n].busy)), "t": entries[n].fetched_at})
+            for n in names
+        ]
+        written = self._write(
+            keys=[keys.grant(uid, gid), keys.grant_cached(uid, gid), *names],
+            args=[epoch, max(1, ttl_seconds), *values],
+        )
+        return bool(written)
+
+    def lock(self, uid: str, gid: str, milliseconds: int) -> str | None:
+        holder = secrets.token_urlsafe(9)
+        taken = self.client.set(fetch_lock(uid, gid), holder, nx=True, px=milliseconds)
+        return holder if taken else None
+
+    def locked(self, uid: str, gid: str) -> bool:
+        return bool(self.client.exists(fetch_lock(uid, gid)))
+
+    def unlock(self, uid: str, gid: str, holder: str) -> None:
+        if self.client.get(fetch_lock(uid, gid)) == holder:
+            self.client.delete(fetch_lock(uid, gid))
+
+
+def _entry(raw: object) -> Entry | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(str(raw))
+        busy = tuple((int(s), int(e)) for s, e in data["b"])
+        return Entry(busy=busy, fetched_at=float(data["t"]))
+    except (ValueError, KeyError, TypeError):
+        return None
