@@ -130,6 +130,12 @@ def app(gateway_env: dict[str, str]) -> Flask:
 
 
 @pytest.fixture
+def build_gateway() -> Callable[[dict[str, str]], Flask]:
+    """For tests that need the gateway configured differently (see `make_env`)."""
+    return make_gateway
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

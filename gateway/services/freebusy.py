@@ -326,7 +326,8 @@ class FreeBusyService:
             holder = self.cache.lock(need.uid, need.gid, milliseconds)
             if holder is not None:
                 try:
-                    self._fetch(need, deadline)
+                    if not self._all_fresh(need):  # another fetch may have just finished
+                        self._fetch(need, deadline)
                 finally:
                     self.cache.unlock(need.uid, need.gid, holder)
                 return

@@ -33,6 +33,12 @@ end
 return 1
 """
 
+# KEYS: lock. ARGV: holder. Only the holder releases.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 def entry_key(uid: str, gid: str, room_id: str, version: str, day: str) -> str:
     return f"{keys.user_tag(uid)}:fb:{gid}:{room_id}:{version}:{day}"
@@ -52,6 +58,7 @@ class FreeBusyCache:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._write = client.register_script(_WRITE_IF_EPOCH)
+        self._unlock = client.register_script(_UNLOCK)
 
     def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
         if not entry_keys:
@@ -92,8 +99,7 @@ class FreeBusyCache:
         return bool(self.client.exists(fetch_lock(uid, gid)))
 
     def unlock(self, uid: str, gid: str, holder: str) -> None:
-        if self.client.get(fetch_lock(uid, gid)) == holder:
-            self.client.delete(fetch_lock(uid, gid))
+        self._unlock(keys=[fetch_lock(uid, gid)], args=[holder])
 
 
 def _entry(raw: object) -> Entry | None:

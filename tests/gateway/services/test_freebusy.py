@@ -1,0 +1,291 @@
+"""Free/busy of rooms: exact busy times only, per-room failures, single-flight, epochs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+from gateway.services.callers import Caller
+from gateway.services.freebusy import QueryRefused, RoomNotVisible, as_json
+from gateway.storage import keys
+
+FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+CALENDARS = "Calendars.ReadBasic"
+DAY_START = datetime(2026, 11, 25, tzinfo=UTC)  # a Wednesday
+DAY_END = datetime(2026, 11, 26, tzinfo=UTC)
+PLANTED = ("Secret merger talk", "Boardroom 7", "ceo@example.com")
+FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
+OFFICE_HOURS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class Hosts:
+    """Signs hosts in, gives them a room-availability grant, and binds rooms to it."""
+
+    def __init__(self, app: Flask, sign_in: Any, another_browser: Any) -> None:
+        self.app = app
+        self.services = app.extensions["gateway"]
+        self.sign_in = sign_in
+        self.another_browser = another_browser
+        self.emulator = sign_in.emulator
+
+    def host(self, provider: str, account: str) -> tuple[str, str]:
+        browser = self.another_browser()
+        browser.complete(provider, account)
+        uid = browser.client.get("/v1/me").get_json()["id"]
+        connector = self.services.signin.connectors[provider]
+        redirect_uri = self.services.settings.redirect_uri(provider)
+        scope = FREEBUSY if provider == "google" else CALENDARS
+        request = connector.begin(redirect_uri, f"fb-{time.monotonic_ns()}", (scope,))
+        self.emulator.client.authorize_next(account)
+        _, params = browser.at_provider(request.url)
+        identity = connector.complete(redirect_uri, request.flow, params)
+        gid = self.services.grants.create(uid, "room-availability", identity).id
+        return uid, gid
+
+    def room(self, room_id: str, uid: str, gid: str, hours: Any = None, zone: str = "UTC") -> str:
+        self.services.rooms.create(
+            {
+                "id": room_id,
+                "name": room_id.title(),
+                "time_zone": zone,
+                "hours": hours or OFFICE_HOURS,
+                "host": uid,
+                "visibility": ["frontend"],
+            }
+        )
+        self.services.rooms.bind(uid, room_id, gid)
+        return room_id
+
+    def event(self, account: str, start: str, end: str, **extra: Any) -> None:
+        self.emulator.client.add_event(
+            account,
+            start,
+            end,
+            summary=PLANTED[0],
+            location=PLANTED[1],
+            attendees=[PLANTED[2]],
+            **extra,
+        )
+
+
+@pytest.fixture
+def app(build_gateway: Any, make_env: Any) -> Flask:
+    """A short provider deadline keeps the failure tests quick."""
+    return build_gateway(make_env(GATEWAY_FREEBUSY_DEADLINE_SECONDS="2"))
+
+
+@pytest.fixture
+def hosts(app: Flask, sign_in: Any, another_browser: Any) -> Hosts:
+    return Hosts(app, sign_in, another_browser)
+
+
+def query(app: Flask, rooms: list[str], start: datetime = DAY_START, end: datetime = DAY_END, **kw):
+    return app.extensions["gateway"].freebusy.query(FRONTEND, rooms, start, end, **kw)
+
+
+def busy(answer: Any, room_id: str) -> list[tuple[str, str]]:
+    return [(i.start.isoformat(), i.end.isoformat()) for i in answer.rooms[room_id].busy]
+
+
+def test_google_and_microsoft_rooms_publish_busy_times_only(
+    app: Flask, hosts: Hosts, redis_contents: Any, caplog: Any
+) -> None:
+    alice, alice_grant = hosts.host("google", "alice@example.com")
+    carol, carol_grant = hosts.host("microsoft", "carol@contoso.example")
+    hosts.room("atlas", alice, alice_grant)
+    hosts.room("borealis", carol, carol_grant)
+    hosts.event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:30:00Z")
+    hosts.event("alice@example.com", "2026-11-25T06:00:00Z", "2026-11-25T07:00:00Z")  # before 08:00
+    hosts.event("carol@contoso.example", "2026-11-25T17:30:00Z", "2026-11-25T19:00:00Z")
+
+    answer = query(app, ["atlas", "borealis"])
+    assert answer.rooms["atlas"].status == "ok"
+    assert busy(answer, "atlas") == [("2026-11-25T09:00:00+00:00", "2026-11-25T10:30:00+00:00")]
+    assert busy(answer, "borealis") == [("2026-11-25T17:30:00+00:00", "2026-11-25T18:00:00+00:00")]
+
+    shown = json.dumps(as_json(answer))
+    stored = redis_contents()
+    for planted in PLANTED:
+        assert planted not in shown
+        assert planted not in stored
+        assert planted not in caplog.text
+
+
+def test_bookable_hours_follow_the_room_time_zone_across_midnight(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    night = {"wednesday": [["20:00", "24:00"]], "thursday": [["00:00", "02:00"]]}
+    hosts.room("nightowl", alice, grant, hours=night, zone="Europe/Berlin")
+    hosts.event("alice@example.com", "2026-11-25T21:00:00Z", "2026-11-26T03:00:00Z")
+    answer = query(app, ["nightowl"], DAY_START, datetime(2026, 11, 27, tzinfo=UTC))
+    # 22:00 Wed to 02:00 Thu Berlin time = 21:00 to 01:00 UTC; nothing after 02:00 local.
+    assert busy(answer, "nightowl") == [("2026-11-25T21:00:00+00:00", "2026-11-26T01:00:00+00:00")]
+
+
+def test_a_second_query_is_served_from_the_cache(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    query(app, ["atlas"])
+    calls = hosts.emulator.client.calls()["google.freebusy"]
+    again = query(app, ["atlas"])
+    assert again.rooms["atlas"].status == "ok"
+    assert hosts.emulator.client.calls()["google.freebusy"] == calls
+
+
+def test_rooms_of_one_grant_share_one_provider_call(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    rooms = [hosts.room(f"room-{n}", alice, grant) for n in range(5)]
+    before = hosts.emulator.client.calls().get("google.freebusy", 0)
+    answer = query(app, rooms)
+    assert {a.status for a in answer.rooms.values()} == {"ok"}
+    assert hosts.emulator.client.calls()["google.freebusy"] == before + 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500, "times": -1},
+        {"body": "malformed", "times": -1},
+        {"status": 429, "retry_after": 30, "times": -1},
+        {"delay_ms": 3000, "times": -1},
+    ],
+)
+def test_a_failing_provider_leaves_its_rooms_unknown_and_others_answer(
+    app: Flask, hosts: Hosts, fault: dict[str, Any]
+) -> None:
+    alice, alice_grant = hosts.host("google", "alice@example.com")
+    carol, carol_grant = hosts.host("microsoft", "carol@contoso.example")
+    hosts.room("atlas", alice, alice_grant)
+    hosts.room("borealis", carol, carol_grant)
+    hosts.emulator.client.fault("google.freebusy", **fault)
+    started = time.monotonic()
+    answer = query(app, ["atlas", "borealis"])
+    assert answer.rooms["atlas"].status == "unknown"
+    assert answer.rooms["borealis"].status == "ok"
+    deadline = app.extensions["gateway"].settings.freebusy_deadline_seconds
+    assert time.monotonic() - started < deadline + 5  # bounded by the deadline, not the fault
+
+
+def test_a_429_with_a_short_retry_after_is_retried(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    hosts.emulator.client.fault("google.freebusy", status=429, retry_after=0.3)
+    assert query(app, ["atlas"]).rooms["atlas"].status == "ok"
+
+
+def test_an_old_cache_entry_is_served_stale_when_the_provider_fails(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    hosts.event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    query(app, ["atlas"])
+    ttl = app.extensions["gateway"].settings.freebusy_ttl_seconds
+    for key in redis_client.scan_iter(f"{keys.user_tag(alice)}:fb:*"):
+        entry = json.loads(redis_client.get(key))
+        entry["t"] -= ttl + 10
+        redis_client.set(key, json.dumps(entry), keepttl=True)
+    hosts.emulator.client.fault("google.freebusy", status=503, times=-1)
+    answer = query(app, ["atlas"])
+    assert answer.rooms["atlas"].status == "ok"
+    assert answer.rooms["atlas"].stale is True
+    assert busy(answer, "atlas") == [("2026-11-25T09:00:00+00:00", "2026-11-25T10:00:00+00:00")]
+
+
+def test_a_revocation_during_a_fetch_leaves_no_cache_behind(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    hosts.emulator.client.fault("google.freebusy", delay_ms=1000)
+    answers: list[Any] = []
+    fetch = threading.Thread(target=lambda: answers.append(query(app, ["atlas"])))
+    fetch.start()
+    time.sleep(0.5)  # the provider call is in flight
+    app.extensions["gateway"].revocation.revoke_grant(alice, grant, reason="test", actor="admin")
+    fetch.join(timeout=20)
+    assert answers
+    assert list(redis_client.scan_iter(f"{keys.user_tag(alice)}:fb:*")) == []
+    assert query(app, ["atlas"]).rooms["atlas"].status == "unknown"
+
+
+def test_fifty_identical_cold_requests_make_one_provider_call(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    hosts.emulator.client.fault("google.freebusy", delay_ms=300)
+    before = hosts.emulator.client.calls().get("google.freebusy", 0)
+    barrier = threading.Barrier(50)
+    statuses: list[str] = []
+
+    def ask() -> None:
+        barrier.wait()
+        statuses.append(query(app, ["atlas"]).rooms["atlas"].status)
+
+    threads = [threading.Thread(target=ask) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == ["ok"] * 50
+    assert hosts.emulator.client.calls()["google.freebusy"] == before + 1
+
+
+def test_unknown_and_invisible_rooms_look_the_same(app: Flask, hosts: Hosts) -> None:
+    alice, grant = hosts.host("google", "alice@example.com")
+    app.extensions["gateway"].rooms.create(
+        {
+            "id": "private",
+            "name": "Private",
+            "time_zone": "UTC",
+            "host": alice,
+            "visibility": ["board"],
+        }
+    )
+    for room in ("private", "nowhere"):
+        with pytest.raises(RoomNotVisible) as refused:
+            query(app, [room])
+        assert refused.value.status == 404
+        assert refused.value.message == f"no such room: {room}"
+
+
+@pytest.mark.parametrize(
+    ("rooms", "start", "end", "granularity", "message"),
+    [
+        ([], DAY_START, DAY_END, 0, "at least one room"),
+        (["a"] * 2, DAY_START, DAY_END, 0, "named twice"),
+        ([f"r{n}" for n in range(101)], DAY_START, DAY_END, 0, "at most 100 rooms"),
+        (["a"], DAY_END, DAY_START, 0, "timeMax must be after timeMin"),
+        (["a"], DAY_START, utc("2027-01-25T00:00"), 0, "at most 31 days"),
+        (["a"], DAY_START, DAY_END, 7, "granularity must be one of"),
+        (["a"], datetime(2026, 11, 25), DAY_END, 0, "time zone offset"),
+    ],
+)
+def test_bad_queries_are_refused_clearly(
+    app: Flask, rooms: list[str], start: datetime, end: datetime, granularity: int, message: str
+) -> None:
+    with pytest.raises(QueryRefused, match=message):
+        query(app, rooms, start, end, granularity=granularity)
+
+
+def test_an_unbound_room_is_unknown_never_free(app: Flask, hosts: Hosts) -> None:
+    alice, _ = hosts.host("google", "alice@example.com")
+    app.extensions["gateway"].rooms.create(
+        {
+            "id": "lonely",
+            "name": "Lonely",
+            "time_zone": "UTC",
+            "host": alice,
+            "visibility": ["frontend"],
+        }
+    )
+    assert query(app, ["lonely"]).rooms["lonely"].status == "unknown"
