@@ -241,7 +241,7 @@ def test_fifty_identical_cold_requests_make_one_provider_call(app: Flask, hosts:
 
 
 def test_unknown_and_invisible_rooms_look_the_same(app: Flask, hosts: Hosts) -> None:
-    alice, grant = hosts.host("google", "alice@example.com")
+    alice, _ = hosts.host("google", "alice@example.com")
     app.extensions["gateway"].rooms.create(
         {
             "id": "private",
