@@ -75,7 +75,11 @@ class GoogleCalendarApi:
         self._local = threading.local()
 
     def _http(self, access_token: str) -> google_auth_httplib2.AuthorizedHttp:
-        base = httplib2.Http(ca_certs=self.ca_bundle, timeout=TIMEOUT_SECONDS, proxy_info=None)
+        # httplib2 keeps the connection alive; one Http per thread (it is not thread-safe).
+        base = getattr(self._local, "http", None)
+        if base is None:
+            base = httplib2.Http(ca_certs=self.ca_bundle, timeout=TIMEOUT_SECONDS, proxy_info=None)
+            self._local.http = base
         return google_auth_httplib2.AuthorizedHttp(Credentials(token=access_token), http=base)
 
     def _service(self) -> Any:
@@ -156,6 +160,9 @@ class GraphCalendarApi:
     def __init__(self, session: requests.Session, graph_base: str = GRAPH_API) -> None:
         self.session = session
         self.graph_base = graph_base.rstrip("/")
+        # access token -> mailbox: "primary" costs one userinfo call per token, not per fetch
+        self._addresses: dict[str, str] = {}
+        self._addresses_lock = threading.Lock()
 
     def _call(self, method: str, path: str, access_token: str, body: Any = None) -> Any:
         try:
@@ -188,10 +195,17 @@ class GraphCalendarApi:
 
     def own_address(self, access_token: str) -> str:
         """The signed-in mailbox, for the "primary" calendar (getSchedule wants addresses)."""
+        known = self._addresses.get(access_token)
+        if known:
+            return known
         info = self._call("GET", "/oidc/userinfo", access_token)
         address = info.get("email") if isinstance(info, dict) else None
         if not isinstance(address, str) or "@" not in address:
             raise ProviderUnavailable("Microsoft did not say which mailbox is yours")
+        with self._addresses_lock:
+            if len(self._addresses) > 10_000:  # tokens expire; never let this grow unbounded
+                self._addresses.clear()
+            self._addresses[access_token] = address
         return address
 
     def free_busy(

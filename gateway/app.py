@@ -161,7 +161,7 @@ def calendar_apis(settings: Settings) -> dict[str, CalendarApi]:
             base = f"{emulator}/calendar/v3/" if emulator else GOOGLE_CALENDAR_API
             apis[provider.name] = GoogleCalendarApi(base, settings.ca_bundle)
         elif provider.kind == "microsoft":
-            session = ProviderSession(settings.ca_bundle)
+            session = ProviderSession(settings.ca_bundle, pool_size=64)
             apis[provider.name] = GraphCalendarApi(session, emulator or GRAPH_API)
     return apis
 

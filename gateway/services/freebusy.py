@@ -39,7 +39,7 @@ from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 
 log = logging.getLogger(__name__)
 
-MAX_ROOMS = 100
+MAX_ROOMS = 250
 MAX_DAYS = 31
 GRANULARITIES = (0, 5, 10, 15, 30, 60)
 POLL_SECONDS = 0.05
@@ -94,6 +94,7 @@ class _Need:
 
     uid: str
     gid: str
+    provider: str
     rooms: dict[str, str] = field(default_factory=dict)  # room id -> binding version
     days: set[date] = field(default_factory=set)
 
@@ -133,7 +134,8 @@ class FreeBusyService:
         self.stale_seconds = stale_seconds
         self.deadline_seconds = deadline_seconds
         self.is_restricted = is_restricted
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="freebusy")
+        self.max_rooms = MAX_ROOMS
+        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._inflight_lock = threading.Lock()
 
@@ -187,8 +189,8 @@ class FreeBusyService:
     ) -> None:
         if not room_ids:
             raise QueryRefused("rooms: name at least one room")
-        if len(room_ids) > MAX_ROOMS:
-            raise QueryRefused(f"rooms: at most {MAX_ROOMS} rooms per call")
+        if len(room_ids) > self.max_rooms:
+            raise QueryRefused(f"rooms: at most {self.max_rooms} rooms per call")
         if len(set(room_ids)) != len(room_ids):
             raise QueryRefused("rooms: a room is named twice")
         if time_min.tzinfo is None or time_max.tzinfo is None:
@@ -258,10 +260,16 @@ class FreeBusyService:
                 entry = entries.get((room_id, day))
                 if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
                     continue
-                need = needs.setdefault(gid, _Need(uid, gid))
+                if gid not in needs:
+                    needs[gid] = _Need(uid, gid, self._provider_of(uid, gid))
+                need = needs[gid]
                 need.rooms[room_id] = version
                 need.days.add(day)
         return needs
+
+    def _provider_of(self, uid: str, gid: str) -> str:
+        record = self.grants.get(uid, gid)
+        return record.provider if record else ""
 
     def _compose(
         self,
@@ -355,10 +363,7 @@ class FreeBusyService:
             token = self.grants.access_token(need.uid, need.gid)
         except GrantUnavailable:
             return
-        record = self.grants.get(need.uid, need.gid)
-        if record is None:
-            return
-        api = self.apis.get(record.provider)
+        api = self.apis.get(need.provider)
         calendars = self._calendars(need)
         if api is None or not calendars:
             return
@@ -403,12 +408,7 @@ class FreeBusyService:
 
     def _calendars(self, need: _Need) -> dict[str, str]:
         """room id -> calendar id, opened from the bindings (only on the cold path)."""
-        found = {}
-        for room_id in need.rooms:
-            binding = self.rooms.binding(room_id)
-            if binding is not None and binding.gid == need.gid:
-                found[room_id] = binding.calendar_id
-        return found
+        return self.rooms.calendars_of(need.uid, need.gid, sorted(need.rooms))
 
     def _call_with_retries(
         self,

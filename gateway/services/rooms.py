@@ -399,6 +399,31 @@ class RoomService:
             return None
         return Binding(room_id, uid, gid, record.provider, str(calendar["id"]), found.since)
 
+    def calendars_of(self, uid: str, gid: str, room_ids: list[str]) -> dict[str, str]:
+        """room id -> calendar id for the rooms bound to grant `gid`: one read of the grant,
+        one unwrap of its key, however many rooms (the cold free/busy path)."""
+        record = self.grants.store.load(uid, gid)
+        if record is None or not record.usable:
+            return {}
+        data_key = self._data_key(record)
+        if data_key is None:
+            return {}
+        context = grant_context(uid, record.provider, gid)
+        found = {}
+        for binding in self.store.bindings_of(uid, room_ids):
+            if binding.gid != gid:
+                continue
+            try:
+                opened = self.grants.vault.open_json(
+                    data_key, binding.sealed_calendar, context, "calendar"
+                )
+            except DecryptionFailed:
+                log.error("binding does not decrypt: user=%s room=%s", uid, binding.room_id)
+                continue
+            if isinstance(opened, dict) and "id" in opened:
+                found[binding.room_id] = str(opened["id"])
+        return found
+
     def bindings_of(self, uid: str) -> list[BindingView]:
         views = []
         for found in self.store.bindings_of(uid):

@@ -198,8 +198,10 @@ class RoomStore:
         raw: dict[str, str] = self.client.hgetall(binding(uid, room_id))  # type: ignore[assignment]
         return _binding(uid, raw)
 
-    def bindings_of(self, uid: str) -> list[BindingRecord]:
-        room_ids = sorted(str(r) for r in self.client.smembers(bindings(uid)))
+    def bindings_of(self, uid: str, room_ids: list[str] | None = None) -> list[BindingRecord]:
+        """The user's bindings (only of `room_ids` when given), in one round trip."""
+        if room_ids is None:
+            room_ids = sorted(str(r) for r in self.client.smembers(bindings(uid)))
         pipe = self.client.pipeline(transaction=False)
         for room_id in room_ids:
             pipe.hgetall(binding(uid, room_id))
