@@ -31,6 +31,7 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.vault_decrypt
+	$(BIN)/python -m bench.freebusy_cold
 
 clean:
 	rm -rf var .pytest_cache

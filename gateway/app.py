@@ -21,6 +21,7 @@ from connectors.registry import build_connector
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
+from gateway.crypto.receipts import ReceiptSigner
 from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
 from gateway.security import install_security_headers
@@ -32,6 +33,7 @@ from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.api_clients import ApiClientStore
+from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import ConsentStore
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
@@ -91,7 +93,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     grant_store = GrantStore(client)
     grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))
-    revocation = RevocationService(grant_store, grants, connectors)
+    audit = AuditTrail(client, settings.secret_key)
+    revocation = RevocationService(
+        grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
+    )
     consent_service = ConsentService(
         load_catalogue(),
         ConsentStore(client),
@@ -126,6 +131,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         rooms=room_service,
         freebusy=freebusy,
         api_clients=api_clients,
+        audit=audit,
         embedded_redis=embedded,
     )
     register_cli(app)

@@ -17,6 +17,7 @@ from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.api_clients import ApiClientStore
+from gateway.storage.audit import AuditTrail
 from gateway.storage.users import UserStore
 
 
@@ -33,6 +34,7 @@ class Services:
     rooms: RoomService
     freebusy: FreeBusyService
     api_clients: ApiClientStore
+    audit: AuditTrail
     embedded_redis: Any = None
 
 

@@ -1,0 +1,37 @@
+"""Signed receipts: what a revocation or erasure deleted, verifiable later by anyone holding
+the gateway's receipt key (HMAC-SHA256 over the canonical JSON of the receipt)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+
+class ReceiptInvalid(ValueError):
+    """The receipt was altered, or signed by another key."""
+
+
+class ReceiptSigner:
+    def __init__(self, secret_key: str) -> None:
+        self._key = hashlib.sha256(b"gateway receipts|" + secret_key.encode()).digest()
+
+    def _mac(self, body: dict[str, Any]) -> str:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        digest = hmac.new(self._key, canonical, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        unsigned = {k: v for k, v in body.items() if k != "signature"}
+        return {**unsigned, "signature": {"alg": "HS256", "value": self._mac(unsigned)}}
+
+    def verify(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        signature = receipt.get("signature")
+        if not isinstance(signature, dict) or signature.get("alg") != "HS256":
+            raise ReceiptInvalid("the receipt carries no signature")
+        unsigned = {k: v for k, v in receipt.items() if k != "signature"}
+        if not hmac.compare_digest(str(signature.get("value", "")), self._mac(unsigned)):
+            raise ReceiptInvalid("the receipt does not match its signature")
+        return unsigned

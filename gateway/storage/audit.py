@@ -1,0 +1,145 @@
+"""The audit trail: an append-only Redis stream of who did what to whose data.
+
+    gw:audit    stream  at, actor, action, subject, purpose, result, detail (JSON of counts
+                        and codes); trimmed by age (its own retention)
+
+Actors and subjects are pseudonyms: HMAC-SHA256 of the opaque user id (or "client:<id>",
+"admin:<uid>", "provider", "system") under a key derived from the gateway's secret, so the
+trail never holds a user id, e-mail, name or token, and an erasure can remove a person's
+entries by recomputing their pseudonym. The one record an erasure leaves is "account
+erased" under the pseudonym: proof the request was honoured, naming no one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from gateway.storage.keys import PREFIX
+
+AUDIT = f"{PREFIX}:audit"
+MAX_ENTRIES = 1_000_000  # an upper bound on top of the age-based trim
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str
+    at: float
+    actor: str
+    action: str
+    subject: str
+    purpose: str
+    result: str
+    detail: dict[str, Any]
+
+
+class AuditTrail:
+    def __init__(self, client: redis.Redis, secret_key: str) -> None:
+        self.client = client
+        self._key = hashlib.sha256(b"gateway audit pseudonyms|" + secret_key.encode()).digest()
+
+    def pseudonym(self, who: str) -> str:
+        """A stable pseudonym for a user id (or an actor name), never reversible here."""
+        if who in ("", "system", "provider"):
+            return who
+        return "p:" + hmac.new(self._key, who.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: str = "",
+        purpose: str = "",
+        result: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> str:
+        fields = {
+            "at": f"{time.time():.3f}",
+            "actor": self.pseudonym(actor),
+            "action": action,
+            "subject": self.pseudonym(subject),
+            "purpose": purpose,
+            "result": result,
+            "detail": json.dumps(detail or {}, sort_keys=True),
+        }
+        entry = self.client.xadd(AUDIT, fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+        return str(entry)
+
+    def entries(
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditEntry]:
+        """Newest first, filtered (subject and actor are user ids, pseudonymised here)."""
+        wanted_subject = self.pseudonym(subject) if subject else None
+        wanted_actor = self.pseudonym(actor) if actor else None
+        found: list[AuditEntry] = []
+        last = "+"
+        while len(found) < limit:
+            batch = cast(
+                list[tuple[str, dict[str, str]]],
+                self.client.xrevrange(AUDIT, max=last, min="-", count=500),
+            )
+            if not batch:
+                break
+            for entry_id, fields in batch:
+                if entry_id == last:
+                    continue
+                item = _entry(entry_id, fields)
+                if wanted_subject and item.subject != wanted_subject:
+                    continue
+                if wanted_actor and item.actor != wanted_actor:
+                    continue
+                if action and item.action != action:
+                    continue
+                found.append(item)
+                if len(found) >= limit:
+                    break
+            last = batch[-1][0]
+            if len(batch) < 500:
+                break
+        return found
+
+    def forget(self, uid: str) -> int:
+        """Remove every entry naming this user as actor or subject (erasure)."""
+        name = self.pseudonym(uid)
+        doomed = [
+            entry_id
+            for entry_id, fields in cast(
+                list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT)
+            )
+            if name in (fields.get("actor"), fields.get("subject"))
+        ]
+        return int(self.client.xdel(AUDIT, *doomed)) if doomed else 0
+
+    def trim(self, keep_seconds: float) -> int:
+        """Drop entries older than the trail's retention."""
+        oldest = int((time.time() - keep_seconds) * 1000)
+        return int(self.client.xtrim(AUDIT, minid=f"{oldest}-0"))
+
+
+def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
+    try:
+        detail = json.loads(fields.get("detail", "{}"))
+    except ValueError:
+        detail = {}
+    return AuditEntry(
+        id=entry_id,
+        at=float(fields.get("at", 0)),
+        actor=fields.get("actor", ""),
+        action=fields.get("action", ""),
+        subject=fields.get("subject", ""),
+        purpose=fields.get("purpose", ""),
+        result=fields.get("result", ""),
+        detail=detail if isinstance(detail, dict) else {},
+    )
