@@ -24,14 +24,17 @@ from gateway.context import Services
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
+from gateway.limits import init_limits
 from gateway.security import install_security_headers
 from gateway.services import purposes
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import CalendarApi, FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
+from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import ConsentStore
@@ -110,6 +113,20 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     revocation.unbind_hooks.append(room_service.unbind_grant)
     consent_service.rebind_hooks.append(room_service.rebind_grant)
     api_clients = ApiClientStore(client, settings.secret_key)
+    access_log = AccessLog(client)
+    signer = ReceiptSigner(settings.secret_key)
+    privacy_service = PrivacyService(
+        client,
+        users,
+        grants,
+        revocation,
+        consent_service,
+        room_service,
+        audit,
+        access_log,
+        signer,
+        consent_service.catalogue,
+    )
     freebusy = FreeBusyService(
         room_service,
         grants,
@@ -118,6 +135,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         ttl_seconds=settings.freebusy_ttl_seconds,
         stale_seconds=settings.freebusy_stale_seconds,
         deadline_seconds=settings.freebusy_deadline_seconds,
+        restricted_among=privacy_service.restricted_among,
+        record_access=access_log.record,
     )
     app.extensions["gateway"] = Services(
         settings=settings,
@@ -132,6 +151,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         freebusy=freebusy,
         api_clients=api_clients,
         audit=audit,
+        privacy=privacy_service,
         embedded_redis=embedded,
     )
     register_cli(app)
@@ -139,9 +159,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
+    from gateway.blueprints.api_v1 import api_v1
     from gateway.blueprints.auth import auth
     from gateway.blueprints.consent import consent
     from gateway.blueprints.pages import pages
+    from gateway.blueprints.privacy import privacy
     from gateway.blueprints.register import register
     from gateway.blueprints.rooms import rooms
 
@@ -152,6 +174,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(consent)
     app.register_blueprint(rooms)
     app.register_blueprint(admin_rooms)
+    app.register_blueprint(privacy)
+    app.register_blueprint(api_v1)
+    csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
+    init_limits(app, redis_url)
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)

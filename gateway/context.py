@@ -13,6 +13,7 @@ from gateway.crypto.vault import Vault
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
@@ -35,6 +36,7 @@ class Services:
     freebusy: FreeBusyService
     api_clients: ApiClientStore
     audit: AuditTrail
+    privacy: PrivacyService
     embedded_redis: Any = None
 
 

@@ -41,4 +41,5 @@ def account() -> Response | str:
         history=list(reversed(found.consent.history(user.id))),
         offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
         bindings=found.rooms.bindings_of(user.id),
+        restricted=found.privacy.restricted_since(user.id) is not None,
     )

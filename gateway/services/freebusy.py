@@ -124,7 +124,8 @@ class FreeBusyService:
         ttl_seconds: int,
         stale_seconds: int,
         deadline_seconds: float,
-        is_restricted: Callable[[str], bool] = lambda _uid: False,
+        restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
+        record_access: Callable[[str, list[tuple[str, str]]], None] = lambda *_: None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -133,7 +134,8 @@ class FreeBusyService:
         self.ttl_seconds = ttl_seconds
         self.stale_seconds = stale_seconds
         self.deadline_seconds = deadline_seconds
-        self.is_restricted = is_restricted
+        self.restricted_among = restricted_among
+        self.record_access = record_access
         self.max_rooms = MAX_ROOMS
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
@@ -171,6 +173,8 @@ class FreeBusyService:
         self._check(room_ids, time_min, time_max, granularity)
         rooms = self._rooms_for(caller, room_ids)
         availability = self._availability(rooms, time_min, time_max, granularity)
+        asker = f"client:{caller.id}" if caller.kind == "client" else "member"
+        self.record_access(asker, [(r.id, r.host) for r in rooms if r.host])
         return FreeBusyAnswer(time_min, time_max, availability)
 
     def slots(
@@ -179,6 +183,9 @@ class FreeBusyService:
         self._check([room_id], start, end, 0)
         room = self.room_for(caller, room_id)
         found = self._availability([room], start, end, 0)[room_id]
+        asker = f"client:{caller.id}" if caller.kind == "client" else "member"
+        if room.host:
+            self.record_access(asker, [(room.id, room.host)])
         if found.status != "ok":
             return found, []
         windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), start, end)
@@ -207,13 +214,14 @@ class FreeBusyService:
     ) -> dict[str, RoomAvailability]:
         days = utc_days(time_min, time_max)
         pointers = self.rooms.store.pointers([r.id for r in rooms])
+        restricted = self.restricted_among({uid for uid, _, _ in pointers.values()})
         answers: dict[str, RoomAvailability] = {}
         bound: dict[str, tuple[str, str, str]] = {}
         for room in rooms:
             pointer = pointers.get(room.id)
             if pointer is None:
                 answers[room.id] = RoomAvailability(room.id, "unknown")
-            elif self.is_restricted(pointer[0]):
+            elif pointer[0] in restricted:
                 answers[room.id] = RoomAvailability(room.id, "restricted")
             else:
                 bound[room.id] = pointer

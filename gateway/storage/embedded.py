@@ -90,6 +90,8 @@ class EmbeddedRedis:
                     f"dir {self.data_dir}",
                     "appendonly yes",
                     "appendfsync everysec",
+                    # plain-text AOF: a rewrite provably drops erased values (no RDB blob)
+                    "aof-use-rdb-preamble no",
                     'save ""',
                     "daemonize no",
                     "loglevel warning",

@@ -221,6 +221,16 @@ class RoomStore:
         pipe.expire(key, HISTORY_SECONDS)
         pipe.execute()
 
+    def forget_in_history(self, uid: str) -> int:
+        """Erasure: remove every history entry naming the user, in every room."""
+        removed = 0
+        for key in self.client.scan_iter(match=f"{keys.PREFIX}:room:*:history", count=500):
+            entries: list[tuple[str, dict[str, str]]] = self.client.xrange(key)  # type: ignore[assignment]
+            doomed = [entry_id for entry_id, fields in entries if fields.get("actor") == uid]
+            if doomed:
+                removed += int(self.client.xdel(key, *doomed))
+        return removed
+
     def history(self, room_id: str) -> list[HistoryEntry]:
         entries: list[tuple[str, dict[str, str]]] = self.client.xrange(  # type: ignore[assignment]
             room_history(room_id)

@@ -1,0 +1,46 @@
+"""gunicorn settings for the gateway in production: `gunicorn -c deploy/gunicorn.conf.py
+'gateway:create_app()'` (see deploy/README.md). Command-line flags override these.
+
+Sized for 2 cores. Threads, not only processes: a free/busy cache miss waits on the
+providers (up to GATEWAY_FREEBUSY_DEADLINE_SECONDS), and other requests must go on meanwhile.
+Four workers of four threads rather than two of eight: with few long-lived keep-alive
+connections, two gthread workers were measured to pile every connection onto one worker
+(../shared/PERFORMANCE.md).
+"""
+
+import os
+
+bind = ["0.0.0.0:8000"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = "gthread"
+threads = 4
+# Not preloaded: each worker builds its own app, so Redis pools, the free/busy thread pool
+# and provider sessions are never shared across a fork.
+preload_app = False
+
+# The worker timeout must stay above the longest a request may legitimately take: the
+# free/busy provider deadline (default 8 s, at most 25 s) plus Redis and rendering.
+timeout = 35
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then, jittered so they do not all restart at once.
+max_requests = 20000
+max_requests_jitter = 2000
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+
+# Request limits in front of Flask's own (MAX_CONTENT_LENGTH = 64 KiB).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# Logs to stdout/stderr for the container runtime. The access log has the method and the
+# path only: no query string (it can hold codes or state), no referrer, no user agent, no
+# client address (personal data; abuse is handled by the rate limiter, not by log greps).
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+# Behind a reverse proxy that sets X-Forwarded-Proto, list its address here so that
+# https is recognised (gunicorn's default trusts only 127.0.0.1).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,110 @@
+"""Admin commands for API clients: `flask --app gateway clients create|list|disable|enable|delete`.
+
+The secret is printed once, by `create`; only its HMAC is stored, so a lost secret means a
+new client (and `delete` of the old one).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+from flask.cli import AppGroup
+
+from gateway.context import services
+from gateway.services.api_clients import (
+    DEFAULT_RATE_LIMIT,
+    ApiClientError,
+    ApiClientService,
+)
+from gateway.storage.api_clients import ApiClient
+
+clients_cli = AppGroup("clients", help="API clients: the programs that read free/busy.")
+
+
+def _service() -> ApiClientService:
+    return ApiClientService(services().api_clients)
+
+
+def _line(client: ApiClient) -> str:
+    created = datetime.fromtimestamp(client.created, UTC).strftime("%Y-%m-%d")
+    state = "disabled" if client.disabled else "enabled"
+    audiences = ",".join(sorted(client.audiences)) or "-"
+    rooms = ",".join(sorted(client.rooms)) or "-"
+    return (
+        f"{client.id}\t{state}\t{client.rate_limit}\t{created}\t"
+        f"audiences={audiences}\trooms={rooms}\t{client.name}"
+    )
+
+
+@clients_cli.command("create")
+@click.argument("name")
+@click.option(
+    "--audience",
+    "audiences",
+    multiple=True,
+    help="A group a room's visibility may list (repeat for several).",
+)
+@click.option("--room", "rooms", multiple=True, help="A room id it may see (repeat for several).")
+@click.option(
+    "--rate-limit",
+    default=DEFAULT_RATE_LIMIT,
+    show_default=True,
+    help="Requests allowed, e.g. '600/minute' or '10/second;500/hour'.",
+)
+def clients_create(
+    name: str, audiences: tuple[str, ...], rooms: tuple[str, ...], rate_limit: str
+) -> None:
+    """Add a client called NAME and print its secret, once."""
+    try:
+        client, secret = _service().create(name, audiences, rooms, rate_limit)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(_line(client))
+    click.echo(f"secret: {secret}")
+    click.echo(
+        "Store this secret now: it is not kept by the gateway and cannot be shown again. "
+        "Send it as 'Authorization: Bearer <secret>'.",
+        err=True,
+    )
+
+
+@clients_cli.command("list")
+def clients_list() -> None:
+    """One line per client: id, state, rate limit, created, audiences, rooms, name."""
+    for client in _service().all():
+        click.echo(_line(client))
+
+
+@clients_cli.command("disable")
+@click.argument("client_id")
+def clients_disable(client_id: str) -> None:
+    """Refuse CLIENT_ID's secret from now on (reversible with `enable`)."""
+    try:
+        client = _service().disable(client_id)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(_line(client))
+
+
+@clients_cli.command("enable")
+@click.argument("client_id")
+def clients_enable(client_id: str) -> None:
+    """Accept CLIENT_ID's secret again."""
+    try:
+        client = _service().enable(client_id)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(_line(client))
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+@click.confirmation_option(prompt="Delete the client? Its secret stops working at once.")
+def clients_delete(client_id: str) -> None:
+    """Delete CLIENT_ID and its stored credential."""
+    try:
+        _service().delete(client_id)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"deleted {client_id}")

@@ -1,0 +1,354 @@
+"""The OpenAPI 3.1 document of the JSON API, built from the app's own routes and models.
+
+A view says what it takes and returns with `@documented(Operation(...))`; `build_document`
+walks `app.url_map`, so a route under /v1 without an `Operation` is missing from the
+document (a test checks both directions). Request and response schemas come from the
+pydantic models through `models_json_schema`, so the document cannot drift from validation.
+Routes under /v1 that other blueprints serve (/v1/me, the processing register, the admin
+rooms API) are described in `OTHER_ROUTES` at the end, by endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from flask import Flask
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from gateway.services.rooms import RoomSpec, Weekday
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OPENAPI_VERSION = "3.1.0"
+API_PREFIX = "/v1/"
+REF_TEMPLATE = "#/components/schemas/{model}"
+ATTRIBUTE = "openapi_operation"
+IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+PATH_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+TEMPLATE_ARGUMENT = re.compile(r"{([^{}]+)}")
+
+Auth = Literal["bearer", "session"]
+
+SUCCESS = {200: "OK", 201: "Created", 204: "Done; no body."}
+ERROR_DESCRIPTIONS = {
+    400: "The request is malformed; `message` says which field and why.",
+    401: "No valid credential: send `Authorization: Bearer <client secret>` or sign in.",
+    403: "The caller may not do this (e.g. not an administrator).",
+    404: "No such resource, or one the caller may not see (the two look the same).",
+    409: "It exists already.",
+    429: "Too many requests for this caller; retry after `Retry-After` seconds.",
+    503: "Storage is not answering; retry later.",
+}
+
+
+class ApiError(BaseModel):
+    """Every error of the API has this shape."""
+
+    error: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one route takes and returns, for the document."""
+
+    summary: str
+    description: str = ""
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    auth: tuple[Auth, ...] = ("bearer", "session")
+    rate_limited: bool = True
+    tag: str = "rooms"
+    success: int = 200
+
+
+def documented(operation: Operation) -> Callable[[F], F]:
+    """Attach `operation` to a view function so `build_document` describes its route."""
+
+    def attach(view: F) -> F:
+        setattr(view, ATTRIBUTE, operation)
+        return view
+
+    return attach
+
+
+def operation_of(view: Callable[..., Any] | None) -> Operation | None:
+    found = getattr(view, ATTRIBUTE, None)
+    return found if isinstance(found, Operation) else None
+
+
+def openapi_path(rule: str) -> str:
+    """`/v1/rooms/<room_id>/slots` -> `/v1/rooms/{room_id}/slots`."""
+    return PATH_ARGUMENT.sub(r"{\1}", rule)
+
+
+def build_document(
+    app: Flask,
+    *,
+    title: str,
+    version: str,
+    description: str,
+    extra: Mapping[str, Operation] | None = None,
+    session_cookie: str = "gw_session",
+) -> dict[str, Any]:
+    """The document for every route under /v1 that has an Operation (its own or in `extra`,
+    keyed by endpoint, for routes of other blueprints)."""
+    extra = extra or {}
+    found: list[tuple[str, str, list[str], Operation]] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith(API_PREFIX):
+            continue
+        operation = extra.get(rule.endpoint) or operation_of(app.view_functions.get(rule.endpoint))
+        if operation is None:
+            continue
+        methods = sorted((rule.methods or set()) - IGNORED_METHODS)
+        found.append((openapi_path(rule.rule), rule.endpoint, methods, operation))
+
+    schemas, refs = _schemas([op for *_, op in found])
+    paths: dict[str, dict[str, Any]] = {}
+    for path, endpoint, methods, operation in found:
+        for method in methods:
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                path, endpoint, method, operation, refs
+            )
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": version, "description": description},
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name} for name in sorted({op.tag for *_, op in found})],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API client secret (`gwc_...`), made with "
+                    "`flask --app gateway clients create`.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": session_cookie,
+                    "description": "A signed-in browser session. Unsafe methods (POST) also "
+                    "need the session's CSRF token in the `X-CSRFToken` header.",
+                },
+            },
+        },
+    }
+
+
+def _schemas(
+    operations: list[Operation],
+) -> tuple[dict[str, Any], dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]]:
+    wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ApiError, "serialization"): None}
+    for operation in operations:
+        if operation.body is not None:
+            wanted[(operation.body, "validation")] = None
+        if operation.query is not None:
+            wanted[(operation.query, "validation")] = None
+        if operation.response is not None:
+            wanted[(operation.response, "serialization")] = None
+    refs, definitions = models_json_schema(list(wanted), ref_template=REF_TEMPLATE)
+    by_model = {(model, mode): refs[(model, mode)] for model, mode in wanted}
+    return dict(definitions.get("$defs", {})), by_model
+
+
+def _operation(
+    path: str,
+    endpoint: str,
+    method: str,
+    operation: Operation,
+    refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]],
+) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": operation.summary,
+        "tags": [operation.tag],
+    }
+    if operation.description:
+        described["description"] = operation.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in TEMPLATE_ARGUMENT.findall(path)
+    ]
+    if operation.query is not None:
+        parameters.extend(_query_parameters(operation.query))
+    if parameters:
+        described["parameters"] = parameters
+    if operation.body is not None:
+        described["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
+        }
+    ok: dict[str, Any] = {"description": SUCCESS.get(operation.success, "OK")}
+    if operation.response is not None:
+        ok["content"] = {
+            "application/json": {"schema": refs[(operation.response, "serialization")]}
+        }
+    responses: dict[str, Any] = {str(operation.success): ok}
+    statuses = set(operation.errors)
+    if operation.auth:
+        statuses.add(401)
+    if operation.rate_limited:
+        statuses.add(429)
+    error_schema = refs[(ApiError, "serialization")]
+    for status in sorted(statuses):
+        answer: dict[str, Any] = {
+            "description": ERROR_DESCRIPTIONS.get(status, "Refused."),
+            "content": {"application/json": {"schema": error_schema}},
+        }
+        if status == 429:
+            answer["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before the next request.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            }
+        if status == 401:
+            answer["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "`Bearer`, as RFC 6750 says.",
+                    "schema": {"type": "string"},
+                }
+            }
+        responses[str(status)] = answer
+    described["responses"] = responses
+    described["security"] = [{scheme: []} for scheme in operation.auth]
+    return described
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(mode="validation", ref_template=REF_TEMPLATE)
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field_schema in schema.get("properties", {}).items():
+        field_schema = dict(field_schema)
+        description = field_schema.pop("description", None)
+        field_schema.pop("title", None)
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": field_schema,
+        }
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+# -- routes under /v1 that other blueprints serve, described here so the document is whole --
+class Me(BaseModel):
+    """The signed-in user (route of the `api` blueprint)."""
+
+    id: str
+    name: str | None
+    email: str | None
+    created: str
+    identities: list[dict[str, Any]]
+
+
+class AdminRoom(RoomSpec):
+    """A room as administrators see it (routes of the `admin_rooms` blueprint)."""
+
+    created: str
+    updated: str
+    bound: bool
+
+
+class AdminRoomList(BaseModel):
+    rooms: list[AdminRoom]
+
+
+class RoomChanges(BaseModel):
+    """The fields of a room to change; the id cannot change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    location: str | None = None
+    time_zone: str | None = None
+    hours: dict[Weekday, list[list[str]]] | None = None
+    host: str | None = None
+    visibility: list[str] | None = None
+
+
+class Restriction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    restricted: bool
+
+
+def _admin(summary: str, **described: Any) -> Operation:
+    return Operation(
+        summary=summary,
+        description="Administrators only, on their session; unsafe methods need the "
+        "X-CSRFToken header.",
+        auth=("session",),
+        rate_limited=False,
+        tag="admin",
+        **described,
+    )
+
+
+OTHER_ROUTES = {
+    "api.me": Operation(
+        summary="The signed-in user",
+        description="Only for a signed-in browser session; API clients have no user.",
+        response=Me,
+        auth=("session",),
+        rate_limited=False,
+        tag="account",
+    ),
+    "register.register_json": Operation(
+        summary="The record of processing",
+        description="Purposes, data categories, legal bases, recipients and retention "
+        "(GDPR Art. 30), as a JSON object; public.",
+        auth=(),
+        rate_limited=False,
+        tag="privacy",
+    ),
+    "privacy.export": Operation(
+        summary="Export your data",
+        description="Everything the gateway holds about the signed-in user, as JSON "
+        "(GDPR Art. 15 and 20); `?download=1` makes it an attachment.",
+        auth=("session",),
+        rate_limited=False,
+        tag="account",
+    ),
+    "privacy.erase_json": Operation(
+        summary="Erase your data",
+        description="Revokes every grant and deletes everything of the signed-in user (GDPR "
+        "Art. 17); answers with a receipt. Needs the X-CSRFToken header.",
+        auth=("session",),
+        rate_limited=False,
+        tag="account",
+    ),
+    "privacy.restriction_json": Operation(
+        summary="Restrict processing of your data",
+        description='`{"restricted": true}` stops processing while the data is kept (GDPR '
+        "Art. 18); false lifts it. Needs the X-CSRFToken header.",
+        body=Restriction,
+        response=Restriction,
+        errors=(400,),
+        auth=("session",),
+        rate_limited=False,
+        tag="account",
+    ),
+    "admin_rooms.create": _admin(
+        "Add a room", body=RoomSpec, response=AdminRoom, errors=(400, 403, 409), success=201
+    ),
+    "admin_rooms.list_rooms": _admin("Every room", response=AdminRoomList, errors=(403,)),
+    "admin_rooms.show": _admin("One room", response=AdminRoom, errors=(403, 404)),
+    "admin_rooms.update": _admin(
+        "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
+    ),
+    "admin_rooms.delete": _admin("Delete a room and its binding", errors=(403, 404), success=204),
+}

@@ -1,0 +1,250 @@
+"""Data-subject rights: access and portability (export), erasure, restriction.
+
+Export gathers every personal datum held about a user into one JSON document (schema in
+gateway/schemas/export.schema.json), never a token value. Erasure ends every grant through
+the revocation path (provider told), removes bindings, consent records, identities,
+sessions, receipts, access logs and every key under the user's hash tag, removes the user
+from the audit trail and room histories, leaves one pseudonymous "account erased" audit
+record, and asks Redis to rewrite its AOF (rate-limited) so deleted data leaves the disk.
+Restriction pauses all processing of the user's calendar data without deleting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+from gateway.crypto.receipts import ReceiptSigner
+from gateway.services.consent import ConsentService
+from gateway.services.grants import GrantService
+from gateway.services.revocation import RevocationService, receipts_key
+from gateway.services.rooms import RoomService
+from gateway.storage import keys
+from gateway.storage.access_log import AccessLog, access_key
+from gateway.storage.audit import AuditTrail
+from gateway.storage.sessions import end_user_sessions
+from gateway.storage.users import UserStore
+from scopes import Catalogue, processing_register
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "consent-gateway-export/1"
+AOF_REWRITE_EVERY_SECONDS = 300
+AOF_REWRITE_MARK = f"{keys.PREFIX}:aof-rewrite"
+
+
+def restricted_key(uid: str) -> str:
+    return f"{keys.user_tag(uid)}:restricted"
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        client: redis.Redis,
+        users: UserStore,
+        grants: GrantService,
+        revocation: RevocationService,
+        consent: ConsentService,
+        rooms: RoomService,
+        audit: AuditTrail,
+        access: AccessLog,
+        signer: ReceiptSigner,
+        catalogue: Catalogue,
+    ) -> None:
+        self.client = client
+        self.users = users
+        self.grants = grants
+        self.revocation = revocation
+        self.consent = consent
+        self.rooms = rooms
+        self.audit = audit
+        self.access = access
+        self.signer = signer
+        self.catalogue = catalogue
+
+    # -- restriction -----------------------------------------------------------------------------
+    def restrict(self, uid: str, restricted: bool, actor: str) -> None:
+        if restricted:
+            self.client.set(restricted_key(uid), str(time.time()), nx=True)
+        else:
+            self.client.delete(restricted_key(uid))
+        self.audit.record(
+            actor=actor,
+            action="restriction.set" if restricted else "restriction.lift",
+            subject=uid,
+        )
+
+    def restricted_since(self, uid: str) -> float | None:
+        value = self.client.get(restricted_key(uid))
+        return float(str(value)) if value is not None else None
+
+    def restricted_among(self, uids: set[str]) -> set[str]:
+        ordered = sorted(uids)
+        if not ordered:
+            return set()
+        flags = self.client.mget([restricted_key(u) for u in ordered])
+        return {u for u, flag in zip(ordered, flags, strict=True) if flag is not None}
+
+    # -- access and portability --------------------------------------------------------------------
+    def export(self, uid: str) -> dict[str, Any]:
+        user = self.users.get(uid)
+        if user is None:
+            raise LookupError("no such user")
+        register = processing_register(self.catalogue)
+        in_force = self.consent.store.in_force(uid)
+        applies = (
+            {"sign-in"} | {c.purpose for c in in_force} | {g.purpose for g in self.grants.list(uid)}
+        )
+        self.audit.record(actor=uid, action="export", subject=uid)
+        return {
+            "format": EXPORT_FORMAT,
+            "generated": _iso(time.time()),
+            "user": {
+                "id": user.id,
+                "name": user.name,
+                "email": user.email,
+                "created": _iso(user.created),
+            },
+            "identities": [
+                {
+                    "provider": i.provider,
+                    "name": i.name,
+                    "email": i.email,
+                    "linked": _iso(i.linked_at),
+                }
+                for i in user.identities
+            ],
+            "grants": [
+                {
+                    "id": g.id,
+                    "provider": g.provider,
+                    "purpose": g.purpose,
+                    "status": g.status,
+                    "reason": g.reason or None,
+                    "scopes": list(g.scopes),
+                    "created": _iso(g.created),
+                    "lastUsed": _iso(g.last_used),
+                    "lastRefreshed": _iso(g.last_refreshed),
+                }
+                for g in self.grants.list(uid)
+            ],
+            "consents": {
+                "inForce": [
+                    {
+                        "purpose": c.purpose,
+                        "provider": c.provider,
+                        "textVersion": c.version,
+                        "given": _iso(c.given),
+                    }
+                    for c in in_force
+                ],
+                "history": [
+                    {
+                        "purpose": e.purpose,
+                        "provider": e.provider,
+                        "action": e.action,
+                        "textVersion": e.version,
+                        "textDigest": e.digest,
+                        "scopesRequested": list(e.requested),
+                        "scopesGranted": list(e.granted),
+                        "at": _iso(e.at),
+                    }
+                    for e in self.consent.history(uid)
+                ],
+            },
+            "rooms": {
+                "hosted": [{"id": r.id, "name": r.name} for r in self.rooms.hosted_by(uid)],
+                "bindings": [
+                    {
+                        "room": b.room_id,
+                        "provider": b.provider,
+                        "calendar": b.calendar,
+                        "since": _iso(b.since),
+                    }
+                    for b in self.rooms.bindings_of(uid)
+                ],
+            },
+            "roomAccess": [
+                {"room": a.room, "asker": a.asker, "day": a.day, "requests": a.count}
+                for a in self.access.of(uid)
+            ],
+            "restriction": {
+                "restricted": self.restricted_since(uid) is not None,
+                "since": _iso(self.restricted_since(uid)),
+            },
+            "receipts": self.revocation.receipts(uid),
+            "auditTrail": [
+                {
+                    "at": _iso(e.at),
+                    "action": e.action,
+                    "purpose": e.purpose or None,
+                    "result": e.result,
+                }
+                for e in self.audit.entries(subject=uid, limit=1000)
+            ],
+            "processing": [p for p in register["purposes"] if p["id"] in applies],
+        }
+
+    # -- erasure ---------------------------------------------------------------------------------
+    def erase(self, uid: str, actor: str) -> dict[str, Any]:
+        """Everything about the user goes; returns the signed receipt (nothing of it is kept)."""
+        grants = 0
+        for grant in self.grants.list(uid):
+            self.revocation.revoke_grant(
+                uid, grant.id, reason="account erased", actor=actor, forget=True
+            )
+            grants += 1
+        rooms = self.rooms.forget_user(uid, actor)
+        sessions = end_user_sessions(self.client, uid)
+        history = self.rooms.store.forget_in_history(uid)
+        index = [str(k) for k in cast(set[str], self.client.smembers(keys.user_index(uid)))]
+        tagged = [str(k) for k in self.client.scan_iter(match=f"{keys.user_tag(uid)}:*", count=500)]
+        doomed = sorted(set(index) | set(tagged) | {receipts_key(uid), access_key(uid)})
+        deleted = int(self.client.delete(*doomed)) if doomed else 0
+        audit_entries = self.audit.forget(uid)
+        receipt = self.signer.sign(
+            {
+                "receipt": secrets.token_urlsafe(12),
+                "kind": "erasure",
+                "at": round(time.time(), 3),
+                "subject": self.audit.pseudonym(uid),
+                "deleted": {
+                    "grants": grants,
+                    "room_links": rooms,
+                    "sessions": sessions,
+                    "keys": deleted,
+                    "audit_entries": audit_entries,
+                    "room_history_entries": history,
+                },
+            }
+        )
+        self.audit.record(
+            actor="system",
+            action="account.erase",
+            subject=uid,
+            detail={"receipt": receipt["receipt"]},
+        )
+        self.rewrite_aof()
+        log.info("account erased: receipt=%s", receipt["receipt"])
+        return receipt
+
+    def rewrite_aof(self) -> bool:
+        """Ask Redis to rewrite its AOF, at most once per interval (deleted data leaves disk)."""
+        if not self.client.set(AOF_REWRITE_MARK, "1", nx=True, ex=AOF_REWRITE_EVERY_SECONDS):
+            return False
+        try:
+            self.client.bgrewriteaof()
+        except redis.ResponseError:  # a rewrite is already running, or AOF is off
+            return False
+        return True
