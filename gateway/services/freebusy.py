@@ -139,6 +139,11 @@ class FreeBusyService:
         self.max_rooms = MAX_ROOMS
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
+        # Parsed rooms by their stored JSON, and bookable windows by (room, version, range):
+        # the warm path reads rooms every time (for freshness) but parses each version once.
+        self._parsed: dict[str, Room] = {}
+        self._windows: dict[tuple[str, float, datetime, datetime], list[Interval]] = {}
+        self._published: dict[tuple[Any, ...], tuple[Interval, ...]] = {}
         self._inflight_lock = threading.Lock()
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -153,13 +158,36 @@ class FreeBusyService:
 
     def _rooms_for(self, caller: Caller, room_ids: list[str]) -> list[Room]:
         documents = self.rooms.store.load_many(room_ids)
+        return self._visible(caller, room_ids, documents)
+
+    def _visible(
+        self, caller: Caller, room_ids: list[str], documents: list[str | None]
+    ) -> list[Room]:
         found = []
         for room_id, document in zip(room_ids, documents, strict=True):
-            room = Room.model_validate_json(document) if document else None
+            room = self._parse(document) if document else None
             if room is None or not caller.can_see(room.id, room.visibility, room.host):
                 raise RoomNotVisible(room_id)
             found.append(room)
         return found
+
+    def _parse(self, document: str) -> Room:
+        room = self._parsed.get(document)
+        if room is None:
+            if len(self._parsed) > 10_000:
+                self._parsed.clear()
+            room = self._parsed[document] = Room.model_validate_json(document)
+        return room
+
+    def _bookable(self, room: Room, start: datetime, end: datetime) -> list[Interval]:
+        key = (room.id, room.updated, start, end)
+        windows = self._windows.get(key)
+        if windows is None:
+            if len(self._windows) > 10_000:
+                self._windows.clear()
+            windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), start, end)
+            self._windows[key] = windows
+        return windows
 
     # -- the query -----------------------------------------------------------------------------
     def query(
@@ -171,8 +199,9 @@ class FreeBusyService:
         granularity: int = 0,
     ) -> FreeBusyAnswer:
         self._check(room_ids, time_min, time_max, granularity)
-        rooms = self._rooms_for(caller, room_ids)
-        availability = self._availability(rooms, time_min, time_max, granularity)
+        documents, pointers = self.rooms.store.load_with_pointers(room_ids)
+        rooms = self._visible(caller, room_ids, documents)
+        availability = self._availability(rooms, time_min, time_max, granularity, pointers)
         asker = f"client:{caller.id}" if caller.kind == "client" else "member"
         self.record_access(asker, [(r.id, r.host) for r in rooms if r.host])
         return FreeBusyAnswer(time_min, time_max, availability)
@@ -188,7 +217,7 @@ class FreeBusyService:
             self.record_access(asker, [(room.id, room.host)])
         if found.status != "ok":
             return found, []
-        windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), start, end)
+        windows = self._bookable(room, start, end)
         return found, free_slots(found.busy, windows, duration)
 
     def _check(
@@ -210,10 +239,16 @@ class FreeBusyService:
             raise QueryRefused(f"granularity must be one of {', '.join(map(str, GRANULARITIES))}")
 
     def _availability(
-        self, rooms: list[Room], time_min: datetime, time_max: datetime, granularity: int
+        self,
+        rooms: list[Room],
+        time_min: datetime,
+        time_max: datetime,
+        granularity: int,
+        pointers: Mapping[str, tuple[str, str, str]] | None = None,
     ) -> dict[str, RoomAvailability]:
         days = utc_days(time_min, time_max)
-        pointers = self.rooms.store.pointers([r.id for r in rooms])
+        if pointers is None:
+            pointers = self.rooms.store.pointers([r.id for r in rooms])
         restricted = self.restricted_among({uid for uid, _, _ in pointers.values()})
         answers: dict[str, RoomAvailability] = {}
         bound: dict[str, tuple[str, str, str]] = {}
@@ -294,16 +329,30 @@ class FreeBusyService:
         oldest = min(e.fetched_at for e in present)
         if now - oldest > self.stale_seconds + self.ttl_seconds:
             return RoomAvailability(room.id, "unknown")
-        busy = [
-            Interval(datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC))
-            for entry in present
-            for s, e in entry.busy
-        ]
-        windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), time_min, time_max)
+        key = (
+            room.id,
+            room.updated,
+            time_min,
+            time_max,
+            granularity,
+            tuple((e.busy, e.fetched_at) for e in present),
+        )
+        published = self._published.get(key)
+        if published is None:
+            busy = [
+                Interval(datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC))
+                for entry in present
+                for s, e in entry.busy
+            ]
+            windows = self._bookable(room, time_min, time_max)
+            published = tuple(publishable(busy, windows, granularity))
+            if len(self._published) > 20_000:
+                self._published.clear()
+            self._published[key] = published
         return RoomAvailability(
             room.id,
             "ok",
-            tuple(publishable(busy, windows, granularity)),
+            published,
             stale=now - oldest > self.ttl_seconds,
             as_of=oldest,
         )

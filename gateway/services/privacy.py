@@ -207,6 +207,7 @@ class PrivacyService:
             grants += 1
         rooms = self.rooms.forget_user(uid, actor)
         sessions = end_user_sessions(self.client, uid)
+        self.access.forget(uid)
         history = self.rooms.store.forget_in_history(uid)
         index = [str(k) for k in cast(set[str], self.client.smembers(keys.user_index(uid)))]
         tagged = [str(k) for k in self.client.scan_iter(match=f"{keys.user_tag(uid)}:*", count=500)]

@@ -5,12 +5,16 @@
                                "member" (another signed-in user, not named: their privacy)
 
 It lives under the host's tag: it is data about the host's rooms, exported to them and
-erased with them.
+erased with them. Counting is the hot path's business, so counts are gathered in memory and
+written in one pipeline every FLUSH_SECONDS (and before any read here); a worker that
+crashes loses at most that many seconds of counts.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -20,6 +24,7 @@ import redis
 from gateway.storage import keys
 
 KEEP_SECONDS = 90 * 86400
+FLUSH_SECONDS = 2.0
 
 
 def access_key(uid: str) -> str:
@@ -35,19 +40,48 @@ class AccessCount:
 
 
 class AccessLog:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.client = client
+        self.flush_seconds = flush_seconds
+        self._pending: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
 
     def record(self, asker: str, rooms: Iterable[tuple[str, str]]) -> None:
-        """Count one request by `asker` for each (room, host uid); one round trip."""
+        """Count one request by `asker` for each (room, host uid)."""
         day = time.strftime("%Y-%m-%d", time.gmtime())
+        with self._lock:
+            for room_id, uid in rooms:
+                self._pending[(uid, f"{room_id}|{asker}|{day}")] += 1
+            due = time.monotonic() - self._last_flush >= self.flush_seconds
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._last_flush = time.monotonic()
+        if not pending:
+            return
         pipe = self.client.pipeline(transaction=False)
-        for room_id, uid in rooms:
-            pipe.hincrby(access_key(uid), f"{room_id}|{asker}|{day}", 1)
+        for (uid, field), count in pending.items():
+            pipe.hincrby(access_key(uid), field, count)
+        for uid in {uid for uid, _ in pending}:
             pipe.expire(access_key(uid), KEEP_SECONDS)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.RedisError:  # counts are kept for the next flush rather than lost
+            with self._lock:
+                self._pending.update(pending)
+
+    def forget(self, uid: str) -> None:
+        """Erasure: drop counts not yet written."""
+        with self._lock:
+            for key in [k for k in self._pending if k[0] == uid]:
+                del self._pending[key]
 
     def of(self, uid: str) -> list[AccessCount]:
+        self.flush()
         found = []
         for field, count in cast(dict[str, str], self.client.hgetall(access_key(uid))).items():
             room, asker, day = [*str(field).split("|"), "", ""][:3]

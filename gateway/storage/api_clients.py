@@ -7,7 +7,9 @@
 
 A client secret is `gwc_<id>.<random>`, shown once at creation. What is stored is an HMAC of
 it under the gateway's secret key, so a copy of Redis alone cannot be turned into a working
-credential, and the comparison is constant-time.
+credential, and the comparison is constant-time. A worker remembers a verified credential
+for AUTH_CACHE_SECONDS (the hot path), so disabling a client takes effect in other workers
+within that time (at once in the worker that disabled it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import redis
 
 from gateway.storage.keys import PREFIX
 
+AUTH_CACHE_SECONDS = 5.0
 SECRET_PREFIX = "gwc_"  # noqa: S105 - a prefix, not a secret
 
 
@@ -48,6 +51,7 @@ class ApiClientStore:
     def __init__(self, client: redis.Redis, pepper: str) -> None:
         self.client = client
         self._pepper = pepper.encode()
+        self._verified: dict[str, tuple[float, ApiClient]] = {}  # HMAC of secret -> client
 
     def _hash(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -96,24 +100,35 @@ class ApiClientStore:
         """The client a presented secret belongs to, or None (unknown, wrong, disabled)."""
         if not secret.startswith(SECRET_PREFIX) or "." not in secret or len(secret) > 200:
             return None
+        presented = self._hash(secret)
+        remembered = self._verified.get(presented)
+        if remembered is not None and remembered[0] > time.monotonic():
+            return remembered[1]
         client_id = secret[len(SECRET_PREFIX) :].split(".", 1)[0]
         stored = self.client.hget(client_key(client_id), "secret_hash")
-        if stored is None or not hmac.compare_digest(str(stored), self._hash(secret)):
+        if stored is None or not hmac.compare_digest(str(stored), presented):
             return None
         found = self.get(client_id)
-        return None if found is None or found.disabled else found
+        if found is None or found.disabled:
+            return None
+        if len(self._verified) > 1000:
+            self._verified.clear()
+        self._verified[presented] = (time.monotonic() + AUTH_CACHE_SECONDS, found)
+        return found
 
     def all(self) -> list[ApiClient]:
         ids = sorted(str(i) for i in cast(set[str], self.client.smembers(CLIENTS)))
         return [c for c in (self.get(i) for i in ids) if c]
 
     def set_disabled(self, client_id: str, disabled: bool) -> bool:
+        self._verified.clear()
         if not self.client.exists(client_key(client_id)):
             return False
         self.client.hset(client_key(client_id), "disabled", "1" if disabled else "0")
         return True
 
     def delete(self, client_id: str) -> bool:
+        self._verified.clear()
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(client_key(client_id))
         pipe.srem(CLIENTS, client_id)

@@ -113,10 +113,11 @@ class RoomStore:
         return str(found) if found is not None else None
 
     def load_many(self, room_ids: list[str]) -> list[str | None]:
-        pipe = self.client.pipeline(transaction=False)
-        for room_id in room_ids:
-            pipe.get(room(room_id))
-        return [str(v) if v is not None else None for v in pipe.execute()]
+        """The rooms' documents in one MGET (a Cluster would use mget_nonatomic)."""
+        if not room_ids:
+            return []
+        values = self.client.mget([room(r) for r in room_ids])
+        return [str(v) if v is not None else None for v in values]
 
     def ids(self) -> list[str]:
         return sorted(str(r) for r in self.client.smembers(ROOMS))
@@ -183,6 +184,21 @@ class RoomStore:
     def pointer(self, room_id: str) -> tuple[str, str] | None:
         found = _pointer(self.client.get(room_bound(room_id)))
         return (found[0], found[1]) if found else None
+
+    def load_with_pointers(
+        self, room_ids: list[str]
+    ) -> tuple[list[str | None], dict[str, tuple[str, str, str]]]:
+        """Documents and binding pointers of `room_ids` in one MGET (the warm path)."""
+        if not room_ids:
+            return [], {}
+        values = self.client.mget([room(r) for r in room_ids] + [room_bound(r) for r in room_ids])
+        documents = [str(v) if v is not None else None for v in values[: len(room_ids)]]
+        pointers = {}
+        for room_id, value in zip(room_ids, values[len(room_ids) :], strict=True):
+            parsed = _pointer(value)
+            if parsed:
+                pointers[room_id] = parsed
+        return documents, pointers
 
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`, in one MGET."""
