@@ -12,7 +12,15 @@ import logging
 import re
 
 import redis
-from flask import Flask, Response, jsonify, render_template, render_template_string, request
+from flask import (
+    Flask,
+    Response,
+    jsonify,
+    render_template,
+    render_template_string,
+    request,
+    session,
+)
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +59,15 @@ def _code_for(error: HTTPException) -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def refuse_without_storage() -> tuple[Response | str, int] | None:
+        """A session that could not be read is not "signed out": nothing is served."""
+        if getattr(session, "unavailable", False) and not request.path.startswith("/healthz"):
+            return error_response(
+                503, "storage_unavailable", "Storage is not answering; try again."
+            )
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
         return error_response(

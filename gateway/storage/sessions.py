@@ -34,6 +34,8 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.created = created or time.time()
         self.modified = False
         self.rotate_requested = False
+        # Storage did not answer: the request is refused (503), never served as signed out.
+        self.unavailable = False
         self.loaded_uid: str | None = (data or {}).get("uid")
 
     def rotate(self) -> None:
@@ -67,6 +69,10 @@ class RedisSessionInterface(SessionInterface):
             raw = self.client.getex(keys.session(sid), ex=self.idle_seconds)
         except UnicodeDecodeError:  # not ours: whatever it is, it is never deserialised
             return RedisSession()
+        except redis.RedisError:
+            broken = RedisSession()
+            broken.unavailable = True
+            return broken
         record = _parse(None if raw is None else str(raw))
         if record is None:
             return RedisSession()
@@ -77,7 +83,7 @@ class RedisSessionInterface(SessionInterface):
         return RedisSession(record.get("data"), sid=sid, created=created)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if not isinstance(session, RedisSession):
+        if not isinstance(session, RedisSession) or session.unavailable:
             return
         name, domain, path = (
             self.cookie_name,
