@@ -157,6 +157,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_cli(app)
     app.add_template_filter(_datetime, "datetime")
 
+    from gateway.blueprints.admin import admin
     from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
     from gateway.blueprints.api_v1 import api_v1
@@ -174,6 +175,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(consent)
     app.register_blueprint(rooms)
     app.register_blueprint(admin_rooms)
+    app.register_blueprint(admin)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones

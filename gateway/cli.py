@@ -73,9 +73,11 @@ def keys_generate(version: str) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from gateway.cli_admin import admin_cli
     from gateway.cli_clients import clients_cli
     from gateway.cli_rooms import rooms_cli
 
     app.cli.add_command(keys_cli)
     app.cli.add_command(rooms_cli)
     app.cli.add_command(clients_cli)
+    app.cli.add_command(admin_cli)

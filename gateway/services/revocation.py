@@ -170,7 +170,8 @@ class RevocationService:
             name = str(key)
             if not keys.holds_wrapped_key(name):
                 continue
-            if self.client.hget(name, "provider") == provider:
+            provider_of, status = self.client.hmget(name, ["provider", "status"])
+            if provider_of == provider and status != REVOKED:
                 found.append((keys.owner_of_key(name), name.rpartition(":grant:")[2]))
         return found
 

@@ -1,0 +1,118 @@
+"""Admin commands: `flask --app gateway admin revoke-user|revoke-grant|revoke-room|
+revoke-provider|audit|verify-receipt`.
+
+Revocations need a reason (the affected user reads it on their account page) and print the
+signed receipts, one JSON document per line, so they can be kept and verified later.
+Ids are random and may start with "-": put options first and `--` before the ids
+(`admin revoke-grant --reason "..." -- UID GID`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import IO, Any
+
+import click
+from flask.cli import AppGroup
+
+from gateway.context import services
+from gateway.crypto.receipts import ReceiptInvalid
+
+admin_cli = AppGroup("admin", help="Revoke integrations, read the audit trail, check receipts.")
+ACTOR = "cli"
+
+
+def _non_empty(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    reason = " ".join(value.split())
+    if not reason:
+        raise click.BadParameter("give a reason: the user reads it on their account page")
+    return reason
+
+
+reason_option = click.option(
+    "--reason",
+    required=True,
+    callback=_non_empty,
+    help="Why: shown to the affected user on their account page.",
+)
+
+
+def _echo_receipts(receipts: list[dict[str, Any]]) -> None:
+    for receipt in receipts:
+        click.echo(json.dumps(receipt, sort_keys=True))
+
+
+@admin_cli.command("revoke-user")
+@click.argument("uid")
+@reason_option
+def revoke_user(uid: str, reason: str) -> None:
+    """Revoke every grant of user UID."""
+    found = services()
+    if found.users.get(uid) is None:
+        raise click.ClickException(f"no user has the id {uid!r}")
+    _echo_receipts(found.revocation.revoke_user(uid, reason=reason, actor=ACTOR))
+
+
+@admin_cli.command("revoke-grant")
+@click.argument("uid")
+@click.argument("gid")
+@reason_option
+def revoke_grant(uid: str, gid: str, reason: str) -> None:
+    """Revoke grant GID of user UID."""
+    receipt = services().revocation.revoke_grant(uid, gid, reason=reason, actor=ACTOR)
+    if receipt is None:
+        raise click.ClickException(f"user {uid!r} has no grant {gid!r}")
+    _echo_receipts([receipt])
+
+
+@admin_cli.command("revoke-room")
+@click.argument("room_id")
+@reason_option
+def revoke_room(room_id: str, reason: str) -> None:
+    """Revoke the host's grant behind room ROOM_ID."""
+    found = services()
+    if found.rooms.get(room_id) is None:
+        raise click.ClickException(f"there is no room {room_id!r}")
+    binding = found.rooms.binding(room_id)
+    if binding is None:
+        raise click.ClickException(f"room {room_id!r} is not connected to an active grant")
+    receipt = found.revocation.revoke_grant(binding.uid, binding.gid, reason=reason, actor=ACTOR)
+    _echo_receipts([receipt] if receipt else [])
+
+
+@admin_cli.command("revoke-provider")
+@click.argument("name")
+@reason_option
+@click.confirmation_option(prompt="Revoke every grant of this provider, for every user?")
+def revoke_provider(name: str, reason: str) -> None:
+    """Revoke every grant of provider NAME (e.g. after its client secret leaked)."""
+    count = services().revocation.revoke_provider(name, reason=reason, actor=ACTOR)
+    click.echo(f"revoked {count} grant(s) of {name}")
+
+
+@admin_cli.command("audit")
+@click.option("--user", "uid", help="Only entries about this user id (pseudonymised first).")
+@click.option("--action", help="Only this action, e.g. grant.revoke.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+def audit(uid: str | None, action: str | None, limit: int) -> None:
+    """The audit trail, newest first, one JSON object per line."""
+    for entry in services().audit.entries(subject=uid, action=action, limit=limit):
+        click.echo(json.dumps(asdict(entry), sort_keys=True))
+
+
+@admin_cli.command("verify-receipt")
+@click.argument("file", type=click.File("r"))
+def verify_receipt(file: IO[str]) -> None:
+    """Check FILE's signature: exit 0 when valid, 1 when altered or signed by another key."""
+    try:
+        receipt = json.loads(file.read())
+    except ValueError:
+        raise click.ClickException("not a receipt: the file is not JSON") from None
+    if not isinstance(receipt, dict):
+        raise click.ClickException("not a receipt: the file is not a JSON object")
+    try:
+        services().revocation.signer.verify(receipt)
+    except ReceiptInvalid as error:
+        raise click.ClickException(f"invalid: {error}") from None
+    click.echo("valid")
