@@ -72,12 +72,29 @@ def keys_generate(version: str) -> None:
     click.echo(new_key_entry(version))
 
 
+retention_cli = AppGroup("retention", help="Deletes what has outlived its retention.")
+
+
+@retention_cli.command("run")
+def retention_run() -> None:
+    """Revoke long-unused grants, trim the audit trail, drop expired consent records."""
+    from gateway.services import retention
+
+    found = services()
+    report = retention.run(found.redis, found.grants.store, found.revocation, found.audit)
+    click.echo(
+        f"idle grants revoked {report.idle_grants_revoked}, audit entries trimmed "
+        f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}"
+    )
+
+
 def register_cli(app: Flask) -> None:
     from gateway.cli_admin import admin_cli
     from gateway.cli_clients import clients_cli
     from gateway.cli_rooms import rooms_cli
 
     app.cli.add_command(keys_cli)
+    app.cli.add_command(retention_cli)
     app.cli.add_command(rooms_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(admin_cli)
