@@ -162,6 +162,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     from gateway.blueprints.api import api
     from gateway.blueprints.api_v1 import api_v1
     from gateway.blueprints.auth import auth
+    from gateway.blueprints.availability import availability
     from gateway.blueprints.consent import consent
     from gateway.blueprints.pages import pages
     from gateway.blueprints.privacy import privacy
@@ -176,6 +177,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(rooms)
     app.register_blueprint(admin_rooms)
     app.register_blueprint(admin)
+    app.register_blueprint(availability)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones

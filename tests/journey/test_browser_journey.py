@@ -1,0 +1,164 @@
+"""The whole journey in headless Chromium, with a screenshot of every step.
+
+A host signs in with (emulated) Google, first unticks the calendar permission (and is told
+what is missing), then consents and binds a room; a colleague signs in with Microsoft and
+sees only busy blocks for it; the host exports their data and erases the account; the room
+turns "unknown"; the colleague, an admin, reads the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from gateway import create_app
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "journey"
+FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+PLANTED = "Quarterly layoffs planning"
+HOST, COLLEAGUE = "alice@example.com", "carol@contoso.example"
+
+
+class LateApp:
+    target: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+@pytest.fixture
+def live(make_env: Any, emulator: Any) -> Iterator[tuple[str, Any]]:
+    late = LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    url = f"http://127.0.0.1:{server.port}"
+    callbacks = [
+        f"{base}/auth/callback/{name}"
+        for base in (url, "http://127.0.0.1:8000")
+        for name in ("google", "microsoft", "emulator")
+    ]
+    emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
+    carol = next(a for a in emulator.client.accounts() if a["email"] == COLLEAGUE)
+    admin = f"microsoft:{carol['tenant']}:{carol['subject']}"
+    late.target = create_app(make_env(GATEWAY_PUBLIC_URL=url, GATEWAY_ADMINS=admin))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url, late.target
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, url: str, provider: str, account: str) -> None:
+    page.goto(url + "/")
+    page.click(f"#login-{provider}")
+    page.check(f'input[name="account"][value="{account}"]')
+    page.click("#allow")
+    page.wait_for_url(url + "/account")
+
+
+def test_the_whole_journey(live: tuple[str, Any], chromium: Any, emulator: Any) -> None:
+    url, app = live
+    emulator.client.add_event(
+        HOST,
+        "2026-11-25T09:00:00Z",
+        "2026-11-25T10:30:00Z",
+        summary=PLANTED,
+        location="Boardroom",
+        attendees=["ceo@example.com"],
+    )
+    host = chromium.new_context(ignore_https_errors=True, accept_downloads=True).new_page()
+
+    # 1. the host signs in, refuses the calendar permission once, then gives it
+    sign_in(host, url, "google", HOST)
+    shot(host, "01-host-signed-in")
+    host.click("#offer-room-availability-google")
+    shot(host, "02-consent-page")
+    host.click("#give-consent")
+    host.check(f'input[name="account"][value="{HOST}"]')
+    host.uncheck(f'input[name="scope"][value="{FREEBUSY}"]')
+    host.click("#allow")
+    host.wait_for_url(f"{url}/consent/room-availability/incomplete*")
+    assert FREEBUSY in host.inner_text("#missing")
+    shot(host, "03-consent-incomplete")
+    host.click("#try-again")
+    host.check(f'input[name="account"][value="{HOST}"]')
+    host.click("#allow")
+    host.wait_for_url(url + "/account")
+    shot(host, "04-consent-given")
+
+    # 2. an admin made the room earlier; the host binds it
+    host_uid = host.inner_text("#user-id")
+    app.extensions["gateway"].rooms.create(
+        {
+            "id": "atlas",
+            "name": "Atlas",
+            "time_zone": "UTC",
+            "host": host_uid,
+            "visibility": ["members"],
+            "hours": {"wednesday": [["08:00", "18:00"]]},
+        }
+    )
+    host.goto(url + "/rooms/connect")
+    host.click('#room-atlas button[type="submit"]')
+    host.goto(url + "/account")
+    assert "Atlas" in host.inner_text("#binding-atlas")
+    shot(host, "05-room-bound")
+
+    # 3. a colleague signs in with Microsoft and sees busy blocks only
+    colleague = chromium.new_context(ignore_https_errors=True).new_page()
+    sign_in(colleague, url, "microsoft", COLLEAGUE)
+    colleague.goto(url + "/rooms?day=2026-11-25")
+    room = colleague.inner_text("#availability-atlas")
+    assert "busy 09:00\u201310:30" in room  # an en dash between the times
+    page_text = colleague.content()
+    for secret in (PLANTED, "Boardroom", "ceo@example.com", HOST):
+        assert secret not in page_text
+    shot(colleague, "06-colleague-sees-busy-blocks")
+
+    # 4. the host exports their data, then erases the account
+    host.goto(url + "/account")
+    with host.expect_download() as download:
+        host.click("#export")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["user"]["email"] == HOST
+    assert exported["rooms"]["bindings"][0]["room"] == "atlas"
+    host.check('input[name="confirm"]')
+    host.click("#erase")
+    assert '"kind": "erasure"' in host.inner_text("#receipt")
+    shot(host, "07-erased-with-receipt")
+
+    # 5. the room is unknown now; the colleague (an admin) reads the audit trail
+    colleague.goto(url + "/rooms?day=2026-11-25")
+    assert colleague.inner_text("#availability-atlas .room-status") == "unknown"
+    shot(colleague, "08-room-unknown")
+    colleague.goto(url + "/admin/audit")
+    trail = colleague.content()
+    assert "account.erase" in trail
+    assert HOST not in trail and host_uid not in trail
+    shot(colleague, "09-admin-audit-trail")
