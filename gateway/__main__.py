@@ -26,11 +26,11 @@ CREDENTIAL_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """Access log lines without the query string: callbacks carry codes and states."""
+    """No access line from the dev server: the app writes its own JSON one (request_log.py),
+    which never holds a query string (callbacks carry codes and states)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = self.path.split("?", 1)[0]
-        self.log("info", '"%s %s" %s %s', self.command, path, code, size)
+        return
 
 
 def needs_emulator(env: Mapping[str, str]) -> bool:

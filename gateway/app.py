@@ -25,6 +25,8 @@ from gateway.crypto.receipts import ReceiptSigner
 from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
 from gateway.limits import init_limits
+from gateway.metrics import init_metrics
+from gateway.request_log import init_request_log
 from gateway.security import install_security_headers
 from gateway.services import purposes
 from gateway.services.consent import ConsentService
@@ -185,6 +187,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     register_error_handlers(app)
     install_security_headers(app, https=settings.secure_cookies)
+    init_request_log(app)
+    init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted
     return app
 
 

@@ -24,6 +24,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from gateway import metrics
 from gateway.services.signin import SignInError
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def storage_unavailable(error: redis.RedisError):
         log.error("storage error: %s", type(error).__name__)
+        metrics.redis_error(error)
         return error_response(503, "storage_unavailable", "Storage is not answering; try again.")
 
     @app.errorhandler(Exception)

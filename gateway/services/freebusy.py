@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.calendars import CalendarBusy
 from connectors.errors import ConnectorError, ProviderUnavailable
+from gateway import metrics
 from gateway.services.callers import Caller
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.intervals import (
@@ -298,16 +299,20 @@ class FreeBusyService:
     ) -> dict[str, _Need]:
         now = time.time()
         needs: dict[str, _Need] = {}
+        hits = 0
         for room_id, (uid, gid, version) in bound.items():
             for day in days:
                 entry = entries.get((room_id, day))
                 if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
+                    hits += 1
                     continue
                 if gid not in needs:
                     needs[gid] = _Need(uid, gid, self._provider_of(uid, gid))
                 need = needs[gid]
                 need.rooms[room_id] = version
                 need.days.add(day)
+        metrics.cache(hit=True, n=hits)
+        metrics.cache(hit=False, n=len(bound) * len(days) - hits)
         return needs
 
     def _provider_of(self, uid: str, gid: str) -> str:
@@ -437,7 +442,7 @@ class FreeBusyService:
             for chunk_at in range(0, len(ids), per_call):
                 chunk = ids[chunk_at : chunk_at + per_call]
                 answer = self._call_with_retries(
-                    api, token, chunk, window_start, window_end, deadline
+                    api, need.provider, token, chunk, window_start, window_end, deadline
                 )
                 for cid in chunk:
                     got = answer.get(cid) if answer is not None else None
@@ -470,6 +475,7 @@ class FreeBusyService:
     def _call_with_retries(
         self,
         api: CalendarApi,
+        provider: str,
         token: str,
         calendars: list[str],
         start: datetime,
@@ -478,16 +484,24 @@ class FreeBusyService:
     ) -> dict[str, CalendarBusy] | None:
         backoff = 0.2
         while True:
+            started = time.monotonic()
             try:
-                return api.free_busy(token, calendars, start, end)
+                answer = api.free_busy(token, calendars, start, end)
             except ProviderUnavailable as error:
+                seconds = time.monotonic() - started
+                metrics.provider_call(provider, "freebusy", error.code, seconds)
                 wait_for = error.retry_after if error.retry_after is not None else backoff
                 backoff = min(backoff * 2, 2.0)
                 if error.code == "refused" or time.monotonic() + wait_for >= deadline - 0.5:
                     return None
                 time.sleep(wait_for)
-            except ConnectorError:
+            except ConnectorError as error:
+                seconds = time.monotonic() - started
+                metrics.provider_call(provider, "freebusy", error.code, seconds)
                 return None
+            else:
+                metrics.provider_call(provider, "freebusy", "ok", time.monotonic() - started)
+                return answer
 
 
 def as_json(answer: FreeBusyAnswer) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from connectors.base import Connector, Identity, TokenSet
-from connectors.errors import GrantInvalid
+from connectors.errors import ConnectorError, GrantInvalid
+from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
 from gateway.storage.grants import (
@@ -179,9 +180,15 @@ class GrantService:
 
     def _refresh(self, record: GrantRecord, tokens: TokenSet, holder: str) -> str | None:
         connector = self.connectors[record.provider]
+        started = time.monotonic()
         try:
             fresh = connector.refresh(tokens, tuple(sorted(record.scopes)))
-        except GrantInvalid:
+        except GrantInvalid as error:
+            metrics.provider_call(
+                record.provider, "refresh", error.code, time.monotonic() - started
+            )
+            metrics.refresh("invalid_grant")
+            metrics.revocation("provider")
             self.store.purge(
                 record.uid,
                 record.id,
@@ -191,8 +198,16 @@ class GrantService:
             )
             log.info("grant revoked by provider: user=%s grant=%s", record.uid, record.id)
             raise GrantUnavailable(REVOKED, "the provider revoked this grant") from None
+        except ConnectorError as error:
+            metrics.provider_call(
+                record.provider, "refresh", error.code, time.monotonic() - started
+            )
+            metrics.refresh("failed")
+            raise
+        metrics.provider_call(record.provider, "refresh", "ok", time.monotonic() - started)
         missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
         if missing:
+            metrics.refresh("scope_lost")
             self.store.purge(
                 record.uid,
                 record.id,
@@ -203,6 +218,7 @@ class GrantService:
             )
             log.info("grant needs consent: user=%s grant=%s", record.uid, record.id)
             raise GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
+        metrics.refresh("ok")
         context = grant_context(record.uid, record.provider, record.id)
         data_key = self.vault.owner_key(str(record.wrapped_key), context)
         written = self.store.write_refreshed(

@@ -28,6 +28,7 @@ import redis
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
+from gateway import metrics
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.services.grants import GrantService
 from gateway.storage import keys
@@ -90,6 +91,7 @@ class RevocationService:
             self.client.hset(grant_key, "provider_result", provider_result)
         # 2. everything here, at once
         cached = self.store.purge(uid, gid, status=REVOKED, reason=reason)
+        metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
         # 3. bindings
         bindings = sum(unbind(uid, gid, actor) for unbind in self.unbind_hooks)
         # 4. audit and receipt
@@ -137,10 +139,14 @@ class RevocationService:
         tokens = self.grants.tokens_if_readable(uid, gid)
         if connector is None or tokens is None:
             return "not reached: tokens unreadable"
+        started = time.monotonic()
         try:
             told = connector.revoke(tokens)
         except ConnectorError as error:
+            metrics.provider_call(provider, "revoke", error.code, time.monotonic() - started)
             return f"failed: {error.code}"
+        seconds = time.monotonic() - started
+        metrics.provider_call(provider, "revoke", "ok" if told else "unsupported", seconds)
         if told:
             return "revoked at provider"
         return "no revocation endpoint: remove the app in your account settings there"

@@ -1,0 +1,227 @@
+"""Prometheus metrics: what the gateway counts, and `GET /metrics` for the scraper.
+
+Series (every label value is from a small fixed set, never a path, id or address):
+
+    gateway_http_requests_total{endpoint, method, status_class}
+    gateway_http_request_duration_seconds{endpoint, method, status_class}   histogram
+    gateway_provider_calls_total{provider, kind, outcome}
+    gateway_provider_call_duration_seconds{provider, kind}                  histogram
+    gateway_freebusy_cache_total{result}                                    hit | miss
+    gateway_token_refreshes_total{outcome}                                  see REFRESH_OUTCOMES
+    gateway_revocations_total{kind}                                         see REVOCATION_KINDS
+    gateway_redis_errors_total{error}                                       redis-py class name
+
+`endpoint` is the Flask endpoint name ("api_v1.freebusy"), or "unmatched" when no route
+matched. Services call the small functions below (`provider_call`, `cache`, `refresh`,
+`revocation`, `redis_error`); importing this module does not import Flask.
+
+/metrics is served by a WSGI mount in front of Flask (so neither the trusted-host check nor
+the session or the rate limiter touch a scrape). It is meant for the cluster network only
+(see deploy/k8s/networkpolicy.yaml): a request that came through a proxy, i.e. carries
+X-Forwarded-For, Forwarded or X-Real-IP, is answered 404.
+
+Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
+before start: prometheus_client then keeps each worker's values in files there and /metrics
+adds them up; without it the values of the answering process are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+if TYPE_CHECKING:  # services import this module for the counters; only init_metrics needs Flask
+    from flask import Flask
+
+PATH = "/metrics"
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+ENDPOINT_KEY = "gateway.endpoint"  # set on the WSGI environ at the end of each request
+UNMATCHED = "unmatched"
+OTHER = "other"
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+REFRESH_OUTCOMES = frozenset({"ok", "failed", "invalid_grant", "scope_lost"})
+REVOCATION_KINDS = frozenset({"user", "admin", "provider", "system"})
+# A label value from a caller (provider name, call kind, outcome, error class): short,
+# lower-case, no "@", "/" or ":"; anything else is counted as "other".
+SAFE_LABEL = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter(
+    "gateway_http_requests",
+    "HTTP requests answered, by Flask endpoint, method and status class.",
+    ["endpoint", "method", "status_class"],
+)
+REQUEST_SECONDS = Histogram(
+    "gateway_http_request_duration_seconds",
+    "Time to answer an HTTP request, by Flask endpoint, method and status class.",
+    ["endpoint", "method", "status_class"],
+    buckets=LATENCY_BUCKETS,
+)
+PROVIDER_CALLS = Counter(
+    "gateway_provider_calls",
+    "Calls to a provider API, by provider, kind of call and outcome (ok or an error code).",
+    ["provider", "kind", "outcome"],
+)
+PROVIDER_SECONDS = Histogram(
+    "gateway_provider_call_duration_seconds",
+    "Time a provider API call took, by provider and kind of call.",
+    ["provider", "kind"],
+    buckets=LATENCY_BUCKETS,
+)
+CACHE = Counter(
+    "gateway_freebusy_cache",
+    "Free/busy cache entries looked up, by result (hit or miss).",
+    ["result"],
+)
+REFRESHES = Counter(
+    "gateway_token_refreshes",
+    "Access-token refreshes at a provider, by outcome.",
+    ["outcome"],
+)
+REVOCATIONS = Counter(
+    "gateway_revocations",
+    "Grants ended, by who ended them (user, admin, provider, system).",
+    ["kind"],
+)
+REDIS_ERRORS = Counter(
+    "gateway_redis_errors",
+    "Redis errors that reached a request, by redis-py error class.",
+    ["error"],
+)
+
+
+# -- what services call ------------------------------------------------------------------------
+def provider_call(provider: str, kind: str, outcome: str, seconds: float | None = None) -> None:
+    """One provider API call: `kind` e.g. "freebusy", "refresh", "revoke", "token";
+    `outcome` "ok" or the connector error code ("provider_unavailable", "invalid_grant"...)."""
+    provider, kind = _safe(provider), _safe(kind)
+    PROVIDER_CALLS.labels(provider, kind, _safe(outcome)).inc()
+    if seconds is not None:
+        PROVIDER_SECONDS.labels(provider, kind).observe(max(0.0, seconds))
+
+
+def cache(hit: bool, n: int = 1) -> None:
+    """`n` free/busy cache entries found fresh (hit) or fetched/missing (miss)."""
+    if n > 0:
+        CACHE.labels("hit" if hit else "miss").inc(n)
+
+
+def refresh(outcome: str) -> None:
+    REFRESHES.labels(outcome if outcome in REFRESH_OUTCOMES else OTHER).inc()
+
+
+def revocation(kind: str) -> None:
+    REVOCATIONS.labels(kind if kind in REVOCATION_KINDS else OTHER).inc()
+
+
+def redis_error(error: BaseException | str = "error") -> None:
+    name = error if isinstance(error, str) else type(error).__name__
+    REDIS_ERRORS.labels(_safe(name.lower())).inc()
+
+
+def _safe(value: str) -> str:
+    return value if SAFE_LABEL.fullmatch(value) else OTHER
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status <= 599 else OTHER
+
+
+# -- the app side ----------------------------------------------------------------------------
+def init_metrics(app: Flask) -> None:
+    """Count every request of `app` and serve /metrics in front of it."""
+    from flask import request
+
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry: CollectorRegistry = REGISTRY
+    if multiproc_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    app.extensions["metrics"] = registry
+
+    @app.teardown_request
+    def note_endpoint(_error: BaseException | None) -> None:
+        request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
+
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app, registry)  # type: ignore[method-assign]
+
+
+StartResponse = Callable[..., Any]
+
+
+class MetricsMiddleware:
+    """Times and counts each request of the wrapped app; answers /metrics itself."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], registry: Any) -> None:
+        self.wsgi_app = wsgi_app
+        self.registry = registry
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == PATH:
+            return self.serve(environ, start_response)
+        started = time.perf_counter()
+        seen: list[int] = []
+
+        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
+            seen[:] = [int(status.split(" ", 1)[0])]
+            return start_response(status, headers, *args)
+
+        try:
+            return self.wsgi_app(environ, recording_start_response)
+        except BaseException:
+            seen[:] = [500]
+            raise
+        finally:
+            method = environ.get("REQUEST_METHOD", "")
+            labels = (
+                environ.get(ENDPOINT_KEY, UNMATCHED),
+                method if method in METHODS else OTHER,
+                status_class(seen[0]) if seen else OTHER,
+            )
+            REQUESTS.labels(*labels).inc()
+            REQUEST_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+
+    def serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if any(environ.get(name) for name in PROXY_HEADERS):
+            return _answer(start_response, "404 NOT FOUND", b'{"error": "not_found"}\n', "json")
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _answer(start_response, "405 METHOD NOT ALLOWED", b"", "json", allow="GET")
+        body = generate_latest(self.registry)
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        return _answer(start_response, "200 OK", body, CONTENT_TYPE_LATEST, head=head)
+
+
+def _answer(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    kind: str,
+    *,
+    allow: str | None = None,
+    head: bool = False,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", "application/json" if kind == "json" else kind),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if allow:
+        headers.append(("Allow", allow))
+    start_response(status, headers)
+    return [b"" if head else body]
