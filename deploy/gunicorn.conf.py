@@ -33,13 +33,9 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 
-# Logs to stdout/stderr for the container runtime. The access log has the method and the
-# path only: no query string (it can hold codes or state), no referrer, no user agent, no
-# client address (personal data; abuse is handled by the rate limiter, not by log greps).
-accesslog = "-"
+# Logs to stdout/stderr for the container runtime (see the JSON block below).
 errorlog = "-"
 loglevel = "info"
-access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 # Behind a reverse proxy that sets X-Forwarded-Proto, list its address here so that
 # https is recognised (gunicorn's default trusts only 127.0.0.1).
