@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run serve test lint format bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 run: $(BIN)/.installed
 	$(BIN)/python -m gateway
+
+# Production serving: every GATEWAY_* variable set (see README), Redis from GATEWAY_REDIS_URL.
+serve: $(BIN)/.installed
+	$(BIN)/gunicorn -c deploy/gunicorn.conf.py 'gateway:create_app()'
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -32,6 +36,7 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.vault_decrypt
 	$(BIN)/python -m bench.freebusy_cold
+	$(BIN)/python -m bench.freebusy_warm
 
 clean:
 	rm -rf var .pytest_cache
