@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,6 +20,7 @@ import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
 from gateway import create_app
@@ -27,6 +29,7 @@ from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
 
 PUBLIC_URL = "http://127.0.0.1:8000"
+CHROMIUM = "/usr/bin/chromium"
 # One key ring for the run: Redis is emptied between tests, so nothing outlives its key.
 KEY_RING = new_key_entry("v1")
 
@@ -222,6 +225,57 @@ def another_browser(app: Flask, emulator: Any) -> Callable[[], SignIn]:
         return SignIn(app.test_client(), emulator)
 
     return open_browser
+
+
+class _LateApp:
+    """A WSGI app whose target is set after the server has picked its port."""
+
+    target: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+@pytest.fixture
+def live_gateway_at(make_env: Any, emulator: Any) -> Iterator[Callable[..., tuple[str, Flask]]]:
+    """Start the gateway on a free port (for a real browser) with extra GATEWAY_* settings;
+    gives (its URL, the app). The emulator accepts its callbacks besides the usual ones."""
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def start(**settings: str) -> tuple[str, Flask]:
+        late = _LateApp()
+        server = make_server("127.0.0.1", 0, late, threaded=True)
+        url = f"http://127.0.0.1:{server.port}"
+        callbacks = [
+            f"{base}/auth/callback/{name}"
+            for base in (url, PUBLIC_URL)
+            for name in ("google", "microsoft", "emulator")
+        ]
+        emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
+        late.target = make_gateway(make_env(GATEWAY_PUBLIC_URL=url, **settings))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return url, late.target
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright (it cannot download browsers here)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -2,70 +2,34 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
-
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from gateway import create_app
-
-PUBLIC_URL = "http://127.0.0.1:8000"  # what the other tests' gateway uses
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 
-
-class LateApp:
-    """A WSGI app whose target is set after the server has picked its port."""
-
-    target: Any = None
-    current: Any = None  # the app last started, for tests that arrange data directly
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.target(environ, start_response)
+@pytest.fixture
+def live(live_gateway_at: Any) -> tuple[str, Any]:
+    return live_gateway_at()
 
 
 @pytest.fixture
-def live_app(live_gateway: str) -> Any:
-    return LateApp.current
+def live_gateway(live: tuple[str, Any]) -> str:
+    return live[0]
 
 
 @pytest.fixture
-def live_gateway(make_env: Any, emulator: Any) -> Iterator[str]:
-    late = LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
-    url = f"http://127.0.0.1:{server.port}"
-    callbacks = [
-        f"{base}/auth/callback/{name}"
-        for base in (url, PUBLIC_URL)
-        for name in ("google", "microsoft", "emulator")
-    ]
-    emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
-    late.target = LateApp.current = create_app(make_env(GATEWAY_PUBLIC_URL=url))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def live_app(live: tuple[str, Any]) -> Any:
+    return live[1]
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        context = browser.new_context(ignore_https_errors=True)  # the emulator's own CA
-        yield context.new_page()
-        context.close()
-        browser.close()
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(ignore_https_errors=True)  # the emulator's own CA
+    yield context.new_page()
+    context.close()
 
 
 def test_a_person_signs_in_with_google_in_a_browser(live_gateway: str, page: Any) -> None:

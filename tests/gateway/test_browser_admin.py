@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from gateway import create_app
-from gateway.blueprints.admin import admin
-
-PUBLIC_URL = "http://127.0.0.1:8000"  # what the other tests' gateway uses
-CHROMIUM = "/usr/bin/chromium"
 ALICE, BOB = "alice@example.com", "bob@example.com"
 REASON = "An administrator ended this connection: the room moved to another building."
 DAY = {"rooms": ["atlas"], "timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
@@ -22,50 +13,16 @@ DAY = {"rooms": ["atlas"], "timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-1
 pytestmark = pytest.mark.browser
 
 
-class LateApp:
-    """A WSGI app whose target is set after the server has picked its port."""
-
-    target: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.target(environ, start_response)
-
-
 @pytest.fixture
-def live(make_env: Any, emulator: Any) -> Iterator[tuple[str, Any]]:
+def live(live_gateway_at: Any, emulator: Any) -> tuple[str, Any]:
     """The gateway on a free port, with Bob as its admin: (its URL, the app)."""
-    late = LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
-    url = f"http://127.0.0.1:{server.port}"
-    callbacks = [
-        f"{base}/auth/callback/{name}"
-        for base in (url, PUBLIC_URL)
-        for name in ("google", "microsoft", "emulator")
-    ]
-    emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
     subject = next(a["subject"] for a in emulator.client.accounts() if a["email"] == BOB)
-    app = create_app(make_env(GATEWAY_PUBLIC_URL=url, GATEWAY_ADMINS=f"google:{subject}"))
-    if "admin" not in app.blueprints:  # until app.py registers it
-        app.register_blueprint(admin)
-    late.target = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url, app
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    return live_gateway_at(GATEWAY_ADMINS=f"google:{subject}")
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 def signed_in_page(browser: Any, url: str, account: str) -> Any:

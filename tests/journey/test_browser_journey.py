@@ -9,16 +9,10 @@ turns "unknown"; the colleague, an admin, reads the audit trail.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
-
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from gateway import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -28,45 +22,11 @@ PLANTED = "Quarterly layoffs planning"
 HOST, COLLEAGUE = "alice@example.com", "carol@contoso.example"
 
 
-class LateApp:
-    target: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.target(environ, start_response)
-
-
 @pytest.fixture
-def live(make_env: Any, emulator: Any) -> Iterator[tuple[str, Any]]:
-    late = LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
-    url = f"http://127.0.0.1:{server.port}"
-    callbacks = [
-        f"{base}/auth/callback/{name}"
-        for base in (url, "http://127.0.0.1:8000")
-        for name in ("google", "microsoft", "emulator")
-    ]
-    emulator.client.register_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, callbacks)
+def live(live_gateway_at: Any, emulator: Any) -> tuple[str, Any]:
+    """The gateway on a free port, with the Microsoft colleague as its admin."""
     carol = next(a for a in emulator.client.accounts() if a["email"] == COLLEAGUE)
-    admin = f"microsoft:{carol['tenant']}:{carol['subject']}"
-    late.target = create_app(make_env(GATEWAY_PUBLIC_URL=url, GATEWAY_ADMINS=admin))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url, late.target
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    return live_gateway_at(GATEWAY_ADMINS=f"microsoft:{carol['tenant']}:{carol['subject']}")
 
 
 def shot(page: Any, name: str) -> None:
