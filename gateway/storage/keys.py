@@ -31,8 +31,8 @@ the user's index set, so "delete everything of this user" is exact.
     gw:keyring:retired          set    key-encryption key versions retired (no personal data)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
-    gw:flow:<h>                 string JSON pending sign-in flow; h = sha256(state); TTL 600 s
-    gw:flow:<h>:response        string JSON form_post callback parameters; TTL 600 s
+    gw:flow:{<h>}               string JSON pending sign-in flow; h = sha256(state); TTL 600 s
+    gw:flow:{<h>}:response      string JSON form_post callback parameters; TTL 600 s
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
 names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value.
@@ -117,7 +117,8 @@ def session(session_id: str) -> str:
 
 
 def flow(state: str) -> str:
-    return f"{PREFIX}:flow:{digest(state)}"
+    # hash-tagged, so the flow and its parked response share a Cluster slot (one MULTI)
+    return f"{PREFIX}:flow:{{{digest(state)}}}"
 
 
 def flow_response(state: str) -> str:
