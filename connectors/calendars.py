@@ -23,11 +23,11 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from connectors.errors import GrantInvalid, ProviderUnavailable
+from connectors.http import BoundedHttp
 
 Busy = tuple[tuple[datetime, datetime], ...]
 GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GRAPH_API = "https://graph.microsoft.com"
-TIMEOUT_SECONDS = 10
 BUSY_STATUSES = frozenset({"busy", "tentative", "oof"})
 
 
@@ -76,9 +76,10 @@ class GoogleCalendarApi:
 
     def _http(self, access_token: str) -> google_auth_httplib2.AuthorizedHttp:
         # httplib2 keeps the connection alive; one Http per thread (it is not thread-safe).
+        # Connect (TCP and TLS) within 3 s, read within 10 s, as every provider call.
         base = getattr(self._local, "http", None)
         if base is None:
-            base = httplib2.Http(ca_certs=self.ca_bundle, timeout=TIMEOUT_SECONDS, proxy_info=None)
+            base = BoundedHttp(self.ca_bundle)
             self._local.http = base
         return google_auth_httplib2.AuthorizedHttp(Credentials(token=access_token), http=base)
 
@@ -90,7 +91,7 @@ class GoogleCalendarApi:
             service = build(
                 "calendar",
                 "v3",
-                http=httplib2.Http(ca_certs=self.ca_bundle, proxy_info=None),
+                http=BoundedHttp(self.ca_bundle),  # static discovery: never used to call out
                 static_discovery=True,
                 cache_discovery=False,
                 client_options={"api_endpoint": self.api_base},

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +26,14 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from connectors.base import TokenSet
+from connectors.calendars import retry_after
 from connectors.errors import (
     AuthorizationDenied,
     GrantInvalid,
     ProviderUnavailable,
     TokenExchangeFailed,
 )
-from connectors.http import DEFAULT_TIMEOUT
+from connectors.http import DEFAULT_TIMEOUT, BoundedHttp
 from connectors.oidc import TRANSIENT_ERRORS, OidcConnector, _safe_code
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
@@ -105,7 +108,8 @@ class GoogleConnector(OidcConnector):
         No `scope` is sent: a refresh that names a scope the person has since withdrawn is
         refused (invalid_scope), while one without reports the grant as it now stands, so a
         narrowed grant shows up as fewer `granted_scopes` (`scopes` is therefore unused).
-        google-auth retries 429/5xx itself (three attempts, about 3 s of back-off).
+        A 429/5xx is retried at most twice, never before its Retry-After (google-auth's own
+        retry ignores Retry-After, so the transport retries and google-auth never does).
         """
         if not tokens.refresh_token:
             raise GrantInvalid("the grant holds no Google refresh token")
@@ -122,6 +126,12 @@ class GoogleConnector(OidcConnector):
             credentials.refresh(transport)
         except google.auth.exceptions.RefreshError as error:
             raise _refresh_error(error) from None
+        except _Unavailable as error:
+            raise ProviderUnavailable(
+                "Google's token endpoint is unavailable",
+                code="provider_busy",
+                retry_after=error.retry_after,
+            ) from None
         except google.auth.exceptions.TransportError:
             raise ProviderUnavailable("Google's token endpoint did not answer") from None
         except (TypeError, ValueError, KeyError):  # a 200 whose body is not a token answer
@@ -189,7 +199,7 @@ class GoogleConnector(OidcConnector):
         else:
             parts = urlsplit(self.discovery_url)
             base = f"{parts.scheme}://{parts.netloc}"
-        transport = httplib2.Http(ca_certs=self._ca_bundle, timeout=10, proxy_info=None)
+        transport = BoundedHttp(self._ca_bundle)
         credentials = google.oauth2.credentials.Credentials(token=access_token)
         # An access token alone: a 401 is an answer to report, not a cue to refresh here.
         http = google_auth_httplib2.AuthorizedHttp(
@@ -233,16 +243,60 @@ class GoogleConnector(OidcConnector):
         return sorted(calendars, key=lambda c: not c.primary)
 
 
+class _Unavailable(google.auth.exceptions.TransportError):
+    """The token endpoint still answered 429/5xx after the retries (or asked for a wait
+    longer than TOKEN_RETRY_MAX_WAIT): google-auth lets a TransportError through as is."""
+
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__("token endpoint unavailable")
+        self.retry_after = retry_after
+
+
+TOKEN_RETRIES = 2  # SECURITY.md T19: at most two retries, with jitter
+TOKEN_RETRY_MAX_WAIT = 3.0  # a longer Retry-After is not waited for inside a request
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
 class _TokenTransport(google.auth.transport.requests.Request):
     """google-auth's requests transport over the connector's session (CA bundle, no proxy
     settings from the environment, no redirects) with its bounded timeouts, remembering
-    the `scope` of the token endpoint's successful answer (and nothing else of it)."""
+    the `scope` of the token endpoint's successful answer (and nothing else of it).
+
+    It also owns the retry policy: google-auth's retries wait 1 s and 2 s whatever the
+    Retry-After says, so a transient answer is retried here (after max(Retry-After,
+    jittered back-off)) and, if it persists, raised as `_Unavailable`, which google-auth
+    does not retry.
+    """
 
     def __init__(self, session: requests.Session) -> None:
         super().__init__(session=session)
         self.scope: str | None = None
 
     def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        backoff = 1.0
+        for attempt in range(TOKEN_RETRIES + 1):
+            response = self._once(url, method, body, headers, timeout, **kwargs)
+            if not _transient(response):
+                return response
+            advised = retry_after(response.headers.get("retry-after"))
+            if attempt == TOKEN_RETRIES or (advised or 0.0) > TOKEN_RETRY_MAX_WAIT:
+                raise _Unavailable(advised)
+            wait = backoff * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+            if advised is not None:  # never before the provider's time, a little after it
+                wait = max(wait, advised * random.uniform(1.0, 1.1))  # noqa: S311
+            time.sleep(wait)
+            backoff *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
         self,
         url: str,
         method: str = "GET",
@@ -267,6 +321,19 @@ class _TokenTransport(google.auth.transport.requests.Request):
 
     def __del__(self) -> None:
         """The session belongs to the connector: do not close it (the base class would)."""
+
+
+def _transient(response: Any) -> bool:
+    """A token-endpoint answer worth retrying (google-auth's `_can_retry` set)."""
+    if response.status in RETRYABLE_STATUSES:
+        return True
+    if response.status == 200:
+        return False
+    try:
+        answer = json.loads(response.data)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(answer, dict) and answer.get("error") in TRANSIENT_ERRORS
 
 
 def _calendar_error(error: HttpError) -> Exception:

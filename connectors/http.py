@@ -7,7 +7,9 @@ bundle (requests merges environment settings over `Session.verify`, which MSAL r
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import httplib2
 import requests
 
 from connectors.errors import ProviderUnavailable
@@ -52,3 +54,43 @@ def get_json(session: requests.Session, url: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProviderUnavailable(f"{url} did not answer with a JSON object")
     return body
+
+
+class _BoundedConnect:
+    """httplib2 uses one timeout for connecting and reading: connect (TCP and TLS) under
+    the shorter budget, then read under the longer one."""
+
+    connect_timeout, read_timeout = DEFAULT_TIMEOUT
+    timeout: float
+    sock: Any
+
+    def connect(self) -> None:
+        self.timeout = self.connect_timeout
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self.timeout = self.read_timeout
+        if self.sock is not None:
+            self.sock.settimeout(self.read_timeout)
+
+
+class _BoundedHttpsConnection(_BoundedConnect, httplib2.HTTPSConnectionWithTimeout):
+    pass
+
+
+class _BoundedHttpConnection(_BoundedConnect, httplib2.HTTPConnectionWithTimeout):
+    pass
+
+
+class BoundedHttp(httplib2.Http):
+    """An httplib2 client (google-api-python-client's transport) with the same
+    (connect, read) bounds as `ProviderSession`, no proxy from the environment."""
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        super().__init__(ca_certs=ca_bundle, timeout=DEFAULT_TIMEOUT[1], proxy_info=None)
+
+    def request(self, uri: str, *args: Any, connection_type: Any = None, **kwargs: Any) -> Any:
+        if connection_type is None:
+            https = urlsplit(uri).scheme == "https"
+            connection_type = _BoundedHttpsConnection if https else _BoundedHttpConnection
+        return super().request(uri, *args, connection_type=connection_type, **kwargs)
