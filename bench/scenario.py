@@ -7,75 +7,51 @@ authorization-code flows against the emulator, rooms are bound by their hosts.
 from __future__ import annotations
 
 import secrets
-import tempfile
-from contextlib import ExitStack
-from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 from flask import Flask
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from bench.browser import TENANT, Form
+from bench.stack import Stack
 from gateway import create_app
-from gateway.crypto.keyring import new_key_entry
-from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.users import LinkedIdentity
 
-PUBLIC_URL = "http://127.0.0.1:8000"
 SCOPES = {
     "google": "https://www.googleapis.com/auth/calendar.freebusy",
     "microsoft": "Calendars.ReadBasic",
 }
-TENANT = "11111111-1111-4111-8111-111111111111"
-
-
-class _Form(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("name"):
-            self.fields[str(found["name"])] = found.get("value") or ""
 
 
 class Scenario:
+    """A `Stack` (real Redis, the emulator) plus the gateway app built on it in-process."""
+
     def __init__(self, **settings: str) -> None:
-        self._stack = ExitStack()
-        folder = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
-        self.redis = self._stack.enter_context(EmbeddedRedis(folder / "redis"))
-        callbacks = [f"{PUBLIC_URL}/auth/callback/{p}" for p in ("google", "microsoft")]
-        self.emulator = self._stack.enter_context(
-            start_emulator(
-                ca_path=folder / "ca.pem",
-                clients={
-                    DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": callbacks}
-                },
-            )
-        )
-        self.env = {
-            "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
-            "GATEWAY_ENCRYPTION_KEYS": new_key_entry("bench"),
-            "GATEWAY_REDIS_URL": self.redis.url,
-            "GATEWAY_EMULATOR_URL": self.emulator.url,
-            "GATEWAY_CA_BUNDLE": str(self.emulator.ca_path),
-            "GATEWAY_PUBLIC_URL": PUBLIC_URL,
-            "GATEWAY_DATA_DIR": str(folder / "data"),
-            "GATEWAY_LOG_LEVEL": "WARNING",
-            **settings,
-        }
-        self.app: Flask = create_app(self.env)
+        self.stack = Stack(**settings)
+        try:
+            self.app: Flask = create_app(self.stack.env)
+        except BaseException:
+            self.stack.close()
+            raise
+        self.redis = self.stack.redis
+        self.emulator = self.stack.emulator
+        self.env = self.stack.env
         self.services: Any = self.app.extensions["gateway"]
         self.http = requests.Session()
         self.http.verify = str(self.emulator.ca_path)
         self.http.trust_env = False
+        self.accounts: dict[str, str] = {}  # uid -> the host's e-mail at the emulator
+
+    def __enter__(self) -> Scenario:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.http.close()
-        self._stack.close()
+        self.stack.close()
 
     def _answer(self, url: str) -> dict[str, str]:
         response = self.http.get(url, allow_redirects=False, timeout=10)
@@ -83,7 +59,7 @@ class Scenario:
             return {
                 k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()
             }
-        form = _Form()
+        form = Form()
         form.feed(response.text)
         return form.fields
 
@@ -103,6 +79,7 @@ class Scenario:
         )
         gid = self.services.grants.create(uid, "room-availability", identity).id
         self.emulator.client.add_event(email, "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+        self.accounts[uid] = email
         return uid, gid
 
     def rooms(self, count: int, grants: list[tuple[str, str]], prefix: str = "room") -> list[str]:

@@ -1,0 +1,100 @@
+"""Sign-in round trip through the real gateway over HTTP, against the bare provider part.
+
+    python -m bench.signin [--sign-ins 20] [--warmup 8]
+
+The gateway runs under gunicorn with deploy/gunicorn.conf.py, on a real redis-server, and
+talks to the emulator over HTTPS. One round trip is what a person waits for: GET
+/auth/login/<provider> (flow stored, 302), the emulator's authorize (302, or Microsoft's
+form_post page posted back and parked), the callback (code exchanged, ID token verified,
+user found or made, session rotated, 303), then GET /v1/me on the new session. Each
+sign-in is a new account (user, identity and profile are written).
+
+The baseline, measured in the same run and interleaved with it, is the emulator's bare
+authorize + token exchange (PKCE, same client and redirect URI): the part of a sign-in no
+gateway can avoid. PERFORMANCE.md names no target for sign-in; the ratio says how much
+the gateway adds. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from bench.browser import Browser, bare_provider_round_trip, new_account
+from bench.report import Row
+from bench.stack import Stack, gunicorn
+
+PROVIDERS = ("google", "microsoft")
+
+
+def _gateway_sign_in(stack: Stack, url: str, provider: str) -> float:
+    account = new_account(stack.emulator, provider, "Bench User")
+    stack.emulator.client.authorize_next(account)
+    browser = Browser(url, stack.emulator)
+    try:
+        started = time.perf_counter()
+        browser.sign_in(provider, account)
+        return time.perf_counter() - started
+    finally:
+        browser.close()
+
+
+def _bare(stack: Stack, provider: str) -> float:
+    account = new_account(stack.emulator, provider, "Bench Bare")
+    stack.emulator.client.authorize_next(account)
+    http = Browser("", stack.emulator).provider
+    try:
+        started = time.perf_counter()
+        bare_provider_round_trip(http, stack.emulator, provider)
+        return time.perf_counter() - started
+    finally:
+        http.close()
+
+
+def measure(
+    sign_ins: int = 20, warmup: int = 8, providers: tuple[str, ...] = PROVIDERS
+) -> list[Row]:
+    """Median sign-in round trip per provider, and the bare provider round trip."""
+    rows = []
+    with Stack() as stack:
+        target = "gateway:create_app()"
+        with gunicorn(target, stack.port, stack.process_env(), stack.work / "gunicorn.log") as url:
+            for provider in providers:
+                for _ in range(warmup):  # every worker: imports, discovery, JWKS, MSAL
+                    _gateway_sign_in(stack, url, provider)
+                    _bare(stack, provider)
+                gateway, bare = [], []
+                for _ in range(sign_ins):
+                    gateway.append(_gateway_sign_in(stack, url, provider))
+                    bare.append(_bare(stack, provider))
+                value, baseline = 1000 * statistics.median(gateway), 1000 * statistics.median(bare)
+                print(
+                    f"sign-in {provider:9s}: gateway {value:7.1f} ms, bare provider "
+                    f"{baseline:7.1f} ms (medians of {sign_ins})",
+                    flush=True,
+                )
+                rows.append(
+                    Row(
+                        f"sign-in round trip, {provider.capitalize()}",
+                        value,
+                        "ms",
+                        baseline,
+                        "emulator authorize+token",
+                    )
+                )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sign-ins", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=8)
+    options = parser.parse_args()
+    from bench.report import table
+
+    print(table(measure(options.sign_ins, options.warmup)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""What every benchmark that serves HTTP stands on: a real redis-server, the provider
+emulator over HTTPS, the GATEWAY_* settings that join them, and gunicorn with the
+production config (deploy/gunicorn.conf.py).
+
+Each benchmark starts its own, so each stays runnable alone (`python -m bench.X`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from gateway.crypto.keyring import new_key_entry
+from gateway.storage.embedded import EmbeddedRedis, find_redis_server
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
+PROVIDERS = ("google", "microsoft", "emulator")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """Redis + emulator + settings for a gateway reached at `public_url`.
+
+    The emulator accepts the gateway's callbacks at that URL. Use as a context manager;
+    everything (servers, temp files) goes at exit.
+    """
+
+    def __init__(self, public_url: str | None = None, **settings: str) -> None:
+        self.port = free_port()
+        self.public_url = public_url or f"http://127.0.0.1:{self.port}"
+        self._stack = ExitStack()
+        self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-b-")))
+        # Debian's redis-server when installed (what deploy/ runs), else the wheel's.
+        binary = shutil.which("redis-server") or find_redis_server()
+        self.redis = self._stack.enter_context(EmbeddedRedis(self.work / "redis", binary=binary))
+        callbacks = [f"{self.public_url}/auth/callback/{name}" for name in PROVIDERS]
+        self.emulator: Any = self._stack.enter_context(
+            start_emulator(
+                ca_path=self.work / "ca.pem",
+                clients={
+                    DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": callbacks}
+                },
+            )
+        )
+        self.env = {
+            "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
+            "GATEWAY_ENCRYPTION_KEYS": new_key_entry("bench"),
+            "GATEWAY_REDIS_URL": self.redis.url,
+            "GATEWAY_EMULATOR_URL": self.emulator.url,
+            "GATEWAY_CA_BUNDLE": str(self.emulator.ca_path),
+            "GATEWAY_PUBLIC_URL": self.public_url,
+            "GATEWAY_DATA_DIR": str(self.work / "data"),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            **settings,
+        }
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def process_env(self, **extra: str) -> dict[str, str]:
+        """The environment for a gunicorn serving this stack's gateway."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        return {**base, "PYTHONPATH": str(ROOT), **self.env, **extra}
+
+
+@contextmanager
+def gunicorn(
+    target: str,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    workers: int | None = None,
+    settle: float = 1.0,
+) -> Iterator[str]:
+    """Serve `target` with deploy/gunicorn.conf.py on `port`; yields its URL once a request
+    has been answered and `settle` more seconds have passed (every worker imported)."""
+    command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG)]
+    command += ["--bind", f"127.0.0.1:{port}"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    command.append(target)
+    url = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
+            command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+        )
+    try:
+        _wait_until_serving(process, url, log)
+        time.sleep(settle)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    with requests.Session() as http:
+        http.trust_env = False
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn exited; see {log}")
+            try:
+                http.get(f"{url}/healthz", timeout=5)
+                return
+            except requests.RequestException:
+                time.sleep(0.05)
+    raise SystemExit(f"gunicorn did not answer within 60 s; see {log}")
