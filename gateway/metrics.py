@@ -10,6 +10,7 @@ Series (every label value is from a small fixed set, never a path, id or address
     gateway_token_refreshes_total{outcome}                                  see REFRESH_OUTCOMES
     gateway_revocations_total{kind}                                         see REVOCATION_KINDS
     gateway_redis_errors_total{error}                                       redis-py class name
+    gateway_provider_breaker_events_total{provider, event}                  see BREAKER_EVENTS
 
 `endpoint` is the Flask endpoint name ("api_v1.freebusy"), or "unmatched" when no route
 matched. Services call the small functions below (`provider_call`, `cache`, `refresh`,
@@ -55,6 +56,9 @@ OTHER = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REFRESH_OUTCOMES = frozenset({"ok", "failed", "invalid_grant", "scope_lost"})
 REVOCATION_KINDS = frozenset({"user", "admin", "provider", "system"})
+# opened: 5 failures in a row; half_open: a probe let through after the cool-down; closed: a
+# success after opening; rejected: a fetch not made while open; held: not made (Retry-After)
+BREAKER_EVENTS = frozenset({"opened", "half_open", "closed", "rejected", "held"})
 # A label value from a caller (provider name, call kind, outcome, error class): short,
 # lower-case, no "@", "/" or ":"; anything else is counted as "other".
 SAFE_LABEL = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
@@ -104,6 +108,12 @@ REDIS_ERRORS = Counter(
     ["error"],
 )
 
+BREAKER = Counter(
+    "gateway_provider_breaker_events",
+    "Free/busy circuit breaker events per provider (opened, half_open, closed, rejected, held).",
+    ["provider", "event"],
+)
+
 
 # -- what services call ------------------------------------------------------------------------
 def provider_call(provider: str, kind: str, outcome: str, seconds: float | None = None) -> None:
@@ -127,6 +137,10 @@ def refresh(outcome: str) -> None:
 
 def revocation(kind: str) -> None:
     REVOCATIONS.labels(kind if kind in REVOCATION_KINDS else OTHER).inc()
+
+
+def breaker(provider: str, event: str) -> None:
+    BREAKER.labels(_safe(provider), event if event in BREAKER_EVENTS else OTHER).inc()
 
 
 def redis_error(error: BaseException | str = "error") -> None:

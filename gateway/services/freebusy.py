@@ -3,9 +3,12 @@
 A query reads rooms, bindings and cache entries in three round trips (MGET each). Misses
 are grouped per host grant into as few provider calls as the provider allows (Google: 50
 calendars, Graph: 20 schedules per call; windows of at most 60 days), grants are fetched
-concurrently under one deadline, and a 429/5xx is retried after its Retry-After while the
-deadline allows. A grant's fetches are single-flight across processes (a Redis lock; the
-others wait for the cache). A fetch writes only under the grant epoch it started with, so
+concurrently under one deadline, and a 429/5xx is retried at most twice, with jitter, never
+before its Retry-After, while the deadline allows; a Retry-After beyond that holds the grant
+back for that long, in every process. A per-provider circuit breaker (services/breaker.py)
+stops calling a provider after 5 failures in a row, for a cool-down, then lets one probe by.
+A grant's fetches are single-flight across processes (a Redis lock; the others wait for
+the cache). A fetch writes only under the grant epoch it started with, so
 a revocation during the fetch leaves nothing behind. A room whose calendar cannot be read
 is "unknown" (or a stale cached answer within the configured bound, marked stale), never
 free and never a 500. What is published is busy time only, clipped to bookable hours.
@@ -14,6 +17,7 @@ free and never a 500. What is published is busy time only, clipped to bookable h
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +30,7 @@ from zoneinfo import ZoneInfo
 from connectors.calendars import CalendarBusy
 from connectors.errors import ConnectorError, ProviderUnavailable
 from gateway import metrics
+from gateway.services.breaker import HELD, OPEN, CircuitBreaker
 from gateway.services.callers import Caller
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.intervals import (
@@ -44,6 +49,8 @@ MAX_ROOMS = 250
 MAX_DAYS = 31
 GRANULARITIES = (0, 5, 10, 15, 30, 60)
 POLL_SECONDS = 0.05
+MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
+RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
 
 
 class CalendarApi(Protocol):
@@ -127,6 +134,7 @@ class FreeBusyService:
         deadline_seconds: float,
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
         record_access: Callable[[str, list[tuple[str, str]]], None] = lambda *_: None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -137,6 +145,7 @@ class FreeBusyService:
         self.deadline_seconds = deadline_seconds
         self.restricted_among = restricted_among
         self.record_access = record_access
+        self.breaker = breaker or CircuitBreaker(cache.client)
         self.max_rooms = MAX_ROOMS
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
@@ -421,13 +430,21 @@ class FreeBusyService:
         epoch = self.cache.epoch(need.uid, need.gid)
         if epoch is None:
             return
+        api = self.apis.get(need.provider)
+        if api is None or self.breaker.admit(need.provider, need.gid) in (OPEN, HELD):
+            return  # its rooms stay unknown (or stale within the bound)
         try:
             token = self.grants.access_token(need.uid, need.gid)
         except GrantUnavailable:
             return
-        api = self.apis.get(need.provider)
+        except ProviderUnavailable as error:  # the token endpoint is the provider too
+            self._failed(need, error)
+            return
+        except ConnectorError as error:
+            log.info("free/busy fetch skipped: grant=%s refresh failed (%s)", need.gid, error.code)
+            return
         calendars = self._calendars(need)
-        if api is None or not calendars:
+        if not calendars:
             return
         days = sorted(need.days)
         start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
@@ -442,7 +459,7 @@ class FreeBusyService:
             for chunk_at in range(0, len(ids), per_call):
                 chunk = ids[chunk_at : chunk_at + per_call]
                 answer = self._call_with_retries(
-                    api, need.provider, token, chunk, window_start, window_end, deadline
+                    api, need, token, chunk, window_start, window_end, deadline
                 )
                 for cid in chunk:
                     got = answer.get(cid) if answer is not None else None
@@ -472,36 +489,56 @@ class FreeBusyService:
         """room id -> calendar id, opened from the bindings (only on the cold path)."""
         return self.rooms.calendars_of(need.uid, need.gid, sorted(need.rooms))
 
+    def _failed(self, need: _Need, error: ProviderUnavailable) -> None:
+        """A provider call failed: count it, and keep its Retry-After for every process."""
+        self.breaker.failure(need.provider)
+        if error.retry_after:
+            self.breaker.hold(need.provider, need.gid, error.retry_after)
+
     def _call_with_retries(
         self,
         api: CalendarApi,
-        provider: str,
+        need: _Need,
         token: str,
         calendars: list[str],
         start: datetime,
         end: datetime,
         deadline: float,
     ) -> dict[str, CalendarBusy] | None:
-        backoff = 0.2
-        while True:
+        provider = need.provider
+        backoff = RETRY_BACKOFF_SECONDS
+        for attempt in range(MAX_RETRIES + 1):
             started = time.monotonic()
             try:
                 answer = api.free_busy(token, calendars, start, end)
             except ProviderUnavailable as error:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
-                wait_for = error.retry_after if error.retry_after is not None else backoff
-                backoff = min(backoff * 2, 2.0)
-                if error.code == "refused" or time.monotonic() + wait_for >= deadline - 0.5:
+                if error.code == "refused":  # an answer (a 4xx), not an outage
+                    self.breaker.success(provider)
                     return None
+                wait_for = backoff * random.uniform(0.5, 1.5)  # noqa: S311 (jitter)
+                if error.retry_after is not None:  # never sooner, a little later
+                    wait_for = error.retry_after * random.uniform(1.0, 1.1)  # noqa: S311
+                backoff *= 2
+                last = attempt == MAX_RETRIES
+                if last or time.monotonic() + wait_for >= deadline - 0.5:
+                    self._failed(need, error)
+                    return None
+                self.breaker.failure(provider)
                 time.sleep(wait_for)
+                if self.breaker.is_open(provider):
+                    return None
             except ConnectorError as error:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
+                self.breaker.success(provider)  # the provider answered: it refused the token
                 return None
             else:
                 metrics.provider_call(provider, "freebusy", "ok", time.monotonic() - started)
+                self.breaker.success(provider)
                 return answer
+        return None  # pragma: no cover (the last attempt returns above)
 
 
 def as_json(answer: FreeBusyAnswer) -> dict[str, Any]:
