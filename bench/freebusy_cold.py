@@ -17,6 +17,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from bench.report import Row, at_most, table
 from bench.scenario import Scenario
 from gateway.services.callers import Caller
 from gateway.services.freebusy import MAX_ROOMS
@@ -57,15 +58,80 @@ def one_provider_call(scenario: Scenario, grant: tuple[str, str]) -> float:
 
 
 def minimum_calls(grants: list[tuple[str, str, str]], rooms: int) -> int:
-    per_grant: dict[str, int] = {}
+    """The batching minimum: per grant, its distinct calendars over the provider's batch
+    size (50 Google calendars / 20 Graph schedules per call). Scenario.rooms spreads rooms
+    over the grants round-robin and binds each to its host's primary calendar."""
+    calendars: dict[str, set[str]] = {}
     for n in range(rooms):
-        gid = grants[n % len(grants)][1]
-        per_grant[gid] = per_grant.get(gid, 0) + 1
+        calendars.setdefault(grants[n % len(grants)][1], set()).add("primary")
     kinds = {g[1]: g[2] for g in grants}
     return sum(
-        math.ceil(count / (50 if kinds[gid] == "google" else 20))
-        for gid, count in per_grant.items()
+        math.ceil(len(found) / (50 if kinds[gid] == "google" else 20))
+        for gid, found in calendars.items()
     )
+
+
+def measure(
+    latency_ms: int = 100,
+    grants: int = 40,
+    rooms: int = 200,
+    growth: tuple[int, ...] = (1, 10, 100, 1000),
+) -> list[Row]:
+    """Cold query time against one provider call, provider calls against the minimum, and
+    (printed only) the growth table."""
+    with Scenario(GATEWAY_FREEBUSY_DEADLINE_SECONDS="20") as scenario:
+        hosts = []
+        for n in range(grants):
+            provider = "google" if n % 2 == 0 else "microsoft"
+            hosts.append((*scenario.host(provider, n), provider))
+        pairs = [(uid, gid) for uid, gid, _ in hosts]
+        for endpoint in ENDPOINTS:
+            scenario.emulator.client.fault(endpoint, delay_ms=latency_ms, times=-1)
+        baseline = one_provider_call(scenario, pairs[0])
+
+        first = ask(scenario, scenario.rooms(rooms, pairs, prefix="first"))
+        batch = scenario.rooms(rooms, pairs, prefix="cold")
+        before = provider_calls(scenario)
+        cold = ask(scenario, batch)
+        made = provider_calls(scenario) - before
+        least = minimum_calls(hosts, rooms)
+        print(f"cold: one provider call (baseline) {baseline * 1000:8.1f} ms", flush=True)
+        print(f"cold: new connections              {first * 1000:8.1f} ms")
+        print(f"cold: {rooms} rooms, {grants} grants        {cold * 1000:8.1f} ms")
+        print(f"cold: provider calls {made} (minimum {least})")
+
+        if growth:
+            print("cold growth: rooms  grants  provider calls  cold ms  warm ms")
+        for count in growth:
+            used = hosts[: min(len(hosts), max(1, count // 5))]
+            some = scenario.rooms(count, [(u, g) for u, g, _ in used], prefix=f"growth{count}")
+            calls = provider_calls(scenario)
+            cold_growth = ask(scenario, some)
+            calls = provider_calls(scenario) - calls
+            warm = ask(scenario, some)
+            print(
+                f"cold growth: {count:5d}  {len(used):6d}  {calls:14d}  "
+                f"{cold_growth * 1000:7.1f}  {warm * 1000:7.1f}",
+                flush=True,
+            )
+    return [
+        Row(
+            f"cold free/busy, {rooms} rooms / {grants} grants",
+            cold * 1000,
+            "ms",
+            baseline * 1000,
+            f"one provider call, {latency_ms} ms latency",
+            at_most(3.0),
+        ),
+        Row(
+            f"cold free/busy, provider calls ({rooms} rooms)",
+            made,
+            "calls",
+            least,
+            "batching minimum",
+            at_most(1.0),
+        ),
+    ]
 
 
 def main() -> None:
@@ -73,40 +139,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--grants", type=int, default=40)
     options = parser.parse_args()
-
-    scenario = Scenario(GATEWAY_FREEBUSY_DEADLINE_SECONDS="20")
-    try:
-        grants = []
-        for n in range(options.grants):
-            provider = "google" if n % 2 == 0 else "microsoft"
-            grants.append((*scenario.host(provider, n), provider))
-        pairs = [(uid, gid) for uid, gid, _ in grants]
-        for endpoint in ENDPOINTS:
-            scenario.emulator.client.fault(endpoint, delay_ms=options.latency_ms, times=-1)
-        baseline = one_provider_call(scenario, pairs[0])
-
-        first = ask(scenario, scenario.rooms(200, pairs, prefix="first"))
-        rooms = scenario.rooms(200, pairs, prefix="cold")
-        before = provider_calls(scenario)
-        cold = ask(scenario, rooms)
-        made = provider_calls(scenario) - before
-        print(f"one provider call (baseline)   {baseline * 1000:8.1f} ms")
-        print(f"cold, new connections          {first * 1000:8.1f} ms")
-        print(f"cold: 200 rooms, {len(grants)} grants      {cold * 1000:8.1f} ms")
-        print(f"ratio cold / one call          {cold / baseline:8.2f}   (target <= 3)")
-        print(f"provider calls                 {made:8d}   (minimum {minimum_calls(grants, 200)})")
-
-        print("\nrooms  grants  provider calls  cold ms  warm ms")
-        for count in (1, 10, 100, 1000):
-            used = grants[: min(len(grants), max(1, count // 5))]
-            batch = scenario.rooms(count, [(u, g) for u, g, _ in used], prefix=f"growth{count}")
-            before = provider_calls(scenario)
-            cold = ask(scenario, batch)
-            made = provider_calls(scenario) - before
-            warm = ask(scenario, batch)
-            print(f"{count:5d}  {len(used):6d}  {made:14d}  {cold * 1000:7.1f}  {warm * 1000:7.1f}")
-    finally:
-        scenario.close()
+    print(table(measure(options.latency_ms, options.grants)))
 
 
 if __name__ == "__main__":

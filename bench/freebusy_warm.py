@@ -149,14 +149,19 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
 
 # -- the run ------------------------------------------------------------------------------------
 def measure(
-    seconds: float = 10.0, rounds: int = 2, connections: int = 32, settle: float = 1.0
+    seconds: float = 10.0,
+    rounds: int = 2,
+    connections: int = 32,
+    settle: float = 1.0,
+    workers: int | None = None,
 ) -> list[Row]:
-    """Gateway and baseline take turns, `rounds` times; medians of req/s and p99."""
+    """Gateway and baseline take turns, `rounds` times; medians of req/s and p99. Both run
+    with the production config's worker count unless `workers` is given."""
     results: dict[str, list[Load]] = {"baseline": [], "gateway": []}
     with warm_gateway() as warm:
         for number in range(rounds):
             for name, target in (("baseline", BASELINE), ("gateway", GATEWAY)):
-                found = load_run(warm, target, seconds, connections, settle=settle)
+                found = load_run(warm, target, seconds, connections, settle=settle, workers=workers)
                 results[name].append(found)
                 print(f"warm round {number + 1} {name:8s}: {found.line()}", flush=True)
     print(

@@ -62,6 +62,8 @@ class Row:
 
 
 def _number(value: float, unit: str) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,d} {unit}".strip()
     digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
     return f"{value:,.{digits}f} {unit}".strip()
 
