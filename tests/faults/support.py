@@ -1,0 +1,198 @@
+"""Helpers of the fault-injection suite: hosts with grants and rooms, a clock on the
+emulator's call counters, sockets that never accept or never answer, Redis inspection.
+
+Everything is real: the gateway's own services, the emulator over HTTPS, redis-server.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask import Flask
+
+from connectors.emulator import EmulatorClient
+from gateway.services.callers import Caller
+from gateway.storage import keys
+
+FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+CALENDARS = "Calendars.ReadBasic"
+ACCOUNTS = {"google": "alice@example.com", "microsoft": "carol@contoso.example"}
+FREEBUSY_ENDPOINT = {"google": "google.freebusy", "microsoft": "microsoft.getschedule"}
+TOKEN_ENDPOINT = {"google": "google.token", "microsoft": "microsoft.token"}
+DAY = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))  # a Wednesday
+FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
+HOURS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
+
+
+def measured(text: str) -> None:
+    """A figure for the report (run pytest with -s to see them)."""
+    print(f"\nMEASURED {text}")
+
+
+class Hosts:
+    """Signs hosts in, gives each a room-availability grant and binds rooms to it."""
+
+    def __init__(self, app: Flask, sign_in: Any, another_browser: Any) -> None:
+        self.app = app
+        self.services = app.extensions["gateway"]
+        self.another_browser = another_browser
+        self.emulator = sign_in.emulator
+
+    def host(self, provider: str, *, due_for_refresh: bool = False) -> tuple[str, str]:
+        """(uid, gid); with `due_for_refresh` the access token is issued with 1 s to live,
+        so the first use refreshes it at the provider's token endpoint."""
+        account = ACCOUNTS[provider]
+        browser = self.another_browser()
+        browser.complete(provider, account)
+        uid = browser.client.get("/v1/me").get_json()["id"]
+        connector = self.services.signin.connectors[provider]
+        redirect_uri = self.services.settings.redirect_uri(provider)
+        scope = FREEBUSY if provider == "google" else CALENDARS
+        request = connector.begin(redirect_uri, f"faults-{time.monotonic_ns()}", (scope,))
+        if due_for_refresh:
+            self.emulator.client.settings(access_token_ttl=1)
+        self.emulator.client.authorize_next(account)
+        _, params = browser.at_provider(request.url)
+        identity = connector.complete(redirect_uri, request.flow, params)
+        if due_for_refresh:
+            self.emulator.client.settings(access_token_ttl=3600)
+        gid = self.services.grants.create(uid, "room-availability", identity).id
+        return uid, gid
+
+    def room(self, room_id: str, uid: str, gid: str) -> str:
+        self.services.rooms.create(
+            {
+                "id": room_id,
+                "name": room_id.title(),
+                "time_zone": "UTC",
+                "hours": HOURS,
+                "host": uid,
+                "visibility": ["frontend"],
+            }
+        )
+        self.services.rooms.bind(uid, room_id, gid)
+        return room_id
+
+    def hosted_room(self, provider: str, room_id: str, **host: Any) -> tuple[str, str, str]:
+        uid, gid = self.host(provider, **host)
+        return uid, gid, self.room(room_id, uid, gid)
+
+    def query(self, *room_ids: str) -> Any:
+        return self.services.freebusy.query(FRONTEND, list(room_ids), *DAY)
+
+    def status(self, room_id: str) -> str:
+        return str(self.query(room_id).rooms[room_id].status)
+
+    def calls(self, endpoint: str) -> int:
+        return self.emulator.client.calls().get(endpoint, 0)
+
+
+class CallClock:
+    """Watches one emulator endpoint's call counter from a thread and notes when each new
+    call was counted (poll interval POLL, so each time is late by at most POLL plus one
+    control round trip; a gap between two calls is exact to within about that much)."""
+
+    POLL = 0.005
+
+    def __init__(self, emulator: Any, endpoint: str) -> None:
+        self.client = EmulatorClient(emulator.url, emulator.ca_path)
+        self.endpoint = endpoint
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _count(self) -> int:
+        return self.client.calls().get(self.endpoint, 0)
+
+    def _watch(self) -> None:
+        seen = self._seen
+        while not self._stop.is_set():
+            now = self._count()
+            stamp = time.monotonic()
+            self.times.extend([stamp] * (now - seen))
+            seen = now
+            time.sleep(self.POLL)
+
+    def __enter__(self) -> CallClock:
+        self._seen = self._count()  # before anything is called
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        time.sleep(0.05)
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.client.close()
+
+    @property
+    def gaps(self) -> list[float]:
+        return [later - earlier for earlier, later in zip(self.times, self.times[1:], strict=False)]
+
+
+@contextmanager
+def never_accepting() -> Iterator[str]:
+    """A TCP port whose accept queue is full: a connect attempt hangs (a black hole)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=1)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        filler.close()
+        server.close()
+
+
+@contextmanager
+def accepting_and_silent() -> Iterator[str]:
+    """A TCP port that accepts every connection and never sends a byte (a hung server)."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+def keys_of_grant(client: redis.Redis, uid: str, gid: str) -> list[str]:
+    """Every key that belongs to one grant besides its record: tokens live in the record,
+    the lock, fetch lock and cache index next to it, cached free/busy under fb:GID."""
+    tag = keys.user_tag(uid)
+    found = set(client.scan_iter(f"{keys.grant(uid, gid)}:*"))
+    found |= set(client.scan_iter(f"{tag}:fb:{gid}:*"))
+    return sorted(str(k) for k in found)
+
+
+SECRET_FIELDS = ("dk", "tokens", "subject")
+
+
+def secrets_left(client: redis.Redis, uid: str, gid: str) -> list[str]:
+    record = client.hgetall(keys.grant(uid, gid))
+    return [field for field in SECRET_FIELDS if field in record]
