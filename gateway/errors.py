@@ -71,6 +71,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
+        if request.path.startswith("/v1/") and not isinstance(session.get("uid"), str):
+            # No session, so nothing a token could protect: the caller is not signed in.
+            return error_response(401, "unauthorized", "Sign in first.")
         return error_response(
             400,
             "csrf_failed",
@@ -87,7 +90,10 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "The request body is too large."
-        return error_response(status, _code_for(error), message)
+        body, status = error_response(status, _code_for(error), message)
+        # RFC 9110 §15.5.6: a 405 lists the methods the resource has.
+        allowed = getattr(error, "valid_methods", None)
+        return body, status, {"Allow": ", ".join(sorted(allowed))} if allowed else {}
 
     @app.errorhandler(redis.RedisError)
     def storage_unavailable(error: redis.RedisError):

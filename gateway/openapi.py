@@ -28,6 +28,7 @@ API_PREFIX = "/v1/"
 REF_TEMPLATE = "#/components/schemas/{model}"
 ATTRIBUTE = "openapi_operation"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PATH_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 TEMPLATE_ARGUMENT = re.compile(r"{([^{}]+)}")
 
@@ -35,7 +36,8 @@ Auth = Literal["bearer", "session"]
 
 SUCCESS = {200: "OK", 201: "Created", 204: "Done; no body."}
 ERROR_DESCRIPTIONS = {
-    400: "The request is malformed; `message` says which field and why.",
+    400: "The request is malformed; `message` says which field and why. A signed-in "
+    "session's unsafe request without its CSRF token (`csrf_failed`) is one too.",
     401: "No valid credential: send `Authorization: Bearer <client secret>` or sign in.",
     403: "The caller may not do this (e.g. not an administrator).",
     404: "No such resource, or one the caller may not see (the two look the same).",
@@ -194,6 +196,8 @@ def _operation(
         }
     responses: dict[str, Any] = {str(operation.success): ok}
     statuses = set(operation.errors)
+    if "session" in operation.auth and method not in SAFE_METHODS:
+        statuses.add(400)  # the session's CSRF token is missing or wrong
     if operation.auth:
         statuses.add(401)
     if operation.rate_limited:
