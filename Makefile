@@ -23,6 +23,7 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r gateway connectors -ll
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed

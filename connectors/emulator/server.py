@@ -38,6 +38,8 @@ from connectors.emulator.state import (
 
 DEFAULT_CLIENT_ID = "gateway-dev"
 DEFAULT_CLIENT_SECRET = "gateway-dev-secret"
+# The IPv4 wildcard, only ever compared with (bandit B104 flags any such literal as a bind).
+ANY_IPV4 = "0.0.0.0"  # noqa: S104 # nosec B104
 DEFAULT_CLIENTS: dict[str, dict[str, Any]] = {
     DEFAULT_CLIENT_ID: {
         "secret": DEFAULT_CLIENT_SECRET,
@@ -152,7 +154,7 @@ def tls_context(host: str, ca_path: Path) -> ssl.SSLContext:
     """A server context with a fresh CA's certificate for loopback (and `host`)."""
     ca = trustme.CA()
     names = ["127.0.0.1", "localhost", "::1"]
-    if host not in names and host not in ("0.0.0.0", "::"):  # noqa: S104 - names, not binds
+    if host not in names and host not in (ANY_IPV4, "::"):
         names.append(host)
     cert = ca.issue_cert(*names)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -164,7 +166,7 @@ def tls_context(host: str, ca_path: Path) -> ssl.SSLContext:
 
 
 def public_host(host: str) -> str:
-    if host in ("0.0.0.0", ""):  # noqa: S104 - a wildcard bind is reached on loopback
+    if host in (ANY_IPV4, ""):  # a wildcard bind is reached on loopback
         return "127.0.0.1"
     if host == "::":
         return "[::1]"
