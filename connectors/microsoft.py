@@ -116,6 +116,11 @@ class MicrosoftConnector(Connector):
     def complete(
         self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
     ) -> Identity:
+        # RFC 9207 §2.4 (mix-up): Entra sends no `iss` today, but one that arrives must be
+        # a Microsoft issuer before the code is redeemed, and the token's tenant's after.
+        response_iss = params.get("iss")
+        if response_iss is not None and not self._is_own_issuer(response_iss):
+            raise CallbackRejected("the callback comes from another issuer")
         if params.get("error"):
             raise AuthorizationDenied(
                 "Microsoft did not grant access", code=_safe_code(params["error"])
@@ -155,6 +160,8 @@ class MicrosoftConnector(Connector):
         tid, oid = claims.get("tid"), claims.get("oid")
         if not tid or not oid:
             raise CallbackRejected("the ID token lacks the tenant or object id")
+        if response_iss is not None and response_iss != self.issuer_for(str(tid)):
+            raise CallbackRejected("the callback comes from another issuer")
         # Exactly what the token endpoint says was granted: never what was asked for.
         granted = frozenset(str(result.get("scope", "")).split())
         tokens = None
@@ -245,6 +252,11 @@ class MicrosoftConnector(Connector):
 
     def issuer_for(self, tid: str) -> str:
         return f"{self.authority_base}/{tid}/v2.0"
+
+    def _is_own_issuer(self, iss: str) -> bool:
+        """`{authority}/{tenant}/v2.0` for some tenant: the only shape a Microsoft `iss` has."""
+        tenant = iss.removeprefix(f"{self.authority_base}/").removesuffix("/v2.0")
+        return iss == self.issuer_for(tenant) and tenant != "" and "/" not in tenant
 
     def _issuer_ok(self, iss: str, claims: Mapping[str, Any]) -> bool:
         tid = str(claims.get("tid", ""))
