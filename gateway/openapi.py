@@ -19,7 +19,7 @@ from flask import Flask
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from gateway.services.rooms import RoomSpec, Weekday
+from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +33,10 @@ PATH_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 TEMPLATE_ARGUMENT = re.compile(r"{([^{}]+)}")
 
 Auth = Literal["bearer", "session"]
+# Path arguments by name; every route names a room the same way.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "room_id": {"type": "string", "pattern": ROOM_ID.pattern},
+}
 
 SUCCESS = {200: "OK", 201: "Created", 204: "Done; no body."}
 ERROR_DESCRIPTIONS = {
@@ -177,7 +181,12 @@ def _operation(
     if operation.description:
         described["description"] = operation.description
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(PATH_PARAMETERS.get(name, {"type": "string"})),
+        }
         for name in TEMPLATE_ARGUMENT.findall(path)
     ]
     if operation.query is not None:

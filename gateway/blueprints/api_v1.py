@@ -133,7 +133,15 @@ class FreeBusyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rooms: list[str] = Field(description=f"Room ids, 1 to {MAX_ROOMS}, each once.")
+    rooms: list[str] = Field(
+        description=f"Room ids, 1 to {MAX_ROOMS}, each once.",
+        json_schema_extra={
+            "items": {"type": "string", "pattern": ROOM_ID.pattern},
+            "minItems": 1,
+            "maxItems": MAX_ROOMS,
+            "uniqueItems": True,
+        },
+    )
     time_min: datetime = Field(alias="timeMin", description="Start, RFC 3339 with an offset.")
     time_max: datetime = Field(alias="timeMax", description="End (exclusive), after timeMin.")
     granularity: int = Field(

@@ -61,6 +61,7 @@ class World:
     rooms: tuple[str, ...]
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     busy_answers: int = 0
+    replays: int = 0
 
     def peers_of(self, owner: Identity) -> list[Identity]:
         return [i for i in (self.front, self.kiosk, self.member) if i != owner]

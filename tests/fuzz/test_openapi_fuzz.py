@@ -14,7 +14,7 @@ conftest.py), so answers carry real busy time rather than only 400s and 404s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -212,6 +212,7 @@ def check_object_level_authorization(world: World, case: Any, response: Any) -> 
     for peer in world.peers_of(owner):
         hidden = asked - peer.visible
         answer = send_as(world.app, case, peer)
+        world.replays += 1
         if not hidden:
             continue
         assert not 200 <= answer.status_code < 300, (case.operation.label, peer.name, hidden)
@@ -227,9 +228,19 @@ def check_object_level_authorization(world: World, case: Any, response: Any) -> 
 
 
 # -- the fuzz tests -------------------------------------------------------------------------
+@pytest.fixture
+def reached(world: World) -> Iterator[None]:
+    """After the run: the fuzzer got past validation onto seeded data, not only 4xx."""
+    yield
+    assert world.busy_answers > 0, world.statuses
+    assert world.statuses[("GET /v1/rooms/{room_id}/slots", 200)] > 0, world.statuses
+    assert world.replays > 0
+
+
 @booking.parametrize()
 @booking.given(data=st.data())
 @FUZZ
+@pytest.mark.usefixtures("reached")
 def test_booking_api(case: Any, data: Any, world: World) -> None:
     """/v1/rooms, /v1/freebusy, /v1/rooms/{id}/slots as the `front` client; /v1/me,
     export, restriction as Bob's session; the public register anonymously."""
