@@ -154,11 +154,12 @@ def measure(
     connections: int = 32,
     settle: float = 1.0,
     workers: int | None = None,
+    rooms: int = ROOMS,
 ) -> list[Row]:
     """Gateway and baseline take turns, `rounds` times; medians of req/s and p99. Both run
     with the production config's worker count unless `workers` is given."""
     results: dict[str, list[Load]] = {"baseline": [], "gateway": []}
-    with warm_gateway() as warm:
+    with warm_gateway(rooms) as warm:
         for number in range(rounds):
             for name, target in (("baseline", BASELINE), ("gateway", GATEWAY)):
                 found = load_run(warm, target, seconds, connections, settle=settle, workers=workers)
@@ -166,7 +167,7 @@ def measure(
                 print(f"warm round {number + 1} {name:8s}: {found.line()}", flush=True)
     print(
         f"warm config: deploy/gunicorn.conf.py, {connections} keep-alive connections, "
-        f"{seconds:g} s x {rounds} rounds, {ROOMS} rooms, one day",
+        f"{seconds:g} s x {rounds} rounds, {rooms} rooms, one day",
         flush=True,
     )
 
@@ -175,7 +176,7 @@ def measure(
 
     return [
         Row(
-            "warm free/busy, 50 rooms: req/s",
+            f"warm free/busy, {rooms} rooms: req/s",
             median("gateway", "rps"),
             "req/s",
             median("baseline", "rps"),
@@ -183,7 +184,7 @@ def measure(
             at_least(0.6),
         ),
         Row(
-            "warm free/busy, 50 rooms: p99",
+            f"warm free/busy, {rooms} rooms: p99",
             median("gateway", "p99_ms"),
             "ms",
             median("baseline", "p99_ms"),

@@ -1,6 +1,6 @@
 """A closed-loop HTTP load generator: processes of threads, one keep-alive connection each.
 
-Standard library only, so the spawned processes start fast. It shares the machine's cores
+Standard library only, so the load processes start fast. It shares the machine's cores
 with the server it loads (wrk is not a dependency), which caps what any server can show
 here: compare only ratios measured in one run.
 """
@@ -8,12 +8,18 @@ here: compare only ratios measured in one run.
 from __future__ import annotations
 
 import http.client
-import multiprocessing
+import json
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def _thread(
     out.append((latencies, errors))
 
 
-def _process(
+def _generate(
     port: int,
     path: str,
     body: bytes,
@@ -71,8 +77,8 @@ def _process(
     threads: int,
     warmup: float,
     seconds: float,
-    results: Any,
-) -> None:
+) -> tuple[list[float], int]:
+    """One load process: `threads` connections; the latencies measured and the errors."""
     now = time.perf_counter()
     out: list[tuple[list[float], int]] = []
     args = (port, path, body, headers, now + warmup, now + warmup + seconds, out)
@@ -81,7 +87,7 @@ def _process(
         worker.start()
     for worker in workers:
         worker.join()
-    results.put(([x for found, _ in out for x in found], sum(e for _, e in out)))
+    return [x for found, _ in out for x in found], sum(e for _, e in out)
 
 
 def post_load(
@@ -95,29 +101,34 @@ def post_load(
     processes: int = 2,
 ) -> Load:
     """POST `body` to `path` over `connections` keep-alive connections for `seconds`
-    (after `warmup`), spread over `processes` load processes (spawned: no forked locks)."""
-    context = multiprocessing.get_context("spawn")
-    results: Any = context.Queue()
-    per_process = max(1, connections // processes)
-    workers = [
-        context.Process(
-            target=_process,
-            args=(port, path, body, headers, per_process, warmup, seconds, results),
+    (after `warmup`), spread over `processes` load processes (`python -m bench.load`: a
+    fresh interpreter each, nothing forked, nothing of the caller imported)."""
+    job = {
+        "port": port,
+        "path": path,
+        "body": body.decode(),
+        "headers": headers,
+        "threads": max(1, connections // processes),
+        "warmup": warmup,
+        "seconds": seconds,
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bench.load", json.dumps(job)]
+    children = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE
         )
         for _ in range(processes)
     ]
-    for worker in workers:
-        worker.start()
     latencies: list[float] = []
     errors = 0
-    for _ in workers:
-        found, failed = results.get(timeout=seconds + warmup + 120)
-        latencies.extend(found)
-        errors += failed
-    for worker in workers:
-        worker.join()
-    results.close()
-    results.join_thread()
+    for child in children:
+        out, _ = child.communicate(timeout=warmup + seconds + 120)
+        if child.returncode != 0:
+            raise RuntimeError(f"load generator exited with {child.returncode}")
+        found = json.loads(out)
+        latencies.extend(found["latencies"])
+        errors += found["errors"]
     latencies.sort()
     count = len(latencies)
     if not count:
@@ -128,3 +139,21 @@ def post_load(
         p99_ms=1000 * latencies[int(0.99 * (count - 1))],
         errors=errors,
     )
+
+
+def _main() -> None:
+    job: dict[str, Any] = json.loads(sys.argv[1])
+    latencies, errors = _generate(
+        job["port"],
+        job["path"],
+        job["body"].encode(),
+        job["headers"],
+        job["threads"],
+        job["warmup"],
+        job["seconds"],
+    )
+    json.dump({"latencies": latencies, "errors": errors}, sys.stdout)
+
+
+if __name__ == "__main__":
+    _main()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from bench.freebusy_warm import GATEWAY, load_run, warm_gateway
+from bench.freebusy_warm import GATEWAY, ROOMS, load_run, warm_gateway
 from bench.load import Load
 from bench.report import Row
 
@@ -29,10 +29,11 @@ def measure(
     rounds: int = 2,
     connections: int = 32,
     settle: float = 1.0,
+    rooms: int = ROOMS,
 ) -> list[Row]:
     """Median req/s per worker count; each row's baseline is the first count's median."""
     results: dict[int, list[Load]] = {count: [] for count in workers}
-    with warm_gateway() as warm:
+    with warm_gateway(rooms) as warm:
         for number in range(rounds):
             for count in workers:
                 found = load_run(warm, GATEWAY, seconds, connections, workers=count, settle=settle)

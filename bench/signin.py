@@ -53,13 +53,20 @@ def _bare(stack: Stack, provider: str) -> float:
 
 
 def measure(
-    sign_ins: int = 20, warmup: int = 8, providers: tuple[str, ...] = PROVIDERS
+    sign_ins: int = 20,
+    warmup: int = 8,
+    providers: tuple[str, ...] = PROVIDERS,
+    workers: int | None = None,
+    settle: float = 1.0,
 ) -> list[Row]:
-    """Median sign-in round trip per provider, and the bare provider round trip."""
+    """Median sign-in round trip per provider, and the bare provider round trip. The
+    gateway runs with the production config's worker count unless `workers` is given."""
     rows = []
     with Stack() as stack:
-        target = "gateway:create_app()"
-        with gunicorn(target, stack.port, stack.process_env(), stack.work / "gunicorn.log") as url:
+        env, log = stack.process_env(), stack.work / "gunicorn.log"
+        with gunicorn(
+            "gateway:create_app()", stack.port, env, log, workers=workers, settle=settle
+        ) as url:
             for provider in providers:
                 for _ in range(warmup):  # every worker: imports, discovery, JWKS, MSAL
                     _gateway_sign_in(stack, url, provider)

@@ -34,7 +34,14 @@ SUITE = (
     Benchmark(
         "freebusy_warm",
         full={"seconds": 10.0, "rounds": 2, "connections": 32},
-        quick={"seconds": 0.3, "rounds": 1, "connections": 4, "settle": 0.0, "workers": 1},
+        quick={
+            "seconds": 0.2,
+            "rounds": 1,
+            "connections": 4,
+            "settle": 0.0,
+            "workers": 1,
+            "rooms": 5,
+        },
     ),
     Benchmark(
         "freebusy_cold",
@@ -46,11 +53,22 @@ SUITE = (
         full={"grants": 200, "rounds": 7, "seconds": 1.0},
         quick={"grants": 10, "rounds": 1, "seconds": 0.05},
     ),
-    Benchmark("signin", full={"sign_ins": 20, "warmup": 8}, quick={"sign_ins": 1, "warmup": 0}),
+    Benchmark(
+        "signin",
+        full={"sign_ins": 20, "warmup": 8},
+        quick={"sign_ins": 1, "warmup": 0, "workers": 1, "settle": 0.0},
+    ),
     Benchmark(
         "scaling",
         full={"workers": (1, 2, 4), "seconds": 6.0, "rounds": 2, "connections": 32},
-        quick={"workers": (1, 2), "seconds": 0.3, "rounds": 1, "connections": 4, "settle": 0.0},
+        quick={
+            "workers": (1, 2),
+            "seconds": 0.2,
+            "rounds": 1,
+            "connections": 4,
+            "settle": 0.0,
+            "rooms": 5,
+        },
     ),
     Benchmark(
         "memory",
@@ -69,11 +87,13 @@ def run(quick: bool = False, only: tuple[str, ...] = ()) -> int:
         if only and benchmark.module not in only:
             continue
         print(f"\n== bench.{benchmark.module}", flush=True)
+        began = time.monotonic()
         try:
             rows += benchmark.run(quick)
         except (Exception, SystemExit):  # one broken benchmark must not hide the others
             traceback.print_exc()
             failed.append(benchmark.module)
+        print(f"(bench.{benchmark.module}: {time.monotonic() - began:.1f} s)", flush=True)
     print(f"\n== summary ({time.monotonic() - started:.0f} s{', quick sizes' if quick else ''})")
     print(table(rows))
     print(f"\n{machine()}")

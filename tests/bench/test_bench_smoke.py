@@ -1,0 +1,31 @@
+"""Every benchmark runs end to end at tiny sizes (the numbers are not looked at: timing
+belongs to `make bench`, never to a test)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.report import Row, at_least, at_most, table
+from bench.suite import SUITE, Benchmark
+
+
+@pytest.mark.parametrize("benchmark", SUITE, ids=[b.module for b in SUITE])
+def test_each_benchmark_runs_at_tiny_sizes(benchmark: Benchmark) -> None:
+    rows = benchmark.run(quick=True)
+    assert rows
+    for row in rows:
+        assert math.isfinite(row.value) and row.value > 0, row
+        assert row.baseline is None or (math.isfinite(row.baseline) and row.baseline > 0), row
+        assert row.verdict in {"pass", "MISS", "-"}
+    assert "same-run baseline" in table(rows)
+
+
+def test_a_row_is_judged_on_its_ratio_against_its_target() -> None:
+    fast = Row("x", 30.0, "ms", 10.0, "one call", at_most(3.0))
+    slow = Row("x", 31.0, "ms", 10.0, "one call", at_most(3.0))
+    busy = Row("y", 500.0, "req/s", 1000.0, "bare", at_least(0.6))
+    assert (fast.verdict, slow.verdict, busy.verdict) == ("pass", "MISS", "MISS")
+    assert Row("z", 7416.0, "B").verdict == "-"
+    assert "7,416 B" in table([Row("z", 7416.0, "B")])
