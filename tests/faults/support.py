@@ -48,6 +48,12 @@ class Hosts:
     def host(self, provider: str, *, due_for_refresh: bool = False) -> tuple[str, str]:
         """(uid, gid); with `due_for_refresh` the access token is issued with 1 s to live,
         so the first use refreshes it at the provider's token endpoint."""
+        uid, identity = self.authorize(provider, due_for_refresh=due_for_refresh)
+        gid = self.services.grants.create(uid, "room-availability", identity).id
+        return uid, gid
+
+    def authorize(self, provider: str, *, due_for_refresh: bool = False) -> tuple[str, Any]:
+        """A signed-in host and the identity (with tokens) of a calendar authorization."""
         account = ACCOUNTS[provider]
         browser = self.another_browser()
         browser.complete(provider, account)
@@ -63,8 +69,7 @@ class Hosts:
         identity = connector.complete(redirect_uri, request.flow, params)
         if due_for_refresh:
             self.emulator.client.settings(access_token_ttl=3600)
-        gid = self.services.grants.create(uid, "room-availability", identity).id
-        return uid, gid
+        return uid, identity
 
     def room(self, room_id: str, uid: str, gid: str) -> str:
         self.services.rooms.create(
