@@ -128,7 +128,7 @@ def test_event_details_never_leave_the_connectors(
         for p in Path(redis_server.data_dir).rglob("*")
         if p.is_file()
     )
-    assert "/v1/freebusy" in log_stream.getvalue() and "atlas" in stored and on_disk
+    assert "api_v1.freebusy" in log_stream.getvalue() and "atlas" in stored and on_disk
     for canary in CANARIES:
         for where, text in (
             ("answers", shown),
