@@ -73,6 +73,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
         JSON_SORT_KEYS=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives and dies with the server-side session
+        # Flask-WTF's https Referer check cannot pass: every page says `Referrer-Policy:
+        # no-referrer` (RFC 9700 §4.2), so browsers send no Referer. The session-bound CSRF
+        # token and the SameSite=Lax cookie are the defence (tests/security/test_cookies.py).
+        WTF_CSRF_SSL_STRICT=False,
     )
 
     embedded = None

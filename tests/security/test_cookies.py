@@ -136,7 +136,7 @@ def test_behind_https_the_cookie_is_host_prefixed_and_secure(
             "/auth/logout",
             data={"csrf_token": token},
             base_url=HTTPS_ORIGIN,
-            headers={"Referer": f"{HTTPS_ORIGIN}/account"},  # see the xfail test below
+            headers={"Referer": f"{HTTPS_ORIGIN}/account"},  # harmless; not needed
         )
         assert out.status_code == 303, out.get_data(as_text=True)
         (cleared,) = set_cookie_headers(out, "__Host-gw_session")
@@ -177,12 +177,6 @@ def test_behind_https_sign_out_clears_the_host_cookie_with_secure(
         driver.http.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: over https Flask-WTF (WTF_CSRF_SSL_STRICT, default True) demands a "
-    "same-origin Referer on every form POST, but every page says Referrer-Policy: no-referrer, "
-    "so a real browser sends none and logout/consent/link/admin forms all fail with 400",
-)
 def test_behind_https_a_form_posted_by_a_no_referrer_page_is_accepted(
     https_app: Flask, sign_in: SignIn, emulator: Any
 ) -> None:
@@ -204,6 +198,21 @@ def test_behind_https_a_form_posted_by_a_no_referrer_page_is_accepted(
             headers={"Origin": HTTPS_ORIGIN, "Accept": "application/json"},
         )
         assert out.status_code == 303, out.get_data(as_text=True)
+        # Without the Referer check the token still decides: a cross-site form has none.
+        again = client.get(path, query_string=params, base_url=HTTPS_ORIGIN)
+        assert again.status_code == 400  # the state was spent; sign in afresh
+        started = client.get("/auth/login/google", base_url=HTTPS_ORIGIN)
+        emulator.client.authorize_next(GOOGLE_ACCOUNT)
+        path, params = driver.at_provider(started.headers["Location"])
+        assert client.get(path, query_string=params, base_url=HTTPS_ORIGIN).status_code == 303
+        forged = client.post(
+            "/auth/logout",
+            data={},
+            base_url=HTTPS_ORIGIN,
+            headers={"Origin": "https://evil.example", "Accept": "application/json"},
+        )
+        assert forged.status_code == 400
+        assert client.get("/v1/me", base_url=HTTPS_ORIGIN).status_code == 200
     finally:
         driver.http.close()
 
