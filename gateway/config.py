@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from connectors.registry import ProviderConfig
 from gateway.crypto.keyring import KeyRing, KeyRingError
+from gateway.storage import redis_client
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -239,8 +240,10 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("GATEWAY_REDIS_URL")
     if not raw:
         return None
-    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("GATEWAY_REDIS_URL must start with redis://, rediss:// or unix://")
+    try:
+        redis_client.parse(raw)
+    except redis_client.RedisUrlError as error:
+        raise ConfigError(str(error)) from None
     return raw
 
 

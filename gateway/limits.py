@@ -30,6 +30,7 @@ from redis.retry import Retry
 from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, api_v1, request_caller
 from gateway.errors import error_response
 from gateway.services.callers import Caller
+from gateway.storage.redis_client import limiter_storage
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +42,16 @@ KEY_PREFIX = "gw:limits"
 STORAGE_TIMEOUT = 0.25
 
 
-def storage_uri(redis_url: str) -> str:
-    """The `limits` spelling of a redis-py URL: `unix://` becomes `redis+unix://`."""
-    if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url.removeprefix("unix://")
-    return redis_url
-
-
 def init_limits(app: Flask, redis_url: str) -> Limiter:
     """Bind a limiter to `app` (one per app: its storage is this app's Redis)."""
+    uri, deployment_options = limiter_storage(redis_url)
     limiter = Limiter(
         key_func=rate_key,
-        storage_uri=storage_uri(redis_url),
+        storage_uri=uri,
         storage_options=cast(
             dict[str, str | int],
             {
+                **deployment_options,
                 "socket_connect_timeout": STORAGE_TIMEOUT,
                 "socket_timeout": STORAGE_TIMEOUT,
                 "retry": Retry(NoBackoff(), 0),

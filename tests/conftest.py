@@ -27,6 +27,7 @@ from gateway import create_app
 from gateway.crypto.keyring import new_key_entry
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
+from tests.redis_cluster import LocalCluster
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 CHROMIUM = "/usr/bin/chromium"
@@ -34,15 +35,39 @@ CHROMIUM = "/usr/bin/chromium"
 KEY_RING = new_key_entry("v1")
 
 
+DEPLOYMENTS = ("single", "cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `redis_deployments` run once on a single server and once on a cluster."""
+    marked = metafunc.definition.get_closest_marker("redis_deployments")
+    if marked and "redis_deployment" in metafunc.fixturenames:
+        metafunc.parametrize("redis_deployment", DEPLOYMENTS, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def redis_deployment(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    redis_deployment: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedRedis | LocalCluster]:
+    """One server for the run, or a three-master cluster for the tests that ask for both."""
     binary = shutil.which("redis-server") or find_redis_server()
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), binary=binary) as server:
-        yield server
+    folder = tmp_path_factory.mktemp(f"redis-{redis_deployment}")
+    server: EmbeddedRedis | LocalCluster
+    if redis_deployment == "cluster":
+        server = LocalCluster(folder, binary)
+    else:
+        server = EmbeddedRedis(folder, binary=binary)
+    with server as started:
+        yield started
 
 
 @pytest.fixture
-def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+def redis_client(redis_server: EmbeddedRedis | LocalCluster) -> Iterator[redis.Redis]:
     client = connect(redis_server.url)
     client.flushall()
     yield client
@@ -99,7 +124,10 @@ def emulator(emulator_server: Any) -> Any:
 
 @pytest.fixture
 def gateway_env(
-    redis_client: redis.Redis, redis_server: EmbeddedRedis, emulator: Any, tmp_path: Path
+    redis_client: redis.Redis,
+    redis_server: EmbeddedRedis | LocalCluster,
+    emulator: Any,
+    tmp_path: Path,
 ) -> dict[str, str]:
     return {
         "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),

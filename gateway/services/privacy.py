@@ -27,6 +27,7 @@ from gateway.services.rooms import RoomService
 from gateway.storage import keys
 from gateway.storage.access_log import AccessLog, access_key
 from gateway.storage.audit import AuditTrail
+from gateway.storage.redis_client import get_many, rewrite_aof
 from gateway.storage.sessions import end_user_sessions
 from gateway.storage.users import UserStore
 from scopes import Catalogue, processing_register
@@ -93,7 +94,7 @@ class PrivacyService:
         ordered = sorted(uids)
         if not ordered:
             return set()
-        flags = self.client.mget([restricted_key(u) for u in ordered])
+        flags = get_many(self.client, [restricted_key(u) for u in ordered])
         return {u for u, flag in zip(ordered, flags, strict=True) if flag is not None}
 
     # -- access and portability --------------------------------------------------------------------
@@ -245,7 +246,7 @@ class PrivacyService:
         if not self.client.set(AOF_REWRITE_MARK, "1", nx=True, ex=AOF_REWRITE_EVERY_SECONDS):
             return False
         try:
-            self.client.bgrewriteaof()
+            rewrite_aof(self.client)
         except redis.ResponseError:  # a rewrite is already running, or AOF is off
             return False
         return True

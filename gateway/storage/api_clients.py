@@ -1,9 +1,12 @@
 """API clients (the booking frontend and other services): credentials stored as hashes only.
 
-    gw:client:<id>      hash  id, name, secret_hash, audiences (space-separated group names
+    gw:{clients}:<id>   hash  id, name, secret_hash, audiences (space-separated group names
                               a room's `visibility` may list), rooms (explicit room ids),
                               rate_limit, disabled, created
-    gw:clients          set   client ids
+    gw:{clients}        set   client ids
+
+All clients share one hash tag, so creating or deleting one (record and list together) is
+one transaction on a Redis Cluster too; they are few, so one slot holds them easily.
 
 A client secret is `gwc_<id>.<random>`, shown once at creation. What is stored is an HMAC of
 it under the gateway's secret key, so a copy of Redis alone cannot be turned into a working
@@ -30,10 +33,10 @@ SECRET_PREFIX = "gwc_"  # noqa: S105 - a prefix, not a secret
 
 
 def client_key(client_id: str) -> str:
-    return f"{PREFIX}:client:{client_id}"
+    return f"{PREFIX}:{{clients}}:{client_id}"
 
 
-CLIENTS = f"{PREFIX}:clients"
+CLIENTS = f"{PREFIX}:{{clients}}"
 
 
 @dataclass(frozen=True)

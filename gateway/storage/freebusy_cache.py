@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import redis
 
 from gateway.storage import keys
+from gateway.storage.redis_client import get_many
 
 # KEYS: grant hash, cached index, entry keys... ARGV: epoch, ttl, values...
 _WRITE_IF_EPOCH = """
@@ -63,7 +64,7 @@ class FreeBusyCache:
     def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
         if not entry_keys:
             return []
-        return [_entry(raw) for raw in self.client.mget(list(entry_keys))]
+        return [_entry(raw) for raw in get_many(self.client, entry_keys)]
 
     def epoch(self, uid: str, gid: str) -> str | None:
         value = self.client.hget(keys.grant(uid, gid), "epoch")

@@ -26,8 +26,8 @@ the user's index set, so "delete everything of this user" is exact.
     gw:room:ROOM:bound          string "UID GID" for free/busy; listed in the host's index
     gw:room:ROOM:history        stream actor, action, grant, at (opaque ids); ~1000 entries,
                                        expires 365 d after the last entry
-    gw:client:ID                hash   an API client; its secret only as an HMAC (api_clients.py)
-    gw:clients                  set    API client ids
+    gw:{clients}:ID             hash   an API client; its secret only as an HMAC (api_clients.py)
+    gw:{clients}                set    API client ids
     gw:keyring:retired          set    key-encryption key versions retired (no personal data)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL

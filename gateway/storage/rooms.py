@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import redis
 
 from gateway.storage import keys
+from gateway.storage.redis_client import get_many
 
 HISTORY_MAX = 1000
 HISTORY_SECONDS = 365 * 24 * 3600
@@ -113,10 +114,10 @@ class RoomStore:
         return str(found) if found is not None else None
 
     def load_many(self, room_ids: list[str]) -> list[str | None]:
-        """The rooms' documents in one MGET (a Cluster would use mget_nonatomic)."""
+        """The rooms' documents in one MGET (one per node on a cluster)."""
         if not room_ids:
             return []
-        values = self.client.mget([room(r) for r in room_ids])
+        values = get_many(self.client, [room(r) for r in room_ids])
         return [str(v) if v is not None else None for v in values]
 
     def ids(self) -> list[str]:
@@ -191,7 +192,9 @@ class RoomStore:
         """Documents and binding pointers of `room_ids` in one MGET (the warm path)."""
         if not room_ids:
             return [], {}
-        values = self.client.mget([room(r) for r in room_ids] + [room_bound(r) for r in room_ids])
+        values = get_many(
+            self.client, [room(r) for r in room_ids] + [room_bound(r) for r in room_ids]
+        )
         documents = [str(v) if v is not None else None for v in values[: len(room_ids)]]
         pointers = {}
         for room_id, value in zip(room_ids, values[len(room_ids) :], strict=True):
@@ -202,7 +205,7 @@ class RoomStore:
 
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`, in one MGET."""
-        values = self.client.mget([room_bound(r) for r in room_ids]) if room_ids else []
+        values = get_many(self.client, [room_bound(r) for r in room_ids])
         found = {}
         for room_id, value in zip(room_ids, values, strict=True):
             parsed = _pointer(value)

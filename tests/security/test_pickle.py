@@ -154,7 +154,7 @@ def consent(w: World, payload: bytes) -> list[Any]:
 
 def client_record(w: World, payload: bytes) -> list[Any]:
     _, secret = bound_room(w)
-    client_key = next(iter(w.redis.scan_iter("gw:client:*")))
+    client_key = next(iter(w.redis.scan_iter("gw:{clients}:*")))
     for field in ("audiences", "rooms", "rate_limit"):
         w.writer.hset(client_key, field, payload)
     return api_answers(w, secret)

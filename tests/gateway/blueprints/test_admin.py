@@ -14,6 +14,9 @@ from flask.testing import FlaskClient
 from gateway.blueprints.admin import admin
 from gateway.storage.grants import ACTIVE, REVOKED
 
+# The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@contoso.example"
 SCOPES = {"google": "https://www.googleapis.com/auth/calendar.freebusy"}
 SCOPES["microsoft"] = "Calendars.ReadBasic"

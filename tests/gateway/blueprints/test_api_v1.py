@@ -17,6 +17,9 @@ from gateway.limits import ANONYMOUS_RATE_LIMIT, STRATEGY, init_limits
 from gateway.services.api_clients import ApiClientService
 from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
 
+# The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 DAY = {"timeMin": "2025-03-03T00:00:00Z", "timeMax": "2025-03-04T00:00:00Z"}
 HOURS = {"monday": [["09:00", "17:00"]]}
 

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+# The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 GOOGLE_ACCOUNT = "alice@example.com"
 MICROSOFT_ACCOUNT = "carol@contoso.example"
 OTHER_TENANT_ACCOUNT = "mallory@fabrikam.example"

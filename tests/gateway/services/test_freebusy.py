@@ -16,6 +16,9 @@ from gateway.services.callers import Caller
 from gateway.services.freebusy import QueryRefused, RoomNotVisible, as_json
 from gateway.storage import keys
 
+# The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
 CALENDARS = "Calendars.ReadBasic"
 DAY_START = datetime(2026, 11, 25, tzinfo=UTC)  # a Wednesday

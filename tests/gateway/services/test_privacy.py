@@ -18,6 +18,10 @@ from connectors.errors import GrantInvalid
 from gateway.crypto.receipts import ReceiptInvalid, ReceiptSigner
 from gateway.services.callers import Caller
 from gateway.storage import keys
+from tests.redis_cluster import each_server
+
+# The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
 
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
 SCHEMA = Path(__file__).resolve().parents[3] / "gateway" / "schemas" / "export.schema.json"
@@ -72,16 +76,20 @@ def host(app: Flask, sign_in: Any, client: FlaskClient) -> Host:
 
 
 def aof_text(redis_client: redis.Redis) -> str:
-    folder = Path(str(redis_client.config_get("dir")["dir"]))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        info = redis_client.info("persistence")
-        if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
-            break
-        time.sleep(0.1)
-    files = [p for p in folder.rglob("*") if p.is_file() and "aof" in p.name]
-    assert files, f"no AOF in {folder}"
-    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in files)
+    """Every AOF file of the server, or of every primary of a cluster, once rewritten."""
+    texts = []
+    for server in each_server(redis_client):
+        folder = Path(str(server.config_get("dir")["dir"]))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            info = server.info("persistence")
+            if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+                break
+            time.sleep(0.1)
+        files = [p for p in folder.rglob("*") if p.is_file() and "aof" in p.name]
+        assert files, f"no AOF in {folder}"
+        texts += [p.read_bytes().decode("utf-8", "replace") for p in files]
+    return "\n".join(texts)
 
 
 def test_erasure_leaves_nothing_that_names_the_user_in_redis_or_its_aof(
