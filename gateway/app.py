@@ -187,9 +187,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
-    init_limits(app, redis_url)
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
+    # before the limiter: a request whose session store failed is refused at once, without
+    # the limiter first waiting for the same Redis
     register_error_handlers(app)
+    init_limits(app, redis_url)
     install_security_headers(app, https=settings.secure_cookies)
     init_request_log(app)
     init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted

@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
+import redis
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -49,9 +50,19 @@ MIN_DURATION, MAX_DURATION = 5, 480
 
 # -- who is asking --------------------------------------------------------------------------
 def request_caller() -> Caller | None:
-    """The caller of this request, resolved once (the rate limiter asks first)."""
+    """The caller of this request, resolved once (the rate limiter asks first).
+
+    A storage failure is remembered as well: the limiter asks several times and then the
+    view, and each asking a hung Redis again would stack their timeouts far past 2 s.
+    """
+    if "api_caller_error" in g:
+        raise g.api_caller_error
     if "api_caller" not in g:
-        g.api_caller = _resolve_caller()
+        try:
+            g.api_caller = _resolve_caller()
+        except redis.RedisError as error:
+            g.api_caller_error = error
+            raise
     found: Caller | None = g.api_caller
     return found
 

@@ -29,6 +29,10 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{clients}:ID             hash   an API client; its secret only as an HMAC (api_clients.py)
     gw:{clients}                set    API client ids
     gw:keyring:retired          set    key-encryption key versions retired (no personal data)
+    gw:{breaker:P}:failures     string consecutive provider failures of provider P; expires
+    gw:{breaker:P}:open|probe   string the circuit is open / one probe is out; expire
+    gw:{breaker:P}:hold:<h>     string a grant waits out a long Retry-After; h = sha256(grant
+                                       id); expires (services/breaker.py)
     gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow:{<h>}               string JSON pending sign-in flow; h = sha256(state); TTL 600 s

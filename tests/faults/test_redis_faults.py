@@ -196,12 +196,6 @@ def test_a_black_holed_redis_gives_503s_within_two_seconds_then_recovers(
     assert max(took) <= LIMIT_SECONDS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found here: an API-client request takes ~5.7 s against a hung Redis: the rate"
-    " limiter's key function (gateway/limits.py _caller -> api_v1._resolve_caller) reads"
-    " the client from Redis, its failure is swallowed, then the view reads it again",
-)
 def test_an_api_client_request_gets_503_within_two_seconds_from_a_hung_redis(
     sign_in: Any, client: FlaskClient, app: Flask, proxy: SwitchableProxy
 ) -> None:
