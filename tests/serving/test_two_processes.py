@@ -1,0 +1,160 @@
+"""Any request may land on any worker: two gunicorn processes share nothing but Redis.
+
+Each process runs the production config (deploy/gunicorn.conf.py) with one worker, on its
+own port; the test plays the load balancer, sending every request with the public Host to
+whichever process it likes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from tests.redis_cluster import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_HOST = "127.0.0.1:8000"  # conftest's GATEWAY_PUBLIC_URL: what the balancer forwards
+STARTUP_SECONDS = 30.0
+
+
+class Process:
+    """One gateway process behind the imaginary balancer."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log.open("wb")
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.process = subprocess.Popen(
+            [
+                str(gunicorn),
+                *("-c", "deploy/gunicorn.conf.py", "--workers", "1"),
+                *("--bind", f"127.0.0.1:{self.port}", "gateway:create_app()"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"gunicorn exited; see {self.log.name}"
+            try:
+                if requests.get(self.url("/readyz"), headers=HOST, timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"gunicorn did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+HOST = {"Host": PUBLIC_HOST}
+
+
+@pytest.fixture
+def two_processes(gateway_env: dict[str, str], tmp_path: Path) -> Iterator[list[Process]]:
+    processes = [Process(gateway_env, tmp_path / f"gunicorn-{n}.log") for n in range(2)]
+    try:
+        for process in processes:
+            process.wait_until_ready()
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
+@pytest.fixture
+def browser(emulator: Any) -> requests.Session:
+    """A cookie jar that talks to both processes and to the emulator."""
+    session = requests.Session()
+    session.verify = str(emulator.ca_path)
+    session.trust_env = False
+    return session
+
+
+def get(
+    browser: requests.Session, process: Process, path: str, **options: Any
+) -> requests.Response:
+    headers = {**HOST, **options.pop("headers", {})}
+    return browser.get(
+        process.url(path), headers=headers, allow_redirects=False, timeout=10, **options
+    )
+
+
+def test_a_sign_in_begun_on_one_process_ends_on_the_other_and_both_know_the_user(
+    two_processes: list[Process], browser: requests.Session, emulator: Any
+) -> None:
+    first, second = two_processes
+    started = get(browser, first, "/auth/login/google")
+    assert started.status_code == 302
+    emulator.client.authorize_next("alice@example.com")
+    at_provider = browser.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    callback = urlsplit(at_provider.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+
+    landed = get(browser, second, callback.path, params=params)  # the flow lives in Redis
+
+    assert landed.status_code == 303, landed.text
+    for process in (first, second, first):
+        me = get(browser, process, "/v1/me")
+        assert me.status_code == 200
+        assert me.json()["name"] == "Alice Example"
+    form = re.search(r'name="csrf_token" value="([^"]+)"', get(browser, first, "/account").text)
+    assert form
+    out = browser.post(
+        second.url("/auth/logout"),
+        data={"csrf_token": form.group(1)},
+        headers=HOST,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert out.status_code == 303, out.text
+    assert get(browser, first, "/v1/me").status_code == 401
+
+
+def test_a_client_limit_holds_across_both_processes(
+    two_processes: list[Process],
+    browser: requests.Session,
+    gateway_env: dict[str, str],
+    build_gateway: Callable[[dict[str, str]], Any],
+) -> None:
+    """T29: 12 requests alternating between the processes against 6/minute: exactly 6 pass."""
+    local = build_gateway(gateway_env)  # the admin's CLI, on the same Redis
+    with local.app_context():
+        _, secret = local.extensions["gateway"].api_clients.create(
+            "frontend", {"members"}, set(), "6/minute"
+        )
+    bearer = {"Authorization": f"Bearer {secret}"}
+
+    answers = [get(browser, two_processes[n % 2], "/v1/rooms", headers=bearer) for n in range(12)]
+
+    assert Counter(a.status_code for a in answers) == {200: 6, 429: 6}
+    assert all(a.status_code == 200 for a in answers[:6])
+    limited = [a for a in answers if a.status_code == 429]
+    assert all(1 <= int(a.headers["Retry-After"]) <= 60 for a in limited)
+    assert {a.json()["error"] for a in limited} == {"rate_limited"}
