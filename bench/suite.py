@@ -1,7 +1,7 @@
 """The benchmark suite: which benchmarks run, with which sizes, and the one table at the end.
 
 Each entry names a module's `measure` function and its keyword arguments for a full run
-(`make bench`, about 3-4 minutes on 2 cores) and for a quick one (`--quick`, and the smoke
+(`make bench`, about 4 minutes on 2 cores) and for a quick one (`--quick`, and the smoke
 test in tests/bench/: proves each benchmark works, measures nothing worth reading).
 Modules are imported only when run, so the load generator's spawned processes, which
 import the main module, stay light.
@@ -33,7 +33,7 @@ class Benchmark:
 SUITE = (
     Benchmark(
         "freebusy_warm",
-        full={"seconds": 10.0, "rounds": 2, "connections": 32},
+        full={"seconds": 10.0, "rounds": 3, "connections": 32},
         quick={
             "seconds": 0.2,
             "rounds": 1,
@@ -60,7 +60,7 @@ SUITE = (
     ),
     Benchmark(
         "scaling",
-        full={"workers": (1, 2, 4), "seconds": 6.0, "rounds": 2, "connections": 32},
+        full={"workers": (1, 2, 4), "seconds": 6.0, "rounds": 3, "connections": 32},
         quick={
             "workers": (1, 2),
             "seconds": 0.2,
