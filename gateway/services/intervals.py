@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,12 @@ class Interval:
         return self.end - self.start
 
     def as_json(self) -> dict[str, str]:
+        return self._json
+
+    @cached_property
+    def _json(self) -> dict[str, str]:
+        # Published intervals are memoized across requests (services/freebusy.py), so each
+        # is formatted once, not on every warm request: formatting was ~a third of its time.
         return {"start": rfc3339(self.start), "end": rfc3339(self.end)}
 
 

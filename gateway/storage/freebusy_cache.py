@@ -24,6 +24,10 @@ from gateway.storage import keys
 from gateway.storage.redis_client import get_many
 
 # KEYS: grant hash, cached index, entry keys... ARGV: epoch, ttl, values...
+# Parsed entries kept per process, by their stored text: no key or user id is kept, and an
+# entry is only ever reused when Redis itself returned that exact text again.
+PARSED_KEPT = 10_000
+
 _WRITE_IF_EPOCH = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
@@ -60,11 +64,24 @@ class FreeBusyCache:
         self.client = client
         self._write = client.register_script(_WRITE_IF_EPOCH)
         self._unlock = client.register_script(_UNLOCK)
+        self._parsed: dict[str, Entry | None] = {}
 
     def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
         if not entry_keys:
             return []
-        return [_entry(raw) for raw in get_many(self.client, entry_keys)]
+        return [self._parse(raw) for raw in get_many(self.client, entry_keys)]
+
+    def _parse(self, raw: object) -> Entry | None:
+        """Warm reads return the same few values again and again: parse each once."""
+        if not isinstance(raw, str):
+            return _entry(raw)
+        entry = self._parsed.get(raw)
+        if entry is None:
+            entry = _entry(raw)
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            self._parsed[raw] = entry
+        return entry
 
     def epoch(self, uid: str, gid: str) -> str | None:
         value = self.client.hget(keys.grant(uid, gid), "epoch")
