@@ -124,8 +124,10 @@ class SignInService:
                 "started": time.time(),
             },
         )
-        if link_uid:  # the record names the user: erasure must find it
-            self.flows.client.sadd(keys.user_index(link_uid), keys.flow(state))
+        if link_uid:  # the record names the user, its parked answer carries their code
+            self.flows.client.sadd(
+                keys.user_index(link_uid), keys.flow(state), keys.flow_response(state)
+            )
         pending = [*pending, keys.digest(state)][-MAX_PENDING_FLOWS:]
         return Started(url=request.url, pending=pending)
 

@@ -236,3 +236,22 @@ def test_a_user_disconnects_one_grant_from_the_account_page(
     assert done.status_code == 303
     assert "You disconnected it." in client.get("/account").get_data(as_text=True)
     assert host.freebusy().status == "unknown"
+
+
+def test_erasure_ends_a_pending_link_and_its_parked_answer(
+    host: Host, client: FlaskClient, sign_in: Any, redis_client: redis.Redis
+) -> None:
+    """A half-done link to Microsoft names the user and holds their code: erasure finds it."""
+    started = client.post("/auth/link/microsoft", data={"csrf_token": host.csrf()})
+    assert started.status_code == 303
+    sign_in.emulator.client.authorize_next("carol@contoso.example")
+    path, fields = sign_in.at_provider(started.headers["Location"])
+    parked = client.post(path.removeprefix("POST "), data=fields)  # the 303 is not followed
+    assert parked.status_code == 303
+    pending = [keys.flow(fields["state"]), keys.flow_response(fields["state"])]
+    assert redis_client.exists(*pending) == 2
+
+    erased = client.delete("/v1/me", headers={"X-CSRFToken": host.csrf()})
+
+    assert erased.status_code == 200
+    assert redis_client.exists(*pending) == 0
