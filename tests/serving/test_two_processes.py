@@ -54,14 +54,18 @@ class Process:
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gunicorn exited; see {self.log.name}"
+            assert self.process.poll() is None, "gunicorn exited:\n" + self.tail()
             try:
                 if requests.get(self.url("/readyz"), headers=HOST, timeout=1).ok:
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"gunicorn did not start; see {self.log.name}")
+        raise AssertionError("gunicorn did not start:\n" + self.tail())
+
+    def tail(self) -> str:
+        self.log.flush()
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-15:])
 
     def stop(self) -> None:
         self.process.terminate()
