@@ -93,6 +93,8 @@ class EmbeddedRedis:
                     # plain-text AOF: a rewrite provably drops erased values (no RDB blob)
                     "aof-use-rdb-preamble no",
                     'save ""',
+                    # most streams hold a few entries (consent log, room history): small nodes
+                    "stream-node-max-bytes 512",
                     "daemonize no",
                     "loglevel warning",
                     f"logfile {self.data_dir / 'redis.log'}",
