@@ -27,6 +27,7 @@ from typing import cast
 import redis
 
 from gateway.storage.keys import PREFIX
+from gateway.storage.readable import hgetall_text, unreadable
 
 AUTH_CACHE_SECONDS = 5.0
 SECRET_PREFIX = "gwc_"  # noqa: S105 - a prefix, not a secret
@@ -86,18 +87,27 @@ class ApiClientStore:
         return found, secret
 
     def get(self, client_id: str) -> ApiClient | None:
-        raw = cast(dict[str, str], self.client.hgetall(client_key(client_id)))
+        """The client, or None; a record with a field that is not what we wrote is None too
+        (a client whose audiences, rooms or limit cannot be read is never served)."""
+        key = client_key(client_id)
+        raw = hgetall_text(self.client, key, "API client", whole=True)
         if not raw:
             return None
-        return ApiClient(
-            id=raw["id"],
-            name=raw.get("name", ""),
-            audiences=frozenset(raw.get("audiences", "").split()),
-            rooms=frozenset(raw.get("rooms", "").split()),
-            rate_limit=raw.get("rate_limit", ""),
-            disabled=raw.get("disabled") == "1",
-            created=float(raw.get("created", 0)),
-        )
+        try:
+            if raw["id"] != client_id:
+                raise ValueError("the record is another client's")
+            return ApiClient(
+                id=raw["id"],
+                name=raw.get("name", ""),
+                audiences=frozenset(raw.get("audiences", "").split()),
+                rooms=frozenset(raw.get("rooms", "").split()),
+                rate_limit=raw.get("rate_limit", ""),
+                disabled=raw.get("disabled") == "1",
+                created=float(raw.get("created", 0)),
+            )
+        except (ValueError, KeyError):
+            unreadable("API client")
+            return None
 
     def authenticate(self, secret: str) -> ApiClient | None:
         """The client a presented secret belongs to, or None (unknown, wrong, disabled)."""
@@ -108,7 +118,11 @@ class ApiClientStore:
         if remembered is not None and remembered[0] > time.monotonic():
             return remembered[1]
         client_id = secret[len(SECRET_PREFIX) :].split(".", 1)[0]
-        stored = self.client.hget(client_key(client_id), "secret_hash")
+        try:
+            stored = self.client.hget(client_key(client_id), "secret_hash")
+        except UnicodeDecodeError:
+            unreadable("API client")
+            return None
         if stored is None or not hmac.compare_digest(str(stored), presented):
             return None
         found = self.get(client_id)

@@ -18,6 +18,7 @@ from typing import cast
 import redis
 
 from gateway.storage import keys
+from gateway.storage.readable import hgetall_text, unreadable
 
 GIVEN = "given"
 REFUSED = "refused"
@@ -87,7 +88,13 @@ class ConsentStore:
 
     def history(self, uid: str) -> list[ConsentEvent]:
         events = []
-        entries = cast(list[tuple[str, dict[str, str]]], self.client.xrange(keys.consent_log(uid)))
+        try:
+            entries = cast(
+                list[tuple[str, dict[str, str]]], self.client.xrange(keys.consent_log(uid))
+            )
+        except UnicodeDecodeError:
+            unreadable("consent history")
+            return []
         for entry_id, fields in entries:
             events.append(
                 ConsentEvent(
@@ -100,24 +107,34 @@ class ConsentStore:
                     requested=tuple(fields.get("requested", "").split()),
                     granted=tuple(fields.get("granted", "").split()),
                     grant=fields.get("grant", ""),
-                    at=float(fields.get("at", 0)),
+                    at=_number(fields.get("at")),
                 )
             )
         return events
 
     def in_force(self, uid: str) -> list[ConsentInForce]:
+        """Consents in force; a record that is not what we wrote is not in force."""
         found = []
-        current = cast(dict[str, str], self.client.hgetall(keys.consents(uid)))
-        for field, raw in current.items():
+        for field, raw in hgetall_text(self.client, keys.consents(uid), "consent").items():
             purpose, _, provider = str(field).partition("|")
-            state = json.loads(raw)
-            found.append(
-                ConsentInForce(
+            try:
+                state = json.loads(raw)
+                consent = ConsentInForce(
                     purpose=purpose,
                     provider=provider,
-                    version=str(state.get("version", "")),
+                    version=str(state["version"]),
                     grant=str(state.get("grant", "")),
-                    given=float(state.get("given", 0)),
+                    given=float(state["given"]),
                 )
-            )
+            except (ValueError, KeyError, TypeError):
+                unreadable("consent")
+                continue
+            found.append(consent)
         return sorted(found, key=lambda c: c.given)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(str(value or 0))
+    except ValueError:
+        return 0.0

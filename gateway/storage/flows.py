@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from gateway.storage import keys
+from gateway.storage.readable import unreadable
 
 FLOW_TTL_SECONDS = 600
 
@@ -41,15 +42,30 @@ class FlowStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.getdel(keys.flow(state))
         pipe.getdel(keys.flow_response(state))
-        raw_flow, raw_response = pipe.execute()
-        return _load(raw_flow), _load(raw_response)
+        try:
+            raw_flow, raw_response = pipe.execute()
+        except UnicodeDecodeError:  # not ours; both are deleted all the same (GETDEL ran)
+            unreadable("sign-in flow")
+            return None, None
+        record = _load(raw_flow, "sign-in flow")
+        parked = _load(raw_response, "parked sign-in response")
+        if record is not None and not isinstance(record.get("flow"), dict):
+            unreadable("sign-in flow")
+            record = None
+        if parked is not None and not all(isinstance(v, str) for v in parked.values()):
+            unreadable("parked sign-in response")
+            parked = None
+        return record, parked
 
 
-def _load(raw: str | None) -> Any:
+def _load(raw: str | None, what: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, TypeError):
+        value = None
+    if not isinstance(value, dict):
+        unreadable(what)
         return None
-    return value if isinstance(value, dict) else None
+    return value

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import redis
 
 from gateway.storage import keys
+from gateway.storage.readable import unreadable
 from gateway.storage.redis_client import get_many
 
 # KEYS: grant hash, cached index, entry keys... ARGV: epoch, ttl, values...
@@ -69,7 +70,21 @@ class FreeBusyCache:
     def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
         if not entry_keys:
             return []
-        return [self._parse(raw) for raw in get_many(self.client, entry_keys)]
+        try:
+            values = get_many(self.client, entry_keys)
+        except UnicodeDecodeError:  # an entry that is not ours: read one by one, drop it
+            values = [self._readable(key) for key in entry_keys]
+        return [self._parse(raw) for raw in values]
+
+    def _readable(self, key: str) -> str | None:
+        """One entry's text; an entry that is not UTF-8 is deleted (a cache: it refills)."""
+        try:
+            value = self.client.get(key)
+        except UnicodeDecodeError:
+            unreadable("free/busy cache entry")
+            self.client.delete(key)
+            return None
+        return None if value is None else str(value)
 
     def _parse(self, raw: object) -> Entry | None:
         """Warm reads return the same few values again and again: parse each once."""
@@ -127,5 +142,6 @@ def _entry(raw: object) -> Entry | None:
         data = json.loads(str(raw))
         busy = tuple((int(s), int(e)) for s, e in data["b"])
         return Entry(busy=busy, fetched_at=float(data["t"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
+        unreadable("free/busy cache entry")
         return None

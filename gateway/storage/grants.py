@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from gateway.storage import keys
+from gateway.storage.readable import hgetall_text, unreadable
 
 ACTIVE = "active"
 NEEDS_CONSENT = "needs_consent"
@@ -122,14 +123,18 @@ class GrantStore:
         pipe.execute()
 
     def load(self, uid: str, gid: str) -> GrantRecord | None:
-        return _record(uid, self.client.hgetall(keys.grant(uid, gid)))  # type: ignore[arg-type]
+        return _record(uid, hgetall_text(self.client, keys.grant(uid, gid), "grant field"))
 
     def list(self, uid: str) -> list[GrantRecord]:
         gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))
         pipe = self.client.pipeline(transaction=False)
         for gid in gids:
             pipe.hgetall(keys.grant(uid, gid))
-        found = [_record(uid, raw) for raw in pipe.execute()]
+        try:
+            raws = pipe.execute()
+        except UnicodeDecodeError:  # a field is not ours: read them one by one
+            raws = [hgetall_text(self.client, keys.grant(uid, g), "grant field") for g in gids]
+        found = [_record(uid, raw) for raw in raws]
         return sorted((r for r in found if r), key=lambda r: r.created)
 
     # -- refresh: a lock plus a fenced write ---------------------------------------------------
@@ -213,23 +218,36 @@ def wrapped_keys(client: redis.Redis) -> Iterator[tuple[str, str]]:
                 yield name, str(wrapped)
 
 
+_TIMES = ("created", "last_used", "last_refreshed", "expires_at")
+_COUNTS = ("version", "epoch")
+
+
 def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
+    """The record; a field that is unreadable is left out (a grant missing its sealed tokens
+    fails to open and is purged as broken), and unreadable numbers make it broken."""
     if not raw or "id" not in raw:
         return None
+    status = raw.get("status", BROKEN)
+    try:
+        numbers = [float(raw.get(n, 0)) for n in _TIMES] + [int(raw.get(n, 0)) for n in _COUNTS]
+    except ValueError:
+        unreadable("grant field")
+        numbers, status = [0.0] * (len(_TIMES) + len(_COUNTS)), BROKEN
+    created, last_used, last_refreshed, expires_at, version, epoch = numbers
     return GrantRecord(
         uid=uid,
         id=raw["id"],
         provider=raw.get("provider", ""),
         purpose=raw.get("purpose", ""),
-        status=raw.get("status", BROKEN),
+        status=status,
         reason=raw.get("reason", ""),
         scopes=frozenset(raw.get("scopes", "").split()),
-        created=float(raw.get("created", 0)),
-        last_used=float(raw.get("last_used", 0)),
-        last_refreshed=float(raw.get("last_refreshed", 0)),
-        expires_at=float(raw.get("expires_at", 0)),
-        version=int(raw.get("version", 0)),
-        epoch=int(raw.get("epoch", 0)),
+        created=created,
+        last_used=last_used,
+        last_refreshed=last_refreshed,
+        expires_at=expires_at,
+        version=int(version),
+        epoch=int(epoch),
         wrapped_key=raw.get("dk"),
         sealed_tokens=raw.get("tokens"),
         sealed_subject=raw.get("subject"),

@@ -26,15 +26,19 @@ or nothing. Room ids are slugs and user ids are URL-safe tokens, checked before 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
 from gateway.storage import keys
-from gateway.storage.redis_client import get_many
+from gateway.storage.readable import get_many_text, get_text, hgetall_text, unreadable
 
 HISTORY_MAX = 1000
+# Room documents found well-formed: their text -> the room id they name (nothing per user).
+CHECKED_KEPT = 10_000
 HISTORY_SECONDS = 365 * 24 * 3600
 
 # KEYS: pointer. ARGV: expected value. Delete only what the caller set.
@@ -98,6 +102,26 @@ class RoomStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._delete_if = client.register_script(_DELETE_IF)
+        self._checked: dict[str, str] = {}
+
+    def _document(self, room_id: str, value: str | None) -> str | None:
+        """The stored text when it is a JSON object naming this room, else None (missing).
+
+        Anything else (foreign bytes, a pickle, another room's document) is never handed
+        to the parsers above. Warm reads see the same texts again: each is checked once."""
+        if value is None or self._checked.get(value) == room_id:
+            return value
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("id") != room_id:
+            unreadable("room document")
+            return None
+        if len(self._checked) >= CHECKED_KEPT:
+            self._checked.clear()
+        self._checked[value] = room_id
+        return value
 
     # -- rooms ---------------------------------------------------------------------------------
     def create(self, room_id: str, document: str, host: str | None) -> bool:
@@ -110,15 +134,14 @@ class RoomStore:
         return True
 
     def load(self, room_id: str) -> str | None:
-        found = self.client.get(room(room_id))
-        return str(found) if found is not None else None
+        return self._document(room_id, get_text(self.client, room(room_id), "room document"))
 
     def load_many(self, room_ids: list[str]) -> list[str | None]:
         """The rooms' documents in one MGET (one per node on a cluster)."""
         if not room_ids:
             return []
-        values = get_many(self.client, [room(r) for r in room_ids])
-        return [str(v) if v is not None else None for v in values]
+        values = get_many_text(self.client, [room(r) for r in room_ids], "room document")
+        return [self._document(r, v) for r, v in zip(room_ids, values, strict=True)]
 
     def ids(self) -> list[str]:
         return sorted(str(r) for r in self.client.smembers(ROOMS))
@@ -171,8 +194,7 @@ class RoomStore:
 
     def unbind(self, uid: str, room_id: str) -> str | None:
         """Remove the user's binding of the room; the grant id it used, or None."""
-        found = self.client.hget(binding(uid, room_id), "grant")
-        gid = str(found) if found is not None else None
+        gid = hgetall_text(self.client, binding(uid, room_id), "room binding").get("grant")
         if gid is not None:
             self._delete_if(keys=[room_bound(room_id)], args=[f"{uid} {gid}"])
         pipe = self.client.pipeline(transaction=True)
@@ -183,7 +205,7 @@ class RoomStore:
         return gid
 
     def pointer(self, room_id: str) -> tuple[str, str] | None:
-        found = _pointer(self.client.get(room_bound(room_id)))
+        found = _pointer(get_text(self.client, room_bound(room_id), "room binding pointer"))
         return (found[0], found[1]) if found else None
 
     def load_with_pointers(
@@ -192,10 +214,14 @@ class RoomStore:
         """Documents and binding pointers of `room_ids` in one MGET (the warm path)."""
         if not room_ids:
             return [], {}
-        values = get_many(
-            self.client, [room(r) for r in room_ids] + [room_bound(r) for r in room_ids]
+        values = get_many_text(
+            self.client,
+            [room(r) for r in room_ids] + [room_bound(r) for r in room_ids],
+            "room document or binding pointer",
         )
-        documents = [str(v) if v is not None else None for v in values[: len(room_ids)]]
+        documents = [
+            self._document(r, v) for r, v in zip(room_ids, values[: len(room_ids)], strict=True)
+        ]
         pointers = {}
         for room_id, value in zip(room_ids, values[len(room_ids) :], strict=True):
             parsed = _pointer(value)
@@ -205,7 +231,9 @@ class RoomStore:
 
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`, in one MGET."""
-        values = get_many(self.client, [room_bound(r) for r in room_ids])
+        values = get_many_text(
+            self.client, [room_bound(r) for r in room_ids], "room binding pointer"
+        )
         found = {}
         for room_id, value in zip(room_ids, values, strict=True):
             parsed = _pointer(value)
@@ -214,8 +242,7 @@ class RoomStore:
         return found
 
     def load_binding(self, uid: str, room_id: str) -> BindingRecord | None:
-        raw: dict[str, str] = self.client.hgetall(binding(uid, room_id))  # type: ignore[assignment]
-        return _binding(uid, raw)
+        return _binding(uid, hgetall_text(self.client, binding(uid, room_id), "room binding"))
 
     def bindings_of(self, uid: str, room_ids: list[str] | None = None) -> list[BindingRecord]:
         """The user's bindings (only of `room_ids` when given), in one round trip."""
@@ -224,7 +251,11 @@ class RoomStore:
         pipe = self.client.pipeline(transaction=False)
         for room_id in room_ids:
             pipe.hgetall(binding(uid, room_id))
-        found = [_binding(uid, raw) for raw in pipe.execute()]
+        try:
+            raws = cast(list[dict[str, str]], pipe.execute())
+        except UnicodeDecodeError:  # one is not ours: read them one by one
+            raws = [hgetall_text(self.client, binding(uid, r), "room binding") for r in room_ids]
+        found = [_binding(uid, raw) for raw in raws]
         return [b for b in found if b is not None]
 
     # -- history -------------------------------------------------------------------------------
@@ -251,19 +282,30 @@ class RoomStore:
         return removed
 
     def history(self, room_id: str) -> list[HistoryEntry]:
-        entries: list[tuple[str, dict[str, str]]] = self.client.xrange(  # type: ignore[assignment]
-            room_history(room_id)
-        )
+        try:
+            entries = cast(
+                list[tuple[str, dict[str, str]]], self.client.xrange(room_history(room_id))
+            )
+        except UnicodeDecodeError:
+            unreadable("room history")
+            return []
         return [
             HistoryEntry(
                 id=str(entry_id),
                 actor=fields.get("actor", ""),
                 action=fields.get("action", ""),
                 grant=fields.get("grant", ""),
-                at=float(fields.get("at", 0)),
+                at=_number(fields.get("at", "0")),
             )
             for entry_id, fields in entries
         ]
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
 
 
 def _pointer(value: object) -> tuple[str, str, str] | None:
@@ -278,11 +320,16 @@ def _pointer(value: object) -> tuple[str, str, str] | None:
 def _binding(uid: str, raw: dict[str, str]) -> BindingRecord | None:
     if not raw or "grant" not in raw or "room" not in raw:
         return None
+    try:
+        since = float(raw.get("since", 0))
+    except ValueError:
+        unreadable("room binding")
+        return None
     return BindingRecord(
         uid=uid,
         room_id=raw["room"],
         gid=raw["grant"],
         provider=raw.get("provider", ""),
         sealed_calendar=raw.get("calendar", ""),
-        since=float(raw.get("since", 0)),
+        since=since,
     )

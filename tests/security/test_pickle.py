@@ -203,34 +203,7 @@ def test_a_planted_pickle_never_executes(
         assert "touch" not in answer.get_data(as_text=True)
 
 
-UNREADABLE_DEFECT = (
-    "defect: a Redis value that is not UTF-8 or not the expected JSON escapes as an unhandled "
-    "UnicodeDecodeError/JSONDecodeError/ValidationError (500) instead of being treated as "
-    "missing or broken (FlowStore.take, FreeBusyCache.read, room/consent/api-client loaders)"
-)
-ANSWERED_500 = {
-    ("flow", "binary-pickle"),
-    ("parked-form-post", "binary-pickle"),
-    ("freebusy-cache", "binary-pickle"),
-    ("room", "ascii-pickle"),
-    ("room", "binary-pickle"),
-    ("room-pointer", "binary-pickle"),
-    ("grant-tokens", "binary-pickle"),
-    ("consent", "ascii-pickle"),
-    ("consent", "binary-pickle"),
-    ("api-client", "binary-pickle"),
-}
-
-
-@pytest.mark.parametrize(
-    ("target", "protocol"),
-    [
-        pytest.param(t, p, marks=pytest.mark.xfail(strict=True, reason=UNREADABLE_DEFECT))
-        if (t, p) in ANSWERED_500
-        else (t, p)
-        for t, p in CASES
-    ],
-)
+@pytest.mark.parametrize(("target", "protocol"), CASES)
 def test_a_planted_pickle_is_never_a_500(
     tmp_path: pathlib.Path, world: World, target: str, protocol: str
 ) -> None:

@@ -38,10 +38,10 @@ def test_save_moves_the_room_between_hosts_and_delete_forgets_it(
     redis_client: redis.Redis,
 ) -> None:
     store = RoomStore(redis_client)
-    store.create("blue", "{}", "U1")
-    store.save("blue", '{"v": 2}', "U1", "U2")
+    store.create("blue", '{"id": "blue"}', "U1")
+    store.save("blue", '{"id": "blue", "v": 2}', "U1", "U2")
     assert store.hosted_by("U1") == [] and store.hosted_by("U2") == ["blue"]
-    assert store.load("blue") == '{"v": 2}'
+    assert store.load("blue") == '{"id": "blue", "v": 2}'
     store.delete("blue", "U2")
     assert store.load("blue") is None and store.ids() == [] and store.hosted_by("U2") == []
 
