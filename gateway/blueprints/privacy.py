@@ -16,7 +16,11 @@ privacy = Blueprint("privacy", __name__)
 @privacy.get("/v1/me/export")
 def export() -> Response:
     uid = signed_in_uid()
-    document = services().privacy.export(uid)
+    try:
+        document = services().privacy.export(uid)
+    except LookupError:  # no such user, or a profile that no longer opens: signed out
+        session.clear()
+        abort(401, "Sign in first.")
     response = Response(json.dumps(document, indent=2), mimetype="application/json")
     if request.args.get("download"):
         response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'

@@ -12,6 +12,7 @@ wrapped key erases them all at once.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,8 +20,12 @@ from typing import Any
 
 import redis
 
+from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, user_context
 from gateway.storage import keys
+from gateway.storage.readable import get_text, hgetall_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,6 @@ class UserStore:
         self.client = client
         self.vault = vault
 
-    def _data_key(self, uid: str) -> bytes:
-        wrapped = _text(self.client.hget(keys.profile(uid), "dk"))
-        if wrapped is None:
-            raise LookupError("no such user")
-        return self.vault.owner_key(wrapped, user_context(uid))
-
     def _sealed_identity(self, data_key: bytes, uid: str, identity: LinkedIdentity) -> str:
         return self.vault.seal_json(
             data_key, identity.__dict__, user_context(uid), f"identity|{identity.provider}"
@@ -64,15 +63,58 @@ class UserStore:
     def _sealed_profile(self, data_key: bytes, uid: str, shown: dict[str, str]) -> str:
         return self.vault.seal_json(data_key, shown, user_context(uid), "profile")
 
+    def _read(self, uid: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The profile hash and the sealed identities; a field that is not UTF-8 is left
+        out (it would not decrypt either)."""
+        profile = hgetall_text(self.client, keys.profile(uid), "user profile")
+        linked = hgetall_text(self.client, keys.identities(uid), "linked identity")
+        return profile, linked
+
+    def _unwrap(self, uid: str, profile: dict[str, str]) -> bytes | None:
+        """The user's data key; None when it is missing or does not unwrap (altered, or
+        moved from another user). A key-encryption key missing from the ring is a
+        configuration problem, not damage: KeyRetired is raised, and nothing is rewritten."""
+        wrapped = profile.get("dk")
+        if wrapped is None:
+            return None
+        try:
+            return self.vault.owner_key(wrapped, user_context(uid))
+        except KeyRetired:
+            raise
+        except DecryptionFailed:
+            return None
+
+    def _open(self, data_key: bytes, uid: str, provider: str, sealed: str) -> LinkedIdentity:
+        data = self.vault.open_json(data_key, sealed, user_context(uid), f"identity|{provider}")
+        return LinkedIdentity(**data)
+
+    def _opened(
+        self, data_key: bytes, uid: str, linked: dict[str, str]
+    ) -> tuple[dict[str, LinkedIdentity], list[str]]:
+        """The identities that open, by field, and the fields that do not."""
+        opened: dict[str, LinkedIdentity] = {}
+        broken: list[str] = []
+        for field, sealed in linked.items():
+            try:
+                identity = self._open(data_key, uid, field.split("|", 1)[0], sealed)
+            except (DecryptionFailed, ValueError, TypeError):
+                broken.append(field)
+                continue
+            if _field(identity) == field:  # not another identity's record moved here
+                opened[field] = identity
+            else:
+                broken.append(field)
+        return opened, broken
+
     def owner_of(self, provider: str, subject: str) -> str | None:
-        return _text(self.client.get(keys.identity_lookup(provider, subject)))
+        return get_text(self.client, keys.identity_lookup(provider, subject), "identity lookup")
 
     def create_with_identity(self, identity: LinkedIdentity) -> str:
         """The user owning `identity`, created now unless a concurrent sign-in won the race."""
         uid = secrets.token_urlsafe(16)
         lookup = keys.identity_lookup(identity.provider, identity.subject)
         if not self.client.set(lookup, uid, nx=True):
-            existing = _text(self.client.get(lookup))
+            existing = self.owner_of(identity.provider, identity.subject)
             if existing:
                 return existing
             raise IdentityTaken("identity changed hands during sign-in")
@@ -97,63 +139,124 @@ class UserStore:
     def link(self, uid: str, identity: LinkedIdentity) -> None:
         """Attach another provider identity to a signed-in user (never matched by e-mail)."""
         lookup = keys.identity_lookup(identity.provider, identity.subject)
-        if not self.client.set(lookup, uid, nx=True) and self.client.get(lookup) != uid:
+        if not self.client.set(lookup, uid, nx=True) and (
+            self.owner_of(identity.provider, identity.subject) != uid
+        ):
             raise IdentityTaken("this account is already linked to another user")
-        sealed = self._sealed_identity(self._data_key(uid), uid, identity)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.identities(uid), _field(identity), sealed)
-        pipe.sadd(keys.user_index(uid), lookup)
-        pipe.execute()
+        self._write_identity(uid, identity, shown=False)
 
     def refresh_identity(self, uid: str, identity: LinkedIdentity) -> None:
         """Keep the display name and e-mail as the provider last reported them."""
-        data_key = self._data_key(uid)
+        self._write_identity(uid, identity, shown=True)
+
+    def _write_identity(self, uid: str, identity: LinkedIdentity, *, shown: bool) -> None:
+        """Seal `identity` into the user's record, repairing what no longer opens.
+
+        The caller reached `uid` through the identity's lookup key (sign-in) or the user's
+        own session (linking), exactly as for an intact record. What does not open is
+        never read and never kept: a data key that does not unwrap (or is gone) is replaced
+        by a new one and every field sealed under the old one is dropped; an identity that
+        does not open is dropped (its lookup stays, so it comes back when its owner next
+        signs in with it); a profile that does not open is sealed again from `identity`.
+        Grants, rooms and consents have keys of their own and are not touched."""
+        profile, linked = self._read(uid)
+        data_key = self._unwrap(uid, profile)
         field = _field(identity)
-        previous = _text(self.client.hget(keys.identities(uid), field))
-        if previous is not None:  # keep when it was first linked
-            linked_at = self._open(data_key, uid, identity.provider, previous).linked_at
-            identity = LinkedIdentity(**{**identity.__dict__, "linked_at": linked_at})
         pipe = self.client.pipeline(transaction=True)
+        if data_key is None:
+            log.error("user profile unreadable, sealed again from this sign-in: user=%s", uid)
+            data_key, wrapped = self.vault.new_owner_key(user_context(uid))
+            pipe.delete(keys.profile(uid), keys.identities(uid))
+            pipe.hset(
+                keys.profile(uid),
+                mapping={
+                    "id": uid,
+                    "created": _created(profile) or str(time.time()),
+                    "dk": wrapped,
+                },
+            )
+            opened: dict[str, LinkedIdentity] = {}
+            shown = True
+        else:
+            opened, broken = self._opened(data_key, uid, linked)
+            if broken:
+                log.error(
+                    "linked identities unreadable, dropped: user=%s count=%d", uid, len(broken)
+                )
+                pipe.hdel(keys.identities(uid), *broken)
+            if not shown and not self._profile_opens(data_key, uid, profile):
+                log.error("user profile unreadable, sealed again from this sign-in: user=%s", uid)
+                shown = True
+            if _created(profile) is None:
+                pipe.hset(keys.profile(uid), "created", str(time.time()))
+        previous = opened.get(field)
+        if previous is not None:  # keep when it was first linked
+            identity = LinkedIdentity(**{**identity.__dict__, "linked_at": previous.linked_at})
         pipe.hset(keys.identities(uid), field, self._sealed_identity(data_key, uid, identity))
-        pipe.hset(
-            keys.profile(uid), "sealed", self._sealed_profile(data_key, uid, _display(identity))
-        )
+        if shown:
+            pipe.hset(
+                keys.profile(uid),
+                mapping={
+                    "id": uid,
+                    "sealed": self._sealed_profile(data_key, uid, _display(identity)),
+                },
+            )
+        pipe.sadd(keys.user_index(uid), keys.identity_lookup(identity.provider, identity.subject))
         pipe.execute()
 
-    def _open(self, data_key: bytes, uid: str, provider: str, sealed: str) -> LinkedIdentity:
-        data = self.vault.open_json(data_key, sealed, user_context(uid), f"identity|{provider}")
-        return LinkedIdentity(**data)
+    def _profile_opens(self, data_key: bytes, uid: str, profile: dict[str, str]) -> bool:
+        try:
+            shown = self.vault.open_json(
+                data_key, profile.get("sealed", ""), user_context(uid), "profile"
+            )
+        except (DecryptionFailed, ValueError):
+            return False
+        return isinstance(shown, dict)
 
     def get(self, uid: str) -> User | None:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(keys.profile(uid))
-        pipe.hgetall(keys.identities(uid))
-        profile, linked = pipe.execute()
+        """The user, or None when there is none or any part of the record does not open:
+        a user whose profile cannot be read is unknown (signed out) until their next
+        sign-in seals it again (see _write_identity). Nothing of it is shown meanwhile."""
+        profile, linked = self._read(uid)
         if not profile or "dk" not in profile:
             return None
-        data_key = self.vault.owner_key(profile["dk"], user_context(uid))
-        shown = self.vault.open_json(data_key, profile["sealed"], user_context(uid), "profile")
-        identities = tuple(
-            sorted(
-                (
-                    self._open(data_key, uid, field.split("|", 1)[0], sealed)
-                    for field, sealed in linked.items()
-                ),
-                key=lambda i: i.linked_at,
+        try:
+            data_key = self._unwrap(uid, profile)
+        except KeyRetired:
+            log.error(
+                "user profile key wrapped by a key-encryption key not in the ring: user=%s", uid
             )
-        )
+            return None
+        created = _created(profile)
+        opened, broken = self._opened(data_key, uid, linked) if data_key else ({}, [])
+        if data_key is None or created is None or broken:
+            log.error("user profile unreadable, treated as unknown: user=%s", uid)
+            return None
+        try:
+            shown = self.vault.open_json(
+                data_key, profile.get("sealed", ""), user_context(uid), "profile"
+            )
+            name, email = shown.get("name") or None, shown.get("email") or None
+        except (DecryptionFailed, ValueError, AttributeError):
+            log.error("user profile unreadable, treated as unknown: user=%s", uid)
+            return None
         return User(
             id=uid,
-            name=shown.get("name") or None,
-            email=shown.get("email") or None,
-            created=float(profile.get("created", 0)),
-            identities=identities,
+            name=name,
+            email=email,
+            created=float(created),
+            identities=tuple(sorted(opened.values(), key=lambda i: i.linked_at)),
         )
 
 
-def _text(value: object) -> str | None:
-    """Values as str: the client decodes responses, whatever redis-py's types say."""
-    return None if value is None else str(value)
+def _created(profile: dict[str, str]) -> str | None:
+    """The profile's creation time as stored, when it is a number."""
+    value = profile.get("created")
+    try:
+        float(str(value))
+    except ValueError:
+        return None
+    return value
 
 
 def _field(identity: LinkedIdentity) -> str:

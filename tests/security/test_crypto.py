@@ -180,14 +180,6 @@ def test_a_tampered_binding_calendar_makes_the_room_unknown(
     assert answer.get_json()["rooms"]["cal"]["status"] == "unknown"
 
 
-PROFILE_DEFECT = (
-    "defect: gateway/storage/users.py UserStore.get (and refresh_identity/_data_key) let "
-    "DecryptionFailed escape, so a tampered profile 'sealed'/'dk' or identity field answers "
-    "500 on /v1/me, /account, /v1/me/export and on the owner's next sign-in"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=PROFILE_DEFECT)
 @pytest.mark.parametrize("where", ["profile-sealed", "profile-dk", "identity"])
 def test_a_tampered_profile_is_never_read_and_never_a_500(
     alice: str, client: FlaskClient, redis_client: redis.Redis, where: str
@@ -208,7 +200,6 @@ def test_a_tampered_profile_is_never_read_and_never_a_500(
         assert "alice" not in answer.get_data(as_text=True).lower(), path
 
 
-@pytest.mark.xfail(strict=True, reason=PROFILE_DEFECT)
 def test_the_owner_of_a_tampered_profile_can_still_sign_in(
     sign_in: Any, alice: str, client: FlaskClient, redis_client: redis.Redis
 ) -> None:
