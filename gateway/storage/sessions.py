@@ -93,7 +93,16 @@ class RedisSessionInterface(SessionInterface):
         if not session:
             if session.sid:
                 self._forget(session)
-                response.delete_cookie(name, domain=domain, path=path)
+                # The same attributes it was set with: browsers ignore a Secure (__Host-)
+                # cookie's deletion sent without Secure.
+                response.delete_cookie(
+                    name,
+                    domain=domain,
+                    path=path,
+                    secure=self.get_cookie_secure(app),
+                    httponly=True,
+                    samesite="Lax",
+                )
             return
         if not session.modified and session.sid:
             return

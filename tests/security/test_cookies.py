@@ -146,12 +146,6 @@ def test_behind_https_the_cookie_is_host_prefixed_and_secure(
         driver.http.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: gateway/storage/sessions.py save_session deletes the cookie with "
-    "response.delete_cookie(name, domain, path) only; a __Host- cookie set without Secure is "
-    "rejected by browsers (RFC 6265bis §4.1.3.2), so sign-out never clears the browser's cookie",
-)
 def test_behind_https_sign_out_clears_the_host_cookie_with_secure(
     https_app: Flask, emulator: Any
 ) -> None:
