@@ -27,7 +27,7 @@ from gateway.errors import register_error_handlers
 from gateway.limits import init_limits
 from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
-from gateway.security import install_security_headers
+from gateway.security import install_body_limit, install_security_headers
 from gateway.services import purposes
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import CalendarApi, FreeBusyService
@@ -193,6 +193,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app, redis_url)
     install_security_headers(app, https=settings.secure_cookies)
+    install_body_limit(app, settings.max_content_length)  # innermost WSGI wrapper
     init_request_log(app)
     init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted
     return app

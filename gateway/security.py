@@ -1,4 +1,4 @@
-"""Response headers every answer carries.
+"""Response headers every answer carries, and the body limit for chunked requests.
 
 No page loads anything from elsewhere, so the policy can be strict. `form-action` is left
 out on purpose: a form that starts linking an account is answered by a redirect to the
@@ -6,6 +6,10 @@ provider, and Chromium applies `form-action` to that redirect too.
 """
 
 from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Response
 
@@ -28,3 +32,43 @@ def install_security_headers(app: Flask, *, https: bool) -> None:
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+
+def install_body_limit(app: Flask, limit: int) -> None:
+    """MAX_CONTENT_LENGTH for bodies without a Content-Length too (see BoundedBody)."""
+    app.wsgi_app = BoundedBody(app.wsgi_app, limit)  # type: ignore[method-assign]
+
+
+class BoundedBody:
+    """A body without Content-Length, which the server de-chunked (`wsgi.input_terminated`),
+    is read here, at most `limit` + 1 bytes, and handed on with the Content-Length it has.
+
+    Werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH with 413 when the body is
+    first read, but it cuts a chunked body at the limit without a word, so the parser saw a
+    truncated body (400, or a form with a cut value). One byte over the limit now gives
+    Werkzeug's own 413 through the usual error handlers; the rest is never read."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], limit: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+            body = _read_at_most(environ["wsgi.input"], self.limit + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if body:  # now a body of known length (Werkzeug ignores one sent chunked)
+                environ["CONTENT_LENGTH"] = str(len(body))
+                environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.wsgi_app(environ, start_response)
+
+
+def _read_at_most(stream: Any, size: int) -> bytes:
+    parts: list[bytes] = []
+    left = size
+    while left > 0:
+        part = stream.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)

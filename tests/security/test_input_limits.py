@@ -110,12 +110,6 @@ def test_a_chunked_form_is_never_read_beyond_the_limit(app: Flask) -> None:
     assert 400 <= status < 500, body[:300]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (low): a chunked body over 64 KiB (no Content-Length; gunicorn sets "
-    "wsgi.input_terminated) is silently truncated at MAX_CONTENT_LENGTH by Werkzeug and then "
-    "parsed, giving 400 'Invalid JSON' (or a form with a cut value) instead of 413",
-)
 @pytest.mark.parametrize("kind", ["json", "form"])
 def test_an_oversized_chunked_body_is_413(app: Flask, secret: str, kind: str) -> None:
     """T28: "MAX_CONTENT_LENGTH (64 KiB) → 413", whatever the framing."""
