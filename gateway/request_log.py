@@ -11,6 +11,35 @@ route's name), not the query string (codes, states), no other header, no client 
 JSON encoding escapes CR, LF and every other control character, so a value cannot forge a
 line (log injection). As a last line of defence, messages are scrubbed of anything that
 looks like a credential parameter, a bearer token, a JWT or an e-mail address.
+
+Security events (ASVS 5.0 16.2.1, 16.3.1-16.3.4) are written by `security_event` as ONE
+record each, on the logger `gateway.security`: the line above plus `action`, `outcome`,
+`actor`, `subject` and `detail` (ids and codes only, never a token, code, state or e-mail).
+The actor is an opaque user id, `client:<id>` for an API client, `provider`, `system` or
+`anonymous`. Event → record:
+
+    login ok                 login / success        services/signin.py (callback)
+    login failed             login / failure        blueprints/auth.py (any SignInError on
+                                                    the callback: bad state, provider error)
+    consent given            consent.give / success services/consent.py
+    consent refused          consent.give / refused services/consent.py (scopes withheld)
+    consent withdrawn        consent.withdraw / success  services/consent.py
+    refresh failure          token.refresh / failure     services/grants.py (invalid_grant,
+                                                    scope lost, provider error)
+    revoke (user, admin)     grant.revoke / success services/revocation.py (actor tells who)
+    admin: end sessions      sessions.end / success blueprints/admin.py
+    admin: rooms, clients    room.* / api_client.* / success  services/rooms.py, api_clients.py
+    erasure                  account.erase / success      services/privacy.py
+    authorization deny       authz.deny / denied    here, for a 401 or 403, or a 404 from a
+                                                    route (absent and not-yours answer alike)
+    input reject             input.reject / rejected  here, for 400, 405, 413, 415, 422 or a
+                                                    404 no route matched
+
+The last two come from one after-request hook and only when the request recorded no event
+of its own, so a refused sign-in is one `login` record, not also an `input.reject`. The
+access line (`gateway.access`) is not an event record. Data-changing events also write one
+entry to the audit stream (gateway/storage/audit.py: revocations, sessions ended, export,
+erasure), which is the durable, pseudonymised trail; the JSON line is the operational one.
 """
 
 from __future__ import annotations
@@ -21,10 +50,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request, session
 
 HEADER = "X-Request-Id"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
@@ -32,6 +62,11 @@ ID_KEY = "gateway.request_id"
 ENDPOINT_KEY = "gateway.endpoint"  # set on the WSGI environ at the end of each request
 UNMATCHED = "unmatched"
 ACCESS_LOGGER = "gateway.access"
+SECURITY_LOGGER = "gateway.security"
+EVENTS_KEY = "gateway.security_events"  # how many events this request has recorded
+EVENT_FIELDS = ("action", "outcome", "actor", "subject", "detail")
+DENIED = frozenset({401, 403})
+REJECTED = frozenset({400, 405, 413, 415, 422})
 VALID_ID = re.compile(r"[0-9A-Fa-f-]{8,64}")
 METHOD = re.compile(r"[A-Z]{1,16}")
 
@@ -48,6 +83,8 @@ REDACTIONS = (
     (re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
 )
 REQUEST_FIELDS = ("request_id", "method", "endpoint")
+# The id of the request being answered, for code it runs in a copied context (worker threads).
+CURRENT_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 ACCESS_FIELDS = ("status", "duration_ms")
 
 
@@ -71,6 +108,50 @@ def current_request_id() -> str | None:
     return request_id(request.environ) if has_request_context() else None
 
 
+def security_event(
+    action: str, outcome: str, *, actor: str, subject: str = "", **detail: Any
+) -> None:
+    """Write the one JSON record of a security event (see the module docstring)."""
+    extra: dict[str, Any] = {
+        "action": action,
+        "outcome": outcome,
+        "actor": actor or "anonymous",
+        "subject": subject,
+        "detail": detail,
+    }
+    if has_request_context():
+        request.environ[EVENTS_KEY] = int(request.environ.get(EVENTS_KEY, 0)) + 1
+        # on the record itself, so a handler that formats later still names the request
+        extra.update(_request_fields(None))
+    level = logging.INFO if outcome == "success" else logging.WARNING
+    logging.getLogger(SECURITY_LOGGER).log(level, "%s %s", action, outcome, extra=extra)
+
+
+def _caller() -> str:
+    """Who is asking, for a refusal record: the API client, else the signed-in user."""
+    found = g.get("api_caller")
+    if found is not None:
+        return f"client:{found.id}" if found.kind == "client" else str(found.id)
+    uid = session.get("uid")
+    return uid if isinstance(uid, str) else "anonymous"
+
+
+def record_refusal(response: Response) -> Response:
+    """One `authz.deny` or `input.reject` record for a refused request that wrote none."""
+    status = response.status_code
+    if request.environ.get(EVENTS_KEY):
+        return response
+    if status in DENIED or (status == 404 and request.endpoint):
+        action, outcome = "authz.deny", "denied"
+    elif status in REJECTED or status == 404:
+        action, outcome = "input.reject", "rejected"
+    else:
+        return response
+    endpoint = request.endpoint or UNMATCHED
+    security_event(action, outcome, actor=_caller(), subject=endpoint, status=status)
+    return response
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; request fields from the record, else the current request."""
 
@@ -84,6 +165,9 @@ class JsonFormatter(logging.Formatter):
             "message": scrub(record.getMessage()),
         }
         line.update(_request_fields(record))
+        if hasattr(record, "action"):
+            for name in EVENT_FIELDS:
+                line[name] = _scrubbed(getattr(record, name, ""))
         for name in ACCESS_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
@@ -96,11 +180,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=True, default=str).replace("\x7f", "\\u007f")
 
 
-def _request_fields(record: logging.LogRecord) -> dict[str, Any]:
-    if all(hasattr(record, name) for name in REQUEST_FIELDS):
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {str(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
+def _request_fields(record: logging.LogRecord | None) -> dict[str, Any]:
+    if record is not None and all(hasattr(record, name) for name in REQUEST_FIELDS):
         return {name: getattr(record, name) for name in REQUEST_FIELDS}
     if not has_request_context() or ID_KEY not in request.environ:
-        return {}
+        rid = CURRENT_ID.get()
+        return {"request_id": rid} if rid else {}
     return {
         "request_id": request.environ[ID_KEY],
         "method": _method(request.environ),
@@ -128,6 +223,7 @@ def init_request_log(app: Flask) -> None:
     """JSON logs, a request id on every request of `app`, and one access line each."""
     use_json_logs()
     app.extensions["request_log"] = True
+    app.after_request(record_refusal)
 
     @app.teardown_request
     def note_endpoint(_error: BaseException | None) -> None:
@@ -148,6 +244,7 @@ class RequestLogMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         rid = request_id(environ)
+        current = CURRENT_ID.set(rid)
         started = time.perf_counter()
         seen: list[int] = []
 
@@ -163,6 +260,7 @@ class RequestLogMiddleware:
             seen[:] = [500]
             raise
         finally:
+            CURRENT_ID.reset(current)
             method = _method(environ)
             endpoint = str(environ.get(ENDPOINT_KEY, UNMATCHED))
             status = seen[0] if seen else 0

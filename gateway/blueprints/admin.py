@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
+from gateway.request_log import security_event
 from gateway.services.key_rotation import key_usage, retired_versions
 from gateway.services.rooms import ROOM_ID, USER_ID
 from gateway.storage.grants import REVOKED
@@ -134,6 +135,7 @@ def revoke_user(uid: str) -> str:
         found.audit.record(
             actor=actor, action="sessions.end", subject=uid, detail={"sessions": ended}
         )
+        security_event("sessions.end", "success", actor=actor, subject=uid, sessions=ended)
     return _receipts_page(
         "Every integration of the user revoked", receipts, url_for("admin.user", uid=uid)
     )

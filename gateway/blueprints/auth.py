@@ -6,6 +6,8 @@ from flask import Blueprint, abort, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from gateway.context import services
+from gateway.request_log import security_event
+from gateway.services.signin import SignInError
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -36,7 +38,13 @@ def link(provider: str) -> Response:
 @auth.get("/callback/<provider>")
 def callback(provider: str) -> Response:
     previous_uid, was_admin = session.get("uid"), session.get("admin") is True
-    outcome = services().signin.finish(provider, request.args.to_dict(), _pending(), previous_uid)
+    try:
+        outcome = services().signin.finish(
+            provider, request.args.to_dict(), _pending(), previous_uid
+        )
+    except SignInError as error:
+        _login_failed(provider, error)
+        raise
     session.clear()
     session.rotate()  # type: ignore[attr-defined]
     session["uid"] = outcome.uid
@@ -50,8 +58,25 @@ def callback(provider: str) -> Response:
 @auth.post("/callback/<provider>")
 def form_post_callback(provider: str) -> Response:
     """Microsoft posts the response cross-site, without our SameSite=Lax cookie: park it."""
-    state = services().signin.park_form_post(provider, request.form.to_dict())
+    try:
+        state = services().signin.park_form_post(provider, request.form.to_dict())
+    except SignInError as error:
+        _login_failed(provider, error)
+        raise
     return redirect(url_for("auth.callback", provider=provider, state=state), code=303)
+
+
+def _login_failed(provider: str, error: SignInError) -> None:
+    uid = session.get("uid")
+    security_event(
+        "login",
+        "failure",
+        actor=uid if isinstance(uid, str) else "anonymous",
+        subject="unknown",
+        provider=provider,
+        reason=error.code,
+        status=error.status,
+    )
 
 
 @auth.post("/logout")

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.request_log import security_event
 from gateway.services.callers import Caller
 from gateway.services.rooms import AUDIENCE, ROOM_ID, describe
 from gateway.storage.api_clients import ApiClient, ApiClientStore
@@ -118,7 +119,7 @@ class ApiClientService:
         client, secret = self.store.create(
             spec.name, set(spec.audiences), set(spec.rooms), spec.rate_limit
         )
-        log.info("api client created: client=%s", client.id)
+        security_event("api_client.create", "success", actor="operator", subject=client.id)
         return client, secret
 
     def all(self) -> list[ApiClient]:
@@ -139,7 +140,7 @@ class ApiClientService:
     def delete(self, client_id: str) -> None:
         if not (_plausible_id(client_id) and self.store.delete(client_id)):
             raise ClientNotFound(f"there is no API client {client_id!r}")
-        log.info("api client deleted: client=%s", client_id)
+        security_event("api_client.delete", "success", actor="operator", subject=client_id)
 
     def authenticate(self, secret: str) -> Caller | None:
         """The caller a presented secret stands for; None for unknown, wrong or disabled."""
@@ -149,7 +150,8 @@ class ApiClientService:
     def _set_disabled(self, client_id: str, disabled: bool) -> ApiClient:
         if not (_plausible_id(client_id) and self.store.set_disabled(client_id, disabled)):
             raise ClientNotFound(f"there is no API client {client_id!r}")
-        log.info("api client %s: client=%s", "disabled" if disabled else "enabled", client_id)
+        action = "api_client.disable" if disabled else "api_client.enable"
+        security_event(action, "success", actor="operator", subject=client_id)
         return self.require(client_id)
 
 

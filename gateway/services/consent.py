@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from connectors.base import Connector, Identity
+from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInError, SignInService, Started
@@ -143,7 +144,14 @@ class ConsentService:
             grant = self.grants.create(uid, purpose_id, identity)
         except GrantUnavailable:
             self.store.record(uid, action=REFUSED, **record)  # type: ignore[arg-type]
-            log.info("consent incomplete: user=%s purpose=%s", uid, purpose_id)
+            security_event(
+                "consent.give",
+                "refused",
+                actor=uid,
+                subject=uid,
+                purpose=purpose_id,
+                provider=identity.provider,
+            )
             return f"/consent/{quote(purpose_id)}/incomplete?provider={quote(identity.provider)}"
         replaced = [
             g
@@ -157,7 +165,15 @@ class ConsentService:
                 uid, old.id, reason="replaced", actor=uid, forget=True, tell_provider=False
             )
         self.store.record(uid, action=GIVEN, grant=grant.id, **record)  # type: ignore[arg-type]
-        log.info("consent given: user=%s purpose=%s grant=%s", uid, purpose_id, grant.id)
+        security_event(
+            "consent.give",
+            "success",
+            actor=uid,
+            subject=uid,
+            purpose=purpose_id,
+            provider=identity.provider,
+            grant=grant.id,
+        )
         return "/account"
 
     def last_refusal(self, uid: str, purpose_id: str, provider: str) -> Refusal | None:
@@ -192,6 +208,15 @@ class ConsentService:
             action=WITHDRAWN,
             version=consent.version,
             digest=consent.digest,
+        )
+        security_event(
+            "consent.withdraw",
+            "success",
+            actor=uid,
+            subject=uid,
+            purpose=purpose_id,
+            provider=provider,
+            grants=ended,
         )
         # A purpose that required this one cannot stand without it.
         for other in self.catalogue.purposes:

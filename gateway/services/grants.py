@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError, GrantInvalid
 from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
+from gateway.request_log import security_event
 from gateway.storage.grants import (
     BROKEN,
     NEEDS_CONSENT,
@@ -196,13 +197,30 @@ class GrantService:
                 reason="The provider no longer accepts this grant (revoked there, expired or "
                 "replaced). Connect the calendar again to restore it.",
             )
-            log.info("grant revoked by provider: user=%s grant=%s", record.uid, record.id)
+            security_event(
+                "token.refresh",
+                "failure",
+                actor="system",
+                subject=record.uid,
+                grant=record.id,
+                provider=record.provider,
+                reason=error.code,
+            )
             raise GrantUnavailable(REVOKED, "the provider revoked this grant") from None
         except ConnectorError as error:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
             )
             metrics.refresh("failed")
+            security_event(
+                "token.refresh",
+                "failure",
+                actor="system",
+                subject=record.uid,
+                grant=record.id,
+                provider=record.provider,
+                reason=error.code,
+            )
             raise
         metrics.provider_call(record.provider, "refresh", "ok", time.monotonic() - started)
         missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
@@ -216,7 +234,15 @@ class GrantService:
                 + ", ".join(sorted(missing))
                 + "; give consent again to use this calendar.",
             )
-            log.info("grant needs consent: user=%s grant=%s", record.uid, record.id)
+            security_event(
+                "token.refresh",
+                "failure",
+                actor="system",
+                subject=record.uid,
+                grant=record.id,
+                provider=record.provider,
+                reason="scope_lost",
+            )
             raise GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
         metrics.refresh("ok")
         context = grant_context(record.uid, record.provider, record.id)

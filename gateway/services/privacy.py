@@ -20,6 +20,7 @@ from typing import Any, cast
 import redis
 
 from gateway.crypto.receipts import ReceiptSigner
+from gateway.request_log import security_event
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService, receipts_key
@@ -238,7 +239,9 @@ class PrivacyService:
             detail={"receipt": receipt["receipt"]},
         )
         self.rewrite_aof()
-        log.info("account erased: receipt=%s", receipt["receipt"])
+        security_event(
+            "account.erase", "success", actor=actor, subject=uid, receipt=receipt["receipt"]
+        )
         return receipt
 
     def rewrite_aof(self) -> bool:

@@ -30,6 +30,7 @@ from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway import metrics
 from gateway.crypto.receipts import ReceiptSigner
+from gateway.request_log import security_event
 from gateway.services.grants import GrantService
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
@@ -129,7 +130,15 @@ class RevocationService:
         pipe.lpush(receipts_key(uid), _json(receipt))
         pipe.ltrim(receipts_key(uid), 0, RECEIPTS_KEPT - 1)
         pipe.execute()
-        log.info("grant revoked: user=%s grant=%s provider=%s", uid, gid, provider_result)
+        security_event(
+            "grant.revoke",
+            "success",
+            actor=actor,
+            subject=uid,
+            grant=gid,
+            provider=record.provider,
+            provider_result=provider_result or "not needed",
+        )
         return receipt
 
     def _tell_provider(self, uid: str, gid: str, provider: str, tell: bool) -> str:

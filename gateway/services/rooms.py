@@ -28,6 +28,7 @@ from connectors.errors import ConnectorError
 from connectors.google import CalendarInfo
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
+from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.storage.grants import GrantRecord
 from gateway.storage.rooms import BindingRecord, HistoryEntry, RoomStore
@@ -241,7 +242,7 @@ class RoomService:
         room = Room(**spec.model_dump(), created=now, updated=now)
         if not self.store.create(room.id, room.model_dump_json(), room.host):
             raise RoomExists(f"a room with id {room.id!r} exists already")
-        log.info("room created: room=%s", room.id)
+        security_event("room.create", "success", actor="operator", subject=room.id)
         return room
 
     def get(self, room_id: str) -> Room | None:
@@ -270,7 +271,7 @@ class RoomService:
             self._drop_binding(room.host, room_id, actor, "host-changed")
         updated = Room(**spec.model_dump(), created=room.created, updated=time.time())
         self.store.save(room_id, updated.model_dump_json(), room.host, updated.host)
-        log.info("room updated: room=%s actor=%s", room_id, actor)
+        security_event("room.update", "success", actor=actor, subject=room_id)
         return updated
 
     def delete(self, room_id: str, actor: str) -> None:
@@ -279,7 +280,7 @@ class RoomService:
             self._drop_binding(room.host, room_id, actor, "room-deleted")
         self.store.delete(room_id, room.host)
         self.store.record(room_id, actor=actor, action="room-deleted")
-        log.info("room deleted: room=%s actor=%s", room_id, actor)
+        security_event("room.delete", "success", actor=actor, subject=room_id)
 
     def hosted_by(self, uid: str) -> list[Room]:
         ids = self.store.hosted_by(uid)
@@ -314,7 +315,7 @@ class RoomService:
             sealed_calendar=self._seal(record, chosen),
         )
         self.store.record(room_id, actor=uid, action="rebind" if previous else "bind", gid=gid)
-        log.info("room bound: room=%s user=%s grant=%s", room_id, uid, gid)
+        security_event("room.bind", "success", actor=uid, subject=room_id, grant=gid)
         written = self.store.load_binding(uid, room_id)
         assert written is not None
         return self._view(room, written, record)
@@ -577,7 +578,7 @@ class RoomService:
         if gid is None:
             return False
         self.store.record(room_id, actor=actor, action=action, gid=gid)
-        log.info("room unbound: room=%s user=%s action=%s", room_id, uid, action)
+        security_event("room.unbind", "success", actor=actor, subject=room_id, reason=action)
         return True
 
     def _view(

@@ -25,6 +25,7 @@ from connectors.errors import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
+from gateway.request_log import security_event
 from gateway.storage import keys
 from gateway.storage.flows import FlowStore
 from gateway.storage.users import IdentityTaken, LinkedIdentity, UserStore
@@ -172,7 +173,6 @@ class SignInService:
         try:
             identity = connector.complete(self.redirect_uri_for(provider), record["flow"], params)
         except ConnectorError as error:
-            log.info("sign-in refused: provider=%s code=%s", provider, error.code)
             raise _refusal(error) from error
         link_uid = record.get("link_uid")
         if link_uid and link_uid != current_uid:
@@ -184,7 +184,7 @@ class SignInService:
         purpose = record.get("purpose")
         if purpose and self.on_grant is not None:
             next_path = safe_next(self.on_grant(uid, str(purpose), identity))
-        log.info("signed in: provider=%s user=%s linked=%s", provider, uid, linked)
+        security_event("login", "success", actor=uid, subject=uid, provider=provider, linked=linked)
         admin = self.is_admin(identity.provider, identity.subject, identity.email)
         return SignedIn(uid=uid, next_path=next_path, linked=linked, pending=pending, admin=admin)
 
