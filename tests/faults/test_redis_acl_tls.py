@@ -324,6 +324,12 @@ def drive_everything(app: Flask, sign_in: Any, another_browser: Any, client: Fla
     )
 
 
+def refused_commands(admin: redis.Redis) -> str:
+    """What ACL LOG holds, as `object (reason, context)`: the command or key refused."""
+    entries = admin.acl_log()
+    return ", ".join(sorted({f"{e['object']} ({e['reason']}, {e['context']})" for e in entries}))
+
+
 def test_the_gateway_runs_whole_on_its_acl_user_without_one_refusal(
     app: Flask,
     sign_in: Any,
@@ -335,15 +341,16 @@ def test_the_gateway_runs_whole_on_its_acl_user_without_one_refusal(
     admin.acl_log_reset()
     admin.config_resetstat()
     started = time.monotonic()
-    drive_everything(app, sign_in, another_browser, client)
+    try:
+        drive_everything(app, sign_in, another_browser, client)
+    except AssertionError as failure:  # a refused command often shows up as a 503 first
+        raise AssertionError(f"{failure}\nACL LOG: {refused_commands(admin)}") from None
     seconds = time.monotonic() - started
     # the breaker's failure script ran (INCR + PEXPIRE inside Lua): the count is there
     assert int(admin.get("gw:{breaker:google}:failures") or 0) >= 1
 
     refusals = admin.acl_log()
-    assert refusals == [], "add these to the gateway's ACL user in deploy/REDIS.md: " + ", ".join(
-        sorted({f"{r['object']} ({r['reason']}, {r['context']})" for r in refusals})
-    )
+    assert refusals == [], "add to the ACL user in deploy/REDIS.md: " + refused_commands(admin)
     stats = admin.info("commandstats")
     used = {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
     failed = {name: int(row.get("failed_calls", 0)) for name, row in stats.items()}
