@@ -31,7 +31,6 @@ from gateway.services.freebusy import (
     MAX_DAYS,
     MAX_ROOMS,
     FreeBusyError,
-    as_json,
 )
 from gateway.services.intervals import rfc3339
 from gateway.services.rooms import ROOM_ID, Room, Weekday, describe
@@ -311,7 +310,7 @@ def freebusy() -> Any:
     answer = services().freebusy.query(
         caller(), query.rooms, query.time_min, query.time_max, query.granularity
     )
-    return jsonify(as_json(answer))
+    return current_app.response_class(answer.encoded, mimetype="application/json")
 
 
 @api_v1.get("/v1/rooms/<room_id>/slots")

@@ -16,6 +16,8 @@ free and never a 500. What is published is busy time only, clipped to bookable h
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import random
 import threading
@@ -24,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -41,6 +44,7 @@ from gateway.services.intervals import (
     rfc3339,
 )
 from gateway.services.rooms import Room, RoomService
+from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,9 @@ MAX_ROOMS = 250
 MAX_DAYS = 31
 GRANULARITIES = (0, 5, 10, 15, 30, 60)
 POLL_SECONDS = 0.05
+# A remembered answer is checked against the generation on every request; this bound only
+# limits what a missed invalidation could cost (storage/answers.py lists what bumps it).
+REMEMBER_AT_MOST_SECONDS = 5.0
 MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
 RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
 
@@ -94,6 +101,22 @@ class FreeBusyAnswer:
     time_min: datetime
     time_max: datetime
     rooms: dict[str, RoomAvailability]
+
+    @cached_property
+    def encoded(self) -> str:
+        """The JSON document, encoded once: a remembered answer is served again as text."""
+        return json.dumps(as_json(self), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """An answer a worker may serve again while the generation is unchanged and every
+    cached day in it is still fresh."""
+
+    generation: str
+    valid_until: float
+    answer: FreeBusyAnswer
+    hosts: list[tuple[str, str]]
 
 
 @dataclass
@@ -154,6 +177,7 @@ class FreeBusyService:
         self._parsed: dict[str, Room] = {}
         self._windows: dict[tuple[str, float, datetime, datetime], list[Interval]] = {}
         self._published: dict[tuple[Any, ...], tuple[Interval, ...]] = {}
+        self._remembered: dict[tuple[Any, ...], _Remembered] = {}
         self._inflight_lock = threading.Lock()
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -209,12 +233,44 @@ class FreeBusyService:
         granularity: int = 0,
     ) -> FreeBusyAnswer:
         self._check(room_ids, time_min, time_max, granularity)
+        asker = f"client:{caller.id}" if caller.kind == "client" else "member"
+        generation = answers.current(self.cache.client)  # before any data: see answers.py
+        key = (caller, tuple(room_ids), time_min, time_max, granularity)
+        remembered = self._remembered.get(key)
+        if (
+            remembered is not None
+            and remembered.generation == generation
+            and time.time() < remembered.valid_until
+        ):
+            self.record_access(asker, remembered.hosts)
+            return remembered.answer
         documents, pointers = self.rooms.store.load_with_pointers(room_ids)
         rooms = self._visible(caller, room_ids, documents)
         availability = self._availability(rooms, time_min, time_max, granularity, pointers)
-        asker = f"client:{caller.id}" if caller.kind == "client" else "member"
-        self.record_access(asker, [(r.id, r.host) for r in rooms if r.host])
-        return FreeBusyAnswer(time_min, time_max, availability)
+        hosts = [(r.id, r.host) for r in rooms if r.host]
+        self.record_access(asker, hosts)
+        answer = FreeBusyAnswer(time_min, time_max, availability)
+        self._remember(key, generation, answer, hosts)
+        return answer
+
+    def _remember(
+        self,
+        key: tuple[Any, ...],
+        generation: str,
+        answer: FreeBusyAnswer,
+        hosts: list[tuple[str, str]],
+    ) -> None:
+        """Keep an answer made only of fresh cached days (and restricted rooms): anything
+        unknown or stale is asked again next time, so a provider that recovers is seen."""
+        found = answer.rooms.values()
+        if any(r.stale or r.status not in ("ok", "restricted") for r in found):
+            return
+        fetched = [r.as_of for r in found if r.as_of is not None]
+        valid_until = min(fetched, default=time.time()) + self.ttl_seconds
+        valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
+        if len(self._remembered) > 10_000:
+            self._remembered.clear()
+        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts)
 
     def slots(
         self, caller: Caller, room_id: str, start: datetime, end: datetime, duration: timedelta
@@ -374,7 +430,11 @@ class FreeBusyService:
     # -- fetching ------------------------------------------------------------------------------
     def _fetch_all(self, needs: dict[str, _Need]) -> None:
         deadline = time.monotonic() + self.deadline_seconds
-        futures = [self._pool.submit(self._fetch_grant, need, deadline) for need in needs.values()]
+        # each fetch runs in the request's context copy, so its log records name the request
+        futures = [
+            self._pool.submit(contextvars.copy_context().run, self._fetch_grant, need, deadline)
+            for need in needs.values()
+        ]
         wait(futures, timeout=max(0.0, deadline - time.monotonic()))
 
     def _fetch_grant(self, need: _Need, deadline: float) -> None:
@@ -484,6 +544,8 @@ class FreeBusyService:
         ttl = self.ttl_seconds + self.stale_seconds
         if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
             log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
+            return
+        answers.bump(self.cache.client)
 
     def _calendars(self, need: _Need) -> dict[str, str]:
         """room id -> calendar id, opened from the bindings (only on the cold path)."""

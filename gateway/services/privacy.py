@@ -25,7 +25,7 @@ from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService, receipts_key
 from gateway.services.rooms import RoomService
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog, access_key
 from gateway.storage.audit import AuditTrail
 from gateway.storage.redis_client import get_many, rewrite_aof
@@ -81,6 +81,7 @@ class PrivacyService:
             self.client.set(restricted_key(uid), str(time.time()), nx=True)
         else:
             self.client.delete(restricted_key(uid))
+        answers.bump(self.client)  # their rooms' remembered answers are out of date now
         self.audit.record(
             actor=actor,
             action="restriction.set" if restricted else "restriction.lift",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.readable import hgetall_text, unreadable
 
 ACTIVE = "active"
@@ -199,6 +199,7 @@ class GrantStore:
         if cached:
             pipe.delete(*cached)
         pipe.execute()
+        answers.bump(self.client)
         return len(cached)
 
     # -- key rotation ----------------------------------------------------------------------------

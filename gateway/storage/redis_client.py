@@ -71,15 +71,17 @@ def parse(url: str) -> Deployment:
     """Parse `url`, raising RedisUrlError with one clear sentence for each mistake."""
     parts = urlsplit(url)
     scheme = parts.scheme
-    if scheme in SINGLE_SCHEMES:
-        return Deployment(kind="single", url=url)
-    if scheme not in SENTINEL_SCHEMES + CLUSTER_SCHEMES:
+    if scheme not in SINGLE_SCHEMES + SENTINEL_SCHEMES + CLUSTER_SCHEMES:
         schemes = ", ".join(f"{s}://" for s in SINGLE_SCHEMES + SENTINEL_SCHEMES + CLUSTER_SCHEMES)
         raise RedisUrlError(f"GATEWAY_REDIS_URL must start with one of {schemes}")
+    # Only these: redis-py would also honour e.g. ssl_cert_reqs=none from a single-server URL
     query = parse_qs(parts.query)
-    unknown = sorted(set(query) - set(TLS_OPTIONS))
+    allowed = (*TLS_OPTIONS, "db") if scheme == "unix" else TLS_OPTIONS
+    unknown = sorted(set(query) - set(allowed))
     if unknown:
         raise RedisUrlError(f"GATEWAY_REDIS_URL has unknown options: {', '.join(unknown)}")
+    if scheme in SINGLE_SCHEMES:
+        return Deployment(kind="single", url=url)
     kind = "sentinel" if scheme in SENTINEL_SCHEMES else "cluster"
     path = [p for p in parts.path.split("/") if p]
     if kind == "sentinel" and not 1 <= len(path) <= 2:

@@ -33,7 +33,7 @@ from typing import cast
 
 import redis
 
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.readable import get_many_text, get_text, hgetall_text, unreadable
 
 HISTORY_MAX = 1000
@@ -152,12 +152,14 @@ class RoomStore:
             self.client.srem(hosted(old_host), room_id)
         if host:
             self.client.sadd(hosted(host), room_id)
+        answers.bump(self.client)
 
     def delete(self, room_id: str, host: str | None) -> None:
         self.client.delete(room(room_id), room_bound(room_id))
         self.client.srem(ROOMS, room_id)
         if host:
             self.client.srem(hosted(host), room_id)
+        answers.bump(self.client)
 
     def hosted_by(self, uid: str) -> list[str]:
         return sorted(str(r) for r in self.client.smembers(hosted(uid)))
@@ -191,6 +193,7 @@ class RoomStore:
         # The third field versions the binding: cached free/busy is keyed by it, so a
         # rebinding (another calendar) never serves the previous calendar's cache.
         self.client.set(room_bound(room_id), f"{uid} {gid} {time.time_ns()}")
+        answers.bump(self.client)
 
     def unbind(self, uid: str, room_id: str) -> str | None:
         """Remove the user's binding of the room; the grant id it used, or None."""
@@ -202,6 +205,7 @@ class RoomStore:
         pipe.srem(bindings(uid), room_id)
         pipe.srem(keys.user_index(uid), room_bound(room_id))
         pipe.execute()
+        answers.bump(self.client)
         return gid
 
     def pointer(self, room_id: str) -> tuple[str, str] | None:

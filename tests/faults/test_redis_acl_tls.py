@@ -513,12 +513,6 @@ def test_default_is_off_and_healthcheck_may_only_ping(
     measured(f"T23: default user refused ({default!r}); unauthenticated PING refused ({nobody!r})")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/storage/redis_client.py parse() returns early for redis:// and rediss:// "
-    "without checking the query, so redis-py's ssl_cert_reqs=none / ssl_check_hostname=false "
-    "turn verification off; remove this marker once parse() refuses them",
-)
 @pytest.mark.parametrize("option", ["ssl_cert_reqs=none", "ssl_check_hostname=false"])
 def test_a_url_cannot_turn_certificate_checks_off(acl_redis: AclRedis, option: str) -> None:
     if not acl_redis.tls:

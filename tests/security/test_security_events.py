@@ -326,12 +326,6 @@ def test_invalid_grant_on_refresh_writes_one_refresh_failure(
     assert_well_formed({**event, "request_id": "checked below"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="free/busy refreshes in its thread pool (gateway/services/freebusy.py), which does "
-    "not carry the request's context: the record has no request_id. Fix: submit each fetch "
-    "with contextvars.copy_context().run (request_log keeps the id in a ContextVar).",
-)
 def test_a_refresh_failure_names_the_request_it_happened_in(
     app: Flask, recording: Any, client: FlaskClient, captured: Captured
 ) -> None:

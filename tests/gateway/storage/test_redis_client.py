@@ -69,6 +69,8 @@ def test_each_deployment_is_read_from_its_url(url: str, expected: Deployment) ->
         ("redis+cluster://a:99999", "is not host:port"),
         ("redis+sentinel://s1:26379/tokens/x", "must be a number"),
         ("rediss+cluster://a:7000?ssl_cert_reqs=none", "unknown options: ssl_cert_reqs"),
+        ("rediss://h:6380/0?ssl_check_hostname=false", "unknown options: ssl_check_hostname"),
+        ("redis://h:6379/0?socket_timeout=60", "unknown options: socket_timeout"),
     ],
 )
 def test_a_mistake_in_the_url_is_named(url: str, message: str) -> None:
