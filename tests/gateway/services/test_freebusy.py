@@ -292,3 +292,27 @@ def test_an_unbound_room_is_unknown_never_free(app: Flask, hosts: Hosts) -> None
         }
     )
     assert query(app, ["lonely"]).rooms["lonely"].status == "unknown"
+
+
+def test_a_worker_serves_a_remembered_answer_until_another_worker_changes_anything(
+    app: Flask,
+    hosts: Hosts,
+    build_gateway: Any,
+    gateway_env: dict[str, str],
+    redis_client: redis.Redis,
+) -> None:
+    """A warm answer is kept per worker and checked against one generation counter: a
+    revocation made by another worker (another app here) ends it at the next request."""
+    alice, grant = hosts.host("google", "alice@example.com")
+    hosts.room("atlas", alice, grant)
+    hosts.event("alice@example.com", "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z")
+    assert query(app, ["atlas"]).rooms["atlas"].busy  # fetched, cached, remembered
+    # Behind the gateway's back (no generation bump) the cache goes: the worker's memory
+    # still answers, which shows the warm path no longer reads the cache at all.
+    redis_client.delete(*redis_client.smembers(keys.grant_cached(alice, grant)))
+    assert query(app, ["atlas"]).rooms["atlas"].busy
+
+    other_worker = build_gateway(gateway_env).extensions["gateway"]
+    other_worker.revocation.revoke_grant(alice, grant, reason="test", actor="admin")
+
+    assert query(app, ["atlas"]).rooms["atlas"].status == "unknown"
