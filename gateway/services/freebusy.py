@@ -56,6 +56,7 @@ POLL_SECONDS = 0.05
 # A remembered answer is checked against the generation on every request; this bound only
 # limits what a missed invalidation could cost (storage/answers.py lists what bumps it).
 REMEMBER_AT_MOST_SECONDS = 5.0
+REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
 MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
 RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
 
@@ -268,7 +269,7 @@ class FreeBusyService:
         fetched = [r.as_of for r in found if r.as_of is not None]
         valid_until = min(fetched, default=time.time()) + self.ttl_seconds
         valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
-        if len(self._remembered) > 10_000:
+        if len(self._remembered) >= REMEMBERED_ANSWERS:
             self._remembered.clear()
         self._remembered[key] = _Remembered(generation, valid_until, answer, hosts)
 
