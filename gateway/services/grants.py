@@ -197,30 +197,14 @@ class GrantService:
                 reason="The provider no longer accepts this grant (revoked there, expired or "
                 "replaced). Connect the calendar again to restore it.",
             )
-            security_event(
-                "token.refresh",
-                "failure",
-                actor="system",
-                subject=record.uid,
-                grant=record.id,
-                provider=record.provider,
-                reason=error.code,
-            )
+            _refresh_failed(record, error.code)
             raise GrantUnavailable(REVOKED, "the provider revoked this grant") from None
         except ConnectorError as error:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
             )
             metrics.refresh("failed")
-            security_event(
-                "token.refresh",
-                "failure",
-                actor="system",
-                subject=record.uid,
-                grant=record.id,
-                provider=record.provider,
-                reason=error.code,
-            )
+            _refresh_failed(record, error.code)
             raise
         metrics.provider_call(record.provider, "refresh", "ok", time.monotonic() - started)
         missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
@@ -287,4 +271,17 @@ def _view(record: GrantRecord) -> GrantView:
         created=record.created,
         last_used=record.last_used,
         last_refreshed=record.last_refreshed,
+    )
+
+
+def _refresh_failed(record: GrantRecord, code: str) -> None:
+    """One security record per failed refresh, whatever the provider said."""
+    security_event(
+        "token.refresh",
+        "failure",
+        actor="system",
+        subject=record.uid,
+        grant=record.id,
+        provider=record.provider,
+        reason=code,
     )
