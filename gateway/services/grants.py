@@ -218,15 +218,7 @@ class GrantService:
                 + ", ".join(sorted(missing))
                 + "; give consent again to use this calendar.",
             )
-            security_event(
-                "token.refresh",
-                "failure",
-                actor="system",
-                subject=record.uid,
-                grant=record.id,
-                provider=record.provider,
-                reason="scope_lost",
-            )
+            _refresh_failed(record, "scope_lost")
             raise GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
         metrics.refresh("ok")
         context = grant_context(record.uid, record.provider, record.id)
