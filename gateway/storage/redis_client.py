@@ -165,10 +165,6 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, health_check_interval=30, **_fail_fast())
 
 
-def is_cluster(client: redis.Redis) -> bool:
-    return isinstance(client, RedisCluster)
-
-
 def rewrite_aof(client: redis.Redis) -> None:
     """BGREWRITEAOF on the server, or on every primary of a cluster (each holds a share)."""
     if isinstance(client, RedisCluster):
