@@ -43,7 +43,7 @@ from gateway.services.intervals import (
     publishable,
     rfc3339,
 )
-from gateway.services.rooms import Room, RoomService
+from gateway.services.rooms import Room, RoomService, read_room
 from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 
@@ -206,12 +206,15 @@ class FreeBusyService:
             found.append(room)
         return found
 
-    def _parse(self, document: str) -> Room:
+    def _parse(self, document: str) -> Room | None:
         room = self._parsed.get(document)
         if room is None:
+            room = read_room(document)
+            if room is None:
+                return None
             if len(self._parsed) > 10_000:
                 self._parsed.clear()
-            room = self._parsed[document] = Room.model_validate_json(document)
+            self._parsed[document] = room
         return room
 
     def _bookable(self, room: Room, start: datetime, end: datetime) -> list[Interval]:

@@ -161,6 +161,9 @@ class RoomStore:
             self.client.srem(hosted(host), room_id)
         answers.bump(self.client)
 
+    def exists(self, room_id: str) -> bool:
+        return bool(self.client.exists(room(room_id)))
+
     def hosted_by(self, uid: str) -> list[str]:
         return sorted(str(r) for r in self.client.smembers(hosted(uid)))
 

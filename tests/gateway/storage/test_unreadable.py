@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
 
 from gateway.storage import keys
 from gateway.storage.api_clients import ApiClientStore, client_key
@@ -24,6 +25,7 @@ from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import GrantStore
 from gateway.storage.readable import get_many_text, hgetall_text
 from gateway.storage.rooms import RoomStore, room, room_bound
+from tests.security.support import DAY, api_client, bearer, make_room
 
 BINARY = pickle.dumps({"not": "ours"}, protocol=5)  # not UTF-8
 ASCII = pickle.dumps({"not": "ours"}, protocol=0)  # text, but not JSON
@@ -193,3 +195,25 @@ def test_a_grant_with_a_field_that_is_not_ours_loses_that_field_or_is_broken(
     two = store.load("U1", "G2")
     assert two is not None and two.status == "broken" and not two.usable
     assert sorted((g.id, g.sealed_tokens) for g in store.list("U1")) == [("G1", None), ("G2", "t")]
+
+
+def test_a_room_document_that_no_longer_validates_reads_as_missing_and_can_be_deleted(
+    app: Flask, redis_client: redis.Redis
+) -> None:
+    """Valid JSON with the right id but fields of another schema: a 404 like any unknown
+    room, absent from the room list, and an operator can still delete it."""
+    make_room(app, "atlas", ["frontend"])
+    make_room(app, "borealis", ["frontend"])
+    redis_client.set("gw:room:borealis", '{"id": "borealis", "hours": "always"}')
+    secret = api_client(app, "fe", {"frontend"})
+    client = app.test_client()
+
+    listed = client.get("/v1/rooms", headers=bearer(secret))
+    asked = client.post("/v1/freebusy", json={"rooms": ["borealis"], **DAY}, headers=bearer(secret))
+
+    assert listed.status_code == 200
+    assert [r["id"] for r in listed.get_json()["rooms"]] == ["atlas"]
+    assert asked.status_code == 404
+    assert asked.get_json()["error"] == "room_not_found"
+    app.extensions["gateway"].rooms.delete("borealis", actor="operator")
+    assert not redis_client.exists("gw:room:borealis")
