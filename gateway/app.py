@@ -29,6 +29,7 @@ from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_security_headers
 from gateway.services import purposes
+from gateway.services.breaker import CircuitBreaker
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import CalendarApi, FreeBusyService
 from gateway.services.grants import GrantService
@@ -143,6 +144,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         deadline_seconds=settings.freebusy_deadline_seconds,
         restricted_among=privacy_service.restricted_among,
         record_access=access_log.record,
+        breaker=CircuitBreaker(
+            client,
+            threshold=settings.breaker_failures,
+            cool_down_seconds=settings.breaker_cool_down_seconds,
+        ),
     )
     app.extensions["gateway"] = Services(
         settings=settings,

@@ -27,6 +27,8 @@ EMULATOR_TENANT = "11111111-1111-4111-8111-111111111111"
 KNOWN_VARIABLES = frozenset(
     {
         "GATEWAY_HOST",
+        "GATEWAY_BREAKER_FAILURES",
+        "GATEWAY_BREAKER_COOL_DOWN_SECONDS",
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
@@ -78,6 +80,8 @@ class Settings:
     freebusy_ttl_seconds: int = 120
     freebusy_stale_seconds: int = 3600
     freebusy_deadline_seconds: int = 8
+    breaker_failures: int = 5
+    breaker_cool_down_seconds: int = 30
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
 
@@ -129,6 +133,8 @@ class Settings:
             freebusy_ttl_seconds=_int(env, "GATEWAY_FREEBUSY_TTL_SECONDS", 120, 5, 3600),
             freebusy_stale_seconds=_int(env, "GATEWAY_FREEBUSY_STALE_SECONDS", 3600, 0, 86400),
             freebusy_deadline_seconds=_int(env, "GATEWAY_FREEBUSY_DEADLINE_SECONDS", 8, 1, 25),
+            breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
+            breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
             admin_email_domain=_admin_domain(env),
         )
 

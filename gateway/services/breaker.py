@@ -5,7 +5,8 @@ timeouts, unreadable answers, its token endpoint failing), the gateway stops cal
 provider for COOL_DOWN_SECONDS. Its rooms then answer exactly as for any provider failure:
 "unknown" (or a cached answer within the configured stale bound, marked stale), never free.
 When the cool-down ends the breaker is half-open: one caller, across every process, gets
-to probe; a success closes the breaker, a failure opens it for another cool-down.
+to probe; a success closes the breaker, a failure opens it for another cool-down. The
+gateway sets both from GATEWAY_BREAKER_FAILURES and GATEWAY_BREAKER_COOL_DOWN_SECONDS.
 
 A provider that says "Retry-After: N" for a grant gets no call for that grant for N seconds
 (at most MAX_HOLD_SECONDS), from any process: without this, the next query a second later

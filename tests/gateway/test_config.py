@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,8 @@ def settings(**env: str) -> Settings:
         ({"GATEWAY_CA_BUNDLE": "/nonexistent/ca.pem"}, "names a file that does not exist"),
         ({"GATEWAY_EMULATOR_URL": "http://127.0.0.1:9"}, "GATEWAY_EMULATOR_URL must be an https"),
         ({"GATEWAY_LOG_LEVEL": "chatty"}, "GATEWAY_LOG_LEVEL must be one of"),
+        ({"GATEWAY_BREAKER_FAILURES": "1"}, "GATEWAY_BREAKER_FAILURES must be"),
+        ({"GATEWAY_BREAKER_COOL_DOWN_SECONDS": "soon"}, "GATEWAY_BREAKER_COOL_DOWN_SECONDS must"),
         ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
         (
             {"GATEWAY_MICROSOFT_CLIENT_ID": "a", "GATEWAY_MICROSOFT_CLIENT_SECRET": "b"},
@@ -141,3 +144,13 @@ def test_start_up_stops_with_one_clear_line(tmp_path: Path) -> None:
         "configuration error: GATEWAY_GOOGLE_CLIENT_SECRET is missing "
         "(GATEWAY_GOOGLE_CLIENT_ID is set)"
     ]
+
+
+def test_the_circuit_breaker_takes_its_settings_from_the_environment(
+    make_env: Any, build_gateway: Any
+) -> None:
+    app = build_gateway(
+        make_env(GATEWAY_BREAKER_FAILURES="3", GATEWAY_BREAKER_COOL_DOWN_SECONDS="90")
+    )
+    breaker = app.extensions["gateway"].freebusy.breaker
+    assert (breaker.threshold, breaker.cool_down_seconds) == (3, 90)
