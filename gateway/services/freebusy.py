@@ -117,7 +117,7 @@ class _Remembered:
     generation: str
     valid_until: float
     answer: FreeBusyAnswer
-    hosts: list[tuple[str, str]]
+    hosts: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -157,7 +157,7 @@ class FreeBusyService:
         stale_seconds: int,
         deadline_seconds: float,
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
-        record_access: Callable[[str, list[tuple[str, str]]], None] = lambda *_: None,
+        record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.rooms = rooms
@@ -251,7 +251,7 @@ class FreeBusyService:
         documents, pointers = self.rooms.store.load_with_pointers(room_ids)
         rooms = self._visible(caller, room_ids, documents)
         availability = self._availability(rooms, time_min, time_max, granularity, pointers)
-        hosts = [(r.id, r.host) for r in rooms if r.host]
+        hosts = tuple((r.id, r.host) for r in rooms if r.host)
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
         self._remember(key, generation, answer, hosts)
@@ -262,7 +262,7 @@ class FreeBusyService:
         key: tuple[Any, ...],
         generation: str,
         answer: FreeBusyAnswer,
-        hosts: list[tuple[str, str]],
+        hosts: tuple[tuple[str, str], ...],
     ) -> None:
         """Keep an answer made only of fresh cached days (and restricted rooms): anything
         unknown or stale is asked again next time, so a provider that recovers is seen."""

@@ -43,24 +43,31 @@ class AccessLog:
     def __init__(self, client: redis.Redis, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.client = client
         self.flush_seconds = flush_seconds
-        self._pending: Counter[tuple[str, str]] = Counter()
+        # Requests as they came, (asker, day, ((room, host uid), ...)) -> how many: a warm
+        # request adds one count here instead of one per room; flush() spreads them out.
+        self._requests: Counter[tuple[str, str, tuple[tuple[str, str], ...]]] = Counter()
+        self._pending: Counter[tuple[str, str]] = Counter()  # a flush that failed
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
 
     def record(self, asker: str, rooms: Iterable[tuple[str, str]]) -> None:
         """Count one request by `asker` for each (room, host uid)."""
         day = time.strftime("%Y-%m-%d", time.gmtime())
+        batch = rooms if isinstance(rooms, tuple) else tuple(rooms)
         with self._lock:
-            for room_id, uid in rooms:
-                self._pending[(uid, f"{room_id}|{asker}|{day}")] += 1
+            self._requests[(asker, day, batch)] += 1
             due = time.monotonic() - self._last_flush >= self.flush_seconds
         if due:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
+            requests, self._requests = self._requests, Counter()
             pending, self._pending = self._pending, Counter()
             self._last_flush = time.monotonic()
+        for (asker, day, batch), times in requests.items():
+            for room_id, uid in batch:
+                pending[(uid, f"{room_id}|{asker}|{day}")] += times
         if not pending:
             return
         pipe = self.client.pipeline(transaction=False)
@@ -79,6 +86,11 @@ class AccessLog:
         with self._lock:
             for key in [k for k in self._pending if k[0] == uid]:
                 del self._pending[key]
+            for request in [r for r in self._requests if any(u == uid for _, u in r[2])]:
+                times = self._requests.pop(request)
+                kept = tuple(pair for pair in request[2] if pair[1] != uid)
+                if kept:
+                    self._requests[(request[0], request[1], kept)] += times
 
     def of(self, uid: str) -> list[AccessCount]:
         self.flush()
