@@ -66,8 +66,14 @@ class UserStore:
     def _read(self, uid: str) -> tuple[dict[str, str], dict[str, str]]:
         """The profile hash and the sealed identities; a field that is not UTF-8 is left
         out (it would not decrypt either)."""
-        profile = hgetall_text(self.client, keys.profile(uid), "user profile")
-        linked = hgetall_text(self.client, keys.identities(uid), "linked identity")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.profile(uid))
+        pipe.hgetall(keys.identities(uid))
+        try:
+            profile, linked = pipe.execute()  # one round trip for an intact record
+        except UnicodeDecodeError:
+            profile = hgetall_text(self.client, keys.profile(uid), "user profile")
+            linked = hgetall_text(self.client, keys.identities(uid), "linked identity")
         return profile, linked
 
     def _unwrap(self, uid: str, profile: dict[str, str]) -> bytes | None:
@@ -184,7 +190,7 @@ class UserStore:
                     "linked identities unreadable, dropped: user=%s count=%d", uid, len(broken)
                 )
                 pipe.hdel(keys.identities(uid), *broken)
-            if not shown and not self._profile_opens(data_key, uid, profile):
+            if not shown and self._shown(data_key, uid, profile) is None:
                 log.error("user profile unreadable, sealed again from this sign-in: user=%s", uid)
                 shown = True
             if _created(profile) is None:
@@ -204,14 +210,15 @@ class UserStore:
         pipe.sadd(keys.user_index(uid), keys.identity_lookup(identity.provider, identity.subject))
         pipe.execute()
 
-    def _profile_opens(self, data_key: bytes, uid: str, profile: dict[str, str]) -> bool:
+    def _shown(self, data_key: bytes, uid: str, profile: dict[str, str]) -> dict[str, Any] | None:
+        """The sealed name and e-mail, or None when they do not open."""
         try:
             shown = self.vault.open_json(
                 data_key, profile.get("sealed", ""), user_context(uid), "profile"
             )
         except (DecryptionFailed, ValueError):
-            return False
-        return isinstance(shown, dict)
+            return None
+        return shown if isinstance(shown, dict) else None
 
     def get(self, uid: str) -> User | None:
         """The user, or None when there is none or any part of the record does not open:
@@ -232,18 +239,14 @@ class UserStore:
         if data_key is None or created is None or broken:
             log.error("user profile unreadable, treated as unknown: user=%s", uid)
             return None
-        try:
-            shown = self.vault.open_json(
-                data_key, profile.get("sealed", ""), user_context(uid), "profile"
-            )
-            name, email = shown.get("name") or None, shown.get("email") or None
-        except (DecryptionFailed, ValueError, AttributeError):
+        shown = self._shown(data_key, uid, profile)
+        if shown is None:
             log.error("user profile unreadable, treated as unknown: user=%s", uid)
             return None
         return User(
             id=uid,
-            name=name,
-            email=email,
+            name=shown.get("name") or None,
+            email=shown.get("email") or None,
             created=float(created),
             identities=tuple(sorted(opened.values(), key=lambda i: i.linked_at)),
         )

@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import SignIn
 from tests.gateway.services.test_grants import grant_for
+from tests.security import support
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -128,18 +129,10 @@ def signed_in(app: Flask, emulator: Any, account: str) -> tuple[SignIn, str]:
 
 
 def make_room(app: Flask, room_id: str, visibility: list[str], host: str | None = None) -> str:
-    spec: dict[str, Any] = {
-        "id": room_id,
-        "name": f"Room {room_id}",
-        "location": "Ghent",
-        "time_zone": "Europe/Brussels",
-        "hours": HOURS,
-        "visibility": visibility,
-    }
-    if host:
-        spec["host"] = host
-    app.extensions["gateway"].rooms.create(spec)
-    return room_id
+    """Rooms in Brussels, bookable on weekdays: the seeded events fall inside their hours."""
+    return support.make_room(
+        app, room_id, visibility, host, time_zone="Europe/Brussels", hours=HOURS
+    )
 
 
 def api_client(app: Flask, name: str, audiences: set[str], rooms: set[str] | None = None) -> str:

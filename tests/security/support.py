@@ -35,13 +35,21 @@ def api_client(app: Flask, name: str, audiences: set[str], rooms: set[str] | Non
     return str(secret)
 
 
-def make_room(app: Flask, room_id: str, visibility: list[str], host: str | None = None) -> str:
+def make_room(
+    app: Flask,
+    room_id: str,
+    visibility: list[str],
+    host: str | None = None,
+    *,
+    time_zone: str = "UTC",
+    hours: dict[str, list[list[str]]] = HOURS,
+) -> str:
     spec: dict[str, Any] = {
         "id": room_id,
         "name": room_id.title(),
         "location": "Ghent",
-        "time_zone": "UTC",
-        "hours": HOURS,
+        "time_zone": time_zone,
+        "hours": hours,
         "visibility": visibility,
     }
     if host:
