@@ -37,6 +37,7 @@ from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
+from gateway.storage import answers
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
@@ -168,6 +169,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     register_cli(app)
     app.add_template_filter(_datetime, "datetime")
+    # A request or CLI command that changed free/busy answers ends only once no worker can
+    # still serve the old ones (storage/answers.py).
+    app.teardown_appcontext(_settle_answers)
 
     from gateway.blueprints.admin import admin
     from gateway.blueprints.admin_rooms import admin_rooms
@@ -203,6 +207,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     init_request_log(app)
     init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted
     return app
+
+
+def _settle_answers(_error: BaseException | None) -> None:
+    answers.settle()
 
 
 def calendar_apis(settings: Settings) -> dict[str, CalendarApi]:

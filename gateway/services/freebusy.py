@@ -53,8 +53,8 @@ MAX_ROOMS = 250
 MAX_DAYS = 31
 GRANULARITIES = (0, 5, 10, 15, 30, 60)
 POLL_SECONDS = 0.05
-# A remembered answer is checked against the generation on every request; this bound only
-# limits what a missed invalidation could cost (storage/answers.py lists what bumps it).
+# A remembered answer is checked against the generation (storage/answers.py: what bumps it,
+# and the lease a worker holds on it); this bound only limits what a missed bump could cost.
 REMEMBER_AT_MOST_SECONDS = 5.0
 REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
 MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
@@ -179,6 +179,7 @@ class FreeBusyService:
         self._windows: dict[tuple[str, float, datetime, datetime], list[Interval]] = {}
         self._published: dict[tuple[Any, ...], tuple[Interval, ...]] = {}
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
+        self._generation = answers.Lease(cache.client)
         self._inflight_lock = threading.Lock()
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class FreeBusyService:
     ) -> FreeBusyAnswer:
         self._check(room_ids, time_min, time_max, granularity)
         asker = f"client:{caller.id}" if caller.kind == "client" else "member"
-        generation = answers.current(self.cache.client)  # before any data: see answers.py
+        generation = self._generation.current()  # before any data: see answers.py
         key = (caller, tuple(room_ids), time_min, time_max, granularity)
         remembered = self._remembered.get(key)
         if (
@@ -549,7 +550,7 @@ class FreeBusyService:
         if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
             log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
             return
-        answers.bump(self.cache.client)
+        answers.bump(self.cache.client, settled=False)  # a fresher fill: nothing to wait for
 
     def _calendars(self, need: _Need) -> dict[str, str]:
         """room id -> calendar id, opened from the bindings (only on the cold path)."""

@@ -5,7 +5,6 @@ an unclosed socket into a failure of whichever test happens to trigger a collect
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,11 +15,9 @@ from tests.conftest import make_gateway
 def close(app: Flask) -> None:
     app.extensions["gateway"].redis.close()
     app.extensions["gateway"].redis.connection_pool.disconnect()
-    for limiter in app.extensions.get("limiter", set()):
-        storage: Any = getattr(limiter, "_storage", None)
-        pool = getattr(getattr(storage, "storage", None), "connection_pool", None)
-        if pool is not None:
-            pool.disconnect()
+    limiter = app.extensions.get("gateway_limiter")
+    if limiter is not None:
+        limiter.close()
 
 
 @pytest.fixture

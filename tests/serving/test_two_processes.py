@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from tests.faults.support import DAY, Hosts
 from tests.redis_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,3 +164,49 @@ def test_a_client_limit_holds_across_both_processes(
     limited = [a for a in answers if a.status_code == 429]
     assert all(1 <= int(a.headers["Retry-After"]) <= 60 for a in limited)
     assert {a.json()["error"] for a in limited} == {"rate_limited"}
+
+
+def test_a_revocation_ends_a_remembered_answer_on_a_process_that_was_serving_it(
+    two_processes: list[Process],
+    app: Any,
+    sign_in: Any,
+    another_browser: Any,
+) -> None:
+    """A process rereads the answers' generation at most once per lease (storage/answers.py)
+    and a change is acknowledged only after every older lease has run out: so the first
+    request that starts after a revocation returns finds the room unknown, on a process
+    that was answering for it from memory a moment before."""
+    hosts = Hosts(app, sign_in, another_browser)
+    uid, gid, room = hosts.hosted_room("google", "atlas")
+    with app.app_context():
+        _, secret = hosts.services.api_clients.create(
+            "frontend", {"frontend"}, set(), "100000/minute"
+        )
+    serving = two_processes[0]
+    body = {"rooms": [room], "timeMin": DAY[0].isoformat(), "timeMax": DAY[1].isoformat()}
+    headers = {**HOST, "Authorization": f"Bearer {secret}"}
+
+    def status(http: requests.Session) -> str:
+        answer = http.post(serving.url("/v1/freebusy"), json=body, headers=headers, timeout=10)
+        return str(answer.json()["rooms"][room]["status"])
+
+    asking = requests.Session()
+    assert status(asking) == "ok"  # fetched, cached and remembered by the serving process
+    stop = threading.Event()
+
+    def keep_asking() -> None:  # the serving process renews its lease all along
+        with requests.Session() as http:
+            while not stop.is_set():
+                status(http)
+
+    load = threading.Thread(target=keep_asking)
+    load.start()
+    try:
+        time.sleep(0.3)
+        with app.app_context():  # another worker: its context ends once the leases have
+            hosts.services.revocation.revoke_grant(uid, gid, reason="test", actor="admin")
+        assert status(asking) == "unknown"
+    finally:
+        stop.set()
+        load.join(timeout=10)
+        asking.close()

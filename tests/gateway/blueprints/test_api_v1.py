@@ -9,11 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from limits.storage import storage_from_string
-from limits.strategies import STRATEGIES
 
 from gateway.blueprints.api_v1 import FreeBusyResponse, RoomList, SlotsResponse, api_v1
 from gateway.cli_clients import clients_cli
-from gateway.limits import ANONYMOUS_RATE_LIMIT, STRATEGY, init_limits
+from gateway.limits import ANONYMOUS_RATE_LIMIT, ApiLimiter, init_limits
 from gateway.services.api_clients import ApiClientService
 from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
 
@@ -358,6 +357,19 @@ def test_a_client_over_its_limit_gets_429_with_retry_after_and_others_do_not(
     assert client.get("/openapi.json").status_code == 200  # the document is not metered
 
 
+def test_a_client_with_two_limits_is_refused_by_the_first_to_run_out(
+    app: Flask, client: FlaskClient
+) -> None:
+    _, secret = clients(app).create("layered", audiences=["frontend"], rate_limit="5/second;3/hour")
+
+    codes = [client.get("/v1/rooms", headers=bearer(secret)).status_code for _ in range(4)]
+
+    assert codes == [200, 200, 200, 429]
+    answer = client.get("/v1/rooms", headers=bearer(secret))
+    assert "3 per 1 hour" in answer.get_json()["message"]
+    assert 1 <= int(answer.headers["Retry-After"]) <= 3600
+
+
 def test_failed_bearer_attempts_are_limited_per_address(
     client: FlaskClient, frontend: str, redis_contents: Any
 ) -> None:
@@ -369,12 +381,14 @@ def test_failed_bearer_attempts_are_limited_per_address(
     assert "127.0.0.1" not in redis_contents()  # addresses are keyed by a keyed hash
 
 
-def test_the_api_keeps_answering_when_the_limiter_storage_is_gone(
+def test_the_api_keeps_answering_when_the_limiter_storage_is_gone_and_counts_per_process(
     app: Flask, client: FlaskClient, frontend: str, tmp_path: Any
 ) -> None:
-    limiter = app.extensions["gateway_limiter"]
+    _, tiny = clients(app).create("tiny", audiences=["frontend"], rate_limit="2/minute")
     dead = storage_from_string(f"redis+unix://{tmp_path}/nothing.sock", socket_timeout=0.1)
-    limiter._storage, limiter._limiter = dead, STRATEGIES[STRATEGY](dead)
+    app.extensions["gateway_limiter"] = ApiLimiter(dead)
 
     for _ in range(3):
         assert client.get("/v1/rooms", headers=bearer(frontend)).status_code == 200
+    codes = [client.get("/v1/rooms", headers=bearer(tiny)).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]  # the same limits, counted in this process
