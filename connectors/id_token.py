@@ -30,8 +30,12 @@ from connectors.http import get_json
 
 LEEWAY_SECONDS = 60
 ALLOWED_ALGORITHMS = ("RS256",)
-# An unknown `kid` triggers a JWKS re-fetch (key rotation), but not more often than this.
+# An unknown `kid` triggers a JWKS re-fetch (key rotation), bounded by a token bucket: up to
+# JWKS_REFETCH_BURST re-fetches at once, then one per JWKS_REFETCH_SECONDS. A key published
+# just after a fetch is still found at once; a flood of made-up kids costs the provider a
+# few fetches, not one per token.
 JWKS_REFETCH_SECONDS = 30
+JWKS_REFETCH_BURST = 2
 
 
 class JwksCache:
@@ -41,21 +45,30 @@ class JwksCache:
         self._session = session
         self._uri = jwks_uri
         self._keys: KeySet | None = None
-        self._fetched_at = 0.0
+        self._refetches = float(JWKS_REFETCH_BURST)
+        self._counted_at = time.monotonic()
         self._lock = threading.Lock()
 
     def key_set(self, kid: str | None) -> KeySet:
         with self._lock:
-            stale = time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS
-            if self._keys is None or (stale and not self._has(kid)):
+            if self._keys is None or (not self._has(kid) and self._may_refetch()):
                 try:
                     self._keys = KeySet.import_key_set(get_json(self._session, self._uri))  # type: ignore[arg-type]
                 except (JoseError, ValueError, TypeError) as error:
                     raise IdTokenInvalid("the provider's signing keys are unreadable") from error
-                self._fetched_at = time.monotonic()
             if not self._has(kid):
                 raise IdTokenInvalid("the ID token is signed with an unknown key")
             return self._keys
+
+    def _may_refetch(self) -> bool:
+        now = time.monotonic()
+        earned = (now - self._counted_at) / JWKS_REFETCH_SECONDS
+        self._refetches = min(float(JWKS_REFETCH_BURST), self._refetches + earned)
+        self._counted_at = now
+        if self._refetches < 1:
+            return False
+        self._refetches -= 1
+        return True
 
     def _has(self, kid: str | None) -> bool:
         return self._keys is not None and any(key.kid == kid for key in self._keys.keys)
