@@ -40,8 +40,10 @@ def install_body_limit(app: Flask, limit: int) -> None:
 
 
 class BoundedBody:
-    """A body without Content-Length, which the server de-chunked (`wsgi.input_terminated`),
-    is read here, at most `limit` + 1 bytes, and handed on with the Content-Length it has.
+    """A chunked body, which the server de-chunked (`wsgi.input_terminated`), is read here,
+    at most `limit` + 1 bytes, and handed on with the Content-Length it has. A request with
+    neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3) and is passed
+    through untouched: gunicorn marks every request terminated, bodiless GETs included.
 
     Werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH with 413 when the body is
     first read, but it cuts a chunked body at the limit without a word, so the parser saw a
@@ -53,7 +55,11 @@ class BoundedBody:
         self.limit = limit
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+        if (
+            environ.get("wsgi.input_terminated")
+            and not environ.get("CONTENT_LENGTH")
+            and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
             body = _read_at_most(environ["wsgi.input"], self.limit + 1)
             environ["wsgi.input"] = io.BytesIO(body)
             if body:  # now a body of known length (Werkzeug ignores one sent chunked)

@@ -70,3 +70,5 @@ def test_bodies_with_a_length_and_empty_bodies_are_left_alone() -> None:
     stream = io.BytesIO(b"never read")
     found = seen({"wsgi.input": stream})  # no Content-Length, server did not terminate it
     assert found["wsgi.input"] is stream
+    found = seen({"wsgi.input": stream, "wsgi.input_terminated": True})  # a GET, by gunicorn
+    assert found["wsgi.input"] is stream

@@ -210,3 +210,24 @@ def test_a_revocation_ends_a_remembered_answer_on_a_process_that_was_serving_it(
         stop.set()
         load.join(timeout=10)
         asking.close()
+
+
+def test_gunicorn_hands_on_a_chunked_body_that_the_body_limit_refuses(
+    two_processes: list[Process],
+) -> None:
+    """T28 through the real server: gunicorn de-chunks the stream and keeps the
+    Transfer-Encoding header, which is what BoundedBody goes by (gateway/security.py)."""
+
+    def oversized() -> Iterator[bytes]:
+        yield b"state="
+        for _ in range(400):
+            yield b"a" * 1024
+
+    answer = requests.post(
+        two_processes[0].url("/auth/callback/microsoft"),
+        data=oversized(),  # a generator: requests sends it chunked
+        headers={**HOST, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert answer.request.headers["Transfer-Encoding"] == "chunked"
+    assert answer.status_code == 413
