@@ -11,13 +11,12 @@ import base64
 import hashlib
 import re
 import secrets
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, read_form_post
 
 # The emulator's authorize and token endpoints, as the gateway's connectors find them.
 PROVIDER_PATHS = {
@@ -26,22 +25,6 @@ PROVIDER_PATHS = {
 }
 SIGN_IN_SCOPES = {"google": "openid email profile", "microsoft": "openid profile email"}
 TENANT = "11111111-1111-4111-8111-111111111111"
-
-
-class Form(HTMLParser):
-    """The action and input values of the first form of a page (a form_post answer)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = found.get("action")
-        elif tag == "input" and found.get("name"):
-            self.fields[str(found["name"])] = found.get("value") or ""
 
 
 def _session(verify: str | bool = True) -> requests.Session:
@@ -87,13 +70,10 @@ class Browser:
                 303,
             )
         else:
-            form = Form()
-            form.feed(self._expect(answer, 200).text)
-            if not form.action:
+            action, fields = read_form_post(self._expect(answer, 200).text)
+            if not action:
                 raise RuntimeError("the provider's answer has no form")
-            parked = self.gateway.post(
-                form.action, data=form.fields, allow_redirects=False, timeout=30
-            )
+            parked = self.gateway.post(action, data=fields, allow_redirects=False, timeout=30)
             back = self._expect(
                 self.gateway.get(
                     urljoin(self.url, self._expect(parked, 303).headers["Location"]),
@@ -177,9 +157,7 @@ def bare_provider_round_trip(http: requests.Session, emulator: Any, provider: st
     if answer.status_code in (302, 303):
         code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
     else:
-        form = Form()
-        form.feed(answer.text)
-        code = form.fields["code"]
+        code = read_form_post(answer.text)[1]["code"]
     token = http.post(
         f"{emulator.url}{token_path}",
         data={

@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from flask import Flask
 
-from bench.browser import TENANT, Form
+from bench.browser import TENANT
 from bench.stack import Stack
+from connectors.emulator import read_form_post
 from gateway import create_app
 from gateway.storage.users import LinkedIdentity
 
@@ -59,9 +60,7 @@ class Scenario:
             return {
                 k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()
             }
-        form = Form()
-        form.feed(response.text)
-        return form.fields
+        return read_form_post(response.text)[1]
 
     def host(self, provider: str, n: int) -> tuple[str, str]:
         """A new host account at the emulator, signed in once, with a calendar grant."""

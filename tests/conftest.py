@@ -10,7 +10,6 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,7 +21,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from connectors.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    read_form_post,
+    start_emulator,
+)
 from gateway import create_app
 from gateway.crypto.keyring import new_key_entry
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
@@ -171,22 +175,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class FormFields(HTMLParser):
-    """The action and the input values of the first form in a page (form_post responses)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = found.get("action")
-        elif tag == "input" and found.get("name"):
-            self.fields[str(found["name"])] = found.get("value") or ""
-
-
 class SignIn:
     """Drives the browser's part of a sign-in: the gateway through its test client, the
     emulator over real HTTPS. Each step is separate so tests can break one of them."""
@@ -216,10 +204,9 @@ class SignIn:
             query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
             return urlsplit(location).path, query
         assert answer.status_code == 200, answer.text
-        form = FormFields()
-        form.feed(answer.text)
-        assert form.action and form.action.startswith(PUBLIC_URL), form.action
-        return "POST " + urlsplit(form.action).path, form.fields
+        action, fields = read_form_post(answer.text)
+        assert action and action.startswith(PUBLIC_URL), action
+        return "POST " + urlsplit(action).path, fields
 
     def back_to_gateway(self, path: str, params: dict[str, str]) -> Any:
         if path.startswith("POST "):

@@ -6,7 +6,7 @@ the JSON control API under /_emulator/ or `EmulatorClient`. See server.py to sta
 control.py for the control API, and PROTOCOLS.md for the facts it follows.
 """
 
-from connectors.emulator.client import EmulatorClient, EmulatorError
+from connectors.emulator.client import EmulatorClient, EmulatorError, read_form_post
 from connectors.emulator.google import GOOGLE_ISSUER
 from connectors.emulator.server import (
     DEFAULT_CLIENT_ID,
@@ -31,5 +31,6 @@ __all__ = [
     "EmulatorError",
     "RunningEmulator",
     "google_issuer",
+    "read_form_post",
     "start_emulator",
 ]

@@ -1,10 +1,12 @@
 """`EmulatorClient`: the control API from Python, over HTTPS trusting the emulator's CA.
 
 `trust_env` is off so `REQUESTS_CA_BUNDLE` or a proxy setting cannot redirect or break it.
+Also `read_form_post`, for tests and benchmarks that play the browser at a form_post answer.
 """
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,6 +14,28 @@ from typing import Any
 import requests
 
 TIMEOUT = (3.0, 30.0)
+
+
+def read_form_post(page: str) -> tuple[str | None, dict[str, str]]:
+    """The action and the input values of the first form in a page: what a browser submits
+    from a form_post answer (pages.form_post_page)."""
+    reader = _FirstForm()
+    reader.feed(page)
+    return reader.action, reader.fields
+
+
+class _FirstForm(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = found.get("action")
+        elif tag == "input" and found.get("name"):
+            self.fields[str(found["name"])] = found.get("value") or ""
 
 
 class EmulatorError(RuntimeError):

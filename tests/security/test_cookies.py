@@ -23,9 +23,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import gateway.storage.sessions as sessions_module
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, read_form_post
 from gateway.storage import keys
-from tests.conftest import FormFields, SignIn
+from tests.conftest import SignIn
 from tests.security.support import GOOGLE_ACCOUNT, MICROSOFT_ACCOUNT, csrf_token
 
 HTTPS_ORIGIN = "https://gw.example"
@@ -94,10 +94,9 @@ class HttpsSignIn(SignIn):
             assert location.startswith(HTTPS_ORIGIN), location
             query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
             return urlsplit(location).path, query
-        form = FormFields()
-        form.feed(answer.text)
-        assert form.action and form.action.startswith(HTTPS_ORIGIN), form.action
-        return "POST " + urlsplit(form.action).path, form.fields
+        action, fields = read_form_post(answer.text)
+        assert action and action.startswith(HTTPS_ORIGIN), action
+        return "POST " + urlsplit(action).path, fields
 
 
 @pytest.mark.parametrize(
