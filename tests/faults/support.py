@@ -1,5 +1,5 @@
-"""Helpers of the fault-injection suite: hosts with grants and rooms, a clock on the
-emulator's call counters, sockets that never accept or never answer, Redis inspection.
+"""Helpers of the fault-injection suite: a clock on the emulator's call counters, sockets
+that never accept or never answer, Redis inspection (hosts and rooms: tests/hosts.py).
 
 Everything is real: the gateway's own services, the emulator over HTTPS, redis-server.
 """
@@ -11,92 +11,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Flask
 
 from connectors.emulator import EmulatorClient
-from gateway.services.callers import Caller
 from gateway.storage import keys
 
-FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
-CALENDARS = "Calendars.ReadBasic"
-ACCOUNTS = {"google": "alice@example.com", "microsoft": "carol@contoso.example"}
 FREEBUSY_ENDPOINT = {"google": "google.freebusy", "microsoft": "microsoft.getschedule"}
 TOKEN_ENDPOINT = {"google": "google.token", "microsoft": "microsoft.token"}
-DAY = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))  # a Wednesday
-FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
-HOURS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
 
 
 def measured(text: str) -> None:
     """A figure for the report (run pytest with -s to see them)."""
     print(f"\nMEASURED {text}")
-
-
-class Hosts:
-    """Signs hosts in, gives each a room-availability grant and binds rooms to it."""
-
-    def __init__(self, app: Flask, sign_in: Any, another_browser: Any) -> None:
-        self.app = app
-        self.services = app.extensions["gateway"]
-        self.another_browser = another_browser
-        self.emulator = sign_in.emulator
-
-    def host(self, provider: str, *, due_for_refresh: bool = False) -> tuple[str, str]:
-        """(uid, gid); with `due_for_refresh` the access token is issued with 1 s to live,
-        so the first use refreshes it at the provider's token endpoint."""
-        uid, identity = self.authorize(provider, due_for_refresh=due_for_refresh)
-        gid = self.services.grants.create(uid, "room-availability", identity).id
-        return uid, gid
-
-    def authorize(self, provider: str, *, due_for_refresh: bool = False) -> tuple[str, Any]:
-        """A signed-in host and the identity (with tokens) of a calendar authorization."""
-        account = ACCOUNTS[provider]
-        browser = self.another_browser()
-        browser.complete(provider, account)
-        uid = browser.client.get("/v1/me").get_json()["id"]
-        connector = self.services.signin.connectors[provider]
-        redirect_uri = self.services.settings.redirect_uri(provider)
-        scope = FREEBUSY if provider == "google" else CALENDARS
-        request = connector.begin(redirect_uri, f"faults-{time.monotonic_ns()}", (scope,))
-        if due_for_refresh:
-            self.emulator.client.settings(access_token_ttl=1)
-        self.emulator.client.authorize_next(account)
-        _, params = browser.at_provider(request.url)
-        identity = connector.complete(redirect_uri, request.flow, params)
-        if due_for_refresh:
-            self.emulator.client.settings(access_token_ttl=3600)
-        return uid, identity
-
-    def room(self, room_id: str, uid: str, gid: str) -> str:
-        self.services.rooms.create(
-            {
-                "id": room_id,
-                "name": room_id.title(),
-                "time_zone": "UTC",
-                "hours": HOURS,
-                "host": uid,
-                "visibility": ["frontend"],
-            }
-        )
-        self.services.rooms.bind(uid, room_id, gid)
-        return room_id
-
-    def hosted_room(self, provider: str, room_id: str, **host: Any) -> tuple[str, str, str]:
-        uid, gid = self.host(provider, **host)
-        return uid, gid, self.room(room_id, uid, gid)
-
-    def query(self, *room_ids: str) -> Any:
-        return self.services.freebusy.query(FRONTEND, list(room_ids), *DAY)
-
-    def status(self, room_id: str) -> str:
-        return str(self.query(room_id).rooms[room_id].status)
-
-    def calls(self, endpoint: str) -> int:
-        return self.emulator.client.calls().get(endpoint, 0)
 
 
 class CallClock:

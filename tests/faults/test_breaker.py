@@ -19,15 +19,13 @@ from prometheus_client import REGISTRY
 from gateway.services.breaker import THRESHOLD
 from gateway.storage import keys
 from tests.faults.support import (
-    DAY,
     FREEBUSY_ENDPOINT,
-    FRONTEND,
     TOKEN_ENDPOINT,
-    Hosts,
     keys_of_grant,
     measured,
     secrets_left,
 )
+from tests.hosts import DAY, FRONTEND, Hosts
 
 PROVIDERS = ("google", "microsoft")
 COOL_DOWN = 1.0  # the production default is 30 s; the behaviour is the same

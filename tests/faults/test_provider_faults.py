@@ -15,7 +15,8 @@ import pytest
 from flask import Flask
 
 from gateway.services.api_clients import ApiClientService
-from tests.faults.support import FREEBUSY_ENDPOINT, TOKEN_ENDPOINT, CallClock, Hosts, measured
+from tests.faults.support import FREEBUSY_ENDPOINT, TOKEN_ENDPOINT, CallClock, measured
+from tests.hosts import Hosts
 
 PROVIDERS = ("google", "microsoft")
 

@@ -29,7 +29,8 @@ from gateway.services.api_clients import ApiClientService
 from gateway.storage import keys
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
-from tests.faults.support import Hosts, keys_of_grant, measured, secrets_left
+from tests.faults.support import keys_of_grant, measured, secrets_left
+from tests.hosts import Hosts
 
 LIMIT_SECONDS = 2.0  # T20: every token-dependent request gets 503 in ≤ 2 s
 RECOVERY_SECONDS = 10.0  # T20: success again within 10 s of recovery, no restart

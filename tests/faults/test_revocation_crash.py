@@ -33,7 +33,8 @@ from flask import Flask
 from connectors.errors import GrantInvalid
 from gateway.storage import keys
 from gateway.storage.grants import ACTIVE, REVOKED
-from tests.faults.support import FREEBUSY, Hosts, keys_of_grant, measured, secrets_left
+from tests.faults.support import keys_of_grant, measured, secrets_left
+from tests.hosts import FREEBUSY, Hosts
 from tests.security.support import csrf_token, signed_in_uid
 
 ROOT = Path(__file__).resolve().parents[2]

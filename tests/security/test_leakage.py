@@ -30,7 +30,7 @@ from gateway.crypto.vault import grant_context
 from gateway.request_log import JsonFormatter
 from gateway.storage import keys
 from tests.conftest import everything_stored
-from tests.gateway.services.test_freebusy import Hosts
+from tests.hosts import Hosts
 from tests.security.support import DAY, SLOTS, api_client, bearer, csrf_token
 
 CANARIES = ("Canary merger 7f3a", "Canary boardroom 7f3a", "canary.attendee.7f3a@example.com")

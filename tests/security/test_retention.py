@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from tests.gateway.services.test_freebusy import Hosts
+from tests.hosts import Hosts
 from tests.security.support import DAY, api_client, bearer
 
 U = r"gw:\{u:[A-Za-z0-9_-]+\}"

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.faults.support import DAY, Hosts
+from tests.hosts import DAY, Hosts
 from tests.redis_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,74 +12,18 @@ import pytest
 import redis
 from flask import Flask
 
-from gateway.services.callers import Caller
 from gateway.services.freebusy import QueryRefused, RoomNotVisible, as_json
 from gateway.storage import keys
+from tests.hosts import DAY, FRONTEND, PLANTED, Hosts
 
 # The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
 pytestmark = pytest.mark.redis_deployments
 
-FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
-CALENDARS = "Calendars.ReadBasic"
-DAY_START = datetime(2026, 11, 25, tzinfo=UTC)  # a Wednesday
-DAY_END = datetime(2026, 11, 26, tzinfo=UTC)
-PLANTED = ("Secret merger talk", "Boardroom 7", "ceo@example.com")
-FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
-OFFICE_HOURS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
+DAY_START, DAY_END = DAY
 
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-class Hosts:
-    """Signs hosts in, gives them a room-availability grant, and binds rooms to it."""
-
-    def __init__(self, app: Flask, sign_in: Any, another_browser: Any) -> None:
-        self.app = app
-        self.services = app.extensions["gateway"]
-        self.sign_in = sign_in
-        self.another_browser = another_browser
-        self.emulator = sign_in.emulator
-
-    def host(self, provider: str, account: str) -> tuple[str, str]:
-        browser = self.another_browser()
-        browser.complete(provider, account)
-        uid = browser.client.get("/v1/me").get_json()["id"]
-        connector = self.services.signin.connectors[provider]
-        redirect_uri = self.services.settings.redirect_uri(provider)
-        scope = FREEBUSY if provider == "google" else CALENDARS
-        request = connector.begin(redirect_uri, f"fb-{time.monotonic_ns()}", (scope,))
-        self.emulator.client.authorize_next(account)
-        _, params = browser.at_provider(request.url)
-        identity = connector.complete(redirect_uri, request.flow, params)
-        gid = self.services.grants.create(uid, "room-availability", identity).id
-        return uid, gid
-
-    def room(self, room_id: str, uid: str, gid: str, hours: Any = None, zone: str = "UTC") -> str:
-        self.services.rooms.create(
-            {
-                "id": room_id,
-                "name": room_id.title(),
-                "time_zone": zone,
-                "hours": hours or OFFICE_HOURS,
-                "host": uid,
-                "visibility": ["frontend"],
-            }
-        )
-        self.services.rooms.bind(uid, room_id, gid)
-        return room_id
-
-    def event(self, account: str, start: str, end: str, **extra: Any) -> None:
-        self.emulator.client.add_event(
-            account,
-            start,
-            end,
-            summary=PLANTED[0],
-            location=PLANTED[1],
-            attendees=[PLANTED[2]],
-            **extra,
-        )
 
 
 @pytest.fixture
