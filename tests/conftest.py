@@ -6,8 +6,10 @@ database and a reset emulator, so tests do not see each other's data.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +70,16 @@ def redis_server(
         server = EmbeddedRedis(folder, binary=binary)
     with server as started:
         yield started
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own, so pausing or killing it hurts no other test."""
+    server = EmbeddedRedis(tmp_path / "redis", binary=find_redis_server()).start()
+    yield server
+    if server._process is not None and server._process.poll() is None:
+        os.kill(server._process.pid, signal.SIGCONT)  # a paused server must be able to stop
+    server.stop()
 
 
 @pytest.fixture

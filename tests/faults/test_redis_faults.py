@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from prometheus_client import REGISTRY
 
 from gateway.services.api_clients import ApiClientService
 from gateway.storage import keys
-from gateway.storage.embedded import EmbeddedRedis, find_redis_server
+from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.redis_client import connect
 from tests.faults.support import keys_of_grant, measured, secrets_left
 from tests.hosts import Hosts
@@ -40,16 +39,6 @@ FREEBUSY_BODY = {
     "timeMin": "2026-11-25T00:00:00Z",
     "timeMax": "2026-11-26T00:00:00Z",
 }
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A Redis of this test's own, so pausing or killing it hurts no other test."""
-    server = EmbeddedRedis(tmp_path / "redis", binary=find_redis_server()).start()
-    yield server
-    if server._process is not None and server._process.poll() is None:
-        os.kill(server._process.pid, signal.SIGCONT)
-    server.stop()
 
 
 class SwitchableProxy:

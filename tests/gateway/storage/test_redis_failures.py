@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,20 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.storage import keys
-from gateway.storage.embedded import EmbeddedRedis, find_redis_server
+from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.redis_client import connect
 
 LIMIT_SECONDS = 2.0
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A Redis of this test's own, so killing it hurts no other test."""
-    server = EmbeddedRedis(tmp_path / "redis", binary=find_redis_server()).start()
-    yield server
-    if server._process is not None and server._process.poll() is None:
-        os.kill(server._process.pid, signal.SIGCONT)
-    server.stop()
 
 
 @pytest.fixture
