@@ -41,6 +41,13 @@ class GrantInvalid(TokenExchangeFailed):
     code = "invalid_grant"
 
 
+class ConsentWithdrawn(GrantInvalid):
+    """The grant is dead for want of consent to a scope (Microsoft's AADSTS65001): the
+    person can restore it by consenting again, unlike a revoked or expired grant."""
+
+    code = "consent_required"
+
+
 class IdTokenInvalid(ConnectorError):
     code = "id_token_invalid"
 

@@ -22,6 +22,7 @@ from connectors.base import AuthRequest, Connector, Identity, TokenSet
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
+    ConsentWithdrawn,
     GrantInvalid,
     ProviderUnavailable,
     TenantNotAllowed,
@@ -46,6 +47,9 @@ TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # expired or revoked (AADSTS70008, 700082, 50173), consent withdrawn (65001), MFA or
 # Conditional Access (interaction_required).
 DEAD_GRANT_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
+# Of those, consent withdrawn: `invalid_grant` with suberror `consent_required` and AADSTS65001.
+CONSENT_REQUIRED = "consent_required"
+CONSENT_ERROR_CODE = 65001
 
 
 class _WithholdTokenBodies(logging.Filter):
@@ -306,6 +310,12 @@ def without_id_tokens(serialized: str) -> str:
 def _refresh_error(result: dict[str, Any]) -> Exception:
     """Map an MSAL error result; its description is never quoted (it is the provider's text)."""
     error = str(result.get("error", ""))
+    if CONSENT_REQUIRED in (error, result.get("suberror")) or CONSENT_ERROR_CODE in (
+        result.get("error_codes") or ()
+    ):
+        return ConsentWithdrawn(
+            "Microsoft needs consent again for this grant", code=CONSENT_REQUIRED
+        )
     if error in DEAD_GRANT_ERRORS or result.get("suberror") in DEAD_GRANT_ERRORS:
         return GrantInvalid("Microsoft no longer accepts this grant", code="invalid_grant")
     if error in TRANSIENT_ERRORS:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from connectors.base import Connector, Identity, TokenSet
-from connectors.errors import ConnectorError, GrantInvalid
+from connectors.errors import ConnectorError, ConsentWithdrawn, GrantInvalid
 from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
@@ -179,11 +179,29 @@ class GrantService:
             )
             raise GrantUnavailable(BROKEN, "the grant's tokens are unreadable") from None
 
+    def _lose_scope(self, record: GrantRecord, what: str) -> GrantUnavailable:
+        """The grant no longer covers its purpose: tokens go, and the person is asked for
+        consent again (not told it was revoked). The error for the caller to raise."""
+        metrics.refresh("scope_lost")
+        self.store.purge(
+            record.uid,
+            record.id,
+            status=NEEDS_CONSENT,
+            reason=what[0].upper() + what[1:] + "; give consent again to use this calendar.",
+        )
+        _refresh_failed(record, "scope_lost")
+        return GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
+
     def _refresh(self, record: GrantRecord, tokens: TokenSet, holder: str) -> str | None:
         connector = self.connectors[record.provider]
         started = time.monotonic()
         try:
             fresh = connector.refresh(tokens, tuple(sorted(record.scopes)))
+        except ConsentWithdrawn as error:
+            metrics.provider_call(
+                record.provider, "refresh", error.code, time.monotonic() - started
+            )
+            raise self._lose_scope(record, "consent to this calendar was withdrawn") from None
         except GrantInvalid as error:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
@@ -209,17 +227,8 @@ class GrantService:
         metrics.provider_call(record.provider, "refresh", "ok", time.monotonic() - started)
         missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
         if missing:
-            metrics.refresh("scope_lost")
-            self.store.purge(
-                record.uid,
-                record.id,
-                status=NEEDS_CONSENT,
-                reason="The provider now withholds "
-                + ", ".join(sorted(missing))
-                + "; give consent again to use this calendar.",
-            )
-            _refresh_failed(record, "scope_lost")
-            raise GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
+            withheld = ", ".join(sorted(missing))
+            raise self._lose_scope(record, f"the provider now withholds {withheld}")
         metrics.refresh("ok")
         context = grant_context(record.uid, record.provider, record.id)
         data_key = self.vault.owner_key(str(record.wrapped_key), context)

@@ -12,7 +12,7 @@ import msal
 import pytest
 
 from connectors.base import TokenSet
-from connectors.errors import ConnectorError, GrantInvalid, ProviderUnavailable
+from connectors.errors import ConnectorError, ConsentWithdrawn, GrantInvalid, ProviderUnavailable
 from tests.connectors.grants_support import (
     CALENDARS,
     CAROL,
@@ -129,12 +129,15 @@ def test_refresh_reports_a_narrowed_grant(connector: Any, emulator: Any) -> None
     assert fresh.granted_scopes == {"openid", "profile", CALENDARS}
 
 
-def test_a_withdrawn_calendar_consent_is_grant_invalid(connector: Any, emulator: Any) -> None:
-    """Microsoft refuses a refresh for a scope no longer consented (AADSTS65001)."""
+def test_a_withdrawn_calendar_consent_is_consent_withdrawn(connector: Any, emulator: Any) -> None:
+    """Microsoft refuses a refresh for a scope no longer consented (AADSTS65001): a dead
+    grant, but one that consenting again restores."""
     tokens = grant(connector, emulator, CAROL, CALENDARS)
     emulator.client.set_grant(CAROL, CLIENT_ID, ["openid", "profile", "email"])
-    with pytest.raises(GrantInvalid):
+    with pytest.raises(ConsentWithdrawn) as refused:
         connector.refresh(tokens, all_scopes(tokens))
+    assert isinstance(refused.value, GrantInvalid)
+    assert refused.value.code == "consent_required"
 
 
 def test_invalid_grant_on_refresh_is_grant_invalid(connector: Any, emulator: Any) -> None:

@@ -195,6 +195,22 @@ def test_refresh_with_fewer_scopes_marks_the_grant_needs_consent(
     assert GOOGLE_FREEBUSY in view.reason
 
 
+def test_a_consent_withdrawn_at_microsoft_marks_the_grant_needs_consent_not_revoked(
+    app: Flask, sign_in: Any, alice: str
+) -> None:
+    """Microsoft refuses the refresh outright (invalid_grant, AADSTS65001) where Google
+    answers with fewer scopes; for the person both mean "give consent again"."""
+    gid = expire_access_tokens(app, sign_in, alice, "microsoft")
+    sign_in.emulator.client.set_grant(CAROL, DEFAULT_CLIENT_ID, ["openid", "profile", "email"])
+    grants = app.extensions["gateway"].grants
+    with pytest.raises(GrantUnavailable) as refused:
+        grants.access_token(alice, gid)
+    assert refused.value.status == NEEDS_CONSENT
+    (view,) = grants.list(alice)
+    assert view.status == NEEDS_CONSENT
+    assert "give consent again" in view.reason
+
+
 def test_a_grant_missing_its_scope_is_never_stored(app: Flask, sign_in: Any, alice: str) -> None:
     identity = authorize(app, sign_in, "google", ALICE, grant=["openid", "email", "profile"])
     grants = app.extensions["gateway"].grants
