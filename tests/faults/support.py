@@ -51,15 +51,25 @@ class CallClock:
             stamp = time.monotonic()
             self.times.extend([stamp] * (now - seen))
             seen = now
+            self._polls += 1
+            time.sleep(self.POLL)
+
+    def caught_up(self, timeout: float = 10.0) -> None:
+        """Wait until the counter has been read again since this call, so `times` holds
+        every call made before it (a poll under load can take far longer than POLL)."""
+        target = self._polls + 2  # the poll under way may have read before this call
+        deadline = time.monotonic() + timeout
+        while self._polls < target and time.monotonic() < deadline:
             time.sleep(self.POLL)
 
     def __enter__(self) -> CallClock:
         self._seen = self._count()  # before anything is called
+        self._polls = 0
         self._thread.start()
         return self
 
     def __exit__(self, *_: Any) -> None:
-        time.sleep(0.05)
+        self.caught_up()
         self._stop.set()
         self._thread.join(timeout=5)
         self.client.close()
