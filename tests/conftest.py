@@ -191,6 +191,8 @@ class SignIn:
     """Drives the browser's part of a sign-in: the gateway through its test client, the
     emulator over real HTTPS. Each step is separate so tests can break one of them."""
 
+    origin = PUBLIC_URL  # where the provider must send the browser back to
+
     def __init__(self, client: FlaskClient, emulator: Any) -> None:
         self.client = client
         self.emulator = emulator
@@ -212,12 +214,12 @@ class SignIn:
         answer = self.http.get(authorize_url, allow_redirects=False, timeout=10)
         if answer.status_code in (302, 303):
             location = answer.headers["Location"]
-            assert location.startswith(PUBLIC_URL), location
+            assert location.startswith(self.origin), location
             query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
             return urlsplit(location).path, query
         assert answer.status_code == 200, answer.text
         action, fields = read_form_post(answer.text)
-        assert action and action.startswith(PUBLIC_URL), action
+        assert action and action.startswith(self.origin), action
         return "POST " + urlsplit(action).path, fields
 
     def back_to_gateway(self, path: str, params: dict[str, str]) -> Any:

@@ -187,7 +187,7 @@ class GrantService:
             record.uid,
             record.id,
             status=NEEDS_CONSENT,
-            reason=what[0].upper() + what[1:] + "; give consent again to use this calendar.",
+            reason=f"{what}; give consent again to use this calendar.",
         )
         _refresh_failed(record, "scope_lost")
         return GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
@@ -201,7 +201,7 @@ class GrantService:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
             )
-            raise self._lose_scope(record, "consent to this calendar was withdrawn") from None
+            raise self._lose_scope(record, "Consent to this calendar was withdrawn") from None
         except GrantInvalid as error:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
@@ -228,7 +228,7 @@ class GrantService:
         missing = self.missing_scopes(record.purpose, record.provider, fresh.granted_scopes)
         if missing:
             withheld = ", ".join(sorted(missing))
-            raise self._lose_scope(record, f"the provider now withholds {withheld}")
+            raise self._lose_scope(record, f"The provider now withholds {withheld}")
         metrics.refresh("ok")
         context = grant_context(record.uid, record.provider, record.id)
         data_key = self.vault.owner_key(str(record.wrapped_key), context)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
@@ -23,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import gateway.storage.sessions as sessions_module
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, read_form_post
+from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gateway.storage import keys
 from tests.conftest import SignIn
 from tests.security.support import GOOGLE_ACCOUNT, MICROSOFT_ACCOUNT, csrf_token
@@ -87,16 +86,7 @@ def https_app(build_gateway: Any, make_env: Any, emulator: Any) -> Iterator[Flas
 class HttpsSignIn(SignIn):
     """The conftest driver, aimed at https://gw.example."""
 
-    def at_provider(self, authorize_url: str) -> tuple[str, dict[str, str]]:
-        answer = self.http.get(authorize_url, allow_redirects=False, timeout=10)
-        if answer.status_code in (302, 303):
-            location = answer.headers["Location"]
-            assert location.startswith(HTTPS_ORIGIN), location
-            query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-            return urlsplit(location).path, query
-        action, fields = read_form_post(answer.text)
-        assert action and action.startswith(HTTPS_ORIGIN), action
-        return "POST " + urlsplit(action).path, fields
+    origin = HTTPS_ORIGIN
 
 
 @pytest.mark.parametrize(
