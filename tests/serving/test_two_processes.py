@@ -58,10 +58,10 @@ class Process:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "gunicorn exited:\n" + self.tail()
             try:
-                if requests.get(self.url("/readyz"), headers=HOST, timeout=1).ok:
+                if requests.get(self.url("/readyz"), headers=HOST, timeout=5).ok:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a first answer slowed by a loaded machine
             time.sleep(0.1)
         raise AssertionError("gunicorn did not start:\n" + self.tail())
 
