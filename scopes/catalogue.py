@@ -266,6 +266,13 @@ class Purpose(Activity):
         return not self.missing_scopes(provider_kind, granted)
 
 
+class AuditEvent(Text):
+    """One kind of audit record (gateway/storage/audit.py records no other kind)."""
+
+    id: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")
+    text: str
+
+
 class Catalogue(Text):
     version: str
     updated: date
@@ -276,12 +283,14 @@ class Catalogue(Text):
     data_categories: tuple[DataCategory, ...]
     purposes: tuple[Purpose, ...]
     operations: tuple[Activity, ...]
+    audit_events: tuple[AuditEvent, ...]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         for kind, items in (
             ("data category", self.data_categories),
             ("purpose or operation", self.purposes + self.operations),
+            ("audit event", self.audit_events),
         ):
             ids = [item.id for item in items]
             doubles = sorted({i for i in ids if ids.count(i) > 1})
@@ -307,6 +316,11 @@ class Catalogue(Text):
     def activities(self) -> tuple[Activity, ...]:
         """Purposes and operations: everything the processing register lists."""
         return self.purposes + self.operations
+
+    @property
+    def audit_actions(self) -> frozenset[str]:
+        """The actions the audit trail may record, as the register lists them."""
+        return frozenset(event.id for event in self.audit_events)
 
     def purpose(self, purpose_id: str) -> Purpose:
         for purpose in self.purposes:

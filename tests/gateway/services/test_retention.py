@@ -27,14 +27,12 @@ def test_an_idle_grant_is_revoked_with_a_reason_its_owner_sees(
         uid, "room-availability", connector.complete(redirect_uri, request.flow, params)
     )
 
-    untouched = retention.run(
-        services.redis, services.grants.store, services.revocation, services.audit
-    )
+    catalogue = services.consent.catalogue
+    sweep = (services.redis, services.grants.store, services.revocation, services.audit)
+    untouched = retention.run(*sweep, catalogue)
     assert untouched.idle_grants_revoked == 0
-    later = time.time() + retention.GRANT_IDLE_SECONDS + 60
-    report = retention.run(
-        services.redis, services.grants.store, services.revocation, services.audit, now=later
-    )
+    later = time.time() + retention.Limits.of(catalogue).grant_idle + 60
+    report = retention.run(*sweep, catalogue, now=later)
     assert report.idle_grants_revoked == 1
     assert services.grants.get(uid, grant.id).status == "revoked"
     assert "Unused for a long time" in client.get("/account").get_data(as_text=True)
