@@ -161,8 +161,12 @@ class ApiClientService:
     def _set_disabled(self, client_id: str, disabled: bool, actor: str) -> ApiClient:
         if not (_plausible_id(client_id) and self.store.set_disabled(client_id, disabled)):
             raise ClientNotFound(f"there is no API client {client_id!r}")
+        self.audit.record(
+            actor=actor,
+            action="api_client.disable" if disabled else "api_client.enable",
+            subject=f"client:{client_id}",
+        )
         action = "api_client.disable" if disabled else "api_client.enable"
-        self.audit.record(actor=actor, action=action, subject=f"client:{client_id}")
         security_event(action, "success", actor=actor, subject=client_id)
         return self.require(client_id)
 

@@ -92,7 +92,7 @@ def run(
                 actor="system",
             )
             revoked += 1
-    trimmed = audit.trim(limits.audit_keep)
+    trimmed = audit.trim(limits.audit_keep, now)
     deleted = 0
     for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:consent-log", count=500):
         name = str(key)

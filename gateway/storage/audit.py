@@ -134,9 +134,9 @@ class AuditTrail:
             for _, fields in cast(list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT))
         )
 
-    def trim(self, keep_seconds: float) -> int:
-        """Drop entries older than the trail's retention."""
-        oldest = int((time.time() - keep_seconds) * 1000)
+    def trim(self, keep_seconds: float, now: float | None = None) -> int:
+        """Drop entries older than the trail's retention (counted back from `now`)."""
+        oldest = int(((now or time.time()) - keep_seconds) * 1000)
         return int(self.client.xtrim(AUDIT, minid=f"{oldest}-0"))
 
 
