@@ -123,14 +123,17 @@ class Retention(Text):
     max_age: timedelta | None = None  # deleted this long after it was written, at the latest
     idle: timedelta | None = None  # deleted this long after it was last used
     until: tuple[EndEvent, ...] = ()  # deleted at once when one of these happens
-    keep_after_end: timedelta | None = None  # ...unless kept this long after it, as proof
+    proof_after: tuple[EndEvent, ...] = ()  # kept `keep_after_end` after one of these...
+    keep_after_end: timedelta | None = None  # ...as proof, then deleted
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         if self.max_age is None and self.idle is None and not self.until:
             raise ValueError("a retention needs max_age, idle or until")
-        if self.keep_after_end is not None and not self.until:
-            raise ValueError("keep_after_end counts from an `until` event")
+        if (self.keep_after_end is None) != (not self.proof_after):
+            raise ValueError("keep_after_end and proof_after go together")
+        if set(self.proof_after) & set(self.until):
+            raise ValueError("an event either deletes at once (until) or starts proof_after")
         for name in ("max_age", "idle", "keep_after_end"):
             value = getattr(self, name)
             if value is not None and value <= timedelta(0):

@@ -7,7 +7,8 @@ flow ≤ 600 s, session ≤ the idle limit (1800 s), free/busy cache ≤ fresh +
 (120 + 3600 s by default), rate-limit windows ≤ their window, a room's access history
 ≤ 1 year. Records kept until revoked or erased (grants, profiles, identities, rooms,
 bindings, API clients) have no TTL by design; the retention command ends unused grants and
-trims the audit stream (tests/gateway/services/test_retention.py). Measured: 0 cache keys without a TTL."""
+trims the audit stream (tests/gateway/services/test_retention.py). Measured: 0 cache keys
+without a TTL."""
 
 from __future__ import annotations
 

@@ -201,22 +201,25 @@ def test_the_page_writes_out_every_retention_limit_and_audit_event(browser: Flas
     page = outline(html)
     catalogue = load_catalogue()
     assert ("h2", "What the audit trail records") in page.headings
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "an id used twice"
     for event in catalogue.audit_events:
         assert f"audit-{event.id}" in page.ids and event.id in page.code
     for category in catalogue.data_categories:
         found = re.search(
-            rf'<ul class="retention-limits" id="limits-{category.id}">(.*?)</ul>', html, re.S
+            rf'<ul class="retention-limits" data-category="{category.id}">(.*?)</ul>', html, re.S
         )
         assert found, category.id
         shown = " ".join(found.group(1).split())
         limits = category.retention
         if limits.max_age:
-            assert f"At most {duration(limits.max_age)} after it is written" in shown
+            assert f"Deleted at most {duration(limits.max_age)} after it is written" in shown
         if limits.idle:
-            assert f"{duration(limits.idle)} after it was last used" in shown
+            assert f"Deleted {duration(limits.idle)} after it was last used" in shown
         if limits.keep_after_end:
-            assert f"kept {duration(limits.keep_after_end)} after that as proof" in shown
-    assert "180 days after it was last used" in html  # the idle revocation of grants
+            assert f"Deleted {duration(limits.keep_after_end)} after " in shown
+    assert "Deleted 180 days after it was last used" in html  # the idle revocation of grants
+    assert "Deleted 1095 days after withdrawal or revocation" in html  # consent records
 
 
 @pytest.mark.parametrize(
