@@ -236,7 +236,7 @@ class PrivacyService:
             }
         )
         self.audit.record(
-            actor="system",
+            actor=actor,
             action="account.erase",
             subject=uid,
             detail={"receipt": receipt["receipt"]},

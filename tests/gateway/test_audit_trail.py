@@ -313,7 +313,7 @@ def test_export_restriction_and_erasure_are_recorded_and_erasure_keeps_the_recor
     erased = alice.delete("/v1/me", headers=headers)
     assert erased.status_code == 200
     receipt = erased.get_json()
-    trail.one("account.erase", actor="system", subject=people.alice)
+    trail.one("account.erase", actor=people.alice, subject=people.alice)
 
     # the records about her stay, under the pseudonym the receipt names, and only there
     named = receipt["subject"]
