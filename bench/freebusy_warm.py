@@ -91,7 +91,7 @@ def warm_gateway(rooms: int = ROOMS) -> Iterator[Warm]:
             services.rooms.bind(uid, room_id, gid)
         from gateway.services.api_clients import ApiClientService
 
-        _, secret = ApiClientService(services.api_clients).create(
+        _, secret = ApiClientService(services.api_clients, services.audit).create(
             "bench", audiences=["bench"], rate_limit="1000000/hour"
         )
         tomorrow = time.gmtime(time.time() + 86400)

@@ -166,7 +166,7 @@ def measure(users: int = 20, days: int = 7, flush_wait: float = 2.2) -> list[Row
                 browser.bind(room_id, gids[uid])
                 browser.close()
             bind_stage = meter.stage("binding (room <- host's calendar)", users)
-            api_client, secret = ApiClientService(services.api_clients).create(
+            api_client, secret = ApiClientService(services.api_clients, services.audit).create(
                 "bench", audiences=["bench"], rate_limit="1000000/hour"
             )
             ids[api_client.id] = "CLIENT"

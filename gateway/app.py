@@ -104,7 +104,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     grant_store = GrantStore(client)
     grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))
-    audit = AuditTrail(client, settings.secret_key)
+    audit = AuditTrail(client, settings.secret_key, load_catalogue().audit_actions)
     revocation = RevocationService(
         grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
     )
@@ -116,8 +116,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         revocation,
         connectors,
         purposes.provider_kinds(settings),
+        audit,
     )
-    room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings))
+    room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings), audit)
     revocation.unbind_hooks.append(room_service.unbind_grant)
     consent_service.rebind_hooks.append(room_service.rebind_grant)
     api_clients = ApiClientStore(client, settings.secret_key)

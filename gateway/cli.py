@@ -18,6 +18,7 @@ from gateway.services.key_rotation import (
 )
 
 keys_cli = AppGroup("keys", help="The key ring that wraps every data key.")
+ACTOR = "cli"
 
 
 @keys_cli.command("status")
@@ -44,7 +45,7 @@ def keys_rotate() -> None:
     """Re-wrap every data key under the newest key version (safe while serving)."""
     found = services()
     try:
-        report = rotate(found.redis, found.vault)
+        report = rotate(found.redis, found.vault, found.audit, ACTOR)
     except RotationRefused as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -59,7 +60,7 @@ def keys_retire(version: str) -> None:
     """Mark VERSION retired, only when no data key uses it; then drop it from configuration."""
     found = services()
     try:
-        retire(found.redis, found.settings.keyring, version)
+        retire(found.redis, found.settings.keyring, version, found.audit, ACTOR)
     except (KeyInUse, RotationRefused) as error:
         raise click.ClickException(f"{error}; not retired") from None
     click.echo(f"{version} is unused and retired: remove it from GATEWAY_ENCRYPTION_KEYS")
@@ -81,7 +82,9 @@ def retention_run() -> None:
     from gateway.services import retention
 
     found = services()
-    report = retention.run(found.redis, found.grants.store, found.revocation, found.audit)
+    report = retention.run(
+        found.redis, found.grants.store, found.revocation, found.audit, found.consent.catalogue
+    )
     click.echo(
         f"idle grants revoked {report.idle_grants_revoked}, audit entries trimmed "
         f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}"

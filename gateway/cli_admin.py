@@ -97,7 +97,11 @@ def revoke_provider(name: str, reason: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
 def audit(uid: str | None, action: str | None, limit: int) -> None:
     """The audit trail, newest first, one JSON object per line."""
-    for entry in services().audit.entries(subject=uid, action=action, limit=limit):
+    trail = services().audit
+    entries = trail.entries(subject=uid, action=action, limit=limit)
+    if uid:  # reading what was done to one person is itself recorded
+        trail.record(actor=ACTOR, action="audit.read", subject=uid, detail={"shown": len(entries)})
+    for entry in entries:
         click.echo(json.dumps(asdict(entry), sort_keys=True))
 
 

@@ -20,10 +20,11 @@ from gateway.services.api_clients import (
 from gateway.storage.api_clients import ApiClient
 
 clients_cli = AppGroup("clients", help="API clients: the programs that read free/busy.")
+ACTOR = "cli"
 
 
 def _service() -> ApiClientService:
-    return ApiClientService(services().api_clients)
+    return ApiClientService(services().api_clients, services().audit)
 
 
 def _line(client: ApiClient) -> str:
@@ -57,7 +58,7 @@ def clients_create(
 ) -> None:
     """Add a client called NAME and print its secret, once."""
     try:
-        client, secret = _service().create(name, audiences, rooms, rate_limit)
+        client, secret = _service().create(name, audiences, rooms, rate_limit, actor=ACTOR)
     except ApiClientError as error:
         raise click.ClickException(error.message) from None
     click.echo(_line(client))
@@ -81,7 +82,7 @@ def clients_list() -> None:
 def clients_disable(client_id: str) -> None:
     """Refuse CLIENT_ID's secret from now on (reversible with `enable`)."""
     try:
-        client = _service().disable(client_id)
+        client = _service().disable(client_id, actor=ACTOR)
     except ApiClientError as error:
         raise click.ClickException(error.message) from None
     click.echo(_line(client))
@@ -92,7 +93,7 @@ def clients_disable(client_id: str) -> None:
 def clients_enable(client_id: str) -> None:
     """Accept CLIENT_ID's secret again."""
     try:
-        client = _service().enable(client_id)
+        client = _service().enable(client_id, actor=ACTOR)
     except ApiClientError as error:
         raise click.ClickException(error.message) from None
     click.echo(_line(client))
@@ -104,7 +105,7 @@ def clients_enable(client_id: str) -> None:
 def clients_delete(client_id: str) -> None:
     """Delete CLIENT_ID and its stored credential."""
     try:
-        _service().delete(client_id)
+        _service().delete(client_id, actor=ACTOR)
     except ApiClientError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"deleted {client_id}")

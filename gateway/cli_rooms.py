@@ -114,7 +114,7 @@ def room_options(command: Any) -> Any:
 def rooms_create(room_id: str, **options: str | None) -> None:
     """Add room ROOM_ID (a slug: a-z, 0-9, '-')."""
     try:
-        _service().create({"id": room_id, **_fields(**options)})
+        _service().create({"id": room_id, **_fields(**options)}, actor=ACTOR)
     except RoomError as error:
         raise click.ClickException(error.message) from None
     _echo_room(room_id)

@@ -38,8 +38,8 @@ The actor is an opaque user id, `client:<id>` for an API client, `provider`, `sy
 The last two come from one after-request hook and only when the request recorded no event
 of its own, so a refused sign-in is one `login` record, not also an `input.reject`. The
 access line (`gateway.access`) is not an event record. Data-changing events also write one
-entry to the audit stream (gateway/storage/audit.py: revocations, sessions ended, export,
-erasure), which is the durable, pseudonymised trail; the JSON line is the operational one.
+entry to the audit stream (gateway/storage/audit.py; the catalogue's `audit_events` say
+which), which is the durable, pseudonymised trail; the JSON line is the operational one.
 """
 
 from __future__ import annotations

@@ -123,14 +123,17 @@ class Retention(Text):
     max_age: timedelta | None = None  # deleted this long after it was written, at the latest
     idle: timedelta | None = None  # deleted this long after it was last used
     until: tuple[EndEvent, ...] = ()  # deleted at once when one of these happens
-    keep_after_end: timedelta | None = None  # ...unless kept this long after it, as proof
+    proof_after: tuple[EndEvent, ...] = ()  # kept `keep_after_end` after one of these...
+    keep_after_end: timedelta | None = None  # ...as proof, then deleted
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         if self.max_age is None and self.idle is None and not self.until:
             raise ValueError("a retention needs max_age, idle or until")
-        if self.keep_after_end is not None and not self.until:
-            raise ValueError("keep_after_end counts from an `until` event")
+        if (self.keep_after_end is None) != (not self.proof_after):
+            raise ValueError("keep_after_end and proof_after go together")
+        if set(self.proof_after) & set(self.until):
+            raise ValueError("an event either deletes at once (until) or starts proof_after")
         for name in ("max_age", "idle", "keep_after_end"):
             value = getattr(self, name)
             if value is not None and value <= timedelta(0):
@@ -266,6 +269,13 @@ class Purpose(Activity):
         return not self.missing_scopes(provider_kind, granted)
 
 
+class AuditEvent(Text):
+    """One kind of audit record (gateway/storage/audit.py records no other kind)."""
+
+    id: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")
+    text: str
+
+
 class Catalogue(Text):
     version: str
     updated: date
@@ -276,12 +286,14 @@ class Catalogue(Text):
     data_categories: tuple[DataCategory, ...]
     purposes: tuple[Purpose, ...]
     operations: tuple[Activity, ...]
+    audit_events: tuple[AuditEvent, ...]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         for kind, items in (
             ("data category", self.data_categories),
             ("purpose or operation", self.purposes + self.operations),
+            ("audit event", self.audit_events),
         ):
             ids = [item.id for item in items]
             doubles = sorted({i for i in ids if ids.count(i) > 1})
@@ -307,6 +319,11 @@ class Catalogue(Text):
     def activities(self) -> tuple[Activity, ...]:
         """Purposes and operations: everything the processing register lists."""
         return self.purposes + self.operations
+
+    @property
+    def audit_actions(self) -> frozenset[str]:
+        """The actions the audit trail may record, as the register lists them."""
+        return frozenset(event.id for event in self.audit_events)
 
     def purpose(self, purpose_id: str) -> Purpose:
         for purpose in self.purposes:

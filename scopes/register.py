@@ -53,7 +53,7 @@ def purpose_json(purpose: Purpose) -> dict[str, Any]:
 
 
 def processing_register(catalogue: Catalogue) -> dict[str, Any]:
-    """Purposes, operations, data categories with retention, and legal bases."""
+    """Purposes, operations, data categories with retention, legal bases, audit events."""
     return {
         "catalogue_version": catalogue.version,
         "updated": catalogue.updated.isoformat(),
@@ -66,4 +66,5 @@ def processing_register(catalogue: Catalogue) -> dict[str, Any]:
         "purposes": [purpose_json(p) for p in catalogue.purposes],
         "operations": [activity_json(o) for o in catalogue.operations],
         "data_categories": [category_json(c) for c in catalogue.data_categories],
+        "audit_events": [e.model_dump(mode="json") for e in catalogue.audit_events],
     }

@@ -21,8 +21,15 @@ ACCOUNTS = {"google": "alice@example.com", "microsoft": "carol@contoso.example"}
 DAY = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))  # a Wednesday
 FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
 OFFICE_HOURS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
-# What events carry at the emulator and must never leave the gateway.
-PLANTED = ("Secret merger talk", "Boardroom 7", "ceo@example.com")
+# What events carry at the emulator and must never leave the gateway: title, location,
+# attendee, description, organizer.
+PLANTED = (
+    "Secret merger talk",
+    "Boardroom 7",
+    "ceo@example.com",
+    "Agenda: the secret merger",
+    "cfo@example.com",
+)
 
 
 class Hosts:
@@ -84,7 +91,7 @@ class Hosts:
         return uid, gid, self.room(room_id, uid, gid)
 
     def event(self, account: str, start: str, end: str, **extra: Any) -> None:
-        """An event with the PLANTED title, location and attendee."""
+        """An event with the PLANTED title, location, attendee, description and organizer."""
         self.emulator.client.add_event(
             account,
             start,
@@ -92,6 +99,8 @@ class Hosts:
             summary=PLANTED[0],
             location=PLANTED[1],
             attendees=[PLANTED[2]],
+            description=PLANTED[3],
+            organizer=PLANTED[4],
             **extra,
         )
 

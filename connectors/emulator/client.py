@@ -118,6 +118,8 @@ class EmulatorClient:
         location: str | None = None,
         attendees: list[str] | None = None,
         show_as: str = "busy",
+        description: str | None = None,
+        organizer: str | None = None,
     ) -> str:
         """Put an event on `account`'s (or a room's) calendar; returns its id."""
         body = {
@@ -129,6 +131,8 @@ class EmulatorClient:
             "location": location,
             "attendees": attendees or [],
             "show_as": show_as,
+            "description": description,
+            "organizer": organizer,
         }
         return str(self._call("POST", "events", body)["id"])
 

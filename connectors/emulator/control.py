@@ -174,6 +174,8 @@ def add_event() -> Any:
         location=text(data, "location", required=False),
         attendees=tuple(attendees),
         show_as=str(show_as),
+        description=text(data, "description", required=False),
+        organizer=text(data, "organizer", required=False),
     )
     state = current_state()
     with state.lock:

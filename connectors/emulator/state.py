@@ -139,6 +139,8 @@ class Event:
     location: str | None
     attendees: tuple[str, ...]
     show_as: str
+    description: str | None = None  # kept like every field of a real event, shown nowhere
+    organizer: str | None = None  # e-mail address
     id: str = field(default_factory=lambda: secrets.token_hex(8))
 
 

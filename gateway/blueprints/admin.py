@@ -3,7 +3,9 @@
 Every page needs an admin session (401 without one, 403 for anyone else); every form is a
 CSRF-protected POST. The reason an admin gives becomes the grant's `reason`, which the
 affected user reads on their account page, so it is mandatory. The actor recorded in the
-audit trail is the admin's own user id (pseudonymised there like everyone's).
+audit trail is the admin's own user id (pseudonymised there like everyone's). Opening a
+person's profile, a room's page (its host and calendar) or the audit records about one
+person is itself one audit record: an access to someone else's data.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def user(uid: str) -> str:
     shown = found.users.get(uid) if USER_ID.match(uid) else None
     if shown is None:
         abort(404, "No user has that id.")
+    found.audit.record(actor=signed_in_uid(), action="user.view", subject=uid)
     return render_template(
         "admin_user.html",
         user=shown,
@@ -148,6 +151,12 @@ def room(room_id: str) -> str:
     shown = found.rooms.get(room_id)
     if shown is None:
         abort(404, "There is no room with that id.")
+    found.audit.record(
+        actor=signed_in_uid(),
+        action="room.view",
+        subject=shown.host or "",
+        detail={"room": room_id},
+    )
     return render_template(
         "admin_room.html",
         room=shown,
@@ -213,6 +222,13 @@ def audit() -> str:
     entries = trail.entries(
         subject=subject or None, actor=actor or None, action=action or None, limit=limit
     )
+    if subject:
+        trail.record(
+            actor=signed_in_uid(),
+            action="audit.read",
+            subject=subject,
+            detail={"shown": len(entries)},
+        )
     more = None
     if len(entries) == limit and limit < AUDIT_LIMIT_MAX:
         wanted = {"action": action, "user": subject, "actor": actor}

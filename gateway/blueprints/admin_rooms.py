@@ -40,7 +40,7 @@ def _body() -> dict[str, Any]:
 @admin_rooms.post("")
 @admin_required
 def create() -> tuple[Response, int]:
-    room = room_service().create(_body())
+    room = room_service().create(_body(), actor=signed_in_uid())
     response = jsonify(room_json(room, bound=False))
     response.headers["Location"] = f"/v1/admin/rooms/{room.id}"
     return response, 201

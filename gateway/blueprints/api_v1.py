@@ -76,7 +76,9 @@ def _resolve_caller() -> Caller | None:
         scheme, _, secret = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return None
-        return ApiClientService(services().api_clients).authenticate(secret.strip())
+        return ApiClientService(services().api_clients, services().audit).authenticate(
+            secret.strip()
+        )
     uid = current_uid()
     return user_caller(uid) if uid else None
 

@@ -3,7 +3,8 @@
 A client names the audiences it belongs to (group names a room's `visibility` may list),
 explicit room ids it may also see, and its own rate limit in the `limits` notation
 ("600/minute", "10/second;500/hour"). The secret is returned once by `create` and never
-again: only its HMAC is stored (see gateway.storage.api_clients).
+again: only its HMAC is stored (see gateway.storage.api_clients). Every change of a client
+is one audit record (the client as a keyed pseudonym of "client:<id>").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gateway.request_log import security_event
 from gateway.services.callers import Caller
 from gateway.services.rooms import AUDIENCE, ROOM_ID, describe
 from gateway.storage.api_clients import ApiClient, ApiClientStore
+from gateway.storage.audit import AuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,9 @@ def as_caller(client: ApiClient) -> Caller:
 class ApiClientService:
     """A thin layer over ApiClientStore: validation, typed refusals, callers."""
 
-    def __init__(self, store: ApiClientStore) -> None:
+    def __init__(self, store: ApiClientStore, audit: AuditTrail) -> None:
         self.store = store
+        self.audit = audit
 
     def create(
         self,
@@ -106,6 +109,7 @@ class ApiClientService:
         audiences: Iterable[str] = (),
         rooms: Iterable[str] = (),
         rate_limit: str = DEFAULT_RATE_LIMIT,
+        actor: str = "operator",
     ) -> tuple[ApiClient, str]:
         """The new client and its secret; the secret is not kept and cannot be shown again."""
         try:
@@ -119,7 +123,13 @@ class ApiClientService:
         client, secret = self.store.create(
             spec.name, set(spec.audiences), set(spec.rooms), spec.rate_limit
         )
-        security_event("api_client.create", "success", actor="operator", subject=client.id)
+        self.audit.record(
+            actor=actor,
+            action="api_client.create",
+            subject=f"client:{client.id}",
+            detail={"audiences": len(spec.audiences), "rooms": len(spec.rooms)},
+        )
+        security_event("api_client.create", "success", actor=actor, subject=client.id)
         return client, secret
 
     def all(self) -> list[ApiClient]:
@@ -131,27 +141,33 @@ class ApiClientService:
             raise ClientNotFound(f"there is no API client {client_id!r}")
         return found
 
-    def disable(self, client_id: str) -> ApiClient:
-        return self._set_disabled(client_id, True)
+    def disable(self, client_id: str, actor: str = "operator") -> ApiClient:
+        return self._set_disabled(client_id, True, actor)
 
-    def enable(self, client_id: str) -> ApiClient:
-        return self._set_disabled(client_id, False)
+    def enable(self, client_id: str, actor: str = "operator") -> ApiClient:
+        return self._set_disabled(client_id, False, actor)
 
-    def delete(self, client_id: str) -> None:
+    def delete(self, client_id: str, actor: str = "operator") -> None:
         if not (_plausible_id(client_id) and self.store.delete(client_id)):
             raise ClientNotFound(f"there is no API client {client_id!r}")
-        security_event("api_client.delete", "success", actor="operator", subject=client_id)
+        self.audit.record(actor=actor, action="api_client.delete", subject=f"client:{client_id}")
+        security_event("api_client.delete", "success", actor=actor, subject=client_id)
 
     def authenticate(self, secret: str) -> Caller | None:
         """The caller a presented secret stands for; None for unknown, wrong or disabled."""
         found = self.store.authenticate(secret)
         return as_caller(found) if found is not None else None
 
-    def _set_disabled(self, client_id: str, disabled: bool) -> ApiClient:
+    def _set_disabled(self, client_id: str, disabled: bool, actor: str) -> ApiClient:
         if not (_plausible_id(client_id) and self.store.set_disabled(client_id, disabled)):
             raise ClientNotFound(f"there is no API client {client_id!r}")
+        self.audit.record(
+            actor=actor,
+            action="api_client.disable" if disabled else "api_client.enable",
+            subject=f"client:{client_id}",
+        )
         action = "api_client.disable" if disabled else "api_client.enable"
-        security_event(action, "success", actor="operator", subject=client_id)
+        security_event(action, "success", actor=actor, subject=client_id)
         return self.require(client_id)
 
 

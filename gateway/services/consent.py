@@ -19,6 +19,7 @@ from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInError, SignInService, Started
+from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentEvent, ConsentStore
 from gateway.storage.grants import ACTIVE
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
@@ -58,8 +59,10 @@ class ConsentService:
         revocation: RevocationService,
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, str],
+        audit: AuditTrail,
     ) -> None:
         self.catalogue = catalogue
+        self.audit = audit
         self.store = store
         self.grants = grants
         self.signin = signin
@@ -144,6 +147,14 @@ class ConsentService:
             grant = self.grants.create(uid, purpose_id, identity)
         except GrantUnavailable:
             self.store.record(uid, action=REFUSED, **record)  # type: ignore[arg-type]
+            self.audit.record(
+                actor=uid,
+                action="consent.give",
+                subject=uid,
+                purpose=purpose_id,
+                result="refused",
+                detail={"provider": identity.provider, "version": consent.version},
+            )
             security_event(
                 "consent.give",
                 "refused",
@@ -165,6 +176,17 @@ class ConsentService:
                 uid, old.id, reason="replaced", actor=uid, forget=True, tell_provider=False
             )
         self.store.record(uid, action=GIVEN, grant=grant.id, **record)  # type: ignore[arg-type]
+        self.audit.record(
+            actor=uid,
+            action="consent.give",
+            subject=uid,
+            purpose=purpose_id,
+            detail={
+                "provider": identity.provider,
+                "version": consent.version,
+                "replaced": len(replaced),
+            },
+        )
         security_event(
             "consent.give",
             "success",
@@ -208,6 +230,13 @@ class ConsentService:
             action=WITHDRAWN,
             version=consent.version,
             digest=consent.digest,
+        )
+        self.audit.record(
+            actor=uid,
+            action="consent.withdraw",
+            subject=uid,
+            purpose=purpose_id,
+            detail={"provider": provider, "version": consent.version, "grants": ended},
         )
         security_event(
             "consent.withdraw",

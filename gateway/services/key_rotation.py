@@ -4,6 +4,7 @@ Rotation re-wraps each data key under the newest key-encryption key with a compa
 so it runs while traffic continues: a grant revoked or refreshed meanwhile is simply skipped
 or keeps its (unchanged) data key. Only data keys are re-wrapped; the data they protect is
 never decrypted or rewritten. A version is retired only when no data key uses it any more.
+Both are security-relevant changes: one audit record each, with counts and versions only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis
 from gateway.crypto.keyring import KeyRing
 from gateway.crypto.vault import Vault, grant_context, user_context
 from gateway.storage import keys
+from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantStore, wrapped_keys
 
 
@@ -55,7 +57,7 @@ def retired_versions(client: redis.Redis) -> set[str]:
     return {str(v) for v in client.smembers(keys.RETIRED_KEY_VERSIONS)}
 
 
-def rotate(client: redis.Redis, vault: Vault) -> RotationReport:
+def rotate(client: redis.Redis, vault: Vault, audit: AuditTrail, actor: str) -> RotationReport:
     if vault.keyring.newest in retired_versions(client):
         raise RotationRefused(f"the newest key version {vault.keyring.newest!r} was retired")
     store = GrantStore(client)
@@ -69,10 +71,22 @@ def rotate(client: redis.Redis, vault: Vault) -> RotationReport:
             rewrapped += 1
         else:
             changed += 1
+    audit.record(
+        actor=actor,
+        action="keys.rotate",
+        detail={
+            "version": vault.keyring.newest,
+            "rewrapped": rewrapped,
+            "already_newest": already,
+            "changed_meanwhile": changed,
+        },
+    )
     return RotationReport(rewrapped, already, changed)
 
 
-def retire(client: redis.Redis, keyring: KeyRing, version: str) -> None:
+def retire(
+    client: redis.Redis, keyring: KeyRing, version: str, audit: AuditTrail, actor: str
+) -> None:
     if version == keyring.newest:
         raise RotationRefused(f"{version!r} is the newest key version: rotate to another first")
     if version not in keyring.versions:
@@ -81,3 +95,4 @@ def retire(client: redis.Redis, keyring: KeyRing, version: str) -> None:
     if count:
         raise KeyInUse(version, count)
     client.sadd(keys.RETIRED_KEY_VERSIONS, version)
+    audit.record(actor=actor, action="keys.retire", detail={"version": version})

@@ -4,7 +4,8 @@ Export gathers every personal datum held about a user into one JSON document (sc
 gateway/schemas/export.schema.json), never a token value. Erasure ends every grant through
 the revocation path (provider told), removes bindings, consent records, identities,
 sessions, receipts, access logs and every key under the user's hash tag, removes the user
-from the audit trail and room histories, leaves one pseudonymous "account erased" audit
+from room histories, keeps the pseudonymous audit records about them (accountability
+evidence, GDPR Art. 5(2), 17(3)(b); gateway/storage/audit.py), adds one "account.erase" audit
 record, and asks Redis to rewrite its AOF (rate-limited) so deleted data leaves the disk.
 Restriction pauses all processing of the user's calendar data without deleting anything.
 """
@@ -109,7 +110,7 @@ class PrivacyService:
         applies = (
             {"sign-in"} | {c.purpose for c in in_force} | {g.purpose for g in self.grants.list(uid)}
         )
-        self.audit.record(actor=uid, action="export", subject=uid)
+        self.audit.record(actor=uid, action="account.export", subject=uid)
         return {
             "format": EXPORT_FORMAT,
             "generated": _iso(time.time()),
@@ -216,7 +217,7 @@ class PrivacyService:
         tagged = [str(k) for k in self.client.scan_iter(match=f"{keys.user_tag(uid)}:*", count=500)]
         doomed = sorted(set(index) | set(tagged) | {receipts_key(uid), access_key(uid)})
         deleted = int(self.client.delete(*doomed)) if doomed else 0
-        audit_entries = self.audit.forget(uid)
+        kept = self.audit.count_about(uid) + 1  # + the erasure's own record, below
         receipt = self.signer.sign(
             {
                 "receipt": secrets.token_urlsafe(12),
@@ -228,13 +229,14 @@ class PrivacyService:
                     "room_links": rooms,
                     "sessions": sessions,
                     "keys": deleted,
-                    "audit_entries": audit_entries,
                     "room_history_entries": history,
                 },
+                # under `subject`, the pseudonym, for the audit trail's retention
+                "kept": {"audit_entries": kept},
             }
         )
         self.audit.record(
-            actor="system",
+            actor=actor,
             action="account.erase",
             subject=uid,
             detail={"receipt": receipt["receipt"]},

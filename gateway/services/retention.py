@@ -1,12 +1,15 @@
 """Retention that Redis TTLs cannot express: run by `flask --app gateway retention run`
-(daily from cron or a Kubernetes CronJob).
+(daily from cron, or the Kubernetes CronJob in deploy/k8s/retention-cronjob.yaml).
 
-- grants unused (not used, not refreshed) for longer than the idle limit are revoked with
-  the reason shown to their owner;
-- the audit trail keeps one year;
-- receipts and consent histories go with their owner (erasure); their age limit follows the
-  catalogue (consent records: three years after the consent ends) and is enforced here for
-  users whose last consent event is older than that and who hold no grant.
+Every duration comes from the catalogue (scopes/catalogue.toml), the same one the processing
+register is rendered from, so the register says what this sweep does:
+
+- grants unused (not used, not refreshed) for longer than the `calendar-grant` category's
+  `idle` are revoked with the reason shown to their owner (an audit `grant.revoke` each);
+- the audit trail keeps the `audit-event` category's `max_age`;
+- receipts and consent histories go with their owner (erasure); consent records of users
+  who hold no consent and no grant are deleted once their last event is older than the
+  `consent-record` category's `keep_after_end` (an audit `consent.expire` each).
 Everything else carries a TTL (sessions, flows, cache, locks, access counts).
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import cast
 
 import redis
@@ -22,10 +26,33 @@ from gateway.services.revocation import RevocationService
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import ACTIVE, GrantStore
+from scopes import Catalogue, CatalogueError
 
-AUDIT_KEEP_SECONDS = 365 * 86400
-CONSENT_RECORDS_KEEP_SECONDS = 3 * 365 * 86400
-GRANT_IDLE_SECONDS = 180 * 86400
+
+@dataclass(frozen=True)
+class Limits:
+    """The sweep's three durations in seconds, as the catalogue states them."""
+
+    grant_idle: float
+    audit_keep: float
+    consent_records_keep: float
+
+    @classmethod
+    def of(cls, catalogue: Catalogue) -> Limits:
+        grant = catalogue.category("calendar-grant").retention
+        audit = catalogue.category("audit-event").retention
+        consent = catalogue.category("consent-record").retention
+        return cls(
+            grant_idle=_seconds(grant.idle, "calendar-grant: idle"),
+            audit_keep=_seconds(audit.max_age, "audit-event: max_age"),
+            consent_records_keep=_seconds(consent.keep_after_end, "consent-record: keep_after_end"),
+        )
+
+
+def _seconds(value: timedelta | None, where: str) -> float:
+    if value is None:
+        raise CatalogueError(f"the catalogue gives the retention sweep no {where}")
+    return value.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -40,10 +67,11 @@ def run(
     store: GrantStore,
     revocation: RevocationService,
     audit: AuditTrail,
+    catalogue: Catalogue,
     *,
     now: float | None = None,
-    grant_idle_seconds: float = GRANT_IDLE_SECONDS,
 ) -> RetentionReport:
+    limits = Limits.of(catalogue)
     now = now or time.time()
     revoked = 0
     for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:grant:*", count=500):
@@ -55,7 +83,7 @@ def run(
         if record is None or record.status != ACTIVE:
             continue
         last = max(record.last_used, record.last_refreshed, record.created)
-        if now - last > grant_idle_seconds:
+        if now - last > limits.grant_idle:
             revocation.revoke_grant(
                 uid,
                 gid,
@@ -64,7 +92,7 @@ def run(
                 actor="system",
             )
             revoked += 1
-    trimmed = audit.trim(AUDIT_KEEP_SECONDS)
+    trimmed = audit.trim(limits.audit_keep, now)
     deleted = 0
     for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:consent-log", count=500):
         name = str(key)
@@ -72,7 +100,8 @@ def run(
         if client.hlen(keys.consents(uid)) or client.scard(keys.grants(uid)):
             continue
         newest = cast(list[tuple[str, dict[str, str]]], client.xrevrange(name, count=1))
-        if newest and now - float(newest[0][1].get("at", now)) > CONSENT_RECORDS_KEEP_SECONDS:
+        if newest and now - float(newest[0][1].get("at", now)) > limits.consent_records_keep:
             client.delete(name)
+            audit.record(actor="system", action="consent.expire", subject=uid)
             deleted += 1
     return RetentionReport(revoked, trimmed, deleted)

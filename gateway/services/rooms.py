@@ -6,7 +6,8 @@ primary calendar by default, another one only with an active `calendar-choice` g
 same provider account. The calendar id and name can be an e-mail address, so they are
 sealed under the grant's own data key: revoking the grant (which shreds that key) makes the
 binding unreadable at once, and `unbind_grant` removes it. Every bind, rebind and unbind is
-appended to the room's history with opaque ids only.
+appended to the room's history with opaque ids only, and each change of the registry or of
+a binding is one audit record (gateway/storage/audit.py) about the host.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantRecord
 from gateway.storage.rooms import BindingRecord, HistoryEntry, RoomStore
 
@@ -240,21 +242,29 @@ def read_room(document: str | None) -> Room | None:
 
 class RoomService:
     def __init__(
-        self, store: RoomStore, grants: GrantService, provider_kinds: Mapping[str, str]
+        self,
+        store: RoomStore,
+        grants: GrantService,
+        provider_kinds: Mapping[str, str],
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.grants = grants
         self.provider_kinds = dict(provider_kinds)
+        self.audit = audit
 
     # -- the registry ----------------------------------------------------------------------
-    def create(self, data: Mapping[str, Any]) -> Room:
+    def create(self, data: Mapping[str, Any], actor: str = "operator") -> Room:
         spec = _validated(dict(data))
         self._check_host(spec.host)
         now = time.time()
         room = Room(**spec.model_dump(), created=now, updated=now)
         if not self.store.create(room.id, room.model_dump_json(), room.host):
             raise RoomExists(f"a room with id {room.id!r} exists already")
-        security_event("room.create", "success", actor="operator", subject=room.id)
+        self.audit.record(
+            actor=actor, action="room.create", subject=room.host or "", detail={"room": room.id}
+        )
+        security_event("room.create", "success", actor=actor, subject=room.id)
         return room
 
     def get(self, room_id: str) -> Room | None:
@@ -282,6 +292,13 @@ class RoomService:
             self._drop_binding(room.host, room_id, actor, "host-changed")
         updated = Room(**spec.model_dump(), created=room.created, updated=time.time())
         self.store.save(room_id, updated.model_dump_json(), room.host, updated.host)
+        changed = sorted(k for k in EDITABLE if getattr(room, k) != getattr(updated, k))
+        self.audit.record(
+            actor=actor,
+            action="room.update",
+            subject=room.host or updated.host or "",  # whose room it was, else whose it is
+            detail={"room": room_id, "fields": changed, "host_changed": "host" in changed},
+        )
         security_event("room.update", "success", actor=actor, subject=room_id)
         return updated
 
@@ -293,6 +310,7 @@ class RoomService:
             log.warning("deleting a room whose document does not read: room=%s", room_id)
             self.store.delete(room_id, None)
             self.store.record(room_id, actor=actor, action="room-deleted")
+            self.audit.record(actor=actor, action="room.delete", detail={"room": room_id})
             security_event("room.delete", "success", actor=actor, subject=room_id)
             return
         room = self.require(room_id)
@@ -300,6 +318,9 @@ class RoomService:
             self._drop_binding(room.host, room_id, actor, "room-deleted")
         self.store.delete(room_id, room.host)
         self.store.record(room_id, actor=actor, action="room-deleted")
+        self.audit.record(
+            actor=actor, action="room.delete", subject=room.host or "", detail={"room": room_id}
+        )
         security_event("room.delete", "success", actor=actor, subject=room_id)
 
     def hosted_by(self, uid: str) -> list[Room]:
@@ -335,6 +356,12 @@ class RoomService:
             sealed_calendar=self._seal(record, chosen),
         )
         self.store.record(room_id, actor=uid, action="rebind" if previous else "bind", gid=gid)
+        self.audit.record(
+            actor=uid,
+            action="room.bind",
+            subject=uid,
+            detail={"room": room_id, "change": "rebind" if previous else "bind"},
+        )
         security_event("room.bind", "success", actor=uid, subject=room_id, grant=gid)
         written = self.store.load_binding(uid, room_id)
         assert written is not None
@@ -389,6 +416,12 @@ class RoomService:
                 sealed_calendar=self._seal(new, calendar),
             )
             self.store.record(found.room_id, actor=actor, action="replace-grant", gid=new_gid)
+            self.audit.record(
+                actor=actor,
+                action="room.bind",
+                subject=uid,
+                detail={"room": found.room_id, "change": "replace-grant"},
+            )
             moved += 1
         return moved
 
@@ -598,6 +631,12 @@ class RoomService:
         if gid is None:
             return False
         self.store.record(room_id, actor=actor, action=action, gid=gid)
+        self.audit.record(
+            actor=actor,
+            action="room.unbind",
+            subject=uid,
+            detail={"room": room_id, "reason": action},
+        )
         security_event("room.unbind", "success", actor=actor, subject=room_id, reason=action)
         return True
 

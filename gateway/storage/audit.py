@@ -1,13 +1,19 @@
 """The audit trail: an append-only Redis stream of who did what to whose data.
 
     gw:audit    stream  at, actor, action, subject, purpose, result, detail (JSON of counts
-                        and codes); trimmed by age (its own retention)
+                        and codes); trimmed by age (the catalogue's `audit-event` retention)
 
-Actors and subjects are pseudonyms: HMAC-SHA256 of the opaque user id (or "client:<id>",
-"admin:<uid>", "provider", "system") under a key derived from the gateway's secret, so the
-trail never holds a user id, e-mail, name or token, and an erasure can remove a person's
-entries by recomputing their pseudonym. The one record an erasure leaves is "account
-erased" under the pseudonym: proof the request was honoured, naming no one.
+One record for every access to or change of personal data by anyone other than its owner,
+and for every security-relevant change. The actions it may hold are the catalogue's
+`audit_events` (listed in the processing register); `record` refuses any other, so the
+register cannot fall behind the code.
+
+Actors and subjects are keyed pseudonyms: HMAC-SHA256 of the opaque user id (or
+"client:<id>") under a key derived from the gateway's secret, so the trail never holds a
+user id, e-mail, name or token. The named non-persons "system", "provider", "cli" and
+"operator" stay as they are. An erasure keeps the person's records (GDPR Art. 5(2)
+accountability: what was done with their data, and that it was erased, stays provable); it
+erases the id the pseudonym was computed from, and its receipt names the pseudonym.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +32,7 @@ from gateway.storage.keys import PREFIX
 
 AUDIT = f"{PREFIX}:audit"
 MAX_ENTRIES = 1_000_000  # an upper bound on top of the age-based trim
+NAMED_ACTORS = frozenset({"", "system", "provider", "cli", "operator"})  # not persons
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,19 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
+class UnknownAuditAction(ValueError):
+    """An action the catalogue does not list: the register would not mention it."""
+
+
 class AuditTrail:
-    def __init__(self, client: redis.Redis, secret_key: str) -> None:
+    def __init__(self, client: redis.Redis, secret_key: str, actions: Iterable[str]) -> None:
         self.client = client
+        self.actions = frozenset(actions)
         self._key = hashlib.sha256(b"gateway audit pseudonyms|" + secret_key.encode()).digest()
 
     def pseudonym(self, who: str) -> str:
         """A stable pseudonym for a user id (or an actor name), never reversible here."""
-        if who in ("", "system", "provider"):
+        if who in NAMED_ACTORS:
             return who
         return "p:" + hmac.new(self._key, who.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -60,6 +73,9 @@ class AuditTrail:
         result: str = "ok",
         detail: dict[str, Any] | None = None,
     ) -> str:
+        """Append one record; `detail` holds counts and codes only, never an id or a name."""
+        if action not in self.actions:
+            raise UnknownAuditAction(f"{action!r} is not an audit event of the catalogue")
         fields = {
             "at": f"{time.time():.3f}",
             "actor": self.pseudonym(actor),
@@ -110,21 +126,17 @@ class AuditTrail:
                 break
         return found
 
-    def forget(self, uid: str) -> int:
-        """Remove every entry naming this user as actor or subject (erasure)."""
+    def count_about(self, uid: str) -> int:
+        """How many records name this user as actor or subject (an erasure keeps them)."""
         name = self.pseudonym(uid)
-        doomed = [
-            entry_id
-            for entry_id, fields in cast(
-                list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT)
-            )
-            if name in (fields.get("actor"), fields.get("subject"))
-        ]
-        return int(self.client.xdel(AUDIT, *doomed)) if doomed else 0
+        return sum(
+            name in (fields.get("actor"), fields.get("subject"))
+            for _, fields in cast(list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT))
+        )
 
-    def trim(self, keep_seconds: float) -> int:
-        """Drop entries older than the trail's retention."""
-        oldest = int((time.time() - keep_seconds) * 1000)
+    def trim(self, keep_seconds: float, now: float | None = None) -> int:
+        """Drop entries older than the trail's retention (counted back from `now`)."""
+        oldest = int(((now or time.time()) - keep_seconds) * 1000)
         return int(self.client.xtrim(AUDIT, minid=f"{oldest}-0"))
 
 

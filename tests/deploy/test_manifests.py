@@ -1,9 +1,13 @@
 """The deployment files hold the line: probes, limits, no root, no privilege escalation, and
-no secret written into a manifest. The checks are run on a bad example too, so they bite."""
+no secret written into a manifest; the retention sweep runs from a CronJob whose command
+really sweeps. The checks are run on a bad example too, so they bite."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,8 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ENCRY
 CREDENTIAL_IN_URL = re.compile(r"://[^/\s:@]*:[^/\s@]+@")
 LONG_RANDOM = re.compile(r"[A-Za-z0-9+/_=.-]{32,}")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod"}
+BATCH = {"Job", "CronJob"}  # run to completion: bounded in time instead of probed
+REPOSITORY = DEPLOY.parent
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -68,10 +74,12 @@ def looks_secret(name: str, value: Any) -> bool:
     )
 
 
-def container_problems(spec: dict[str, Any], container: dict[str, Any], init: bool) -> list[str]:
+def container_problems(
+    spec: dict[str, Any], container: dict[str, Any], init: bool, batch: bool = False
+) -> list[str]:
     name = container.get("name", "?")
     problems = []
-    if not init:
+    if not init and not batch:
         for probe in ("readinessProbe", "livenessProbe"):
             if probe not in container:
                 problems.append(f"{name}: no {probe}")
@@ -97,6 +105,34 @@ def container_problems(spec: dict[str, Any], container: dict[str, Any], init: bo
     return problems
 
 
+def batch_problems(doc: dict[str, Any]) -> list[str]:
+    """A CronJob never overlaps itself, and each run is bounded and retried a few times."""
+    name = doc.get("metadata", {}).get("name", "?")
+    problems = []
+    if doc.get("spec", {}).get("concurrencyPolicy") != "Forbid":
+        problems.append(f"{name}: concurrencyPolicy is not Forbid")
+    job = doc.get("spec", {}).get("jobTemplate", {}).get("spec", {})
+    if not job.get("activeDeadlineSeconds"):
+        problems.append(f"{name}: no activeDeadlineSeconds")
+    if job.get("backoffLimit") is None:
+        problems.append(f"{name}: no backoffLimit")
+    if job.get("template", {}).get("spec", {}).get("restartPolicy") not in ("Never", "OnFailure"):
+        problems.append(f"{name}: restartPolicy must be Never or OnFailure")
+    return problems
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions with In/NotIn) applied to labels."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        inside = labels.get(expression["key"]) in expression.get("values", [])
+        if inside != (expression["operator"] == "In"):
+            return False
+    return True
+
+
 def secret_problems(doc: dict[str, Any]) -> list[str]:
     if doc.get("kind") == "Secret" and (doc.get("data") or doc.get("stringData")):
         return [f"Secret {doc['metadata']['name']} has its values in the manifest"]
@@ -120,9 +156,11 @@ def test_every_manifest_parses_and_names_its_kind() -> None:
 
 
 def test_every_container_is_probed_limited_and_unprivileged() -> None:
-    found = [c for doc in k8s_documents() for c in containers(doc)]
+    found = [(c, doc["kind"] in BATCH) for doc in k8s_documents() for c in containers(doc)]
     assert found
-    problems = [p for spec, c, init in found for p in container_problems(spec, c, init)]
+    problems = [
+        p for (spec, c, init), batch in found for p in container_problems(spec, c, init, batch)
+    ]
     assert problems == []
 
 
@@ -187,6 +225,10 @@ def test_the_checks_catch_a_bad_manifest() -> None:
         assert any(expected in p for p in problems), expected
     assert not any("GATEWAY_PUBLIC_URL" in p for p in problems)
     assert secret_problems({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "dg=="}})
+    unbounded = {"kind": "CronJob", "metadata": {"name": "c"}, "spec": {"jobTemplate": {}}}
+    assert len(batch_problems(unbounded)) == 4
+    assert not selects({"matchLabels": {"a": "1"}}, {"a": "2"})
+    assert not selects({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}]}, {})
 
 
 def test_network_policy_admits_only_the_ingress_and_monitoring_and_limits_egress() -> None:
@@ -217,6 +259,61 @@ def test_autoscaling_and_disruption_budget_point_at_the_gateway() -> None:
     assert pdb["spec"]["selector"]["matchLabels"] == labels
     [service] = of_kind("Service")
     assert service["spec"]["selector"] == labels
+
+
+def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> None:
+    [cron] = of_kind("CronJob")
+    [deployment] = of_kind("Deployment")
+    assert batch_problems(cron) == []
+    assert len(cron["spec"]["schedule"].split()) == 5
+    assert cron["spec"]["schedule"].split()[2:] == ["*", "*", "*"]  # every day
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    assert "retention-cronjob.yaml" in kustomization["resources"]
+
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    [sweeper] = pod["spec"]["containers"]
+    [gateway] = pod_spec(deployment)["containers"]  # type: ignore[index]
+    assert sweeper["command"] == ["flask", "--app", "gateway", "retention", "run"]
+    assert sweeper["image"] == gateway["image"]
+    assert sweeper["envFrom"] == gateway["envFrom"]  # the same Secret: Redis, keys, providers
+    # the network policy lets it reach Redis and the providers; no Service or PDB selects it
+    labels = pod["metadata"]["labels"]
+    [policy] = of_kind("NetworkPolicy")
+    assert selects(policy["spec"]["podSelector"], labels)
+    assert selects(
+        policy["spec"]["podSelector"], deployment["spec"]["template"]["metadata"]["labels"]
+    )
+    [service] = of_kind("Service")
+    [pdb] = of_kind("PodDisruptionBudget")
+    assert not selects({"matchLabels": service["spec"]["selector"]}, labels)
+    assert not selects(pdb["spec"]["selector"], labels)
+
+
+def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
+    gateway_env: dict[str, str], redis_client: Any
+) -> None:
+    """The container's command and env, run here against the test Redis and emulator with
+    the Secret's values filled in: it exits 0 and reports a sweep."""
+    [cron] = of_kind("CronJob")
+    [sweeper] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}  # noqa: S108
+    env |= {item["name"]: item["value"] for item in sweeper["env"]}
+    env["GATEWAY_DATA_DIR"] = gateway_env["GATEWAY_DATA_DIR"]  # /tmp/gateway in the pod
+    secret = ("SECRET_KEY", "ENCRYPTION_KEYS", "REDIS_URL", "EMULATOR_URL", "CA_BUNDLE")
+    env |= {f"GATEWAY_{name}": gateway_env[f"GATEWAY_{name}"] for name in secret}
+    [program, *arguments] = sweeper["command"]
+    binary = Path(sys.executable).with_name(program)
+    done = subprocess.run(
+        [str(binary), *arguments],
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "idle grants revoked 0" in done.stdout
 
 
 # -- compose -------------------------------------------------------------------------------------

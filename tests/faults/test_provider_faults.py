@@ -150,7 +150,9 @@ def test_a_failing_api_over_http_is_a_200_with_the_room_unknown(
     room's status "unknown" with no busy list that could read as free."""
     _, _, room = hosts.hosted_room(provider, "atlas")
     store = app.extensions["gateway"].api_clients
-    _, secret = ApiClientService(store).create("frontend", audiences=["frontend"])
+    _, secret = ApiClientService(store, app.extensions["gateway"].audit).create(
+        "frontend", audiences=["frontend"]
+    )
     hosts.emulator.client.fault(FREEBUSY_ENDPOINT[provider], status=503, times=-1)
     response = app.test_client().post(
         "/v1/freebusy",

@@ -256,7 +256,7 @@ def drive_everything(app: Flask, sign_in: Any, another_browser: Any, client: Fla
     assert bound.status_code == 303, bound.get_data(as_text=True)
 
     # the booking API: cold, cached, slots, a provider failure, the rate limit, bad bearers
-    _, secret = ApiClientService(services.api_clients).create(
+    _, secret = ApiClientService(services.api_clients, services.audit).create(
         "booking", audiences=["frontend"], rate_limit="6/minute"
     )
     assert client.get("/v1/rooms", headers=bearer(secret)).status_code == 200

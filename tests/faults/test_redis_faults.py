@@ -116,9 +116,9 @@ def hosts(app: Flask, sign_in: Any, another_browser: Any) -> Hosts:
 
 
 def bearer(app: Flask) -> dict[str, str]:
-    _, secret = ApiClientService(app.extensions["gateway"].api_clients).create(
-        "frontend", audiences=["frontend"]
-    )
+    _, secret = ApiClientService(
+        app.extensions["gateway"].api_clients, app.extensions["gateway"].audit
+    ).create("frontend", audiences=["frontend"])
     return {"Authorization": f"Bearer {secret}"}
 
 

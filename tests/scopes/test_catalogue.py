@@ -240,6 +240,8 @@ TEXT = CATALOGUE_FILE.read_text(encoding="utf-8")
             "https://",
         ),
         ('text = "Kept for one year', 'colour = "red"\ntext = "Kept for one year', "colour"),
+        ('proof_after = ["withdrawal", "revocation"]\n', "", "go together"),
+        ('until = ["erasure"]\nproof_after', 'until = ["withdrawal"]\nproof_after', "either"),
     ],
 )
 def test_broken_catalogues_are_refused(old: str, new: str, complaint: str) -> None:

@@ -1,10 +1,11 @@
 """T14 / ASVS 5.0 15.3.1, 14.2.6, 8.2.3, GDPR Art. 5(1)(c): nothing of a host's events but
 busy start and end times leaves the provider connectors.
 
-Canary title, location and attendee are planted in events of a Google host and a
-Microsoft host (Graph's `scheduleItem` does carry `subject` and `location`). Then every
-surface that touches those calendars is used: the API (free/busy, slots, room list) by a
-client, the rooms page by a member, the host's account page and data export. Bar: every
+Canary title, location, attendee, description and organizer (every field a real event has)
+are planted in events of a Google host and a Microsoft host (Graph's `scheduleItem` does
+carry `subject` and `location`). Then every surface that touches those calendars is used:
+the API (free/busy, slots, room list) by a client, the rooms page by a member, the host's
+account page and data export. Bar: every
 answer validates against a closed shape (busy items are exactly {start, end}); **0 canary
 hits** in bodies, headers, log lines as production formats them, every Redis value, the
 host's sealed grant record opened with its key, and the Redis AOF/RDB files on disk.
@@ -33,7 +34,13 @@ from tests.conftest import everything_stored
 from tests.hosts import Hosts
 from tests.security.support import DAY, SLOTS, api_client, bearer, csrf_token
 
-CANARIES = ("Canary merger 7f3a", "Canary boardroom 7f3a", "canary.attendee.7f3a@example.com")
+CANARIES = (
+    "Canary merger 7f3a",
+    "Canary boardroom 7f3a",
+    "canary.attendee.7f3a@example.com",
+    "Canary agenda 7f3a: the merger terms",
+    "canary.organizer.7f3a@example.com",
+)
 GOOGLE_HOST, MICROSOFT_HOST = "alice@example.com", "carol@contoso.example"
 
 
@@ -62,6 +69,8 @@ def plant(hosts: Hosts, account: str) -> None:
             summary=CANARIES[0],
             location=CANARIES[1],
             attendees=[CANARIES[2]],
+            description=CANARIES[3],
+            organizer=CANARIES[4],
         )
 
 

@@ -6,8 +6,9 @@ Every key must belong to a known class. Transient classes carry a TTL within the
 flow ≤ 600 s, session ≤ the idle limit (1800 s), free/busy cache ≤ fresh + stale bound
 (120 + 3600 s by default), rate-limit windows ≤ their window, a room's access history
 ≤ 1 year. Records kept until revoked or erased (grants, profiles, identities, rooms,
-bindings, API clients) have no TTL by design; the retention command ends unused grants
-(tests/gateway/services/test_retention.py). Measured: 0 cache keys without a TTL."""
+bindings, API clients) have no TTL by design; the retention command ends unused grants and
+trims the audit stream (tests/gateway/services/test_retention.py). Measured: 0 cache keys
+without a TTL."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ KEPT = [  # until revoked, erased or deleted by an admin
     r"gw:rooms",
     r"gw:\{clients\}(:[0-9a-f]+)?",
     r"gw:\{answers\}:generation",  # a counter, no personal data (storage/answers.py)
+    r"gw:audit",  # pseudonymous; the retention sweep trims it to the catalogue's max_age
 ]
 
 

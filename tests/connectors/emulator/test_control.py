@@ -101,3 +101,30 @@ def test_registered_clients_survive_a_reset(emu: Any) -> None:
     )
     assert answer.status_code == 200  # the account page, not "invalid_client"
     assert DEFAULT_CLIENT_ID  # the default client is still there as well
+
+
+def test_an_event_keeps_every_field_a_real_event_has(emu: Any) -> None:
+    """So leakage tests can plant a marker in each (tests/security/test_leakage.py)."""
+    event_id = emu.client.add_event(
+        "alice@example.com",
+        "2026-01-05T10:00:00Z",
+        "2026-01-05T11:00:00Z",
+        summary="Title marker",
+        location="Location marker",
+        attendees=["attendee.marker@example.com"],
+        description="Description marker",
+        organizer="organizer.marker@example.com",
+    )
+    with emu.state.lock:
+        [event] = [e for e in emu.state.events if e.id == event_id]
+    assert (event.summary, event.location, event.attendees) == (
+        "Title marker",
+        "Location marker",
+        ("attendee.marker@example.com",),
+    )
+    assert event.description == "Description marker"
+    assert event.organizer == "organizer.marker@example.com"
+    bad = {"account": "alice@example.com", "start": "2026-01-05T10:00:00Z"}
+    bad |= {"end": "2026-01-05T11:00:00Z", "description": 42}
+    answer = emu.client.http.post(f"{emu.url}/_emulator/events", json=bad, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"

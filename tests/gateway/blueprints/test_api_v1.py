@@ -40,7 +40,7 @@ def wired(app: Flask) -> None:
 
 
 def clients(app: Flask) -> ApiClientService:
-    return ApiClientService(app.extensions["gateway"].api_clients)
+    return ApiClientService(app.extensions["gateway"].api_clients, app.extensions["gateway"].audit)
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import TypeAdapter
 
-from gateway.blueprints.register import register
-from scopes import LEGAL_BASES, load_catalogue
+from gateway.blueprints.register import duration, register
+from gateway.services.retention import Limits
+from scopes import LEGAL_BASES, load_catalogue, processing_register
 
 ISO_DURATION = r"^P(\d+Y)?(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$"
 
@@ -172,3 +175,61 @@ def test_register_needs_no_sign_in_and_has_no_error_for_json_clients(
     assert browser.get("/processing-register", headers={"Accept": "text/html"}).status_code == 200
     assert browser.post("/v1/processing-register").status_code == 405
     assert browser.post("/v1/processing-register").get_json()["error"] == "method_not_allowed"
+
+
+def test_the_register_states_the_durations_and_audit_events_the_code_uses(
+    browser: FlaskClient,
+) -> None:
+    """What the retention sweep and the audit trail run on is what the register says."""
+    body = browser.get("/v1/processing-register").get_json()
+    catalogue = load_catalogue()
+    assert body == processing_register(catalogue)
+    retention = {c["id"]: c["retention"] for c in body["data_categories"]}
+    read = TypeAdapter(timedelta).validate_python
+    limits = Limits.of(catalogue)
+    assert read(retention["calendar-grant"]["idle"]).total_seconds() == limits.grant_idle
+    assert read(retention["audit-event"]["max_age"]).total_seconds() == limits.audit_keep
+    kept = read(retention["consent-record"]["keep_after_end"]).total_seconds()
+    assert kept == limits.consent_records_keep
+    assert {e["id"] for e in body["audit_events"]} == browser.application.extensions[
+        "gateway"
+    ].audit.actions
+
+
+def test_the_page_writes_out_every_retention_limit_and_audit_event(browser: FlaskClient) -> None:
+    html = browser.get("/processing-register").get_data(as_text=True)
+    page = outline(html)
+    catalogue = load_catalogue()
+    assert ("h2", "What the audit trail records") in page.headings
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "an id used twice"
+    for event in catalogue.audit_events:
+        assert f"audit-{event.id}" in page.ids and event.id in page.code
+    for category in catalogue.data_categories:
+        found = re.search(
+            rf'<ul class="retention-limits" data-category="{category.id}">(.*?)</ul>', html, re.S
+        )
+        assert found, category.id
+        shown = " ".join(found.group(1).split())
+        limits = category.retention
+        if limits.max_age:
+            assert f"Deleted at most {duration(limits.max_age)} after it is written" in shown
+        if limits.idle:
+            assert f"Deleted {duration(limits.idle)} after it was last used" in shown
+        if limits.keep_after_end:
+            assert f"Deleted {duration(limits.keep_after_end)} after " in shown
+    assert "Deleted 180 days after it was last used" in html  # the idle revocation of grants
+    assert "Deleted 1095 days after withdrawal or revocation" in html  # consent records
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(hours=1), "1 hour"),
+        (timedelta(minutes=10), "10 minutes"),
+        (timedelta(days=180), "180 days"),
+        (timedelta(seconds=90), "90 seconds"),
+    ],
+)
+def test_durations_read_as_words(value: timedelta, text: str) -> None:
+    assert duration(value) == text

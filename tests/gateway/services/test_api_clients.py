@@ -15,7 +15,7 @@ from gateway.services.api_clients import (
 
 @pytest.fixture
 def service(app: Flask) -> ApiClientService:
-    return ApiClientService(app.extensions["gateway"].api_clients)
+    return ApiClientService(app.extensions["gateway"].api_clients, app.extensions["gateway"].audit)
 
 
 def test_a_new_client_authenticates_as_a_caller_with_its_audiences_rooms_and_limit(

@@ -47,7 +47,7 @@ def wire_rooms(app: Flask) -> RoomService:
     found = app.extensions["gateway"]
     if not hasattr(found, "rooms"):
         found.rooms = RoomService(
-            RoomStore(found.redis), found.grants, provider_kinds(found.settings)
+            RoomStore(found.redis), found.grants, provider_kinds(found.settings), found.audit
         )
         found.revocation.unbind_hooks.append(found.rooms.unbind_grant)
         found.consent.rebind_hooks.append(found.rooms.rebind_grant)
