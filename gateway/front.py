@@ -193,6 +193,10 @@ class Front:
                 await self._receive_until(conn, reader, deadline)
                 continue
             if isinstance(event, h11.Request):
+                names = {name for name, _ in event.headers}
+                if {b"content-length", b"transfer-encoding"} <= names:
+                    # RFC 9112 §6.1: may be an attempt at request smuggling; refuse it
+                    raise Refused(400, "Bad Request")
                 request = event
                 deadline = loop.time() + self.limits.body_timeout
                 declared = _content_length(event)
