@@ -57,10 +57,18 @@ def front(upstream: tuple[str, list[dict[str, Any]]]) -> Iterator[Started]:
 
     yield start
     for loop, server, thread in loops:
-        loop.call_soon_threadsafe(server.close)
+        asyncio.run_coroutine_threadsafe(shut_down(server), loop).result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.close()
+
+
+async def shut_down(server: asyncio.Server) -> None:
+    """Stop listening and end every connection still open (a kept-alive one waits)."""
+    server.close()
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
+    await asyncio.sleep(0.05)  # their `finally` closes each socket
 
 
 def raw(port: int, data: bytes) -> bytes:
