@@ -320,7 +320,9 @@ async def _write_raw(writer: asyncio.StreamWriter, status: int, reason: str) -> 
 # -- running it ---------------------------------------------------------------------------------
 def _listen_address(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a server's default
+    if not host:
+        raise SystemExit(f"front: --listen wants HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _wait_for_upstream(upstream: str, child: subprocess.Popen[bytes], seconds: float) -> bool:
