@@ -16,8 +16,14 @@ run: $(BIN)/.installed
 	$(BIN)/python -m gateway
 
 # Production serving: every GATEWAY_* variable set (see README), Redis from GATEWAY_REDIS_URL.
+# gunicorn listens on a private unix socket behind gateway.front, which takes each request
+# whole (headers within FRONT_HEADER_TIMEOUT, default 10 s) before gunicorn sees it, so slow
+# clients cannot hold gunicorn's threads (deploy/README.md, "Slow clients").
+SERVE_BIND ?= 0.0.0.0:8000
+SERVE_SOCKET ?= $(or $(GATEWAY_DATA_DIR),var)/run/gunicorn.sock
 serve: $(BIN)/.installed
-	$(BIN)/gunicorn -c deploy/gunicorn.conf.py 'gateway:create_app()'
+	$(BIN)/python -m gateway.front --listen $(SERVE_BIND) --upstream unix:$(SERVE_SOCKET) -- \
+		$(BIN)/gunicorn -c deploy/gunicorn.conf.py --bind unix:$(SERVE_SOCKET) 'gateway:create_app()'
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
@@ -31,6 +32,22 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
+
+
+# What a container runtime, a process manager or a closed terminal sends. Python's default
+# for them ends the process at once, without `finally` or atexit, leaving the embedded
+# redis-server running; a clean exit stops it (and the emulator) instead.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signal(signum: int, frame: object) -> None:
+    ignore_stop_signals()  # only once: a second signal must not cut the clean-up short
+    raise SystemExit(0)
+
+
+def ignore_stop_signals() -> None:
+    for name in STOP_SIGNALS:
+        signal.signal(name, signal.SIG_IGN)
 
 
 def needs_emulator(env: Mapping[str, str]) -> bool:
@@ -110,6 +127,8 @@ def admin(args: list[str]) -> int:
 
 
 def main() -> int:
+    for name in STOP_SIGNALS:
+        signal.signal(name, stop_on_signal)
     if sys.argv[1:2] == ["keys"]:
         return admin(sys.argv[2:])
     env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
@@ -148,6 +167,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        ignore_stop_signals()
         server.server_close()
         if emulator is not None:
             emulator.stop()

@@ -16,6 +16,12 @@ Failure mode: the API must not go down because the limiter's storage did. On a s
 error the limiter counts in this process instead (the same limits, per worker) and tries
 Redis again after `REDIS_RETRY_SECONDS`. Its Redis connection has short timeouts, so a
 hung server costs a request at most about a quarter of a second here.
+
+A caller that cannot be looked up because Redis is not answering is not counted at all:
+the route answers it 503 with a short Retry-After (gateway/errors.py), and nothing it does
+in that time can succeed. Counting it by address instead charged every API client the
+anonymous limit during an outage, and the 429s it earned told clients to stay away for up
+to a minute after Redis was back.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, api_v1, request_caller
 from gateway.errors import error_response
-from gateway.services.callers import Caller
+from gateway.services.api_clients import DEFAULT_RATE_LIMIT
 from gateway.storage.redis_client import limiter_storage
 
 log = logging.getLogger(__name__)
@@ -68,9 +75,10 @@ class ApiLimiter:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared_again_at = 0.0
 
-    def hit(self, key: str, limits: str) -> Refusal | None:
-        """Count one request of `key` against each of `limits` ("10/second;500/hour")."""
-        for item in _items(limits):
+    def hit(self, key: str, limits: str, fallback: str = "") -> Refusal | None:
+        """Count one request of `key` against each of `limits` ("10/second;500/hour");
+        `fallback` (the anonymous limit by default) when `limits` does not parse."""
+        for item in _items(limits, fallback or ANONYMOUS_RATE_LIMIT):
             strategy = self._strategy()
             try:
                 allowed = strategy.hit(item, SCOPE, key)
@@ -121,7 +129,10 @@ def init_limits(app: Flask, redis_url: str) -> ApiLimiter:
     def limit_api_calls() -> Any:
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
-        refused = current_app.extensions["gateway_limiter"].hit(*budget())
+        counted = budget()
+        if counted is None:
+            return None  # the caller cannot be looked up now: the route answers 503
+        refused = current_app.extensions["gateway_limiter"].hit(*counted)
         if refused is None:
             return None
         body, status = error_response(
@@ -133,12 +144,12 @@ def init_limits(app: Flask, redis_url: str) -> ApiLimiter:
     return limiter
 
 
-def _items(limits: str) -> tuple[RateLimitItem, ...]:
+def _items(limits: str, fallback: str) -> tuple[RateLimitItem, ...]:
     try:
         return _parsed(limits)
-    except ValueError:  # a stored limit that no longer parses: the strictest one applies
-        log.warning("a caller's rate limit is unreadable; counting it as anonymous")
-        return _parsed(ANONYMOUS_RATE_LIMIT)
+    except ValueError:  # a stored limit that no longer parses: the caller kind's default
+        log.warning("a caller's rate limit is unreadable; counting it against %s", fallback)
+        return _parsed(fallback)
 
 
 @lru_cache(maxsize=256)
@@ -158,24 +169,22 @@ def _retry_after(strategy: MovingWindowRateLimiter, item: RateLimitItem, key: st
     return max(1, min(expiry, math.ceil(reset_at - time.time())))
 
 
-def _caller() -> Caller | None:
-    """The request's caller, or None when there is none or it cannot be read now (the
-    route then answers 401 or 503; the limiter must never raise)."""
+def budget() -> tuple[str, str, str] | None:
+    """Who is counted, against which limits, and which apply when those do not parse: an
+    API client by its id, a user or an address by a keyed hash of it. None when the caller
+    cannot be looked up because storage is not answering (the route then answers 503)."""
     try:
-        return request_caller()
-    except Exception:
+        found = request_caller()
+    except RedisError:
         return None
-
-
-def budget() -> tuple[str, str]:
-    """Who is counted and against which limits: an API client by its id, a user or an
-    address by a keyed hash of it."""
-    found = _caller()
+    except Exception:  # the limiter must never raise; the route answers for itself
+        found = None
     if found is None:
-        return "addr:" + _pseudonym(request.remote_addr or "unknown"), ANONYMOUS_RATE_LIMIT
+        anonymous = "addr:" + _pseudonym(request.remote_addr or "unknown")
+        return anonymous, ANONYMOUS_RATE_LIMIT, ANONYMOUS_RATE_LIMIT
     if found.kind == "client":
-        return f"client:{found.id}", found.rate_limit or ANONYMOUS_RATE_LIMIT
-    return f"{found.kind}:" + _pseudonym(found.id), USER_RATE_LIMIT
+        return f"client:{found.id}", found.rate_limit or DEFAULT_RATE_LIMIT, DEFAULT_RATE_LIMIT
+    return f"{found.kind}:" + _pseudonym(found.id), USER_RATE_LIMIT, USER_RATE_LIMIT
 
 
 def _pseudonym(value: str) -> str:

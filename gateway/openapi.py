@@ -47,7 +47,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource, or one the caller may not see (the two look the same).",
     409: "It exists already.",
     429: "Too many requests for this caller; retry after `Retry-After` seconds.",
-    503: "Storage is not answering; retry later.",
+    503: "Storage is not answering; retry after `Retry-After` seconds (a few).",
 }
 
 
@@ -217,7 +217,7 @@ def _operation(
             "description": ERROR_DESCRIPTIONS.get(status, "Refused."),
             "content": {"application/json": {"schema": error_schema}},
         }
-        if status == 429:
+        if status in (429, 503):
             answer["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before the next request.",

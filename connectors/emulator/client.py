@@ -162,6 +162,11 @@ class EmulatorClient:
             },
         )
 
+    def clear_faults(self) -> int:
+        """Drop every queued fault, keeping grants, events and counters; returns how many
+        faults were queued."""
+        return int(self._call("DELETE", "faults")["cleared"])
+
     def calls(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self._call("GET", "calls").items()}
 

@@ -219,6 +219,17 @@ def add_fault() -> Any:
     return jsonify({"endpoint": name, "queued": len(state.faults[str(name)])}), 201
 
 
+@bp.delete("/faults")
+def clear_faults() -> Any:
+    """Drop every queued fault (the test's outage is over); grants, events, tokens and
+    counters stay, unlike /reset."""
+    state = current_state()
+    with state.lock:
+        cleared = sum(len(queue) for queue in state.faults.values())
+        state.faults.clear()
+    return jsonify({"cleared": cleared})
+
+
 @bp.get("/calls")
 def calls() -> Any:
     state = current_state()

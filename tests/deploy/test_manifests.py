@@ -316,6 +316,34 @@ def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
     assert "idle grants revoked 0" in done.stdout
 
 
+def test_the_ingress_buffers_whole_requests_and_documents_the_client_timeouts() -> None:
+    """gunicorn bounds only the first byte of a request: the ingress must buffer requests
+    and bound slow headers and bodies (tests/serving/test_slow_clients.py shows why)."""
+    [ingress] = of_kind("Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
+    worker_timeout = re.search(
+        r"^timeout = (\d+)$", (DEPLOY / "gunicorn.conf.py").read_text(), re.M
+    )
+    assert worker_timeout
+    read_timeout = int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+    assert read_timeout > int(worker_timeout.group(1))
+    [service] = of_kind("Service")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    port_names = {port["name"] for port in service["spec"]["ports"]}
+    assert backends and all(b["name"] == service["metadata"]["name"] for b in backends)
+    assert all(b["port"]["name"] in port_names for b in backends)
+    required = (DEPLOY / "k8s" / "ingress.yaml").read_text()
+    for setting in ("client-header-timeout", "client-body-timeout", "REQUIRED"):
+        assert setting in required
+    kustomized = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())["resources"]
+    assert sorted(kustomized) == sorted(p.name for p in K8S_FILES if p.name != "kustomization.yaml")
+
+
 # -- compose -------------------------------------------------------------------------------------
 def compose_services() -> dict[str, dict[str, Any]]:
     [compose] = load_all(COMPOSE)
@@ -380,3 +408,19 @@ def test_no_secret_value_is_written_in_a_deploy_file(path: Path) -> None:
     text = path.read_text()
     assert not CREDENTIAL_IN_URL.search(text.replace("PASSWORD@", "")), path.name
     assert "BEGIN PRIVATE KEY" not in text
+
+
+def test_compose_puts_the_buffering_front_before_gunicorn() -> None:
+    """As `make serve` does: gateway.front on the published port, gunicorn on the unix
+    socket the front forwards to, nothing else listening."""
+    gateway = compose_services()["gateway"]
+    command = " ".join(gateway["command"])
+    front = re.search(
+        r"exec python -m gateway\.front --listen 0\.0\.0\.0:8000 --upstream (\S+) --", command
+    )
+    assert front, command
+    bind = re.search(
+        r"gunicorn -c deploy/gunicorn\.conf\.py .*--bind (\S+) 'gateway:create_app\(\)'", command
+    )
+    assert bind and bind.group(1) == front.group(1) and bind.group(1).startswith("unix:/tmp/")
+    assert [p.split(":")[-1] for p in gateway["ports"]] == ["8000"]

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from gateway.errors import STORAGE_RETRY_AFTER
+from gateway.limits import ANONYMOUS_RATE_LIMIT
 from gateway.services.api_clients import ApiClientService
 from gateway.storage import keys
 from gateway.storage.embedded import EmbeddedRedis
@@ -202,6 +205,46 @@ def test_an_api_client_request_gets_503_within_two_seconds_from_a_hung_redis(
     measured(f"T20 black hole, POST /v1/freebusy: {answer.status_code} in {took:.2f} s")
     assert answer.status_code == 503
     assert took <= LIMIT_SECONDS
+
+
+def test_an_api_client_gets_503_with_a_short_retry_after_during_an_outage_and_never_429(
+    client: FlaskClient, app: Flask, own_redis: EmbeddedRedis
+) -> None:
+    """Redis stopped: every booking-API request of a known client is 503 with a short
+    Retry-After, past the anonymous limit too: one client this worker verified a moment ago
+    (its credential remembered for a few seconds), one it has not (as when that memory has
+    expired mid-outage: the client cannot be looked up, and must not be counted by address
+    instead). Redis started again: both are answered at once, no 429 earned meanwhile."""
+    remembered, unverified = bearer(app), bearer(app)
+    assert client.get("/v1/rooms", headers=remembered).status_code == 200
+    slots = "/v1/rooms/atlas/slots?from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z&duration=30"
+    asked: list[tuple[str, str, dict[str, Any]]] = [
+        ("get", "/v1/rooms", {}),
+        ("post", "/v1/freebusy", {"json": FREEBUSY_BODY}),
+        ("get", slots, {}),
+    ]
+    own_redis.stop()
+    more_than_anonymous = int(ANONYMOUS_RATE_LIMIT.split("/")[0]) + 10
+    answers = [
+        getattr(client, method)(path, headers=headers, **kwargs)
+        for method, path, kwargs in asked
+        for headers in (remembered, unverified)
+        for _ in range(more_than_anonymous // len(asked) + 1)
+    ]
+    outage = Counter(
+        (a.status_code, a.get_json()["error"], a.headers.get("Retry-After")) for a in answers
+    )
+    own_redis.start()
+    after = Counter(
+        client.get("/v1/rooms", headers=headers).status_code
+        for headers in (remembered, unverified)
+        for _ in range(10)
+    )
+    measured(f"Redis stopped: {dict(outage)}; started again: {dict(after)}")
+    retry_after = STORAGE_RETRY_AFTER["Retry-After"]
+    assert outage == {(503, "storage_unavailable", retry_after): len(answers)}
+    assert int(retry_after) <= 10
+    assert after == {200: 20}
 
 
 def test_a_revocation_acknowledged_before_a_sigkill_stays_revoked_after_restart(

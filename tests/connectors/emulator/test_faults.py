@@ -110,3 +110,23 @@ def test_the_client_raises_on_refusal(emu: Any) -> None:
     with pytest.raises(EmulatorError) as refused:
         emu.client.fault("nowhere.token")
     assert refused.value.status == 400
+
+
+def test_clearing_the_faults_ends_an_outage_and_keeps_grants_events_and_counters(
+    emu: Any, browser: Any
+) -> None:
+    emu.client.add_event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    emu.client.set_grant("alice@example.com", DEFAULT_CLIENT_ID, ["openid", "email"])
+    emu.client.fault("google.discovery", status=503, times=-1)
+    emu.client.fault("google.token", status=500)
+    assert browser.get(emu.url + GOOGLE_DISCOVERY).status_code == 503
+
+    assert emu.client.clear_faults() == 2
+
+    assert browser.get(emu.url + GOOGLE_DISCOVERY).status_code == 200
+    assert token_call(emu, browser).status_code != 500
+    assert emu.client.calls()["google.discovery"] == 2
+    assert emu.client.clear_faults() == 0
+    with emu.state.lock:  # what /reset would have forgotten is all still there
+        assert len(emu.state.events) == 1
+        assert [client for _, client in emu.state.grants] == [DEFAULT_CLIENT_ID]

@@ -31,3 +31,18 @@ def test_stop_ends_the_server(tmp_path: Path) -> None:
     server.stop()
     assert process is not None
     assert process.poll() is not None
+
+
+def test_a_second_start_on_the_folder_shares_the_running_server(tmp_path: Path) -> None:
+    """An admin command next to a running gateway: one server, even when the socket lives
+    in a temporary folder (a data folder whose path is too long for a unix socket)."""
+    folder = tmp_path / ("long-" * 20) / "redis"
+    with EmbeddedRedis(folder) as first:
+        second = EmbeddedRedis(folder).start()
+        assert second.url == first.url
+        assert second._process is None
+        client = connect(second.url)
+        assert client.info("server")["process_id"] == first._process.pid  # type: ignore[union-attr]
+        client.close()
+        second.stop()
+        assert first._process is not None and first._process.poll() is None
