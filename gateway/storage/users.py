@@ -172,6 +172,22 @@ class UserStore:
         log.info("identity lookup moved to its keyed name: user=%s", uid)
         return uid
 
+    def move_legacy_names(self) -> int:
+        """One pass over every user, moving the legacy names of their subjects (lookups,
+        identity fields) to the keyed ones, so people who do not sign in again are not left
+        under a name a Redis reader could test. The subjects come from the sealed
+        identities. Idempotent and safe while serving; returns how many lookups moved."""
+        moved = 0
+        for name in self.client.scan_iter(match=keys.profile("*"), count=500):
+            uid = keys.owner_of_key(str(name))
+            user = self.get(uid)  # moves identity fields named the legacy way
+            for identity in user.identities if user else ():
+                legacy = keys.identity_lookup(identity.provider, keys.digest(identity.subject))
+                if self.client.exists(legacy):
+                    lookup = self._lookup(identity.provider, identity.subject)
+                    moved += self._move_lookup(identity.provider, identity.subject, lookup) == uid
+        return moved
+
     def create_with_identity(self, identity: LinkedIdentity) -> str:
         """The user owning `identity`, created now unless a concurrent sign-in won the race."""
         existing = self.owner_of(identity.provider, identity.subject)  # moves a legacy name

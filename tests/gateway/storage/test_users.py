@@ -308,3 +308,19 @@ def test_an_old_name_of_an_erased_user_is_not_moved(
     redis_client.set(f"gw:ident:google:{old_hash('108-gone')}", "gone-user")
     assert store.owner_of("google", "108-gone") is None
     assert list(redis_client.scan_iter("gw:*")) == []
+
+
+def test_one_pass_moves_the_old_names_of_people_who_do_not_sign_in_again(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    alice = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    store.link(alice, identity("microsoft", "tid:oid", "Alice M"))
+    bob = store.create_with_identity(identity("google", "108-bob", "Bob"))
+    keyed = names_of(redis_client, alice), names_of(redis_client, bob)
+    make_legacy(redis_client, alice, "google", "108-alice")
+    make_legacy(redis_client, alice, "microsoft", "tid:oid")
+    make_legacy(redis_client, bob, "google", "108-bob")
+
+    assert store.move_legacy_names() == 3
+    assert (names_of(redis_client, alice), names_of(redis_client, bob)) == keyed
+    assert store.move_legacy_names() == 0
