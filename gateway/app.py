@@ -98,7 +98,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
     vault = Vault(settings.keyring)
-    users = UserStore(client, vault)
+    users = UserStore(client, vault, settings.secret_key)
     signin = SignInService(
         connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
     )

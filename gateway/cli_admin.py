@@ -1,5 +1,5 @@
 """Admin commands: `flask --app gateway admin revoke-user|revoke-grant|revoke-room|
-revoke-provider|audit|verify-receipt`.
+revoke-provider|audit|verify-receipt|move-subject-names`.
 
 Revocations need a reason (the affected user reads it on their account page) and print the
 signed receipts, one JSON document per line, so they can be kept and verified later.
@@ -120,3 +120,11 @@ def verify_receipt(file: IO[str]) -> None:
     except ReceiptInvalid as error:
         raise click.ClickException(f"invalid: {error}") from None
     click.echo("valid")
+
+
+@admin_cli.command("move-subject-names")
+def move_subject_names() -> None:
+    """Rename every Redis name still holding a plain SHA-256 of a provider subject to its
+    keyed name (sign-in does it on the way; this reaches people who do not sign in)."""
+    moved = services().users.move_legacy_names()
+    click.echo(f"moved {moved} sign-in lookup(s) to keyed names")

@@ -59,9 +59,8 @@ def restriction_form() -> BaseResponse:
 @privacy.post("/account/grants/<gid>/disconnect")
 def disconnect(gid: str) -> BaseResponse:
     uid = signed_in_uid()
-    if services().grants.get(uid, gid) is None:
+    if not services().consent.disconnect(uid, gid):  # also withdraws the consent it ends
         abort(404, "No such grant of yours.")
-    services().revocation.revoke_grant(uid, gid, reason="You disconnected it.", actor=uid)
     return redirect("/account", code=303)
 
 

@@ -10,6 +10,7 @@ and ends the grant through the same revocation path as every other ending.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -25,6 +26,11 @@ from gateway.storage.grants import ACTIVE
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
 log = logging.getLogger(__name__)
+
+
+# Grant ids are token_urlsafe (storage/grants.py); anything else names no grant.
+GRANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DISCONNECTED = "You disconnected it."
 
 
 class ConsentError(SignInError):
@@ -214,7 +220,7 @@ class ConsentService:
     # -- withdrawing ----------------------------------------------------------------------------
     def withdraw(self, uid: str, purpose_id: str, provider: str) -> int:
         """End the consent: its grants go (tokens, cache, bindings), and the record says so."""
-        offer = self.offer(purpose_id, provider)
+        self.offer(purpose_id, provider)
         ended = 0
         for grant in self.grants.list(uid):
             if grant.purpose == purpose_id and grant.provider == provider:
@@ -222,14 +228,48 @@ class ConsentService:
                     uid, grant.id, reason="consent withdrawn", actor=uid, forget=True
                 )
                 ended += 1
-        consent = offer.purpose.consent
+        return self._withdrawn(uid, purpose_id, provider, ended)
+
+    def disconnect(self, uid: str, gid: str) -> bool:
+        """The owner ends one grant ("Disconnect"); False when it is not one of theirs.
+
+        A grant is what a consent was given for: when no other active grant of the same
+        purpose and provider remains, the consent is withdrawn too (recorded in the consent
+        log, dependent purposes with it), so the account page never lists as given a
+        consent that nothing stands on. The grant's record stays, marked revoked, so the
+        page says it was disconnected."""
+        grant = self.grants.get(uid, gid) if GRANT_ID.match(gid) else None
+        if grant is None:
+            return False
+        self.revocation.revoke_grant(uid, gid, reason=DISCONNECTED, actor=uid)
+        still_backed = any(
+            g.id != gid
+            and g.purpose == grant.purpose
+            and g.provider == grant.provider
+            and g.status == ACTIVE
+            for g in self.grants.list(uid)
+        )
+        if not still_backed and self.is_given(uid, grant.purpose, grant.provider):
+            self._withdrawn(uid, grant.purpose, grant.provider, 1, grant=gid)
+        return True
+
+    def _withdrawn(
+        self, uid: str, purpose_id: str, provider: str, ended: int, grant: str = ""
+    ) -> int:
+        """Record the withdrawal, then withdraw the purposes that required this one."""
+        try:
+            consent = self.catalogue.purpose(purpose_id).consent
+            version, digest = consent.version, consent.digest
+        except UnknownPurpose:  # a purpose since taken out of the catalogue still ends
+            version, digest = "", ""
         self.store.record(
             uid,
             purpose=purpose_id,
             provider=provider,
             action=WITHDRAWN,
-            version=consent.version,
-            digest=consent.digest,
+            version=version,
+            digest=digest,
+            grant=grant,
         )
         self.audit.record(
             actor=uid,

@@ -342,9 +342,7 @@ class RoomService:
     def bind(self, uid: str, room_id: str, gid: str, calendar: str = PRIMARY) -> BindingView:
         """Bind a room `uid` hosts to `calendar` ("primary", a listed calendar id, or a
         mailbox address where the provider names calendars so) of grant `gid`."""
-        room = self.require(room_id)
-        if room.host != uid:
-            raise BindingRefused("only the room's host can connect a calendar to it")
+        room = self._hosted(uid, room_id)
         record = self._room_grant(uid, gid)
         chosen = self._chosen_calendar(record, (calendar or PRIMARY).strip())
         previous = self.store.load_binding(uid, room_id)
@@ -370,11 +368,17 @@ class RoomService:
     def unbind(self, uid: str, room_id: str, actor: str | None = None) -> bool:
         """Remove `uid`'s binding of the room; False when there was none."""
         if self.store.load_binding(uid, room_id) is None:
-            room = self.get(room_id)
-            if room is not None and room.host != uid:
-                raise BindingRefused("only the room's host can disconnect its calendar")
+            self._hosted(uid, room_id)
             return False
         return self._drop_binding(uid, room_id, actor or uid, "unbind")
+
+    def _hosted(self, uid: str, room_id: str) -> Room:
+        """The room, when `uid` hosts it. Another host's room is refused exactly as a room
+        that does not exist (404, one message), so a member cannot learn which ids exist."""
+        room = self.get(room_id)
+        if room is None or room.host != uid:
+            raise RoomNotFound("you host no room with this id")
+        return room
 
     def unbind_grant(self, uid: str, gid: str, actor: str) -> int:
         """Remove every binding that uses grant `gid` (withdrawal, revocation); how many."""

@@ -7,7 +7,7 @@ the user's index set, so "delete everything of this user" is exact.
 
     gw:{u:UID}:profile          hash   id, created, dk (wrapped user data key), sealed (name,
                                        e-mail)                              (no TTL: the account)
-    gw:{u:UID}:identities       hash   "<provider>|<h>" -> sealed identity; h = sha256(subject)
+    gw:{u:UID}:identities       hash   "<provider>|<k>" -> sealed identity; k = subject_digest
     gw:{u:UID}:index            set    keys outside the tag that belong to this user
     gw:{u:UID}:grants           set    grant ids of this user
     gw:{u:UID}:grant:GID        hash   one grant: provider, purpose, status, reason, scopes,
@@ -33,18 +33,24 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{breaker:P}:open|probe   string the circuit is open / one probe is out; expire
     gw:{breaker:P}:hold:<h>     string a grant waits out a long Retry-After; h = sha256(grant
                                        id); expires (services/breaker.py)
-    gw:ident:<provider>:<h>     string uid; h = sha256(subject), found at sign-in
+    gw:ident:<provider>:<k>     string uid; k = subject_digest(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow:{<h>}               string JSON pending sign-in flow; h = sha256(state); TTL 600 s
     gw:flow:{<h>}:response      string JSON form_post callback parameters; TTL 600 s
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
-names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value.
+names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value. Provider
+subjects are not secret and can be known (a Google subject is in every ID token the person
+ever sent anyone), so a plain hash of one could be confirmed by hashing it: they are named
+by `subject_digest`, an HMAC under a key derived from GATEWAY_SECRET_KEY (its own label), so
+a Redis reader without that key can neither compute nor test a name. Names written before
+that (plain SHA-256) are moved on first lookup (storage/users.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 PREFIX = "gw"
 
@@ -112,8 +118,19 @@ def holds_wrapped_key(key: str) -> bool:
     return bool(head) and ":" not in gid
 
 
-def identity_lookup(provider: str, subject: str) -> str:
-    return f"{PREFIX}:ident:{provider}:{digest(subject)}"
+def subject_key(secret_key: str) -> bytes:
+    """The HMAC key of subject names, derived from GATEWAY_SECRET_KEY under its own label
+    (as the audit pseudonyms and receipts keys are), so no other use of it can collide."""
+    return hashlib.sha256(b"gateway subject key names|" + secret_key.encode("utf-8")).digest()
+
+
+def subject_digest(key: bytes, subject: str) -> str:
+    return hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def identity_lookup(provider: str, subject_hash: str) -> str:
+    """`subject_hash` is subject_digest(...); digest(subject) names a legacy lookup."""
+    return f"{PREFIX}:ident:{provider}:{subject_hash}"
 
 
 def session(session_id: str) -> str:

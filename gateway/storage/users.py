@@ -7,7 +7,10 @@ person still end with one user.
 
 Names, e-mail addresses and subjects are personal data: they are sealed under the user's own
 data key (gateway.crypto.vault), so Redis holds none of them in plaintext and deleting the
-wrapped key erases them all at once.
+wrapped key erases them all at once. Where a subject names a key or a field, it is as an
+HMAC under a key from GATEWAY_SECRET_KEY (keys.subject_digest), so a Redis reader cannot
+test a subject they know. Lookups and fields named the older way (plain SHA-256) are moved
+to their keyed names when they are next read; nothing writes the old names any more.
 """
 
 from __future__ import annotations
@@ -51,9 +54,17 @@ class IdentityTaken(Exception):
 
 
 class UserStore:
-    def __init__(self, client: redis.Redis, vault: Vault) -> None:
+    def __init__(self, client: redis.Redis, vault: Vault, secret_key: str) -> None:
         self.client = client
         self.vault = vault
+        self._subject_key = keys.subject_key(secret_key)
+
+    def _lookup(self, provider: str, subject: str) -> str:
+        return keys.identity_lookup(provider, keys.subject_digest(self._subject_key, subject))
+
+    def _field(self, identity: LinkedIdentity) -> str:
+        digest = keys.subject_digest(self._subject_key, identity.subject)
+        return f"{identity.provider}|{digest}"
 
     def _sealed_identity(self, data_key: bytes, uid: str, identity: LinkedIdentity) -> str:
         return self.vault.seal_json(
@@ -96,29 +107,94 @@ class UserStore:
 
     def _opened(
         self, data_key: bytes, uid: str, linked: dict[str, str]
-    ) -> tuple[dict[str, LinkedIdentity], list[str]]:
-        """The identities that open, by field, and the fields that do not."""
+    ) -> tuple[dict[str, LinkedIdentity], list[str], dict[str, str]]:
+        """The identities that open, by (keyed) field; the fields that do not; and the
+        fields still named the legacy way, each with its keyed name."""
         opened: dict[str, LinkedIdentity] = {}
         broken: list[str] = []
+        legacy: dict[str, str] = {}
         for field, sealed in linked.items():
             try:
                 identity = self._open(data_key, uid, field.split("|", 1)[0], sealed)
             except (DecryptionFailed, ValueError, TypeError):
                 broken.append(field)
                 continue
-            if _field(identity) == field:  # not another identity's record moved here
+            keyed = self._field(identity)
+            if field == keyed:  # not another identity's record moved here
                 opened[field] = identity
+            elif field == _legacy_field(identity):
+                opened.setdefault(keyed, identity)
+                legacy[field] = keyed
             else:
                 broken.append(field)
-        return opened, broken
+        return opened, broken, legacy
+
+    def _move_fields(
+        self, pipe: Any, uid: str, linked: dict[str, str], legacy: dict[str, str]
+    ) -> None:
+        """Queue the rename of legacy identity fields (one hash: atomic in the MULTI)."""
+        name = keys.identities(uid)
+        for old, keyed in legacy.items():
+            if keyed not in linked:
+                pipe.hset(name, keyed, linked[old])
+            pipe.hdel(name, old)
 
     def owner_of(self, provider: str, subject: str) -> str | None:
-        return get_text(self.client, keys.identity_lookup(provider, subject), "identity lookup")
+        lookup = self._lookup(provider, subject)
+        found = get_text(self.client, lookup, "identity lookup")
+        return found if found is not None else self._move_lookup(provider, subject, lookup)
+
+    def _move_lookup(self, provider: str, subject: str, lookup: str) -> str | None:
+        """The owner named by a legacy lookup (plain SHA-256 of the subject), moved now to
+        its keyed name; None when there is none.
+
+        Safe with several processes: the keyed name is claimed with SET NX (two movers
+        write the same uid), the user's index lists it before the old name goes, and the
+        old name is never written again. The two names are in different Cluster slots, so
+        this is not one transaction; a user erased meanwhile (no profile left) gets no
+        keyed name."""
+        legacy = keys.identity_lookup(provider, keys.digest(subject))
+        uid = get_text(self.client, legacy, "identity lookup")
+        if uid is None:
+            return None
+        if not self.client.set(lookup, uid, nx=True):
+            current = get_text(self.client, lookup, "identity lookup")
+            if current != uid:  # claimed by another user meanwhile: that claim stands
+                return current
+        index = keys.user_index(uid)
+        self.client.sadd(index, lookup)
+        self.client.delete(legacy)
+        self.client.srem(index, legacy)
+        if not self.client.exists(keys.profile(uid)):
+            self.client.delete(lookup)
+            self.client.srem(index, lookup)
+            return None
+        log.info("identity lookup moved to its keyed name: user=%s", uid)
+        return uid
+
+    def move_legacy_names(self) -> int:
+        """One pass over every user, moving the legacy names of their subjects (lookups,
+        identity fields) to the keyed ones, so people who do not sign in again are not left
+        under a name a Redis reader could test. The subjects come from the sealed
+        identities. Idempotent and safe while serving; returns how many lookups moved."""
+        moved = 0
+        for name in self.client.scan_iter(match=keys.profile("*"), count=500):
+            uid = keys.owner_of_key(str(name))
+            user = self.get(uid)  # moves identity fields named the legacy way
+            for identity in user.identities if user else ():
+                legacy = keys.identity_lookup(identity.provider, keys.digest(identity.subject))
+                if self.client.exists(legacy):
+                    lookup = self._lookup(identity.provider, identity.subject)
+                    moved += self._move_lookup(identity.provider, identity.subject, lookup) == uid
+        return moved
 
     def create_with_identity(self, identity: LinkedIdentity) -> str:
         """The user owning `identity`, created now unless a concurrent sign-in won the race."""
+        existing = self.owner_of(identity.provider, identity.subject)  # moves a legacy name
+        if existing:
+            return existing
         uid = secrets.token_urlsafe(16)
-        lookup = keys.identity_lookup(identity.provider, identity.subject)
+        lookup = self._lookup(identity.provider, identity.subject)
         if not self.client.set(lookup, uid, nx=True):
             existing = self.owner_of(identity.provider, identity.subject)
             if existing:
@@ -136,7 +212,9 @@ class UserStore:
             },
         )
         pipe.hset(
-            keys.identities(uid), _field(identity), self._sealed_identity(data_key, uid, identity)
+            keys.identities(uid),
+            self._field(identity),
+            self._sealed_identity(data_key, uid, identity),
         )
         pipe.sadd(keys.user_index(uid), lookup)
         pipe.execute()
@@ -144,7 +222,10 @@ class UserStore:
 
     def link(self, uid: str, identity: LinkedIdentity) -> None:
         """Attach another provider identity to a signed-in user (never matched by e-mail)."""
-        lookup = keys.identity_lookup(identity.provider, identity.subject)
+        owner = self.owner_of(identity.provider, identity.subject)  # moves a legacy name
+        if owner is not None and owner != uid:
+            raise IdentityTaken("this account is already linked to another user")
+        lookup = self._lookup(identity.provider, identity.subject)
         if not self.client.set(lookup, uid, nx=True) and (
             self.owner_of(identity.provider, identity.subject) != uid
         ):
@@ -167,7 +248,7 @@ class UserStore:
         Grants, rooms and consents have keys of their own and are not touched."""
         profile, linked = self._read(uid)
         data_key = self._unwrap(uid, profile)
-        field = _field(identity)
+        field = self._field(identity)
         pipe = self.client.pipeline(transaction=True)
         if data_key is None:
             log.error("user profile unreadable, sealed again from this sign-in: user=%s", uid)
@@ -184,7 +265,8 @@ class UserStore:
             opened: dict[str, LinkedIdentity] = {}
             shown = True
         else:
-            opened, broken = self._opened(data_key, uid, linked)
+            opened, broken, legacy = self._opened(data_key, uid, linked)
+            self._move_fields(pipe, uid, linked, legacy)
             if broken:
                 log.error(
                     "linked identities unreadable, dropped: user=%s count=%d", uid, len(broken)
@@ -207,7 +289,7 @@ class UserStore:
                     "sealed": self._sealed_profile(data_key, uid, _display(identity)),
                 },
             )
-        pipe.sadd(keys.user_index(uid), keys.identity_lookup(identity.provider, identity.subject))
+        pipe.sadd(keys.user_index(uid), self._lookup(identity.provider, identity.subject))
         pipe.execute()
 
     def _shown(self, data_key: bytes, uid: str, profile: dict[str, str]) -> dict[str, Any] | None:
@@ -235,7 +317,7 @@ class UserStore:
             )
             return None
         created = _created(profile)
-        opened, broken = self._opened(data_key, uid, linked) if data_key else ({}, [])
+        opened, broken, legacy = self._opened(data_key, uid, linked) if data_key else ({}, [], {})
         if data_key is None or created is None or broken:
             log.error("user profile unreadable, treated as unknown: user=%s", uid)
             return None
@@ -243,6 +325,10 @@ class UserStore:
         if shown is None:
             log.error("user profile unreadable, treated as unknown: user=%s", uid)
             return None
+        if legacy:
+            pipe = self.client.pipeline(transaction=True)
+            self._move_fields(pipe, uid, linked, legacy)
+            pipe.execute()
         return User(
             id=uid,
             name=shown.get("name") or None,
@@ -262,7 +348,8 @@ def _created(profile: dict[str, str]) -> str | None:
     return value
 
 
-def _field(identity: LinkedIdentity) -> str:
+def _legacy_field(identity: LinkedIdentity) -> str:
+    """The field name of an identity before names were keyed: moved when next read."""
     return f"{identity.provider}|{keys.digest(identity.subject)}"
 
 

@@ -87,3 +87,30 @@ def test_a_host_gives_consent_and_binds_a_room_in_a_browser(
     page.click('#room-atlas button[type="submit"]')
     page.goto(live_gateway + "/account")
     assert "Atlas" in page.inner_text("#binding-atlas")
+
+
+def test_disconnecting_a_calendar_shows_the_consent_withdrawn_in_a_browser(
+    live_gateway: str, page: Any
+) -> None:
+    page.goto(live_gateway + "/")
+    page.click("#login-google")
+    page.check('input[name="account"][value="alice@example.com"]')
+    page.click("#allow")
+    page.wait_for_url(live_gateway + "/account")
+    page.click("#offer-room-availability-google")
+    page.click("#give-consent")
+    page.check('input[name="account"][value="alice@example.com"]')
+    page.click("#allow")
+    page.wait_for_url(live_gateway + "/account")
+    assert page.is_visible("#withdraw-room-availability-google")
+    assert "withdraws the consent" in page.inner_text("#disconnect-note")
+
+    page.click('button[id^="disconnect-"]')
+    page.wait_for_url(live_gateway + "/account")
+    assert not page.is_visible("#withdraw-room-availability-google")
+    assert not page.is_visible('button[id^="disconnect-"]')
+    assert "You disconnected it." in page.inner_text("table.grants")
+    assert page.is_visible("text=You have not given any optional consent.")
+    page.click("details summary")
+    actions = page.locator("#consent-history tbody tr td:nth-child(4)").all_inner_texts()
+    assert sorted(actions) == ["given", "withdrawn"]

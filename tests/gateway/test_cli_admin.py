@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -192,3 +193,20 @@ def test_verify_receipt_accepts_the_printed_one_and_rejects_a_tampered_one(
     garbage.write_text("not json")
     assert admin(app, "verify-receipt", str(garbage)).exit_code == 1
     assert admin(app, "verify-receipt", str(tmp_path / "missing.json")).exit_code == 2
+
+
+def test_move_subject_names_renames_unkeyed_lookups(app: Flask, sign_in: Any) -> None:
+    sign_in.complete("google", ALICE)
+    uid = sign_in.client.get("/v1/me").get_json()["id"]
+    found = app.extensions["gateway"]
+    (subject,) = [i.subject for i in found.users.get(uid).identities]
+    redis = found.redis
+    (keyed,) = [str(k) for k in redis.scan_iter("gw:ident:*")]
+    plain = f"gw:ident:google:{hashlib.sha256(subject.encode()).hexdigest()}"
+    redis.set(plain, redis.get(keyed))  # as the gateway named it before names were keyed
+    redis.delete(keyed)
+
+    result = app.test_cli_runner().invoke(args=["admin", "move-subject-names"])
+    assert result.exit_code == 0, result.output
+    assert "moved 1 sign-in lookup(s)" in result.output
+    assert [str(k) for k in redis.scan_iter("gw:ident:*")] == [keyed]

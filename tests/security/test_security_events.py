@@ -334,7 +334,7 @@ def test_a_refresh_failure_names_the_request_it_happened_in(
 
 
 # -- revocation and admin actions ---------------------------------------------------------------
-def test_a_user_disconnecting_a_grant_writes_one_revoke(
+def test_a_user_disconnecting_a_grant_writes_one_revoke_and_one_withdrawal(
     app: Flask, recording: Any, client: FlaskClient, captured: Captured, redis_client: redis.Redis
 ) -> None:
     recording.complete("google", GOOGLE_ACCOUNT)
@@ -346,7 +346,9 @@ def test_a_user_disconnecting_a_grant_writes_one_revoke(
     assert done.status_code == 303
     event = captured.one(done, "grant.revoke", "success")
     assert (event["actor"], event["subject"], event["detail"]["grant"]) == (uid, uid, gid)
-    assert len(captured.events(done)) == 1
+    withdrawn = captured.one(done, "consent.withdraw", "success")  # the consent it stood on
+    assert (withdrawn["actor"], withdrawn["detail"]["purpose"]) == (uid, "room-availability")
+    assert len(captured.events(done)) == 2
     assert audit_actions(redis_client)[len(before) :] == ["grant.revoke"]
 
 

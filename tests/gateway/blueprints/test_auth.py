@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+from gateway.storage import keys
 
 # The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
 pytestmark = pytest.mark.redis_deployments
@@ -75,6 +78,38 @@ def test_signing_in_again_finds_the_same_user(sign_in: Any, client: FlaskClient)
     client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
     sign_in.complete("google", GOOGLE_ACCOUNT)
     assert me(client).get_json()["id"] == first
+
+
+def test_a_user_stored_under_unkeyed_names_still_signs_in_and_is_moved(
+    sign_in: Any, client: FlaskClient, redis_client: Any
+) -> None:
+    """Lookups and identity fields named by a plain SHA-256 of the subject (before names
+    were keyed) still find their user, and leave Redis once found."""
+    sign_in.complete("google", GOOGLE_ACCOUNT)
+    uid = me(client).get_json()["id"]
+    (subject,) = [
+        i.subject for i in client.application.extensions["gateway"].users.get(uid).identities
+    ]
+    plain = hashlib.sha256(subject.encode()).hexdigest()
+    (keyed,) = [str(k) for k in redis_client.scan_iter("gw:ident:*")]
+    (field,) = [str(f) for f in redis_client.hkeys(keys.identities(uid))]
+    assert plain not in keyed and plain not in field
+    redis_client.delete(keyed)
+    redis_client.set(f"gw:ident:google:{plain}", uid)
+    redis_client.srem(keys.user_index(uid), keyed)
+    redis_client.sadd(keys.user_index(uid), f"gw:ident:google:{plain}")
+    redis_client.hset(
+        keys.identities(uid), f"google|{plain}", redis_client.hget(keys.identities(uid), field)
+    )
+    redis_client.hdel(keys.identities(uid), field)
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+
+    sign_in.complete("google", GOOGLE_ACCOUNT)
+    assert me(client).get_json()["id"] == uid
+    assert [str(k) for k in redis_client.scan_iter("gw:ident:*")] == [keyed]
+    assert [str(f) for f in redis_client.hkeys(keys.identities(uid))] == [field]
+    assert keyed in redis_client.smembers(keys.user_index(uid))
+    assert not any(plain in str(k) for k in redis_client.smembers(keys.user_index(uid)))
 
 
 def test_session_id_changes_at_sign_in(sign_in: Any, client: FlaskClient) -> None:

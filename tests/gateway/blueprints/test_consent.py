@@ -23,10 +23,17 @@ def csrf_from(client: FlaskClient, path: str) -> str:
     return found.group(1)
 
 
-def give_consent(sign_in: Any, client: FlaskClient, provider: str, account: str, **answer: Any):
-    page = f"/consent/{PURPOSE}?provider={provider}"
+def give_consent(
+    sign_in: Any,
+    client: FlaskClient,
+    provider: str,
+    account: str,
+    purpose: str = PURPOSE,
+    **answer: Any,
+):
+    page = f"/consent/{purpose}?provider={provider}"
     started = client.post(
-        f"/consent/{PURPOSE}", data={"provider": provider, "csrf_token": csrf_from(client, page)}
+        f"/consent/{purpose}", data={"provider": provider, "csrf_token": csrf_from(client, page)}
     )
     assert started.status_code == 303, started.get_data(as_text=True)
     sign_in.emulator.client.authorize_next(account, **answer)
@@ -165,3 +172,77 @@ def test_consent_replaces_an_older_grant_for_the_same_purpose(
     uid = client.get("/v1/me").get_json()["id"]
     grants = client.application.extensions["gateway"].grants.list(uid)
     assert len(grants) == 1
+
+
+def test_disconnecting_a_grant_withdraws_its_consent_and_logs_it(
+    sign_in: Any, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    """One state, shown one way: a disconnected calendar is no longer a consent given."""
+    sign_in.complete("google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com", purpose="calendar-choice")
+    uid = client.get("/v1/me").get_json()["id"]
+    services = client.application.extensions["gateway"]
+    (gid,) = [g.id for g in services.grants.list(uid) if g.purpose == PURPOSE]
+    assert set(redis_client.hkeys(keys.consents(uid))) == {
+        f"{PURPOSE}|google",
+        "calendar-choice|google",
+    }
+
+    done = client.post(
+        f"/account/grants/{gid}/disconnect", data={"csrf_token": csrf_from(client, "/account")}
+    )
+    assert done.status_code == 303 and done.headers["Location"] == "/account"
+
+    # Redis: nothing in force, and the stream says why (the dependent purpose went with it).
+    assert redis_client.hgetall(keys.consents(uid)) == {}
+    log = [fields for _, fields in redis_client.xrange(keys.consent_log(uid))]
+    assert [(e["purpose"], e["action"]) for e in log] == [
+        (PURPOSE, "given"),
+        ("calendar-choice", "given"),
+        (PURPOSE, "withdrawn"),
+        ("calendar-choice", "withdrawn"),
+    ]
+    assert log[2]["grant"] == gid and log[2]["provider"] == "google"
+    assert services.grants.get(uid, gid).status == "revoked"
+
+    # The page: the grant says it was disconnected; no consent listed as given.
+    page = client.get("/account").get_data(as_text=True)
+    assert "You disconnected it." in page
+    assert 'id="consents"' not in page and "withdraw-room-availability-google" not in page
+    assert "You have not given any optional consent." in page
+    assert page.count("<td>withdrawn</td>") == 2
+
+    # Disconnecting again changes nothing and logs nothing more.
+    again = client.post(
+        f"/account/grants/{gid}/disconnect", data={"csrf_token": csrf_from(client, "/account")}
+    )
+    assert again.status_code == 303
+    assert redis_client.xlen(keys.consent_log(uid)) == 4
+
+
+def test_a_grant_of_someone_else_answers_as_one_that_does_not_exist(
+    sign_in: Any, client: FlaskClient, another_browser: Any
+) -> None:
+    """No oracle on grant ids either: another person's grant is "no such grant of yours"."""
+    bob = another_browser()
+    bob.complete("google", "bob@example.com")
+    give_consent(bob, bob.client, "google", "bob@example.com")
+    bobs_uid = bob.client.get("/v1/me").get_json()["id"]
+    services = client.application.extensions["gateway"]
+    (bobs,) = services.grants.list(bobs_uid)
+
+    sign_in.complete("google", "alice@example.com")
+    token = csrf_from(client, "/account")
+    unknown = "A" * len(bobs.id)
+    seen = []
+    for gid in (bobs.id, unknown, "x:lock"):
+        answer = client.post(
+            f"/account/grants/{gid}/disconnect",
+            data={"csrf_token": token},
+            headers={"Accept": "application/json"},
+        )
+        seen.append((answer.status_code, answer.get_json()))
+    refused = (404, {"error": "not_found", "message": "No such grant of yours."})
+    assert seen == [refused, refused, refused]
+    assert services.grants.get(bobs_uid, bobs.id).status == "active"

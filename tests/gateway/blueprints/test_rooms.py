@@ -144,7 +144,7 @@ def test_the_bind_form_needs_its_csrf_token(
     assert service.binding("blue") is None
 
 
-def test_a_room_hosted_by_someone_else_or_a_grant_not_yours_is_403(
+def test_a_grant_not_yours_is_403_and_a_room_not_yours_is_404(
     app: Flask,
     client: FlaskClient,
     sign_in: Any,
@@ -159,22 +159,62 @@ def test_a_room_hosted_by_someone_else_or_a_grant_not_yours_is_403(
     room(service, "green", host=bob)
     bobs = give(app, sign_in, bob, account=BOB)
 
-    # Bob, with his own grant, at Alice's room.
+    # Bob, with his own grant, at Alice's room: as if it did not exist.
     response = browser.client.post(
         "/rooms/blue/bind", data={"csrf_token": token(browser.client), "grant": bobs}
     )
+    assert response.status_code == 404
+    assert "you host no room with this id" in response.get_data(as_text=True)
+    # Alice, at her own room, with Bob's grant.
+    response = client.post("/rooms/blue/bind", data={"csrf_token": token(client), "grant": bobs})
     assert response.status_code == 403
-    assert "only the room&#39;s host" in response.get_data(as_text=True)
-    # Alice, at her own room, with Bob's grant; and at Bob's room with hers.
-    for path, gid in (("/rooms/blue/bind", bobs), ("/rooms/green/bind", alices)):
-        response = client.post(path, data={"csrf_token": token(client), "grant": gid})
-        assert response.status_code == 403
+    assert "not one of yours" in response.get_data(as_text=True)
+    # Alice at Bob's room with hers, and unbinding it.
+    response = client.post("/rooms/green/bind", data={"csrf_token": token(client), "grant": alices})
+    assert response.status_code == 404
     response = client.post("/rooms/green/unbind", data={"csrf_token": token(client)})
-    assert response.status_code == 403
-    assert (
-        client.post(
-            "/rooms/nowhere/bind", data={"csrf_token": token(client), "grant": alices}
-        ).status_code
-        == 404
-    )
+    assert response.status_code == 404
     assert service.binding("blue") is None and service.binding("green") is None
+
+
+def _seen(response: Any) -> tuple[Any, ...]:
+    """Everything of a response a member can observe that could depend on the room."""
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() not in ("date", "x-request-id", "set-cookie")
+    }
+    # The page's CSRF token is signed with the current second: the same for any room.
+    body = TOKEN.sub('name="csrf_token" value="…"', response.get_data(as_text=True))
+    return response.status_code, headers, body
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_another_hosts_room_answers_exactly_as_a_room_that_does_not_exist(
+    app: Flask,
+    client: FlaskClient,
+    sign_in: Any,
+    alice: str,
+    another_browser: Any,
+    service: RoomService,
+    accept: str,
+) -> None:
+    """No oracle: a member cannot tell whether a room id exists by trying to bind it."""
+    alices = give(app, sign_in, alice)
+    room(service, "green", host=user(another_browser(), BOB))
+    room(service, "free0")  # a room nobody hosts is not the member's either
+
+    for action, data in (("bind", {"grant": alices}), ("unbind", {"back": "account"})):
+        seen = {
+            room_id: _seen(
+                client.post(
+                    f"/rooms/{room_id}/{action}",
+                    data={"csrf_token": token(client), **data},
+                    headers={"Accept": accept},
+                )
+            )
+            for room_id in ("green", "free0", "nope0")
+        }
+        assert seen["green"][0] == 404, seen["green"]
+        assert seen["green"] == seen["free0"] == seen["nope0"], action
+    assert service.binding("green") is None and service.binding("free0") is None

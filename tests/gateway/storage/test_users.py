@@ -10,6 +10,9 @@ key missing from the ring is configuration, not damage: nothing is rewritten.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import threading
 import time
 from typing import Any, cast
 
@@ -19,7 +22,10 @@ import redis
 from gateway.crypto.keyring import KeyRetired, KeyRing, new_key_entry
 from gateway.crypto.vault import Vault
 from gateway.storage import keys
-from gateway.storage.users import LinkedIdentity, UserStore
+from gateway.storage.redis_client import connect
+from gateway.storage.users import IdentityTaken, LinkedIdentity, UserStore
+
+SECRET = "a-test-secret-key-of-at-least-32-characters"
 
 
 def flip(sealed: str) -> str:
@@ -45,7 +51,7 @@ def identity(provider: str, subject: str, name: str, linked_at: float = 0.0) -> 
 
 @pytest.fixture
 def store(redis_client: redis.Redis) -> UserStore:
-    return UserStore(redis_client, Vault(KeyRing.parse(new_key_entry("v1"))))
+    return UserStore(redis_client, Vault(KeyRing.parse(new_key_entry("v1"))), SECRET)
 
 
 def test_an_intact_user_reads_back_with_every_identity(store: UserStore) -> None:
@@ -173,3 +179,148 @@ def test_a_retired_key_encryption_key_rewrites_nothing(
         store.refresh_identity(uid, identity("google", "g-1", "Alice"))
     after = redis_client.hgetall(profile), redis_client.hgetall(keys.identities(uid))
     assert after == before
+
+
+# -- key names that do not let a Redis reader test a subject ----------------------------------
+def old_hash(subject: str) -> str:
+    """How key names were made before they were keyed: plain SHA-256 of the subject."""
+    return hashlib.sha256(subject.encode()).hexdigest()
+
+
+def make_legacy(client: redis.Redis, uid: str, provider: str, subject: str) -> str:
+    """Rename a user's lookup key, index entry and identity field to the unkeyed names the
+    gateway wrote before (gw:ident:<provider>:<sha256>, "<provider>|<sha256>")."""
+    keyed = keys.identity_lookup(provider, keys.subject_digest(keys.subject_key(SECRET), subject))
+    legacy = f"gw:ident:{provider}:{old_hash(subject)}"
+    assert client.get(keyed) == uid
+    client.set(legacy, uid)
+    client.delete(keyed)
+    client.srem(keys.user_index(uid), keyed)
+    client.sadd(keys.user_index(uid), legacy)
+    field = f"{provider}|{keys.subject_digest(keys.subject_key(SECRET), subject)}"
+    sealed = client.hget(keys.identities(uid), field)
+    assert sealed is not None
+    client.hdel(keys.identities(uid), field)
+    client.hset(keys.identities(uid), f"{provider}|{old_hash(subject)}", sealed)
+    return legacy
+
+
+def names_of(client: redis.Redis, uid: str) -> tuple[set[str], set[str], set[str]]:
+    lookups = {str(k) for k in client.scan_iter("gw:ident:*")}
+    fields = {str(f) for f in client.hkeys(keys.identities(uid))}
+    index = {str(k) for k in client.smembers(keys.user_index(uid))}
+    return lookups, fields, index
+
+
+def test_names_cannot_be_computed_from_a_subject_without_the_key(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    uid = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    store.link(uid, identity("microsoft", "tid:oid", "Alice M"))
+    lookups, fields, index = names_of(redis_client, uid)
+    assert len(lookups) == 2 and len(fields) == 2
+    for subject in ("108-alice", "tid:oid"):
+        for name in (*lookups, *fields, *index):
+            assert old_hash(subject) not in name and subject not in name
+    # The names depend on the secret: the same subject under another key is another name.
+    other = UserStore(redis_client, store.vault, "another-secret-key-of-32-characters-or-more")
+    assert other.owner_of("google", "108-alice") is None
+    assert store.owner_of("google", "108-alice") == uid
+    expected = hmac_hex(keys.subject_key(SECRET), "108-alice")
+    assert lookups == {
+        f"gw:ident:google:{expected}",
+        f"gw:ident:microsoft:{hmac_hex(keys.subject_key(SECRET), 'tid:oid')}",
+    }
+
+
+def hmac_hex(key: bytes, subject: str) -> str:
+    return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_lookup_and_fields_named_the_old_way_are_found_and_moved(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    uid = store.create_with_identity(identity("google", "108-alice", "Alice", 100.0))
+    store.link(uid, identity("microsoft", "tid:oid", "Alice M", 200.0))
+    keyed_names = names_of(redis_client, uid)
+    legacy = make_legacy(redis_client, uid, "google", "108-alice")
+    make_legacy(redis_client, uid, "microsoft", "tid:oid")
+    assert names_of(redis_client, uid) != keyed_names
+
+    # Reading the user opens identities under old field names and renames them.
+    user = store.get(uid)
+    assert user is not None and [i.subject for i in user.identities] == ["108-alice", "tid:oid"]
+    assert names_of(redis_client, uid)[1] == keyed_names[1]
+    # The lookup is found under its old name and moved to the keyed one, index included.
+    assert store.owner_of("google", "108-alice") == uid
+    assert redis_client.exists(legacy) == 0
+    lookups, _, index = names_of(redis_client, uid)
+    assert f"gw:ident:google:{hmac_hex(keys.subject_key(SECRET), '108-alice')}" in lookups
+    assert legacy not in index and f"gw:ident:microsoft:{old_hash('tid:oid')}" in index
+    # Signing in (refresh) moves what is left; linking finds the moved owner.
+    store.refresh_identity(uid, identity("microsoft", "tid:oid", "Alice M"))
+    assert store.owner_of("microsoft", "tid:oid") == uid
+    assert names_of(redis_client, uid) == keyed_names
+    assert store.create_with_identity(identity("google", "108-alice", "Alice")) == uid
+
+
+def test_a_new_identity_never_takes_an_old_named_lookup(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    """create and link look at the old name first: no second user, no stolen identity."""
+    alice = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    make_legacy(redis_client, alice, "google", "108-alice")
+    bob = store.create_with_identity(identity("google", "108-bob", "Bob"))
+    make_legacy(redis_client, bob, "google", "108-bob")
+    assert store.create_with_identity(identity("google", "108-alice", "Alice")) == alice
+    with pytest.raises(IdentityTaken):
+        store.link(alice, identity("google", "108-bob", "Bob"))
+    assert store.owner_of("google", "108-bob") == bob
+
+
+def test_many_processes_moving_one_old_name_agree(
+    store: UserStore, redis_client: redis.Redis, redis_server: Any
+) -> None:
+    uid = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    make_legacy(redis_client, uid, "google", "108-alice")
+    stores = [UserStore(connect(redis_server.url), store.vault, SECRET) for _ in range(8)]
+    start, found = threading.Barrier(len(stores)), []
+
+    def look(each: UserStore) -> None:
+        start.wait()
+        found.append(each.owner_of("google", "108-alice"))
+
+    threads = [threading.Thread(target=look, args=(each,)) for each in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [uid] * len(stores)
+    lookups, _, index = names_of(redis_client, uid)
+    keyed = f"gw:ident:google:{hmac_hex(keys.subject_key(SECRET), '108-alice')}"
+    assert lookups == {keyed} and keyed in index
+    assert not any(old_hash("108-alice") in name for name in index)
+
+
+def test_an_old_name_of_an_erased_user_is_not_moved(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    redis_client.set(f"gw:ident:google:{old_hash('108-gone')}", "gone-user")
+    assert store.owner_of("google", "108-gone") is None
+    assert list(redis_client.scan_iter("gw:*")) == []
+
+
+def test_one_pass_moves_the_old_names_of_people_who_do_not_sign_in_again(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    alice = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    store.link(alice, identity("microsoft", "tid:oid", "Alice M"))
+    bob = store.create_with_identity(identity("google", "108-bob", "Bob"))
+    keyed = names_of(redis_client, alice), names_of(redis_client, bob)
+    make_legacy(redis_client, alice, "google", "108-alice")
+    make_legacy(redis_client, alice, "microsoft", "tid:oid")
+    make_legacy(redis_client, bob, "google", "108-bob")
+
+    assert store.move_legacy_names() == 3
+    assert (names_of(redis_client, alice), names_of(redis_client, bob)) == keyed
+    assert store.move_legacy_names() == 0
