@@ -30,6 +30,10 @@ from gateway.services.signin import SignInError
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v1/", "/healthz", "/readyz")
+# Every "storage is not answering" 503 says when to try again: soon. A Redis restart or a
+# Sentinel failover lasts seconds (deploy/REDIS.md), and a client that honours the header
+# must be back as soon as storage is.
+STORAGE_RETRY_AFTER = {"Retry-After": "5"}
 BARE_ERROR_PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8><title>{{ status }}</title>"
     "<h1>That did not work</h1><p role=alert>{{ message }}</p>"
@@ -61,12 +65,13 @@ def _code_for(error: HTTPException) -> str:
 
 def register_error_handlers(app: Flask) -> None:
     @app.before_request
-    def refuse_without_storage() -> tuple[Response | str, int] | None:
+    def refuse_without_storage() -> tuple[Response | str, int, dict[str, str]] | None:
         """A session that could not be read is not "signed out": nothing is served."""
         if getattr(session, "unavailable", False) and not request.path.startswith("/healthz"):
-            return error_response(
+            body, status = error_response(
                 503, "storage_unavailable", "Storage is not answering; try again."
             )
+            return body, status, STORAGE_RETRY_AFTER
         return None
 
     @app.errorhandler(CSRFError)
@@ -99,7 +104,10 @@ def register_error_handlers(app: Flask) -> None:
     def storage_unavailable(error: redis.RedisError):
         log.error("storage error: %s", type(error).__name__)
         metrics.redis_error(error)
-        return error_response(503, "storage_unavailable", "Storage is not answering; try again.")
+        body, status = error_response(
+            503, "storage_unavailable", "Storage is not answering; try again."
+        )
+        return body, status, STORAGE_RETRY_AFTER
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
