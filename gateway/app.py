@@ -100,7 +100,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     vault = Vault(settings.keyring)
     users = UserStore(client, vault)
     signin = SignInService(
-        connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
+        connectors, FlowStore(client), users, settings.redirect_uri, settings.identity_marks
     )
     grant_store = GrantStore(client)
     grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))

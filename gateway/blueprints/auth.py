@@ -10,6 +10,7 @@ from gateway.request_log import security_event
 from gateway.services.signin import SignInError
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
+MAX_MARKS = 16  # identity marks a session keeps (two per identity proved in it)
 
 
 def _pending() -> list[str]:
@@ -37,7 +38,7 @@ def link(provider: str) -> Response:
 
 @auth.get("/callback/<provider>")
 def callback(provider: str) -> Response:
-    previous_uid, was_admin = session.get("uid"), session.get("admin") is True
+    previous_uid, previous_marks = session.get("uid"), session.get("marks")
     try:
         outcome = services().signin.finish(
             provider, request.args.to_dict(), _pending(), previous_uid
@@ -46,10 +47,15 @@ def callback(provider: str) -> Response:
         _login_failed(provider, error)
         raise
     session.clear()
-    session.rotate()  # type: ignore[attr-defined]
+    # A new id, but a signed-in browser keeps its sign-in time: the absolute limit counts
+    # from the first sign-in, however often the person signs in again.
+    session.rotate(keep_created=previous_uid is not None)  # type: ignore[attr-defined]
     session["uid"] = outcome.uid
-    if outcome.admin or (was_admin and outcome.uid == previous_uid):
-        session["admin"] = True
+    marks = list(outcome.marks)
+    if outcome.uid == previous_uid and isinstance(previous_marks, list):
+        # The same person, also proved with another identity earlier in this session.
+        marks += [m for m in previous_marks if isinstance(m, str) and m not in marks]
+    session["marks"] = marks[:MAX_MARKS]
     if outcome.pending:
         session["pending"] = outcome.pending
     return redirect(outcome.next_path, code=303)

@@ -58,7 +58,9 @@ class SignedIn:
     next_path: str
     linked: bool
     pending: list[str]
-    admin: bool = False
+    # Keyed hashes of the identity just proved (Settings.identity_marks): the session keeps
+    # them, and admin status is asked of the configuration on every request.
+    marks: tuple[str, ...] = ()
 
 
 def safe_next(raw: str | None) -> str:
@@ -80,13 +82,13 @@ class SignInService:
         flows: FlowStore,
         users: UserStore,
         redirect_uri_for: Callable[[str], str],
-        is_admin: Callable[[str, str, str | None], bool] = lambda *_: False,
+        identity_marks: Callable[[str, str, str | None], list[str]] = lambda *_: [],
     ) -> None:
         self.connectors = dict(connectors)
         self.flows = flows
         self.users = users
         self.redirect_uri_for = redirect_uri_for
-        self.is_admin = is_admin
+        self.identity_marks = identity_marks
         # Set by the consent service: keeps a grant's tokens, returns where to go next.
         self.on_grant: Callable[[str, str, Identity], str] | None = None
 
@@ -185,8 +187,8 @@ class SignInService:
         if purpose and self.on_grant is not None:
             next_path = safe_next(self.on_grant(uid, str(purpose), identity))
         security_event("login", "success", actor=uid, subject=uid, provider=provider, linked=linked)
-        admin = self.is_admin(identity.provider, identity.subject, identity.email)
-        return SignedIn(uid=uid, next_path=next_path, linked=linked, pending=pending, admin=admin)
+        marks = tuple(self.identity_marks(identity.provider, identity.subject, identity.email))
+        return SignedIn(uid=uid, next_path=next_path, linked=linked, pending=pending, marks=marks)
 
     def _resolve_user(
         self, identity: Identity, link_uid: str | None, current_uid: str | None
