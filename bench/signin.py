@@ -4,10 +4,10 @@
 
 The gateway runs under gunicorn with deploy/gunicorn.conf.py, on a real redis-server, and
 talks to the emulator over HTTPS. One round trip is what a person waits for: GET
-/auth/login/<provider> (flow stored, 302), the emulator's authorize (302, or Microsoft's
-form_post page posted back and parked), the callback (code exchanged, ID token verified,
-user found or made, session rotated, 303), then GET /v1/me on the new session. Each
-sign-in is a new account (user, identity and profile are written).
+/auth/login/<provider> (flow sealed into a cookie, 302), the emulator's authorize (302, or
+Microsoft's form_post page posted back and sealed into a 303), the callback (code
+exchanged, ID token verified, user found or made, session rotated, 303), then GET /v1/me on
+the new session. Each sign-in is a new account (user, identity and profile are written).
 
 The baseline, measured in the same run and interleaved with it, is the emulator's bare
 authorize + token exchange (PKCE, same client and redirect URI): the part of a sign-in no

@@ -16,8 +16,8 @@ from typing import Any
 class AuthRequest:
     """Where to send the browser, and what must be kept server-side until the callback.
 
-    `flow` holds the PKCE verifier and nonce: it is secret, JSON-serialisable, and never
-    leaves the server.
+    `flow` holds the PKCE verifier and nonce: it is secret and JSON-serialisable, and it
+    leaves the server only sealed (the gateway's flow cookie, gateway/crypto/sealed.py).
     """
 
     url: str

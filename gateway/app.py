@@ -100,7 +100,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     vault = Vault(settings.keyring)
     users = UserStore(client, vault, settings.secret_key)
     signin = SignInService(
-        connectors, FlowStore(client), users, settings.redirect_uri, settings.is_admin
+        connectors,
+        FlowStore(client),
+        users,
+        settings.redirect_uri,
+        settings.identity_marks,
+        secret_key=settings.secret_key,
     )
     grant_store = GrantStore(client)
     grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))

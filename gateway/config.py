@@ -6,10 +6,13 @@ Tests pass a mapping of the same variables to `create_app`; nothing else reads t
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -96,6 +99,33 @@ class Settings:
             return True
         domain = self.admin_email_domain
         return bool(domain and email and email.lower().endswith("@" + domain))
+
+    def identity_marks(self, provider: str, subject: str, email: str | None) -> list[str]:
+        """What a session keeps of an identity it proved, so that `is_admin_marked` can ask
+        the configuration on every request: keyed hashes of "provider:subject" and of the
+        verified e-mail's domain, never the values (the session lives in Redis)."""
+        marks = [self._mark(f"id|{provider}:{subject}")]
+        if email and "@" in email:
+            marks.append(self._mark("domain|" + email.rsplit("@", 1)[1].lower()))
+        return marks
+
+    def is_admin_marked(self, marks: object) -> bool:
+        """Admin status from this configuration, now: removal from GATEWAY_ADMINS (or of
+        GATEWAY_ADMIN_EMAIL_DOMAIN) takes effect at the next request of every session."""
+        if not isinstance(marks, list):
+            return False
+        return any(isinstance(m, str) and m in self._admin_marks for m in marks)
+
+    @cached_property
+    def _admin_marks(self) -> frozenset[str]:
+        found = {self._mark(f"id|{entry}") for entry in self.admins}
+        if self.admin_email_domain:
+            found.add(self._mark("domain|" + self.admin_email_domain))
+        return frozenset(found)
+
+    def _mark(self, value: str) -> str:
+        key = hmac.new(self.secret_key.encode(), b"gw admin marks v1", hashlib.sha256).digest()
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def redirect_uri(self, provider: str) -> str:
         """Built from configuration, never from the request's Host header (RFC 9700 §4.13)."""

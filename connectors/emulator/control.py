@@ -314,9 +314,9 @@ def settings() -> Any:
             raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
         with state.lock:
             for name, value in data.items():
-                if name == "google_issuer":
+                if name in ("google_issuer", "generic_issuer"):
                     if value is not None and not isinstance(value, str):
-                        raise BadInput("'google_issuer' must be a string or null")
+                        raise BadInput(f"{name!r} must be a string or null")
                 elif value is None:
                     raise BadInput(f"{name!r} must be a whole number")
                 else:

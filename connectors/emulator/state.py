@@ -153,6 +153,7 @@ class Settings:
     freebusy_max_days: int = 90
     getschedule_max_days: int = 62
     google_issuer: str | None = None  # None: the emulator's own URL
+    generic_issuer: str | None = None  # None: the emulator's URL + /generic
 
 
 def google_subject(email: str) -> str:

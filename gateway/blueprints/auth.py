@@ -1,4 +1,8 @@
-"""Sign-in routes. Each provider has its own callback path (mix-up defence, RFC 9207)."""
+"""Sign-in routes. Each provider has its own callback path (mix-up defence, RFC 9207).
+
+Pending flows ride in the flow cookie, sealed (services/signin.py); a sign-in start writes
+no session, so a visitor who never comes back costs Redis nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,44 @@ from gateway.request_log import security_event
 from gateway.services.signin import SignInError
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
+MAX_MARKS = 16  # identity marks a session keeps (two per identity proved in it)
 
 
-def _pending() -> list[str]:
-    value = session.get("pending", [])
-    return [h for h in value if isinstance(h, str)] if isinstance(value, list) else []
+def flow_cookie_name() -> str:
+    return "__Host-gw_signin" if services().settings.secure_cookies else "gw_signin"
+
+
+def pending_flows() -> str | None:
+    """The browser's flow cookie (sealed pending flows), as it came."""
+    return request.cookies.get(flow_cookie_name())
+
+
+def keep_pending(response: Response, pending: str | None) -> Response:
+    """Set the flow cookie to `pending`, or delete it when no flow is left. HttpOnly,
+    SameSite=Lax (it must come back on the provider's top-level redirect), Path=/ and
+    Secure outside local development, as `__Host-` asks; it lives as long as a flow."""
+    secure = services().settings.secure_cookies
+    if pending is None:
+        response.delete_cookie(
+            flow_cookie_name(), path="/", secure=secure, httponly=True, samesite="Lax"
+        )
+    else:
+        response.set_cookie(
+            flow_cookie_name(),
+            pending,
+            max_age=services().signin.flows.ttl_seconds,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 @auth.get("/login/<provider>")
 def login(provider: str) -> Response:
-    started = services().signin.start(provider, request.args.get("next"), _pending())
-    session["pending"] = started.pending
-    return redirect(started.url, code=302)
+    started = services().signin.start(provider, request.args.get("next"), pending_flows())
+    return keep_pending(redirect(started.url, code=302), started.pending)
 
 
 @auth.post("/link/<provider>")
@@ -30,40 +60,43 @@ def link(provider: str) -> Response:
     uid = session.get("uid")
     if not uid:
         abort(401, "Sign in first, then link another account.")
-    started = services().signin.start(provider, "/account", _pending(), link_uid=uid)
-    session["pending"] = started.pending
-    return redirect(started.url, code=303)
+    started = services().signin.start(provider, "/account", pending_flows(), link_uid=uid)
+    return keep_pending(redirect(started.url, code=303), started.pending)
 
 
 @auth.get("/callback/<provider>")
 def callback(provider: str) -> Response:
-    previous_uid, was_admin = session.get("uid"), session.get("admin") is True
+    previous_uid, previous_marks = session.get("uid"), session.get("marks")
     try:
         outcome = services().signin.finish(
-            provider, request.args.to_dict(), _pending(), previous_uid
+            provider, request.args.to_dict(), pending_flows(), previous_uid
         )
     except SignInError as error:
         _login_failed(provider, error)
         raise
     session.clear()
-    session.rotate()  # type: ignore[attr-defined]
+    # A new id, but a signed-in browser keeps its sign-in time: the absolute limit counts
+    # from the first sign-in, however often the person signs in again.
+    session.rotate(keep_created=previous_uid is not None)  # type: ignore[attr-defined]
     session["uid"] = outcome.uid
-    if outcome.admin or (was_admin and outcome.uid == previous_uid):
-        session["admin"] = True
-    if outcome.pending:
-        session["pending"] = outcome.pending
-    return redirect(outcome.next_path, code=303)
+    marks = list(outcome.marks)
+    if outcome.uid == previous_uid and isinstance(previous_marks, list):
+        # The same person, also proved with another identity earlier in this session.
+        marks += [m for m in previous_marks if isinstance(m, str) and m not in marks]
+    session["marks"] = marks[:MAX_MARKS]
+    return keep_pending(redirect(outcome.next_path, code=303), outcome.pending)
 
 
 @auth.post("/callback/<provider>")
 def form_post_callback(provider: str) -> Response:
-    """Microsoft posts the response cross-site, without our SameSite=Lax cookie: park it."""
+    """Microsoft posts the response cross-site, without our SameSite=Lax cookies: seal it
+    into the redirect to the same path, where the browser comes with its cookies."""
     try:
-        state = services().signin.park_form_post(provider, request.form.to_dict())
+        sealed = services().signin.park_form_post(provider, request.form.to_dict())
     except SignInError as error:
         _login_failed(provider, error)
         raise
-    return redirect(url_for("auth.callback", provider=provider, state=state), code=303)
+    return redirect(url_for("auth.callback", provider=provider, response=sealed), code=303)
 
 
 def _login_failed(provider: str, error: SignInError) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from gateway.blueprints.auth import keep_pending, pending_flows
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
 
@@ -31,12 +32,8 @@ def show(purpose: str) -> str:
 @consent.post("/<purpose>")
 def give(purpose: str) -> Response:
     uid = signed_in_uid()
-    pending = session.get("pending", [])
-    started = services().consent.start(
-        uid, purpose, _provider(), pending if isinstance(pending, list) else []
-    )
-    session["pending"] = started.pending
-    return redirect(started.url, code=303)
+    started = services().consent.start(uid, purpose, _provider(), pending_flows())
+    return keep_pending(redirect(started.url, code=303), started.pending)
 
 
 @consent.get("/<purpose>/incomplete")

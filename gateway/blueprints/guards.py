@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from flask import abort, session
 
+from gateway.context import services
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -24,7 +26,9 @@ def signed_in_uid() -> str:
 
 
 def is_admin() -> bool:
-    return current_uid() is not None and session.get("admin") is True
+    """Asked of the configuration on every request, from the identities this session
+    proved; never remembered, so a removed admin loses the rights at the next request."""
+    return current_uid() is not None and services().settings.is_admin_marked(session.get("marks"))
 
 
 def admin_required(view: F) -> F:

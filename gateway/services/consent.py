@@ -118,7 +118,7 @@ class ConsentService:
         return found
 
     # -- giving ---------------------------------------------------------------------------------
-    def start(self, uid: str, purpose_id: str, provider: str, pending: list[str]) -> Started:
+    def start(self, uid: str, purpose_id: str, provider: str, pending: str | None) -> Started:
         offer = self.offer(purpose_id, provider)
         in_force = {(c.purpose, c.provider) for c in self.store.in_force(uid)}
         for required in offer.purpose.requires:

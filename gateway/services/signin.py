@@ -1,11 +1,16 @@
 """Sign-in: start a flow, check the callback, find or create the user.
 
-The checks that protect the callback, in order: the `state` was issued to this browser
-(its hash is in the session), the flow still exists (single-use, ten-minute TTL), it was
-started for the provider whose callback path this is (one callback path per provider), and
-then the connector checks `iss`, redeems the code with the PKCE verifier and validates the
-ID token. Only then is a user signed in. A second provider is linked only when the flow was
-started from a signed-in session for that same user; e-mail addresses never join accounts.
+A pending flow lives in the browser, in a sealed flow cookie (gateway/crypto/sealed.py, at
+most five flows, ten minutes each): starting a sign-in writes nothing to Redis, so anyone
+may start as many as they like at no cost to anyone else.
+
+The checks that protect the callback, in order: the `state` was issued to this browser (its
+flow is in this browser's flow cookie), the flow has not expired, it was started for the
+provider whose callback path this is (one callback path per provider), its state was not
+claimed before (single use: storage/flows.py), and then the connector checks `iss`, redeems
+the code with the PKCE verifier and validates the ID token. Only then is a user signed in.
+A second provider is linked only when the flow was started from a signed-in session for
+that same user; e-mail addresses never join accounts.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import Connector, Identity
@@ -25,6 +31,7 @@ from connectors.errors import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
+from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
 from gateway.storage import keys
 from gateway.storage.flows import FlowStore
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NEXT = "/account"
 MAX_PENDING_FLOWS = 5
+MAX_COOKIE_CHARS = 3800  # browsers keep cookies up to 4096 bytes, name and attributes included
+FORM_POST_TTL = 120  # from Microsoft's POST to the browser's GET that follows it: a redirect
 
 
 class SignInError(Exception):
@@ -49,7 +58,7 @@ class SignInError(Exception):
 @dataclass(frozen=True)
 class Started:
     url: str
-    pending: list[str]
+    pending: str  # the flow cookie's new value
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,10 @@ class SignedIn:
     uid: str
     next_path: str
     linked: bool
-    pending: list[str]
-    admin: bool = False
+    pending: str | None  # the flow cookie's new value; None: no flow left, delete it
+    # Keyed hashes of the identity just proved (Settings.identity_marks): the session keeps
+    # them, and admin status is asked of the configuration on every request.
+    marks: tuple[str, ...] = ()
 
 
 def safe_next(raw: str | None) -> str:
@@ -80,13 +91,17 @@ class SignInService:
         flows: FlowStore,
         users: UserStore,
         redirect_uri_for: Callable[[str], str],
-        is_admin: Callable[[str, str, str | None], bool] = lambda *_: False,
+        identity_marks: Callable[[str, str, str | None], list[str]] = lambda *_: [],
+        *,
+        secret_key: str,
     ) -> None:
         self.connectors = dict(connectors)
         self.flows = flows
+        self.pending_flows = SealedBox(secret_key, "sign-in flows")
+        self.form_posts = SealedBox(secret_key, "form_post response")
         self.users = users
         self.redirect_uri_for = redirect_uri_for
-        self.is_admin = is_admin
+        self.identity_marks = identity_marks
         # Set by the consent service: keeps a grant's tokens, returns where to go next.
         self.on_grant: Callable[[str, str, Identity], str] | None = None
 
@@ -100,76 +115,92 @@ class SignInService:
         self,
         provider: str,
         next_path: str | None,
-        pending: list[str],
+        pending: str | None,
         link_uid: str | None = None,
         *,
         purpose: str | None = None,
         scopes: tuple[str, ...] = (),
     ) -> Started:
         """Start sign-in; with `link_uid`, link to that user; with `purpose`, also ask for
-        `scopes` and hand the tokens to `on_grant` (the user must still be signed in)."""
+        `scopes` and hand the tokens to `on_grant` (the user must still be signed in).
+
+        `pending` is the browser's flow cookie; `Started.pending` is its new value, this
+        flow added. Nothing is stored."""
         connector = self.connector(provider)
         state = secrets.token_urlsafe(32)
         try:
             request = connector.begin(self.redirect_uri_for(provider), state, scopes)
         except ConnectorError as error:
             raise _refusal(error) from error
-        self.flows.put(
-            state,
-            {
-                "provider": provider,
-                "next": safe_next(next_path),
-                "link_uid": link_uid,
-                "purpose": purpose,
-                "flow": request.flow,
-                "started": time.time(),
-            },
-        )
-        if link_uid:  # the record names the user, its parked answer carries their code
-            self.flows.client.sadd(
-                keys.user_index(link_uid), keys.flow(state), keys.flow_response(state)
-            )
-        pending = [*pending, keys.digest(state)][-MAX_PENDING_FLOWS:]
-        return Started(url=request.url, pending=pending)
+        record = {
+            "state": keys.digest(state),
+            "provider": provider,
+            "next": safe_next(next_path),
+            "link_uid": link_uid,
+            "purpose": purpose,
+            "flow": request.flow,
+            "started": time.time(),
+        }
+        flows = [*self._open_pending(pending), record][-MAX_PENDING_FLOWS:]
+        sealed = self._seal_pending(flows)
+        while len(sealed) > MAX_COOKIE_CHARS and len(flows) > 1:  # drop the oldest
+            flows = flows[1:]
+            sealed = self._seal_pending(flows)
+        return Started(url=request.url, pending=sealed)
 
     def park_form_post(self, provider: str, params: Mapping[str, str]) -> str:
-        """Keep a cross-site form_post callback for the same-site GET that follows it."""
-        self.connector(provider)
-        state = params.get("state") or ""
-        if not state or not self.flows.park_response(state, dict(params)):
+        """Seal a cross-site form_post callback for the same-site GET that follows it.
+
+        The POST carries none of our SameSite=Lax cookies, so nothing can be checked here;
+        the parameters (code, state, client_info) travel sealed in the redirect, readable
+        for FORM_POST_TTL_SECONDS, and every check runs at the GET."""
+        connector = self.connector(provider)
+        if connector.response_method != "POST" or not params.get("state"):
             raise SignInError(
                 "invalid_state", "This sign-in link has expired or was already used.", 400
             )
-        return state
+        return self.form_posts.seal({"provider": provider, "params": dict(params)}, FORM_POST_TTL)
 
     def finish(
         self,
         provider: str,
         params: Mapping[str, str],
-        pending: list[str],
+        pending: str | None,
         current_uid: str | None,
     ) -> SignedIn:
+        """`pending` is the browser's flow cookie; `SignedIn.pending`, its value without the
+        flow just finished. A form_post answer arrives as `params["response"]`, sealed."""
         connector = self.connector(provider)
+        sealed = "response" in params
+        if sealed:
+            opened = self.form_posts.open(params["response"])
+            if not isinstance(opened, dict) or opened.get("provider") != provider:
+                raise SignInError("invalid_state", "The sign-in response is missing.", 400)
+            params = {k: str(v) for k, v in dict(opened.get("params") or {}).items()}
         state = params.get("state") or ""
         if not state:
             raise SignInError("missing_state", "The sign-in response lacks its state.", 400)
         state_hash = keys.digest(state)
-        if state_hash not in pending:
-            raise SignInError("invalid_state", "This sign-in was not started in this browser.", 400)
-        pending = [h for h in pending if h != state_hash]
-        record, parked = self.flows.take(state)
+        flows = self._open_pending(pending)
+        record = next((f for f in flows if f.get("state") == state_hash), None)
         if record is None:
             raise SignInError(
-                "invalid_state", "This sign-in link has expired or was already used.", 400
+                "invalid_state",
+                "This sign-in was not started in this browser, or it has expired.",
+                400,
             )
+        remaining = [f for f in flows if f is not record]
         if record.get("provider") != provider:
             raise SignInError(
                 "invalid_state", "This sign-in response belongs to another provider.", 400
             )
-        if connector.response_method == "POST":
-            if parked is None:
-                raise SignInError("invalid_state", "The sign-in response is missing.", 400)
-            params = parked
+        if connector.response_method == "POST" and not sealed:  # it posts, never redirects
+            raise SignInError("invalid_state", "The sign-in response is missing.", 400)
+        seconds_left = float(record["started"]) + self.flows.ttl_seconds - time.time()
+        if not self.flows.claim(state, seconds_left):
+            raise SignInError(
+                "invalid_state", "This sign-in link has expired or was already used.", 400
+            )
         try:
             identity = connector.complete(self.redirect_uri_for(provider), record["flow"], params)
         except ConnectorError as error:
@@ -185,8 +216,32 @@ class SignInService:
         if purpose and self.on_grant is not None:
             next_path = safe_next(self.on_grant(uid, str(purpose), identity))
         security_event("login", "success", actor=uid, subject=uid, provider=provider, linked=linked)
-        admin = self.is_admin(identity.provider, identity.subject, identity.email)
-        return SignedIn(uid=uid, next_path=next_path, linked=linked, pending=pending, admin=admin)
+        marks = tuple(self.identity_marks(identity.provider, identity.subject, identity.email))
+        return SignedIn(
+            uid=uid,
+            next_path=next_path,
+            linked=linked,
+            pending=self._seal_pending(remaining) if remaining else None,
+            marks=marks,
+        )
+
+    def _open_pending(self, pending: str | None) -> list[dict[str, Any]]:
+        """The browser's unexpired flows; an altered or foreign cookie holds none."""
+        opened = self.pending_flows.open(pending)
+        if not isinstance(opened, list):
+            return []
+        oldest = time.time() - self.flows.ttl_seconds
+        return [
+            f
+            for f in opened
+            if isinstance(f, dict)
+            and isinstance(f.get("flow"), dict)
+            and isinstance(f.get("started"), int | float)
+            and f["started"] > oldest
+        ]
+
+    def _seal_pending(self, flows: list[dict[str, Any]]) -> str:
+        return self.pending_flows.seal(flows, self.flows.ttl_seconds)
 
     def _resolve_user(
         self, identity: Identity, link_uid: str | None, current_uid: str | None

@@ -35,8 +35,8 @@ the user's index set, so "delete everything of this user" is exact.
                                        id); expires (services/breaker.py)
     gw:ident:<provider>:<k>     string uid; k = subject_digest(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
-    gw:flow:{<h>}               string JSON pending sign-in flow; h = sha256(state); TTL 600 s
-    gw:flow:{<h>}:response      string JSON form_post callback parameters; TTL 600 s
+    gw:flow-spent:<h>           string "1": a sign-in state whose callback came; h =
+                                       sha256(state); expires with the flow (storage/flows.py)
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
 names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value. Provider
@@ -137,10 +137,5 @@ def session(session_id: str) -> str:
     return f"{PREFIX}:session:{digest(session_id)}"
 
 
-def flow(state: str) -> str:
-    # hash-tagged, so the flow and its parked response share a Cluster slot (one MULTI)
-    return f"{PREFIX}:flow:{{{digest(state)}}}"
-
-
-def flow_response(state: str) -> str:
-    return f"{flow(state)}:response"
+def flow_spent(state: str) -> str:
+    return f"{PREFIX}:flow-spent:{digest(state)}"

@@ -34,13 +34,16 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.created = created or time.time()
         self.modified = False
         self.rotate_requested = False
+        self.keep_created = False
         # Storage did not answer: the request is refused (503), never served as signed out.
         self.unavailable = False
         self.loaded_uid: str | None = (data or {}).get("uid")
 
-    def rotate(self) -> None:
-        """Give this session a new id when the response is saved; the old id dies."""
+    def rotate(self, *, keep_created: bool = False) -> None:
+        """Give this session a new id when the response is saved; the old id dies. With
+        `keep_created`, the new id keeps the old one's creation time (absolute limit)."""
         self.rotate_requested = True
+        self.keep_created = keep_created
         self.modified = True
 
 
@@ -109,7 +112,8 @@ class RedisSessionInterface(SessionInterface):
         if session.rotate_requested and session.sid:
             self._forget(session)
             session.sid = None
-            session.created = time.time()
+            if not session.keep_created:
+                session.created = time.time()
         if not session.sid:
             session.sid = secrets.token_urlsafe(32)
         record = json.dumps({"created": session.created, "data": dict(session)})

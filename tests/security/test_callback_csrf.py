@@ -6,12 +6,13 @@ test_auth.py checks the refusal codes for Google (missing, forged, another brows
 replay). Here every case runs for the three providers (Google and the generic provider by
 query, Microsoft by cross-site form_post) and measures what the catalogue asks for: the
 token endpoint of every provider records 0 calls, and no signed-in session exists anywhere
-in Redis afterwards. The flow's Redis TTL is read, and an expired flow is refused."""
+in Redis afterwards. The flow cookie's lifetime is read, and an expired flow is refused."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+import gateway.crypto.sealed as sealed_module
+import gateway.services.signin as signin_module
+from gateway.services.signin import FORM_POST_TTL
 from gateway.storage import keys
 from gateway.storage.flows import FLOW_TTL_SECONDS
 from tests.conftest import SignIn
@@ -139,23 +143,52 @@ def test_a_replayed_state_redeems_nothing_the_second_time(
     assert token_calls(emulator) == spent == 1
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
 @pytest.mark.parametrize(("provider", "account"), PROVIDERS, ids=[p for p, _ in PROVIDERS])
 def test_a_state_lives_ten_minutes_at_most_and_is_dead_after(
-    sign_in: SignIn, redis_client: redis.Redis, emulator: Any, provider: str, account: str
+    sign_in: SignIn,
+    redis_client: redis.Redis,
+    emulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+    account: str,
 ) -> None:
-    """T2: state TTL ≤ 600 s (Authlib's default is 3600 s); an expired state is refused
-    with 0 token calls."""
+    """T2: state lifetime ≤ 600 s (Authlib's default is 3600 s): the flow cookie's Max-Age,
+    and the expiry sealed inside it; a state 601 s old is refused with 0 token calls, and
+    the start stored nothing in Redis."""
     assert FLOW_TTL_SECONDS <= 600
     path, params = provider_answer(sign_in, provider, account)
-    flow_key = keys.flow(params["state"])
-    assert 590 <= redis_client.ttl(flow_key) <= 600
-    if path.startswith("POST "):  # the parked response lives no longer than its flow
-        parked = sign_in.client.post(path.removeprefix("POST "), data=params)
-        assert parked.status_code == 303
-        assert 0 < redis_client.ttl(keys.flow_response(params["state"])) <= 600
-        redis_client.delete(keys.flow_response(params["state"]))
-    redis_client.delete(flow_key)  # what the TTL does at 600 s
+    flow_cookie = sign_in.client.get_cookie("gw_signin", domain="127.0.0.1")
+    assert flow_cookie is not None and 0 < (flow_cookie.max_age or 0) <= 600
+    assert redis_client.dbsize() == 0
+    clock = Clock()
+    clock.offset = FLOW_TTL_SECONDS + 1  # what the browser's cookie jar does at 600 s, too
+    monkeypatch.setattr(signin_module, "time", clock)
+    monkeypatch.setattr(sealed_module, "time", clock)
     assert_refused(sign_in.back_to_gateway(path, params), sign_in.client)
+    assert token_calls(emulator) == 0
+    assert not redis_client.exists(keys.flow_spent(params["state"]))
+
+
+def test_a_sealed_form_post_lives_two_minutes_at_most(
+    sign_in: SignIn, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Microsoft's answer, sealed into the 303 after its cross-site POST, is for that
+    redirect only: followed 121 s later (the flow itself still alive), it is refused."""
+    path, params = provider_answer(sign_in, "microsoft", MICROSOFT_ACCOUNT)
+    parked = sign_in.client.post(path.removeprefix("POST "), data=params)
+    assert parked.status_code == 303
+    clock = Clock()
+    clock.offset = FORM_POST_TTL + 1
+    monkeypatch.setattr(sealed_module, "time", clock)
+    assert_refused(sign_in.client.get(parked.headers["Location"]), sign_in.client)
     assert token_calls(emulator) == 0
 
 

@@ -57,15 +57,31 @@ def assert_session_cookie(attributes: dict[str, str], *, secure: bool) -> None:
     assert len(attributes["value"]) >= 43  # 32 random bytes, base64url (ASVS 7.2.3)
 
 
+def assert_flow_cookie(attributes: dict[str, str], *, secure: bool) -> None:
+    """The sealed pending flows: the session cookie's flags, and a flow's ten minutes."""
+    assert "httponly" in attributes
+    assert attributes.get("samesite") == "Lax"
+    assert attributes.get("path") == "/"
+    assert "domain" not in attributes
+    assert ("secure" in attributes) is secure
+    assert 0 < int(attributes["max-age"]) <= 600
+
+
 def test_the_local_cookie_is_httponly_lax_and_host_only(sign_in: SignIn) -> None:
-    """ASVS 3.3.2, 3.3.4: HttpOnly, SameSite=Lax; no Domain (host-only)."""
+    """ASVS 3.3.2, 3.3.4: HttpOnly, SameSite=Lax; no Domain (host-only). A sign-in start
+    sets no session cookie, only the flow cookie; the callback spends the flow."""
     started = sign_in.client.get("/auth/login/google")
-    (anonymous,) = set_cookie_headers(started, "gw_session")
-    assert_session_cookie(anonymous, secure=False)
+    assert set_cookie_headers(started, "gw_session") == []
+    (flow,) = set_cookie_headers(started, "gw_signin")
+    assert_flow_cookie(flow, secure=False)
+    sign_in.client.delete_cookie("gw_signin", domain="127.0.0.1")  # that flow is abandoned
     done = sign_in.complete("google", GOOGLE_ACCOUNT)
     (signed_in,) = set_cookie_headers(done, "gw_session")
     assert_session_cookie(signed_in, secure=False)
-    assert SimpleCookie(done.headers["Set-Cookie"])  # well-formed
+    (spent,) = set_cookie_headers(done, "gw_signin")
+    assert spent["value"] == "" and spent.get("max-age") == "0"
+    for header in done.headers.getlist("Set-Cookie"):
+        assert SimpleCookie(header)  # well-formed
 
 
 @pytest.fixture
@@ -101,8 +117,10 @@ def test_behind_https_the_cookie_is_host_prefixed_and_secure(
     try:
         started = client.get(f"/auth/login/{provider}", base_url=HTTPS_ORIGIN)
         assert set_cookie_headers(started, "gw_session") == []
-        (anonymous,) = set_cookie_headers(started, "__Host-gw_session")
-        assert_session_cookie(anonymous, secure=True)
+        assert set_cookie_headers(started, "__Host-gw_session") == []  # no session yet
+        assert set_cookie_headers(started, "gw_signin") == []
+        (flow,) = set_cookie_headers(started, "__Host-gw_signin")
+        assert_flow_cookie(flow, secure=True)
         assert "includeSubDomains" in started.headers["Strict-Transport-Security"]
 
         emulator.client.authorize_next(account)

@@ -1,6 +1,6 @@
 """DESIGN "Nothing read from Redis is ever unpickled" / SECURITY §4.3 (Flask-Session's pickle
 fallback), ASVS 5.0 1.5.2 (safe deserialisation), 13.2.2: pickles planted in every Redis
-value the gateway reads — sessions, pending flows, parked form_post responses, free/busy
+value the gateway reads — sessions, spent sign-in states (by query and by form_post), free/busy
 cache entries, room documents and pointers, grant and consent records — never execute.
 
 Each pickle's `__reduce__` would create a marker file; the marker must never exist. Both
@@ -91,7 +91,8 @@ def session(w: World, payload: bytes) -> list[Any]:
 
 
 def flow(w: World, payload: bytes, provider: str = "google", account: str = GOOGLE_ACCOUNT):
-    """The pending flow (PKCE verifier, nonce), or Microsoft's parked form_post."""
+    """The pending flow's one Redis key (its spent-state claim), planted before the
+    callback, by query or after Microsoft's form_post: never read, and it signs nobody in."""
     authorize_url = w.sign_in.start(provider)
     w.sign_in.emulator.client.authorize_next(account)
     path, params = w.sign_in.at_provider(authorize_url)
@@ -99,10 +100,10 @@ def flow(w: World, payload: bytes, provider: str = "google", account: str = GOOG
     if path.startswith("POST "):
         parked = w.client.post(path.removeprefix("POST "), data=params)
         assert parked.status_code == 303
-        w.writer.set(keys.flow_response(state), payload)
+        w.writer.set(keys.flow_spent(state), payload)
         answer = w.client.get(parked.headers["Location"])
     else:
-        w.writer.set(keys.flow(state), payload)
+        w.writer.set(keys.flow_spent(state), payload)
         answer = w.client.get(path, query_string=params)
     assert answer.status_code != 303, "a planted flow must not sign anyone in"
     return [answer, w.client.get("/v1/me")]

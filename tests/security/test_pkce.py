@@ -4,7 +4,7 @@ transaction. T4 / RFC 9700 §4.8 (R4): PKCE and `state` cannot be switched off o
 
 test_auth.py::test_a_pkce_verifier_mismatch_is_refused injects a code across two Google
 transactions; here the same injection runs for Microsoft (MSAL) and the generic provider,
-the challenge is recomputed from the verifier the gateway keeps server-side, and the
+the challenge is recomputed from the verifier the gateway keeps sealed, and the
 settings and the code are checked for any way to turn PKCE or `state` off.
 
 Measured: 10⁴ sign-in starts (8,500 Google, 750 Microsoft, 750 generic): 100% S256,
@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import msal.oauth2cli.oauth2
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
@@ -46,18 +46,22 @@ def s256(verifier: str) -> str:
 
 @pytest.mark.parametrize("provider", list(SAMPLES))
 def test_every_authorization_request_carries_a_fresh_s256_challenge(
-    client: FlaskClient, redis_client: redis.Redis, provider: str
+    app: Flask, client: FlaskClient, redis_client: redis.Redis, provider: str
 ) -> None:
     """T3: 100% `code_challenge_method=S256`, challenge = B64URL(SHA256(verifier)), verifier
     43-128 unreserved characters, unique; 100% of URLs carry `state` (R4), and states never
     repeat (T2, ASVS 11.5.1)."""
     verifiers, challenges, states = set(), set(), set()
+    pending = app.extensions["gateway"].signin.pending_flows  # the flow cookie's seal
     for _ in range(SAMPLES[provider]):
         location = client.get(f"/auth/login/{provider}").headers["Location"]
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         assert query["code_challenge_method"] == "S256"
         assert query["state"] and query["nonce"]
-        record = json.loads(str(redis_client.get(keys.flow(query["state"]))))
+        flow_cookie = client.get_cookie("gw_signin", domain="127.0.0.1")
+        assert flow_cookie is not None
+        (record,) = pending.open(flow_cookie.value)
+        assert record["state"] == keys.digest(query["state"])
         verifier = record["flow"]["code_verifier"]
         assert VERIFIER.fullmatch(verifier), verifier
         assert query["code_challenge"] == s256(verifier)
@@ -65,8 +69,9 @@ def test_every_authorization_request_carries_a_fresh_s256_challenge(
         challenges.add(query["code_challenge"])
         states.add(query["state"])
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", query["state"])  # T2: 256 bits, `secrets`
-        client.delete_cookie("gw_session", domain="127.0.0.1")  # keep sessions small
+        client.delete_cookie("gw_signin", domain="127.0.0.1")  # one flow per cookie here
     assert len(verifiers) == len(challenges) == len(states) == SAMPLES[provider]
+    assert redis_client.dbsize() == 0  # starting a sign-in stores nothing
 
 
 @pytest.mark.parametrize(

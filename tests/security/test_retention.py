@@ -38,7 +38,7 @@ def transient_bounds(app: Flask) -> list[tuple[str, int]]:
     settings = app.extensions["gateway"].settings
     fresh, stale = settings.freebusy_ttl_seconds, settings.freebusy_stale_seconds
     return [
-        (r"gw:flow:\{[0-9a-f]+\}(:response)?", 600),
+        (r"gw:flow-spent:[0-9a-f]+", 600),
         (r"gw:session:[0-9a-f]+", settings.session_idle_seconds),
         (rf"{U}:fb:.+", fresh + stale + 120),
         (r"gw:limits:.+", 3600),
@@ -57,7 +57,7 @@ def test_every_key_is_classified_and_every_transient_key_expires(
         "/v1/freebusy", json={"rooms": ["atlas"], **DAY}, headers=bearer(secret)
     )
     assert answer.status_code == 200
-    sign_in.start("google")  # a pending flow
+    sign_in.start("google")  # a pending flow: nothing in Redis until its callback
 
     bounds = transient_bounds(app)
     unclassified, without_ttl, too_long = [], [], []

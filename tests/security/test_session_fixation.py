@@ -16,7 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.storage import keys
-from tests.security.support import GOOGLE_ACCOUNT, MICROSOFT_ACCOUNT, csrf_token
+from tests.security.support import (
+    GOOGLE_ACCOUNT,
+    MICROSOFT_ACCOUNT,
+    OTHER_GOOGLE_ACCOUNT,
+    csrf_token,
+)
 
 COOKIE = "gw_session"
 DOMAIN = "127.0.0.1"
@@ -33,10 +38,10 @@ def cookie(client: FlaskClient) -> str | None:
 def test_an_invented_id_is_never_adopted(
     sign_in: Any, client: FlaskClient, redis_client: redis.Redis, planted: str
 ) -> None:
-    """T11: "an unknown sid → a fresh sid", before and after sign-in."""
+    """T11: "an unknown sid → nothing stored under it" before sign-in (a start writes no
+    session), "→ a fresh sid" at sign-in."""
     client.set_cookie(COOKIE, planted, domain=DOMAIN)
     sign_in.start("google")
-    assert cookie(client) != planted
     assert not redis_client.exists(keys.session(planted))
     client.set_cookie(COOKIE, planted, domain=DOMAIN)
     done = sign_in.complete("google", GOOGLE_ACCOUNT)
@@ -49,20 +54,30 @@ def test_an_invented_id_is_never_adopted(
     ("provider", "account"), [("google", GOOGLE_ACCOUNT), ("microsoft", MICROSOFT_ACCOUNT)]
 )
 def test_an_id_planted_by_the_attacker_is_anonymous_after_the_victim_signs_in(
-    app: Flask, sign_in: Any, client: FlaskClient, provider: str, account: str
+    app: Flask,
+    sign_in: Any,
+    client: FlaskClient,
+    another_browser: Any,
+    provider: str,
+    account: str,
 ) -> None:
-    """T11: the attacker gets a real pre-auth id, plants it; post-login sid ≠ planted sid and
-    the attacker's copy stays anonymous (ASVS 7.2.4)."""
-    attacker = app.test_client()
+    """T11: a sign-in start hands out no session id, so the attacker plants a real id of
+    their own (signed in as themself); post-login sid ≠ planted sid and the attacker's copy
+    is dead (ASVS 7.2.4)."""
+    attacker_browser = another_browser()
+    attacker = attacker_browser.client
     attacker.get(f"/auth/login/{provider}")
+    assert cookie(attacker) is None  # nothing to steal before sign-in
+    assert attacker_browser.complete("google", OTHER_GOOGLE_ACCOUNT).status_code == 303
     planted = cookie(attacker)
     assert planted
+    attacker_id = attacker.get("/v1/me").get_json()["id"]
 
     client.set_cookie(COOKIE, planted, domain=DOMAIN)  # the victim's browser now holds it
     done = sign_in.complete(provider, account)
     assert done.status_code == 303
     assert cookie(client) != planted
-    assert client.get("/v1/me").status_code == 200
+    assert client.get("/v1/me").get_json()["id"] != attacker_id
     assert attacker.get("/v1/me").status_code == 401
     assert attacker.get("/account").status_code in (302, 303, 401)
 

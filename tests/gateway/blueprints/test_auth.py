@@ -113,16 +113,22 @@ def test_a_user_stored_under_unkeyed_names_still_signs_in_and_is_moved(
 
 
 def test_session_id_changes_at_sign_in(sign_in: Any, client: FlaskClient) -> None:
+    """A start makes no session (its flow is in the flow cookie); every sign-in, also of a
+    signed-in browser, gets a new session id."""
     authorize_url = sign_in.start("google")
-    before = client.get_cookie("gw_session", domain="127.0.0.1")
-    assert before is not None
+    assert client.get_cookie("gw_session", domain="127.0.0.1") is None
+    assert client.get_cookie("gw_signin", domain="127.0.0.1") is not None
     sign_in.emulator.client.authorize_next(GOOGLE_ACCOUNT)
     sign_in.back_to_gateway(*sign_in.at_provider(authorize_url))
+    first = client.get_cookie("gw_session", domain="127.0.0.1")
+    assert first is not None
+    assert first.http_only
+    assert first.same_site == "Lax"
+    assert client.get_cookie("gw_signin", domain="127.0.0.1") is None  # no flow left
+    assert sign_in.complete("google", GOOGLE_ACCOUNT).status_code == 303
     after = client.get_cookie("gw_session", domain="127.0.0.1")
     assert after is not None
-    assert after.value != before.value
-    assert after.http_only
-    assert after.same_site == "Lax"
+    assert after.value != first.value
 
 
 def test_no_tokens_are_kept_for_sign_in_alone(sign_in: Any, redis_contents: Any) -> None:

@@ -18,6 +18,7 @@ from connectors.errors import GrantInvalid
 from gateway.crypto.receipts import ReceiptInvalid, ReceiptSigner
 from gateway.services.callers import Caller
 from gateway.storage import keys
+from tests.conftest import everything_stored
 from tests.redis_cluster import each_server
 
 # The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
@@ -239,20 +240,27 @@ def test_a_user_disconnects_one_grant_from_the_account_page(
     assert host.freebusy().status == "unknown"
 
 
-def test_erasure_ends_a_pending_link_and_its_parked_answer(
+def test_a_link_pending_at_erasure_stores_nothing_and_finishes_nothing(
     host: Host, client: FlaskClient, sign_in: Any, redis_client: redis.Redis
 ) -> None:
-    """A half-done link to Microsoft names the user and holds their code: erasure finds it."""
+    """A half-done link to Microsoft names the user and carries their code: both travel
+    sealed in the browser (the flow cookie, the 303 after the form_post), none in Redis;
+    after erasure its callback is refused and writes nothing about the erased user."""
     started = client.post("/auth/link/microsoft", data={"csrf_token": host.csrf()})
     assert started.status_code == 303
     sign_in.emulator.client.authorize_next("carol@contoso.example")
     path, fields = sign_in.at_provider(started.headers["Location"])
     parked = client.post(path.removeprefix("POST "), data=fields)  # the 303 is not followed
     assert parked.status_code == 303
-    pending = [keys.flow(fields["state"]), keys.flow_response(fields["state"])]
-    assert redis_client.exists(*pending) == 2
+    stored = everything_stored(redis_client)
+    for value in (fields["code"], fields["state"], fields["client_info"]):
+        assert value not in stored
 
     erased = client.delete("/v1/me", headers={"X-CSRFToken": host.csrf()})
-
     assert erased.status_code == 200
-    assert redis_client.exists(*pending) == 0
+
+    late = client.get(parked.headers["Location"])
+    assert late.status_code == 400
+    assert "<code>session_changed</code>" in late.get_data(as_text=True)
+    assert not redis_client.exists(keys.profile(host.uid), keys.identities(host.uid))
+    assert not list(redis_client.scan_iter(f"{keys.user_tag(host.uid)}*"))

@@ -60,8 +60,12 @@ def test_a_session_older_than_the_absolute_limit_is_dropped(
 def test_the_id_planted_before_sign_in_is_dead_after_it(
     sign_in: Any, client: FlaskClient, redis_client: redis.Redis
 ) -> None:
+    """A start makes no session; the id a browser held before signing in (again) dies."""
     sign_in.start("google")
+    assert client.get_cookie("gw_session", domain="127.0.0.1") is None
+    assert sign_in.complete("google", "alice@example.com").status_code == 303
     planted = client.get_cookie("gw_session", domain="127.0.0.1").value
+    assert redis_client.exists(keys.session(planted))
     sign_in.emulator.client.authorize_next("alice@example.com")
     url = sign_in.start("google")
     sign_in.back_to_gateway(*sign_in.at_provider(url))
