@@ -17,6 +17,7 @@ SECRET = "s" * 40
 KEYS = new_key_entry("v1")
 GOOGLE = {"GATEWAY_GOOGLE_CLIENT_ID": "id.apps", "GATEWAY_GOOGLE_CLIENT_SECRET": "shh"}
 ROOT = Path(__file__).resolve().parents[2]
+PLANTED_URL = "http://gateway:S3cr3t-pw@127.0.0.1:9"  # pragma: allowlist secret
 
 
 def settings(**env: str) -> Settings:
@@ -61,7 +62,7 @@ def settings(**env: str) -> Settings:
         ),
         ({"GATEWAY_ERROR_LOG_INTERVAL_SECONDS": "0"}, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS must"),
         (
-            {"GATEWAY_EMULATOR_URL": "http://gateway:S3cr3t-pw@127.0.0.1:9"},
+            {"GATEWAY_EMULATOR_URL": PLANTED_URL},
             "'http://[redacted]@127.0.0.1:9'",
         ),
         (
@@ -120,7 +121,7 @@ def test_what_a_deployment_may_rightly_set_is_accepted() -> None:
 
 def test_a_credential_in_a_mistaken_url_is_not_repeated() -> None:
     with pytest.raises(ConfigError) as raised:
-        settings(GATEWAY_PUBLIC_URL="ftp://gateway:S3cr3t-pw@gw.example")
+        settings(GATEWAY_PUBLIC_URL=PLANTED_URL.replace("http:", "ftp:"))
     assert "S3cr3t-pw" not in str(raised.value)
 
 

@@ -14,7 +14,7 @@ import requests
 from tests.redis_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "Pl4nted-R3dis-Passw0rd"
+PASSWORD = "Pl4nted-R3dis-Passw0rd"  # pragma: allowlist secret
 
 
 def test_the_start_banner_and_logs_show_no_redis_password(tmp_path: Path) -> None:
