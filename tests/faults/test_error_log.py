@@ -100,6 +100,6 @@ def test_a_failing_redis_under_a_burst_writes_a_count_not_a_line_per_request(
     assert counted >= failed
     assert len(lines) <= len(kinds) * (2 + math.ceil(elapsed / INTERVAL))
     measured(
-        f"{BURST} requests, Redis {fault}, in {elapsed:.1f} s: {failed} failed, "
+        f"{burst} requests, Redis {fault}, in {elapsed:.1f} s: {failed} failed, "
         f"{len(lines)} error lines ({', '.join(sorted(kinds))})"
     )
