@@ -9,6 +9,7 @@ connections, two gthread workers were measured to pile every connection onto one
 """
 
 import os
+import sys
 
 bind = ["0.0.0.0:8000"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
@@ -64,7 +65,16 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Prometheus multiprocess mode (gateway/metrics.py): start from an empty folder."""
+    """Configuration checked once, before any worker forks: a mistake is one line on stderr
+    and exit status 2, not a traceback per worker and "Worker failed to boot". Then
+    Prometheus multiprocess mode (gateway/metrics.py): start from an empty folder."""
+    from gateway.config import ConfigError, Settings
+
+    try:
+        Settings.from_env(os.environ)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)

@@ -22,6 +22,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from gateway.config import OIDC_VARIABLE, ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
+from gateway.request_log import redact_url
 
 CREDENTIAL_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID")
 
@@ -151,9 +152,10 @@ def main() -> int:
         settings.host, settings.port, app, threaded=True, request_handler=QuietRequestHandler
     )
     print(f"\nConsent gateway on {settings.public_url}")
-    print("  Redis: " + (settings.redis_url or "embedded, data in " + str(data_dir / "redis")))
+    redis_shown = redact_url(settings.redis_url) if settings.redis_url else None
+    print("  Redis: " + (redis_shown or "embedded, data in " + str(data_dir / "redis")))
     if emulator is not None:
-        print(f"  Provider emulator on {emulator.url} (CA bundle {emulator.ca_path})")
+        print(f"  Provider emulator on {redact_url(emulator.url)} (CA bundle {emulator.ca_path})")
         print(
             "  Your browser will warn about the emulator's certificate: it comes from a local,\n"
             f"  throw-away test CA ({emulator.ca_path}); accept it to click through sign-in."

@@ -27,7 +27,7 @@ from gateway.errors import register_error_handlers
 from gateway.limits import init_limits
 from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
-from gateway.security import install_body_limit, install_security_headers
+from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.consent import ConsentService
@@ -206,7 +206,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     # before the limiter: a request whose session store failed is refused at once, without
     # the limiter first waiting for the same Redis
-    register_error_handlers(app)
+    register_error_handlers(app, interval_seconds=settings.error_log_interval_seconds)
+    install_host_check(app)
     init_limits(app, redis_url)
     install_security_headers(app, https=settings.secure_cookies)
     install_body_limit(app, settings.max_content_length)  # innermost WSGI wrapper

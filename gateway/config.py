@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from connectors.registry import ProviderConfig
 from gateway.crypto.keyring import KeyRing, KeyRingError
+from gateway.request_log import redact_url
 from gateway.storage import redis_client
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -26,6 +27,8 @@ OIDC_VARIABLE = re.compile(r"^GATEWAY_OIDC_([A-Z0-9]+)_(DISCOVERY_URL|CLIENT_ID|
 RESERVED_PROVIDER_NAMES = frozenset({"google", "microsoft"})
 # The tenant of the emulator's work accounts (connectors/emulator/accounts.json).
 EMULATOR_TENANT = "11111111-1111-4111-8111-111111111111"
+# A GATEWAY_TRUSTED_HOSTS entry: a host name, optionally with a leading dot (its subdomains).
+HOST_NAME = re.compile(r"\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 KNOWN_VARIABLES = frozenset(
     {
@@ -55,6 +58,8 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_MICROSOFT_CLIENT_SECRET",
         "GATEWAY_MICROSOFT_TENANT",
         "GATEWAY_MICROSOFT_ALLOWED_TENANTS",
+        "GATEWAY_ALLOW_EMBEDDED_REDIS",
+        "GATEWAY_ERROR_LOG_INTERVAL_SECONDS",
     }
 )
 
@@ -87,6 +92,7 @@ class Settings:
     breaker_cool_down_seconds: int = 30
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
+    error_log_interval_seconds: int = 10
 
     @property
     def secure_cookies(self) -> bool:
@@ -141,21 +147,38 @@ class Settings:
         public_url = _public_url(env.get("GATEWAY_PUBLIC_URL") or f"http://{host}:{port}")
         emulator_url = _https_url(env, "GATEWAY_EMULATOR_URL")
         public_host = urlsplit(public_url).hostname or ""
-        extra_hosts = [h for h in env.get("GATEWAY_TRUSTED_HOSTS", "").split(",") if h.strip()]
+        extra_hosts = _trusted_hosts(env)
+        idle_minutes = _int(env, "GATEWAY_SESSION_IDLE_MINUTES", 30, 1, 24 * 60)
+        absolute_hours = _int(env, "GATEWAY_SESSION_ABSOLUTE_HOURS", 12, 1, 24)
+        if idle_minutes > 60 * absolute_hours:
+            raise ConfigError(
+                f"GATEWAY_SESSION_IDLE_MINUTES ({idle_minutes}) must not exceed "
+                f"GATEWAY_SESSION_ABSOLUTE_HOURS ({absolute_hours} h = {60 * absolute_hours} min)"
+            )
+        redis_url = _redis_url(env)
+        # An https public URL is a real deployment: there an embedded Redis would be one per
+        # worker and pod (sessions and revocations not shared), so it takes an explicit yes.
+        allow_embedded = _flag(env, "GATEWAY_ALLOW_EMBEDDED_REDIS")
+        if redis_url is None and public_url.startswith("https://") and not allow_embedded:
+            raise ConfigError(
+                "GATEWAY_REDIS_URL is missing: with an https GATEWAY_PUBLIC_URL every worker "
+                "would start its own embedded Redis; set it, or GATEWAY_ALLOW_EMBEDDED_REDIS=1 "
+                "for development"
+            )
         return cls(
             host=host,
             port=port,
             public_url=public_url,
             secret_key=_secret_key(env),
             keyring=_keyring(env),
-            redis_url=_redis_url(env),
+            redis_url=redis_url,
             data_dir=Path(env.get("GATEWAY_DATA_DIR") or "var"),
             ca_bundle=_existing_file(env, "GATEWAY_CA_BUNDLE"),
             emulator_url=emulator_url,
             providers=_providers(env, emulator_url, required=not admin_only),
-            trusted_hosts=tuple(dict.fromkeys([public_host, *(h.strip() for h in extra_hosts)])),
-            session_idle_seconds=60 * _int(env, "GATEWAY_SESSION_IDLE_MINUTES", 30, 1, 24 * 60),
-            session_absolute_seconds=3600 * _int(env, "GATEWAY_SESSION_ABSOLUTE_HOURS", 12, 1, 24),
+            trusted_hosts=tuple(dict.fromkeys([public_host, *extra_hosts])),
+            session_idle_seconds=60 * idle_minutes,
+            session_absolute_seconds=3600 * absolute_hours,
             log_level=_choice(
                 env, "GATEWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
@@ -166,6 +189,7 @@ class Settings:
             breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
             breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
             admin_email_domain=_admin_domain(env),
+            error_log_interval_seconds=_int(env, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS", 10, 1, 3600),
         )
 
 
@@ -176,6 +200,34 @@ def _reject_unknown(env: Mapping[str, str]) -> None:
         guess = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
         hint = f" (did you mean {guess[0]}?)" if guess else ""
         raise ConfigError(f"{name} is not a known setting{hint}")
+
+
+def _trusted_hosts(env: Mapping[str, str]) -> list[str]:
+    """Host names only: Werkzeug compares them with the Host header's name, so a URL, a
+    port or `*` would never match (or, were it honoured, admit any host)."""
+    hosts = [h.strip().lower() for h in env.get("GATEWAY_TRUSTED_HOSTS", "").split(",")]
+    for host in (h for h in hosts if h):
+        if not HOST_NAME.fullmatch(host) and not _is_ip(host):
+            raise ConfigError(
+                "GATEWAY_TRUSTED_HOSTS must list host names such as gw.example.org (no scheme, "
+                f"port, path or wildcard; .example.org admits its subdomains), got {host!r}"
+            )
+    return [h for h in hosts if h]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "")
+    if raw not in ("", "0", "1"):
+        raise ConfigError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw == "1"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -213,7 +265,8 @@ def _public_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"GATEWAY_PUBLIC_URL must be an http(s) URL such as https://gw.example, got {raw!r}"
+            "GATEWAY_PUBLIC_URL must be an http(s) URL such as https://gw.example, "
+            f"got {redact_url(raw)!r}"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError("GATEWAY_PUBLIC_URL must be an origin with no path, query or fragment")
@@ -228,7 +281,7 @@ def _https_url(env: Mapping[str, str], name: str) -> str | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{name} must be an https URL, got {raw!r}")
+        raise ConfigError(f"{name} must be an https URL, got {redact_url(raw)!r}")
     return raw.rstrip("/")
 
 

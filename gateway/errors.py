@@ -4,17 +4,26 @@ API clients (paths under /v1/, the health probes, or anyone asking for JSON firs
 `{"error": code, "message": text}`; browsers get the error page. Unexpected exceptions are
 logged with their type only — request data can hold codes and tokens — and answered with a
 generic 500.
+
+Errors of one kind are logged once per interval, not once each (`ErrorTally`): the first at
+once, then one line per interval with how many followed, e.g. `storage error:
+redis.exceptions.OutOfMemoryError x 1234 in the last 10 s` (a Redis outage under load
+otherwise writes a line, or a traceback, per request).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from dataclasses import dataclass
 
 import redis
 from flask import (
     Flask,
     Response,
+    current_app,
+    has_app_context,
     jsonify,
     render_template,
     render_template_string,
@@ -25,6 +34,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
+from gateway.request_log import kind_of
 from gateway.services.signin import SignInError
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,73 @@ BARE_ERROR_PAGE = (
     "<h1>That did not work</h1><p role=alert>{{ message }}</p>"
     "<p>Error code: <code>{{ code }}</code> ({{ status }})</p></html>"
 )
+
+
+@dataclass
+class _Window:
+    timer: threading.Timer
+    count: int = 0
+
+
+class ErrorTally:
+    """Logs the first error of a kind at once, then one count per interval while it lasts.
+
+    A kind is a short fixed text (e.g. `storage error: redis.exceptions.ConnectionError`),
+    never request data. A timer closes each interval: if more of the kind came in it, one
+    line says how many and a new interval starts; if none came, the kind is forgotten and
+    the next one is again logged at once."""
+
+    def __init__(self, logger: logging.Logger, interval_seconds: float = 10.0) -> None:
+        self.log = logger
+        self.interval = interval_seconds
+        self._lock = threading.Lock()
+        self._windows: dict[str, _Window] = {}
+
+    def report(self, kind: str) -> None:
+        with self._lock:
+            window = self._windows.get(kind)
+            if window is not None:
+                window.count += 1
+                return
+            self._windows[kind] = _Window(self._arm(kind))
+        self.log.error("%s", kind)
+
+    def pending(self) -> bool:
+        """Whether an interval is still open (its count not yet logged)."""
+        with self._lock:
+            return bool(self._windows)
+
+    def _arm(self, kind: str) -> threading.Timer:
+        timer = threading.Timer(self.interval, self._close, (kind,))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _close(self, kind: str) -> None:
+        with self._lock:
+            window = self._windows[kind]
+            count = window.count
+            if not count:
+                del self._windows[kind]
+                return
+            self._windows[kind] = _Window(self._arm(kind))
+        self.log.error("%s x %d in the last %g s", kind, count, self.interval)
+
+
+class _TallyExceptions(logging.Filter):
+    """Turns a record that carries an exception into a report to the current app's tally
+    (one filter on the logger, which every app of the same name shares), and drops it."""
+
+    def __init__(self, fallback: ErrorTally) -> None:
+        super().__init__()
+        self.fallback = fallback
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        tally = current_app.extensions.get("error_tally") if has_app_context() else None
+        (tally or self.fallback).report(f"unhandled {kind_of(record.exc_info[1])}")
+        return False
 
 
 def wants_json() -> bool:
@@ -63,7 +140,16 @@ def _code_for(error: HTTPException) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, *, interval_seconds: float = 10.0) -> ErrorTally:
+    """The handlers below, and Flask's own last-resort logging, all through one tally."""
+    tally = ErrorTally(log, interval_seconds)
+    app.extensions["error_tally"] = tally
+
+    # Flask logs an exception raised outside a view (saving the session, an error handler)
+    # on app.logger with its traceback and the path; it is counted here by its type instead.
+    if not any(isinstance(f, _TallyExceptions) for f in app.logger.filters):
+        app.logger.addFilter(_TallyExceptions(tally))
+
     @app.before_request
     def refuse_without_storage() -> tuple[Response | str, int, dict[str, str]] | None:
         """A session that could not be read is not "signed out": nothing is served."""
@@ -102,7 +188,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def storage_unavailable(error: redis.RedisError):
-        log.error("storage error: %s", type(error).__name__)
+        tally.report(f"storage error: {kind_of(error)}")
         metrics.redis_error(error)
         body, status = error_response(
             503, "storage_unavailable", "Storage is not answering; try again."
@@ -111,5 +197,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+        tally.report(f"unhandled {kind_of(error)}")
         return error_response(500, "internal_error", "Something went wrong on our side.")
+
+    return tally

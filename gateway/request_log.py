@@ -9,8 +9,10 @@ The request id is the caller's `X-Request-Id` when it looks like one (hex digits
 of the request is logged: not the path (it holds room and user ids; `endpoint` is the
 route's name), not the query string (codes, states), no other header, no client address.
 JSON encoding escapes CR, LF and every other control character, so a value cannot forge a
-line (log injection). As a last line of defence, messages are scrubbed of anything that
-looks like a credential parameter, a bearer token, a JWT or an e-mail address.
+line (log injection). An exception is named by its type only, never with its traceback.
+As a last line of defence, messages are scrubbed of anything that
+looks like a credential parameter, a URL's user:password, a bearer token, a JWT or an
+e-mail address (`redact_url` is the same rule for a URL printed anywhere else).
 
 Security events (ASVS 5.0 16.2.1, 16.3.1-16.3.4) are written by `security_event` as ONE
 record each, on the logger `gateway.security`: the line above plus `action`, `outcome`,
@@ -47,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -70,7 +73,11 @@ REJECTED = frozenset({400, 405, 413, 415, 422})
 VALID_ID = re.compile(r"[0-9A-Fa-f-]{8,64}")
 METHOD = re.compile(r"[A-Z]{1,16}")
 
+# The userinfo (user:password@) of a URL: everything from `scheme://` to the last @ before
+# the path, so a password with an unescaped @ is covered too.
+USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
 REDACTIONS = (
+    (USERINFO, r"\1[redacted]@"),
     (
         re.compile(
             r"(?i)\b(code|state|nonce|code_verifier|client_secret|password|assertion|"
@@ -86,6 +93,18 @@ REQUEST_FIELDS = ("request_id", "method", "endpoint")
 # The id of the request being answered, for code it runs in a copied context (worker threads).
 CURRENT_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 ACCESS_FIELDS = ("status", "duration_ms")
+
+
+def kind_of(error: BaseException) -> str:
+    """The exception's type, qualified unless built in: all a log line says of it."""
+    cls = type(error)
+    name = cls.__qualname__
+    return name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
+
+
+def redact_url(url: str) -> str:
+    """A URL (Redis, Sentinel, a provider's) as it may be printed or logged: no credential."""
+    return USERINFO.sub(r"\1[redacted]@", url)
 
 
 def scrub(text: str) -> str:
@@ -171,10 +190,10 @@ class JsonFormatter(logging.Formatter):
         for name in ACCESS_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
-        if record.exc_info:
-            line["exception"] = scrub(self.formatException(record.exc_info))
-        elif record.exc_text:
-            line["exception"] = scrub(record.exc_text)
+        if record.exc_info and record.exc_info[1] is not None:
+            # the type only, never the traceback: its frames' text and the exception's
+            # message can hold request data (paths, codes, tokens)
+            line["exception"] = kind_of(record.exc_info[1])
         # json.dumps escapes C0 controls and, with ensure_ascii, everything beyond ASCII
         # (C1 controls, U+2028...); DEL is the one control character it leaves as is.
         return json.dumps(line, ensure_ascii=True, default=str).replace("\x7f", "\\u007f")
@@ -229,17 +248,27 @@ def init_request_log(app: Flask) -> None:
     def note_endpoint(_error: BaseException | None) -> None:
         request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
 
-    app.wsgi_app = RequestLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = RequestLogMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, app.extensions.get("error_tally")
+    )
 
 
 StartResponse = Callable[..., Any]
 
 
-class RequestLogMiddleware:
-    """Gives each request its id, echoes it, and writes the access line when it is answered."""
+INTERNAL_ERROR = b'{"error":"internal_error","message":"Something went wrong on our side."}\n'
 
-    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+
+class RequestLogMiddleware:
+    """Gives each request its id, echoes it, and writes the access line when it is answered.
+
+    An exception that escapes the app (a WSGI wrapper inside this one failed) ends here, as
+    the generic 500, logged by its type through `tally`: otherwise the server (gunicorn,
+    Werkzeug) would log it with its traceback and the request's path."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], tally: Any = None) -> None:
         self.wsgi_app = wsgi_app
+        self.tally = tally
         self.log = logging.getLogger(ACCESS_LOGGER)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -256,6 +285,14 @@ class RequestLogMiddleware:
 
         try:
             return self.wsgi_app(environ, start_with_id)
+        except Exception as error:
+            seen[:] = [500]
+            if self.tally is None:
+                raise
+            self.tally.report(f"unhandled {kind_of(error)}")
+            headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+            start_with_id("500 INTERNAL SERVER ERROR", headers, sys.exc_info())
+            return [INTERNAL_ERROR]
         except BaseException:
             seen[:] = [500]
             raise

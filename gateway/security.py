@@ -1,4 +1,5 @@
-"""Response headers every answer carries, and the body limit for chunked requests.
+"""Response headers every answer carries, the Host check, and the body limit for chunked
+requests.
 
 No page loads anything from elsewhere, so the policy can be strict. `form-action` is left
 out on purpose: a form that starts linking an account is answered by a redirect to the
@@ -8,10 +9,11 @@ provider, and Chromium applies `form-action` to that redirect too.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; "
@@ -32,6 +34,23 @@ def install_security_headers(app: Flask, *, https: bool) -> None:
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+
+# host[:port], host a name, an IPv4 address or a bracketed IPv6 one (RFC 9110 §7.2); which
+# hosts are trusted is Flask's TRUSTED_HOSTS check, which ignores the port.
+HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::(\d*))?")
+
+
+def install_host_check(app: Flask) -> None:
+    """A Host whose port is not a number from 1 to 65535 is a 400, before anything reads it
+    (Python's URL parsing raises on such a port, which would be a 500)."""
+
+    @app.before_request
+    def check_host_port() -> None:
+        found = HOST_PORT.fullmatch(request.host)
+        port = found.group(1) if found else None
+        if found is None or (port and not 1 <= int(port) <= 65535):
+            abort(400, "The Host header's port must be a number from 1 to 65535.")
 
 
 def install_body_limit(app: Flask, limit: int) -> None:

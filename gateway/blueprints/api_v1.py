@@ -32,7 +32,7 @@ from gateway.services.freebusy import (
     MAX_ROOMS,
     FreeBusyError,
 )
-from gateway.services.intervals import rfc3339
+from gateway.services.intervals import SUPPORTED_RANGE, rfc3339, supported
 from gateway.services.rooms import ROOM_ID, Room, Weekday, describe
 
 api_v1 = Blueprint("api_v1", __name__)
@@ -137,7 +137,10 @@ def _moment(value: Any) -> Any:
         return value
     if not isinstance(value, str) or not RFC3339.match(value):
         raise ValueError(f"must be an RFC 3339 date-time with an offset, e.g. {TIME_EXAMPLE}")
-    return datetime.fromisoformat(value.upper())
+    moment = datetime.fromisoformat(value.upper())
+    if not supported(moment):
+        raise ValueError(f"must lie {SUPPORTED_RANGE}")
+    return moment
 
 
 class FreeBusyRequest(BaseModel):

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, render_template, request
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
 from gateway.services.callers import user_caller
+from gateway.services.intervals import SUPPORTED_RANGE, supported
 
 availability = Blueprint("availability", __name__)
 
@@ -21,6 +22,8 @@ def rooms_page() -> str:
         day = datetime.strptime(raw_day, "%Y-%m-%d").replace(tzinfo=UTC) if raw_day else None
     except ValueError:
         abort(400, "day must be a date such as 2026-11-25")
+    if day is not None and not supported(day):
+        abort(400, f"day must lie {SUPPORTED_RANGE}")
     start = day or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     caller = user_caller(uid)
     found = services().freebusy

@@ -16,6 +16,13 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# The times a caller may ask about. Python's datetimes end at years 1 and 9999, and the
+# arithmetic here steps a day beyond the asked window, converts to local zones and rounds on
+# the epoch grid; inside this range none of it can overflow, so a far-off time is a 400.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+SUPPORTED_RANGE = f"from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -42,6 +49,11 @@ class Interval:
         # Published intervals are memoized across requests (services/freebusy.py), so each
         # is formatted once, not on every warm request: formatting was ~a third of its time.
         return {"start": rfc3339(self.start), "end": rfc3339(self.end)}
+
+
+def supported(moment: datetime) -> bool:
+    """Whether an aware time lies in the range the arithmetic here handles (see EARLIEST)."""
+    return EARLIEST <= moment < LATEST
 
 
 def rfc3339(moment: datetime) -> str:

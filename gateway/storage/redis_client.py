@@ -81,6 +81,12 @@ def parse(url: str) -> Deployment:
     if unknown:
         raise RedisUrlError(f"GATEWAY_REDIS_URL has unknown options: {', '.join(unknown)}")
     if scheme in SINGLE_SCHEMES:
+        try:
+            parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+        except ValueError:
+            raise RedisUrlError(
+                "GATEWAY_REDIS_URL: the port must be a number from 1 to 65535"
+            ) from None
         return Deployment(kind="single", url=url)
     kind = "sentinel" if scheme in SENTINEL_SCHEMES else "cluster"
     path = [p for p in parts.path.split("/") if p]

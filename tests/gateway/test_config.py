@@ -17,6 +17,7 @@ SECRET = "s" * 40
 KEYS = new_key_entry("v1")
 GOOGLE = {"GATEWAY_GOOGLE_CLIENT_ID": "id.apps", "GATEWAY_GOOGLE_CLIENT_SECRET": "shh"}
 ROOT = Path(__file__).resolve().parents[2]
+PLANTED_URL = "http://gateway:S3cr3t-pw@127.0.0.1:9"  # pragma: allowlist secret
 
 
 def settings(**env: str) -> Settings:
@@ -44,6 +45,26 @@ def settings(**env: str) -> Settings:
         ({"GATEWAY_BREAKER_FAILURES": "1"}, "GATEWAY_BREAKER_FAILURES must be"),
         ({"GATEWAY_BREAKER_COOL_DOWN_SECONDS": "soon"}, "GATEWAY_BREAKER_COOL_DOWN_SECONDS must"),
         ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
+        ({"GATEWAY_PUBLIC_URL": "https://gw.example"}, "GATEWAY_REDIS_URL is missing"),
+        (
+            {"GATEWAY_PUBLIC_URL": "https://gw.example", "GATEWAY_ALLOW_EMBEDDED_REDIS": "yes"},
+            "GATEWAY_ALLOW_EMBEDDED_REDIS must be 0 or 1",
+        ),
+        ({"GATEWAY_TRUSTED_HOSTS": "*"}, "GATEWAY_TRUSTED_HOSTS must list host names"),
+        ({"GATEWAY_TRUSTED_HOSTS": "gw.example,*.example"}, "got '*.example'"),
+        ({"GATEWAY_TRUSTED_HOSTS": "https://gw.example"}, "GATEWAY_TRUSTED_HOSTS must list"),
+        ({"GATEWAY_TRUSTED_HOSTS": "gw.example:443"}, "GATEWAY_TRUSTED_HOSTS must list"),
+        ({"GATEWAY_REDIS_URL": "redis://redis:six/0"}, "the port must be a number"),
+        ({"GATEWAY_REDIS_URL": "rediss://redis:99999"}, "the port must be a number"),
+        (
+            {"GATEWAY_SESSION_IDLE_MINUTES": "120", "GATEWAY_SESSION_ABSOLUTE_HOURS": "1"},
+            "GATEWAY_SESSION_IDLE_MINUTES (120) must not exceed GATEWAY_SESSION_ABSOLUTE_HOURS",
+        ),
+        ({"GATEWAY_ERROR_LOG_INTERVAL_SECONDS": "0"}, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS must"),
+        (
+            {"GATEWAY_EMULATOR_URL": PLANTED_URL},
+            "'http://[redacted]@127.0.0.1:9'",
+        ),
         (
             {"GATEWAY_MICROSOFT_CLIENT_ID": "a", "GATEWAY_MICROSOFT_CLIENT_SECRET": "b"},
             "GATEWAY_MICROSOFT_ALLOWED_TENANTS is missing",
@@ -79,6 +100,31 @@ def test_each_mistake_is_named_in_one_line(env: dict[str, str], expected: str) -
     assert "\n" not in message
 
 
+def test_what_a_deployment_may_rightly_set_is_accepted() -> None:
+    configured = settings(
+        GATEWAY_PUBLIC_URL="https://gw.example",
+        GATEWAY_ALLOW_EMBEDDED_REDIS="1",
+        GATEWAY_TRUSTED_HOSTS="GW.internal, .example.org,10.0.0.7,::1",
+        GATEWAY_SESSION_IDLE_MINUTES="60",
+        GATEWAY_SESSION_ABSOLUTE_HOURS="1",
+    )
+    assert configured.redis_url is None
+    assert configured.trusted_hosts == (
+        "gw.example",
+        "gw.internal",
+        ".example.org",
+        "10.0.0.7",
+        "::1",
+    )
+    assert configured.session_idle_seconds == configured.session_absolute_seconds
+
+
+def test_a_credential_in_a_mistaken_url_is_not_repeated() -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings(GATEWAY_PUBLIC_URL=PLANTED_URL.replace("http:", "ftp:"))
+    assert "S3cr3t-pw" not in str(raised.value)
+
+
 def test_no_provider_at_all_is_a_mistake() -> None:
     with pytest.raises(ConfigError, match="no sign-in provider is configured"):
         Settings.from_env({"GATEWAY_SECRET_KEY": SECRET, "GATEWAY_ENCRYPTION_KEYS": KEYS})
@@ -91,7 +137,9 @@ def test_secrets_never_appear_in_the_settings_repr() -> None:
 
 
 def test_redirect_uris_come_from_configuration_not_the_request() -> None:
-    configured = settings(GATEWAY_PUBLIC_URL="https://gw.example")
+    configured = settings(
+        GATEWAY_PUBLIC_URL="https://gw.example", GATEWAY_REDIS_URL="redis://redis.internal:6379"
+    )
     assert configured.redirect_uri("google") == "https://gw.example/auth/callback/google"
     assert configured.trusted_hosts == ("gw.example",)
     assert configured.secure_cookies

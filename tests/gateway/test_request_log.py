@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.request_log import JsonFormatter, init_request_log
+from gateway.request_log import JsonFormatter, init_request_log, redact_url
 
 Lines = Callable[[], list[dict[str, Any]]]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -145,20 +145,31 @@ def test_secrets_in_a_message_are_scrubbed() -> None:
         logging.ERROR,
         __file__,
         1,
-        "callback %s from %s with %s",
+        "callback %s from %s with %s via %s",
         (
             "/cb?code=abc123&state=xyz789",
             "dave@example.org",
             "Authorization: Bearer ya29.secret " + PLANTED["id_token"],
+            "rediss+sentinel://gateway:p@ss-w0rd@s1:26379,s2:26379/gw and redis://:onlypw@r:6379",
         ),
         None,
     )
 
     line = json.loads(JsonFormatter().format(record))
 
-    for secret in ("abc123", "xyz789", "dave@example.org", "ya29.secret", PLANTED["id_token"]):
+    secrets = ("abc123", "xyz789", "dave@example.org", "ya29.secret", PLANTED["id_token"])
+    for secret in (*secrets, "p@ss-w0rd", "ss-w0rd", "onlypw", "gateway:"):
         assert secret not in line["message"]
     assert "code=[redacted]" in line["message"]
+    assert "rediss+sentinel://[redacted]@s1:26379,s2:26379/gw" in line["message"]
+
+
+def test_a_url_is_shown_without_its_credential() -> None:
+    planted = "redis://gateway:PASSWORD@redis:6379/0"  # pragma: allowlist secret
+    assert redact_url(planted) == "redis://[redacted]@redis:6379/0"
+    assert redact_url("rediss://redis:6379") == "rediss://redis:6379"
+    assert redact_url("unix:///run/redis.sock?db=1") == "unix:///run/redis.sock?db=1"
+    assert redact_url("https://gw.example/a@b") == "https://gw.example/a@b"
 
 
 def test_cr_lf_and_control_characters_in_a_header_cannot_forge_a_line(
