@@ -303,10 +303,13 @@ def test_a_full_redis_refuses_writes_with_503_and_evicts_nothing(
         "gateway_redis_errors_total", {"error": "outofmemoryerror"}
     )
 
-    # a new grant (a token write) and a sign-in (a flow write) are refused with a 503
+    # a new grant (a token write) and a sign-in's callback (a session write) are refused
+    # with a 503; its start writes nothing (the flow rides in a sealed cookie) and goes on
     with pytest.raises(redis.exceptions.OutOfMemoryError):
         hosts.services.grants.create(other_uid, "room-availability", identity)
-    answer = client.get("/auth/login/google")
+    browser = hosts.another_browser()
+    assert browser.client.get("/auth/login/google").status_code == 302
+    answer = browser.complete("google", "alice@example.com")
     assert answer.status_code == 503
     errors_after = REGISTRY.get_sample_value(
         "gateway_redis_errors_total", {"error": "outofmemoryerror"}
