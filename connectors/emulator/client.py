@@ -118,8 +118,10 @@ class EmulatorClient:
         location: str | None = None,
         attendees: list[str] | None = None,
         show_as: str = "busy",
+        view_code: str | None = None,
     ) -> str:
-        """Put an event on `account`'s (or a room's) calendar; returns its id."""
+        """Put an event on `account`'s (or a room's) calendar; returns its id. `view_code`
+        plants the character getSchedule's availabilityView shows for its slots."""
         body = {
             "account": account,
             "start": start,
@@ -130,6 +132,8 @@ class EmulatorClient:
             "attendees": attendees or [],
             "show_as": show_as,
         }
+        if view_code is not None:
+            body["view_code"] = view_code
         return str(self._call("POST", "events", body)["id"])
 
     # -- faults and counters -------------------------------------------------------------

@@ -140,6 +140,8 @@ class Event:
     attendees: tuple[str, ...]
     show_as: str
     id: str = field(default_factory=lambda: secrets.token_hex(8))
+    # getSchedule's availabilityView character for this event's slots, if not the usual
+    view_code: str | None = None
 
 
 @dataclass
