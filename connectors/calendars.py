@@ -41,7 +41,10 @@ Busy = tuple[tuple[datetime, datetime], ...]
 GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GRAPH_API = "https://graph.microsoft.com"
 # Graph freeBusyStatus values that mean free; every other one (busy, tentative, oof,
-# unknown, a missing or a future value) is published as busy.
+# unknown, a missing or a future value) is published as busy. scheduleItem.status: "free,
+# tentative, busy, oof, workingElsewhere, unknown" (learn.microsoft.com/graph/api/
+# resources/scheduleitem); availabilityView: "0= free or working elsewhere, 1= tentative,
+# 2= busy, 3= out of office" (.../resources/scheduleinformation).
 FREE_STATUSES = frozenset({"free", "workingelsewhere"})
 # availabilityView codes (scheduleInformation): 0 free, 1 tentative, 2 busy, 3 out of office.
 # Graph sends workingElsewhere as 0; 4 is EWS's "no data" in a merged view: not free.

@@ -129,6 +129,7 @@ class _Remembered:
     valid_until: float
     answer: FreeBusyAnswer
     hosts: tuple[tuple[str, str], ...]
+    grants: frozenset[str] = frozenset()  # whose busy times it holds (forget_grant)
 
 
 @dataclass
@@ -267,7 +268,8 @@ class FreeBusyService:
         hosts = tuple((r.id, r.host) for r in rooms if r.host)
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
-        self._remember(key, generation, answer, hosts)
+        grants = frozenset(gid for _, gid, _ in pointers.values())
+        self._remember(key, generation, answer, hosts, grants)
         return answer
 
     def _remember(
@@ -276,6 +278,7 @@ class FreeBusyService:
         generation: str,
         answer: FreeBusyAnswer,
         hosts: tuple[tuple[str, str], ...],
+        grants: frozenset[str],
     ) -> None:
         """Keep an answer made only of fresh cached days (and restricted rooms): anything
         unknown or stale is asked again next time, so a provider that recovers is seen."""
@@ -287,7 +290,7 @@ class FreeBusyService:
         valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
         if len(self._remembered) >= REMEMBERED_ANSWERS:
             self._remembered.clear()
-        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts)
+        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts, grants)
 
     def slots(
         self, caller: Caller, room_id: str, start: datetime, end: datetime, duration: timedelta
@@ -410,21 +413,25 @@ class FreeBusyService:
         return needs
 
     def _still_active(self, need: _Need) -> bool:
-        """Whether the grant is still usable after its fetch (which may have ended it);
-        an ended one is forgotten here too, whichever process ended it."""
+        """Whether the grant is still usable after its fetch (which may have ended it).
+        One that ended during the fetch is forgotten whole; one that had already ended
+        (perhaps in another process) at least loses its calendar APIs' entries (cheap)."""
         if need.active:
             record = self.grants.get(need.uid, need.gid)
             need.active = record is not None and record.status == ACTIVE
-        if not need.active:
-            self.forget_grant(need.uid, need.gid)
+            if not need.active:
+                self.forget_grant(need.uid, need.gid)
+        else:
+            for api in self.apis.values():
+                api.forget_grant(need.gid)
         return need.active
 
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy
-        times, every remembered answer (they may hold them) and its calendar APIs' caches."""
+        times, the remembered answers holding them and its calendar APIs' caches."""
         with self._inflight_lock:
             self._published = {k: v for k, v in self._published.items() if k[0] != gid}
-            self._remembered = {}
+            self._remembered = {k: v for k, v in self._remembered.items() if gid not in v.grants}
         for api in self.apis.values():
             api.forget_grant(gid)
 

@@ -388,7 +388,7 @@ def cached_of(app: Flask, gid: str) -> list[Any]:
     """Everything the process's free/busy wiring keeps in memory that names the grant."""
     freebusy = app.extensions["gateway"].freebusy
     found: list[Any] = [k for k in freebusy._published if gid in k]
-    found += [a for a in freebusy._remembered.values() if a.answer.rooms]
+    found += [a for a in freebusy._remembered.values() if gid in a.grants]
     for api in freebusy.apis.values():
         found += [k for k in getattr(api, "_addresses", {}) if k == gid]
     return found
