@@ -201,8 +201,12 @@ def add_fault() -> Any:
     if malformed not in (None, "malformed"):
         raise BadInput("'body' must be \"malformed\" or null")
     error = data.get("error")
-    if error not in (None, "invalid_grant", "insufficient_scope"):
-        raise BadInput('\'error\' must be "invalid_grant", "insufficient_scope" or null')
+    if error not in (None, "invalid_grant", "interaction_required", "insufficient_scope"):
+        raise BadInput(
+            "'error' must be invalid_grant, interaction_required, insufficient_scope or null"
+        )
+    if error == "interaction_required" and name != "microsoft.token":
+        raise BadInput("'error' interaction_required applies to microsoft.token only")
     if error == "invalid_grant" and not str(name).endswith(".token"):
         raise BadInput("'error' invalid_grant applies to token endpoints only")
     if error == "insufficient_scope" and name not in SCOPED_APIS:

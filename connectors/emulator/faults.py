@@ -48,6 +48,8 @@ def fault_response(name: str, fault: Fault) -> Response | None:
     """The answer a fault replaces the real one with; None for a pure delay."""
     if fault.error == "invalid_grant":
         response = invalid_grant(name)
+    elif fault.error == "interaction_required":  # MFA or Conditional Access (AADSTS50076)
+        response = aad_error("interaction_required", "interaction_required")
     elif fault.error == "insufficient_scope":
         response = insufficient_scope(name)
     elif fault.body == "malformed":

@@ -45,6 +45,7 @@ CONTROL_CALLS = [
     ("POST", "faults", "not an object"),
     ("POST", "faults", {"endpoint": "google.token", "error": "insufficient_scope"}),
     ("POST", "faults", {"endpoint": "google.freebusy", "error": "invalid_grant"}),
+    ("POST", "faults", {"endpoint": "google.token", "error": "interaction_required"}),
     (
         "POST",
         "events",

@@ -374,6 +374,18 @@ def test_a_403_for_want_of_scope_asks_for_consent_again(
     assert "needs consent" in page
 
 
+@pytest.mark.parametrize("error", ["invalid_grant", "interaction_required"])
+def test_msal_refusing_a_refresh_ends_the_grant_and_the_room_needs_reconnect(
+    app: Flask, hosts: Hosts, error: str
+) -> None:
+    """MSAL's invalid_grant (expired, revoked) and interaction_required (MFA, Conditional
+    Access) at the token endpoint: the grant is revoked, not left active behind "unknown"."""
+    uid, gid, room = hosts.hosted_room("microsoft", "borealis", due_for_refresh=True)
+    hosts.emulator.client.fault("microsoft.token", error=error)
+    assert api_status(app, room) == "needs_reconnect"
+    assert app.extensions["gateway"].grants.get(uid, gid).status == "revoked"
+
+
 def test_a_grant_revoked_at_google_is_seen_as_such(app: Flask, hosts: Hosts) -> None:
     """The person removes the app at Google: every token of the grant dies at once."""
     uid, gid, room = hosts.hosted_room("google", "atlas")
