@@ -216,7 +216,6 @@ class GrantService:
 
     def _end_refused(self, record: GrantRecord, reason: str, code: str) -> GrantUnavailable:
         """The provider no longer accepts the grant: revoked here, why kept for the owner."""
-        metrics.refresh("invalid_grant")
         metrics.revocation("provider")
         self.store.purge(record.uid, record.id, status=REVOKED, reason=reason)
         self.ended(record.uid, record.id)
@@ -255,6 +254,7 @@ class GrantService:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started
             )
+            metrics.refresh("invalid_grant")
             raise self._end_refused(
                 record,
                 "The provider no longer accepts this grant (revoked there, expired or "
