@@ -7,6 +7,8 @@ ConnectorError
  │    └── GrantInvalid       a refresh was refused with invalid_grant: the grant is dead
  ├── IdTokenInvalid          signature, alg, iss, aud, exp, nonce …
  │    └── TenantNotAllowed   a Microsoft tenant outside the allow-list
+ ├── AccessRefused           a calendar API refused the access token (401)
+ │    └── ScopeRefused       … or the grant's scopes (403 other than a rate limit)
  └── ProviderUnavailable     network failure, timeout, 5xx, unparseable answer
 """
 
@@ -54,6 +56,21 @@ class IdTokenInvalid(ConnectorError):
 
 class TenantNotAllowed(IdTokenInvalid):
     code = "tenant_not_allowed"
+
+
+class AccessRefused(ConnectorError):
+    """A provider's API answered 401 to the grant's access token: the token (and perhaps
+    the grant) is no longer accepted. Never an outage: the gateway refreshes once and, if
+    the provider still refuses, ends the grant so its owner sees why."""
+
+    code = "invalid_token"
+
+
+class ScopeRefused(AccessRefused):
+    """A provider's API answered 403 for want of permission (not a rate limit): the grant
+    no longer covers the call, and the person must consent again."""
+
+    code = "insufficient_scope"
 
 
 class ProviderUnavailable(ConnectorError):

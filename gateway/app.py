@@ -157,6 +157,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
             cool_down_seconds=settings.breaker_cool_down_seconds,
         ),
     )
+    grants.ended_hooks.append(freebusy.forget_grant)  # in-process caches of an ended grant
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,

@@ -40,6 +40,7 @@ class Hosts:
         self.services = app.extensions["gateway"]
         self.another_browser = another_browser
         self.emulator = sign_in.emulator
+        self.browsers: dict[str, Any] = {}  # uid -> that host's signed-in browser
 
     def host(
         self, provider: str, account: str | None = None, *, due_for_refresh: bool = False
@@ -59,6 +60,7 @@ class Hosts:
         browser = self.another_browser()
         browser.complete(provider, account)
         uid = browser.client.get("/v1/me").get_json()["id"]
+        self.browsers[uid] = browser
         connector = self.services.signin.connectors[provider]
         redirect_uri = self.services.settings.redirect_uri(provider)
         scope = FREEBUSY if provider == "google" else CALENDARS

@@ -28,7 +28,9 @@ ROOM_SCOPES = frozenset({"Place.Read.All", "Place.ReadWrite.All"})
 MAX_FREEBUSY_CALENDARS = 50
 MAX_SCHEDULES = 20
 # getSchedule's availabilityView digit per freeBusyStatus (workingElsewhere reads as free).
-VIEW_DIGIT = {"free": 0, "workingElsewhere": 0, "tentative": 1, "busy": 2, "oof": 3}
+# Graph does not document a code for `unknown`: 4 (EWS's merged "no data") stands in, and an
+# event's `view_code` plants any other.
+VIEW_DIGIT = {"free": 0, "workingElsewhere": 0, "tentative": 1, "busy": 2, "oof": 3, "unknown": 4}
 # The Windows zone names Graph clients send most; IANA names work as well.
 WINDOWS_ZONES = {
     "UTC": "UTC",
@@ -335,10 +337,10 @@ def schedule_information(
     for n in range(slots):
         slot_start = start + timedelta(minutes=interval * n)
         slot_end = min(slot_start + timedelta(minutes=interval), end)
-        digits = [
-            VIEW_DIGIT[e.show_as] for e in inside if e.start < slot_end and e.end > slot_start
-        ]
-        view.append(str(max(digits, default=0)))
+        covering = [e for e in inside if e.start < slot_end and e.end > slot_start]
+        planted = [e.view_code for e in covering if e.view_code is not None]
+        digits = [VIEW_DIGIT[e.show_as] for e in covering if e.view_code is None]
+        view.append(planted[0] if planted else str(max(digits, default=0)))
     return {
         "scheduleId": address,
         "availabilityView": "".join(view),

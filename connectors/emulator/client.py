@@ -120,8 +120,10 @@ class EmulatorClient:
         show_as: str = "busy",
         description: str | None = None,
         organizer: str | None = None,
+        view_code: str | None = None,
     ) -> str:
-        """Put an event on `account`'s (or a room's) calendar; returns its id."""
+        """Put an event on `account`'s (or a room's) calendar; returns its id. `view_code`
+        plants the character getSchedule's availabilityView shows for its slots."""
         body = {
             "account": account,
             "start": start,
@@ -134,6 +136,8 @@ class EmulatorClient:
             "description": description,
             "organizer": organizer,
         }
+        if view_code is not None:
+            body["view_code"] = view_code
         return str(self._call("POST", "events", body)["id"])
 
     # -- faults and counters -------------------------------------------------------------

@@ -29,8 +29,9 @@ from connectors.emulator.state import (
     new_subject,
 )
 
-SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere")
+SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 SETTING_NAMES = {f.name for f in fields(Settings)}
+SCOPED_APIS = ("google.freebusy", "microsoft.getschedule", "microsoft.rooms")
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
 
@@ -162,6 +163,9 @@ def add_event() -> Any:
     show_as = data.get("show_as", "busy")
     if show_as not in SHOW_AS:
         raise BadInput(f"'show_as' must be one of {', '.join(SHOW_AS)}")
+    view_code = data.get("view_code")
+    if view_code is not None and (not isinstance(view_code, str) or len(view_code) != 1):
+        raise BadInput("'view_code' must be one character (an availabilityView code)")
     attendees = data.get("attendees") or []
     if not isinstance(attendees, list) or not all(isinstance(a, str) for a in attendees):
         raise BadInput("'attendees' must be a list of e-mail addresses")
@@ -176,6 +180,7 @@ def add_event() -> Any:
         show_as=str(show_as),
         description=text(data, "description", required=False),
         organizer=text(data, "organizer", required=False),
+        view_code=view_code,
     )
     state = current_state()
     with state.lock:
@@ -198,10 +203,16 @@ def add_fault() -> Any:
     if malformed not in (None, "malformed"):
         raise BadInput("'body' must be \"malformed\" or null")
     error = data.get("error")
-    if error not in (None, "invalid_grant"):
-        raise BadInput("'error' must be \"invalid_grant\" or null")
-    if error and not str(name).endswith(".token"):
-        raise BadInput("'error' applies to token endpoints only")
+    if error not in (None, "invalid_grant", "interaction_required", "insufficient_scope"):
+        raise BadInput(
+            "'error' must be invalid_grant, interaction_required, insufficient_scope or null"
+        )
+    if error == "interaction_required" and name != "microsoft.token":
+        raise BadInput("'error' interaction_required applies to microsoft.token only")
+    if error == "invalid_grant" and not str(name).endswith(".token"):
+        raise BadInput("'error' invalid_grant applies to token endpoints only")
+    if error == "insufficient_scope" and name not in SCOPED_APIS:
+        raise BadInput(f"'error' insufficient_scope applies to {', '.join(SCOPED_APIS)} only")
     times = whole(data, "times", 1, -1, 1_000_000)
     if times == 0:
         raise BadInput("'times' must be positive, or -1 for ever")

@@ -15,6 +15,12 @@ from flask import Response, jsonify
 
 # AADSTS codes for the Entra token errors the emulator produces [observed codes].
 AADSTS = {
+    "interaction_required": (
+        50076,
+        "Due to a configuration change made by your administrator, or because you moved "
+        "to a new location, you must use multi-factor authentication to access this "
+        "resource.",
+    ),
     "invalid_grant": (
         70008,
         "The provided authorization code or refresh token has expired due "

@@ -48,6 +48,10 @@ def fault_response(name: str, fault: Fault) -> Response | None:
     """The answer a fault replaces the real one with; None for a pure delay."""
     if fault.error == "invalid_grant":
         response = invalid_grant(name)
+    elif fault.error == "interaction_required":  # MFA or Conditional Access (AADSTS50076)
+        response = aad_error("interaction_required", "interaction_required")
+    elif fault.error == "insufficient_scope":
+        response = insufficient_scope(name)
     elif fault.body == "malformed":
         response = Response(MALFORMED_BODY, status=fault.status or 200, mimetype="application/json")
     elif fault.status is not None:
@@ -63,6 +67,17 @@ def invalid_grant(name: str) -> Response:
     if name.startswith("microsoft."):
         return aad_error("invalid_grant", "invalid_grant")
     return oauth_error("invalid_grant", "Token has been expired or revoked.")
+
+
+def insufficient_scope(name: str) -> Response:
+    """The API's 403 for a token without the scope the call needs."""
+    if name.startswith("microsoft."):
+        return graph_error(
+            403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+        )
+    return google_api_error(
+        403, "insufficientPermissions", "Request had insufficient authentication scopes."
+    )
 
 
 def status_response(name: str, status: int) -> Response:

@@ -142,6 +142,8 @@ class Event:
     description: str | None = None  # kept like every field of a real event, shown nowhere
     organizer: str | None = None  # e-mail address
     id: str = field(default_factory=lambda: secrets.token_hex(8))
+    # getSchedule's availabilityView character for this event's slots, if not the usual
+    view_code: str | None = None
 
 
 @dataclass

@@ -246,7 +246,8 @@ class RoomBusy(BaseModel):
     busy: list[Span]
     status: str = Field(
         description="ok; unknown (no calendar, or it could not be read: never free); "
-        "restricted (the host restricted processing)."
+        "restricted (the host restricted processing); needs_reconnect (the provider "
+        "refused the host's grant: the host must connect the calendar again)."
     )
     stale: bool = Field(description="Served from an older cached answer.")
     as_of: str | None = Field(

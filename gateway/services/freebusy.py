@@ -11,7 +11,10 @@ A grant's fetches are single-flight across processes (a Redis lock; the others w
 the cache). A fetch writes only under the grant epoch it started with, so
 a revocation during the fetch leaves nothing behind. A room whose calendar cannot be read
 is "unknown" (or a stale cached answer within the configured bound, marked stale), never
-free and never a 500. What is published is busy time only, clipped to bookable hours.
+free and never a 500; a room whose host's grant the provider refused (invalid_grant, a
+401 that survives one forced refresh, a 403 for want of scope) or that otherwise ended
+while still bound is "needs_reconnect", and the grant shows why on its owner's account
+page. What is published is busy time only, clipped to bookable hours.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from connectors.calendars import CalendarBusy
-from connectors.errors import ConnectorError, ProviderUnavailable
+from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
 from gateway import metrics
 from gateway.services.breaker import HELD, OPEN, CircuitBreaker
 from gateway.services.callers import Caller
@@ -46,6 +49,7 @@ from gateway.services.intervals import (
 from gateway.services.rooms import Room, RoomService, read_room
 from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
+from gateway.storage.grants import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,15 @@ class CalendarApi(Protocol):
     MAX_CALENDARS: int
 
     def free_busy(
-        self, access_token: str, calendar_ids: Sequence[str], start: datetime, end: datetime
+        self,
+        access_token: str,
+        calendar_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        grant: str | None = None,
     ) -> dict[str, CalendarBusy]: ...
+
+    def forget_grant(self, grant: str) -> None: ...
 
 
 class FreeBusyError(Exception):
@@ -91,7 +102,7 @@ class QueryRefused(FreeBusyError):
 @dataclass(frozen=True)
 class RoomAvailability:
     room_id: str
-    status: str  # "ok" | "unknown" | "restricted"
+    status: str  # "ok" | "unknown" | "restricted" | "needs_reconnect"
     busy: tuple[Interval, ...] = ()
     stale: bool = False
     as_of: float | None = None
@@ -118,6 +129,7 @@ class _Remembered:
     valid_until: float
     answer: FreeBusyAnswer
     hosts: tuple[tuple[str, str], ...]
+    grants: frozenset[str] = frozenset()  # whose busy times it holds (forget_grant)
 
 
 @dataclass
@@ -127,6 +139,7 @@ class _Need:
     uid: str
     gid: str
     provider: str
+    active: bool = True  # False: the grant ended (its rooms need the host to reconnect)
     rooms: dict[str, str] = field(default_factory=dict)  # room id -> binding version
     days: set[date] = field(default_factory=set)
 
@@ -255,7 +268,8 @@ class FreeBusyService:
         hosts = tuple((r.id, r.host) for r in rooms if r.host)
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
-        self._remember(key, generation, answer, hosts)
+        grants = frozenset(gid for _, gid, _ in pointers.values())
+        self._remember(key, generation, answer, hosts, grants)
         return answer
 
     def _remember(
@@ -264,6 +278,7 @@ class FreeBusyService:
         generation: str,
         answer: FreeBusyAnswer,
         hosts: tuple[tuple[str, str], ...],
+        grants: frozenset[str],
     ) -> None:
         """Keep an answer made only of fresh cached days (and restricted rooms): anything
         unknown or stale is asked again next time, so a provider that recovers is seen."""
@@ -275,7 +290,7 @@ class FreeBusyService:
         valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
         if len(self._remembered) >= REMEMBERED_ANSWERS:
             self._remembered.clear()
-        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts)
+        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts, grants)
 
     def slots(
         self, caller: Caller, room_id: str, start: datetime, end: datetime, duration: timedelta
@@ -333,14 +348,20 @@ class FreeBusyService:
                 bound[room.id] = pointer
         entries = self._read(bound, days)
         misses = self._misses(bound, days, entries)
+        ended: set[str] = set()
         if misses:
             self._fetch_all(misses)
             entries = self._read(bound, days)
+            ended = {gid for gid, need in misses.items() if not self._still_active(need)}
         now = time.time()
         for room in rooms:
             if room.id in answers:
                 continue
+            if bound[room.id][1] in ended:
+                answers[room.id] = RoomAvailability(room.id, "needs_reconnect")
+                continue
             answers[room.id] = self._compose(
+                bound[room.id][1],
                 room,
                 [entries.get((room.id, d)) for d in days],
                 now,
@@ -377,7 +398,13 @@ class FreeBusyService:
                     hits += 1
                     continue
                 if gid not in needs:
-                    needs[gid] = _Need(uid, gid, self._provider_of(uid, gid))
+                    record = self.grants.get(uid, gid)
+                    needs[gid] = _Need(
+                        uid,
+                        gid,
+                        record.provider if record else "",
+                        active=record is not None and record.status == ACTIVE,
+                    )
                 need = needs[gid]
                 need.rooms[room_id] = version
                 need.days.add(day)
@@ -385,12 +412,32 @@ class FreeBusyService:
         metrics.cache(hit=False, n=len(bound) * len(days) - hits)
         return needs
 
-    def _provider_of(self, uid: str, gid: str) -> str:
-        record = self.grants.get(uid, gid)
-        return record.provider if record else ""
+    def _still_active(self, need: _Need) -> bool:
+        """Whether the grant is still usable after its fetch (which may have ended it).
+        One that ended during the fetch is forgotten whole; one that had already ended
+        (perhaps in another process) at least loses its calendar APIs' entries (cheap)."""
+        if need.active:
+            record = self.grants.get(need.uid, need.gid)
+            need.active = record is not None and record.status == ACTIVE
+            if not need.active:
+                self.forget_grant(need.uid, need.gid)
+        else:
+            for api in self.apis.values():
+                api.forget_grant(need.gid)
+        return need.active
+
+    def forget_grant(self, uid: str, gid: str) -> None:
+        """Drop everything this process keeps of a grant that ended: its published busy
+        times, the remembered answers holding them and its calendar APIs' caches."""
+        with self._inflight_lock:
+            self._published = {k: v for k, v in self._published.items() if k[0] != gid}
+            self._remembered = {k: v for k, v in self._remembered.items() if gid not in v.grants}
+        for api in self.apis.values():
+            api.forget_grant(gid)
 
     def _compose(
         self,
+        gid: str,
         room: Room,
         day_entries: list[Entry | None],
         now: float,
@@ -405,6 +452,7 @@ class FreeBusyService:
         if now - oldest > self.stale_seconds + self.ttl_seconds:
             return RoomAvailability(room.id, "unknown")
         key = (
+            gid,  # so that forget_grant finds what came from that grant
             room.id,
             room.updated,
             time_min,
@@ -457,8 +505,9 @@ class FreeBusyService:
             return
         try:
             self._fetch_across_processes(need, deadline)
-        except Exception:  # a per-grant failure never fails the query: rooms go "unknown"
-            log.exception("free/busy fetch failed: grant=%s", need.gid)
+        except Exception as error:  # a per-grant failure never fails the query: "unknown"
+            # the type only: a traceback or a message could quote a provider's answer
+            log.error("free/busy fetch failed: grant=%s (%s)", need.gid, type(error).__name__)
         finally:
             with self._inflight_lock:
                 self._inflight.pop(key, None)
@@ -492,6 +541,8 @@ class FreeBusyService:
         )
 
     def _fetch(self, need: _Need, deadline: float) -> None:
+        if not need.active:
+            return  # an ended grant: its rooms need the host, not the provider
         epoch = self.cache.epoch(need.uid, need.gid)
         if epoch is None:
             return
@@ -523,9 +574,23 @@ class FreeBusyService:
             window_end = min(end, window_start + api.MAX_WINDOW)
             for chunk_at in range(0, len(ids), per_call):
                 chunk = ids[chunk_at : chunk_at + per_call]
-                answer = self._call_with_retries(
-                    api, need, token, chunk, window_start, window_end, deadline
-                )
+                try:
+                    answer = self._call_with_retries(
+                        api, need, token, chunk, window_start, window_end, deadline
+                    )
+                except AccessRefused as refused:
+                    fresh = self._after_refusal(need, token, refused)
+                    if fresh is None:
+                        return  # the grant ended (its rooms answer needs_reconnect)
+                    token = fresh
+                    try:
+                        answer = self._call_with_retries(
+                            api, need, token, chunk, window_start, window_end, deadline
+                        )
+                    except AccessRefused as again:  # even a fresh token: the grant ends
+                        log.info("free/busy refused again: grant=%s (%s)", need.gid, again.code)
+                        self.grants.refused(need.uid, need.gid, again)
+                        return
                 for cid in chunk:
                     got = answer.get(cid) if answer is not None else None
                     if got is None or got.error is not None:
@@ -552,6 +617,23 @@ class FreeBusyService:
             return
         answers.bump(self.cache.client, settled=False)  # a fresher fill: nothing to wait for
 
+    def _after_refusal(self, need: _Need, token: str, refused: AccessRefused) -> str | None:
+        """The API refused the token (401) or the grant's scopes (403). A 401 gets one new
+        token (a refresh, which ends the grant on invalid_grant); a 403 ends it at once.
+        None when the grant has ended."""
+        log.info("free/busy refused: grant=%s (%s)", need.gid, refused.code)
+        if refused.code == AccessRefused.code:
+            try:
+                return self.grants.access_token(need.uid, need.gid, refused=token)
+            except GrantUnavailable:
+                return None
+            except ConnectorError as error:  # the token endpoint failed: try again later
+                if isinstance(error, ProviderUnavailable):
+                    self._failed(need, error)
+                return None
+        self.grants.refused(need.uid, need.gid, refused)
+        return None
+
     def _calendars(self, need: _Need) -> dict[str, str]:
         """room id -> calendar id, opened from the bindings (only on the cold path)."""
         return self.rooms.calendars_of(need.uid, need.gid, sorted(need.rooms))
@@ -577,7 +659,7 @@ class FreeBusyService:
         for attempt in range(MAX_RETRIES + 1):
             started = time.monotonic()
             try:
-                answer = api.free_busy(token, calendars, start, end)
+                answer = api.free_busy(token, calendars, start, end, need.gid)
             except ProviderUnavailable as error:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
@@ -600,6 +682,8 @@ class FreeBusyService:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
                 self.breaker.success(provider)  # the provider answered: it refused the token
+                if isinstance(error, AccessRefused):
+                    raise  # the grant's state, for the caller to settle
                 return None
             else:
                 metrics.provider_call(provider, "freebusy", "ok", time.monotonic() - started)

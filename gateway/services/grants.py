@@ -6,6 +6,10 @@ caller, across every process, refreshes it (a Redis lock plus a fenced write, se
 gateway.storage.grants) while the others wait for its result. A provider that answers
 `invalid_grant` ends the grant (revoked, tokens and cache purged, reason kept for the owner);
 a refresh that comes back without the scopes the purpose needs marks it "needs consent".
+An API that refuses an access token (401) gets one forced refresh; refused again, the grant
+ends the same way (`refused`), and a 403 for want of permission marks it "needs consent":
+the owner sees it on the account page, and its rooms answer `needs_reconnect`.
+Whenever a grant ends here, `ended_hooks` run so in-process caches drop what they hold of it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from connectors.base import Connector, Identity, TokenSet
-from connectors.errors import ConnectorError, ConsentWithdrawn, GrantInvalid
+from connectors.errors import (
+    AccessRefused,
+    ConnectorError,
+    ConsentWithdrawn,
+    GrantInvalid,
+    ScopeRefused,
+)
 from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
@@ -37,6 +47,8 @@ POLL_SECONDS = 0.02
 
 # (purpose, provider name, granted scopes) -> the scopes the purpose needs but lacks
 MissingScopes = Callable[[str, str, frozenset[str]], tuple[str, ...]]
+# (uid, gid): a grant ended (revoked, erased, refused); drop what a process keeps of it
+EndedHook = Callable[[str, str], None]
 
 
 class GrantUnavailable(Exception):
@@ -79,6 +91,12 @@ class GrantService:
         self.vault = vault
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
+        self.ended_hooks: list[EndedHook] = []
+
+    def ended(self, uid: str, gid: str) -> None:
+        """Tell every in-process cache that the grant ended (revocation calls it too)."""
+        for hook in self.ended_hooks:
+            hook(uid, gid)
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
@@ -129,13 +147,15 @@ class GrantService:
         return TokenSet.from_dict(data)
 
     # -- using -------------------------------------------------------------------------------
-    def access_token(self, uid: str, gid: str) -> str:
-        """A live access token for the grant, refreshing it single-flight when due."""
+    def access_token(self, uid: str, gid: str, refused: str | None = None) -> str:
+        """A live access token for the grant, refreshing it single-flight when due; with
+        `refused` (a token the provider's API just refused), never that one: it is
+        refreshed unless another caller already has."""
         deadline = time.monotonic() + REFRESH_WAIT_SECONDS
         while True:
             record = self._usable(uid, gid)
             tokens = self._open_tokens(record)
-            if _fresh(tokens):
+            if _fresh(tokens) and (refused is None or tokens.access_token != refused):
                 self.store.touch_used(record)
                 return str(tokens.access_token)
             holder = self.store.try_lock(uid, gid)
@@ -177,6 +197,7 @@ class GrantService:
                 reason="Its stored tokens were unreadable and have been deleted; "
                 "connect the calendar again.",
             )
+            self.ended(record.uid, record.id)
             raise GrantUnavailable(BROKEN, "the grant's tokens are unreadable") from None
 
     def _lose_scope(self, record: GrantRecord, what: str) -> GrantUnavailable:
@@ -189,8 +210,35 @@ class GrantService:
             status=NEEDS_CONSENT,
             reason=f"{what}; give consent again to use this calendar.",
         )
+        self.ended(record.uid, record.id)
         _refresh_failed(record, "scope_lost")
         return GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
+
+    def _end_refused(self, record: GrantRecord, reason: str, code: str) -> GrantUnavailable:
+        """The provider no longer accepts the grant: revoked here, why kept for the owner."""
+        metrics.revocation("provider")
+        self.store.purge(record.uid, record.id, status=REVOKED, reason=reason)
+        self.ended(record.uid, record.id)
+        _refresh_failed(record, code)
+        return GrantUnavailable(REVOKED, "the provider revoked this grant")
+
+    def refused(self, uid: str, gid: str, error: AccessRefused) -> GrantUnavailable:
+        """A provider API refused the grant's fresh access token (after one forced refresh)
+        or its scopes: end the grant so its owner sees why (the error for the caller to
+        raise). Nothing happens to a grant that already ended."""
+        record = self.store.load(uid, gid)
+        if record is None or not record.usable:
+            return GrantUnavailable(record.status if record else REVOKED, "the grant ended")
+        if isinstance(error, ScopeRefused):
+            return self._lose_scope(
+                record, "The provider refuses this grant access to the calendar"
+            )
+        return self._end_refused(
+            record,
+            "The provider refuses this grant's access tokens (revoked there, or access "
+            "withdrawn). Connect the calendar again to restore it.",
+            error.code,
+        )
 
     def _refresh(self, record: GrantRecord, tokens: TokenSet, holder: str) -> str | None:
         connector = self.connectors[record.provider]
@@ -207,16 +255,12 @@ class GrantService:
                 record.provider, "refresh", error.code, time.monotonic() - started
             )
             metrics.refresh("invalid_grant")
-            metrics.revocation("provider")
-            self.store.purge(
-                record.uid,
-                record.id,
-                status=REVOKED,
-                reason="The provider no longer accepts this grant (revoked there, expired or "
+            raise self._end_refused(
+                record,
+                "The provider no longer accepts this grant (revoked there, expired or "
                 "replaced). Connect the calendar again to restore it.",
-            )
-            _refresh_failed(record, error.code)
-            raise GrantUnavailable(REVOKED, "the provider revoked this grant") from None
+                error.code,
+            ) from None
         except ConnectorError as error:
             metrics.provider_call(
                 record.provider, "refresh", error.code, time.monotonic() - started

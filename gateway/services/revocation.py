@@ -92,6 +92,7 @@ class RevocationService:
             self.client.hset(grant_key, "provider_result", provider_result)
         # 2. everything here, at once
         cached = self.store.purge(uid, gid, status=REVOKED, reason=reason)
+        self.grants.ended(uid, gid)  # and what this process keeps of it in memory
         metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
         # 3. bindings
         bindings = sum(unbind(uid, gid, actor) for unbind in self.unbind_hooks)

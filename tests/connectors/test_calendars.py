@@ -7,8 +7,14 @@ from typing import Any
 
 import pytest
 
-from connectors.calendars import GoogleCalendarApi, GraphCalendarApi, retry_after
-from connectors.errors import ProviderUnavailable
+from connectors.calendars import (
+    GoogleCalendarApi,
+    GraphCalendarApi,
+    _google_calendar,
+    _graph_schedule,
+    retry_after,
+)
+from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
 from connectors.http import ProviderSession
 from tests.connectors.grants_support import (
     ALICE,
@@ -112,3 +118,153 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after("2.5") == 2.5
     assert retry_after(None) is None
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+# -- "we don't know" is never free (issue 13, item 9) -------------------------------------
+TEN, HALF_PAST, ELEVEN = (datetime(2026, 11, 25, 10, m, tzinfo=UTC) for m in (0, 30, 59))
+
+
+def test_a_graph_item_whose_status_is_unknown_is_busy(emulator: Any) -> None:
+    """Pinned choice: an `unknown` item is published busy (not the whole room unknown),
+    even when the availabilityView calls its slots free."""
+    tokens = grant(microsoft(emulator), emulator, CAROL, CALENDARS)
+    emulator.client.add_event(
+        CAROL, "2026-11-25T10:00:00Z", "2026-11-25T10:30:00Z", show_as="unknown", view_code="0"
+    )
+    answer = graph_api(emulator).free_busy(str(tokens.access_token), ["primary"], START, END)
+    assert answer["primary"].error is None
+    assert answer["primary"].busy == ((TEN, HALF_PAST),)
+
+
+@pytest.mark.parametrize("code", ["4", "5", "9", "?"])
+def test_an_availability_view_code_graph_does_not_document_is_busy(
+    emulator: Any, code: str
+) -> None:
+    """0-3 are Graph's codes (4 is EWS's merged "no data"; Graph sends workingElsewhere as
+    0): a slot with any other code is busy, even when every item in it says free."""
+    tokens = grant(microsoft(emulator), emulator, CAROL, CALENDARS)
+    emulator.client.add_event(
+        CAROL, "2026-11-25T10:05:00Z", "2026-11-25T10:20:00Z", show_as="free", view_code=code
+    )
+    answer = graph_api(emulator).free_busy(str(tokens.access_token), ["primary"], START, END)
+    assert answer["primary"].busy == ((TEN, HALF_PAST),)
+
+
+def test_a_busy_view_slot_without_an_item_is_busy(emulator: Any) -> None:
+    tokens = grant(microsoft(emulator), emulator, CAROL, CALENDARS)
+    emulator.client.add_event(
+        CAROL, "2026-11-25T10:00:00Z", "2026-11-25T10:30:00Z", show_as="free", view_code="2"
+    )
+    answer = graph_api(emulator).free_busy(str(tokens.access_token), ["primary"], START, END)
+    assert answer["primary"].busy == ((TEN, HALF_PAST),)
+
+
+def test_items_keep_their_exact_times_where_the_view_agrees(emulator: Any) -> None:
+    tokens = grant(microsoft(emulator), emulator, CAROL, CALENDARS)
+    emulator.client.add_event(CAROL, "2026-11-25T10:10:00Z", "2026-11-25T10:20:00Z")
+    emulator.client.add_event(
+        CAROL, "2026-11-25T11:00:00Z", "2026-11-25T11:30:00Z", show_as="workingElsewhere"
+    )
+    answer = graph_api(emulator).free_busy(str(tokens.access_token), ["primary"], START, END)
+    assert answer["primary"].busy == (
+        (datetime(2026, 11, 25, 10, 10, tzinfo=UTC), datetime(2026, 11, 25, 10, 20, tzinfo=UTC)),
+    )
+
+
+VIEW = "0" * 48
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        (None, "missing"),
+        (
+            {"scheduleId": "a@b", "error": {"responseCode": "ErrorMailRecipientNotFound"}},
+            "ErrorMailRecipientNotFound",
+        ),
+        (
+            {"scheduleId": "a@b", "scheduleItems": [], "availabilityView": VIEW, "error": "x"},
+            "error",
+        ),
+        ({"scheduleId": "a@b", "availabilityView": VIEW}, "malformed"),
+        ({"scheduleId": "a@b", "scheduleItems": [], "availabilityView": "000"}, "malformed"),
+        (
+            {"scheduleId": "a@b", "scheduleItems": [{"status": "busy"}], "availabilityView": VIEW},
+            "malformed",
+        ),
+    ],
+)
+def test_a_graph_schedule_that_cannot_be_read_is_an_error(entry: Any, error: str) -> None:
+    assert _graph_schedule(entry, START, END).error == error
+
+
+def test_a_graph_item_without_a_status_is_busy() -> None:
+    item = {
+        "start": {"dateTime": "2026-11-25T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-25T10:30:00.0000000", "timeZone": "UTC"},
+    }
+    found = _graph_schedule({"scheduleItems": [item], "availabilityView": VIEW}, START, END)
+    assert found.busy == ((TEN, HALF_PAST),)
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        (None, "missing"),
+        ({"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}, "notFound"),
+        ({"errors": [{"domain": "global", "reason": "internalError"}]}, "internalError"),
+        ({"errors": {"reason": "backendError"}, "busy": []}, "error"),
+        ({}, "malformed"),
+        ({"busy": [{"start": "2026-11-25T10:00:00Z"}]}, "malformed"),
+        ({"busy": [{"start": "2026-11-25T11:00:00Z", "end": "2026-11-25T10:00:00Z"}]}, "malformed"),
+    ],
+)
+def test_a_google_calendar_that_cannot_be_read_is_an_error(entry: Any, error: str) -> None:
+    assert _google_calendar(entry).error == error
+
+
+# -- refusals are the grant's state, not an outage (issue 13, item 10) -----------------------
+@pytest.mark.parametrize(
+    ("endpoint", "error", "raised"),
+    [
+        ("google.freebusy", {"status": 401}, AccessRefused),
+        ("microsoft.getschedule", {"status": 401}, AccessRefused),
+        ("google.freebusy", {"error": "insufficient_scope"}, ScopeRefused),
+        ("microsoft.getschedule", {"error": "insufficient_scope"}, ScopeRefused),
+    ],
+)
+def test_a_refused_token_is_access_refused_never_refresh_error(
+    emulator: Any, endpoint: str, error: dict[str, Any], raised: type[Exception]
+) -> None:
+    """google-auth's AuthorizedHttp used to try a refresh of its own on a 401 and raise
+    RefreshError, which no caller mapped."""
+    google_side = endpoint.startswith("google")
+    connector = google(emulator) if google_side else microsoft(emulator)
+    tokens = grant(
+        connector, emulator, ALICE if google_side else CAROL, FREEBUSY if google_side else CALENDARS
+    )
+    api = google_api(emulator) if google_side else graph_api(emulator)
+    emulator.client.fault(endpoint, **error)
+    with pytest.raises(raised) as refused:
+        api.free_busy(str(tokens.access_token), ["team@example.com"], START, END)
+    assert str(tokens.access_token) not in str(refused.value)
+
+
+def test_a_google_rate_limit_403_stays_an_outage(emulator: Any) -> None:
+    tokens = grant(google(emulator), emulator, ALICE, FREEBUSY)
+    emulator.client.fault("google.freebusy", status=403)
+    with pytest.raises(ProviderUnavailable):
+        google_api(emulator).free_busy(str(tokens.access_token), ["primary"], START, END)
+
+
+# -- caches (issue 13, item 12) ---------------------------------------------------------------
+def test_the_mailbox_cache_is_keyed_by_grant_and_forgotten(emulator: Any) -> None:
+    tokens = grant(microsoft(emulator), emulator, CAROL, CALENDARS)
+    api = graph_api(emulator)
+    api.free_busy(str(tokens.access_token), ["primary"], START, END, "grant-1")
+    assert api._addresses == {"grant-1": CAROL}
+    before = emulator.client.calls()["microsoft.userinfo"]
+    api.free_busy(str(tokens.access_token), ["primary"], START, END, "grant-1")
+    assert emulator.client.calls()["microsoft.userinfo"] == before  # remembered
+    api.forget_grant("grant-1")
+    assert api._addresses == {}

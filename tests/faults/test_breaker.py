@@ -141,18 +141,19 @@ def test_a_failing_token_endpoint_counts_and_opens_the_breaker(hosts: Hosts, pro
 def test_invalid_grant_during_a_fetch_revokes_the_grant_and_deletes_its_tokens(
     hosts: Hosts, provider: str, redis_client: redis.Redis
 ) -> None:
-    """T19: the token endpoint answers invalid_grant → the room is "unknown"; in Redis the
+    """T19: the token endpoint answers invalid_grant → the room is "needs_reconnect" (not an
+    outage: "unknown" would hide it from the host); in Redis the
     grant is "revoked" with a reason asking to connect again, its data key, tokens and
     subject are gone, and no lock or cached datum of it is left; 0 calls afterwards."""
     uid, gid, room = hosts.hosted_room(provider, "atlas", due_for_refresh=True)
     hosts.emulator.client.fault(TOKEN_ENDPOINT[provider], error="invalid_grant")
-    assert hosts.status(room) == "unknown"
+    assert hosts.status(room) == "needs_reconnect"
     record = redis_client.hgetall(keys.grant(uid, gid))
     assert record["status"] == "revoked"
     assert "Connect the calendar again" in record["reason"]
     assert secrets_left(redis_client, uid, gid) == []
     assert keys_of_grant(redis_client, uid, gid) == []
     calls = hosts.emulator.client.calls()
-    assert hosts.status(room) == "unknown"
+    assert hosts.status(room) == "needs_reconnect"
     assert hosts.emulator.client.calls() == calls
     assert hosts.services.freebusy.breaker.state(provider) == "closed"  # not an outage

@@ -135,7 +135,7 @@ def test_a_worker_killed_mid_revocation_is_completed_by_the_retry(
     if point == "after-destroy":
         assert (status, left) == (REVOKED, [])
         assert keys_of_grant(redis_client, uid, gid) == []
-        assert hosts.status(room) == "unknown"  # still bound, yet nothing is served
+        assert hosts.status(room) == "needs_reconnect"  # still bound, nothing is served
     else:
         assert (status, sorted(left)) == (ACTIVE, ["dk", "subject", "tokens"])
     provider_result = redis_client.hget(grant_key, "provider_result")

@@ -43,6 +43,19 @@ CONTROL_CALLS = [
     ("POST", "settings", {"access_token_ttl": -1}),
     ("POST", "settings", {"colour": "blue"}),
     ("POST", "faults", "not an object"),
+    ("POST", "faults", {"endpoint": "google.token", "error": "insufficient_scope"}),
+    ("POST", "faults", {"endpoint": "google.freebusy", "error": "invalid_grant"}),
+    ("POST", "faults", {"endpoint": "google.token", "error": "interaction_required"}),
+    (
+        "POST",
+        "events",
+        {
+            "account": "alice@example.com",
+            "start": "2026-01-05T10:00:00Z",
+            "end": "2026-01-05T11:00:00Z",
+            "view_code": "22",
+        },
+    ),
 ]
 
 

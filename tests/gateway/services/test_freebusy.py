@@ -12,9 +12,10 @@ import pytest
 import redis
 from flask import Flask
 
+from gateway.services.api_clients import ApiClientService
 from gateway.services.freebusy import QueryRefused, RoomNotVisible, as_json
 from gateway.storage import keys
-from tests.hosts import DAY, FRONTEND, PLANTED, Hosts
+from tests.hosts import ACCOUNTS, DAY, FRONTEND, PLANTED, Hosts
 
 # The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
 pytestmark = pytest.mark.redis_deployments
@@ -260,3 +261,192 @@ def test_a_worker_serves_a_remembered_answer_until_another_worker_changes_anythi
     other_worker.revocation.revoke_grant(alice, grant, reason="test", actor="admin")
 
     assert query(app, ["atlas"]).rooms["atlas"].status == "unknown"
+
+
+# -- what the provider does not know is never free (issue 13, item 9) ------------------------
+def test_a_microsoft_item_marked_unknown_is_published_busy(app: Flask, hosts: Hosts) -> None:
+    carol, grant = hosts.host("microsoft", "carol@contoso.example")
+    hosts.room("borealis", carol, grant)
+    hosts.event(
+        "carol@contoso.example",
+        "2026-11-25T09:00:00Z",
+        "2026-11-25T10:00:00Z",
+        show_as="unknown",
+        view_code="0",
+    )
+    hosts.event(  # an item calling itself free in a slot whose code Graph never documents
+        "carol@contoso.example",
+        "2026-11-25T12:10:00Z",
+        "2026-11-25T12:20:00Z",
+        show_as="free",
+        view_code="7",
+    )
+    answer = query(app, ["borealis"])
+    assert answer.rooms["borealis"].status == "ok"
+    assert busy(answer, "borealis") == [
+        ("2026-11-25T09:00:00+00:00", "2026-11-25T10:00:00+00:00"),
+        ("2026-11-25T12:00:00+00:00", "2026-11-25T12:30:00+00:00"),
+    ]
+
+
+# -- a refusal is the grant's state, shown to the host and the frontend (item 10) -------------
+PROVIDER_APIS = {"google": "google.freebusy", "microsoft": "microsoft.getschedule"}
+
+
+def api_status(app: Flask, room_id: str) -> str:
+    """The room's status through POST /v1/freebusy, as the booking frontend reads it."""
+    secret = ApiClientService(app.extensions["gateway"].api_clients).create(
+        f"booking-{room_id}", audiences=["frontend"]
+    )[1]
+    answer = app.test_client().post(
+        "/v1/freebusy",
+        json={
+            "rooms": [room_id],
+            "timeMin": "2026-11-25T00:00:00Z",
+            "timeMax": "2026-11-26T00:00:00Z",
+        },
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    return str(answer.get_json()["rooms"][room_id]["status"])
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_401_then_invalid_grant_revokes_the_grant_and_the_room_needs_reconnect(
+    app: Flask, hosts: Hosts, provider: str
+) -> None:
+    uid, gid, room = hosts.hosted_room(provider, "atlas")
+    hosts.emulator.client.fault(PROVIDER_APIS[provider], status=401, times=-1)
+    hosts.emulator.client.fault(f"{provider}.token", error="invalid_grant", times=-1)
+    token_calls = hosts.calls(f"{provider}.token")
+
+    assert hosts.status(room) == "needs_reconnect"
+    assert hosts.calls(f"{provider}.token") == token_calls + 1  # one forced refresh, refused
+    grant = app.extensions["gateway"].grants.get(uid, gid)
+    assert grant.status == "revoked"
+    page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
+    assert "revoked" in page and "no longer accepts this grant" in page
+    assert api_status(app, room) == "needs_reconnect"  # and it stays so, with no new call
+    assert hosts.calls(f"{provider}.token") == token_calls + 1
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_one_off_401_refreshes_once_and_the_room_answers(
+    app: Flask, hosts: Hosts, provider: str
+) -> None:
+    uid, gid, room = hosts.hosted_room(provider, "atlas")
+    hosts.event(ACCOUNTS[provider], "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    hosts.emulator.client.fault(PROVIDER_APIS[provider], status=401)
+    token_calls = hosts.calls(f"{provider}.token")
+    answer = hosts.query(room)
+    assert answer.rooms[room].status == "ok"
+    assert busy(answer, room) == [("2026-11-25T09:00:00+00:00", "2026-11-25T10:00:00+00:00")]
+    assert hosts.calls(f"{provider}.token") == token_calls + 1
+    assert app.extensions["gateway"].grants.get(uid, gid).status == "active"
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_401_that_outlives_a_fresh_token_ends_the_grant(
+    app: Flask, hosts: Hosts, provider: str
+) -> None:
+    uid, gid, room = hosts.hosted_room(provider, "atlas")
+    hosts.emulator.client.fault(PROVIDER_APIS[provider], status=401, times=-1)
+    assert api_status(app, room) == "needs_reconnect"
+    grant = app.extensions["gateway"].grants.get(uid, gid)
+    assert (grant.status, "refuses this grant's access tokens" in grant.reason) == (
+        "revoked",
+        True,
+    )
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_403_for_want_of_scope_asks_for_consent_again(
+    app: Flask, hosts: Hosts, provider: str
+) -> None:
+    uid, gid, room = hosts.hosted_room(provider, "atlas")
+    hosts.emulator.client.fault(PROVIDER_APIS[provider], error="insufficient_scope", times=-1)
+    token_calls = hosts.calls(f"{provider}.token")
+    assert hosts.status(room) == "needs_reconnect"
+    assert hosts.calls(f"{provider}.token") == token_calls  # more tokens, not more scopes
+    grant = app.extensions["gateway"].grants.get(uid, gid)
+    assert grant.status == "needs_consent"
+    page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
+    assert "needs consent" in page
+
+
+@pytest.mark.parametrize("error", ["invalid_grant", "interaction_required"])
+def test_msal_refusing_a_refresh_ends_the_grant_and_the_room_needs_reconnect(
+    app: Flask, hosts: Hosts, error: str
+) -> None:
+    """MSAL's invalid_grant (expired, revoked) and interaction_required (MFA, Conditional
+    Access) at the token endpoint: the grant is revoked, not left active behind "unknown"."""
+    uid, gid, room = hosts.hosted_room("microsoft", "borealis", due_for_refresh=True)
+    hosts.emulator.client.fault("microsoft.token", error=error)
+    assert api_status(app, room) == "needs_reconnect"
+    assert app.extensions["gateway"].grants.get(uid, gid).status == "revoked"
+
+
+def test_a_grant_revoked_at_google_is_seen_as_such(app: Flask, hosts: Hosts) -> None:
+    """The person removes the app at Google: every token of the grant dies at once."""
+    uid, gid, room = hosts.hosted_room("google", "atlas")
+    client_id = app.extensions["gateway"].signin.connectors["google"].client_id
+    hosts.emulator.client.revoke_grant("alice@example.com", client_id, "google")
+    assert hosts.status(room) == "needs_reconnect"
+    assert app.extensions["gateway"].grants.get(uid, gid).status == "revoked"
+
+
+# -- no cache outlives its grant, none is keyed by a token (item 12) ---------------------------
+def cached_of(app: Flask, gid: str) -> list[Any]:
+    """Everything the process's free/busy wiring keeps in memory that names the grant."""
+    freebusy = app.extensions["gateway"].freebusy
+    found: list[Any] = [k for k in freebusy._published if gid in k]
+    found += [a for a in freebusy._remembered.values() if gid in a.grants]
+    for api in freebusy.apis.values():
+        found += [k for k in getattr(api, "_addresses", {}) if k == gid]
+    return found
+
+
+def memory_keys(app: Flask) -> str:
+    freebusy = app.extensions["gateway"].freebusy
+    keys_seen: list[Any] = [*freebusy._published, *freebusy._remembered, *freebusy._parsed]
+    for api in freebusy.apis.values():
+        keys_seen += list(getattr(api, "_addresses", {}))
+    for connector in app.extensions["gateway"].grants.connectors.values():
+        keys_seen += list(getattr(connector, "_http_cache", {}))
+    return repr(keys_seen)
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        lambda s, uid, gid: s.revocation.revoke_grant(uid, gid, reason="test", actor=uid),
+        lambda s, uid, gid: s.privacy.erase(uid, actor=uid),
+    ],
+    ids=["revocation", "erasure"],
+)
+def test_no_cache_keeps_anything_of_an_ended_grant(app: Flask, hosts: Hosts, end: Any) -> None:
+    carol, gid, room = hosts.hosted_room("microsoft", "borealis")
+    hosts.event("carol@contoso.example", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    services = app.extensions["gateway"]
+    token = str(services.grants.tokens_if_readable(carol, gid).access_token)
+    assert hosts.query(room).rooms[room].busy
+    assert cached_of(app, gid)  # the mailbox, the published busy time, the answer
+    assert token not in memory_keys(app)
+
+    end(services, carol, gid)
+
+    assert cached_of(app, gid) == []
+    assert token not in memory_keys(app)
+
+
+def test_a_grant_the_provider_ended_leaves_no_cache_either(app: Flask, hosts: Hosts) -> None:
+    carol, gid, room = hosts.hosted_room("microsoft", "borealis")
+    assert hosts.status(room) == "ok"
+    assert cached_of(app, gid)
+    hosts.emulator.client.fault("microsoft.getschedule", status=401, times=-1)
+    hosts.emulator.client.fault("microsoft.token", error="invalid_grant", times=-1)
+    app.extensions["gateway"].freebusy._remembered.clear()  # as after the TTL: ask again
+    for entry in app.extensions["gateway"].redis.scan_iter(f"{keys.user_tag(carol)}:fb:*"):
+        app.extensions["gateway"].redis.delete(entry)
+    assert hosts.status(room) == "needs_reconnect"
+    assert cached_of(app, gid) == []
