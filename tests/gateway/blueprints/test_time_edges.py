@@ -75,7 +75,9 @@ def secret(app: Flask) -> str:
             "visibility": ["frontend", "members"],
         }
     )
-    service = ApiClientService(app.extensions["gateway"].api_clients)
+    service = ApiClientService(
+        app.extensions["gateway"].api_clients, app.extensions["gateway"].audit
+    )
     return service.create("booking", audiences=["frontend"])[1]
 
 

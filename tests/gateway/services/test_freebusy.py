@@ -295,9 +295,9 @@ PROVIDER_APIS = {"google": "google.freebusy", "microsoft": "microsoft.getschedul
 
 def api_status(app: Flask, room_id: str) -> str:
     """The room's status through POST /v1/freebusy, as the booking frontend reads it."""
-    secret = ApiClientService(app.extensions["gateway"].api_clients).create(
-        f"booking-{room_id}", audiences=["frontend"]
-    )[1]
+    secret = ApiClientService(
+        app.extensions["gateway"].api_clients, app.extensions["gateway"].audit
+    ).create(f"booking-{room_id}", audiences=["frontend"])[1]
     answer = app.test_client().post(
         "/v1/freebusy",
         json={
