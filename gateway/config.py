@@ -29,6 +29,7 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_HOST",
         "GATEWAY_BREAKER_FAILURES",
         "GATEWAY_BREAKER_COOL_DOWN_SECONDS",
+        "GATEWAY_DISK_SCRUB_SECONDS",
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
@@ -82,6 +83,7 @@ class Settings:
     freebusy_deadline_seconds: int = 8
     breaker_failures: int = 5
     breaker_cool_down_seconds: int = 30
+    disk_scrub_seconds: int = 60
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
 
@@ -135,6 +137,7 @@ class Settings:
             freebusy_deadline_seconds=_int(env, "GATEWAY_FREEBUSY_DEADLINE_SECONDS", 8, 1, 25),
             breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
             breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
+            disk_scrub_seconds=_int(env, "GATEWAY_DISK_SCRUB_SECONDS", 60, 2, 3600),
             admin_email_domain=_admin_domain(env),
         )
 

@@ -79,6 +79,13 @@ class GrantService:
         self.vault = vault
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
+        # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
+        self.scrub: Callable[[], object] | None = None
+
+    def _purge(self, uid: str, gid: str, *, status: str, reason: str) -> None:
+        self.store.purge(uid, gid, status=status, reason=reason)
+        if self.scrub is not None:
+            self.scrub()
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
@@ -170,7 +177,7 @@ class GrantService:
             raise KeyRingIncomplete(str(error)) from None
         except DecryptionFailed:
             log.error("grant tokens do not decrypt: user=%s grant=%s", record.uid, record.id)
-            self.store.purge(
+            self._purge(
                 record.uid,
                 record.id,
                 status=BROKEN,
@@ -183,7 +190,7 @@ class GrantService:
         """The grant no longer covers its purpose: tokens go, and the person is asked for
         consent again (not told it was revoked). The error for the caller to raise."""
         metrics.refresh("scope_lost")
-        self.store.purge(
+        self._purge(
             record.uid,
             record.id,
             status=NEEDS_CONSENT,
@@ -208,7 +215,7 @@ class GrantService:
             )
             metrics.refresh("invalid_grant")
             metrics.revocation("provider")
-            self.store.purge(
+            self._purge(
                 record.uid,
                 record.id,
                 status=REVOKED,

@@ -10,6 +10,7 @@ the grant's cache index, and bumps `epoch` so in-flight fetches know their resul
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ NEEDS_CONSENT = "needs_consent"
 REVOKED = "revoked"
 BROKEN = "broken"
 SECRET_FIELDS = ("dk", "tokens", "subject")
+# revocations whose local part Redis refused to finish (memory limit): field "uid gid"
+UNFINISHED = f"{keys.PREFIX}:{{revocations}}:unfinished"
 LOCK_MILLISECONDS = 15_000
 
 # KEYS: grant hash, lock. ARGV: lock holder, expected version, then field/value pairs.
@@ -184,6 +187,17 @@ class GrantStore:
     def purge(self, uid: str, gid: str, *, status: str, reason: str, forget: bool = False) -> int:
         """Shred the grant's keys and tokens and drop its cached data; keep why (or, with
         `forget`, nothing at all). Returns how many cached keys were deleted."""
+        cached = self.shred(uid, gid, forget=forget)
+        if not forget:
+            self.mark_ended(uid, gid, status=status, reason=reason)
+        answers.bump(self.client)
+        return cached
+
+    def shred(self, uid: str, gid: str, *, forget: bool = False) -> int:
+        """Delete the wrapped data key, tokens, subject, lock and cached data in one
+        transaction of deletes only: Redis runs deletes even at its memory limit
+        (`noeviction` refuses only commands that may grow memory), so the destroy never
+        waits for memory. Returns how many cached keys were deleted."""
         grant_key = keys.grant(uid, gid)
         cached = [str(k) for k in self.client.smembers(keys.grant_cached(uid, gid))]
         pipe = self.client.pipeline(transaction=True)
@@ -192,15 +206,34 @@ class GrantStore:
             pipe.srem(keys.grants(uid), gid)
         else:
             pipe.hdel(grant_key, *SECRET_FIELDS)
-            pipe.hset(grant_key, mapping={"status": status, "reason": reason, "expires_at": "0"})
-            pipe.hincrby(grant_key, "version", 1)
-            pipe.hincrby(grant_key, "epoch", 1)
         pipe.delete(keys.grant_lock(uid, gid), keys.grant_cached(uid, gid))
         if cached:
             pipe.delete(*cached)
         pipe.execute()
-        answers.bump(self.client)
         return len(cached)
+
+    def mark_ended(self, uid: str, gid: str, *, status: str, reason: str) -> None:
+        """The small write after `shred`: why it ended, and the version and epoch bumped so
+        that no in-flight refresh or fetch writes back (both need the shredded key)."""
+        grant_key = keys.grant(uid, gid)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(grant_key, mapping={"status": status, "reason": reason, "expires_at": "0"})
+        pipe.hincrby(grant_key, "version", 1)
+        pipe.hincrby(grant_key, "epoch", 1)
+        pipe.execute()
+
+    # -- revocations left unfinished -----------------------------------------------------------
+    def keep_unfinished(self, uid: str, gid: str, state: str) -> None:
+        self.client.hset(UNFINISHED, f"{uid} {gid}", state)
+
+    def claim_unfinished(self) -> builtins.list[str]:
+        """Take every recorded unfinished revocation; each goes to exactly one caller (HDEL
+        answers 1 to one of them), who keeps it again if it cannot finish it either."""
+        claimed = []
+        for field, state in dict(self.client.hgetall(UNFINISHED)).items():
+            if self.client.hdel(UNFINISHED, field):
+                claimed.append(str(state))
+        return claimed
 
     # -- key rotation ----------------------------------------------------------------------------
     def rewrap(self, key: str, old: str, new: str) -> bool:
