@@ -180,6 +180,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     register_cli(app)
     app.add_template_filter(_datetime, "datetime")
+    app.add_template_filter(_datetime_seconds, "datetime_seconds")
     # A request or CLI command that changed free/busy answers ends only once no worker can
     # still serve the old ones (storage/answers.py).
     app.teardown_appcontext(_settle_answers)
@@ -242,6 +243,10 @@ def _datetime(timestamp: float) -> str:
     if not timestamp:
         return "never"
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _datetime_seconds(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _configure_logging(level: str) -> None:

@@ -93,6 +93,26 @@ class DiskScrub:
             return False
         return (state or self.store.state()).done >= request
 
+    def of_receipts(self, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """For the account page: whether each receipt's deleted data has left the disk
+        ("done", with when the covering rewrite finished) or by when it will."""
+        state = self.store.state()
+        rows = []
+        for receipt in receipts:
+            disk = receipt.get("disk")
+            if not isinstance(disk, dict):
+                continue  # a receipt from before the disk scrub
+            done = self.is_done(disk.get("request"), state)
+            rows.append(
+                {
+                    "receipt": receipt,
+                    "done": done,
+                    "scrub_by": float(disk.get("scrub_by") or 0),
+                    "finished": state.finished if done else None,
+                }
+            )
+        return rows
+
     # -- one pass of the thread ------------------------------------------------------------
     def run_once(self) -> bool:
         """Record kept requests, run the other retries, rewrite if due; True if it did."""
@@ -150,6 +170,7 @@ class DiskScrub:
     # -- the thread ------------------------------------------------------------------------
     def start(self) -> DiskScrub:
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="gateway-disk-scrub")
             self._thread.daemon = True
             self._thread.start()

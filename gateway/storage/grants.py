@@ -44,6 +44,18 @@ _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS: grant hash, grant set, lock, cached index, cached keys... ARGV: "forget" or "keep",
+# grant id, secret fields... Deletes only (DEL, HDEL, SREM): they run at the memory limit.
+_SHRED = """
+if ARGV[1] == 'forget' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
+end
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+"""
 # KEYS: grant hash. ARGV: expected wrapped key, new wrapped key.
 _REWRAP = """
 if redis.call('HGET', KEYS[1], 'dk') ~= ARGV[1] then return 0 end
@@ -82,6 +94,7 @@ class GrantStore:
         self._write_if_fenced = client.register_script(_WRITE_IF_FENCED)
         self._unlock = client.register_script(_UNLOCK)
         self._rewrap = client.register_script(_REWRAP)
+        self._shred = client.register_script(_SHRED)
 
     @staticmethod
     def new_id() -> str:
@@ -194,22 +207,22 @@ class GrantStore:
         return cached
 
     def shred(self, uid: str, gid: str, *, forget: bool = False) -> int:
-        """Delete the wrapped data key, tokens, subject, lock and cached data in one
-        transaction of deletes only: Redis runs deletes even at its memory limit
-        (`noeviction` refuses only commands that may grow memory), so the destroy never
-        waits for memory. Returns how many cached keys were deleted."""
+        """Delete the wrapped data key, tokens, subject, lock and cached data at once, in
+        deletes only: Redis runs those even at its memory limit (`noeviction` refuses only
+        commands that may grow memory, and inside MULTI it refuses everything, so this is a
+        script). Returns how many cached keys were deleted."""
         grant_key = keys.grant(uid, gid)
         cached = [str(k) for k in self.client.smembers(keys.grant_cached(uid, gid))]
-        pipe = self.client.pipeline(transaction=True)
-        if forget:
-            pipe.delete(grant_key)
-            pipe.srem(keys.grants(uid), gid)
-        else:
-            pipe.hdel(grant_key, *SECRET_FIELDS)
-        pipe.delete(keys.grant_lock(uid, gid), keys.grant_cached(uid, gid))
-        if cached:
-            pipe.delete(*cached)
-        pipe.execute()
+        self._shred(
+            keys=[
+                grant_key,
+                keys.grants(uid),
+                keys.grant_lock(uid, gid),
+                keys.grant_cached(uid, gid),
+                *cached,
+            ],
+            args=["forget" if forget else "keep", gid, *SECRET_FIELDS],
+        )
         return len(cached)
 
     def mark_ended(self, uid: str, gid: str, *, status: str, reason: str) -> None:
