@@ -22,6 +22,7 @@ other retries the gateway owes (`tasks`: revocations that could not finish local
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -71,6 +72,7 @@ class DiskScrub:
         self._thread: threading.Thread | None = None
         self._failing: str | None = None
         self._late_warned = 0
+        self._started_here = 0.0  # the last rewrite this process started
 
     # -- the request -----------------------------------------------------------------------
     def request(self) -> DiskStatus:
@@ -120,7 +122,9 @@ class DiskScrub:
         for task in self.tasks:
             task()
         state = self.store.state()
-        if not state.pending:
+        with self._lock:
+            kept_here = bool(self._local)  # Redis took no write: not even the request
+        if not state.pending and not kept_here:
             return False
         now = time.time()
         if state.first and now > state.first + self.bound and state.requested > self._late_warned:
@@ -130,24 +134,33 @@ class DiskScrub:
                 now - state.first,
                 self.bound,
             )
-        if state.started and now < state.started + self.window:
+        if now < max(state.started or 0.0, self._started_here) + self.window:
             return False  # coalesce: the next rewrite covers everything asked meanwhile
         holder = secrets.token_urlsafe(9)
-        if not self.store.lock(holder, LEASE_SECONDS):
+        try:
+            locked = self.store.lock(holder, LEASE_SECONDS)
+        except redis.exceptions.OutOfMemoryError:
+            locked = None  # at the memory limit nothing can be marked, but a rewrite runs
+        if locked is False:
             return False  # another process is rewriting
         try:
             covered = self.store.state().requested  # read before the rewrite starts
-            started = time.time()
-            self.store.mark_started(started)
+            started = self._started_here = time.time()
+            with contextlib.suppress(redis.exceptions.OutOfMemoryError):
+                self.store.mark_started(started)
             rewrite_and_wait(
                 self.store.client,
                 timeout=max(self.bound, 30.0),
-                keep_alive=lambda: self.store.renew(holder, LEASE_SECONDS),
+                keep_alive=lambda: locked and self.store.renew(holder, LEASE_SECONDS),
             )
             finished = time.time()
-            requested = self.store.complete(covered, started, finished)
+            try:
+                requested = self.store.complete(covered, started, finished)
+            except redis.exceptions.OutOfMemoryError:
+                requested = covered  # marked by the next rewrite, once Redis takes writes
         finally:
-            self.store.unlock(holder)
+            if locked:
+                self.store.unlock(holder)
         log.info(
             "disk scrub: AOF rewritten in %.2f s, %d request(s) covered, %d still pending",
             finished - started,
