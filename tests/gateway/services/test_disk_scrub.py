@@ -279,3 +279,38 @@ def test_a_refused_config_get_is_one_note(
     notes = [r for r in caplog.records if r.name == "gateway.services.disk_scrub"]
     assert [r.levelname for r in notes] == ["INFO"], [r.getMessage() for r in notes]
     assert "refused CONFIG GET" in notes[0].getMessage()
+
+
+@pytest.mark.browser
+def test_the_account_page_in_a_browser_says_pending_then_done(
+    live_gateway_at: Any, chromium: Any
+) -> None:
+    url, live_app = live_gateway_at()
+    context = chromium.new_context(ignore_https_errors=True)  # the emulator's own CA
+    page = context.new_page()
+    try:
+        page.goto(url + "/")
+        page.click("#login-google")
+        page.check('input[name="account"][value="alice@example.com"]')
+        page.click("#allow")
+        page.wait_for_url(url + "/account")
+        page.click("#offer-room-availability-google")
+        page.click("#give-consent")
+        page.check('input[name="account"][value="alice@example.com"]')
+        page.click("#allow")
+        page.wait_for_url(url + "/account")
+        scrub = live_app.extensions["gateway"].disk_scrub
+        scrub.stop()  # so that the page can be seen saying "pending" first
+        page.click("button[id^=disconnect-]")
+        page.wait_for_url(url + "/account")
+        pending = page.inner_text(".disk-pending")
+        assert "leave the server's disk by" in pending and f"within {BOUND} s" in pending
+        scrub.start()
+        deadline = time.time() + BOUND + GRACE
+        while not page.locator(".disk-done").count():  # reload until the scrub has run
+            assert time.time() < deadline, "the page never said the data left the disk"
+            time.sleep(0.25)
+            page.reload()
+        assert "have left the server's disk" in page.inner_text(".disk-done")
+    finally:
+        context.close()
