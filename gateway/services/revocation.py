@@ -247,7 +247,8 @@ class RevocationService:
             self.store.keep_unfinished(ending.uid, ending.gid, ending.to_json())
         except redis.exceptions.OutOfMemoryError:
             with self._unfinished_lock:
-                self._unfinished.append(ending)
+                if not any((e.uid, e.gid) == (ending.uid, ending.gid) for e in self._unfinished):
+                    self._unfinished.append(ending)
 
     def finish_unfinished(self) -> int:
         """Finish the revocations Redis refused to complete (the disk-scrub thread calls it

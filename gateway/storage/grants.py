@@ -56,6 +56,11 @@ end
 for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
+# KEYS: the unfinished-revocations hash. ARGV: field, value. (Not HSETNX: see the ACL.)
+_KEEP_IF_ABSENT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) then return 0 end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
 # KEYS: grant hash. ARGV: expected wrapped key, new wrapped key.
 _REWRAP = """
 if redis.call('HGET', KEYS[1], 'dk') ~= ARGV[1] then return 0 end
@@ -95,6 +100,7 @@ class GrantStore:
         self._unlock = client.register_script(_UNLOCK)
         self._rewrap = client.register_script(_REWRAP)
         self._shred = client.register_script(_SHRED)
+        self._keep_if_absent = client.register_script(_KEEP_IF_ABSENT)
 
     @staticmethod
     def new_id() -> str:
@@ -237,7 +243,9 @@ class GrantStore:
 
     # -- revocations left unfinished -----------------------------------------------------------
     def keep_unfinished(self, uid: str, gid: str, state: str) -> None:
-        self.client.hset(UNFINISHED, f"{uid} {gid}", state)
+        """Record it unless one is recorded already (a second click on "Disconnect" while
+        Redis is full must not replace the first, which knows what the provider said)."""
+        self._keep_if_absent(keys=[UNFINISHED], args=[f"{uid} {gid}", state])
 
     def claim_unfinished(self) -> builtins.list[str]:
         """Take every recorded unfinished revocation; each goes to exactly one caller (HDEL
