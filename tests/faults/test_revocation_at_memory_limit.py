@@ -90,6 +90,10 @@ def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itsel
     token = csrf_token(browser.client)
     revokes_before = hosts.calls("google.revoke")
     sealed = [str(v) for v in store.hmget(keys.grant(uid, gid), ["dk", "tokens", "subject"])]
+    written = time.monotonic()  # appendfsync everysec: wait for the bytes to reach the AOF
+    while len(on_disk(full_redis.data_dir, sealed)) < len(sealed):
+        assert time.monotonic() < written + WITHIN, "the grant never reached the AOF"
+        time.sleep(0.1)
 
     fill(store)
     answer = browser.client.post(f"/account/grants/{gid}/disconnect", data={"csrf_token": token})

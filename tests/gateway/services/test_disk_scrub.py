@@ -84,9 +84,16 @@ def on_disk(folder: Path, traces: list[str]) -> list[str]:
     return [t for t in traces if any(t.encode() in blob for blob in blobs)]
 
 
+def wait_on_disk(folder: Path, traces: list[str]) -> None:
+    """Until every trace has reached the AOF (appendfsync everysec may delay the write)."""
+    deadline = time.time() + GRACE
+    while len(on_disk(folder, traces)) < len(traces):
+        assert time.time() < deadline, "nothing on disk before the scrub: the test proves nothing"
+        time.sleep(0.1)
+
+
 def wait_off_disk(folder: Path, traces: list[str], scrub_by: float) -> float:
     """When no file holds any trace; fails once `scrub_by` + GRACE has passed."""
-    assert on_disk(folder, traces), "nothing on disk before the scrub: the test proves nothing"
     while True:
         left = on_disk(folder, traces)
         if not left:
@@ -107,6 +114,7 @@ def test_two_erasures_inside_the_window_both_leave_the_disk(
         browser.complete("google", account)
         assert signed_in_uid(browser.client) == uid
         browsers.append(browser)
+    wait_on_disk(aof_redis.data_dir, traces)
     receipts = []
     for index, browser in enumerate(browsers):
         if index:  # the second erasure comes while the first's rewrite runs or its window
@@ -135,6 +143,7 @@ def test_a_revocation_leaves_the_disk_and_the_account_page_says_so(
     browser.complete("google", "alice@example.com")
     scrub = app.extensions["gateway"].disk_scrub
     scrub.stop()  # hold the scrub back a moment, to see the page say "pending" first
+    wait_on_disk(aof_redis.data_dir, traces)
     answer = browser.client.post(
         f"/account/grants/{gid}/disconnect", data={"csrf_token": csrf_token(browser.client)}
     )
@@ -146,6 +155,9 @@ def test_a_revocation_leaves_the_disk_and_the_account_page_says_so(
     assert 'class="disk-pending"' in page and "leave the server" in page
     scrub.start()
     gone = wait_off_disk(aof_redis.data_dir, traces, receipt["disk"]["scrub_by"])
+    while not scrub.is_done(receipt["disk"]["request"]):  # marked once Redis says it is done
+        assert time.time() < receipt["disk"]["scrub_by"] + GRACE, "never marked done"
+        time.sleep(0.1)
     page = browser.client.get("/account").get_data(as_text=True)
     assert 'class="disk-done"' in page and 'class="disk-pending"' not in page
     measured(
@@ -168,6 +180,7 @@ def test_the_scrub_completes_when_the_acknowledging_process_is_killed(
     once (its own scrub thread never runs); this process's thread completes the scrub."""
     uid, gid = hosts.host("google")
     traces = sealed(store, uid, gid) + ([uid] if action == "erase" else [])
+    wait_on_disk(aof_redis.data_dir, traces)
     log = tmp_path / "worker.log"
     with (
         log.open("w") as errors,
