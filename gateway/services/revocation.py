@@ -174,6 +174,8 @@ class RevocationService:
                 self.client.hset(grant_key, "provider_result", ending.provider_result)
             answers.bump(self.client)
             ending.marked = True
+        if ending.disk is not None and ending.disk.request is None and self.scrub:
+            ending.disk = self.scrub()  # Redis could not record it then; it can now
         if ending.bindings is None:  # 3. bindings
             ending.bindings = sum(unbind(uid, gid, ending.actor) for unbind in self.unbind_hooks)
         receipt = self._receipt(ending)

@@ -130,6 +130,7 @@ def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itsel
     assert receipt["deleted"]["bindings"] == 1
     assert receipt["deleted"]["cached_entries"] >= 1
     assert "pending" not in receipt
+    assert receipt["disk"]["request"] is not None  # recorded once Redis took writes again
     (entry,) = services.audit.entries(subject=uid, action="grant.revoke")
     assert entry.actor == services.audit.pseudonym(uid)
     assert hosts.calls("google.revoke") == revokes_before + 1  # the provider told once
