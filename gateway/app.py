@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from gateway.security import install_body_limit, install_host_check, install_sec
 from gateway.services import purposes
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.consent import ConsentService
+from gateway.services.disk_scrub import DiskScrub
 from gateway.services.freebusy import CalendarApi, FreeBusyService
 from gateway.services.grants import GrantService
 from gateway.services.privacy import PrivacyService
@@ -42,6 +44,7 @@ from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import ConsentStore
+from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import FreeBusyCache
@@ -113,6 +116,13 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     revocation = RevocationService(
         grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
     )
+    # erased and revoked data leaves Redis's disk within the bound, whoever dies meanwhile
+    disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
+    revocation.scrub = disk_scrub.request
+    grants.scrub = disk_scrub.request
+    disk_scrub.tasks.append(revocation.finish_unfinished)
+    disk_scrub.check_persistence()
+    atexit.register(disk_scrub.start().stop)
     consent_service = ConsentService(
         load_catalogue(),
         ConsentStore(client),
@@ -173,9 +183,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         audit=audit,
         privacy=privacy_service,
         embedded_redis=embedded,
+        disk_scrub=disk_scrub,
     )
     register_cli(app)
     app.add_template_filter(_datetime, "datetime")
+    app.add_template_filter(_datetime_seconds, "datetime_seconds")
     # A request or CLI command that changed free/busy answers ends only once no worker can
     # still serve the old ones (storage/answers.py).
     app.teardown_appcontext(_settle_answers)
@@ -239,6 +251,10 @@ def _datetime(timestamp: float) -> str:
     if not timestamp:
         return "never"
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _datetime_seconds(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _configure_logging(level: str) -> None:

@@ -35,6 +35,7 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_HOST",
         "GATEWAY_BREAKER_FAILURES",
         "GATEWAY_BREAKER_COOL_DOWN_SECONDS",
+        "GATEWAY_DISK_SCRUB_SECONDS",
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
@@ -90,6 +91,7 @@ class Settings:
     freebusy_deadline_seconds: int = 8
     breaker_failures: int = 5
     breaker_cool_down_seconds: int = 30
+    disk_scrub_seconds: int = 60
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
     error_log_interval_seconds: int = 10
@@ -188,6 +190,7 @@ class Settings:
             freebusy_deadline_seconds=_int(env, "GATEWAY_FREEBUSY_DEADLINE_SECONDS", 8, 1, 25),
             breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
             breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
+            disk_scrub_seconds=_int(env, "GATEWAY_DISK_SCRUB_SECONDS", 60, 2, 3600),
             admin_email_domain=_admin_domain(env),
             error_log_interval_seconds=_int(env, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS", 10, 1, 3600),
         )

@@ -38,6 +38,7 @@ class Services:
     audit: AuditTrail
     privacy: PrivacyService
     embedded_redis: Any = None
+    disk_scrub: Any = None  # services/disk_scrub.py
 
 
 def services() -> Services:

@@ -31,6 +31,7 @@ from connectors.emulator import (
 )
 from gateway import create_app
 from gateway.crypto.keyring import new_key_entry
+from gateway.services.disk_scrub import stop_all as stop_disk_scrubs
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 from gateway.storage.redis_client import connect
 from tests.redis_cluster import LocalCluster
@@ -49,6 +50,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marked = metafunc.definition.get_closest_marker("redis_deployments")
     if marked and "redis_deployment" in metafunc.fixturenames:
         metafunc.parametrize("redis_deployment", DEPLOYMENTS, indirect=True, scope="session")
+
+
+@pytest.fixture(autouse=True)
+def _stop_disk_scrubs() -> Iterator[None]:
+    """Each app's disk-scrub thread ends with its test (it would poll the next test's Redis)."""
+    yield
+    stop_disk_scrubs()
 
 
 @pytest.fixture(scope="session")

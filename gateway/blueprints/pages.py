@@ -42,4 +42,6 @@ def account() -> Response | str:
         offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
         bindings=found.rooms.bindings_of(user.id),
         restricted=found.privacy.restricted_since(user.id) is not None,
+        disk=found.disk_scrub.of_receipts(found.revocation.receipts(user.id)[:5]),
+        disk_bound=int(found.settings.disk_scrub_seconds),
     )

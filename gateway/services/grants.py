@@ -92,11 +92,21 @@ class GrantService:
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
         self.ended_hooks: list[EndedHook] = []
+        # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
+        self.scrub: Callable[[], object] | None = None
 
     def ended(self, uid: str, gid: str) -> None:
         """Tell every in-process cache that the grant ended (revocation calls it too)."""
         for hook in self.ended_hooks:
             hook(uid, gid)
+
+    def _purge(self, uid: str, gid: str, *, status: str, reason: str) -> None:
+        """End the grant here: tokens gone, what this process remembers of it gone, and
+        the disk scrub asked for."""
+        self.store.purge(uid, gid, status=status, reason=reason)
+        self.ended(uid, gid)
+        if self.scrub is not None:
+            self.scrub()
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
@@ -190,35 +200,32 @@ class GrantService:
             raise KeyRingIncomplete(str(error)) from None
         except DecryptionFailed:
             log.error("grant tokens do not decrypt: user=%s grant=%s", record.uid, record.id)
-            self.store.purge(
+            self._purge(
                 record.uid,
                 record.id,
                 status=BROKEN,
                 reason="Its stored tokens were unreadable and have been deleted; "
                 "connect the calendar again.",
             )
-            self.ended(record.uid, record.id)
             raise GrantUnavailable(BROKEN, "the grant's tokens are unreadable") from None
 
     def _lose_scope(self, record: GrantRecord, what: str) -> GrantUnavailable:
         """The grant no longer covers its purpose: tokens go, and the person is asked for
         consent again (not told it was revoked). The error for the caller to raise."""
         metrics.refresh("scope_lost")
-        self.store.purge(
+        self._purge(
             record.uid,
             record.id,
             status=NEEDS_CONSENT,
             reason=f"{what}; give consent again to use this calendar.",
         )
-        self.ended(record.uid, record.id)
         _refresh_failed(record, "scope_lost")
         return GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
 
     def _end_refused(self, record: GrantRecord, reason: str, code: str) -> GrantUnavailable:
         """The provider no longer accepts the grant: revoked here, why kept for the owner."""
         metrics.revocation("provider")
-        self.store.purge(record.uid, record.id, status=REVOKED, reason=reason)
-        self.ended(record.uid, record.id)
+        self._purge(record.uid, record.id, status=REVOKED, reason=reason)
         _refresh_failed(record, code)
         return GrantUnavailable(REVOKED, "the provider revoked this grant")
 

@@ -6,7 +6,8 @@ the revocation path (provider told), removes bindings, consent records, identiti
 sessions, receipts, access logs and every key under the user's hash tag, removes the user
 from room histories, keeps the pseudonymous audit records about them (accountability
 evidence, GDPR Art. 5(2), 17(3)(b); gateway/storage/audit.py), adds one "account.erase" audit
-record, and asks Redis to rewrite its AOF (rate-limited) so deleted data leaves the disk.
+record, and asks for the deleted data to leave Redis's disk within the bound
+(services/disk_scrub.py); the receipt says by when.
 Restriction pauses all processing of the user's calendar data without deleting anything.
 """
 
@@ -29,7 +30,7 @@ from gateway.services.rooms import RoomService
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog, access_key
 from gateway.storage.audit import AuditTrail
-from gateway.storage.redis_client import get_many, rewrite_aof
+from gateway.storage.redis_client import get_many
 from gateway.storage.sessions import end_user_sessions
 from gateway.storage.users import UserStore
 from scopes import Catalogue, processing_register
@@ -37,8 +38,6 @@ from scopes import Catalogue, processing_register
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "consent-gateway-export/1"
-AOF_REWRITE_EVERY_SECONDS = 300
-AOF_REWRITE_MARK = f"{keys.PREFIX}:aof-rewrite"
 
 
 def restricted_key(uid: str) -> str:
@@ -218,8 +217,10 @@ class PrivacyService:
         doomed = sorted(set(index) | set(tagged) | {receipts_key(uid), access_key(uid)})
         deleted = int(self.client.delete(*doomed)) if doomed else 0
         kept = self.audit.count_about(uid) + 1  # + the erasure's own record, below
+        disk = self.revocation.scrub() if self.revocation.scrub else None
         receipt = self.signer.sign(
             {
+                **({"disk": disk.as_receipt()} if disk else {}),
                 "receipt": secrets.token_urlsafe(12),
                 "kind": "erasure",
                 "at": round(time.time(), 3),
@@ -241,18 +242,7 @@ class PrivacyService:
             subject=uid,
             detail={"receipt": receipt["receipt"]},
         )
-        self.rewrite_aof()
         security_event(
             "account.erase", "success", actor=actor, subject=uid, receipt=receipt["receipt"]
         )
         return receipt
-
-    def rewrite_aof(self) -> bool:
-        """Ask Redis to rewrite its AOF, at most once per interval (deleted data leaves disk)."""
-        if not self.client.set(AOF_REWRITE_MARK, "1", nx=True, ex=AOF_REWRITE_EVERY_SECONDS):
-            return False
-        try:
-            rewrite_aof(self.client)
-        except redis.ResponseError:  # a rewrite is already running, or AOF is off
-            return False
-        return True

@@ -3,12 +3,19 @@
 The steps, each idempotent, so a revocation that crashed half-way completes when retried:
 1. tell the provider while the tokens are still readable (Google's RFC 7009 endpoint;
    Microsoft has none) and note the outcome on the grant record;
-2. destroy everything here in one transaction: bump the epoch (no in-flight fetch writes
-   back), delete the wrapped data key (crypto-shredding), tokens, subject and cached data;
+2. destroy everything secret here in one transaction of deletes only: the wrapped data key
+   (crypto-shredding), tokens, subject and cached data; Redis runs deletes even at its
+   memory limit. Then ask for the deleted bytes to leave the disk (services/disk_scrub.py)
+   and, in a small write, mark the grant revoked and bump its epoch (no in-flight fetch
+   writes back: the cache write also needs the data key);
 3. remove the room bindings that used the grant;
 4. write the audit record and a signed receipt;
 5. with `forget`, delete the remaining record (withdrawal, erasure).
 A provider failure never stops steps 2-5; the receipt says the provider was not reached.
+When Redis refuses the writes of steps 2-5 (its memory limit reached), the secrets are
+already gone; the rest is recorded (in Redis if it takes the small write, else in this
+process) and finished by the gateway's background thread once Redis accepts writes again,
+not left to the person: the receipt says so.
 
 Google shares one refresh token across every scope a user granted this client (incremental
 authorization), so revoking at Google ends all of that user's Google grants: the provider
@@ -17,11 +24,14 @@ is told only when the last live Google grant of the user goes, unless asked expl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 import redis
@@ -31,8 +41,9 @@ from connectors.errors import ConnectorError
 from gateway import metrics
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
+from gateway.services.disk_scrub import DiskStatus
 from gateway.services.grants import GrantService
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import ACTIVE, REVOKED, GrantStore
 
@@ -45,6 +56,38 @@ RECEIPTS_KEPT = 100
 
 def receipts_key(uid: str) -> str:
     return f"{keys.user_tag(uid)}:receipts"
+
+
+@dataclass
+class Ending:
+    """One revocation after its secrets were deleted: what the rest needs, and how far it
+    got (a revocation at Redis's memory limit is finished later, from this)."""
+
+    uid: str
+    gid: str
+    reason: str
+    actor: str
+    forget: bool
+    provider: str
+    purpose: str
+    had_tokens: bool
+    provider_result: str | None
+    cached: int
+    disk: DiskStatus | None
+    receipt_id: str
+    at: float
+    marked: bool = False
+    bindings: int | None = None
+    audited: bool = False
+
+    def to_json(self) -> str:
+        return _json(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Ending:
+        fields = json.loads(text)
+        disk = fields.pop("disk")
+        return cls(**fields, disk=DiskStatus(**disk) if disk else None)
 
 
 class RevocationService:
@@ -62,6 +105,10 @@ class RevocationService:
         self.audit = audit
         self.signer = signer
         self.unbind_hooks: list[UnbindHook] = []
+        # asks for the deleted data to leave Redis's disk (services/disk_scrub.py)
+        self.scrub: Callable[[], DiskStatus] | None = None
+        self._unfinished: list[Ending] = []  # Redis refused even to record them
+        self._unfinished_lock = threading.Lock()
 
     @property
     def client(self) -> redis.Redis:
@@ -89,43 +136,67 @@ class RevocationService:
             if tell_provider is None:
                 tell_provider = not self._other_live_grants(uid, gid, record.provider)
             provider_result = self._tell_provider(uid, gid, record.provider, tell_provider)
-            self.client.hset(grant_key, "provider_result", provider_result)
-        # 2. everything here, at once
-        cached = self.store.purge(uid, gid, status=REVOKED, reason=reason)
+            # at the memory limit, kept in the ending below and written when it finishes
+            with contextlib.suppress(redis.exceptions.OutOfMemoryError):
+                self.client.hset(grant_key, "provider_result", provider_result)
+        # 2. everything secret here, in deletes only (they run at Redis's memory limit too)
+        cached = self.store.shred(uid, gid)
         self.grants.ended(uid, gid)  # and what this process keeps of it in memory
-        metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
-        # 3. bindings
-        bindings = sum(unbind(uid, gid, actor) for unbind in self.unbind_hooks)
-        # 4. audit and receipt
-        receipt = self.signer.sign(
-            {
-                "receipt": secrets.token_urlsafe(12),
-                "kind": "grant-revocation",
-                "at": round(time.time(), 3),
-                "grant": gid,
-                "provider": record.provider,
-                "purpose": record.purpose,
-                "reason": reason,
-                "deleted": {
-                    "data_keys": int(had_tokens),
-                    "token_sets": int(had_tokens),
-                    "cached_entries": cached,
-                    "bindings": bindings,
-                },
-                "provider_revocation": provider_result or "not needed",
-            }
-        )
-        self.audit.record(
+        disk = self.scrub() if self.scrub else None
+        ending = Ending(
+            uid=uid,
+            gid=gid,
+            reason=reason,
             actor=actor,
-            action="grant.revoke",
-            subject=uid,
+            forget=forget,
+            provider=record.provider,
             purpose=record.purpose,
-            result=provider_result or "ok",
-            detail={"provider": record.provider, "cached": cached, "bindings": bindings},
+            had_tokens=had_tokens,
+            provider_result=provider_result,
+            cached=cached,
+            disk=disk,
+            receipt_id=secrets.token_urlsafe(12),
+            at=round(time.time(), 3),
         )
+        metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
+        try:
+            return self._finish(ending)
+        except redis.exceptions.OutOfMemoryError:
+            self._keep_unfinished(ending)
+            return self._receipt(ending, pending=True)
+
+    def _finish(self, ending: Ending) -> dict[str, Any]:
+        """Steps 2b-5, each noted on `ending` once done, so a retry does not repeat it."""
+        uid, gid = ending.uid, ending.gid
+        grant_key = keys.grant(uid, gid)
+        if not ending.marked:  # 2b. the small write: status, reason, version and epoch
+            self.store.mark_ended(uid, gid, status=REVOKED, reason=ending.reason)
+            if ending.provider_result:
+                self.client.hset(grant_key, "provider_result", ending.provider_result)
+            answers.bump(self.client)
+            ending.marked = True
+        if ending.disk is not None and ending.disk.request is None and self.scrub:
+            ending.disk = self.scrub()  # Redis could not record it then; it can now
+        if ending.bindings is None:  # 3. bindings
+            ending.bindings = sum(unbind(uid, gid, ending.actor) for unbind in self.unbind_hooks)
+        receipt = self._receipt(ending)
+        if not ending.audited:  # 4. audit and receipt
+            self.audit.record(
+                actor=ending.actor,
+                action="grant.revoke",
+                subject=uid,
+                purpose=ending.purpose,
+                result=ending.provider_result or "ok",
+                detail={
+                    "provider": ending.provider,
+                    "cached": ending.cached,
+                    "bindings": ending.bindings,
+                },
+            )
+            ending.audited = True
         # 5. the record itself
         pipe = self.client.pipeline(transaction=True)
-        if forget:
+        if ending.forget:
             pipe.delete(grant_key)
             pipe.srem(keys.grants(uid), gid)
         pipe.lpush(receipts_key(uid), _json(receipt))
@@ -134,13 +205,77 @@ class RevocationService:
         security_event(
             "grant.revoke",
             "success",
-            actor=actor,
+            actor=ending.actor,
             subject=uid,
             grant=gid,
-            provider=record.provider,
-            provider_result=provider_result or "not needed",
+            provider=ending.provider,
+            provider_result=ending.provider_result or "not needed",
         )
         return receipt
+
+    def _receipt(self, ending: Ending, *, pending: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "receipt": ending.receipt_id,
+            "kind": "grant-revocation",
+            "at": ending.at,
+            "grant": ending.gid,
+            "provider": ending.provider,
+            "purpose": ending.purpose,
+            "reason": ending.reason,
+            "deleted": {
+                "data_keys": int(ending.had_tokens),
+                "token_sets": int(ending.had_tokens),
+                "cached_entries": ending.cached,
+                "bindings": ending.bindings,
+            },
+            "provider_revocation": ending.provider_result or "not needed",
+        }
+        if ending.disk is not None:
+            body["disk"] = ending.disk.as_receipt()
+        if pending:
+            body["pending"] = (
+                "The keys and tokens are deleted; Redis is at its memory limit, so the record, "
+                "bindings and audit entry are completed by the gateway as soon as it accepts "
+                "writes."
+            )
+        return self.signer.sign(body)
+
+    # -- revocations Redis refused to finish -------------------------------------------------
+    def _keep_unfinished(self, ending: Ending) -> None:
+        log.warning(
+            "revocation finished only in part: the grant's secrets are deleted, Redis refused "
+            "the rest (memory limit); the gateway retries it"
+        )
+        try:
+            self.store.keep_unfinished(ending.uid, ending.gid, ending.to_json())
+        except redis.exceptions.OutOfMemoryError:
+            with self._unfinished_lock:
+                if not any((e.uid, e.gid) == (ending.uid, ending.gid) for e in self._unfinished):
+                    self._unfinished.append(ending)
+
+    def finish_unfinished(self) -> int:
+        """Finish the revocations Redis refused to complete (the disk-scrub thread calls it
+        every poll); how many were finished."""
+        with self._unfinished_lock:
+            held, self._unfinished = self._unfinished, []
+        for index, ending in enumerate(held):  # record them in Redis, where any process sees
+            try:
+                self.store.keep_unfinished(ending.uid, ending.gid, ending.to_json())
+            except redis.exceptions.OutOfMemoryError:
+                with self._unfinished_lock:
+                    self._unfinished = held[index:] + self._unfinished
+                return 0
+        finished = 0
+        for state in self.store.claim_unfinished():
+            ending = Ending.from_json(state)
+            try:
+                self._finish(ending)
+                finished += 1
+            except redis.exceptions.OutOfMemoryError:
+                self._keep_unfinished(ending)
+        if finished:
+            log.info("finished %d revocation(s) that Redis had refused to complete", finished)
+        return finished
 
     def _tell_provider(self, uid: str, gid: str, provider: str, tell: bool) -> str:
         if not tell:

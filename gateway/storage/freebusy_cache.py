@@ -6,7 +6,8 @@ is still the one the fetch started under.
                                          gw:{u:UID}:grant:GID:cached (purged with the grant)
     gw:{u:UID}:grant:GID:fetch           string single-flight lock of the grant's fetches
 
-A revocation bumps the grant's epoch and deletes every listed key in one transaction; the
+A revocation deletes the grant's data key and every listed key in one transaction, then
+bumps its epoch; the
 Lua write below compares the epoch first, so a fetch that was in flight during a revocation
 writes nothing (all keys share the user's hash tag, so this is one slot on a Cluster).
 """
@@ -32,6 +33,7 @@ PARSED_KEPT = 10_000
 _WRITE_IF_EPOCH = """
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
+if not redis.call('HGET', KEYS[1], 'dk') then return 0 end
 for i = 3, #KEYS do
   redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[2])
   redis.call('SADD', KEYS[2], KEYS[i])

@@ -10,6 +10,7 @@ the grant's cache index, and bumps `epoch` so in-flight fetches know their resul
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ NEEDS_CONSENT = "needs_consent"
 REVOKED = "revoked"
 BROKEN = "broken"
 SECRET_FIELDS = ("dk", "tokens", "subject")
+# revocations whose local part Redis refused to finish (memory limit): field "uid gid"
+UNFINISHED = f"{keys.PREFIX}:{{revocations}}:unfinished"
 LOCK_MILLISECONDS = 15_000
 
 # KEYS: grant hash, lock. ARGV: lock holder, expected version, then field/value pairs.
@@ -40,6 +43,23 @@ return 1
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+# KEYS: grant hash, grant set, lock, cached index, cached keys... ARGV: "forget" or "keep",
+# grant id, secret fields... Deletes only (DEL, HDEL, SREM): they run at the memory limit.
+_SHRED = """
+if ARGV[1] == 'forget' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
+end
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+"""
+# KEYS: the unfinished-revocations hash. ARGV: field, value. (Not HSETNX: see the ACL.)
+_KEEP_IF_ABSENT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) then return 0 end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 """
 # KEYS: grant hash. ARGV: expected wrapped key, new wrapped key.
 _REWRAP = """
@@ -79,6 +99,8 @@ class GrantStore:
         self._write_if_fenced = client.register_script(_WRITE_IF_FENCED)
         self._unlock = client.register_script(_UNLOCK)
         self._rewrap = client.register_script(_REWRAP)
+        self._shred = client.register_script(_SHRED)
+        self._keep_if_absent = client.register_script(_KEEP_IF_ABSENT)
 
     @staticmethod
     def new_id() -> str:
@@ -184,23 +206,55 @@ class GrantStore:
     def purge(self, uid: str, gid: str, *, status: str, reason: str, forget: bool = False) -> int:
         """Shred the grant's keys and tokens and drop its cached data; keep why (or, with
         `forget`, nothing at all). Returns how many cached keys were deleted."""
+        cached = self.shred(uid, gid, forget=forget)
+        if not forget:
+            self.mark_ended(uid, gid, status=status, reason=reason)
+        answers.bump(self.client)
+        return cached
+
+    def shred(self, uid: str, gid: str, *, forget: bool = False) -> int:
+        """Delete the wrapped data key, tokens, subject, lock and cached data at once, in
+        deletes only: Redis runs those even at its memory limit (`noeviction` refuses only
+        commands that may grow memory, and inside MULTI it refuses everything, so this is a
+        script). Returns how many cached keys were deleted."""
         grant_key = keys.grant(uid, gid)
         cached = [str(k) for k in self.client.smembers(keys.grant_cached(uid, gid))]
-        pipe = self.client.pipeline(transaction=True)
-        if forget:
-            pipe.delete(grant_key)
-            pipe.srem(keys.grants(uid), gid)
-        else:
-            pipe.hdel(grant_key, *SECRET_FIELDS)
-            pipe.hset(grant_key, mapping={"status": status, "reason": reason, "expires_at": "0"})
-            pipe.hincrby(grant_key, "version", 1)
-            pipe.hincrby(grant_key, "epoch", 1)
-        pipe.delete(keys.grant_lock(uid, gid), keys.grant_cached(uid, gid))
-        if cached:
-            pipe.delete(*cached)
-        pipe.execute()
-        answers.bump(self.client)
+        self._shred(
+            keys=[
+                grant_key,
+                keys.grants(uid),
+                keys.grant_lock(uid, gid),
+                keys.grant_cached(uid, gid),
+                *cached,
+            ],
+            args=["forget" if forget else "keep", gid, *SECRET_FIELDS],
+        )
         return len(cached)
+
+    def mark_ended(self, uid: str, gid: str, *, status: str, reason: str) -> None:
+        """The small write after `shred`: why it ended, and the version and epoch bumped so
+        that no in-flight refresh or fetch writes back (both need the shredded key)."""
+        grant_key = keys.grant(uid, gid)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(grant_key, mapping={"status": status, "reason": reason, "expires_at": "0"})
+        pipe.hincrby(grant_key, "version", 1)
+        pipe.hincrby(grant_key, "epoch", 1)
+        pipe.execute()
+
+    # -- revocations left unfinished -----------------------------------------------------------
+    def keep_unfinished(self, uid: str, gid: str, state: str) -> None:
+        """Record it unless one is recorded already (a second click on "Disconnect" while
+        Redis is full must not replace the first, which knows what the provider said)."""
+        self._keep_if_absent(keys=[UNFINISHED], args=[f"{uid} {gid}", state])
+
+    def claim_unfinished(self) -> builtins.list[str]:
+        """Take every recorded unfinished revocation; each goes to exactly one caller (HDEL
+        answers 1 to one of them), who keeps it again if it cannot finish it either."""
+        claimed = []
+        for field, state in dict(self.client.hgetall(UNFINISHED)).items():
+            if self.client.hdel(UNFINISHED, field):
+                claimed.append(str(state))
+        return claimed
 
     # -- key rotation ----------------------------------------------------------------------------
     def rewrap(self, key: str, old: str, new: str) -> bool:

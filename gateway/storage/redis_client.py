@@ -171,14 +171,6 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, health_check_interval=30, **_fail_fast())
 
 
-def rewrite_aof(client: redis.Redis) -> None:
-    """BGREWRITEAOF on the server, or on every primary of a cluster (each holds a share)."""
-    if isinstance(client, RedisCluster):
-        client.bgrewriteaof(target_nodes=client.get_primaries())
-    else:
-        client.bgrewriteaof()
-
-
 def get_many(client: redis.Redis, names: Sequence[str]) -> list[Any]:
     """MGET of keys in any slots: one command on a server, one per node on a cluster."""
     if not names:

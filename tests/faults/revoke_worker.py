@@ -6,9 +6,9 @@ argv: uid gid actor point. WORKER_ENV holds the gateway's GATEWAY_* settings as 
     provider        nothing patched: the test queued a slow answer on the provider's revoke
                     endpoint, so this process hangs inside the provider call
     after-provider  the provider has answered and the outcome is noted on the grant, but the
-                    local destroy (GrantStore.purge) never starts
-    after-destroy   everything here is destroyed (purge returned), the room bindings are
-                    not removed yet
+                    local destroy (GrantStore.shred) never starts
+    after-destroy   every secret here is destroyed and the grant marked revoked (shred and
+                    mark_ended returned), the room bindings are not removed yet
 
 Prints "READY" once the app is built and "AT <point>" on reaching a patched point, then
 blocks until killed (or exits 3 after a minute, so a broken test leaves nothing behind).
@@ -38,23 +38,21 @@ def main() -> None:
     app = create_app(json.loads(os.environ["WORKER_ENV"]))
     revocation = app.extensions["gateway"].revocation
     store = revocation.store
-    real_purge = store.purge
-
     if point == "after-provider":
 
-        def purge_never(*args: Any, **kwargs: Any) -> int:
+        def shred_never(*args: Any, **kwargs: Any) -> int:
             stop_here(point)
             return 0
 
-        store.purge = purge_never
+        store.shred = shred_never
     elif point == "after-destroy":
+        real_mark = store.mark_ended
 
-        def purge_then_stop(*args: Any, **kwargs: Any) -> int:
-            real_purge(*args, **kwargs)
+        def mark_then_stop(*args: Any, **kwargs: Any) -> None:
+            real_mark(*args, **kwargs)
             stop_here(point)
-            return 0
 
-        store.purge = purge_then_stop
+        store.mark_ended = mark_then_stop
     elif point != "provider":
         raise SystemExit(f"unknown point {point!r}")
 

@@ -44,6 +44,7 @@ def settings(**env: str) -> Settings:
         ({"GATEWAY_LOG_LEVEL": "chatty"}, "GATEWAY_LOG_LEVEL must be one of"),
         ({"GATEWAY_BREAKER_FAILURES": "1"}, "GATEWAY_BREAKER_FAILURES must be"),
         ({"GATEWAY_BREAKER_COOL_DOWN_SECONDS": "soon"}, "GATEWAY_BREAKER_COOL_DOWN_SECONDS must"),
+        ({"GATEWAY_DISK_SCRUB_SECONDS": "0"}, "GATEWAY_DISK_SCRUB_SECONDS must be"),
         ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
         ({"GATEWAY_PUBLIC_URL": "https://gw.example"}, "GATEWAY_REDIS_URL is missing"),
         (
@@ -202,3 +203,10 @@ def test_the_circuit_breaker_takes_its_settings_from_the_environment(
     )
     breaker = app.extensions["gateway"].freebusy.breaker
     assert (breaker.threshold, breaker.cool_down_seconds) == (3, 90)
+
+
+def test_the_disk_scrub_bound_comes_from_the_environment(make_env: Any, build_gateway: Any) -> None:
+    default = build_gateway(make_env()).extensions["gateway"].disk_scrub
+    assert default.bound == 60
+    scrub = build_gateway(make_env(GATEWAY_DISK_SCRUB_SECONDS="7")).extensions["gateway"]
+    assert scrub.disk_scrub.bound == 7

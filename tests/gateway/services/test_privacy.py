@@ -114,6 +114,13 @@ def test_erasure_leaves_nothing_that_names_the_user_in_redis_or_its_aof(
     assert client.get("/v1/me").status_code == 401
     assert host.freebusy().status == "unknown"
 
+    # the receipt says by when the data leaves the disk; the scrub thread gets there
+    assert receipt["disk"]["scrub_by"] <= time.time() + 60
+    scrub = host.services.disk_scrub
+    deadline = time.monotonic() + 60
+    while not scrub.is_done(receipt["disk"]["request"]):
+        assert time.monotonic() < deadline, "the disk scrub did not run within its bound"
+        time.sleep(0.1)
     on_disk = aof_text(redis_client)
     for trace in [sealed_tokens, host.uid, *secrets]:
         assert trace not in on_disk
