@@ -102,6 +102,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
     vault = Vault(settings.keyring)
     users = UserStore(client, vault, settings.secret_key)
+    audit = AuditTrail(client, settings.secret_key, load_catalogue().audit_actions)
     signin = SignInService(
         connectors,
         FlowStore(client),
@@ -109,10 +110,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings.redirect_uri,
         settings.identity_marks,
         secret_key=settings.secret_key,
+        audit=audit,
     )
     grant_store = GrantStore(client)
-    grants = GrantService(grant_store, vault, connectors, purposes.missing_scopes_checker(settings))
-    audit = AuditTrail(client, settings.secret_key, load_catalogue().audit_actions)
+    grants = GrantService(
+        grant_store, vault, connectors, purposes.missing_scopes_checker(settings), audit
+    )
     revocation = RevocationService(
         grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
     )

@@ -31,6 +31,7 @@ from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
 from gateway.request_log import security_event
+from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import (
     BROKEN,
     NEEDS_CONSENT,
@@ -86,11 +87,13 @@ class GrantService:
         vault: Vault,
         connectors: Mapping[str, Connector],
         missing_scopes: MissingScopes,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.vault = vault
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
+        self.audit = audit
         self.ended_hooks: list[EndedHook] = []
         # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
         self.scrub: Callable[[], object] | None = None
@@ -100,13 +103,22 @@ class GrantService:
         for hook in self.ended_hooks:
             hook(uid, gid)
 
-    def _purge(self, uid: str, gid: str, *, status: str, reason: str) -> None:
-        """End the grant here: tokens gone, what this process remembers of it gone, and
-        the disk scrub asked for."""
-        self.store.purge(uid, gid, status=status, reason=reason)
-        self.ended(uid, gid)
+    def _purge(self, record: GrantRecord, *, status: str, reason: str, actor: str) -> None:
+        """End the grant here without its owner asking: tokens gone, what this process
+        remembers of it gone, the disk scrub asked for, and one audit record (a change to
+        the person's data that they did not make)."""
+        self.store.purge(record.uid, record.id, status=status, reason=reason)
+        self.ended(record.uid, record.id)
         if self.scrub is not None:
             self.scrub()
+        self.audit.record(
+            actor=actor,
+            action="grant.needs_consent" if status == NEEDS_CONSENT else "grant.revoke",
+            subject=record.uid,
+            purpose=record.purpose,
+            result=status,
+            detail={"provider": record.provider},
+        )
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
@@ -201,11 +213,11 @@ class GrantService:
         except DecryptionFailed:
             log.error("grant tokens do not decrypt: user=%s grant=%s", record.uid, record.id)
             self._purge(
-                record.uid,
-                record.id,
+                record,
                 status=BROKEN,
                 reason="Its stored tokens were unreadable and have been deleted; "
                 "connect the calendar again.",
+                actor="system",
             )
             raise GrantUnavailable(BROKEN, "the grant's tokens are unreadable") from None
 
@@ -214,10 +226,10 @@ class GrantService:
         consent again (not told it was revoked). The error for the caller to raise."""
         metrics.refresh("scope_lost")
         self._purge(
-            record.uid,
-            record.id,
+            record,
             status=NEEDS_CONSENT,
             reason=f"{what}; give consent again to use this calendar.",
+            actor="provider",
         )
         _refresh_failed(record, "scope_lost")
         return GrantUnavailable(NEEDS_CONSENT, "the grant no longer covers its purpose")
@@ -225,7 +237,7 @@ class GrantService:
     def _end_refused(self, record: GrantRecord, reason: str, code: str) -> GrantUnavailable:
         """The provider no longer accepts the grant: revoked here, why kept for the owner."""
         metrics.revocation("provider")
-        self._purge(record.uid, record.id, status=REVOKED, reason=reason)
+        self._purge(record, status=REVOKED, reason=reason, actor="provider")
         _refresh_failed(record, code)
         return GrantUnavailable(REVOKED, "the provider revoked this grant")
 

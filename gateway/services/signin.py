@@ -34,6 +34,7 @@ from connectors.errors import (
 from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
 from gateway.storage import keys
+from gateway.storage.audit import AuditTrail
 from gateway.storage.flows import FlowStore
 from gateway.storage.users import IdentityTaken, LinkedIdentity, UserStore
 
@@ -94,8 +95,10 @@ class SignInService:
         identity_marks: Callable[[str, str, str | None], list[str]] = lambda *_: [],
         *,
         secret_key: str,
+        audit: AuditTrail,
     ) -> None:
         self.connectors = dict(connectors)
+        self.audit = audit
         self.flows = flows
         self.pending_flows = SealedBox(secret_key, "sign-in flows")
         self.form_posts = SealedBox(secret_key, "form_post response")
@@ -265,6 +268,13 @@ class SignInService:
                 self.users.link(link_uid, linked)
             except IdentityTaken as error:
                 raise SignInError("identity_taken", str(error), 409) from error
+            if owner is None:  # a new way into the account: security-relevant
+                self.audit.record(
+                    actor=link_uid,
+                    action="identity.link",
+                    subject=link_uid,
+                    detail={"provider": identity.provider},
+                )
             return link_uid, owner is None
         if owner:
             self.users.refresh_identity(owner, linked)

@@ -24,6 +24,7 @@ from tests.conftest import KEY_RING
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 ALICE, BOB = "alice@example.com", "bob@example.com"
+CAROL = "carol@contoso.example"  # a Microsoft account Alice links to hers
 PURPOSE = "room-availability"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 ROOM = {"id": "atlas", "name": "Atlas", "time_zone": "UTC", "visibility": ["members"]}
@@ -137,6 +138,7 @@ class People:
 
     def __init__(self, app: Flask, sign_in: Any, another_browser: Any, store: redis.Redis):
         self.app, self.services = app, app.extensions["gateway"]
+        self.another_browser = another_browser
         self.alice_browser = another_browser()
         self.alice = signed_in(self.alice_browser, ALICE)
         self.admin_browser = sign_in
@@ -250,6 +252,21 @@ def test_a_host_binding_and_unbinding_a_calendar_is_one_record_each(people: Peop
     assert unbound.status_code == 303
     entry = trail.one("room.unbind", actor=people.alice, subject=people.alice)
     assert entry.detail == {"room": "atlas", "reason": "unbind"}
+
+
+def test_linking_another_providers_account_is_one_record(people: People) -> None:
+    trail, alice = people.trail, people.as_alice
+    started = alice.post("/auth/link/microsoft", data={"csrf_token": csrf(alice)})
+    assert started.status_code == 303
+    people.alice_browser.emulator.client.authorize_next(CAROL)
+    browser = people.alice_browser
+    done = browser.back_to_gateway(*browser.at_provider(started.headers["Location"]))
+    assert done.status_code == 303
+    entry = trail.one("identity.link", actor=people.alice, subject=people.alice)
+    assert entry.detail == {"provider": "microsoft"}
+    # signing in again with the linked account links nothing new
+    people.another_browser().complete("microsoft", CAROL)
+    assert [e.action for e in trail.new() if e.action == "identity.link"] == []
 
 
 # -- an admin looking at someone -------------------------------------------------------------------

@@ -293,6 +293,17 @@ def test_a_microsoft_item_marked_unknown_is_published_busy(app: Flask, hosts: Ho
 PROVIDER_APIS = {"google": "google.freebusy", "microsoft": "microsoft.getschedule"}
 
 
+def ended_by_provider(app: Flask, uid: str) -> list[tuple[str, str]]:
+    """The audit records of grant endings the provider caused, about this person (the
+    audit trail keeps them under pseudonyms: no id in them)."""
+    audit = app.extensions["gateway"].audit
+    return [
+        (entry.action, entry.result)
+        for entry in audit.entries(subject=uid, actor="provider")
+        if entry.action.startswith("grant.")
+    ]
+
+
 def api_status(app: Flask, room_id: str) -> str:
     """The room's status through POST /v1/freebusy, as the booking frontend reads it."""
     secret = ApiClientService(
@@ -328,6 +339,7 @@ def test_a_401_then_invalid_grant_revokes_the_grant_and_the_room_needs_reconnect
     assert "revoked" in page and "no longer accepts this grant" in page
     assert api_status(app, room) == "needs_reconnect"  # and it stays so, with no new call
     assert hosts.calls(f"{provider}.token") == token_calls + 1
+    assert ended_by_provider(app, uid) == [("grant.revoke", "revoked")]
 
 
 @pytest.mark.parametrize("provider", ["google", "microsoft"])
@@ -372,6 +384,7 @@ def test_a_403_for_want_of_scope_asks_for_consent_again(
     assert grant.status == "needs_consent"
     page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
     assert "needs consent" in page
+    assert ended_by_provider(app, uid) == [("grant.needs_consent", "needs_consent")]
 
 
 @pytest.mark.parametrize("error", ["invalid_grant", "interaction_required"])
