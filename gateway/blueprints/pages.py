@@ -30,12 +30,14 @@ def account() -> Response | str:
     linkable = [(name, title) for name, title in titles.items() if name not in linked]
     found = services()
     catalogue = found.consent.catalogue
+    grants = found.grants.list(user.id)
     return render_template(
         "account.html",
         user=user,
         titles=titles,
         linkable=linkable,
-        grants=found.grants.list(user.id),
+        grants=grants,
+        grant_by_id={grant.id: grant for grant in grants},
         purposes={p.id: p.title for p in catalogue.purposes},
         in_force=found.consent.store.in_force(user.id),
         history=list(reversed(found.consent.history(user.id))),

@@ -246,3 +246,31 @@ def test_a_grant_of_someone_else_answers_as_one_that_does_not_exist(
     refused = (404, {"error": "not_found", "message": "No such grant of yours."})
     assert seen == [refused, refused, refused]
     assert services.grants.get(bobs_uid, bobs.id).status == "active"
+
+
+def test_a_consent_whose_grant_an_admin_revoked_says_nothing_uses_it(
+    sign_in: Any, client: FlaskClient
+) -> None:
+    """An admin's revocation ends the access, not the person's consent (theirs to
+    withdraw): the page says plainly that it is still in force, unused, and why."""
+    sign_in.complete("google", "alice@example.com")
+    give_consent(sign_in, client, "google", "alice@example.com")
+    uid = client.get("/v1/me").get_json()["id"]
+    services = client.application.extensions["gateway"]
+    [gid] = [g.id for g in services.grants.list(uid)]
+    page = client.get("/account").get_data(as_text=True)
+    assert f'id="unused-{PURPOSE}-google"' not in page  # in use while the grant is active
+
+    services.revocation.revoke_grant(
+        uid, gid, reason="Room closed for refurbishment.", actor="operator"
+    )
+    page = client.get("/account").get_data(as_text=True)
+    assert f'id="withdraw-{PURPOSE}-google"' in page  # still in force: the person's to withdraw
+    unused = re.search(
+        rf'<p class="consent-unused" id="unused-{PURPOSE}-google">(.*?)</p>', page, re.S
+    )
+    assert unused, "the page does not say that nothing uses the consent"
+    said = " ".join(unused.group(1).split())
+    assert "no calendar access uses it" in said
+    assert "revoked (Room closed for refurbishment.)" in said
+    assert f'href="/consent/{PURPOSE}?provider=google"' in said
