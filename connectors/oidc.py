@@ -30,8 +30,12 @@ TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "intern
 class OidcConnector(Connector):
     """Sign-in through the authorization-code flow with PKCE S256, state and nonce.
 
-    The issuer is pinned: the discovery document must name exactly the expected issuer
-    (ASVS 10.5.3), the callback's RFC 9207 `iss` must equal it, and so must the ID token's.
+    The issuer is pinned: the discovery document must name the expected issuer (ASVS
+    10.5.3), and from then on the callback's RFC 9207 `iss` must equal the document's value
+    exactly, and so must the ID token's. Without a configured issuer, the expected one is
+    the discovery URL's prefix, with or without a trailing slash (OpenID Connect Discovery
+    §4.3: `https://tenant.example.auth0.com/` publishes its document at
+    `https://tenant.example.auth0.com/.well-known/openid-configuration`).
     """
 
     TOKEN_AUTH_METHOD = "client_secret_basic"  # noqa: S105 - a method name
@@ -53,7 +57,12 @@ class OidcConnector(Connector):
         self.client_id = client_id
         self._client_secret = client_secret
         self._ca_bundle = ca_bundle
-        self.expected_issuer = expected_issuer or discovery_url.removesuffix(WELL_KNOWN)
+        prefix = discovery_url.removesuffix(WELL_KNOWN)
+        # What the discovery document may name; its exact value is pinned once it is read.
+        self._issuers_allowed = (
+            frozenset({expected_issuer}) if expected_issuer else frozenset({prefix, prefix + "/"})
+        )
+        self.expected_issuer = expected_issuer or prefix
         self._session = ProviderSession(ca_bundle)
         self._metadata: dict[str, Any] | None = None
         self._jwks: JwksCache | None = None
@@ -153,11 +162,13 @@ class OidcConnector(Connector):
         with self._lock:
             if self._metadata is None:
                 document = get_json(self._session, self.discovery_url)
-                if document.get("issuer") != self.expected_issuer:
+                issuer = document.get("issuer")
+                if not isinstance(issuer, str) or issuer not in self._issuers_allowed:
                     raise ProviderUnavailable("the discovery document names an unexpected issuer")
                 for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                     if not isinstance(document.get(key), str):
                         raise ProviderUnavailable(f"the discovery document lacks {key}")
+                self.expected_issuer = issuer  # exactly, for `iss` and ID-token checks
                 self._metadata = document
             return self._metadata
 

@@ -154,6 +154,10 @@ def register_error_handlers(app: Flask, *, interval_seconds: float = 10.0) -> Er
     def refuse_without_storage() -> tuple[Response | str, int, dict[str, str]] | None:
         """A session that could not be read is not "signed out": nothing is served."""
         if getattr(session, "unavailable", False) and not request.path.startswith("/healthz"):
+            failure = getattr(session, "failure", None)
+            if failure is not None:
+                tally.report(f"storage error: {kind_of(failure)}")
+                metrics.redis_error(failure)
             body, status = error_response(
                 503, "storage_unavailable", "Storage is not answering; try again."
             )

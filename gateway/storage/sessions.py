@@ -37,6 +37,7 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.keep_created = False
         # Storage did not answer: the request is refused (503), never served as signed out.
         self.unavailable = False
+        self.failure: BaseException | None = None  # what Redis raised, for the error log
         self.loaded_uid: str | None = (data or {}).get("uid")
 
     def rotate(self, *, keep_created: bool = False) -> None:
@@ -72,9 +73,10 @@ class RedisSessionInterface(SessionInterface):
             raw = self.client.getex(keys.session(sid), ex=self.idle_seconds)
         except UnicodeDecodeError:  # not ours: whatever it is, it is never deserialised
             return RedisSession()
-        except redis.RedisError:
+        except redis.RedisError as error:
             broken = RedisSession()
             broken.unavailable = True
+            broken.failure = error
             return broken
         record = _parse(None if raw is None else str(raw))
         if record is None:

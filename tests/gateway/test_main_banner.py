@@ -41,7 +41,14 @@ def test_the_start_banner_and_logs_show_no_redis_password(tmp_path: Path) -> Non
             while "Press Ctrl-C" not in out.read_text() and time.monotonic() < deadline:
                 assert process.poll() is None, err.read_text()[-2000:]
                 time.sleep(0.1)
-            answer = requests.get(f"http://127.0.0.1:{port}/auth/login/google", timeout=10)
+            # a session cookie makes the gateway look the session up in Redis (a sign-in
+            # start would not: its flow rides in a sealed cookie)
+            answer = requests.get(
+                f"http://127.0.0.1:{port}/account",
+                cookies={"gw_session": "a-session-id-that-must-be-looked-up"},
+                allow_redirects=False,
+                timeout=10,
+            )
             assert answer.status_code == 503
         finally:
             process.terminate()

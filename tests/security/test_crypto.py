@@ -143,7 +143,9 @@ def test_a_data_key_wrapped_under_an_unknown_version_is_not_read_and_not_shredde
 def test_a_tampered_grant_never_shows_as_free_or_500_in_the_api(
     app: Flask, sign_in: Any, alice: str, redis_client: redis.Redis
 ) -> None:
-    """T25 "0 HTTP 500" + T19 "never free": the bound room answers `unknown`, HTTP 200."""
+    """T25 "0 HTTP 500" + T19 "never free": HTTP 200, and the bound room answers
+    `needs_reconnect` (its grant is marked broken and its host asked to connect again), with
+    no busy times that could read as free."""
     from tests.security.support import DAY, api_client, bearer, make_room
 
     gid = grant_for(app, sign_in, alice)
@@ -156,8 +158,9 @@ def test_a_tampered_grant_never_shows_as_free_or_500_in_the_api(
         "/v1/freebusy", json={"rooms": ["tampered"], **DAY}, headers=bearer(secret)
     )
     assert answer.status_code == 200, answer.get_json()
-    assert answer.get_json()["rooms"]["tampered"]["status"] == "unknown"
+    assert answer.get_json()["rooms"]["tampered"]["status"] == "needs_reconnect"
     assert answer.get_json()["rooms"]["tampered"]["busy"] == []
+    assert app.extensions["gateway"].grants.get(alice, gid).status == "broken"
 
 
 def test_a_tampered_binding_calendar_makes_the_room_unknown(

@@ -118,7 +118,10 @@ class SlowClients:
             for index, sock in enumerate(self.sockets):
                 if index in self.closed:
                     continue
-                readable, _, _ = select.select([sock], [], [], 0)
+                # poll, not select: in a long run this process's descriptors pass 1024
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                readable = bool(poller.poll(0))
                 answer = b""
                 try:
                     if readable:
