@@ -156,7 +156,9 @@ class UserStore:
         legacy = keys.identity_lookup(provider, keys.digest(subject))
         uid = get_text(self.client, legacy, "identity lookup")
         if uid is None:
-            return None
+            # another process may have moved it since our first read: it writes the keyed
+            # name before it deletes the legacy one, so the keyed name is there now
+            return get_text(self.client, lookup, "identity lookup")
         if not self.client.set(lookup, uid, nx=True):
             current = get_text(self.client, lookup, "identity lookup")
             if current != uid:  # claimed by another user meanwhile: that claim stands

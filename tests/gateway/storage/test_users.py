@@ -302,6 +302,20 @@ def test_many_processes_moving_one_old_name_agree(
     assert not any(old_hash("108-alice") in name for name in index)
 
 
+def test_a_lookup_that_missed_the_keyed_name_while_another_process_moved_it_finds_it(
+    store: UserStore, redis_client: redis.Redis, redis_server: Any
+) -> None:
+    """The interleaving the threads above hit now and then: this process read the keyed
+    name (absent), another moved the old name (keyed written, old deleted), and only then
+    does this one read the old name. It must find the user, not start a second account."""
+    uid = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    make_legacy(redis_client, uid, "google", "108-alice")
+    other = UserStore(connect(redis_server.url), store.vault, SECRET)
+    assert other.owner_of("google", "108-alice") == uid  # the other process moves it
+    lookup = f"gw:ident:google:{hmac_hex(keys.subject_key(SECRET), '108-alice')}"
+    assert store._move_lookup("google", "108-alice", lookup) == uid
+
+
 def test_an_old_name_of_an_erased_user_is_not_moved(
     store: UserStore, redis_client: redis.Redis
 ) -> None:
