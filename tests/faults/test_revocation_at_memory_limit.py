@@ -12,7 +12,6 @@ thread finishes it without anyone asking again.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,11 @@ import pytest
 import redis
 from flask import Flask
 
+from gateway.services.revocation import Ending
 from gateway.storage import keys
-from gateway.storage.embedded import EmbeddedRedis, find_redis_server
-from gateway.storage.grants import REVOKED
+from gateway.storage.audit import AUDIT
+from gateway.storage.embedded import EmbeddedRedis
+from gateway.storage.grants import REVOKED, UNFINISHED
 from gateway.storage.redis_client import connect
 from tests.faults.support import keys_of_grant, measured, secrets_left
 from tests.hosts import Hosts
@@ -35,21 +36,13 @@ WITHIN = 30.0  # the background thread polls every GATEWAY_DISK_SCRUB_SECONDS / 
 
 
 @pytest.fixture
-def full_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    binary = shutil.which("redis-server") or find_redis_server()
-    server = EmbeddedRedis(tmp_path / "redis", binary=binary).start()
-    yield server
-    server.stop()
+def gateway_env(gateway_env: dict[str, str], aof_redis: EmbeddedRedis) -> dict[str, str]:
+    return {**gateway_env, "GATEWAY_REDIS_URL": aof_redis.url, "GATEWAY_DISK_SCRUB_SECONDS": "4"}
 
 
 @pytest.fixture
-def gateway_env(gateway_env: dict[str, str], full_redis: EmbeddedRedis) -> dict[str, str]:
-    return {**gateway_env, "GATEWAY_REDIS_URL": full_redis.url, "GATEWAY_DISK_SCRUB_SECONDS": "4"}
-
-
-@pytest.fixture
-def store(full_redis: EmbeddedRedis) -> Iterator[redis.Redis]:
-    client = connect(full_redis.url)
+def store(aof_redis: EmbeddedRedis) -> Iterator[redis.Redis]:
+    client = connect(aof_redis.url)
     yield client
     client.config_set("maxmemory", "0")
     client.close()
@@ -76,7 +69,7 @@ def fill(store: redis.Redis) -> None:
 
 
 def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itself(
-    app: Flask, hosts: Hosts, another_browser: Any, store: redis.Redis, full_redis: EmbeddedRedis
+    app: Flask, hosts: Hosts, another_browser: Any, store: redis.Redis, aof_redis: EmbeddedRedis
 ) -> None:
     services = app.extensions["gateway"]
     uid, gid, room = hosts.hosted_room("google", "atlas")
@@ -91,7 +84,7 @@ def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itsel
     revokes_before = hosts.calls("google.revoke")
     sealed = [str(v) for v in store.hmget(keys.grant(uid, gid), ["dk", "tokens", "subject"])]
     written = time.monotonic()  # appendfsync everysec: wait for the bytes to reach the AOF
-    while len(on_disk(full_redis.data_dir, sealed)) < len(sealed):
+    while len(on_disk(aof_redis.data_dir, sealed)) < len(sealed):
         assert time.monotonic() < written + WITHIN, "the grant never reached the AOF"
         time.sleep(0.1)
 
@@ -110,7 +103,7 @@ def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itsel
     assert services.revocation.receipts(uid) == []
     # ... and the sealed bytes leave the disk all the same (BGREWRITEAOF runs at the limit)
     acknowledged = time.monotonic()
-    while left := on_disk(full_redis.data_dir, sealed):
+    while left := on_disk(aof_redis.data_dir, sealed):
         assert time.monotonic() < acknowledged + WITHIN, f"still on disk: {left}"
         time.sleep(0.1)
     off_disk = time.monotonic() - acknowledged
@@ -142,3 +135,27 @@ def test_a_disconnect_at_the_memory_limit_destroys_at_once_and_finishes_by_itsel
         f"limit was raised); finished by the gateway "
         f"{finished:.2f} s after the limit was raised, no retry by the person"
     )
+
+
+def test_an_unfinished_revocation_of_a_person_erased_meanwhile_recreates_nothing(
+    app: Flask, hosts: Hosts, store: redis.Redis
+) -> None:
+    """A revocation left unfinished at the memory limit, then its owner erased (their keys
+    all gone): finishing it must not write a grant, receipt or audit entry back for them,
+    and the record of it leaves Redis."""
+    uid, gid, _ = hosts.hosted_room("google", "atlas")
+    services = app.extensions["gateway"]
+    services.disk_scrub.stop()  # this test runs the retry itself
+    ending = Ending(
+        uid=uid, gid=gid, reason="Disconnected by you.", actor=uid, forget=False,
+        provider="google", purpose="room-availability", had_tokens=True,
+        provider_result="revoked at provider", cached=0, disk=None, receipt_id="r", at=1.0,
+    )  # fmt: skip
+    services.grants.store.keep_unfinished(uid, gid, ending.to_json())
+    services.privacy.erase(uid, actor=uid)
+    audit_before = store.xlen(AUDIT)
+
+    assert services.revocation.finish_unfinished() == 0
+    assert [k for k in store.scan_iter(f"{keys.user_tag(uid)}*")] == []
+    assert store.exists(UNFINISHED) == 0
+    assert store.xlen(AUDIT) == audit_before

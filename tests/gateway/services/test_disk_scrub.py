@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from flask import Flask
 from gateway.services.disk_scrub import DiskScrub
 from gateway.storage import keys
 from gateway.storage.disk_scrub import ScrubStore
-from gateway.storage.embedded import EmbeddedRedis, find_redis_server
+from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.redis_client import connect
 from tests.faults.support import measured
 from tests.hosts import Hosts
@@ -40,14 +39,6 @@ BOUND = 4  # seconds: GATEWAY_DISK_SCRUB_SECONDS in these tests
 # A 2-core machine shared with other suites: how late past the receipt's promise the files
 # are still allowed to be looked at before the test fails (the figure is reported).
 GRACE = 10.0
-
-
-@pytest.fixture
-def aof_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    binary = shutil.which("redis-server") or find_redis_server()
-    server = EmbeddedRedis(tmp_path / "redis", binary=binary).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
