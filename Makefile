@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run serve test lint format bench clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -29,9 +29,9 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/bandit -q -c pyproject.toml -r gateway connectors -ll
+	$(BIN)/bandit -q -c pyproject.toml -r gateway connectors emulator -ll
 	test -x $(VENV)/semgrep/bin/semgrep || ($(PYTHON) -m venv $(VENV)/semgrep && $(VENV)/semgrep/bin/pip install --quiet -r .semgrep/requirements.txt)
-	$(VENV)/semgrep/bin/semgrep --config .semgrep --error --metrics=off --disable-version-check --quiet gateway connectors
+	$(VENV)/semgrep/bin/semgrep --config .semgrep --error --metrics=off --disable-version-check --quiet gateway connectors emulator
 	mkdir -p test-artifacts && cp .secrets.baseline test-artifacts/secrets.json && git ls-files -z ':!.secrets.baseline' | xargs -0 $(BIN)/detect-secrets scan --baseline test-artifacts/secrets.json
 	$(BIN)/python -c "import json,sys; r=json.load(open('test-artifacts/secrets.json'))['results']; bad=[(f,s['line_number'],s['type']) for f,v in r.items() for s in v if s.get('is_secret') is not False]; print('unaudited secrets:',bad) if bad else None; sys.exit(len(bad))"
 	$(BIN)/cyclonedx-py requirements requirements.txt -o test-artifacts/sbom.json

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, read_form_post
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, read_form_post
 
 # The emulator's authorize and token endpoints, as the gateway's connectors find them.
 PROVIDER_PATHS = {

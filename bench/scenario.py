@@ -15,7 +15,7 @@ from flask import Flask
 
 from bench.browser import TENANT
 from bench.stack import Stack
-from connectors.emulator import read_form_post
+from emulator import read_form_post
 from gateway import create_app
 from gateway.storage.users import LinkedIdentity
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
 from gateway.crypto.keyring import new_key_entry
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 

@@ -83,7 +83,7 @@ def ensure_encryption_keys(env: MutableMapping[str, str], data_dir: Path) -> Non
 
 
 def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
-    from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+    from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
 
     host = env.get("GATEWAY_HOST", "127.0.0.1")
     public_url = env.get("GATEWAY_PUBLIC_URL") or f"http://{host}:{env.get('GATEWAY_PORT', '8000')}"

@@ -25,7 +25,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 OIDC_VARIABLE = re.compile(r"^GATEWAY_OIDC_([A-Z0-9]+)_(DISCOVERY_URL|CLIENT_ID|CLIENT_SECRET)$")
 RESERVED_PROVIDER_NAMES = frozenset({"google", "microsoft"})
-# The tenant of the emulator's work accounts (connectors/emulator/accounts.json).
+# The tenant of the emulator's work accounts (emulator/accounts.json).
 EMULATOR_TENANT = "11111111-1111-4111-8111-111111111111"
 # A GATEWAY_TRUSTED_HOSTS entry: a host name, optionally with a leading dot (its subdomains).
 HOST_NAME = re.compile(r"\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
@@ -383,7 +383,7 @@ def _providers(
     emulated = emulator_url is not None
     default_pair: tuple[str, str] | None = None
     if emulated:
-        from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+        from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
         default_pair = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
     providers: list[ProviderConfig] = []

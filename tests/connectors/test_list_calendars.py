@@ -8,10 +8,10 @@ from typing import Any
 import httplib2
 import pytest
 
-from connectors.emulator.calendar_list import HOLIDAYS_ID
-from connectors.emulator.state import Fault
 from connectors.errors import AuthorizationDenied, ProviderUnavailable
 from connectors.google import GOOGLE_API_BASE, CalendarInfo, GoogleConnector
+from emulator.calendar_list import HOLIDAYS_ID
+from emulator.state import Fault
 from tests.connectors.grants_support import ALICE, CALENDARS, CAROL, FREEBUSY, google, grant
 from tests.connectors.grants_support import microsoft as microsoft_connector
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from connectors.emulator import EmulatorClient
+from emulator import EmulatorClient
 from gateway.storage import keys
 
 FREEBUSY_ENDPOINT = {"google": "google.freebusy", "microsoft": "microsoft.getschedule"}

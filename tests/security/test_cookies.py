@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import gateway.storage.sessions as sessions_module
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gateway.storage import keys
 from tests.conftest import SignIn
 from tests.security.support import GOOGLE_ACCOUNT, MICROSOFT_ACCOUNT, csrf_token

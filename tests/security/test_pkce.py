@@ -27,7 +27,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gateway.config import KNOWN_VARIABLES, ConfigError, Settings
 from gateway.storage import keys
 from tests.conftest import SignIn

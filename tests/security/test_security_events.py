@@ -50,7 +50,7 @@ PURPOSE = "room-availability"
 ADMIN = OTHER_GOOGLE_ACCOUNT
 PLANTED_EMAIL = "canary.person@planted.example"
 PLANTED = ("c4nary-code-7f3a", "c4nary-state-91bd", "eyJc4nary.id-token.9x")
-# What the emulator's tokens and codes start with (connectors/emulator/*.py).
+# What the emulator's tokens and codes start with (emulator/*.py).
 TOKEN_PREFIXES = (
     "ya29.emu-",
     "1//emu-",

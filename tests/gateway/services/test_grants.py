@@ -16,7 +16,7 @@ import redis
 from flask import Flask
 
 from connectors.base import Identity
-from connectors.emulator import DEFAULT_CLIENT_ID
+from emulator import DEFAULT_CLIENT_ID
 from gateway.services.grants import GrantUnavailable
 from gateway.storage import keys
 from gateway.storage.grants import BROKEN, NEEDS_CONSENT, REVOKED

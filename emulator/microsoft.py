@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.emulator.errors import aad_error, graph_error
-from connectors.emulator.faults import endpoint
-from connectors.emulator.oauth import AuthorizationServer, TokenError, request_params
-from connectors.emulator.pages import error_page
-from connectors.emulator.signing import Signer, b64url_json
-from connectors.emulator.state import CONSUMER_TENANT, Account, Client
+from emulator.errors import aad_error, graph_error
+from emulator.faults import endpoint
+from emulator.oauth import AuthorizationServer, TokenError, request_params
+from emulator.pages import error_page
+from emulator.signing import Signer, b64url_json
+from emulator.state import CONSUMER_TENANT, Account, Client
 
 GRAPH_PREFIX = "https://graph.microsoft.com/"
 MULTI_TENANT = ("common", "organizations", "consumers")

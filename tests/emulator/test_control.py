@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.emulator import DEFAULT_CLIENT_ID
+from emulator import DEFAULT_CLIENT_ID
 
 CONTROL_CALLS = [
     ("POST", "authorize-next", {"account": "nobody@nowhere.example"}),

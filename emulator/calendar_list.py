@@ -20,10 +20,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.emulator.calendar import bearer
-from connectors.emulator.errors import google_api_error
-from connectors.emulator.faults import current_state, fault_response
-from connectors.emulator.state import Account
+from emulator.calendar import bearer
+from emulator.errors import google_api_error
+from emulator.faults import current_state, fault_response
+from emulator.state import Account
 
 ENDPOINT = "google.calendarlist"
 # The scopes calendar.v3.json lists for calendarList.list.

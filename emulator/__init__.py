@@ -6,9 +6,9 @@ the JSON control API under /_emulator/ or `EmulatorClient`. See server.py to sta
 control.py for the control API, and PROTOCOLS.md for the facts it follows.
 """
 
-from connectors.emulator.client import EmulatorClient, EmulatorError, read_form_post
-from connectors.emulator.google import GOOGLE_ISSUER
-from connectors.emulator.server import (
+from emulator.client import EmulatorClient, EmulatorError, read_form_post
+from emulator.google import GOOGLE_ISSUER
+from emulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_CLIENTS,

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.emulator.errors import google_api_error, graph_error
-from connectors.emulator.faults import current_state, endpoint
-from connectors.emulator.state import CONSUMER_TENANT, Account, Event, Token
+from emulator.errors import google_api_error, graph_error
+from emulator.faults import current_state, endpoint
+from emulator.state import CONSUMER_TENANT, Account, Event, Token
 
 FREEBUSY_SCOPES = frozenset(
     "https://www.googleapis.com/auth/" + s

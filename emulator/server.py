@@ -23,11 +23,11 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from connectors.emulator import calendar, calendar_list, control, generic, google, microsoft
-from connectors.emulator.client import EmulatorClient
-from connectors.emulator.errors import control_error
-from connectors.emulator.signing import Signer
-from connectors.emulator.state import (
+from emulator import calendar, calendar_list, control, generic, google, microsoft
+from emulator.client import EmulatorClient
+from emulator.errors import control_error
+from emulator.signing import Signer
+from emulator.state import (
     ACCOUNTS_FILE,
     PROVIDERS,
     Client,

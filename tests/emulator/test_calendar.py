@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
 WINDOW = {"timeMin": "2026-01-05T00:00:00Z", "timeMax": "2026-01-06T00:00:00Z"}

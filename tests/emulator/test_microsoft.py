@@ -11,7 +11,7 @@ import msal
 import pytest
 import requests
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback/microsoft"
 CONTOSO = "11111111-1111-4111-8111-111111111111"

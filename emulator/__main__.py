@@ -1,4 +1,4 @@
-"""`python -m connectors.emulator`: run the provider emulator until Ctrl-C.
+"""`python -m emulator`: run the provider emulator until Ctrl-C.
 
 Prints its URL, where the CA bundle was written, the registered client and the test
 accounts, so a person can point a gateway (GATEWAY_EMULATOR_URL, GATEWAY_CA_BUNDLE) at it.
@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from connectors.emulator.server import (
+from emulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_CLIENTS,
@@ -23,7 +23,7 @@ from connectors.emulator.server import (
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.emulator",
+        prog="python -m emulator",
         description="Google, Microsoft and generic OIDC provider emulator over HTTPS.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

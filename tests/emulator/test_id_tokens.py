@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from connectors.errors import IdTokenInvalid
 from connectors.id_token import JwksCache, validate_id_token
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 PROVIDERS = {
     # name: (authorize path, token path, jwks path, issuer suffix, account, callback)

@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Response, current_app
 
-from connectors.emulator.errors import aad_error, google_api_error, graph_error, oauth_error
-from connectors.emulator.state import EmulatorState, Fault
+from emulator.errors import aad_error, google_api_error, graph_error, oauth_error
+from emulator.state import EmulatorState, Fault
 
 MALFORMED_BODY = '{"access_token": "ya29.trunc'  # cut off mid-value: not JSON
 

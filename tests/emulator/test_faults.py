@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from connectors.emulator.client import EmulatorError
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator.client import EmulatorError
 
 GOOGLE_DISCOVERY = "/.well-known/openid-configuration"
 

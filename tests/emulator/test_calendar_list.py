@@ -15,8 +15,8 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from connectors.emulator.state import Fault
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator.state import Fault
 
 CALENDARLIST = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"

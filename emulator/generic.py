@@ -10,11 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.emulator.errors import oauth_error
-from connectors.emulator.faults import endpoint
-from connectors.emulator.oauth import AuthorizationServer, TokenError, request_params
-from connectors.emulator.signing import Signer, at_hash
-from connectors.emulator.state import Account
+from emulator.errors import oauth_error
+from emulator.faults import endpoint
+from emulator.oauth import AuthorizationServer, TokenError, request_params
+from emulator.signing import Signer, at_hash
+from emulator.state import Account
 
 PREFIX = "/generic"
 TOKEN_ERRORS = {

@@ -10,7 +10,7 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback/google"
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"

@@ -20,10 +20,10 @@ from urllib.parse import unquote, urlencode
 
 from flask import Response, request
 
-from connectors.emulator.faults import current_state
-from connectors.emulator.pages import consent_page, error_page, form_post_page
-from connectors.emulator.signing import Signer
-from connectors.emulator.state import (
+from emulator.faults import current_state
+from emulator.pages import consent_page, error_page, form_post_page
+from emulator.signing import Signer
+from emulator.state import (
     Account,
     AuthorizeAnswer,
     Client,

@@ -1,4 +1,4 @@
-"""`python -m connectors.emulator` starts, writes its CA and serves HTTPS with it."""
+"""`python -m emulator` starts, writes its CA and serves HTTPS with it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_cli_starts_writes_the_ca_and_prints_accounts(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_the_cli_starts_writes_the_ca_and_prints_accounts(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "connectors.emulator",
+            "emulator",
             "--port",
             "0",
             "--ca-out",

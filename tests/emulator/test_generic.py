@@ -7,7 +7,7 @@ from typing import Any
 
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback/emulator"
 

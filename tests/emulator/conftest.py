@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connectors.emulator import RunningEmulator, start_emulator
+from emulator import RunningEmulator, start_emulator
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback"
 

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.emulator.errors import control_error
-from connectors.emulator.faults import current_state
-from connectors.emulator.state import (
+from emulator.errors import control_error
+from emulator.faults import current_state
+from emulator.state import (
     ENDPOINTS,
     ID_TOKEN_TAMPERS,
     PROVIDERS,
