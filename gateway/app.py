@@ -39,6 +39,7 @@ from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
+from gateway.services.tombstones import Tombstones
 from gateway.storage import answers
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
@@ -52,6 +53,7 @@ from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
 from gateway.storage.rooms import RoomStore
 from gateway.storage.sessions import RedisSessionInterface
+from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
 from scopes import load_catalogue
 
@@ -119,6 +121,15 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     revocation = RevocationService(
         grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
     )
+    # a restore of an older backup cannot bring back what was revoked or erased since
+    tombstone_dir = settings.tombstone_dir or settings.data_dir / "tombstones"
+    if settings.tombstone_dir is None and settings.public_url.startswith("https://"):
+        logging.getLogger(__name__).warning(
+            "GATEWAY_TOMBSTONE_DIR is not set: tombstones go to %s, which must survive the pod "
+            "and never be restored with Redis (deploy/RESTORE.md)",
+            tombstone_dir,
+        )
+    revocation.tombstones = Tombstones(TombstoneLog(tombstone_dir))
     # erased and revoked data leaves Redis's disk within the bound, whoever dies meanwhile
     disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
     revocation.scrub = disk_scrub.request

@@ -78,16 +78,19 @@ retention_cli = AppGroup("retention", help="Deletes what has outlived its retent
 
 @retention_cli.command("run")
 def retention_run() -> None:
-    """Revoke long-unused grants, trim the audit trail, drop expired consent records."""
+    """Revoke long-unused grants, trim the audit trail, drop expired consent records and
+    tombstones."""
     from gateway.services import retention
 
     found = services()
     report = retention.run(
         found.redis, found.grants.store, found.revocation, found.audit, found.consent.catalogue
     )
+    tombstones = found.privacy.prune_tombstones()
     click.echo(
         f"idle grants revoked {report.idle_grants_revoked}, audit entries trimmed "
-        f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}"
+        f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}, "
+        f"tombstones deleted {tombstones}"
     )
 
 

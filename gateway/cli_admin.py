@@ -1,5 +1,5 @@
 """Admin commands: `flask --app gateway admin revoke-user|revoke-grant|revoke-room|
-revoke-provider|audit|verify-receipt|move-subject-names`.
+revoke-provider|audit|verify-receipt|move-subject-names|replay-erasures`.
 
 Revocations need a reason (the affected user reads it on their account page) and print the
 signed receipts, one JSON document per line, so they can be kept and verified later.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
@@ -128,3 +129,32 @@ def move_subject_names() -> None:
     keyed name (sign-in does it on the way; this reaches people who do not sign in)."""
     moved = services().users.move_legacy_names()
     click.echo(f"moved {moved} sign-in lookup(s) to keyed names")
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "an ISO date or time, e.g. 2026-11-25 or 2026-11-25T03:00Z"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+@admin_cli.command("replay-erasures")
+@click.option(
+    "--since",
+    required=True,
+    callback=_since,
+    help="When the restored backup was taken (UTC unless an offset is given); replay from a "
+    "little earlier to be safe: replaying is idempotent.",
+)
+def replay_erasures(since: float) -> None:
+    """After restoring Redis from a backup: erase and revoke again everything the tombstone
+    log says was erased or revoked since the backup (the provider is told again)."""
+    done = services().privacy.replay_tombstones(since)
+    click.echo(
+        f"read {done.read} tombstone(s): {done.erasures} erasure(s) and "
+        f"{done.revocations} revocation(s) replayed, {done.already_applied} already applied"
+        + (f", {done.unreadable} unreadable line(s)" if done.unreadable else "")
+    )

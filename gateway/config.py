@@ -36,6 +36,7 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_BREAKER_FAILURES",
         "GATEWAY_BREAKER_COOL_DOWN_SECONDS",
         "GATEWAY_DISK_SCRUB_SECONDS",
+        "GATEWAY_TOMBSTONE_DIR",
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
@@ -92,6 +93,8 @@ class Settings:
     breaker_failures: int = 5
     breaker_cool_down_seconds: int = 30
     disk_scrub_seconds: int = 60
+    # the tombstone log (services/tombstones.py): outside Redis and its backups
+    tombstone_dir: Path | None = None
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
     error_log_interval_seconds: int = 10
@@ -158,6 +161,7 @@ class Settings:
                 f"GATEWAY_SESSION_ABSOLUTE_HOURS ({absolute_hours} h = {60 * absolute_hours} min)"
             )
         redis_url = _redis_url(env)
+        data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
         # An https public URL is a real deployment: there an embedded Redis would be one per
         # worker and pod (sessions and revocations not shared), so it takes an explicit yes.
         allow_embedded = _flag(env, "GATEWAY_ALLOW_EMBEDDED_REDIS")
@@ -174,7 +178,7 @@ class Settings:
             secret_key=_secret_key(env),
             keyring=_keyring(env),
             redis_url=redis_url,
-            data_dir=Path(env.get("GATEWAY_DATA_DIR") or "var"),
+            data_dir=data_dir,
             ca_bundle=_existing_file(env, "GATEWAY_CA_BUNDLE"),
             emulator_url=emulator_url,
             providers=_providers(env, emulator_url, required=not admin_only),
@@ -191,6 +195,9 @@ class Settings:
             breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
             breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
             disk_scrub_seconds=_int(env, "GATEWAY_DISK_SCRUB_SECONDS", 60, 2, 3600),
+            tombstone_dir=Path(env["GATEWAY_TOMBSTONE_DIR"])
+            if env.get("GATEWAY_TOMBSTONE_DIR")
+            else None,
             admin_email_domain=_admin_domain(env),
             error_log_interval_seconds=_int(env, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS", 10, 1, 3600),
         )

@@ -27,6 +27,9 @@ from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService, receipts_key
 from gateway.services.rooms import RoomService
+from gateway.services.tombstones import ACTOR as REPLAY_ACTOR
+from gateway.services.tombstones import REASON as REPLAY_REASON
+from gateway.services.tombstones import Replayed
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog, access_key
 from gateway.storage.audit import AuditTrail
@@ -199,6 +202,30 @@ class PrivacyService:
             "processing": [p for p in register["purposes"] if p["id"] in applies],
         }
 
+    # -- after a restore ------------------------------------------------------------------------
+    def replay_tombstones(self, since: float) -> Replayed:
+        """Erase and revoke again what a restored backup brought back (services/tombstones.py)."""
+        tombstones = self.revocation.tombstones
+        if tombstones is None:
+            return Replayed()
+        return tombstones.replay(
+            since,
+            user_exists=lambda uid: self.users.get(uid) is not None,
+            grants=self.grants,
+            erase=lambda uid: self.erase(uid, REPLAY_ACTOR),
+            revoke=lambda uid, gid: self.revocation.revoke_grant(
+                uid, gid, reason=REPLAY_REASON, actor=REPLAY_ACTOR, tell_provider=True
+            ),
+        )
+
+    def prune_tombstones(self) -> int:
+        """Delete tombstones past their retention (the retention sweep runs this)."""
+        keep = self.catalogue.category("erasure-tombstone").retention.max_age
+        tombstones = self.revocation.tombstones
+        if tombstones is None or keep is None:
+            return 0
+        return tombstones.prune(keep.total_seconds())
+
     # -- erasure ---------------------------------------------------------------------------------
     def erase(self, uid: str, actor: str) -> dict[str, Any]:
         """Everything about the user goes; returns the signed receipt (nothing of it is kept)."""
@@ -217,6 +244,10 @@ class PrivacyService:
         doomed = sorted(set(index) | set(tagged) | {receipts_key(uid), access_key(uid)})
         deleted = int(self.client.delete(*doomed)) if doomed else 0
         kept = self.audit.count_about(uid) + 1  # + the erasure's own record, below
+        if self.revocation.tombstones:
+            self.revocation.tombstones.user_erased(
+                uid, destroyed={"grants": grants, "room_links": rooms, "keys": deleted}
+            )
         disk = self.revocation.scrub() if self.revocation.scrub else None
         receipt = self.signer.sign(
             {

@@ -43,6 +43,7 @@ from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
 from gateway.services.disk_scrub import DiskStatus
 from gateway.services.grants import GrantService
+from gateway.services.tombstones import Tombstones
 from gateway.storage import answers, keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import ACTIVE, REVOKED, GrantStore
@@ -107,6 +108,8 @@ class RevocationService:
         self.unbind_hooks: list[UnbindHook] = []
         # asks for the deleted data to leave Redis's disk (services/disk_scrub.py)
         self.scrub: Callable[[], DiskStatus] | None = None
+        # remembers each ending outside Redis, against restores (services/tombstones.py)
+        self.tombstones: Tombstones | None = None
         self._unfinished: list[Ending] = []  # Redis refused even to record them
         self._unfinished_lock = threading.Lock()
 
@@ -142,6 +145,14 @@ class RevocationService:
         # 2. everything secret here, in deletes only (they run at Redis's memory limit too)
         cached = self.store.shred(uid, gid)
         self.grants.ended(uid, gid)  # and what this process keeps of it in memory
+        if self.tombstones:
+            self.tombstones.grant_ended(
+                uid,
+                gid,
+                provider=record.provider,
+                purpose=record.purpose,
+                destroyed={"data_keys": int(had_tokens), "cached_entries": cached},
+            )
         disk = self.scrub() if self.scrub else None
         ending = Ending(
             uid=uid,
