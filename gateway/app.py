@@ -5,7 +5,8 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -53,6 +54,7 @@ from gateway.storage.grants import GrantStore
 from gateway.storage.redis_client import connect
 from gateway.storage.rooms import RoomStore
 from gateway.storage.sessions import RedisSessionInterface
+from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
 from scopes import load_catalogue
@@ -71,6 +73,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         MAX_CONTENT_LENGTH=settings.max_content_length,
         MAX_FORM_MEMORY_SIZE=settings.max_content_length,
         TRUSTED_HOSTS=list(settings.trusted_hosts),
@@ -103,8 +106,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
     vault = Vault(settings.keyring)
-    users = UserStore(client, vault, settings.secret_key)
-    audit = AuditTrail(client, settings.secret_key, load_catalogue().audit_actions)
+    # keyed hashes that must outlive a rotation of the secret key (storage/stable_secrets.py)
+    lasting = _lasting_secret(StableSecrets(client, vault), settings)
+    users = UserStore(client, vault, lasting)
+    audit = AuditTrail(client, lasting, load_catalogue().audit_actions)
     signin = SignInService(
         connectors,
         FlowStore(client),
@@ -112,15 +117,14 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings.redirect_uri,
         settings.identity_marks,
         secret_key=settings.secret_key,
+        secret_key_fallbacks=settings.secret_key_fallbacks,
         audit=audit,
     )
     grant_store = GrantStore(client)
     grants = GrantService(
         grant_store, vault, connectors, purposes.missing_scopes_checker(settings), audit
     )
-    revocation = RevocationService(
-        grant_store, grants, connectors, audit, ReceiptSigner(settings.secret_key)
-    )
+    revocation = RevocationService(grant_store, grants, connectors, audit, ReceiptSigner(lasting))
     # a restore of an older backup cannot bring back what was revoked or erased since
     tombstone_dir = settings.tombstone_dir or settings.data_dir / "tombstones"
     if settings.tombstone_dir is None and settings.public_url.startswith("https://"):
@@ -150,9 +154,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings), audit)
     revocation.unbind_hooks.append(room_service.unbind_grant)
     consent_service.rebind_hooks.append(room_service.rebind_grant)
-    api_clients = ApiClientStore(client, settings.secret_key)
+    api_clients = ApiClientStore(client, lasting)
     access_log = AccessLog(client)
-    signer = ReceiptSigner(settings.secret_key)
+    signer = ReceiptSigner(lasting)
     privacy_service = PrivacyService(
         client,
         users,
@@ -241,6 +245,23 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     init_request_log(app)
     init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted
     return app
+
+
+def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], str]:
+    """The secret of API client hashes, receipts, pseudonyms and subject names: stored once
+    (from the oldest configured secret key, so what was computed before still matches) and
+    read from Redis on first use, since the gateway starts while Redis is down."""
+    lock = threading.Lock()
+    found: list[str] = []
+
+    def read() -> str:
+        with lock:
+            if not found:
+                initial = settings.oldest_secret_key.encode()
+                found.append(stable.get("lasting-secret", initial).decode())
+            return found[0]
+
+    return read
 
 
 def _settle_answers(_error: BaseException | None) -> None:

@@ -40,6 +40,7 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_PORT",
         "GATEWAY_PUBLIC_URL",
         "GATEWAY_SECRET_KEY",
+        "GATEWAY_SECRET_KEY_FALLBACKS",
         "GATEWAY_ENCRYPTION_KEYS",
         "GATEWAY_REDIS_URL",
         "GATEWAY_DATA_DIR",
@@ -93,6 +94,8 @@ class Settings:
     breaker_failures: int = 5
     breaker_cool_down_seconds: int = 30
     disk_scrub_seconds: int = 60
+    # keys a GATEWAY_SECRET_KEY rotation replaced, still accepted for short-lived values
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
     # the tombstone log (services/tombstones.py): outside Redis and its backups
     tombstone_dir: Path | None = None
     admin_email_domain: str | None = None
@@ -129,14 +132,23 @@ class Settings:
 
     @cached_property
     def _admin_marks(self) -> frozenset[str]:
-        found = {self._mark(f"id|{entry}") for entry in self.admins}
-        if self.admin_email_domain:
-            found.add(self._mark("domain|" + self.admin_email_domain))
+        # marks of sessions that signed in before a secret-key rotation still count
+        found: set[str] = set()
+        for secret in (self.secret_key, *self.secret_key_fallbacks):
+            found |= {self._mark(f"id|{entry}", secret) for entry in self.admins}
+            if self.admin_email_domain:
+                found.add(self._mark("domain|" + self.admin_email_domain, secret))
         return frozenset(found)
 
-    def _mark(self, value: str) -> str:
-        key = hmac.new(self.secret_key.encode(), b"gw admin marks v1", hashlib.sha256).digest()
+    def _mark(self, value: str, secret: str | None = None) -> str:
+        secret = secret or self.secret_key
+        key = hmac.new(secret.encode(), b"gw admin marks v1", hashlib.sha256).digest()
         return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+    @property
+    def oldest_secret_key(self) -> str:
+        """What the secrets that outlive rotations start from (storage/stable_secrets.py)."""
+        return (self.secret_key_fallbacks or (self.secret_key,))[-1]
 
     def redirect_uri(self, provider: str) -> str:
         """Built from configuration, never from the request's Host header (RFC 9700 §4.13)."""
@@ -176,6 +188,7 @@ class Settings:
             port=port,
             public_url=public_url,
             secret_key=_secret_key(env),
+            secret_key_fallbacks=_secret_key_fallbacks(env),
             keyring=_keyring(env),
             redis_url=redis_url,
             data_dir=data_dir,
@@ -305,6 +318,15 @@ def _secret_key(env: Mapping[str, str]) -> str:
     if len(value) < 32:
         raise ConfigError("GATEWAY_SECRET_KEY is too short: use at least 32 random characters")
     return value
+
+
+def _secret_key_fallbacks(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Older secret keys, newest first, comma-separated: accepted, never used to seal."""
+    found = tuple(k.strip() for k in env.get("GATEWAY_SECRET_KEY_FALLBACKS", "").split(","))
+    found = tuple(k for k in found if k)
+    if any(len(k) < 32 for k in found):
+        raise ConfigError("GATEWAY_SECRET_KEY_FALLBACKS: each key needs at least 32 characters")
+    return found
 
 
 def _admins(env: Mapping[str, str]) -> frozenset[str]:

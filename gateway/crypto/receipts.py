@@ -7,7 +7,10 @@ import base64
 import hashlib
 import hmac
 import json
+from functools import cached_property
 from typing import Any
+
+from gateway.crypto.secret_source import SecretSource, reveal
 
 
 class ReceiptInvalid(ValueError):
@@ -15,8 +18,12 @@ class ReceiptInvalid(ValueError):
 
 
 class ReceiptSigner:
-    def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(b"gateway receipts|" + secret_key.encode()).digest()
+    def __init__(self, secret_key: SecretSource) -> None:
+        self._secret = secret_key
+
+    @cached_property
+    def _key(self) -> bytes:
+        return hashlib.sha256(b"gateway receipts|" + reveal(self._secret).encode()).digest()
 
     def _mac(self, body: dict[str, Any]) -> str:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

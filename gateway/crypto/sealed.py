@@ -25,9 +25,17 @@ NONCE_BYTES = 12
 
 
 class SealedBox:
-    def __init__(self, secret_key: str, purpose: str) -> None:
+    """Seals under `secret_key`; opens what it or any of `fallbacks` (the keys a rotation
+    replaced, GATEWAY_SECRET_KEY_FALLBACKS) sealed, so a sign-in that started on a gateway
+    not yet rolled over completes on one that is."""
+
+    def __init__(self, secret_key: str, purpose: str, fallbacks: tuple[str, ...] = ()) -> None:
         self.purpose = purpose.encode()
-        self._aead = AESGCM(
+        self._aeads = [self._aead_of(key) for key in (secret_key, *fallbacks)]
+        self._aead = self._aeads[0]
+
+    def _aead_of(self, secret_key: str) -> AESGCM:
+        return AESGCM(
             HKDF(
                 algorithm=hashes.SHA256(), length=32, salt=None, info=b"gw sealed|" + self.purpose
             ).derive(secret_key.encode())
@@ -46,10 +54,15 @@ class SealedBox:
             return None
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self.purpose)
-            body = json.loads(plain)
-        except (InvalidTag, ValueError, binascii.Error):
+        except (ValueError, binascii.Error):
             return None
+        body = None
+        for aead in self._aeads:
+            try:
+                body = json.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self.purpose))
+                break
+            except (InvalidTag, ValueError):
+                continue
         if not isinstance(body, dict) or not isinstance(body.get("exp"), int | float):
             return None
         return body.get("v") if body["exp"] > time.time() else None

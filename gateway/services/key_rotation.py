@@ -18,6 +18,7 @@ from gateway.crypto.vault import Vault, grant_context, user_context
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantStore, wrapped_keys
+from gateway.storage.stable_secrets import CONTEXT as STABLE_CONTEXT
 
 
 class RotationRefused(Exception):
@@ -38,6 +39,8 @@ class RotationReport:
 
 
 def _context(client: redis.Redis, key: str) -> str:
+    if key == keys.STABLE_SECRETS:
+        return STABLE_CONTEXT
     uid = keys.owner_of_key(key)
     if key.endswith(":profile"):
         return user_context(uid)

@@ -95,13 +95,14 @@ class SignInService:
         identity_marks: Callable[[str, str, str | None], list[str]] = lambda *_: [],
         *,
         secret_key: str,
+        secret_key_fallbacks: tuple[str, ...] = (),
         audit: AuditTrail,
     ) -> None:
         self.connectors = dict(connectors)
         self.audit = audit
         self.flows = flows
-        self.pending_flows = SealedBox(secret_key, "sign-in flows")
-        self.form_posts = SealedBox(secret_key, "form_post response")
+        self.pending_flows = SealedBox(secret_key, "sign-in flows", secret_key_fallbacks)
+        self.form_posts = SealedBox(secret_key, "form_post response", secret_key_fallbacks)
         self.users = users
         self.redirect_uri_for = redirect_uri_for
         self.identity_marks = identity_marks

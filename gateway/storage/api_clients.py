@@ -22,10 +22,12 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
 import redis
 
+from gateway.crypto.secret_source import SecretSource, reveal
 from gateway.storage.keys import PREFIX
 from gateway.storage.readable import hgetall_text, unreadable
 
@@ -52,13 +54,17 @@ class ApiClient:
 
 
 class ApiClientStore:
-    def __init__(self, client: redis.Redis, pepper: str) -> None:
+    def __init__(self, client: redis.Redis, pepper: SecretSource) -> None:
         self.client = client
-        self._pepper = pepper.encode()
+        self._pepper_source = pepper
         self._verified: dict[str, tuple[float, ApiClient]] = {}  # HMAC of secret -> client
 
     def _hash(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    @cached_property
+    def _pepper(self) -> bytes:
+        return reveal(self._pepper_source).encode()
 
     def create(
         self, name: str, audiences: set[str], rooms: set[str], rate_limit: str

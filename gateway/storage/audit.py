@@ -24,10 +24,12 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 import redis
 
+from gateway.crypto.secret_source import SecretSource, reveal
 from gateway.storage.keys import PREFIX
 
 AUDIT = f"{PREFIX}:audit"
@@ -52,10 +54,17 @@ class UnknownAuditAction(ValueError):
 
 
 class AuditTrail:
-    def __init__(self, client: redis.Redis, secret_key: str, actions: Iterable[str]) -> None:
+    def __init__(
+        self, client: redis.Redis, secret_key: SecretSource, actions: Iterable[str]
+    ) -> None:
         self.client = client
         self.actions = frozenset(actions)
-        self._key = hashlib.sha256(b"gateway audit pseudonyms|" + secret_key.encode()).digest()
+        self._secret = secret_key
+
+    @cached_property
+    def _key(self) -> bytes:
+        secret = reveal(self._secret).encode()
+        return hashlib.sha256(b"gateway audit pseudonyms|" + secret).digest()
 
     def pseudonym(self, who: str) -> str:
         """A stable pseudonym for a user id (or an actor name), never reversible here."""

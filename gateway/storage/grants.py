@@ -262,7 +262,11 @@ class GrantStore:
 
 
 def wrapped_keys(client: redis.Redis) -> Iterator[tuple[str, str]]:
-    """(redis key, wrapped data key) of every profile and grant: the sweep rotation walks."""
+    """(redis key, wrapped data key) of every profile and grant, and of the stable secrets:
+    the sweep rotation walks."""
+    stable = client.hget(keys.STABLE_SECRETS, "dk")
+    if stable is not None:
+        yield keys.STABLE_SECRETS, str(stable)
     for pattern in keys.WRAPPED_KEY_PATTERNS:
         for key in client.scan_iter(match=pattern, count=500):
             name = str(key)

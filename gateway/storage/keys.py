@@ -102,6 +102,8 @@ def consents(uid: str) -> str:
 # Patterns for admin sweeps (key rotation): every hash that holds a wrapped data key.
 WRAPPED_KEY_PATTERNS = (f"{PREFIX}:{{u:*}}:profile", f"{PREFIX}:{{u:*}}:grant:*")
 RETIRED_KEY_VERSIONS = f"{PREFIX}:keyring:retired"
+# secrets that outlive a GATEWAY_SECRET_KEY rotation (storage/stable_secrets.py)
+STABLE_SECRETS = f"{PREFIX}:stable-secrets"
 
 
 def owner_of_key(key: str) -> str:

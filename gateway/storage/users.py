@@ -19,11 +19,13 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import redis
 
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
+from gateway.crypto.secret_source import SecretSource, reveal
 from gateway.crypto.vault import Vault, user_context
 from gateway.storage import keys
 from gateway.storage.readable import get_text, hgetall_text
@@ -54,10 +56,14 @@ class IdentityTaken(Exception):
 
 
 class UserStore:
-    def __init__(self, client: redis.Redis, vault: Vault, secret_key: str) -> None:
+    def __init__(self, client: redis.Redis, vault: Vault, secret_key: SecretSource) -> None:
         self.client = client
         self.vault = vault
-        self._subject_key = keys.subject_key(secret_key)
+        self._secret = secret_key
+
+    @cached_property
+    def _subject_key(self) -> bytes:
+        return keys.subject_key(reveal(self._secret))
 
     def _lookup(self, provider: str, subject: str) -> str:
         return keys.identity_lookup(provider, keys.subject_digest(self._subject_key, subject))

@@ -48,12 +48,14 @@ def test_rotation_under_load_then_retirement(
     old_ring = gateway_env["GATEWAY_ENCRYPTION_KEYS"]
     old_version = old_ring.split(":")[0]
 
-    rotated = create_app(make_env(GATEWAY_ENCRYPTION_KEYS=f"{new_key_entry('v2')},{old_ring}"))
+    new_entry = new_key_entry("v2")
+    rotated = create_app(make_env(GATEWAY_ENCRYPTION_KEYS=f"{new_entry},{old_ring}"))
     service = rotated.extensions["gateway"].grants
-    assert "v1: 5 data keys (newest)" in keys_command(app, "status").output  # 4 grants + profile
+    # 4 grants + the profile + the stable secrets (storage/stable_secrets.py)
+    assert "v1: 6 data keys (newest)" in keys_command(app, "status").output
     refused = keys_command(rotated, "retire", old_version)
     assert refused.exit_code != 0
-    assert "still wraps 5 data key(s); not retired" in refused.output
+    assert "still wraps 6 data key(s); not retired" in refused.output
 
     failures: list[BaseException] = []
     uses = 0
@@ -78,17 +80,21 @@ def test_rotation_under_load_then_retirement(
         thread.join(timeout=30)
 
     assert result.exit_code == 0, result.output
-    assert "re-wrapped 5" in result.output
+    assert "re-wrapped 6" in result.output
     assert failures == []
     assert uses > 0
     assert {w.split(":")[0] for _, w in wrapped_keys(redis_client)} == {"v2"}
-    assert "v2: 5 data keys (newest)" in keys_command(rotated, "status").output
+    assert "v2: 6 data keys (newest)" in keys_command(rotated, "status").output
     for gid in grants:
         assert service.access_token(uid, gid)
 
     retired = keys_command(rotated, "retire", old_version)
     assert retired.exit_code == 0, retired.output
     assert "remove it from GATEWAY_ENCRYPTION_KEYS" in retired.output
+    # a gateway on the new ring alone still keys pseudonyms as before the rotation
+    only_new = create_app(make_env(GATEWAY_ENCRYPTION_KEYS=new_entry))
+    before = app.extensions["gateway"].audit.pseudonym(uid)
+    assert only_new.extensions["gateway"].audit.pseudonym(uid) == before
     newest = keys_command(rotated, "retire", "v2")
     assert newest.exit_code != 0
     assert "newest key version" in newest.output

@@ -31,6 +31,7 @@ KEPT = [  # until revoked, erased or deleted by an admin
     r"gw:\{clients\}(:[0-9a-f]+)?",
     r"gw:\{answers\}:generation",  # a counter, no personal data (storage/answers.py)
     r"gw:audit",  # pseudonymous; the retention sweep trims it to the catalogue's max_age
+    r"gw:stable-secrets",  # the gateway's own keys, no personal data (storage/stable_secrets.py)
 ]
 
 
