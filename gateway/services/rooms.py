@@ -25,8 +25,8 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors.base import CalendarInfo
 from connectors.errors import ConnectorError
-from connectors.google import CalendarInfo
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
@@ -571,9 +571,9 @@ class RoomService:
 
     def _calendars(self, chooser: GrantRecord) -> list[CalendarInfo]:
         connector = self.grants.connectors.get(chooser.provider)
-        lister = getattr(connector, "list_calendars", None)
-        if lister is None:
+        if connector is None or connector.capabilities.addressing != "listed":
             raise CalendarListUnavailable("this provider cannot list calendars")
+        lister = connector.list_calendars
         try:
             token = self.grants.access_token(chooser.uid, chooser.id)
             found: list[CalendarInfo] = lister(token)
