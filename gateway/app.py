@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from connectors.base import Connector
-from connectors.registry import build_connector
+from connectors.registry import Registry
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
@@ -95,7 +94,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     csrf.init_app(app)
 
-    connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
+    connectors = Registry(settings.providers, settings.ca_bundle)
     vault = Vault(settings.keyring)
     users = UserStore(client, vault, settings.secret_key)
     audit = AuditTrail(client, settings.secret_key, load_catalogue().audit_actions)
@@ -163,7 +162,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         room_service,
         grants,
         FreeBusyCache(client),
-        calendar_apis(connectors),
+        connectors.calendars(),
         ttl_seconds=settings.freebusy_ttl_seconds,
         stale_seconds=settings.freebusy_stale_seconds,
         deadline_seconds=settings.freebusy_deadline_seconds,
@@ -239,11 +238,6 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
 def _settle_answers(_error: BaseException | None) -> None:
     answers.settle()
-
-
-def calendar_apis(connectors: dict[str, Connector]) -> dict[str, Connector]:
-    """The configured providers that back rooms: each connector reads its own calendars."""
-    return {name: c for name, c in connectors.items() if c.capabilities.calendars}
 
 
 def _datetime(timestamp: float) -> str:
