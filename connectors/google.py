@@ -89,7 +89,8 @@ class GoogleConnector(OidcConnector):
 
     @classmethod
     def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> GoogleConnector:
-        assert isinstance(config, OidcConfig)
+        if not isinstance(config, OidcConfig):
+            raise TypeError(f"{cls.__name__} needs a OidcConfig, not {type(config).__name__}")
         return cls(
             config.name,
             client_id=config.client_id,

@@ -141,7 +141,8 @@ class MicrosoftConnector(Connector):
     def from_config(
         cls, config: ProviderConfig, ca_bundle: str | None = None
     ) -> MicrosoftConnector:
-        assert isinstance(config, MicrosoftConfig)
+        if not isinstance(config, MicrosoftConfig):
+            raise TypeError(f"{cls.__name__} needs a MicrosoftConfig, not {type(config).__name__}")
         return cls(
             config.name,
             client_id=config.client_id,

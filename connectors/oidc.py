@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -68,7 +69,8 @@ class OidcConnector(Connector):
 
     @classmethod
     def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> Connector:
-        assert isinstance(config, OidcConfig)
+        if not isinstance(config, OidcConfig):
+            raise TypeError(f"{cls.__name__} needs a OidcConfig, not {type(config).__name__}")
         if not config.discovery_url:
             raise SettingError(f"provider {config.name!r} has no discovery URL")
         return cls(
@@ -265,9 +267,7 @@ def _safe_code(value: object) -> str:
 def _configure(env: ProviderEnv) -> list[ProviderConfig]:
     """`GATEWAY_OIDC_<NAME>_DISCOVERY_URL`, `_CLIENT_ID`, `_CLIENT_SECRET` for each NAME; with
     the emulator, also its generic provider (unless a NAME of EMULATOR is configured)."""
-    pattern = PROVIDER.pattern
-    assert pattern is not None
-    names = sorted({m.group(1) for k in env.values if (m := pattern.match(k))})
+    names = sorted({m.group(1) for k in env.values if (m := _VARIABLE.match(k))})
     found: list[ProviderConfig] = []
     for upper in names:
         prefix = f"{PROVIDER.prefix}_{upper}"
@@ -324,3 +324,4 @@ PROVIDER = ProviderSpec(
     named=True,
     emulated_names=(EMULATOR_NAME,),
 )
+_VARIABLE = PROVIDER.pattern or re.compile("(?!)")  # named: always a pattern
