@@ -1,4 +1,17 @@
-"""The one small interface every provider implements, and the plain values it returns.
+"""The one small contract every provider implements, and the plain values it returns.
+
+A provider is one module in `connectors/` that defines a `Connector` subclass and a
+module-level `PROVIDER` (a `ProviderSpec`): what it is as data (kind, display name, its
+`GATEWAY_*` settings, its `Capabilities`) and how to read its configuration. The registry
+(connectors/registry.py) finds every such module; nothing outside `connectors/` names one.
+
+The contract, for a provider whose capabilities say it has them:
+- sign-in: `begin` / `complete` (PKCE, state, nonce, ID token checks);
+- calendar authorization: `begin` with the purpose's scopes, `complete` returns its tokens;
+- `refresh`, `revoke`;
+- `list_calendars` (what a host may pick), `free_busy` for many calendars in one call
+  (at most `capabilities.batch_size` calendars over at most `capabilities.window_limit`);
+- `forget_grant`: drop whatever the connector keeps in memory about an ended grant.
 
 Connectors know nothing of Flask, Redis, rooms or users: they turn configuration and callback
 parameters into frozen dataclasses, and raise the typed errors of `connectors.errors`.
@@ -6,10 +19,187 @@ parameters into frozen dataclasses, and raise the typed errors of `connectors.er
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+# -- what a provider is, as data ----------------------------------------------------------------
+# How a host names the calendar behind a room: picked from `list_calendars` ("listed"), or
+# typed as a mailbox address the free/busy call takes (Graph's getSchedule: "mailbox").
+Addressing = Literal["listed", "mailbox", "none"]
+# What a grant of this provider holds: OAuth tokens, an app password, a secret feed URL.
+Credential = Literal["oauth_token", "app_password", "feed_url", "none"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do, so that the gateway asks this instead of its kind.
+
+    `batch_size` calendars go into one free/busy call, over at most `window_limit`;
+    `can_revoke`: the provider has a revocation endpoint (else the person is told where to
+    remove the app); `sign_in`: it signs people in; `calendars`: it backs rooms.
+    """
+
+    sign_in: bool
+    calendars: bool
+    credential: Credential = "none"
+    can_revoke: bool = False
+    batch_size: int = 0
+    window_limit: timedelta = timedelta(0)
+    addressing: Addressing = "none"
+
+
+SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderConfig:
+    """One configured provider: `kind` picks the module, `name` is its URL segment
+    (/auth/login/<name>, /auth/callback/<name>) and the key of everything stored for it.
+    A provider module subclasses this with the settings it reads."""
+
+    name: str
+    kind: str
+    title: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OAuthClientConfig(ProviderConfig):
+    """A provider the gateway is a registered OAuth client of."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+class SettingError(ValueError):
+    """A provider's `GATEWAY_*` variables are wrong; the message is one line saying what to
+    change (gateway/config.py shows it as a configuration error)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable of a provider: `GATEWAY_<KIND>_<name>`, or, for a provider
+    configured under names of its own, `GATEWAY_<KIND>_<NAME>_<name>`. `enables`: setting
+    it means the provider is configured (so no emulator is started in its place)."""
+
+    name: str
+    meaning: str
+    secret: bool = False
+    enables: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderEnv:
+    """The `GATEWAY_*` variables as one provider reads them (values already stripped).
+
+    `emulator_url` is set when the emulator stands in for the providers, with the client it
+    registers for the gateway (`emulator_client`); `taken_names` are names other providers
+    already use.
+    """
+
+    values: Mapping[str, str]
+    emulator_url: str | None = None
+    emulator_client: tuple[str, str] | None = field(default=None, repr=False)
+    taken_names: frozenset[str] = frozenset()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.values.get(name) or default
+
+    def client(self, prefix: str) -> tuple[str, str] | None:
+        """`<prefix>_CLIENT_ID` and `_CLIENT_SECRET`: both, or neither."""
+        client_id, secret = self.get(f"{prefix}_CLIENT_ID"), self.get(f"{prefix}_CLIENT_SECRET")
+        if client_id and not secret:
+            raise SettingError(f"{prefix}_CLIENT_SECRET is missing ({prefix}_CLIENT_ID is set)")
+        if secret and not client_id:
+            raise SettingError(f"{prefix}_CLIENT_ID is missing ({prefix}_CLIENT_SECRET is set)")
+        return (client_id, secret) if client_id and secret else None
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What one provider module declares (its module-level `PROVIDER`).
+
+    `configure` reads the provider's settings and returns its configured instances (none
+    when it is not configured); `named`: it may be configured several times, each under a
+    name of its own (`GATEWAY_<KIND>_<NAME>_*`). `emulated_names` are the names the emulator
+    registers callbacks for when it stands in for this provider. `how_to_enable` completes
+    "no sign-in provider is configured: set ...".
+    """
+
+    kind: str
+    connector: type[Connector]
+    settings: tuple[Setting, ...]
+    configure: Callable[[ProviderEnv], list[ProviderConfig]]
+    how_to_enable: str
+    named: bool = False
+    emulated_names: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return self.connector.default_title
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.connector.capabilities
+
+    @property
+    def prefix(self) -> str:
+        return f"GATEWAY_{self.kind.upper()}"
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """Its exact variable names (none for a `named` provider: see `pattern`)."""
+        if self.named:
+            return frozenset()
+        return frozenset(f"{self.prefix}_{s.name}" for s in self.settings)
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """A `named` provider's variables: group 1 is the name, group 2 the setting."""
+        if not self.named:
+            return None
+        suffixes = "|".join(re.escape(s.name) for s in self.settings)
+        return re.compile(rf"^{self.prefix}_([A-Z0-9]+)_({suffixes})$")
+
+    def owns(self, variable: str) -> bool:
+        pattern = self.pattern
+        return variable in self.variables or bool(pattern and pattern.match(variable))
+
+    def is_configured_in(self, env: Mapping[str, str]) -> bool:
+        """Whether `env` configures this provider for real (not through the emulator)."""
+        if self.named:
+            return any(self.owns(name) for name in env)
+        return any(env.get(f"{self.prefix}_{s.name}") for s in self.settings if s.enables)
+
+
+# -- what a provider returns --------------------------------------------------------------------
+Busy = tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """One calendar a person can pick to back a room: never its events.
+
+    `id` is what the free/busy call names; `access_role` is the provider's word for the
+    person's access (Google: freeBusyReader, reader, writer, owner).
+    """
+
+    id: str
+    name: str
+    primary: bool
+    access_role: str
+
+
+@dataclass(frozen=True)
+class CalendarBusy:
+    """One calendar's busy intervals (UTC start, end), or the provider's error for it,
+    which the gateway publishes as "unknown", never as free."""
+
+    busy: Busy = ()
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +268,8 @@ class Identity:
 
 
 class Connector(ABC):
-    """A sign-in provider. Subclasses implement `begin` and `complete`.
+    """A provider. Subclasses implement `begin`, `complete` and `from_config`, and, when
+    their `capabilities` say they back rooms, `refresh`, `list_calendars` and `free_busy`.
 
     `name` is the configured name (the path segment of /auth/login/<name>); `title` is what a
     person sees on the sign-in button; `response_method` tells the gateway whether the
@@ -87,12 +278,26 @@ class Connector(ABC):
 
     name: str
     title: str
+    kind: ClassVar[str]
+    default_title: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = SIGN_IN_ONLY
     response_method: str = "GET"
     SIGN_IN_SCOPES: tuple[str, ...] = ("openid", "email", "profile")
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> Connector:
+        """The connector for one configured instance (its own module's config class)."""
+
+    @property
+    def supports_grants(self) -> bool:
+        """Whether a person can grant this provider's calendars for a purpose."""
+        return self.capabilities.calendars
+
     @abstractmethod
     def begin(self, redirect_uri: str, state: str, scopes: tuple[str, ...] = ()) -> AuthRequest:
-        """Build the authorization request (PKCE S256, state, nonce) for sign-in plus `scopes`."""
+        """Build the authorization request (PKCE S256, state, nonce) for sign-in plus `scopes`
+        (calendar authorization, when `scopes` asks for more than sign-in)."""
 
     @abstractmethod
     def complete(
@@ -101,8 +306,6 @@ class Connector(ABC):
         """Check the callback, redeem the code and validate the ID token."""
 
     # -- grants: providers whose calendars the gateway reads ----------------------------------
-    supports_grants: bool = False
-
     def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
         """A fresh access token. Raises `GrantInvalid` when the provider says invalid_grant
         (revoked, expired), `ProviderUnavailable` on 429/5xx/network failure."""
@@ -111,3 +314,24 @@ class Connector(ABC):
     def revoke(self, tokens: TokenSet) -> bool:
         """Tell the provider to revoke the grant, where it can; True when it confirmed."""
         return False
+
+    def list_calendars(self, access_token: str) -> list[CalendarInfo]:
+        """The calendars a host can pick, primary first."""
+        raise NotImplementedError(f"{self.name} has no calendars")
+
+    def free_busy(
+        self,
+        access_token: str,
+        calendar_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        grant: str | None = None,
+    ) -> dict[str, CalendarBusy]:
+        """Busy times of up to `capabilities.batch_size` calendars in one call, each
+        calendar's own error where the provider gives one. 401: `AccessRefused`; 403 for
+        want of scope: `ScopeRefused`; 429/5xx/network: `ProviderUnavailable`."""
+        raise NotImplementedError(f"{self.name} has no calendars")
+
+    def forget_grant(self, grant: str) -> None:
+        """The grant ended (revoked, erased, refused): keep nothing of it in memory."""
+        return None  # a connector that keeps nothing per grant has nothing to drop

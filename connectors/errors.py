@@ -5,6 +5,7 @@ ConnectorError
  ├── CallbackRejected        the callback itself is unacceptable: iss mismatch, no code
  ├── TokenExchangeFailed     the token endpoint refused: invalid_grant, invalid_client …
  │    └── GrantInvalid       a refresh was refused with invalid_grant: the grant is dead
+ │         └── ConsentWithdrawn   … for want of consent (AADSTS65001): consent again
  ├── IdTokenInvalid          signature, alg, iss, aud, exp, nonce …
  │    └── TenantNotAllowed   a Microsoft tenant outside the allow-list
  ├── AccessRefused           a calendar API refused the access token (401)

@@ -2,7 +2,14 @@
 
 Grants (calendar scopes) keep Google's refresh token, which does not rotate. Refresh goes
 through google-auth's `Credentials`; revocation through the discovery document's RFC 7009
-`revocation_endpoint` (PROTOCOLS.md §1.3, §1.5, §1.8, §1.9).
+`revocation_endpoint` (PROTOCOLS.md §1.3, §1.5, §1.8, §1.9). Calendars: calendarList.list
+and freebusy.query through google-api-python-client (its bundled discovery document), up
+to 50 calendars per freeBusy call.
+
+Google's freeBusy returns errors per calendar inside a 200; they are that calendar's error
+(published "unknown"), as is a calendar missing from the answer, one without its busy list,
+or an answer that does not cover the asked range (PROTOCOLS.md §1.7). Only start and end
+times cross this module's boundary.
 """
 
 from __future__ import annotations
@@ -10,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,16 +33,26 @@ import requests
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from connectors.base import TokenSet
-from connectors.calendars import retry_after
+from connectors.base import (
+    CalendarBusy,
+    CalendarInfo,
+    Capabilities,
+    ProviderConfig,
+    ProviderEnv,
+    ProviderSpec,
+    Setting,
+    TokenSet,
+)
 from connectors.errors import (
+    AccessRefused,
     AuthorizationDenied,
     GrantInvalid,
     ProviderUnavailable,
+    ScopeRefused,
     TokenExchangeFailed,
 )
-from connectors.http import DEFAULT_TIMEOUT, BoundedHttp
-from connectors.oidc import TRANSIENT_ERRORS, OidcConnector, _safe_code
+from connectors.http import DEFAULT_TIMEOUT, BoundedHttp, retry_after
+from connectors.oidc import TRANSIENT_ERRORS, OidcConfig, OidcConnector, _safe_code
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_ISSUER = "https://accounts.google.com"
@@ -46,21 +64,10 @@ REAUTH_NEEDED = "Reauthentication is needed"
 GOOGLE_API_BASE = "https://www.googleapis.com"
 CALENDAR_LIST_PAGE = 250  # calendarList.list: "never larger than 250" entries a page
 CALENDAR_LIST_PAGES = 20  # 5,000 calendars: more is a broken answer, not an account
-
-
-@dataclass(frozen=True)
-class CalendarInfo:
-    """One calendar a person can pick to back a room: never its events.
-
-    `id` is what the free/busy call names; `access_role` is the provider's word for the
-    person's access (Google: freeBusyReader, reader, writer, owner).
-    """
-
-    id: str
-    name: str
-    primary: bool
-    access_role: str
-
+# freeBusy 403 reasons that are rate limits (try later), not a refusal of the grant.
+RATE_LIMITS = frozenset(
+    {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +75,29 @@ log = logging.getLogger(__name__)
 class GoogleConnector(OidcConnector):
     """Google sign-in; calendar scopes are added incrementally (include_granted_scopes)."""
 
-    supports_grants = True
+    kind = "google"
+    default_title = "Google"
+    capabilities = Capabilities(
+        sign_in=True,
+        calendars=True,
+        credential="oauth_token",
+        can_revoke=True,
+        batch_size=50,  # freeBusy items per call
+        window_limit=timedelta(days=60),  # Google refuses past ~90 days (PROTOCOLS §1.7)
+        addressing="listed",
+    )
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> GoogleConnector:
+        if not isinstance(config, OidcConfig):
+            raise TypeError(f"{cls.__name__} needs a OidcConfig, not {type(config).__name__}")
+        return cls(
+            config.name,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            discovery_url=config.discovery_url or GOOGLE_DISCOVERY_URL,
+            ca_bundle=ca_bundle,
+        )
 
     def __init__(
         self,
@@ -89,6 +118,15 @@ class GoogleConnector(OidcConnector):
             # Google's own discovery URL names its issuer; an emulator's names its own URL.
             expected_issuer=GOOGLE_ISSUER if discovery_url == GOOGLE_DISCOVERY_URL else None,
         )
+        # The Calendar API is Google's for Google's own discovery URL, and the discovery
+        # document's origin otherwise (the emulator, PROTOCOLS.md §1.9).
+        if discovery_url == GOOGLE_DISCOVERY_URL:
+            api_origin = GOOGLE_API_BASE
+        else:
+            parts = urlsplit(discovery_url)
+            api_origin = f"{parts.scheme}://{parts.netloc}"
+        self.calendar_api = f"{api_origin}/calendar/v3/"
+        self._local = threading.local()  # httplib2 and a built Resource: one per thread
 
     def accepted_issuers(self) -> frozenset[str]:
         if self.expected_issuer == GOOGLE_ISSUER:
@@ -189,16 +227,9 @@ class GoogleConnector(OidcConnector):
         """The person's calendars (calendarList.list through google-api-python-client),
         primary first; needs a token with calendar.calendarlist.readonly or broader.
 
-        The API's base URL is Google's for Google's own discovery URL and the discovery
-        document's origin otherwise (the emulator, PROTOCOLS.md §1.9). Raises
-        `AuthorizationDenied` when Google refuses the token (401, 403 other than a rate
-        limit), `ProviderUnavailable` on 429/5xx, network failure or an unreadable answer.
+        Raises `AuthorizationDenied` when Google refuses the token (401, 403 other than a
+        rate limit), `ProviderUnavailable` on 429/5xx, network failure or an unreadable answer.
         """
-        if self.discovery_url == GOOGLE_DISCOVERY_URL:
-            base = GOOGLE_API_BASE
-        else:
-            parts = urlsplit(self.discovery_url)
-            base = f"{parts.scheme}://{parts.netloc}"
         transport = BoundedHttp(self._ca_bundle)
         credentials = google.oauth2.credentials.Credentials(token=access_token)
         # An access token alone: a 401 is an answer to report, not a cue to refresh here.
@@ -213,7 +244,7 @@ class GoogleConnector(OidcConnector):
                 http=http,
                 static_discovery=True,
                 cache_discovery=False,
-                client_options={"api_endpoint": f"{base}/calendar/v3/"},
+                client_options={"api_endpoint": self.calendar_api},
             ) as service:
                 request = service.calendarList().list(maxResults=CALENDAR_LIST_PAGE)
                 for _ in range(CALENDAR_LIST_PAGES):
@@ -241,6 +272,76 @@ class GoogleConnector(OidcConnector):
             if isinstance(entry.get("id"), str) and entry.get("deleted") is not True
         ]
         return sorted(calendars, key=lambda c: not c.primary)
+
+    # -- free/busy ---------------------------------------------------------------------------
+    def _freebusy_http(self, access_token: str) -> google_auth_httplib2.AuthorizedHttp:
+        # httplib2 keeps the connection alive; one Http per thread (it is not thread-safe).
+        # Connect (TCP and TLS) within 3 s, read within 10 s, as every provider call.
+        base = getattr(self._local, "http", None)
+        if base is None:
+            base = BoundedHttp(self._ca_bundle)
+            self._local.http = base
+        # An access token alone: a 401 is the answer (AccessRefused), never a cue for
+        # google-auth to try a refresh it cannot do (it would raise RefreshError instead).
+        return google_auth_httplib2.AuthorizedHttp(
+            google.oauth2.credentials.Credentials(token=access_token),
+            http=base,
+            refresh_status_codes=(),
+        )
+
+    def _freebusy_service(self) -> Any:
+        # A Resource is cheap to use but slow to build; one per thread, requests get their
+        # own authorised http at execute time.
+        service = getattr(self._local, "service", None)
+        if service is None:
+            service = build(
+                "calendar",
+                "v3",
+                http=BoundedHttp(self._ca_bundle),  # static discovery: never used to call out
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self.calendar_api},
+            )
+            self._local.service = service
+        return service
+
+    def free_busy(
+        self,
+        access_token: str,
+        calendar_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        grant: str | None = None,
+    ) -> dict[str, CalendarBusy]:
+        body = {
+            "timeMin": _rfc3339(start),
+            "timeMax": _rfc3339(end),
+            "timeZone": "UTC",
+            "items": [{"id": cid} for cid in calendar_ids],
+        }
+        try:
+            answer = (
+                self._freebusy_service()
+                .freebusy()
+                .query(body=body)
+                .execute(http=self._freebusy_http(access_token), num_retries=0)
+            )
+        except HttpError as error:
+            raise _freebusy_error(error) from None
+        except google.auth.exceptions.RefreshError:  # only if google-auth refreshes anyway
+            raise AccessRefused("Google refused the access token") from None
+        except (httplib2.HttpLib2Error, OSError, ValueError) as error:
+            raise ProviderUnavailable(
+                f"Google Calendar did not answer ({type(error).__name__})"
+            ) from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("calendars"), dict):
+            raise ProviderUnavailable("Google Calendar answered without calendars")
+        if not _covers(answer, start, end):
+            return {cid: CalendarBusy(error="partial") for cid in calendar_ids}
+        return {cid: _calendar_busy(answer["calendars"].get(cid)) for cid in calendar_ids}
+
+    def forget_grant(self, grant: str) -> None:
+        """Nothing of a grant is kept between calls (each has its own authorised http)."""
 
 
 class _Unavailable(google.auth.exceptions.TransportError):
@@ -379,3 +480,92 @@ def _epoch(expiry: datetime | None) -> float | None:
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=UTC)
     return expiry.timestamp()
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _covers(answer: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """The echoed timeMin/timeMax, where given, span the asked range (else: unknown)."""
+    try:
+        low = _utc(answer["timeMin"]) if "timeMin" in answer else start
+        high = _utc(answer["timeMax"]) if "timeMax" in answer else end
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return low <= start and high >= end
+
+
+def _calendar_busy(entry: Any) -> CalendarBusy:
+    """One calendar of a freeBusy answer; anything but a clean busy list is its error."""
+    if not isinstance(entry, dict):
+        return CalendarBusy(error="missing")
+    errors = entry.get("errors")
+    if errors is not None and errors != []:
+        first = errors[0] if isinstance(errors, list) and errors else None
+        reason = first.get("reason") if isinstance(first, dict) else None
+        return CalendarBusy(error=str(reason or "error"))
+    periods = entry.get("busy")
+    if not isinstance(periods, list):  # no busy list is not an empty one
+        return CalendarBusy(error="malformed")
+    try:
+        busy = tuple((_utc(p["start"]), _utc(p["end"])) for p in periods)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return CalendarBusy(error="malformed")
+    if any(s >= e for s, e in busy):
+        return CalendarBusy(error="malformed")
+    return CalendarBusy(busy=busy)
+
+
+def _freebusy_error(error: HttpError) -> Exception:
+    status = int(error.resp.status)
+    wait = retry_after(error.resp.get("retry-after"))
+    details = error.error_details if isinstance(error.error_details, list) else []
+    reasons = {str(d.get("reason")) for d in details if isinstance(d, dict)}
+    if status == 401:
+        return AccessRefused("Google refused the access token")
+    if status == 403 and reasons and not reasons & RATE_LIMITS:
+        return ScopeRefused("Google refused this grant access to free/busy")
+    if status in (403, 429) or status >= 500:
+        return ProviderUnavailable(
+            f"Google Calendar answered {status}", code="provider_busy", retry_after=wait
+        )
+    return ProviderUnavailable(f"Google Calendar refused the request ({status})", code="refused")
+
+
+# -- configuration ------------------------------------------------------------------------------
+def _configure(env: ProviderEnv) -> list[ProviderConfig]:
+    """`GATEWAY_GOOGLE_CLIENT_ID` and `_SECRET`; with the emulator, its client by default."""
+    pair = env.client(PROVIDER.prefix) or env.emulator_client
+    if not pair:
+        return []
+    emulated = env.emulator_url
+    return [
+        OidcConfig(
+            name=PROVIDER.kind,
+            kind=PROVIDER.kind,
+            client_id=pair[0],
+            client_secret=pair[1],
+            discovery_url=f"{emulated}/.well-known/openid-configuration" if emulated else None,
+        )
+    ]
+
+
+PROVIDER = ProviderSpec(
+    kind=GoogleConnector.kind,
+    connector=GoogleConnector,
+    settings=(
+        Setting("CLIENT_ID", "Google OAuth client id", enables=True),
+        Setting("CLIENT_SECRET", "Google OAuth client secret", secret=True),
+    ),
+    configure=_configure,
+    how_to_enable="GATEWAY_GOOGLE_CLIENT_ID and _SECRET",
+    emulated_names=("google",),
+)

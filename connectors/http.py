@@ -6,6 +6,8 @@ bundle (requests merges environment settings over `Session.verify`, which MSAL r
 
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +43,21 @@ class ProviderSession(requests.Session):
         kwargs.setdefault("timeout", self.default_timeout)
         kwargs.setdefault("allow_redirects", False)
         return super().request(method, url, *args, **kwargs)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number (Graph sends fractions) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def get_json(session: requests.Session, url: str) -> dict[str, Any]:

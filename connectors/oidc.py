@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.base import AuthRequest, Connector, Identity, TokenSet
+from connectors.base import (
+    SIGN_IN_ONLY,
+    AuthRequest,
+    Connector,
+    Identity,
+    OAuthClientConfig,
+    ProviderConfig,
+    ProviderEnv,
+    ProviderSpec,
+    Setting,
+    SettingError,
+    TokenSet,
+)
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -25,6 +40,15 @@ from connectors.id_token import JwksCache, validate_id_token
 WELL_KNOWN = "/.well-known/openid-configuration"
 # Token-endpoint errors that say "try later", not "this request is wrong".
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "internal_failure"})
+# The generic provider the emulator serves, signed in at /auth/login/emulator.
+EMULATOR_NAME = "emulator"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OidcConfig(OAuthClientConfig):
+    """An OpenID Connect client; `discovery_url` None: the provider's own, well-known one."""
+
+    discovery_url: str | None = None
 
 
 class OidcConnector(Connector):
@@ -39,6 +63,24 @@ class OidcConnector(Connector):
     """
 
     TOKEN_AUTH_METHOD = "client_secret_basic"  # noqa: S105 - a method name
+    kind = "oidc"
+    default_title = "OpenID Connect"
+    capabilities = SIGN_IN_ONLY
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> Connector:
+        if not isinstance(config, OidcConfig):
+            raise TypeError(f"{cls.__name__} needs a OidcConfig, not {type(config).__name__}")
+        if not config.discovery_url:
+            raise SettingError(f"provider {config.name!r} has no discovery URL")
+        return cls(
+            config.name,
+            discovery_url=config.discovery_url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            ca_bundle=ca_bundle,
+            title=config.title,
+        )
 
     def __init__(
         self,
@@ -219,3 +261,67 @@ def _safe_code(value: object) -> str:
     """A provider error code fit for our error shape: short, plain characters only."""
     text = str(value or "provider_error")
     return text if text.replace("_", "").isalnum() and len(text) <= 64 else "provider_error"
+
+
+# -- configuration ------------------------------------------------------------------------------
+def _configure(env: ProviderEnv) -> list[ProviderConfig]:
+    """`GATEWAY_OIDC_<NAME>_DISCOVERY_URL`, `_CLIENT_ID`, `_CLIENT_SECRET` for each NAME; with
+    the emulator, also its generic provider (unless a NAME of EMULATOR is configured)."""
+    names = sorted({m.group(1) for k in env.values if (m := _VARIABLE.match(k))})
+    found: list[ProviderConfig] = []
+    for upper in names:
+        prefix = f"{PROVIDER.prefix}_{upper}"
+        discovery = env.get(f"{prefix}_DISCOVERY_URL")
+        pair = env.client(prefix)
+        if not discovery or not pair:
+            missing = f"{prefix}_DISCOVERY_URL" if not discovery else f"{prefix}_CLIENT_ID"
+            raise SettingError(f"{missing} is missing (other {prefix}_* variables are set)")
+        parts = urlsplit(discovery)
+        if parts.scheme != "https" or not parts.path.endswith(WELL_KNOWN):
+            raise SettingError(
+                f"{prefix}_DISCOVERY_URL must be an https URL ending in "
+                "/.well-known/openid-configuration"
+            )
+        if upper.lower() in env.taken_names:
+            raise SettingError(
+                f"{prefix}_*: the name {upper.lower()!r} is taken by a built-in provider"
+            )
+        found.append(
+            OidcConfig(
+                name=upper.lower(),
+                kind=PROVIDER.kind,
+                client_id=pair[0],
+                client_secret=pair[1],
+                discovery_url=discovery,
+                title=upper.capitalize(),
+            )
+        )
+    client = env.emulator_client
+    if env.emulator_url and client and EMULATOR_NAME not in {c.name for c in found}:
+        found.append(
+            OidcConfig(
+                name=EMULATOR_NAME,
+                kind=PROVIDER.kind,
+                client_id=client[0],
+                client_secret=client[1],
+                discovery_url=f"{env.emulator_url}/generic{WELL_KNOWN}",
+                title="Emulated OpenID Connect",
+            )
+        )
+    return found
+
+
+PROVIDER = ProviderSpec(
+    kind=OidcConnector.kind,
+    connector=OidcConnector,
+    settings=(
+        Setting("DISCOVERY_URL", "the provider's https .../.well-known/openid-configuration"),
+        Setting("CLIENT_ID", "OAuth client id", enables=True),
+        Setting("CLIENT_SECRET", "OAuth client secret", secret=True),
+    ),
+    configure=_configure,
+    how_to_enable="a GATEWAY_OIDC_<NAME>_* triple",
+    named=True,
+    emulated_names=(EMULATOR_NAME,),
+)
+_VARIABLE = PROVIDER.pattern or re.compile("(?!)")  # named: always a pattern

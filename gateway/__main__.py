@@ -20,11 +20,10 @@ from typing import Any
 import click
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from gateway.config import OIDC_VARIABLE, ConfigError, Settings
+from connectors import registry
+from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 from gateway.request_log import redact_url
-
-CREDENTIAL_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID")
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -54,9 +53,7 @@ def ignore_stop_signals() -> None:
 def needs_emulator(env: Mapping[str, str]) -> bool:
     if env.get("GATEWAY_EMULATOR_URL"):
         return False
-    if any(env.get(name) for name in CREDENTIAL_VARIABLES):
-        return False
-    return not any(OIDC_VARIABLE.match(name) for name in env)
+    return not registry.configured_in(env)
 
 
 def ensure_secret_key(env: MutableMapping[str, str], data_dir: Path) -> None:
@@ -88,9 +85,7 @@ def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
     host = env.get("GATEWAY_HOST", "127.0.0.1")
     public_url = env.get("GATEWAY_PUBLIC_URL") or f"http://{host}:{env.get('GATEWAY_PORT', '8000')}"
     public_url = public_url.rstrip("/")
-    redirect_uris = [
-        f"{public_url}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")
-    ]
+    redirect_uris = [f"{public_url}/auth/callback/{name}" for name in registry.emulated_names()]
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     emulator = start_emulator(
         ca_path=data_dir / "emulator-ca.pem",

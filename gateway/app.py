@@ -12,14 +12,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from connectors.calendars import (
-    GOOGLE_CALENDAR_API,
-    GRAPH_API,
-    GoogleCalendarApi,
-    GraphCalendarApi,
-)
-from connectors.http import ProviderSession
-from connectors.registry import build_connector
+from connectors.registry import Registry
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
@@ -34,7 +27,7 @@ from gateway.services import purposes
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
-from gateway.services.freebusy import CalendarApi, FreeBusyService
+from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
 from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
@@ -104,7 +97,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     csrf.init_app(app)
 
-    connectors = {p.name: build_connector(p, settings.ca_bundle) for p in settings.providers}
+    connectors = Registry(settings.providers, settings.ca_bundle)
     vault = Vault(settings.keyring)
     # keyed hashes that must outlive a rotation of the secret key (storage/stable_secrets.py)
     lasting = _lasting_secret(StableSecrets(client, vault), settings)
@@ -173,7 +166,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         room_service,
         grants,
         FreeBusyCache(client),
-        calendar_apis(settings),
+        connectors.calendars(),
         ttl_seconds=settings.freebusy_ttl_seconds,
         stale_seconds=settings.freebusy_stale_seconds,
         deadline_seconds=settings.freebusy_deadline_seconds,
@@ -266,20 +259,6 @@ def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], s
 
 def _settle_answers(_error: BaseException | None) -> None:
     answers.settle()
-
-
-def calendar_apis(settings: Settings) -> dict[str, CalendarApi]:
-    """One calendar API client per configured provider that has calendars."""
-    apis: dict[str, CalendarApi] = {}
-    emulator = settings.emulator_url
-    for provider in settings.providers:
-        if provider.kind == "google":
-            base = f"{emulator}/calendar/v3/" if emulator else GOOGLE_CALENDAR_API
-            apis[provider.name] = GoogleCalendarApi(base, settings.ca_bundle)
-        elif provider.kind == "microsoft":
-            session = ProviderSession(settings.ca_bundle, pool_size=64)
-            apis[provider.name] = GraphCalendarApi(session, emulator or GRAPH_API)
-    return apis
 
 
 def _datetime(timestamp: float) -> str:

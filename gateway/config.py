@@ -16,21 +16,18 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from connectors.registry import ProviderConfig
+from connectors import registry
+from connectors.base import ProviderConfig, SettingError
 from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.request_log import redact_url
 from gateway.storage import redis_client
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-OIDC_VARIABLE = re.compile(r"^GATEWAY_OIDC_([A-Z0-9]+)_(DISCOVERY_URL|CLIENT_ID|CLIENT_SECRET)$")
-RESERVED_PROVIDER_NAMES = frozenset({"google", "microsoft"})
-# The tenant of the emulator's work accounts (emulator/accounts.json).
-EMULATOR_TENANT = "11111111-1111-4111-8111-111111111111"
 # A GATEWAY_TRUSTED_HOSTS entry: a host name, optionally with a leading dot (its subdomains).
 HOST_NAME = re.compile(r"\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
-KNOWN_VARIABLES = frozenset(
+# The gateway's own settings; each provider's come from its module (connectors/registry.py).
+GATEWAY_VARIABLES = frozenset(
     {
         "GATEWAY_HOST",
         "GATEWAY_BREAKER_FAILURES",
@@ -55,16 +52,11 @@ KNOWN_VARIABLES = frozenset(
         "GATEWAY_FREEBUSY_STALE_SECONDS",
         "GATEWAY_FREEBUSY_DEADLINE_SECONDS",
         "GATEWAY_ADMIN_EMAIL_DOMAIN",
-        "GATEWAY_GOOGLE_CLIENT_ID",
-        "GATEWAY_GOOGLE_CLIENT_SECRET",
-        "GATEWAY_MICROSOFT_CLIENT_ID",
-        "GATEWAY_MICROSOFT_CLIENT_SECRET",
-        "GATEWAY_MICROSOFT_TENANT",
-        "GATEWAY_MICROSOFT_ALLOWED_TENANTS",
         "GATEWAY_ALLOW_EMBEDDED_REDIS",
         "GATEWAY_ERROR_LOG_INTERVAL_SECONDS",
     }
 )
+KNOWN_VARIABLES = GATEWAY_VARIABLES | registry.known_variables()
 
 
 class ConfigError(ValueError):
@@ -218,7 +210,7 @@ class Settings:
 
 def _reject_unknown(env: Mapping[str, str]) -> None:
     for name in sorted(env):
-        if name in KNOWN_VARIABLES or OIDC_VARIABLE.match(name):
+        if name in KNOWN_VARIABLES or registry.owns_variable(name):
             continue
         guess = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
         hint = f" (did you mean {guess[0]}?)" if guess else ""
@@ -335,8 +327,8 @@ def _admins(env: Mapping[str, str]) -> frozenset[str]:
         provider, _, subject = entry.partition(":")
         if not provider or not subject:
             raise ConfigError(
-                f"GATEWAY_ADMINS entries must be provider:subject (e.g. google:1084...), "
-                f"got {entry!r}"
+                f"GATEWAY_ADMINS entries must be provider:subject (the provider's name, then "
+                f"the subject it signs people in with), got {entry!r}"
             )
     return frozenset(entries)
 
@@ -377,124 +369,22 @@ def _existing_file(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
-def _pair(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
-    client_id, secret = env.get(f"{prefix}_CLIENT_ID"), env.get(f"{prefix}_CLIENT_SECRET")
-    if client_id and not secret:
-        raise ConfigError(f"{prefix}_CLIENT_SECRET is missing ({prefix}_CLIENT_ID is set)")
-    if secret and not client_id:
-        raise ConfigError(f"{prefix}_CLIENT_ID is missing ({prefix}_CLIENT_SECRET is set)")
-    return (client_id, secret) if client_id and secret else None
-
-
-def _tenants(env: Mapping[str, str], tenant: str, emulated: bool) -> frozenset[str]:
-    raw = env.get("GATEWAY_MICROSOFT_ALLOWED_TENANTS", "")
-    tenants = {t.strip().lower() for t in raw.split(",") if t.strip()}
-    for value in tenants:
-        if not GUID.match(value):
-            raise ConfigError(
-                f"GATEWAY_MICROSOFT_ALLOWED_TENANTS must list tenant GUIDs, got {value!r}"
-            )
-    if tenants:
-        return frozenset(tenants)
-    if GUID.match(tenant):
-        return frozenset({tenant})
-    if emulated:
-        return frozenset({EMULATOR_TENANT})
-    raise ConfigError(
-        f"GATEWAY_MICROSOFT_ALLOWED_TENANTS is missing: tenant {tenant!r} admits any organisation, "
-        "so list the tenant GUIDs that may sign in"
-    )
-
-
 def _providers(
     env: Mapping[str, str], emulator_url: str | None, *, required: bool = True
 ) -> tuple[ProviderConfig, ...]:
-    emulated = emulator_url is not None
-    default_pair: tuple[str, str] | None = None
-    if emulated:
+    """Each provider reads its own variables, as its module declares them."""
+    emulator_client: tuple[str, str] | None = None
+    if emulator_url is not None:
         from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-        default_pair = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-    providers: list[ProviderConfig] = []
-
-    google = _pair(env, "GATEWAY_GOOGLE") or default_pair
-    if google:
-        providers.append(
-            ProviderConfig(
-                name="google",
-                kind="google",
-                client_id=google[0],
-                client_secret=google[1],
-                discovery_url=f"{emulator_url}/.well-known/openid-configuration"
-                if emulated
-                else None,
-            )
-        )
-
-    microsoft = _pair(env, "GATEWAY_MICROSOFT") or default_pair
-    if microsoft:
-        tenant = (env.get("GATEWAY_MICROSOFT_TENANT") or "organizations").lower()
-        if tenant not in ("common", "organizations", "consumers") and not GUID.match(tenant):
-            raise ConfigError(
-                "GATEWAY_MICROSOFT_TENANT must be common, organizations, consumers "
-                f"or a tenant GUID, got {tenant!r}"
-            )
-        providers.append(
-            ProviderConfig(
-                name="microsoft",
-                kind="microsoft",
-                client_id=microsoft[0],
-                client_secret=microsoft[1],
-                tenant=tenant,
-                allowed_tenants=_tenants(env, tenant, emulated),
-                authority_base=emulator_url,
-            )
-        )
-
-    names = sorted({m.group(1) for k in env if (m := OIDC_VARIABLE.match(k))})
-    for upper in names:
-        prefix = f"GATEWAY_OIDC_{upper}"
-        discovery = env.get(f"{prefix}_DISCOVERY_URL")
-        pair = _pair(env, prefix)
-        if not discovery or not pair:
-            missing = f"{prefix}_DISCOVERY_URL" if not discovery else f"{prefix}_CLIENT_ID"
-            raise ConfigError(f"{missing} is missing (other {prefix}_* variables are set)")
-        parts = urlsplit(discovery)
-        if parts.scheme != "https" or not parts.path.endswith("/.well-known/openid-configuration"):
-            raise ConfigError(
-                f"{prefix}_DISCOVERY_URL must be an https URL ending in "
-                "/.well-known/openid-configuration"
-            )
-        if upper.lower() in RESERVED_PROVIDER_NAMES:
-            raise ConfigError(
-                f"{prefix}_*: the name {upper.lower()!r} is taken by a built-in provider"
-            )
-        providers.append(
-            ProviderConfig(
-                name=upper.lower(),
-                kind="oidc",
-                client_id=pair[0],
-                client_secret=pair[1],
-                discovery_url=discovery,
-                title=upper.capitalize(),
-            )
-        )
-
-    if emulated and default_pair and "emulator" not in {p.name for p in providers}:
-        providers.append(
-            ProviderConfig(
-                name="emulator",
-                kind="oidc",
-                client_id=default_pair[0],
-                client_secret=default_pair[1],
-                discovery_url=f"{emulator_url}/generic/.well-known/openid-configuration",
-                title="Emulated OpenID Connect",
-            )
-        )
+        emulator_client = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+    try:
+        providers = registry.configure(env, emulator_url, emulator_client)
+    except SettingError as error:
+        raise ConfigError(str(error)) from None
     if not providers and required:
         raise ConfigError(
-            "no sign-in provider is configured: set GATEWAY_GOOGLE_CLIENT_ID and _SECRET, "
-            "GATEWAY_MICROSOFT_CLIENT_ID and _SECRET, a GATEWAY_OIDC_<NAME>_* triple, "
+            f"no sign-in provider is configured: set {registry.enable_hints()}, "
             "or GATEWAY_EMULATOR_URL"
         )
-    return tuple(providers)
+    return providers

@@ -19,13 +19,24 @@ import tomllib
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connectors import registry
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.toml")
 
-ProviderKind = Literal["google", "microsoft", "oidc"]
+
+def _known_kind(value: str) -> str:
+    """A provider kind is one the registry declares (connectors/registry.py): adding a
+    provider module adds its kind here, and a typo is an error."""
+    if value not in registry.kinds():
+        raise ValueError(f"{value!r} is not a provider kind ({', '.join(registry.kinds())})")
+    return value
+
+
+ProviderKind = Annotated[str, AfterValidator(_known_kind)]
 LegalBasisId = Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
 # Events that end a datum's life at once (or, with `keep_after_end`, start its last clock).
 EndEvent = Literal[
@@ -38,7 +49,7 @@ EndEvent = Literal[
     "sign_in_completed",
 ]
 
-PROVIDER_KINDS: tuple[ProviderKind, ...] = ("google", "microsoft", "oidc")
+PROVIDER_KINDS: tuple[str, ...] = registry.kinds()
 LEGAL_BASES: tuple[LegalBasisId, ...] = (
     "consent",
     "contract",

@@ -13,7 +13,7 @@ pages = Blueprint("pages", __name__)
 @pages.get("/")
 def landing() -> str:
     signin = services().signin
-    providers = [(name, c.title) for name, c in signin.connectors.items()]
+    providers = [(n, c.title) for n, c in signin.connectors.items() if c.capabilities.sign_in]
     return render_template("landing.html", providers=providers, signed_in="uid" in session)
 
 
@@ -27,7 +27,11 @@ def account() -> Response | str:
     signin = services().signin
     linked = {i.provider for i in user.identities}
     titles = {name: c.title for name, c in signin.connectors.items()}
-    linkable = [(name, title) for name, title in titles.items() if name not in linked]
+    linkable = [
+        (name, c.title)
+        for name, c in signin.connectors.items()
+        if c.capabilities.sign_in and name not in linked
+    ]
     found = services()
     catalogue = found.consent.catalogue
     grants = found.grants.list(user.id)

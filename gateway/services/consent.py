@@ -91,7 +91,7 @@ class ConsentService:
             )
         kind = self.kinds[provider]
         try:
-            scopes = purpose.scopes_for(kind)  # type: ignore[arg-type]
+            scopes = purpose.scopes_for(kind)
         except PurposeNotOffered:
             raise ConsentError(
                 "not_offered", "This purpose cannot be granted with that provider.", 404
@@ -101,7 +101,7 @@ class ConsentService:
             provider=provider,
             provider_title=connector.title,
             scopes=tuple(scopes),
-            note=purpose.consent.provider_notes.get(kind),  # type: ignore[call-overload]
+            note=purpose.consent.provider_notes.get(kind),
         )
 
     def offers_for(self, uid: str) -> list[Offer]:
@@ -211,7 +211,7 @@ class ConsentService:
                 if event.action != REFUSED:
                     return None
                 missing = offer.purpose.missing_scopes(
-                    self.kinds[provider],  # type: ignore[arg-type]
+                    self.kinds[provider],
                     event.granted,
                 )
                 return Refusal(purpose_id, provider, tuple(missing))

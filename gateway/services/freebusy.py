@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.calendars import CalendarBusy
+from connectors.base import CalendarBusy, Connector
 from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
 from gateway import metrics
 from gateway.services.breaker import HELD, OPEN, CircuitBreaker
@@ -63,22 +63,6 @@ REMEMBER_AT_MOST_SECONDS = 5.0
 REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
 MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
 RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
-
-
-class CalendarApi(Protocol):
-    MAX_WINDOW: timedelta
-    MAX_CALENDARS: int
-
-    def free_busy(
-        self,
-        access_token: str,
-        calendar_ids: Sequence[str],
-        start: datetime,
-        end: datetime,
-        grant: str | None = None,
-    ) -> dict[str, CalendarBusy]: ...
-
-    def forget_grant(self, grant: str) -> None: ...
 
 
 class FreeBusyError(Exception):
@@ -164,7 +148,7 @@ class FreeBusyService:
         rooms: RoomService,
         grants: GrantService,
         cache: FreeBusyCache,
-        apis: Mapping[str, CalendarApi],
+        apis: Mapping[str, Connector],
         *,
         ttl_seconds: int,
         stale_seconds: int,
@@ -566,12 +550,12 @@ class FreeBusyService:
         start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
         end = datetime(days[-1].year, days[-1].month, days[-1].day, tzinfo=UTC) + timedelta(1)
         ids = sorted(set(calendars.values()))
-        per_call = api.MAX_CALENDARS
+        per_call = api.capabilities.batch_size
         results: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
         failed: set[str] = set()
         window_start = start
         while window_start < end:
-            window_end = min(end, window_start + api.MAX_WINDOW)
+            window_end = min(end, window_start + api.capabilities.window_limit)
             for chunk_at in range(0, len(ids), per_call):
                 chunk = ids[chunk_at : chunk_at + per_call]
                 try:
@@ -646,7 +630,7 @@ class FreeBusyService:
 
     def _call_with_retries(
         self,
-        api: CalendarApi,
+        api: Connector,
         need: _Need,
         token: str,
         calendars: list[str],

@@ -20,6 +20,6 @@ def missing_scopes_checker(
     catalogue = load_catalogue()
 
     def missing(purpose: str, provider: str, granted: frozenset[str]) -> tuple[str, ...]:
-        return catalogue.purpose(purpose).missing_scopes(kinds[provider], granted)  # type: ignore[arg-type]
+        return catalogue.purpose(purpose).missing_scopes(kinds[provider], granted)
 
     return missing

@@ -25,8 +25,9 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors import registry
+from connectors.base import CalendarInfo
 from connectors.errors import ConnectorError
-from connectors.google import CalendarInfo
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 ROOM_AVAILABILITY = "room-availability"
 CALENDAR_CHOICE = "calendar-choice"
 PRIMARY = "primary"
-# Graph's getSchedule names a calendar by its mailbox address (PROTOCOLS.md §2.6): a host
-# of these provider kinds picks a room mailbox by typing its address, not from a list.
-ADDRESSED_KINDS = frozenset({"microsoft"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 ROOM_ID = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -529,7 +527,10 @@ class RoomService:
         return record
 
     def _addressed(self, provider: str) -> bool:
-        return self.provider_kinds.get(provider) in ADDRESSED_KINDS
+        """A provider whose free/busy call names calendars by mailbox address: its host
+        types the room mailbox's address instead of picking from a list."""
+        found = registry.capabilities(self.provider_kinds.get(provider))
+        return found is not None and found.addressing == "mailbox"
 
     def _choice_grant(
         self, record: GrantRecord, records: list[GrantRecord] | None = None
@@ -571,9 +572,9 @@ class RoomService:
 
     def _calendars(self, chooser: GrantRecord) -> list[CalendarInfo]:
         connector = self.grants.connectors.get(chooser.provider)
-        lister = getattr(connector, "list_calendars", None)
-        if lister is None:
+        if connector is None or connector.capabilities.addressing != "listed":
             raise CalendarListUnavailable("this provider cannot list calendars")
+        lister = connector.list_calendars
         try:
             token = self.grants.access_token(chooser.uid, chooser.id)
             found: list[CalendarInfo] = lister(token)

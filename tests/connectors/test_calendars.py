@@ -7,15 +7,11 @@ from typing import Any
 
 import pytest
 
-from connectors.calendars import (
-    GoogleCalendarApi,
-    GraphCalendarApi,
-    _google_calendar,
-    _graph_schedule,
-    retry_after,
-)
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
-from connectors.http import ProviderSession
+from connectors.google import GoogleConnector
+from connectors.google import _calendar_busy as _google_calendar
+from connectors.http import retry_after
+from connectors.microsoft import MicrosoftConnector, _graph_schedule
 from tests.connectors.grants_support import (
     ALICE,
     CALENDARS,
@@ -48,12 +44,17 @@ def plant(emulator: Any, account: str) -> None:
     )
 
 
-def google_api(emulator: Any) -> GoogleCalendarApi:
-    return GoogleCalendarApi(f"{emulator.url}/calendar/v3/", str(emulator.ca_path))
+def google_api(emulator: Any) -> GoogleConnector:
+    """Free/busy is the connector's own (connectors/google.py), at the emulator's origin."""
+    api = google(emulator)
+    assert api.calendar_api == f"{emulator.url}/calendar/v3/"
+    return api
 
 
-def graph_api(emulator: Any) -> GraphCalendarApi:
-    return GraphCalendarApi(ProviderSession(str(emulator.ca_path)), emulator.url)
+def graph_api(emulator: Any) -> MicrosoftConnector:
+    api = microsoft(emulator)
+    assert api.graph_base == emulator.url
+    return api
 
 
 def test_google_free_busy_is_start_and_end_only(emulator: Any) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.config import EMULATOR_TENANT, ConfigError, Settings
+from connectors.microsoft import EMULATOR_TENANT
+from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 
 SECRET = "s" * 40

@@ -242,6 +242,9 @@ TEXT = CATALOGUE_FILE.read_text(encoding="utf-8")
         ('text = "Kept for one year', 'colour = "red"\ntext = "Kept for one year', "colour"),
         ('proof_after = ["withdrawal", "revocation"]\n', "", "go together"),
         ('until = ["erasure"]\nproof_after', 'until = ["withdrawal"]\nproof_after', "either"),
+        # provider kinds are the registry's (connectors/registry.py), not a list of their own
+        ('oidc = "Other OpenID', 'yahoo = "Other OpenID', "'yahoo' is not a provider kind"),
+        ("[[purposes.scopes.oidc]]", "[[purposes.scopes.gogle]]", "'gogle' is not a provider"),
     ],
 )
 def test_broken_catalogues_are_refused(old: str, new: str, complaint: str) -> None:
