@@ -13,6 +13,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from connectors.registry import Registry
+from gateway import metrics
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
@@ -99,6 +100,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     connectors = Registry(settings.providers, settings.ca_bundle)
     vault = Vault(settings.keyring)
+    metrics.keyring_newest(settings.keyring.newest)
     # keyed hashes that must outlive a rotation of the secret key (storage/stable_secrets.py)
     lasting = _lasting_secret(StableSecrets(client, vault), settings)
     users = UserStore(client, vault, lasting)

@@ -39,6 +39,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -63,6 +64,7 @@ BREAKER_EVENTS = frozenset({"opened", "half_open", "closed", "rejected", "held"}
 # lower-case, no "@", "/" or ":"; anything else is counted as "other".
 SAFE_LABEL = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
 
+KEY_VERSION = re.compile(r"[A-Za-z0-9._-]{1,32}")  # as the key ring allows
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 REQUESTS = Counter(
@@ -114,6 +116,14 @@ BREAKER = Counter(
     ["provider", "event"],
 )
 
+KEYRING_NEWEST = Gauge(
+    "gateway_keyring_newest",
+    "1 per process for the key-ring version it wraps new data keys with: during a rotation's "
+    "rollout every process must show the same one before `keys rotate` (deploy/ROTATION.md).",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+
 
 # -- what services call ------------------------------------------------------------------------
 def provider_call(provider: str, kind: str, outcome: str, seconds: float | None = None) -> None:
@@ -146,6 +156,10 @@ def breaker(provider: str, event: str) -> None:
 def redis_error(error: BaseException | str = "error") -> None:
     name = error if isinstance(error, str) else type(error).__name__
     REDIS_ERRORS.labels(_safe(name.lower())).inc()
+
+
+def keyring_newest(version: str) -> None:
+    KEYRING_NEWEST.labels(version if KEY_VERSION.fullmatch(version) else OTHER).set(1)
 
 
 def _safe(value: str) -> str:

@@ -177,3 +177,8 @@ def test_multiprocess_mode_adds_up_the_workers(tmp_path: Path) -> None:
         if s.name == "gateway_token_refreshes_total"
     ]
     assert [s.value for s in samples if s.labels == {"outcome": "ok"}] == [3.0]
+
+
+def test_each_process_says_which_key_version_it_wraps_with(client: FlaskClient) -> None:
+    newest = client.application.extensions["gateway"].settings.keyring.newest
+    assert value(scrape(client), "gateway_keyring_newest", version=newest) == 1
