@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP_AUDIT_VERSION ?= 2.10.1
 
-.PHONY: run serve test lint format bench clean
+.PHONY: run serve test lint format bench clean lock audit
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ test: $(BIN)/.installed
 	$(VENV)/semgrep/bin/semgrep --config .semgrep --error --metrics=off --disable-version-check --quiet gateway connectors emulator
 	mkdir -p test-artifacts && cp .secrets.baseline test-artifacts/secrets.json && git ls-files -z ':!.secrets.baseline' | xargs -0 $(BIN)/detect-secrets scan --baseline test-artifacts/secrets.json
 	$(BIN)/python -c "import json,sys; r=json.load(open('test-artifacts/secrets.json'))['results']; bad=[(f,s['line_number'],s['type']) for f,v in r.items() for s in v if s.get('is_secret') is not False]; print('unaudited secrets:',bad) if bad else None; sys.exit(len(bad))"
-	$(BIN)/cyclonedx-py requirements requirements.txt -o test-artifacts/sbom.json
+	$(BIN)/cyclonedx-py requirements requirements.lock -o test-artifacts/sbom.json
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
@@ -51,3 +52,15 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf var .pytest_cache
+
+# The image's lock: every runtime dependency, transitive ones too, pinned with hashes.
+lock:
+	$(PYTHON) -m venv $(VENV)/uv && $(VENV)/uv/bin/pip install --quiet uv==0.13.9
+	{ echo "# The image's runtime dependencies, every one pinned with its hashes (pip install --require-hashes)."; \
+	  echo "# Generated from requirements.txt by \`make lock\`; do not edit by hand."; \
+	  $(VENV)/uv/bin/uv pip compile requirements.txt --generate-hashes --universal --python-version 3.11 --no-header -q; } > requirements.lock
+
+# Known vulnerabilities in the locked runtime dependencies (needs a network: OSV / PyPI).
+audit:
+	$(PYTHON) -m venv $(VENV)/audit && $(VENV)/audit/bin/pip install --quiet pip-audit==$(PIP_AUDIT_VERSION)
+	$(VENV)/audit/bin/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
