@@ -95,7 +95,7 @@ def test_each_provider_declares_and_reads_its_own_variables() -> None:
     configs = registry.configure(
         {
             "GATEWAY_MICROSOFT_CLIENT_ID": "app",
-            "GATEWAY_MICROSOFT_CLIENT_SECRET": "shh",
+            "GATEWAY_MICROSOFT_CLIENT_SECRET": "shh",  # pragma: allowlist secret
             "GATEWAY_MICROSOFT_TENANT": "11111111-2222-4333-8444-555555555555",
         }
     )
