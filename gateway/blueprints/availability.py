@@ -174,6 +174,8 @@ def room_page(room_id: str) -> str:
         abort(400, "view must be day or week")
     day = _day(request.args.get("date", ""), zone)
     first = day - timedelta(days=day.weekday()) if view == "week" else day
+    if not in_range(first):
+        abort(400, f"date must lie {SUPPORTED_RANGE}")
     count = 7 if view == "week" else 1
     step = timedelta(days=count)
     days = RoomFinder(freebusy).days(caller, room, first, count, zone)

@@ -3,7 +3,8 @@
 A host (emulated Google) has consented and bound two rooms; one is closed on a holiday by a
 date exception. The member opens the week view, switches to their own time zone, finds a
 room free from 10:30 for an hour, and sees the holiday closed. Screenshots of every step at
-1280 and 390 px go to test-artifacts/room-finder/; at 390 px nothing is wider than the screen.
+1280 and 390 px go to test-artifacts/room-finder/; at 390 px nothing is wider than the screen,
+and axe-core finds no serious or critical violation on any of them (checked at 1280 px).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.journey.accessibility import assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -30,6 +33,10 @@ def sign_in(page: Any, url: str, account: str) -> None:
 
 
 def shot(page: Any, width: str, name: str) -> None:
+    """A screenshot of the page; at desktop width checked first with axe-core (no serious
+    or critical violation; once per page is enough, the markup is the same at both widths)."""
+    if width == "desktop":
+        assert_accessible(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     if width == "phone":  # readable at 390 px: nothing sticks out sideways

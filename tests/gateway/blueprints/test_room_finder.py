@@ -156,6 +156,7 @@ def test_the_badge_says_free_for_the_next_minutes_only_when_it_is(
         ("/rooms?from_day=2026-11-25&from_time=25:00", 400),
         ("/rooms/atlas/availability?view=month", 400),
         ("/rooms/atlas/availability?date=9999-12-30", 400),
+        ("/rooms/atlas/availability?date=1970-01-02", 400),  # its week starts in 1969
         ("/rooms/nowhere/availability", 404),
         ("/rooms/Bad%20Id/availability", 404),
     ],
