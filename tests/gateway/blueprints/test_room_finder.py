@@ -5,11 +5,14 @@ for the next N minutes" badge and "find a room free from T for D minutes"."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.hosts import OFFICE_HOURS, Hosts
 
@@ -179,3 +182,29 @@ def test_a_room_the_member_may_not_see_looks_like_no_room(app: Flask, member: Fl
 def test_the_pages_need_a_session(client: FlaskClient) -> None:
     assert client.get("/rooms", headers={"Accept": "text/html"}).status_code == 401
     assert client.get("/rooms/atlas/availability").status_code == 401
+
+
+EDGE_ZONES = ("Pacific/Kiritimati", "Etc/GMT+12", "Europe/London", "America/Santiago", "UTC")
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    day=(st.dates() | st.dates(date(1970, 1, 1), date(9998, 12, 31))).map(lambda d: d.isoformat()),
+    zone=st.sampled_from(EDGE_ZONES),
+    view=st.sampled_from(("day", "week")),
+)
+@example(day="9998-12-31", zone="Pacific/Kiritimati", view="week")
+@example(day="1970-01-05", zone="Etc/GMT+12", view="week")
+def test_the_finder_answers_any_date_and_zone_without_a_500(
+    member: FlaskClient, day: str, zone: str, view: str
+) -> None:
+    for path in (
+        f"/rooms/atlas/availability?date={day}&tz={zone}&view={view}",
+        f"/rooms?day={day}&tz={zone}&from_day={day}&from_time=23:59&duration=240",
+    ):
+        answer = member.get(path, headers={"Accept": "text/html"})
+        assert answer.status_code in (200, 400), answer.get_data(as_text=True)[:300]
