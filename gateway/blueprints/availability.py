@@ -196,11 +196,13 @@ def room_page(room_id: str) -> str:
         tz=chosen.key if chosen else "",
         zones=sorted(time_zones()),
         other_view=_view_link("day" if view == "week" else "week"),
+        room_zone_link=_view_link(view, without="tz"),
         status_text=STATUS_TEXT,
     )
 
 
-def _view_link(view: str) -> str:
+def _view_link(view: str, without: str = "") -> str:
     args = MultiDict(request.args)
     args.setlist("view", [view])
+    args.poplist(without)
     return f"{request.path}?{urlencode(list(args.items(multi=True)))}"

@@ -88,6 +88,7 @@ def test_the_week_view_shades_hours_draws_busy_to_scale_and_lists_free_slots(
 def test_the_viewer_may_switch_to_their_own_time_zone(member: FlaskClient) -> None:
     page = html(member, "/rooms/atlas/availability?date=2026-11-25&view=day&tz=America/New_York")
     assert "Times in <strong>America/New_York</strong>" in page
+    assert 'href="/rooms/atlas/availability?date=2026-11-25&amp;view=day" id="room-zone"' in page
     day = section(page, "day-2026-11-25")
     assert "Bookable 03:00\u201313:00" in day and "busy 04:00\u201305:30" in day
     # Thursday London is closed all day, so New York's Wednesday evening is too
