@@ -1,7 +1,9 @@
 """Admin commands for the room registry: `flask --app gateway rooms create|update|delete|list|show`.
 
 Bookable hours are JSON (`{"monday": [["09:00", "17:00"]]}`) or the short form
-`mon-fri=09:00-12:00,13:00-17:00;sat=10:00-14:00`.
+`mon-fri=09:00-12:00,13:00-17:00;sat=10:00-14:00`; date exceptions JSON
+(`[{"date": "2026-12-25", "hours": []}]`) or `2026-12-25=;2026-12-24=08:00-12:00` (nothing
+after `=`: closed that day).
 """
 
 from __future__ import annotations
@@ -50,6 +52,32 @@ def parse_hours(text: str) -> dict[str, Any]:
     return hours
 
 
+def parse_exceptions(text: str) -> list[Any]:
+    """JSON, or `2026-12-25=;2026-12-24=08:00-12:00,13:00-15:00` (empty: closed)."""
+    text = text.strip()
+    if text.startswith(("[", "{")):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise click.BadParameter("not valid JSON") from None
+        if not isinstance(parsed, list):
+            raise click.BadParameter('must be a JSON list of {"date", "hours"}')
+        return parsed
+    found: list[Any] = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        day, sep, ranges = part.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{part!r}: write YYYY-MM-DD=[HH:MM-HH:MM,...]")
+        hours = []
+        for window in filter(None, (w.strip() for w in ranges.split(","))):
+            start, dash, end = window.partition("-")
+            if not dash:
+                raise click.BadParameter(f"{window!r}: write HH:MM-HH:MM")
+            hours.append([start.strip(), end.strip()])
+        found.append({"date": day.strip(), "hours": hours})
+    return found
+
+
 def _days(spec: str) -> list[str]:
     first, dash, last = spec.partition("-")
     for day in (first, last) if dash else (first,):
@@ -70,6 +98,9 @@ def _fields(
     hours: str | None,
     host: str | None,
     visibility: str | None,
+    exceptions: str | None = None,
+    capacity: str | None = None,
+    equipment: str | None = None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if name is not None:
@@ -80,11 +111,27 @@ def _fields(
         fields["time_zone"] = time_zone
     if hours is not None:
         fields["hours"] = parse_hours(hours)
+    if exceptions is not None:
+        fields["exceptions"] = parse_exceptions(exceptions)
+    if capacity is not None:
+        fields["capacity"] = _capacity(capacity)
+    if equipment is not None:
+        fields["equipment"] = [e.strip() for e in equipment.split(",") if e.strip()]
     if host is not None:
         fields["host"] = host or None  # --host "" removes the host
     if visibility is not None:
         fields["visibility"] = [v.strip() for v in visibility.split(",") if v.strip()]
     return fields
+
+
+def _capacity(text: str) -> int | None:
+    """--capacity 12; --capacity "" removes it."""
+    if not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a whole number of seats") from None
 
 
 def _echo_room(room_id: str) -> None:
@@ -100,6 +147,12 @@ def room_options(command: Any) -> Any:
             click.option("--location", help="Where it is, e.g. 'Brussels, 3rd floor'."),
             click.option("--time-zone", help="IANA time zone, e.g. Europe/Brussels."),
             click.option("--hours", help="Bookable hours: JSON or mon-fri=09:00-17:00;..."),
+            click.option(
+                "--exceptions",
+                help="Date exceptions: JSON or 2026-12-25=;2026-12-24=08:00-12:00 (replaces all).",
+            ),
+            click.option("--capacity", help="Seats ('' for none)."),
+            click.option("--equipment", help="Comma-separated, e.g. projector,whiteboard."),
             click.option("--host", help="User id of the host ('' for none)."),
             click.option("--visibility", help="Comma-separated groups or clients."),
         ]

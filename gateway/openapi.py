@@ -19,6 +19,7 @@ from flask import Flask
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from gateway.services.room_hours import Capacity, DateException, Equipment
 from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -289,6 +290,9 @@ class RoomChanges(BaseModel):
     location: str | None = None
     time_zone: str | None = None
     hours: dict[Weekday, list[list[str]]] | None = None
+    exceptions: list[DateException] | None = None
+    capacity: Capacity | None = None
+    equipment: Equipment | None = None
     host: str | None = None
     visibility: list[str] | None = None
 

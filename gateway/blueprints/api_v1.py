@@ -33,6 +33,8 @@ from gateway.services.freebusy import (
     FreeBusyError,
 )
 from gateway.services.intervals import SUPPORTED_RANGE, rfc3339, supported
+from gateway.services.room_hours import Capacity, DateException, Equipment
+from gateway.services.room_search import RoomFilter, RoomSearch
 from gateway.services.rooms import ROOM_ID, Room, Weekday, describe
 
 api_v1 = Blueprint("api_v1", __name__)
@@ -221,6 +223,42 @@ def _check_window(start: datetime, end: datetime, first: str, last: str) -> None
         raise ValueError(f"at most {MAX_DAYS} days from {first} to {last}")
 
 
+class RoomSearchRequest(BaseModel):
+    """Rooms free for the whole span, bookable all of it, with what the caller needs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "timeMin": "2026-12-24T09:00:00+01:00",
+                    "timeMax": "2026-12-24T10:00:00+01:00",
+                    "capacity": 6,
+                    "location": "Ghent",
+                    "equipment": ["projector"],
+                }
+            ]
+        },
+    )
+
+    time_min: datetime = Field(alias="timeMin", description="Start, RFC 3339 with an offset.")
+    time_max: datetime = Field(alias="timeMax", description="End (exclusive), after timeMin.")
+    capacity: Capacity | None = Field(default=None, description="At least this many seats.")
+    location: str | None = Field(
+        default=None, max_length=200, description="Part of the room's location (any case)."
+    )
+    equipment: Equipment = Field(
+        default_factory=list, description='Every one of these (any case), e.g. ["projector"].'
+    )
+
+    rfc3339_times = field_validator("time_min", "time_max", mode="before")(_moment)
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        _check_window(self.time_min, self.time_max, "timeMin", "timeMax")
+        return self
+
+
 class RoomOut(BaseModel):
     """A bookable room as callers see it: never its host or calendar."""
 
@@ -231,10 +269,53 @@ class RoomOut(BaseModel):
     hours: dict[Weekday, list[list[str]]] = Field(
         description='Bookable hours, local time: {"monday": [["09:00", "17:00"]], ...}.'
     )
+    exceptions: list[DateException] = Field(
+        description="Local dates whose hours replace the weekly ones ([]: closed that day)."
+    )
+    capacity: int | None = Field(description="Seats, when the registry says.")
+    equipment: list[str]
 
 
 class RoomList(BaseModel):
     rooms: list[RoomOut]
+
+
+class FreeRoom(RoomOut):
+    stale: bool = Field(description="Judged from an older cached answer.")
+    as_of: str | None = Field(
+        alias="asOf", description="When the calendar was read (RFC 3339, UTC)."
+    )
+
+
+class RoomSearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "timeMin": "2026-12-24T08:00:00Z",
+                    "timeMax": "2026-12-24T09:00:00Z",
+                    "rooms": [
+                        {
+                            "id": "blue",
+                            "name": "Blue room",
+                            "location": "Ghent, 2nd floor",
+                            "timeZone": "Europe/Brussels",
+                            "hours": {"thursday": [["08:00", "18:00"]]},
+                            "exceptions": [{"date": "2026-12-24", "hours": [["08:00", "12:00"]]}],
+                            "capacity": 8,
+                            "equipment": ["projector"],
+                            "stale": False,
+                            "asOf": "2026-12-24T07:58:12Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    time_min: str = Field(alias="timeMin")
+    time_max: str = Field(alias="timeMax")
+    rooms: list[FreeRoom] = Field(description="By id; only rooms free for the whole span.")
 
 
 class Span(BaseModel):
@@ -280,6 +361,9 @@ def _room_out(room: Room) -> dict[str, Any]:
         "location": room.location,
         "timeZone": room.time_zone,
         "hours": room.hours,
+        "exceptions": [e.model_dump() for e in room.exceptions],
+        "capacity": room.capacity,
+        "equipment": room.equipment,
     }
 
 
@@ -294,6 +378,38 @@ def _room_out(room: Room) -> dict[str, Any]:
 def list_rooms() -> Response:
     rooms = services().freebusy.visible_rooms(caller())
     return jsonify(rooms=[_room_out(r) for r in sorted(rooms, key=lambda r: r.id)])
+
+
+@api_v1.post("/v1/rooms/search")
+@documented(
+    Operation(
+        summary="Rooms free for a whole span",
+        description="The rooms the caller may see that are bookable for all of "
+        f"[timeMin, timeMax) (weekly hours and date exceptions; up to {MAX_DAYS} days) and "
+        "have no busy time in it, filtered by capacity, location and equipment. A room "
+        "whose calendar cannot be read (unknown, needs_reconnect, unbound, restricted) is "
+        "never offered.",
+        body=RoomSearchRequest,
+        response=RoomSearchResponse,
+        errors=(400, 503),
+    )
+)
+def search_rooms() -> Any:
+    try:
+        query = RoomSearchRequest.model_validate_json(request.get_data() or b"null")
+    except ValidationError as error:
+        return _invalid(error)
+    wanted = RoomFilter(query.capacity, query.location or "", tuple(query.equipment))
+    found = RoomSearch(services().freebusy).search(caller(), query.time_min, query.time_max, wanted)
+    return jsonify(
+        {
+            "timeMin": rfc3339(query.time_min),
+            "timeMax": rfc3339(query.time_max),
+            "rooms": [
+                {**_room_out(s.room), "stale": s.stale, "asOf": _stamp(s.as_of)} for s in found
+            ],
+        }
+    )
 
 
 @api_v1.post("/v1/freebusy")

@@ -46,6 +46,7 @@ from gateway.services.intervals import (
     publishable,
     rfc3339,
 )
+from gateway.services.room_hours import exception_days
 from gateway.services.rooms import Room, RoomService, read_room
 from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
@@ -215,13 +216,19 @@ class FreeBusyService:
             self._parsed[document] = room
         return room
 
+    def bookable(self, room: Room, start: datetime, end: datetime) -> list[Interval]:
+        """The room's bookable windows in [start, end) (weekly hours and date exceptions)."""
+        return self._bookable(room, start, end)
+
     def _bookable(self, room: Room, start: datetime, end: datetime) -> list[Interval]:
         key = (room.id, room.updated, start, end)
         windows = self._windows.get(key)
         if windows is None:
             if len(self._windows) > 10_000:
                 self._windows.clear()
-            windows = bookable_windows(room.hours, ZoneInfo(room.time_zone), start, end)
+            windows = bookable_windows(
+                room.hours, ZoneInfo(room.time_zone), start, end, exception_days(room.exceptions)
+            )
             self._windows[key] = windows
         return windows
 

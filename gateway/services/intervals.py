@@ -84,18 +84,22 @@ def bookable_windows(
     zone: ZoneInfo,
     start: datetime,
     end: datetime,
+    exceptions: Mapping[date, Sequence[Sequence[str]]] | None = None,
 ) -> list[Interval]:
     """The room's bookable windows overlapping [start, end), in UTC.
 
     `hours` maps "monday".."sunday" to [["08:00", "18:00"], ...] local times ("24:00" = midnight at
     the end of the day). A local time that does not exist (the hour skipped in spring) is
-    read as the same wall time on the old offset, i.e. shifted forward by the gap.
+    read as the same wall time on the old offset, i.e. shifted forward by the gap. A local
+    date in `exceptions` has those ranges instead of its weekday's (none: closed that day).
     """
+    exceptions = exceptions or {}
     windows = []
     day = start.astimezone(zone).date() - timedelta(days=1)
     last = end.astimezone(zone).date() + timedelta(days=1)
     while day <= last:
-        for opens, closes in hours.get(WEEKDAYS[day.weekday()], ()):
+        ranges = exceptions[day] if day in exceptions else hours.get(WEEKDAYS[day.weekday()], ())
+        for opens, closes in ranges:
             window = Interval(
                 _local(day, opens, zone).astimezone(UTC), _local(day, closes, zone).astimezone(UTC)
             )

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import available_timezones
 
@@ -32,6 +31,15 @@ from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.room_hours import (
+    MAX_EXCEPTIONS,
+    Capacity,
+    DateException,
+    Equipment,
+    check_equipment,
+    check_exceptions,
+    check_ranges,
+)
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantRecord
 from gateway.storage.rooms import BindingRecord, HistoryEntry, RoomStore
@@ -45,13 +53,22 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 ROOM_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 AUDIENCE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 MAILBOX = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-EDITABLE = ("name", "location", "time_zone", "hours", "host", "visibility")
+EDITABLE = (
+    "name",
+    "location",
+    "time_zone",
+    "hours",
+    "exceptions",
+    "capacity",
+    "equipment",
+    "host",
+    "visibility",
+)
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -106,8 +123,27 @@ class RoomSpec(BaseModel):
     location: str = Field(default="", max_length=200)
     time_zone: str
     hours: dict[Weekday, list[list[str]]] = Field(default_factory=dict)
+    exceptions: list[DateException] = Field(
+        default_factory=list,
+        max_length=MAX_EXCEPTIONS,
+        description="Local dates whose hours replace the weekly ones ([] closes the room).",
+    )
+    capacity: Capacity | None = Field(default=None, description="How many people it seats.")
+    equipment: Equipment = Field(
+        default_factory=list, description='What it has, e.g. ["projector", "whiteboard"].'
+    )
     host: str | None = None
     visibility: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("exceptions")
+    @classmethod
+    def _exceptions(cls, value: list[DateException]) -> list[DateException]:
+        return check_exceptions(value)
+
+    @field_validator("equipment")
+    @classmethod
+    def _equipment(cls, value: list[str]) -> list[str]:
+        return check_equipment(value)
 
     @field_validator("id")
     @classmethod
@@ -144,24 +180,8 @@ class RoomSpec(BaseModel):
         cleaned: dict[str, list[list[str]]] = {}
         for day in WEEKDAYS:
             ranges = value.get(day)
-            if not ranges:
-                continue
-            if len(ranges) > 24:
-                raise ValueError(f"{day}: at most 24 ranges a day")
-            for pair in ranges:
-                if len(pair) != 2:
-                    raise ValueError(f'{day}: each range is [start, end], e.g. ["09:00", "17:00"]')
-                start, end = pair
-                for moment in (start, end):
-                    if not CLOCK.match(moment):
-                        raise ValueError(f"{day}: {moment!r} is not a time of day as HH:MM")
-                if start == "24:00" or start >= end:
-                    raise ValueError(f"{day}: {start}-{end} must start before it ends")
-            ordered = sorted(ranges)
-            for (_, end), (start, _) in pairwise(ordered):
-                if start < end:
-                    raise ValueError(f"{day}: the ranges overlap around {start}")
-            cleaned[day] = [[s, e] for s, e in ordered]
+            if ranges:
+                cleaned[day] = check_ranges(day, ranges)
         return cleaned
 
 

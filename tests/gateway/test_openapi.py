@@ -55,7 +55,10 @@ def test_request_schemas_refuse_unknown_fields_as_the_api_does(document: dict[st
     assert request["additionalProperties"] is False
     assert set(request["required"]) == {"rooms", "timeMin", "timeMax"}
     assert request["properties"]["granularity"]["enum"] == [0, 5, 10, 15, 30, 60]
-    assert set(schemas["RoomOut"]["properties"]) == {"id", "name", "location", "timeZone", "hours"}
+    assert set(schemas["RoomOut"]["properties"]) == {
+        *("id", "name", "location", "timeZone", "hours"),
+        *("exceptions", "capacity", "equipment"),
+    }
     slots = document["paths"]["/v1/rooms/{room_id}/slots"]["get"]
     assert [(p["name"], p["in"], p["required"]) for p in slots["parameters"]] == [
         ("room_id", "path", True),

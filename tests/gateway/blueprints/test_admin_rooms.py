@@ -191,3 +191,39 @@ def test_writes_without_the_csrf_header_are_refused(
     error_of(client.patch("/v1/admin/rooms/blue", json={"name": "x"}), 400, "csrf_failed")
     error_of(client.delete("/v1/admin/rooms/blue"), 400, "csrf_failed")
     assert service.require("blue").name == ROOM["name"]
+
+
+def test_exceptions_capacity_and_equipment_are_set_changed_and_refused_through_the_api(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    holidays = [
+        {"date": "2026-12-25", "hours": []},
+        {"date": "2026-12-24", "hours": [["08:00", "12:00"]]},
+    ]
+    made = client.post(
+        "/v1/admin/rooms",
+        json={**ROOM, "exceptions": holidays, "capacity": 8, "equipment": ["projector"]},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert made.get_json()["exceptions"] == sorted(holidays, key=lambda e: str(e["date"]))
+    assert (made.get_json()["capacity"], made.get_json()["equipment"]) == (8, ["projector"])
+
+    patched = client.patch(
+        "/v1/admin/rooms/blue", json={"exceptions": [], "capacity": None}, headers=admin
+    )
+    assert patched.status_code == 200
+    assert (patched.get_json()["exceptions"], patched.get_json()["capacity"]) == ([], None)
+
+    for bad, words in [
+        ({"exceptions": [{"date": "2026-12-32", "hours": []}]}, "not a date of the calendar"),
+        ({"exceptions": [{"date": "2026-12-24", "hours": [["12:00", "08:00"]]}]}, "must start"),
+        ({"exceptions": holidays + holidays[:1]}, "2026-12-25 is given twice"),
+        ({"exceptions": [{"date": "2026-12-24", "hours": []}] * 367}, "at most 366 items"),
+        ({"capacity": -1}, "capacity"),
+        ({"equipment": [""]}, "equipment"),
+    ]:
+        message = error_of(
+            client.patch("/v1/admin/rooms/blue", json=bad, headers=admin), 400, "invalid_room"
+        )
+        assert words in message, (bad, message)

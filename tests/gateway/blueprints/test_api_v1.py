@@ -92,6 +92,9 @@ def test_a_client_sees_its_rooms_and_never_who_hosts_them(
         "location": "Ghent",
         "timeZone": "Europe/Brussels",
         "hours": HOURS,
+        "exceptions": [],
+        "capacity": None,
+        "equipment": [],
     }
     assert host not in answer.get_data(as_text=True)
     assert "host" not in answer.get_data(as_text=True)
