@@ -19,6 +19,7 @@ from connectors.calendars import (
 )
 from connectors.http import ProviderSession
 from connectors.registry import build_connector
+from gateway import local
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
@@ -65,7 +66,12 @@ QUIET_LOGGERS = ("msal", "authlib", "urllib3", "requests_oauthlib")
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """Build the app from `GATEWAY_*` variables (the environment when `config` is None)."""
-    settings = config if isinstance(config, Settings) else Settings.from_env(config or os.environ)
+    if isinstance(config, Settings):
+        settings = config
+    elif config is None and local.under_flask_cli():  # `flask --app gateway ...`
+        settings = local.cli_settings(os.environ)
+    else:
+        settings = Settings.from_env(config or os.environ)
     _configure_logging(settings.log_level)
 
     app = Flask(__name__)
