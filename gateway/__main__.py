@@ -94,13 +94,21 @@ def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
         f"{public_url}/auth/callback/{name}" for name in ("google", "microsoft", "emulator")
     ]
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    emulator = start_emulator(
-        ca_path=data_dir / "emulator-ca.pem",
-        state_path=data_dir / "emulator-state.json",  # restarts keep every connection
-        clients={
+    options: dict[str, Any] = {
+        "ca_path": data_dir / "emulator-ca.pem",
+        "state_path": data_dir / "emulator-state.json",  # restarts keep every connection
+        "clients": {
             DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": redirect_uris}
         },
-    )
+    }
+    # the last run's port when it is free: the emulator's URL (and a browser's certificate
+    # exception for it) stays the same across restarts
+    port_file = data_dir / "emulator-port"
+    try:
+        emulator = start_emulator(port=int(port_file.read_text().strip()), **options)
+    except (OSError, ValueError, OverflowError):
+        emulator = start_emulator(port=0, **options)
+    port_file.write_text(str(emulator.url.rsplit(":", 1)[1]))
     env["GATEWAY_EMULATOR_URL"] = emulator.url
     env["GATEWAY_CA_BUNDLE"] = str(emulator.ca_path)
     return emulator

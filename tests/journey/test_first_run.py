@@ -5,6 +5,7 @@ with busy times; the CLI, with no variable set, finds the running gateway; after
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,10 +135,24 @@ def test_a_newcomers_first_run_survives_a_restart(tmp_path: Path, chromium: Any)
         )
         assert all("\tbound\t" in line for line in listed.stdout.splitlines())
 
+        emulator_url = (tmp_path / "var" / "run.json").read_text()
         gateway.stop()
+        assert not (tmp_path / "var" / "run.json").exists()
         again = gateway.start()
         assert "demo already seeded" in again  # nothing duplicated
-        assert cli(tmp_path, "rooms", "list").stdout.count("\n") == len(ROOMS)
+        # the emulator came back on its port; `python -m gateway` takes var/ like `flask`
+        assert json.loads(emulator_url)["emulator_url"] in again
+        listed = subprocess.run(
+            [sys.executable, "-m", "gateway", "rooms", "list"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.count("\n") == len(ROOMS)
         # a day not asked about before: answered with the tokens kept across the restart
         statuses = rooms_with_busy_times(page, gateway.url, weekday(today, skip=1))
         shot(page, "04-after-restart")
