@@ -337,7 +337,7 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
         port = -1
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
         raise ConfigError(
-            "GATEWAY_SMTP_URL must be smtp://user:password@host:port (STARTTLS) or smtps://... "
+            "GATEWAY_SMTP_URL must be smtp://{user}:{password}@host:port (STARTTLS) or smtps://... "
             f"(implicit TLS), got {redact_url(raw)!r}"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:

@@ -21,7 +21,10 @@ import psutil
 
 RUN_STATE = "run.json"
 # what `python -m gateway` generates into the data folder, by the variable it stands for
-GENERATED_FILES = {"GATEWAY_SECRET_KEY": "secret_key", "GATEWAY_ENCRYPTION_KEYS": "encryption_keys"}
+GENERATED_FILES = {  # file names, not secrets
+    "GATEWAY_SECRET_KEY": "secret_key",  # pragma: allowlist secret
+    "GATEWAY_ENCRYPTION_KEYS": "encryption_keys",
+}
 PROVIDER_VARIABLES = ("GATEWAY_GOOGLE_CLIENT_ID", "GATEWAY_MICROSOFT_CLIENT_ID")
 
 

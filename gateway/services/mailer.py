@@ -1,6 +1,6 @@
 """E-mail through the configured SMTP server (GATEWAY_SMTP_URL), over TLS only.
 
-`smtp://user:password@host:port` upgrades with STARTTLS before anything else is said (port
+`smtp://{user}:{password}@host:port` upgrades with STARTTLS before anything else is said (port
 587 by default) and `smtps://` starts in TLS (465); the server's certificate is checked
 against GATEWAY_CA_BUNDLE or the system CAs. Credentials never travel in the clear, and the
 URL is only ever logged redacted.
