@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redirect-uri", action="append", default=[], help="registered redirect URI (repeat)"
     )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="keep accounts, grants, tokens, events (and the CA) in this JSON file",
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request's path")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             clients=clients,
             accounts_file=args.accounts,
             verbose=args.verbose,
+            state_path=args.state,
         )
     except (OSError, ValueError) as error:
         print(f"emulator: could not start: {error}", file=sys.stderr)

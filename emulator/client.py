@@ -121,9 +121,11 @@ class EmulatorClient:
         description: str | None = None,
         organizer: str | None = None,
         view_code: str | None = None,
+        event_id: str | None = None,
     ) -> str:
         """Put an event on `account`'s (or a room's) calendar; returns its id. `view_code`
-        plants the character getSchedule's availabilityView shows for its slots."""
+        plants the character getSchedule's availabilityView shows for its slots; an
+        `event_id` already used replaces that event (seeding can run again)."""
         body = {
             "account": account,
             "start": start,
@@ -138,6 +140,8 @@ class EmulatorClient:
         }
         if view_code is not None:
             body["view_code"] = view_code
+        if event_id is not None:
+            body["id"] = event_id
         return str(self._call("POST", "events", body)["id"])
 
     # -- faults and counters -------------------------------------------------------------

@@ -169,7 +169,12 @@ def add_event() -> Any:
     attendees = data.get("attendees") or []
     if not isinstance(attendees, list) or not all(isinstance(a, str) for a in attendees):
         raise BadInput("'attendees' must be a list of e-mail addresses")
+    given_id = text(data, "id", required=False)
+    if given_id is not None and (len(given_id) > 128 or not given_id.isprintable()):
+        raise BadInput("'id' must be at most 128 printable characters")
+    extra = {"id": given_id} if given_id else {}
     event = Event(
+        **extra,
         owner=owner,
         calendar=str(text(data, "calendar", required=False) or "primary"),
         start=start,
@@ -184,8 +189,11 @@ def add_event() -> Any:
     )
     state = current_state()
     with state.lock:
-        state.events.append(event)
-    return jsonify({"id": event.id}), 201
+        # an event with the same id is replaced, so a seeding script can run again
+        kept = [e for e in state.events if e.id != event.id]
+        replaced = len(kept) != len(state.events)
+        state.events[:] = [*kept, event]
+    return jsonify({"id": event.id}), 200 if replaced else 201
 
 
 @bp.post("/faults")

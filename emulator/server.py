@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import trustme
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -52,10 +52,22 @@ DEFAULT_CLIENTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Requests that may change what a restart must keep (tokens, grants, events, accounts).
+CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def create_app(state: EmulatorState, signer: Signer | None = None) -> Flask:
     """The emulator as a WSGI app: one blueprint per provider, the calendar APIs, control."""
     app = Flask(__name__)
     app.extensions["emulator"] = state
+    if state.path is not None:
+
+        @app.after_request
+        def keep_state(response: Response) -> Response:
+            if request.method in CHANGING_METHODS:
+                state.save()
+            return response
+
     signer = signer or Signer(PROVIDERS)
     app.register_blueprint(control.bp)
     app.register_blueprint(google.create_blueprint(signer))
@@ -150,9 +162,18 @@ class RunningEmulator:
         self.stop()
 
 
-def tls_context(host: str, ca_path: Path) -> ssl.SSLContext:
-    """A server context with a fresh CA's certificate for loopback (and `host`)."""
-    ca = trustme.CA()
+def tls_context(host: str, ca_path: Path, ca_key_path: Path | None = None) -> ssl.SSLContext:
+    """A server context with a CA's certificate for loopback (and `host`): a fresh CA, or
+    with `ca_key_path` the one kept there and in `ca_path` (made on first use), so a browser
+    that was told to trust it once keeps trusting it across restarts."""
+    ca = _kept_ca(ca_path, ca_key_path) if ca_key_path is not None else None
+    if ca is None:
+        ca = trustme.CA()
+        if ca_key_path is not None:
+            ca_key_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(ca_key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(handle, "wb") as out:
+                out.write(ca.private_key_pem.bytes())
     names = ["127.0.0.1", "localhost", "::1"]
     if host not in names and host not in (ANY_IPV4, "::"):
         names.append(host)
@@ -163,6 +184,13 @@ def tls_context(host: str, ca_path: Path) -> ssl.SSLContext:
     ca_path.parent.mkdir(parents=True, exist_ok=True)
     ca.cert_pem.write_to_path(str(ca_path))
     return context
+
+
+def _kept_ca(ca_path: Path, ca_key_path: Path) -> trustme.CA | None:
+    try:
+        return trustme.CA.from_pem(ca_path.read_bytes(), ca_key_path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def public_host(host: str) -> str:
@@ -187,12 +215,14 @@ def start_emulator(
     *,
     google_issuer: str | None = None,
     verbose: bool = False,
+    state_path: Path | None = None,
 ) -> RunningEmulator:
     """Start the emulator over HTTPS in a daemon thread and return once it accepts requests.
 
     `port=0` picks a free port. `clients` maps client_id -> {"secret", "redirect_uris"}
     (DEFAULT_CLIENTS when None). `google_issuer` replaces the Google side's issuer (default:
-    the emulator's own URL).
+    the emulator's own URL). With `state_path`, accounts, grants, tokens and events are
+    kept there across restarts (state.py), and so is the CA (its key next to it).
     """
     own_ca_file = ca_path is None
     if ca_path is None:
@@ -200,7 +230,8 @@ def start_emulator(
         os.close(handle)
         ca_path = Path(name)
     ca_path = Path(ca_path)
-    context = tls_context(host, ca_path)
+    ca_key = Path(state_path).with_name("emulator-ca.key") if state_path is not None else None
+    context = tls_context(host, ca_path, ca_key)
     accounts, rooms = load_accounts_file(accounts_file or ACCOUNTS_FILE)
     state = EmulatorState(
         base_url="",
@@ -208,6 +239,7 @@ def start_emulator(
         accounts=accounts,
         rooms=rooms,
         settings=Settings(google_issuer=google_issuer),
+        path=Path(state_path) if state_path is not None else None,
     )
     app = create_app(state)
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.ERROR)

@@ -3,12 +3,18 @@
 Request threads of the HTTPS server share one `EmulatorState`. Composite operations (redeem
 a code and issue its tokens, revoke a grant and all its tokens) hold `state.lock` for their
 whole length, so a test never sees half an operation.
+
+With a `path` (`make run` passes `var/emulator-state.json`) what a restart must not forget is
+written there after every change: added accounts and clients, grants, live tokens and
+events. So the tokens a gateway keeps still work after both restart, as a real provider's
+would. Queued answers, faults, counters, codes and pending sign-ins are not kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -198,6 +204,7 @@ class EmulatorState:
         accounts: list[Account],
         rooms: list[dict[str, Any]],
         settings: Settings,
+        path: Path | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.base_url = base_url
@@ -205,7 +212,14 @@ class EmulatorState:
         self._shipped_accounts = list(accounts)
         self.rooms = list(rooms)
         self._initial_settings = settings
+        self.path = path
         self.reset()
+        if path is not None and path.is_file():
+            restore_state(self, json.loads(path.read_text(encoding="utf-8")))
+
+    def save(self) -> None:
+        """Keep what a restart must not forget (a no-op without `path`)."""
+        save_state(self)
 
     def reset(self) -> None:
         """Back to start-up: only registered clients survive."""
@@ -303,3 +317,66 @@ class EmulatorState:
                 del self.pending[key]
             for key in [k for k, c in self.codes.items() if c.expires_at < now - 3600]:
                 del self.codes[key]
+
+
+# -- what survives a restart (EmulatorState.path) ----------------------------------------------
+def _snapshot(state: EmulatorState) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "version": 1,
+        "accounts": [asdict(a) for a in state.accounts.values() if a.added],
+        "clients": [
+            {"client_id": c.client_id, "secret": c.secret, "redirect_uris": list(c.redirect_uris)}
+            for c in state.clients.values()
+        ],
+        "grants": [
+            {"account": key, "client_id": client_id, "scopes": list(scopes)}
+            for (key, client_id), scopes in state.grants.items()
+        ],
+        "tokens": [asdict(t) for t in state.tokens.values() if t.live(now)],
+        "events": [
+            {**asdict(e), "start": e.start.isoformat(), "end": e.end.isoformat()}
+            for e in state.events
+        ],
+    }
+
+
+def save_state(self: EmulatorState) -> None:
+    """Write what a restart must keep, atomically (readable by this user only)."""
+    if self.path is None:
+        return
+    with self.lock:
+        text = json.dumps(_snapshot(self), separators=(",", ":"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(partial, self.path)
+
+
+def restore_state(self: EmulatorState, data: dict[str, Any]) -> None:
+    """Take back a snapshot; the clients registered at this start win over kept ones."""
+    with self.lock:
+        for item in data.get("accounts", []):
+            account = Account(**item)
+            self.accounts.setdefault(account.key, account)
+        for item in data.get("clients", []):
+            client = Client(item["client_id"], item["secret"], tuple(item["redirect_uris"]))
+            self.clients.setdefault(client.client_id, client)
+        for item in data.get("grants", []):
+            self.grants[(item["account"], item["client_id"])] = tuple(item["scopes"])
+        for item in data.get("tokens", []):
+            token = Token(**{**item, "scopes": tuple(item["scopes"])})
+            self.tokens[token.value] = token
+        for item in data.get("events", []):
+            self.events.append(
+                Event(
+                    **{
+                        **item,
+                        "start": datetime.fromisoformat(item["start"]),
+                        "end": datetime.fromisoformat(item["end"]),
+                        "attendees": tuple(item.get("attendees") or ()),
+                    }
+                )
+            )

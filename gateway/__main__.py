@@ -21,9 +21,11 @@ import click
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from connectors import registry
+from gateway import local
 from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 from gateway.request_log import redact_url
+from gateway.services.demo import ADMIN_EMAIL, DemoError, admin_entry
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -87,51 +89,89 @@ def start_local_emulator(env: MutableMapping[str, str], data_dir: Path) -> Any:
     public_url = public_url.rstrip("/")
     redirect_uris = [f"{public_url}/auth/callback/{name}" for name in registry.emulated_names()]
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    emulator = start_emulator(
-        ca_path=data_dir / "emulator-ca.pem",
-        clients={
+    options: dict[str, Any] = {
+        "ca_path": data_dir / "emulator-ca.pem",
+        "state_path": data_dir / "emulator-state.json",  # restarts keep every connection
+        "clients": {
             DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": redirect_uris}
         },
-    )
+    }
+    # the last run's port when it is free: the emulator's URL (and a browser's certificate
+    # exception for it) stays the same across restarts
+    port_file = data_dir / "emulator-port"
+    try:
+        emulator = start_emulator(port=int(port_file.read_text().strip()), **options)
+    except (OSError, ValueError, OverflowError):
+        emulator = start_emulator(port=0, **options)
+    port_file.write_text(str(emulator.url.rsplit(":", 1)[1]))
     env["GATEWAY_EMULATOR_URL"] = emulator.url
     env["GATEWAY_CA_BUNDLE"] = str(emulator.ca_path)
     return emulator
 
 
-def admin(args: list[str]) -> int:
-    """`python -m gateway keys ...`: the admin commands, with the same local defaults."""
-    env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
-    data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
-    ensure_secret_key(env, data_dir)
-    ensure_encryption_keys(env, data_dir)
-    try:
-        settings = Settings.from_env(env, admin_only=True)
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
-    from gateway import create_app
-    from gateway.cli import keys_cli
+def choose_demo_admin(env: MutableMapping[str, str], emulator: Any) -> str | None:
+    """With our own emulator and no admin configured, one test account is the demo admin."""
+    if emulator is None or env.get("GATEWAY_ADMINS") or env.get("GATEWAY_ADMIN_EMAIL_DOMAIN"):
+        return None
+    entry = admin_entry(emulator.client.accounts())
+    if entry:
+        env["GATEWAY_ADMINS"] = entry
+    return entry
 
-    app = create_app(settings)
+
+def seed_demo(app: Any, emulator: Any, data_dir: Path) -> str:
+    """Seed the demo (services/demo.py); a failure is one line, and the next start retries."""
+    from gateway.services.demo import DemoSeeder
+
     with app.app_context():
         try:
-            keys_cli.main(args=args, prog_name="python -m gateway keys", standalone_mode=False)
-        except click.ClickException as error:
-            error.show()
-            return error.exit_code
+            return DemoSeeder(app.extensions["gateway"], emulator, data_dir).run()
+        except Exception as error:  # the gateway still serves without its demo
+            detail = f": {error}" if isinstance(error, DemoError) else ""
+            return f"demo not seeded ({type(error).__name__}{detail}); the next start retries"
+
+
+def command(args: list[str]) -> int:
+    """`python -m gateway keys|rooms|clients|admin|retention ...`: the CLI commands, with the
+    data folder's defaults (gateway/local.py), exactly like `flask --app gateway ...`."""
+    from flask.cli import ScriptInfo
+
+    from gateway.cli import keys_cli
+
+    try:
+        if args[:2] == ["keys", "generate"]:  # needs no gateway at all
+            keys_cli.main(args=args[1:], prog_name="python -m gateway keys", standalone_mode=False)
+            return 0
+        settings = local.cli_settings(os.environ)
+        from gateway import create_app
+
+        app = create_app(settings)
+        app.cli.main(
+            args=args,
+            prog_name="python -m gateway",
+            obj=ScriptInfo(create_app=lambda: app),
+            standalone_mode=False,
+        )
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
     return 0
 
 
 def main() -> int:
     for name in STOP_SIGNALS:
         signal.signal(name, stop_on_signal)
-    if sys.argv[1:2] == ["keys"]:
-        return admin(sys.argv[2:])
+    if sys.argv[1:]:
+        return command(sys.argv[1:])
     env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
     data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
     ensure_secret_key(env, data_dir)
     ensure_encryption_keys(env, data_dir)
     emulator = start_local_emulator(env, data_dir) if needs_emulator(env) else None
+    demo_admin = choose_demo_admin(env, emulator)
     try:
         settings = Settings.from_env(env)
         from gateway import create_app
@@ -142,11 +182,25 @@ def main() -> int:
         if emulator is not None:
             emulator.stop()
         return 2
+    demo = seed_demo(app, emulator, data_dir) if emulator is not None else None
 
     server = make_server(
         settings.host, settings.port, app, threaded=True, request_handler=QuietRequestHandler
     )
+    local.write_run_state(data_dir, public_url=settings.public_url, emulator=emulator)
     print(f"\nConsent gateway on {settings.public_url}")
+    if emulator is not None:
+        print(
+            f"  Open {settings.public_url}/ first: sign in with any test account below (pick\n"
+            f"  it on the emulator's page), then see the demo rooms at {settings.public_url}/rooms"
+        )
+        if demo:
+            print(f"  {demo}")
+        if demo_admin:
+            print(
+                f"  Demo admin: {ADMIN_EMAIL}, console at {settings.public_url}/admin"
+                " (only with the emulator)"
+            )
     redis_shown = redact_url(settings.redis_url) if settings.redis_url else None
     print("  Redis: " + (redis_shown or "embedded, data in " + str(data_dir / "redis")))
     if emulator is not None:
@@ -166,6 +220,7 @@ def main() -> int:
     finally:
         ignore_stop_signals()
         server.server_close()
+        local.remove_run_state(data_dir)
         if emulator is not None:
             emulator.stop()
         embedded = app.extensions["gateway"].embedded_redis

@@ -9,14 +9,16 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+import redis
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from connectors.registry import Registry
-from gateway import metrics
+from gateway import local, metrics
 from gateway.cli import register_cli
 from gateway.config import Settings
 from gateway.context import Services
+from gateway.context import services as app_services
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
@@ -26,16 +28,18 @@ from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
 from gateway.services.breaker import CircuitBreaker
+from gateway.services.connection_health import ConnectionHealth
 from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.mailer import Mailer
 from gateway.services.privacy import PrivacyService
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.services.tombstones import Tombstones
-from gateway.storage import answers
+from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
@@ -45,6 +49,7 @@ from gateway.storage.embedded import EmbeddedRedis
 from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import GrantStore
+from gateway.storage.notices import NoticeStore
 from gateway.storage.redis_client import connect
 from gateway.storage.rooms import RoomStore
 from gateway.storage.sessions import RedisSessionInterface
@@ -61,7 +66,12 @@ QUIET_LOGGERS = ("msal", "authlib", "urllib3", "requests_oauthlib")
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """Build the app from `GATEWAY_*` variables (the environment when `config` is None)."""
-    settings = config if isinstance(config, Settings) else Settings.from_env(config or os.environ)
+    if isinstance(config, Settings):
+        settings = config
+    elif config is None and local.under_flask_cli():  # `flask --app gateway ...`
+        settings = local.cli_settings(os.environ)
+    else:
+        settings = Settings.from_env(config or os.environ)
     _configure_logging(settings.log_level)
 
     app = Flask(__name__)
@@ -146,7 +156,13 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         purposes.provider_kinds(settings),
         audit,
     )
-    room_service = RoomService(RoomStore(client), grants, purposes.provider_kinds(settings), audit)
+    room_service = RoomService(
+        RoomStore(client),
+        grants,
+        purposes.provider_kinds(settings),
+        audit,
+        account_mark=_account_marker(lasting),
+    )
     revocation.unbind_hooks.append(room_service.unbind_grant)
     consent_service.rebind_hooks.append(room_service.rebind_grant)
     api_clients = ApiClientStore(client, lasting)
@@ -181,6 +197,19 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         ),
     )
     grants.ended_hooks.append(freebusy.forget_grant)  # in-process caches of an ended grant
+    health = ConnectionHealth(
+        grants,
+        room_service,
+        users,
+        NoticeStore(client),
+        Mailer(settings.smtp_url, settings.smtp_from, settings.ca_bundle)
+        if settings.smtp_url
+        else None,
+        settings.public_url,
+        {name: c.title for name, c in connectors.items()},
+    )
+    grants.lost_hooks.append(health.grant_lost)  # the host is told, once per ending
+    disk_scrub.tasks.append(health.keep_alive_due)  # rarely used grants stay alive
     app.extensions["gateway"] = Services(
         settings=settings,
         redis=client,
@@ -197,8 +226,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         privacy=privacy_service,
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
+        health=health,
     )
     register_cli(app)
+    app.context_processor(_connection_health)
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_datetime_seconds, "datetime_seconds")
     # A request or CLI command that changed free/busy answers ends only once no worker can
@@ -257,6 +288,30 @@ def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], s
             return found[0]
 
     return read
+
+
+def _account_marker(secret: Callable[[], str]) -> Callable[[str, str], str]:
+    """Keyed hashes of provider accounts (the subject names' key: storage/keys.py), under
+    the secret that outlives a secret-key rotation, so a kept binding still recognises its
+    account after one."""
+
+    def mark(provider: str, subject: str) -> str:
+        return keys.subject_digest(keys.subject_key(secret()), f"{provider}|{subject}")
+
+    return mark
+
+
+def _connection_health() -> dict[str, object]:
+    """What the banner on every page needs (templates/_connection_health.html)."""
+    from flask import session
+
+    uid = session.get("uid")
+    if not uid:
+        return {"reconnect_needed": []}
+    try:
+        return {"reconnect_needed": app_services().health.needing_reconnect(str(uid))}
+    except redis.RedisError:  # an error page while Redis is down must still render
+        return {"reconnect_needed": []}
 
 
 def _settle_answers(_error: BaseException | None) -> None:

@@ -54,6 +54,8 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_ADMIN_EMAIL_DOMAIN",
         "GATEWAY_ALLOW_EMBEDDED_REDIS",
         "GATEWAY_ERROR_LOG_INTERVAL_SECONDS",
+        "GATEWAY_SMTP_URL",
+        "GATEWAY_SMTP_FROM",
     }
 )
 KNOWN_VARIABLES = GATEWAY_VARIABLES | registry.known_variables()
@@ -93,6 +95,8 @@ class Settings:
     admin_email_domain: str | None = None
     max_content_length: int = 64 * 1024
     error_log_interval_seconds: int = 10
+    smtp_url: str | None = field(default=None, repr=False)  # holds the SMTP password
+    smtp_from: str = "consent-gateway@localhost"
 
     @property
     def secure_cookies(self) -> bool:
@@ -205,6 +209,8 @@ class Settings:
             else None,
             admin_email_domain=_admin_domain(env),
             error_log_interval_seconds=_int(env, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS", 10, 1, 3600),
+            smtp_url=_smtp_url(env),
+            smtp_from=_smtp_from(env, public_host),
         )
 
 
@@ -331,6 +337,33 @@ def _admins(env: Mapping[str, str]) -> frozenset[str]:
                 f"the subject it signs people in with), got {entry!r}"
             )
     return frozenset(entries)
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    """smtp://[user:password@]host[:port] (STARTTLS, 587) or smtps:// (implicit TLS, 465)."""
+    raw = env.get("GATEWAY_SMTP_URL")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+        raise ConfigError(
+            "GATEWAY_SMTP_URL must be smtp://{user}:{password}@host:port (STARTTLS) or smtps://... "
+            f"(implicit TLS), got {redact_url(raw)!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("GATEWAY_SMTP_URL must have no path, query or fragment")
+    return raw
+
+
+def _smtp_from(env: Mapping[str, str], public_host: str) -> str:
+    raw = env.get("GATEWAY_SMTP_FROM") or f"consent-gateway@{public_host or 'localhost'}"
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", raw):
+        raise ConfigError(f"GATEWAY_SMTP_FROM must be an e-mail address, got {raw!r}")
+    return raw
 
 
 def _admin_domain(env: Mapping[str, str]) -> str | None:

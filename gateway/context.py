@@ -39,6 +39,7 @@ class Services:
     privacy: PrivacyService
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
+    health: Any = None  # services/connection_health.py
 
 
 def services() -> Services:

@@ -88,7 +88,11 @@ def console() -> Response | tuple[str, int]:
             return redirect(url_for("admin.room", room_id=room_id), code=303)
         notice = "There is no room with that id."
     page = render_template(
-        "admin_console.html", notice=notice, providers=_titles(), key_ring=_key_ring()
+        "admin_console.html",
+        notice=notice,
+        providers=_titles(),
+        key_ring=_key_ring(),
+        broken_rooms=found.health.broken_rooms(),
     )
     return page, 404 if notice else 200
 

@@ -47,6 +47,7 @@ def account() -> Response | str:
         history=list(reversed(found.consent.history(user.id))),
         offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
         bindings=found.rooms.bindings_of(user.id),
+        reconnect_ids={r.grant_id for r in found.health.needing_reconnect(user.id)},
         restricted=found.privacy.restricted_since(user.id) is not None,
         disk=found.disk_scrub.of_receipts(found.revocation.receipts(user.id)[:5]),
         disk_bound=int(found.settings.disk_scrub_seconds),

@@ -95,6 +95,9 @@ class GrantService:
         self.missing_scopes = missing_scopes
         self.audit = audit
         self.ended_hooks: list[EndedHook] = []
+        # (uid, gid): a grant ended without its owner (the provider refused it, its tokens
+        # broke); its rooms need reconnecting (services/connection_health.py tells the host)
+        self.lost_hooks: list[EndedHook] = []
         # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
         self.scrub: Callable[[], object] | None = None
 
@@ -111,6 +114,11 @@ class GrantService:
         self.ended(record.uid, record.id)
         if self.scrub is not None:
             self.scrub()
+        for hook in self.lost_hooks:
+            try:
+                hook(record.uid, record.id)
+            except Exception as error:  # telling the host must never fail the request
+                log.error("grant-lost hook failed: %s", type(error).__name__)
         self.audit.record(
             actor=actor,
             action="grant.needs_consent" if status == NEEDS_CONSENT else "grant.revoke",
@@ -194,6 +202,25 @@ class GrantService:
             finally:
                 self.store.unlock(uid, gid, holder)
 
+    def keep_alive(self, uid: str, gid: str) -> bool:
+        """Refresh the grant's tokens now, whether or not anyone asked for them: a refresh
+        token unused for long expires at the provider (Microsoft: 90 days), so a room asked
+        about once a month would die. Not a use: `last_used` stays as it was, so the
+        retention sweep still ends grants nobody uses. False when another process holds the
+        refresh or the grant changed meanwhile; raises like `access_token`."""
+        record = self._usable(uid, gid)
+        tokens = self._open_tokens(record)
+        holder = self.store.try_lock(uid, gid)
+        if holder is None:
+            return False
+        try:
+            current = self.store.load(uid, gid)
+            if current is None or current.version != record.version:
+                return False
+            return self._refresh(record, tokens, holder, used=False) is not None
+        finally:
+            self.store.unlock(uid, gid, holder)
+
     def _usable(self, uid: str, gid: str) -> GrantRecord:
         record = self.store.load(uid, gid)
         if record is None:
@@ -259,7 +286,9 @@ class GrantService:
             error.code,
         )
 
-    def _refresh(self, record: GrantRecord, tokens: TokenSet, holder: str) -> str | None:
+    def _refresh(
+        self, record: GrantRecord, tokens: TokenSet, holder: str, *, used: bool = True
+    ) -> str | None:
         connector = self.connectors[record.provider]
         started = time.monotonic()
         try:
@@ -304,7 +333,8 @@ class GrantService:
         )
         if not written:
             return None  # lost the lock or raced a revocation: read again
-        self.store.touch_used(record)
+        if used:
+            self.store.touch_used(record)
         return str(fresh.access_token)
 
     def _wait_for_refresh(self, seen: GrantRecord, deadline: float) -> None:

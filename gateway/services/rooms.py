@@ -12,10 +12,11 @@ a binding is one audit record (gateway/storage/audit.py) about the host.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -265,11 +266,15 @@ class RoomService:
         grants: GrantService,
         provider_kinds: Mapping[str, str],
         audit: AuditTrail,
+        account_mark: Callable[[str, str], str] | None = None,
     ) -> None:
         self.store = store
         self.grants = grants
         self.provider_kinds = dict(provider_kinds)
         self.audit = audit
+        # (provider, subject) -> a keyed hash: what a primary-calendar binding keeps of its
+        # account, so that reconnecting it after the provider ended the grant restores it
+        self.account_mark = account_mark
 
     # -- the registry ----------------------------------------------------------------------
     def create(self, data: Mapping[str, Any], actor: str = "operator") -> Room:
@@ -370,6 +375,7 @@ class RoomService:
             gid=gid,
             provider=record.provider,
             sealed_calendar=self._seal(record, chosen),
+            account_mark=self._account_mark(record) if chosen.get("primary") else "",
         )
         self.store.record(room_id, actor=uid, action="rebind" if previous else "bind", gid=gid)
         self.audit.record(
@@ -420,6 +426,7 @@ class RoomService:
         old = self.grants.store.load(uid, old_gid)
         new_subject = self._subject(new)
         moved = 0
+        new_mark = self._account_mark(new)
         for found in using:
             calendar = self._open_calendar(old, found) if old else None
             same_account = (
@@ -427,6 +434,10 @@ class RoomService:
                 and old.provider == new.provider
                 and self._subject(old) == new_subject
             )
+            if calendar is None and self._reconnects(old, found, new, new_mark):
+                # the provider ended the old grant (its key is gone): the same account's
+                # primary calendar comes back, nothing else can be known
+                calendar, same_account = {"id": PRIMARY, "name": None, "primary": True}, True
             if calendar is None or not same_account or new_subject is None:
                 self._drop_binding(uid, found.room_id, actor, "grant-ended")
                 continue
@@ -436,6 +447,7 @@ class RoomService:
                 gid=new_gid,
                 provider=new.provider,
                 sealed_calendar=self._seal(new, calendar),
+                account_mark=new_mark if calendar.get("primary") else "",
             )
             self.store.record(found.room_id, actor=actor, action="replace-grant", gid=new_gid)
             self.audit.record(
@@ -446,6 +458,26 @@ class RoomService:
             )
             moved += 1
         return moved
+
+    def _account_mark(self, record: GrantRecord) -> str:
+        subject = self._subject(record)
+        if self.account_mark is None or subject is None:
+            return ""
+        return self.account_mark(record.provider, subject)
+
+    @staticmethod
+    def _reconnects(
+        old: GrantRecord | None, found: BindingRecord, new: GrantRecord, new_mark: str
+    ) -> bool:
+        """A binding of an ended grant to its account's primary calendar, reconnected with
+        the same provider account."""
+        return (
+            old is not None
+            and not old.usable
+            and old.provider == new.provider
+            and bool(found.account_mark and new_mark)
+            and hmac.compare_digest(found.account_mark, new_mark)
+        )
 
     def forget_user(self, uid: str, actor: str) -> int:
         """Erasure: drop every binding of `uid` and make them host of nothing."""

@@ -261,6 +261,14 @@ class GrantStore:
         return bool(self._rewrap(keys=[key], args=[old, new]))
 
 
+def every_grant(client: redis.Redis) -> Iterator[tuple[str, str]]:
+    """(uid, gid) of every grant record: the sweeps (keep-alive refresh) walk them."""
+    for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:grant:*", count=500):
+        name = str(key)
+        if keys.holds_wrapped_key(name):
+            yield keys.owner_of_key(name), name.rpartition(":grant:")[2]
+
+
 def wrapped_keys(client: redis.Redis) -> Iterator[tuple[str, str]]:
     """(redis key, wrapped data key) of every profile and grant, and of the stable secrets:
     the sweep rotation walks."""

@@ -20,7 +20,10 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
     gw:{u:UID}:bindings         set    ids of the rooms this user has bound
     gw:{u:UID}:binding:ROOM     hash   room, grant, provider, since, calendar (sealed under the
-                                       grant's data key, field "calendar")
+                                       grant's data key, field "calendar"), account (primary
+                                       calendars: keyed hash of the provider account)
+    gw:{u:UID}:notice:GID:E     string "1": the owner was e-mailed about ending E of grant
+                                       GID (storage/notices.py); expires after 30 d
     gw:room:ROOM                string JSON room; not personal but for the host's opaque uid
     gw:rooms                    set    every room id
     gw:room:ROOM:bound          string "UID GID" for free/busy; listed in the host's index

@@ -16,7 +16,10 @@ Keys (add them to the schema in gateway/storage/keys.py):
     gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
     gw:{u:UID}:bindings         set    ids of the rooms this user has bound
     gw:{u:UID}:binding:<room>   hash   room, grant, provider, since, calendar (sealed under the
-                                       grant's data key: id and name, which can be an e-mail)
+                                       grant's data key: id and name, which can be an e-mail),
+                                       account (bound to a primary calendar only: a keyed hash
+                                       of the provider account, so reconnecting that account
+                                       after the provider ended the grant restores it)
 
 A binding's hash, its set entry and the host's index entry share the host's slot and are
 written in one transaction; the pointer lives in the room's own slot and is written after
@@ -87,6 +90,7 @@ class BindingRecord:
     provider: str
     sealed_calendar: str
     since: float
+    account_mark: str = ""  # primary-calendar bindings: keyed hash of the provider account
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,14 @@ class RoomStore:
 
     # -- bindings ------------------------------------------------------------------------------
     def bind(
-        self, uid: str, room_id: str, *, gid: str, provider: str, sealed_calendar: str
+        self,
+        uid: str,
+        room_id: str,
+        *,
+        gid: str,
+        provider: str,
+        sealed_calendar: str,
+        account_mark: str = "",
     ) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(binding(uid, room_id))
@@ -188,6 +199,7 @@ class RoomStore:
                 "provider": provider,
                 "calendar": sealed_calendar,
                 "since": str(time.time()),
+                **({"account": account_mark} if account_mark else {}),
             },
         )
         pipe.sadd(bindings(uid), room_id)
@@ -339,4 +351,5 @@ def _binding(uid: str, raw: dict[str, str]) -> BindingRecord | None:
         provider=raw.get("provider", ""),
         sealed_calendar=raw.get("calendar", ""),
         since=since,
+        account_mark=raw.get("account", ""),
     )
