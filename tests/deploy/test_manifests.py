@@ -392,15 +392,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def test_dockerfile_runs_gunicorn_as_a_non_root_user_with_a_healthcheck() -> None:
     instructions = dockerfile_instructions()
-    [base] = [rest for keyword, rest in instructions if keyword == "FROM"]
-    assert re.match(r"python:3\.11(\.\d+)?-slim", base)
+    bases = [rest for keyword, rest in instructions if keyword == "FROM"]
+    assert len(bases) == 2  # a build stage, then the image
+    assert all(re.match(r"python:3\.11(\.\d+)?-slim", base) for base in bases)
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     [healthcheck] = [rest for keyword, rest in instructions if keyword == "HEALTHCHECK"]
     assert "/healthz" in healthcheck
     [command] = [rest for keyword, rest in instructions if keyword == "CMD"]
     assert re.search(r"gunicorn -c deploy/gunicorn\.conf\.py .*'gateway:create_app\(\)'", command)
-    assert any(k == "RUN" and "-r requirements.txt" in rest for k, rest in instructions)
+    assert any(k == "RUN" and "-r /tmp/requirements.lock" in rest for k, rest in instructions)
 
 
 @pytest.mark.parametrize("path", [COMPOSE, DOCKERFILE, *K8S_FILES], ids=lambda p: p.name)

@@ -45,6 +45,9 @@ def test_a_429_is_retried_no_sooner_than_its_retry_after(
     assert gap >= retry_after - CallClock.POLL  # the clock polls: its error is one poll
 
 
+LOAD_SLACK = 1.0  # seconds
+
+
 @pytest.mark.parametrize("status", [500, 503])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_failing_provider_gets_at_most_two_jittered_retries_and_the_room_is_unknown(
@@ -62,8 +65,10 @@ def test_a_failing_provider_gets_at_most_two_jittered_retries_and_the_room_is_un
     assert len(clock.times) == 3
     first, second = clock.gaps
     measured(f"T19 {endpoint} {status}: 3 calls, gaps {first:.3f} s and {second:.3f} s")
-    assert 0.1 - CallClock.POLL <= first <= 0.3 + 0.1
-    assert 0.2 - CallClock.POLL <= second <= 0.6 + 0.1
+    # Early is a bug at any load; late by up to LOAD_SLACK is a busy 2-core machine (seen:
+    # 0.60 s for the first gap while six suites ran), still far from an uncapped back-off.
+    assert 0.1 - CallClock.POLL <= first <= 0.3 + LOAD_SLACK
+    assert 0.2 - CallClock.POLL <= second <= 0.6 + LOAD_SLACK
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
