@@ -21,7 +21,7 @@ import click
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from connectors import registry
-from gateway import local
+from gateway import local, secret_files
 from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 from gateway.request_log import redact_url
@@ -131,6 +131,16 @@ def seed_demo(app: Any, emulator: Any, data_dir: Path) -> str:
             return f"demo not seeded ({type(error).__name__}{detail}); the next start retries"
 
 
+def gateway_environment() -> dict[str, str] | None:
+    """The GATEWAY_* variables with the values given as files read in (secret_files.py),
+    before a key is generated for a GATEWAY_SECRET_KEY that only looks unset."""
+    try:
+        return secret_files.resolve(os.environ)
+    except secret_files.SecretFileError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return None
+
+
 def command(args: list[str]) -> int:
     """`python -m gateway keys|rooms|clients|admin|retention ...`: the CLI commands, with the
     data folder's defaults (gateway/local.py), exactly like `flask --app gateway ...`."""
@@ -166,7 +176,9 @@ def main() -> int:
         signal.signal(name, stop_on_signal)
     if sys.argv[1:]:
         return command(sys.argv[1:])
-    env = {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")}
+    env = gateway_environment()
+    if env is None:
+        return 2
     data_dir = Path(env.get("GATEWAY_DATA_DIR") or "var")
     ensure_secret_key(env, data_dir)
     ensure_encryption_keys(env, data_dir)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from connectors import registry
 from connectors.base import ProviderConfig, SettingError
+from gateway import secret_files
 from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.request_log import redact_url
 from gateway.storage import redis_client
@@ -153,6 +154,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, admin_only: bool = False) -> Settings:
         """`admin_only`: for admin commands, which need storage and keys but no provider."""
+        try:  # GATEWAY_<NAME>_FILE and GATEWAY_SECRETS_DIR (gateway/secret_files.py)
+            environ = secret_files.resolve(environ)
+        except secret_files.SecretFileError as error:
+            raise ConfigError(str(error)) from None
         env = {k: v.strip() for k, v in environ.items() if k.startswith("GATEWAY_")}
         _reject_unknown(env)
         host = env.get("GATEWAY_HOST", "127.0.0.1")

@@ -94,8 +94,11 @@ def _from_file(env: MutableMapping[str, str], name: str, path: Path) -> None:
 
 def cli_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The GATEWAY_* settings of a CLI command: the environment's, and for what it leaves
-    unset, the data folder's (secret key, key ring, a running gateway's emulator)."""
-    env = {k: v for k, v in environ.items() if k.startswith("GATEWAY_")}
+    unset, the data folder's (secret key, key ring, a running gateway's emulator). Values
+    given as files (GATEWAY_<NAME>_FILE, GATEWAY_SECRETS_DIR) count as set."""
+    from gateway import secret_files
+
+    env = secret_files.resolve(environ)
     folder = data_dir(env)
     for name, file_name in GENERATED_FILES.items():
         _from_file(env, name, folder / file_name)
@@ -129,9 +132,10 @@ def cli_settings(environ: Mapping[str, str]) -> Any:
     import sys
 
     from gateway.config import ConfigError, Settings
+    from gateway.secret_files import SecretFileError
 
     try:
         return Settings.from_env(cli_environment(environ), admin_only=True)
-    except (ConfigError, NothingToWorkOn) as error:
+    except (ConfigError, NothingToWorkOn, SecretFileError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.crypto.keyring import new_key_entry
+from tests.deploy.gunicorn_process import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {
@@ -58,6 +59,11 @@ def run_gunicorn(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess
             {"GATEWAY_PUBLIC_URL": "https://gw.example", "GATEWAY_REDIS_URL": ""},
             "GATEWAY_REDIS_URL",
         ),
+        (
+            {"GATEWAY_SECRET_KEY": "", "GATEWAY_SECRET_KEY_FILE": "/nonexistent/secret-key"},
+            "GATEWAY_SECRET_KEY_FILE",
+        ),
+        ({"GATEWAY_REDIS_URL_FILE": "/dev/null"}, "GATEWAY_REDIS_URL is given twice"),
     ],
 )
 def test_a_mistake_stops_gunicorn_with_one_line(
@@ -72,3 +78,27 @@ def test_a_mistake_stops_gunicorn_with_one_line(
         assert "Traceback" not in text
         assert "Worker failed to boot" not in text
     assert not (tmp_path / "redis").exists()  # no embedded Redis was started either
+
+
+def test_gunicorn_starts_with_its_secrets_from_a_mounted_folder_and_a_file(
+    gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    """As deploy/k8s mounts the Secret: the key ring and the Redis URL (with its password)
+    as files in GATEWAY_SECRETS_DIR, the secret key from GATEWAY_SECRET_KEY_FILE; /readyz
+    answers only if Redis was reached with the file's URL."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    env = dict(gateway_env)
+    for name in ("GATEWAY_ENCRYPTION_KEYS", "GATEWAY_REDIS_URL"):
+        (folder / name).write_text(env.pop(name) + "\n")
+    (tmp_path / "secret-key").write_text(env.pop("GATEWAY_SECRET_KEY") + "\n")
+    env |= {
+        "GATEWAY_SECRETS_DIR": str(folder),
+        "GATEWAY_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
+    }
+    server = Gunicorn(env, tmp_path / "gunicorn.log", "--workers", "1")
+    try:
+        server.wait_until_ready()
+        assert server.get("/readyz").json()["status"] == "ready"
+    finally:
+        server.stop()
