@@ -81,12 +81,14 @@ def retention_run() -> None:
     """Revoke long-unused grants, trim the audit trail, drop expired consent records and
     tombstones."""
     from gateway.services import retention
+    from gateway.storage import job_runs
 
     found = services()
     report = retention.run(
         found.redis, found.grants.store, found.revocation, found.audit, found.consent.catalogue
     )
     tombstones = found.privacy.prune_tombstones()
+    job_runs.record_success(found.redis, "retention")  # for /metrics and its alert
     click.echo(
         f"idle grants revoked {report.idle_grants_revoked}, audit entries trimmed "
         f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}, "

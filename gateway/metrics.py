@@ -2,15 +2,24 @@
 
 Series (every label value is from a small fixed set, never a path, id or address):
 
-    gateway_http_requests_total{endpoint, method, status_class}
+    gateway_http_requests_total{endpoint, method, status}                    exact status code
     gateway_http_request_duration_seconds{endpoint, method, status_class}   histogram
-    gateway_provider_calls_total{provider, kind, outcome}
+    gateway_http_requests_in_flight                                         busy threads, summed
+    gateway_build_info{version, python}                                     1
+    gateway_provider_calls_total{provider, kind, outcome}                   kind: signin, freebusy,
+                                                                            refresh, revoke
     gateway_provider_call_duration_seconds{provider, kind}                  histogram
     gateway_freebusy_cache_total{result}                                    hit | miss
     gateway_token_refreshes_total{outcome}                                  see REFRESH_OUTCOMES
     gateway_revocations_total{kind}                                         see REVOCATION_KINDS
     gateway_redis_errors_total{error}                                       redis-py class name
     gateway_provider_breaker_events_total{provider, event}                  see BREAKER_EVENTS
+    gateway_job_last_success_timestamp_seconds{job}                         from Redis, see
+                                                                            storage/job_runs.py
+
+Every family shows at start, its fixed label sets at 0 (each outcome, kind and event, each
+configured provider, every endpoint's 500), so an alert's ratio or `increase()` has a
+series to read before the first event instead of nothing.
 
 `endpoint` is the Flask endpoint name ("api_v1.freebusy"), or "unmatched" when no route
 matched. Services call the small functions below (`provider_call`, `cache`, `refresh`,
@@ -23,15 +32,26 @@ X-Forwarded-For, Forwarded or X-Real-IP, is answered 404.
 
 Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
 before start: prometheus_client then keeps each worker's values in files there and /metrics
-adds them up; without it the values of the answering process are shown.
+adds them up; without it the values of the answering process are shown. prometheus_client
+leaves a dead worker's counter and histogram files behind (about 28 KiB per worker
+generation, without end); `forget_process`, called by gunicorn's `child_exit`
+(deploy/gunicorn.conf.py), adds them into one archive file per type and removes them, so the
+folder holds the live workers' files and two archives, and totals never go back. The folder
+lock (`.lock`, exclusive while compacting, shared while scraping) keeps a scrape from seeing
+a worker's values twice or not at all.
 """
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import os
+import platform
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -44,6 +64,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.mmap_dict import MmapedDict
 
 if TYPE_CHECKING:  # services import this module for the counters; only init_metrics needs Flask
     from flask import Flask
@@ -67,10 +89,23 @@ SAFE_LABEL = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
 KEY_VERSION = re.compile(r"[A-Za-z0-9._-]{1,32}")  # as the key ring allows
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+CACHE_RESULTS = ("hit", "miss")
+PROVIDER_KINDS = ("signin", "freebusy", "refresh", "revoke")
+LOCK_FILE = ".lock"
+ARCHIVE = "archive"  # counter_archive.db, histogram_archive.db: what dead workers counted
+COMPACTED_TYPES = ("counter", "histogram")
+
 REQUESTS = Counter(
     "gateway_http_requests",
-    "HTTP requests answered, by Flask endpoint, method and status class.",
-    ["endpoint", "method", "status_class"],
+    "HTTP requests answered, by Flask endpoint, method and exact status code.",
+    ["endpoint", "method", "status"],
+)
+_IN_FLIGHT: list[Gauge] = []  # made by init_metrics, see in_flight()
+BUILD_INFO = Gauge(
+    "gateway_build_info",
+    "Always 1; the labels name the gateway version and Python of the answering workers.",
+    ["version", "python"],
+    multiprocess_mode="livemax",
 )
 REQUEST_SECONDS = Histogram(
     "gateway_http_request_duration_seconds",
@@ -170,6 +205,126 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else OTHER
 
 
+def status_code(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else OTHER
+
+
+def version() -> str:
+    try:
+        return metadata.version("consent-gateway")
+    except metadata.PackageNotFoundError:  # run from a checkout, not installed
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+# -- multiprocess folder -----------------------------------------------------------------------
+@contextmanager
+def folder_lock(path: str, *, exclusive: bool) -> Iterator[None]:
+    """The metrics folder's lock: compaction holds it alone, scrapes share it."""
+    with open(os.path.join(path, LOCK_FILE), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def forget_process(pid: int, path: str) -> None:
+    """A worker exited: drop its live gauges and add its counters and histograms to the
+    archive files, then delete its files, so the folder does not grow with every worker
+    generation. Runs in the gunicorn master (child_exit), one worker at a time."""
+    multiprocess.mark_process_dead(pid, path)
+    with folder_lock(path, exclusive=True):
+        for kind in COMPACTED_TYPES:
+            dead = os.path.join(path, f"{kind}_{pid}.db")
+            if not os.path.exists(dead):
+                continue
+            archive = MmapedDict(os.path.join(path, f"{kind}_{ARCHIVE}.db"))
+            try:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(dead):
+                    current, _ = archive.read_value(key)
+                    archive.write_value(key, current + value, timestamp)
+            finally:
+                archive.close()
+            os.remove(dead)
+        # gauges of a dead worker mean nothing any more (ours are all live* anyway)
+        for dead in glob.glob(os.path.join(path, f"gauge_*_{pid}.db")):
+            os.remove(dead)
+
+
+def in_flight() -> Gauge:
+    """gateway_http_requests_in_flight, made on first use: a gauge without labels writes its
+    file at once, and importing this module (the gunicorn master does, for its log
+    formatter) must write nothing, before the folder even exists."""
+    if not _IN_FLIGHT:
+        _IN_FLIGHT.append(
+            Gauge(
+                "gateway_http_requests_in_flight",
+                "Requests being answered now (threads busy), summed over the live workers.",
+                multiprocess_mode="livesum",
+            )
+        )
+    return _IN_FLIGHT[0]
+
+
+def _zero_families(app: Flask) -> None:
+    """Every fixed label set at 0, in this process (see the module docstring)."""
+    for outcome in REFRESH_OUTCOMES:
+        REFRESHES.labels(outcome)
+    for kind in REVOCATION_KINDS:
+        REVOCATIONS.labels(kind)
+    for result in CACHE_RESULTS:
+        CACHE.labels(result)
+    for error in ("connectionerror", "timeouterror"):
+        REDIS_ERRORS.labels(error)
+    services = app.extensions.get("gateway")
+    providers = [p.name for p in services.settings.providers] if services else []
+    for provider in map(_safe, providers):
+        for kind in PROVIDER_KINDS:
+            PROVIDER_CALLS.labels(provider, kind, "ok")
+        for event in BREAKER_EVENTS:
+            BREAKER.labels(provider, event)
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) & METHODS - {"HEAD", "OPTIONS"}):
+            REQUESTS.labels(rule.endpoint, method, "500")
+    BUILD_INFO.labels(version(), platform.python_version()).set(1)
+    in_flight()
+
+
+class JobRunsCollector:
+    """`gateway_job_last_success_timestamp_seconds{job}`, read from Redis at each scrape
+    (the jobs run in other processes); a job never run, or Redis not answering, has none."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        import redis
+
+        from gateway.storage import job_runs
+
+        family = GaugeMetricFamily(
+            "gateway_job_last_success_timestamp_seconds",
+            "UNIX time a scheduled job (the retention sweep) last ended without error.",
+            labels=["job"],
+        )
+        for job in job_runs.JOBS:
+            try:
+                at = job_runs.last_success(self.client, job)
+            except redis.RedisError as error:
+                redis_error(error)
+                break
+            if at is not None:
+                family.add_metric([job], at)
+        yield family
+
+
 # -- the app side ----------------------------------------------------------------------------
 def init_metrics(app: Flask) -> None:
     """Count every request of `app` and serve /metrics in front of it."""
@@ -181,12 +336,20 @@ def init_metrics(app: Flask) -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
     app.extensions["metrics"] = registry
+    # what this app reads from elsewhere at a scrape: its own registry, not the shared one
+    own = CollectorRegistry(auto_describe=False)
+    services = app.extensions.get("gateway")
+    if services is not None:
+        own.register(JobRunsCollector(services.redis))
+    _zero_families(app)
 
     @app.teardown_request
     def note_endpoint(_error: BaseException | None) -> None:
         request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
 
-    app.wsgi_app = MetricsMiddleware(app.wsgi_app, registry)  # type: ignore[method-assign]
+    app.wsgi_app = MetricsMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, registry, own, multiproc_dir
+    )
 
 
 StartResponse = Callable[..., Any]
@@ -195,15 +358,25 @@ StartResponse = Callable[..., Any]
 class MetricsMiddleware:
     """Times and counts each request of the wrapped app; answers /metrics itself."""
 
-    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], registry: Any) -> None:
+    def __init__(
+        self,
+        wsgi_app: Callable[..., Iterable[bytes]],
+        registry: Any,
+        own: Any = None,
+        multiproc_dir: str | None = None,
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.registry = registry
+        self.own = own
+        self.multiproc_dir = multiproc_dir
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == PATH:
             return self.serve(environ, start_response)
         started = time.perf_counter()
         seen: list[int] = []
+        gauge = in_flight()
+        gauge.inc()
 
         def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
             seen[:] = [int(status.split(" ", 1)[0])]
@@ -215,21 +388,28 @@ class MetricsMiddleware:
             seen[:] = [500]
             raise
         finally:
+            gauge.dec()
             method = environ.get("REQUEST_METHOD", "")
-            labels = (
-                environ.get(ENDPOINT_KEY, UNMATCHED),
-                method if method in METHODS else OTHER,
-                status_class(seen[0]) if seen else OTHER,
+            endpoint = environ.get(ENDPOINT_KEY, UNMATCHED)
+            method = method if method in METHODS else OTHER
+            status = seen[0] if seen else 0
+            REQUESTS.labels(endpoint, method, status_code(status)).inc()
+            REQUEST_SECONDS.labels(endpoint, method, status_class(status)).observe(
+                time.perf_counter() - started
             )
-            REQUESTS.labels(*labels).inc()
-            REQUEST_SECONDS.labels(*labels).observe(time.perf_counter() - started)
 
     def serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if any(environ.get(name) for name in PROXY_HEADERS):
             return _answer(start_response, "404 NOT FOUND", b'{"error": "not_found"}\n', "json")
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _answer(start_response, "405 METHOD NOT ALLOWED", b"", "json", allow="GET")
-        body = generate_latest(self.registry)
+        if self.multiproc_dir:
+            with folder_lock(self.multiproc_dir, exclusive=False):
+                body = generate_latest(self.registry)
+        else:
+            body = generate_latest(self.registry)
+        if self.own is not None:
+            body += generate_latest(self.own)
         head = environ["REQUEST_METHOD"] == "HEAD"
         return _answer(start_response, "200 OK", body, CONTENT_TYPE_LATEST, head=head)
 

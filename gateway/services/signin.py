@@ -31,6 +31,7 @@ from connectors.errors import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
+from gateway import metrics
 from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
 from gateway.storage import keys
@@ -205,10 +206,13 @@ class SignInService:
             raise SignInError(
                 "invalid_state", "This sign-in link has expired or was already used.", 400
             )
+        started = time.monotonic()
         try:
             identity = connector.complete(self.redirect_uri_for(provider), record["flow"], params)
         except ConnectorError as error:
+            metrics.provider_call(provider, "signin", error.code, time.monotonic() - started)
             raise _refusal(error) from error
+        metrics.provider_call(provider, "signin", "ok", time.monotonic() - started)
         link_uid = record.get("link_uid")
         if link_uid and link_uid != current_uid:
             raise SignInError(

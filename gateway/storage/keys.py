@@ -40,6 +40,8 @@ the user's index set, so "delete everything of this user" is exact.
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow-spent:<h>           string "1": a sign-in state whose callback came; h =
                                        sha256(state); expires with the flow (storage/flows.py)
+    gw:job:<job>:last-success   string UNIX time a scheduled job last ended well
+                                       (storage/job_runs.py)
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
 names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value. Provider
@@ -144,3 +146,8 @@ def session(session_id: str) -> str:
 
 def flow_spent(state: str) -> str:
     return f"{PREFIX}:flow-spent:{digest(state)}"
+
+
+def job_last_success(job: str) -> str:
+    """gw:job:<job>:last-success (storage/job_runs.py)."""
+    return f"{PREFIX}:job:{job}:last-success"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def value(samples: dict[str, Any], name: str, **labels: str) -> float:
     return sum(v for found, v in samples.get(name, []) if labels.items() <= found.items())
 
 
-def test_requests_are_counted_and_timed_per_endpoint_and_status_class(
+def test_requests_are_counted_per_exact_status_and_timed_per_status_class(
     client: FlaskClient,
 ) -> None:
     before = scrape(client)
@@ -67,10 +68,10 @@ def test_requests_are_counted_and_timed_per_endpoint_and_status_class(
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    healthz = {"endpoint": "api.healthz", "method": "GET", "status_class": "2xx"}
-    assert grew("gateway_http_requests_total", **healthz) == 3
-    assert grew("gateway_http_request_duration_seconds_count", **healthz) == 3
-    assert grew("gateway_http_requests_total", endpoint="unmatched", status_class="4xx") == 1
+    healthz = {"endpoint": "api.healthz", "method": "GET"}
+    assert grew("gateway_http_requests_total", **healthz, status="200") == 3
+    assert grew("gateway_http_request_duration_seconds_count", **healthz, status_class="2xx") == 3
+    assert grew("gateway_http_requests_total", endpoint="unmatched", status="404") == 1
     assert not any(
         labels.get("endpoint") == "metrics" for labels, _ in after["gateway_http_requests_total"]
     ), "scrapes are not counted as requests"
@@ -182,3 +183,97 @@ def test_multiprocess_mode_adds_up_the_workers(tmp_path: Path) -> None:
 def test_each_process_says_which_key_version_it_wraps_with(client: FlaskClient) -> None:
     newest = client.application.extensions["gateway"].settings.keyring.newest
     assert value(scrape(client), "gateway_keyring_newest", version=newest) == 1
+
+
+def test_every_family_shows_at_zero_before_its_first_event(
+    app: Flask, gateway_env: dict[str, str]
+) -> None:
+    """A fresh process: the alerts' series exist already (a 5xx ratio, a refresh failure
+    rate, a breaker opening), at 0, instead of appearing only with the first event."""
+    program = (
+        "import os\n"
+        "from gateway import create_app\n"
+        "client = create_app(dict(os.environ)).test_client()\n"
+        "print(client.get('/metrics', base_url=os.environ['GATEWAY_PUBLIC_URL']).text)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS"))}
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env | gateway_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(done.stdout):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+
+    counters = [name for name in samples if name.endswith("_total") and name.startswith("gateway_")]
+    assert all(v == 0 for name in counters for _, v in samples[name]), counters
+    outcomes = {labels["outcome"] for labels, _ in samples["gateway_token_refreshes_total"]}
+    assert outcomes == {"invalid_grant", "failed", "ok", "scope_lost"}
+    providers = {p.name for p in app.extensions["gateway"].settings.providers}
+    breakers = {
+        (labels["provider"], labels["event"])
+        for labels, _ in samples["gateway_provider_breaker_events_total"]
+    }
+    assert {(name, "opened") for name in providers} <= breakers
+    calls = {
+        (labels["provider"], labels["kind"])
+        for labels, _ in samples["gateway_provider_calls_total"]
+    }
+    assert {(name, "signin") for name in providers} <= calls
+    errors = {
+        labels["endpoint"]
+        for labels, _ in samples["gateway_http_requests_total"]
+        if labels["status"] == "500"
+    }
+    assert {"api_v1.freebusy", "api.readyz"} <= errors
+    [(build, one)] = samples["gateway_build_info"]
+    assert one == 1 and build["version"] == "0.1.0" and build["python"].startswith("3.")
+    assert samples["gateway_http_requests_in_flight"] == [({}, 0.0)]
+
+
+def test_in_flight_counts_the_request_being_answered(app: Flask, client: FlaskClient) -> None:
+    seen: list[float] = []
+
+    @app.get("/_test/in-flight")
+    def probe() -> str:
+        seen.append(metrics.in_flight()._value.get())
+        return "ok"
+
+    assert client.get("/_test/in-flight").status_code == 200
+    assert seen == [1.0]
+    assert value(scrape(client), "gateway_http_requests_in_flight") == 0
+
+
+def test_a_sign_in_counts_its_provider_call(client: FlaskClient, sign_in: Any) -> None:
+    kind = {"provider": "google", "kind": "signin"}
+    before = value(scrape(client), "gateway_provider_calls_total", **kind, outcome="ok")
+
+    sign_in.complete("google", ALICE)
+
+    after = value(scrape(client), "gateway_provider_calls_total", **kind, outcome="ok")
+    assert after - before == 1
+    timed = value(scrape(client), "gateway_provider_call_duration_seconds_count", **kind)
+    assert timed >= 1
+
+
+def test_the_retention_sweeps_last_success_is_shown_from_redis(
+    app: Flask, client: FlaskClient, redis_client: Any
+) -> None:
+    """The sweep runs in its own process (a CronJob): `flask retention run` writes its
+    time to Redis and every worker's /metrics reports it."""
+    name = "gateway_job_last_success_timestamp_seconds"
+    assert name not in scrape(client)
+    before = time.time()
+
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+
+    assert result.exit_code == 0, result.output
+    [(labels, at)] = scrape(client)[name]
+    assert labels == {"job": "retention"}
+    assert before - 1 <= at <= time.time() + 1
