@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httplib2
 import requests
 
+from connectors import trace_context
 from connectors.errors import ProviderUnavailable
 
 # (connect, read) seconds: well under a gunicorn worker timeout (SECURITY.md T19).
@@ -42,6 +43,8 @@ class ProviderSession(requests.Session):
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
         kwargs.setdefault("allow_redirects", False)
+        if traced := trace_context.headers():  # the W3C trace of the request being answered
+            kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
 
 

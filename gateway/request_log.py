@@ -1,12 +1,23 @@
 """JSON log lines, each carrying the id of the request it belongs to.
 
 Every record becomes one line of JSON: `time` (UTC), `level`, `logger`, `message`, and
-inside a request `request_id`, `method` and `endpoint`. One access line per request (logger
-`gateway.access`) adds `status` and `duration_ms`.
+inside a request `request_id`, `trace_id`, `span_id`, `method` and `endpoint`. One access
+line per request (logger `gateway.access`) adds `status` and `duration_ms`.
 
-The request id is the caller's `X-Request-Id` when it looks like one (hex digits and dashes,
-8 to 64 of them, e.g. a UUID), otherwise a new UUID; the response echoes it. Nothing else
-of the request is logged: not the path (it holds room and user ids; `endpoint` is the
+The request id is the caller's `X-Request-Id` when it looks like one (8 to 128 of
+`A-Z a-z 0-9 . _ : = -`: a UUID, a proxy's or load balancer's own format such as
+`Root=1-67a...`), otherwise a new UUID; the response echoes it.
+
+Tracing (W3C Trace Context): a valid `traceparent` (parsed as §3.2 and §4.3 of the
+Recommendation say: lower-case hex, version `ff` and all-zero ids refused, a future version
+read by its first four fields) puts the request in the caller's trace; anything else, or
+none, starts a new trace. The gateway's own span id is new for every request; the
+response carries `traceresponse: 00-<trace-id>-<span-id>-<flags>` (Trace Context Level 2),
+and provider calls made for the request carry `traceparent` with the gateway's span as
+parent, plus the caller's `tracestate` (connectors/trace_context.py). The sampled flag is
+passed on as it came (a new trace: not sampled); the gateway records no spans itself.
+
+Nothing else of the request is logged: not the path (it holds room and user ids; `endpoint` is the
 route's name), not the query string (codes, states), no other header, no client address.
 JSON encoding escapes CR, LF and every other control character, so a value cannot forge a
 line (log injection). An exception is named by its type only, never with its traceback.
@@ -49,15 +60,19 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request, session
+
+from connectors import trace_context
 
 HEADER = "X-Request-Id"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
@@ -70,7 +85,16 @@ EVENTS_KEY = "gateway.security_events"  # how many events this request has recor
 EVENT_FIELDS = ("action", "outcome", "actor", "subject", "detail")
 DENIED = frozenset({401, 403})
 REJECTED = frozenset({400, 405, 413, 415, 422})
-VALID_ID = re.compile(r"[0-9A-Fa-f-]{8,64}")
+VALID_ID = re.compile(r"[A-Za-z0-9._:=-]{8,128}")
+TRACE_KEY = "gateway.trace"
+TRACEPARENT_ENVIRON = "HTTP_TRACEPARENT"
+TRACESTATE_ENVIRON = "HTTP_TRACESTATE"
+TRACERESPONSE = "traceresponse"
+# traceparent: version "-" trace-id "-" parent-id "-" trace-flags, all lower-case hex
+TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+TRACEPARENT_LENGTH = 55
+# tracestate (§3.3): at most 32 list members, 512 characters kept; printable ASCII only
+TRACESTATE = re.compile(r"[\x20-\x7e]{1,512}")
 METHOD = re.compile(r"[A-Z]{1,16}")
 
 # The userinfo (user:password@) of a URL: everything from `scheme://` to the last @ before
@@ -89,9 +113,10 @@ REDACTIONS = (
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[jwt]"),
     (re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
 )
-REQUEST_FIELDS = ("request_id", "method", "endpoint")
+REQUEST_FIELDS = ("request_id", "trace_id", "span_id", "method", "endpoint")
 # The id of the request being answered, for code it runs in a copied context (worker threads).
 CURRENT_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
+CURRENT_TRACE: ContextVar[Trace | None] = ContextVar("gateway_trace", default=None)
 ACCESS_FIELDS = ("status", "duration_ms")
 
 
@@ -121,6 +146,68 @@ def request_id(environ: dict[str, Any]) -> str:
         found = offered if VALID_ID.fullmatch(offered) else str(uuid.uuid4())
         environ[ID_KEY] = found
     return str(found)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The request's place in a W3C trace: the caller's trace (or a new one), our span."""
+
+    trace_id: str
+    span_id: str
+    flags: str
+    state: str | None = None
+
+    @property
+    def traceparent(self) -> str:
+        """What a call made for this request sends: our span is its parent."""
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def parse_traceparent(value: str) -> tuple[str, str, str] | None:
+    """(trace-id, parent-id, flags) of a valid `traceparent` header, else None (§4.3)."""
+    value = value.strip(" \t")
+    head = value[:TRACEPARENT_LENGTH]
+    found = TRACEPARENT.fullmatch(head)
+    if found is None:
+        return None
+    version, trace_id, parent_id, flags = found.groups()
+    if version == "ff" or set(trace_id) == {"0"} or set(parent_id) == {"0"}:
+        return None
+    if version == "00" and len(value) != TRACEPARENT_LENGTH:
+        return None  # version 00 has exactly four fields
+    if len(value) > TRACEPARENT_LENGTH and value[TRACEPARENT_LENGTH] != "-":
+        return None  # a later version may add fields, each after a dash
+    return trace_id, parent_id, flags
+
+
+def trace_of(environ: dict[str, Any]) -> Trace:
+    """This request's trace: continued from a valid `traceparent`, else new (on environ)."""
+    found = environ.get(TRACE_KEY)
+    if isinstance(found, Trace):
+        return found
+    parsed = parse_traceparent(str(environ.get(TRACEPARENT_ENVIRON, "")))
+    span_id = _random_hex(8)
+    if parsed is None:
+        trace = Trace(trace_id=_random_hex(16), span_id=span_id, flags="00")
+    else:
+        trace_id, _parent, flags = parsed
+        # version 00 defines only the sampled bit; pass that on, nothing we cannot honour
+        state = str(environ.get(TRACESTATE_ENVIRON, "")).strip(" \t")
+        trace = Trace(
+            trace_id=trace_id,
+            span_id=span_id,
+            flags="01" if int(flags, 16) & 1 else "00",
+            state=state if TRACESTATE.fullmatch(state) else None,
+        )
+    environ[TRACE_KEY] = trace
+    return trace
+
+
+def _random_hex(size: int) -> str:
+    while True:
+        value = secrets.token_hex(size)
+        if set(value) != {"0"}:  # all zeros is the invalid id
+            return value
 
 
 def current_request_id() -> str | None:
@@ -213,10 +300,16 @@ def _request_fields(record: logging.LogRecord | None) -> dict[str, Any]:
     if record is not None and all(hasattr(record, name) for name in REQUEST_FIELDS):
         return {name: getattr(record, name) for name in REQUEST_FIELDS}
     if not has_request_context() or ID_KEY not in request.environ:
-        rid = CURRENT_ID.get()
-        return {"request_id": rid} if rid else {}
+        rid, trace = CURRENT_ID.get(), CURRENT_TRACE.get()
+        found = {"request_id": rid} if rid else {}
+        if trace is not None:
+            found |= {"trace_id": trace.trace_id, "span_id": trace.span_id}
+        return found
+    trace = trace_of(request.environ)
     return {
         "request_id": request.environ[ID_KEY],
+        "trace_id": trace.trace_id,
+        "span_id": trace.span_id,
         "method": _method(request.environ),
         "endpoint": request.endpoint or UNMATCHED,
     }
@@ -273,14 +366,19 @@ class RequestLogMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         rid = request_id(environ)
+        trace = trace_of(environ)
         current = CURRENT_ID.set(rid)
+        current_trace = CURRENT_TRACE.set(trace)
+        outgoing = trace_context.OUTGOING.set((trace.traceparent, trace.state))
         started = time.perf_counter()
         seen: list[int] = []
+        ours = {HEADER.lower(), TRACERESPONSE}
 
         def start_with_id(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             seen[:] = [int(status.split(" ", 1)[0])]
-            headers = [(k, v) for k, v in headers if k.lower() != HEADER.lower()]
+            headers = [(k, v) for k, v in headers if k.lower() not in ours]
             headers.append((HEADER, rid))
+            headers.append((TRACERESPONSE, trace.traceparent))
             return start_response(status, headers, *args)
 
         try:
@@ -298,6 +396,8 @@ class RequestLogMiddleware:
             raise
         finally:
             CURRENT_ID.reset(current)
+            CURRENT_TRACE.reset(current_trace)
+            trace_context.OUTGOING.reset(outgoing)
             method = _method(environ)
             endpoint = str(environ.get(ENDPOINT_KEY, UNMATCHED))
             status = seen[0] if seen else 0
@@ -308,6 +408,8 @@ class RequestLogMiddleware:
                 status,
                 extra={
                     "request_id": rid,
+                    "trace_id": trace.trace_id,
+                    "span_id": trace.span_id,
                     "method": method,
                     "endpoint": endpoint,
                     "status": status,

@@ -78,6 +78,8 @@ def test_a_request_writes_one_json_access_line_with_its_id(client: FlaskClient, 
         "logger",
         "message",
         "request_id",
+        "trace_id",
+        "span_id",
         "method",
         "endpoint",
         "status",
@@ -87,7 +89,7 @@ def test_a_request_writes_one_json_access_line_with_its_id(client: FlaskClient, 
 
 @pytest.mark.parametrize(
     "offered",
-    [None, "short", "x" * 40, "0f8fad5b" * 9, "../../etc/passwd", "alice@example.com"],
+    [None, "short", "x" * 129, "id with spaces", "../../etc/passwd", "alice@example.com"],
 )
 def test_without_a_valid_request_id_one_is_made(
     client: FlaskClient, lines: Lines, offered: str | None

@@ -1,0 +1,23 @@
+"""The W3C trace context (traceparent, tracestate) that outgoing provider calls carry.
+
+The gateway's request log (gateway/request_log.py) sets it for each request it answers,
+naming the gateway's own span as the parent; `connectors.http.ProviderSession` adds it to
+each request it sends. A context variable, so worker threads that run in a copied context
+(free/busy fans out) send the trace of the request they work for. No Flask here.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+# (traceparent, tracestate or None) of the request being answered, or None outside one.
+OUTGOING: ContextVar[tuple[str, str | None] | None] = ContextVar("outgoing_trace", default=None)
+
+
+def headers() -> dict[str, str]:
+    """The trace headers for an outgoing call: none outside a request."""
+    found = OUTGOING.get()
+    if found is None:
+        return {}
+    traceparent, tracestate = found
+    return {"traceparent": traceparent, **({"tracestate": tracestate} if tracestate else {})}
