@@ -2,6 +2,9 @@
 
 `trust_env` is off so that `REQUESTS_CA_BUNDLE` cannot silently replace the configured CA
 bundle (requests merges environment settings over `Session.verify`, which MSAL relies on).
+The proxy variables alone are honoured, when set: `HTTPS_PROXY` (and `HTTP_PROXY`), with
+`NO_PROXY` exempting hosts (`environment_proxies`), for clusters whose egress goes through
+a proxy (deploy/k8s/overlays/*/egress-proxy.yaml); unset, every call goes direct.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class ProviderSession(requests.Session):
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
         kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("proxies", environment_proxies(url))
         if traced := trace_context.headers():  # the W3C trace of the request being answered
             kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
@@ -61,6 +65,12 @@ def retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def environment_proxies(url: str) -> dict[str, str]:
+    """The proxies HTTPS_PROXY / HTTP_PROXY name for `url`, none when unset or when NO_PROXY
+    exempts its host: only these variables of the environment, never REQUESTS_CA_BUNDLE."""
+    return dict(requests.utils.get_environ_proxies(url))
 
 
 def get_json(session: requests.Session, url: str) -> dict[str, Any]:
@@ -104,10 +114,11 @@ class _BoundedHttpConnection(_BoundedConnect, httplib2.HTTPConnectionWithTimeout
 
 class BoundedHttp(httplib2.Http):
     """An httplib2 client (google-api-python-client's transport) with the same
-    (connect, read) bounds as `ProviderSession`, no proxy from the environment."""
+    (connect, read) bounds as `ProviderSession`, and the same proxy variables (httplib2's
+    default reads HTTPS_PROXY / NO_PROXY when set, and nothing else)."""
 
     def __init__(self, ca_bundle: str | None = None) -> None:
-        super().__init__(ca_certs=ca_bundle, timeout=DEFAULT_TIMEOUT[1], proxy_info=None)
+        super().__init__(ca_certs=ca_bundle, timeout=DEFAULT_TIMEOUT[1])
 
     def request(self, uri: str, *args: Any, connection_type: Any = None, **kwargs: Any) -> Any:
         if connection_type is None:

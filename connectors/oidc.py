@@ -34,7 +34,7 @@ from connectors.errors import (
     ProviderUnavailable,
     TokenExchangeFailed,
 )
-from connectors.http import DEFAULT_TIMEOUT, ProviderSession, get_json
+from connectors.http import DEFAULT_TIMEOUT, ProviderSession, environment_proxies, get_json
 from connectors.id_token import JwksCache, validate_id_token
 
 WELL_KNOWN = "/.well-known/openid-configuration"
@@ -230,6 +230,7 @@ class OidcConnector(Connector):
             default_timeout=DEFAULT_TIMEOUT,
             verify=self._ca_bundle or True,
             trust_env=False,
+            proxies=environment_proxies(self.discovery_url),  # HTTPS_PROXY, when set
         )
 
 

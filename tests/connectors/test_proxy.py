@@ -1,0 +1,79 @@
+"""Provider calls go through HTTPS_PROXY when it is set (NO_PROXY exempting hosts), and
+direct when it is not; REQUESTS_CA_BUNDLE still never replaces the configured CA bundle."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from collections.abc import Iterator
+
+import httplib2
+import pytest
+import requests
+
+from connectors.http import BoundedHttp, ProviderSession
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
+
+
+class FirstLine(socketserver.StreamRequestHandler):
+    """A proxy that writes down each request line and refuses it (502)."""
+
+    seen: list[str] = []  # noqa: RUF012
+
+    def handle(self) -> None:
+        FirstLine.seen.append(self.rfile.readline().decode("latin-1").strip())
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        self.wfile.write(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    FirstLine.seen = []
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FirstLine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_proxy_carries_the_provider_calls_when_set(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")  # still ignored
+
+    with pytest.raises(requests.exceptions.ProxyError):
+        ProviderSession().get("https://login.provider.invalid/token")
+    with pytest.raises((httplib2.HttpLib2Error, OSError)):
+        BoundedHttp().request("https://www.provider.invalid/calendar")
+
+    assert [line.split(" ")[:2] for line in FirstLine.seen] == [
+        ["CONNECT", "login.provider.invalid:443"],
+        ["CONNECT", "www.provider.invalid:443"],
+    ]
+
+
+def test_no_proxy_exempts_a_host_and_no_variable_means_direct(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = proxy + "/direct"  # the recorder itself, reached directly: origin-form line
+    ProviderSession().get(target)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    ProviderSession().get(target)
+    monkeypatch.delenv("NO_PROXY")
+    ProviderSession().get("http://provider.invalid/through")
+
+    assert FirstLine.seen == [
+        "GET /direct HTTP/1.1",
+        "GET /direct HTTP/1.1",
+        "GET http://provider.invalid/through HTTP/1.1",
+    ]
