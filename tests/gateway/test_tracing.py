@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from connectors.http import ProviderSession
 from gateway.request_log import JsonFormatter, init_request_log, parse_traceparent
 
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
 PARENT = "00f067aa0ba902b7"
 VALID = f"00-{TRACE}-{PARENT}-01"
 TRACERESPONSE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])")
