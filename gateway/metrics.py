@@ -54,6 +54,12 @@ from contextlib import contextmanager
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+# prometheus_client turns multiprocess mode on when the variable merely exists, and an empty
+# value then puts its files in the working directory (read-only in a pod, the repository in
+# a test). Empty means off here, decided before prometheus_client is imported.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR", None) == "":
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -334,6 +340,7 @@ def init_metrics(app: Flask) -> None:
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     registry: CollectorRegistry = REGISTRY
     if multiproc_dir:
+        os.makedirs(multiproc_dir, exist_ok=True)  # a job's process has no gunicorn to make it
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
     app.extensions["metrics"] = registry

@@ -527,6 +527,10 @@ def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
     for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "REDIS_URL", "EMULATOR_URL", "CA_BUNDLE"):
         (folder / f"GATEWAY_{name}").write_text(gateway_env[f"GATEWAY_{name}"] + "\n")
     env["GATEWAY_SECRETS_DIR"] = str(folder)  # /run/secrets/gateway in the pod
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")  # noqa: S108 (the emptyDir)
+    metrics_folder = folder.parent / "prometheus"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder)
+    before = sorted(REPOSITORY.glob("*.db"))
     [program, *arguments] = sweeper["command"]
     binary = Path(sys.executable).with_name(program)
     done = subprocess.run(
@@ -540,6 +544,8 @@ def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "idle grants revoked 0" in done.stdout
+    assert list(metrics_folder.glob("counter_*.db"))  # its metrics went to the emptyDir
+    assert sorted(REPOSITORY.glob("*.db")) == before  # and nothing to the working directory
 
 
 def test_the_ingress_buffers_whole_requests_and_documents_the_client_timeouts() -> None:

@@ -277,3 +277,24 @@ def test_the_retention_sweeps_last_success_is_shown_from_redis(
     [(labels, at)] = scrape(client)[name]
     assert labels == {"task": "retention"}
     assert before - 1 <= at <= time.time() + 1
+
+
+def test_an_empty_multiprocess_folder_variable_means_single_process(tmp_path: Path) -> None:
+    """prometheus_client alone would write its files into the working directory."""
+    program = (
+        "from gateway import metrics; from flask import Flask\n"
+        "app = Flask('probe'); metrics.init_metrics(app); metrics.refresh('ok')\n"
+        "print(app.test_client().get('/metrics').get_data(as_text=True))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=tmp_path,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "", "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert 'gateway_token_refreshes_total{outcome="ok"} 1.0' in done.stdout
