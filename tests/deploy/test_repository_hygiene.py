@@ -1,0 +1,73 @@
+"""The files a platform team looks for first: licence, security policy, contributing guide,
+changelog, pre-commit hooks, and a .dockerignore that keeps local secrets out of images."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_licence_is_mit_and_the_security_policy_is_the_readmes_paragraph() -> None:
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"\*\*Reporting a vulnerability\.\*\* (.+?)\n\n", readme, re.S)
+    assert found
+    assert words(found.group(1)) in words((ROOT / "SECURITY.md").read_text())
+
+
+def test_contributing_says_how_to_run_one_test_the_suite_and_the_benchmarks() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    assert re.search(r"pytest -q tests/\S+\.py::test_\w+", text)
+    assert "make test" in text and "make bench" in text and "python -m bench" in text
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert "## Unreleased" in changelog
+
+
+def test_pre_commit_runs_ruff_and_mypy_from_the_pinned_environment() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff", "ruff-format", "mypy"} <= hooks.keys()
+    for hook in hooks.values():
+        tool = hook["entry"].split()[0]
+        assert tool.startswith(".venv/bin/") and (ROOT / tool).exists(), tool
+    pinned = (ROOT / "requirements-dev.txt").read_text()
+    assert re.search(r"^ruff==", pinned, re.M) and re.search(r"^mypy==", pinned, re.M)
+
+
+def ignored(patterns: list[str], path: str) -> bool:
+    """Docker's rule, enough for these patterns: a match on the path or a parent of it."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        fnmatch.fnmatch(candidate, pattern.rstrip("/").removeprefix("**/"))
+        or fnmatch.fnmatch(parts[-1], pattern.removeprefix("**/"))
+        for pattern in patterns
+        for candidate in candidates
+    )
+
+
+def test_the_docker_context_leaves_out_local_environments_data_and_history() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in (".venv/bin/python", "var/secret_key", "var/encryption_keys", ".git/HEAD"):
+        assert ignored(patterns, path), path
+    assert ignored(patterns, "test-artifacts/secrets.json")
+    assert ignored(patterns, "deploy/gateway.env")
+    # what the Dockerfile copies is still there
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY (\S+)", dockerfile, re.M)
+    assert copied
+    for source in copied:
+        assert not ignored(patterns, source.rstrip("/")), source
