@@ -57,8 +57,12 @@ from typing import TYPE_CHECKING, Any
 # prometheus_client turns multiprocess mode on when the variable merely exists, and an empty
 # value then puts its files in the working directory (read-only in a pod, the repository in
 # a test). Empty means off here, decided before prometheus_client is imported.
+# The folder is made here, not only by gunicorn's on_starting: a job's single process (the
+# retention CronJob) has no gunicorn, and create_app sets a gauge before init_metrics runs.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR", None) == "":
     del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -340,7 +344,7 @@ def init_metrics(app: Flask) -> None:
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     registry: CollectorRegistry = REGISTRY
     if multiproc_dir:
-        os.makedirs(multiproc_dir, exist_ok=True)  # a job's process has no gunicorn to make it
+        os.makedirs(multiproc_dir, exist_ok=True)  # emptied by a test or an operator meanwhile
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
     app.extensions["metrics"] = registry

@@ -13,7 +13,7 @@ from tests.deploy.gunicorn_process import Gunicorn
 REQUESTS = 60
 RECYCLE_AFTER = 3  # --max-requests: about 20 worker generations in this test
 WORKERS = 2
-FILES_PER_WORKER = 4  # counter, histogram, gauge_livesum, gauge_livemax
+FILES_PER_WORKER = 5  # counter, histogram, gauge_livesum, gauge_livemax, gauge_liveall
 
 
 def healthz_count(text: str) -> float:
