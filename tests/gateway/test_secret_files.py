@@ -150,3 +150,26 @@ def test_python_m_gateway_reads_the_files_before_generating_a_key(
     assert not (data_dir / "secret_key").exists()
     monkeypatch.setenv("GATEWAY_SECRET_KEY_FILE", str(tmp_path / "missing"))
     assert cli_main.gateway_environment() is None
+
+
+def test_cli_commands_read_the_files_before_the_data_folders_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`flask --app gateway ...` (gateway/local.py): a key given as a file is a configured
+    key, not one to look up in var/; a file mistake is one line and exit status 2."""
+    from gateway import local
+
+    data = tmp_path / "var"
+    data.mkdir()
+    (data / "secret_key").write_text("d" * 40)  # what `make run` left behind: not used
+    env = {
+        "GATEWAY_DATA_DIR": str(data),
+        "GATEWAY_SECRET_KEY_FILE": write(tmp_path, "key", SECRET + "\n"),
+    }
+
+    assert local.cli_environment(env)["GATEWAY_SECRET_KEY"] == SECRET
+    with pytest.raises(SystemExit) as stopped:
+        local.cli_settings(env | {"GATEWAY_SECRET_KEY_FILE": str(tmp_path / "missing")})
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("configuration error: GATEWAY_SECRET_KEY_FILE names a file")
