@@ -55,6 +55,17 @@ class Capabilities:
 SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)
 
 
+@dataclass(frozen=True)
+class CredentialField:
+    """One field of the consent page's form for a provider whose credential a person types
+    (`app_password`, `feed_url`): its form name, label, input type and autocomplete hint."""
+
+    name: str
+    label: str
+    input_type: str = "text"
+    autocomplete: str = "off"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProviderConfig:
     """One configured provider: `kind` picks the module, `name` is its URL segment
@@ -282,6 +293,12 @@ class Connector(ABC):
     default_title: ClassVar[str]
     capabilities: ClassVar[Capabilities] = SIGN_IN_ONLY
     response_method: str = "GET"
+    # A typed credential (capabilities.credential "app_password" / "feed_url"): the form's
+    # fields, (title, server URL) presets that fill its URL field, and what the person is
+    # told to do at the provider when the grant ends (no revocation endpoint).
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    credential_presets: ClassVar[tuple[tuple[str, str], ...]] = ()
+    revoke_hint: ClassVar[str | None] = None
     SIGN_IN_SCOPES: tuple[str, ...] = ("openid", "email", "profile")
 
     @classmethod
@@ -304,6 +321,12 @@ class Connector(ABC):
         self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
     ) -> Identity:
         """Check the callback, redeem the code and validate the ID token."""
+
+    def connect(self, fields: Mapping[str, str], scopes: tuple[str, ...]) -> Identity:
+        """A grant from a typed credential (the consent page's `credential_fields`),
+        checked with the provider at once. Raises `AuthorizationDenied` (its message is for
+        the person: wrong password, refused address) or `ProviderUnavailable`."""
+        raise NotImplementedError(f"{self.name} takes no typed credential")
 
     # -- grants: providers whose calendars the gateway reads ----------------------------------
     def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:

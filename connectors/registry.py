@@ -81,7 +81,7 @@ def emulated_names() -> tuple[str, ...]:
 
 def enable_hints() -> str:
     """ "set A, B, or C": how each provider is turned on, for the "no provider" error."""
-    return ", ".join(s.how_to_enable for s in providers().values())
+    return ", ".join(s.how_to_enable for s in providers().values() if s.capabilities.sign_in)
 
 
 def configure(

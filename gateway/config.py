@@ -43,6 +43,7 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_REDIS_URL",
         "GATEWAY_DATA_DIR",
         "GATEWAY_CA_BUNDLE",
+        "GATEWAY_OUTBOUND_ALLOWLIST",
         "GATEWAY_EMULATOR_URL",
         "GATEWAY_TRUSTED_HOSTS",
         "GATEWAY_SESSION_IDLE_MINUTES",
@@ -420,7 +421,8 @@ def _providers(
         providers = registry.configure(env, emulator_url, emulator_client)
     except SettingError as error:
         raise ConfigError(str(error)) from None
-    if not providers and required:
+    signs_in = [p for p in providers if registry.spec(p.kind).capabilities.sign_in]
+    if not signs_in and required:
         raise ConfigError(
             f"no sign-in provider is configured: set {registry.enable_hints()}, "
             "or GATEWAY_EMULATOR_URL"

@@ -307,7 +307,9 @@ class RevocationService:
         metrics.provider_call(provider, "revoke", "ok" if told else "unsupported", seconds)
         if told:
             return "revoked at provider"
-        return "no revocation endpoint: remove the app in your account settings there"
+        return connector.revoke_hint or (
+            "no revocation endpoint: remove the app in your account settings there"
+        )
 
     def _other_live_grants(self, uid: str, gid: str, provider: str) -> bool:
         return any(
