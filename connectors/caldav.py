@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 CHECK_EVERY_SECONDS = 3600  # how long a checked password counts as an "access token"
 CALL_SECONDS = 6.0  # one CalDAV call, redirects included (the free/busy deadline is 8 s)
 MAX_FIELD = 512
+# CalDAV has no scopes; the catalogue names what the gateway asks of the server with these.
+SCOPES = ("caldav:free-busy",)
+PRIMARY = "primary"  # the gateway's name for a grant's default calendar
 DAV, CAL = "DAV:", "urn:ietf:params:xml:ns:caldav"
 # The free-busy-query REPORT is missing (or refused) on servers that answer these.
 NO_FREE_BUSY = frozenset({400, 403, 404, 405, 415, 422, 500, 501})
@@ -94,6 +97,7 @@ class Account:
     username: str
     password: str = field(repr=False)
     principal: str | None = None
+    primary: str | None = None  # the first calendar at connect time: the "primary" one
 
     def to_secret(self) -> str:
         return json.dumps(
@@ -102,6 +106,7 @@ class Account:
                 "username": self.username,
                 "password": self.password,
                 "principal": self.principal,
+                "primary": self.primary,
             }
         )
 
@@ -114,6 +119,7 @@ class Account:
                 username=str(data["username"]),
                 password=str(data["password"]),
                 principal=data.get("principal"),
+                primary=data.get("primary"),
             )
         except (TypeError, ValueError, KeyError):
             raise GrantInvalid("the grant holds no readable CalDAV account") from None
@@ -186,7 +192,11 @@ class CalDavConnector(Connector):
         self.guard.check_url(account.server_url)  # refuse before sending the password
         with self._client(account) as client:
             principal = self._discover(client, account)
-        checked = Account(account.server_url, account.username, account.password, principal)
+            calendars = self._calendars(client, principal)
+        primary = calendars[0][0] if calendars else None
+        checked = Account(
+            account.server_url, account.username, account.password, principal, primary
+        )
         secret = checked.to_secret()
         tokens = TokenSet(
             granted_scopes=frozenset(scopes),
@@ -229,20 +239,7 @@ class CalDavConnector(Connector):
     def list_calendars(self, access_token: str) -> list[CalendarInfo]:
         account = Account.from_secret(access_token)
         with self._client(account) as client:
-            try:
-                principal = caldav.Principal(client=client, url=account.principal)
-                found = principal.calendars()
-                names = [(str(c.url), _display_name(c)) for c in found]
-            except ConnectorError:
-                raise
-            except caldav_error.AuthorizationError:
-                raise AuthorizationDenied(
-                    "The CalDAV server refused the password", code="invalid_token"
-                ) from None
-            except (caldav_error.DAVError, etree.LxmlError, ValueError) as error:
-                raise ProviderUnavailable(
-                    f"the CalDAV server's calendar list was unreadable ({type(error).__name__})"
-                ) from None
+            names = self._calendars(client, account.principal)
         return [
             CalendarInfo(id=url, name=name, primary=index == 0, access_role="owner")
             for index, (url, name) in enumerate(names)
@@ -261,10 +258,34 @@ class CalDavConnector(Connector):
         answers: dict[str, CalendarBusy] = {}
         with self._client(account) as client:
             for calendar_id in calendar_ids:
-                answers[calendar_id] = self._calendar_busy(client, calendar_id, start, end)
+                url = calendar_id
+                if calendar_id == PRIMARY:
+                    url = account.primary or next(
+                        (u for u, _ in self._calendars(client, account.principal)), ""
+                    )
+                if not url.startswith(("https://", "http://")):
+                    answers[calendar_id] = CalendarBusy(error="no_such_calendar")
+                    continue
+                answers[calendar_id] = self._calendar_busy(client, url, start, end)
         return answers
 
     # -- CalDAV ------------------------------------------------------------------------------
+    def _calendars(self, client: caldav.DAVClient, principal: str | None) -> list[tuple[str, str]]:
+        """(URL, display name) of the principal's calendars, through the caldav library."""
+        try:
+            found = caldav.Principal(client=client, url=principal).calendars()
+            return [(str(c.url), _display_name(c)) for c in found]
+        except ConnectorError:
+            raise
+        except caldav_error.AuthorizationError:
+            raise AuthorizationDenied(
+                "The CalDAV server refused the password", code="invalid_token"
+            ) from None
+        except (caldav_error.DAVError, etree.LxmlError, ValueError, KeyError) as error:
+            raise ProviderUnavailable(
+                f"the CalDAV server's calendar list was unreadable ({type(error).__name__})"
+            ) from None
+
     def _client(self, account: Account) -> caldav.DAVClient:
         client = caldav.DAVClient(
             account.server_url,

@@ -42,6 +42,7 @@ from gateway.services.tombstones import Tombstones
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
+from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
@@ -155,6 +156,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         connectors,
         purposes.provider_kinds(settings),
         audit,
+        AttemptCounter(client),
     )
     room_service = RoomService(
         RoomStore(client),

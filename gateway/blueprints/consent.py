@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from gateway.blueprints.auth import keep_pending, pending_flows
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
+from gateway.services.consent import ConsentError
 
 consent = Blueprint("consent", __name__, url_prefix="/consent")
 
@@ -19,19 +22,45 @@ def _provider() -> str:
 @consent.get("/<purpose>")
 def show(purpose: str) -> str:
     uid = signed_in_uid()
+    return _page(uid, purpose, request.args, preset_only=True)
+
+
+def _page(
+    uid: str, purpose: str, typed: Mapping[str, str], error: str = "", preset_only: bool = False
+) -> str:
+    """The consent page; for a typed credential, its form again with what was typed (never
+    a password), or with a preset's URL that a preset link put in the query."""
     found = services().consent
     offer = found.offer(purpose, _provider())
+    presets = {url for _, url in offer.presets}
+    values = {
+        f.name: str(typed.get(f.name) or "")
+        for f in offer.fields
+        if f.input_type != "password"
+        and (not preset_only or (f.input_type == "url" and typed.get(f.name) in presets))
+    }
     return render_template(
         "consent.html",
         offer=offer,
         given=found.is_current(uid, purpose, offer.provider),
         legal_basis=found.catalogue.legal_bases[offer.purpose.legal_basis],
+        typed=values,
+        error=error,
     )
 
 
 @consent.post("/<purpose>")
-def give(purpose: str) -> Response:
+def give(purpose: str) -> Response | tuple[str, int]:
     uid = signed_in_uid()
+    found = services().consent
+    if found.takes_typed_credential(_provider()):
+        try:
+            next_path = found.connect_typed(uid, purpose, _provider(), request.form)
+        except ConsentError as refused:
+            if refused.code in ("not_offered", "unknown_purpose", "requires_other_purpose"):
+                raise
+            return _page(uid, purpose, request.form, refused.message), refused.status
+        return redirect(next_path, code=303)
     started = services().consent.start(uid, purpose, _provider(), pending_flows())
     return keep_pending(redirect(started.url, code=303), started.pending)
 

@@ -13,13 +13,15 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from connectors.base import Connector, Identity
+from connectors.base import Connector, CredentialField, Identity
+from connectors.errors import ConnectorError, ProviderUnavailable
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInError, SignInService, Started
+from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentEvent, ConsentStore
 from gateway.storage.grants import ACTIVE
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 # Grant ids are token_urlsafe (storage/grants.py); anything else names no grant.
 GRANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DISCONNECTED = "You disconnected it."
+# Typed credentials (app passwords): attempts per person, failures per target host.
+ATTEMPT_WINDOW_SECONDS = 900
+ATTEMPTS_PER_PERSON = 10
+FAILURES_PER_HOST = 20
 
 
 class ConsentError(SignInError):
@@ -46,6 +52,9 @@ class Offer:
     provider_title: str
     scopes: tuple[str, ...]
     note: str | None
+    # a provider whose credential the person types: the form's fields and URL presets
+    fields: tuple[CredentialField, ...] = ()
+    presets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,9 @@ class ConsentService:
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, str],
         audit: AuditTrail,
+        attempts: AttemptCounter | None = None,
     ) -> None:
+        self.attempts = attempts
         self.catalogue = catalogue
         self.audit = audit
         self.store = store
@@ -102,6 +113,8 @@ class ConsentService:
             provider_title=connector.title,
             scopes=tuple(scopes),
             note=purpose.consent.provider_notes.get(kind),
+            fields=connector.credential_fields if _typed(connector) else (),
+            presets=connector.credential_presets if _typed(connector) else (),
         )
 
     def offers_for(self, uid: str) -> list[Offer]:
@@ -118,15 +131,20 @@ class ConsentService:
         return found
 
     # -- giving ---------------------------------------------------------------------------------
-    def start(self, uid: str, purpose_id: str, provider: str, pending: str | None) -> Started:
-        offer = self.offer(purpose_id, provider)
+    def _check_required(self, uid: str, offer: Offer) -> None:
         in_force = {(c.purpose, c.provider) for c in self.store.in_force(uid)}
         for required in offer.purpose.requires:
-            if (required, provider) not in in_force:
+            if (required, offer.provider) not in in_force:
                 title = self.catalogue.purpose(required).title
                 raise ConsentError(
                     "requires_other_purpose", f"Give consent for “{title}” first.", 409
                 )
+
+    def start(self, uid: str, purpose_id: str, provider: str, pending: str | None) -> Started:
+        offer = self.offer(purpose_id, provider)
+        if offer.fields:
+            raise ConsentError("credential_required", "Fill in the form to connect.", 400)
+        self._check_required(uid, offer)
         return self.signin.start(
             provider,
             "/account",
@@ -135,6 +153,52 @@ class ConsentService:
             purpose=purpose_id,
             scopes=offer.scopes,
         )
+
+    def takes_typed_credential(self, provider: str) -> bool:
+        connector = self.connectors.get(provider)
+        return connector is not None and _typed(connector)
+
+    def connect_typed(
+        self, uid: str, purpose_id: str, provider: str, fields: Mapping[str, str]
+    ) -> str:
+        """A grant from a credential the person typed (an app password), checked with the
+        provider at once; where to go next. A refusal keeps nothing and says why; attempts
+        are limited per person and, for failures, per target host."""
+        offer = self.offer(purpose_id, provider)
+        self._check_required(uid, offer)
+        typed = {f.name: str(fields.get(f.name) or "") for f in offer.fields}
+        host = _target_host(offer.fields, typed)
+        if self.attempts is not None:
+            mine = self.attempts.add("person", uid, ATTEMPT_WINDOW_SECONDS)
+            failed = self.attempts.count("host", host) if host else 0
+            if mine > ATTEMPTS_PER_PERSON or failed >= FAILURES_PER_HOST:
+                security_event("consent.give", "limited", actor=uid, subject=uid, provider=provider)
+                raise ConsentError(
+                    "too_many_attempts",
+                    "Too many attempts to connect a calendar. Try again in 15 minutes.",
+                    429,
+                )
+        try:
+            identity = self.connectors[provider].connect(typed, offer.scopes)
+        except ProviderUnavailable as error:
+            raise ConsentError(
+                error.code, f"The server did not answer in time: {error.message}.", 502
+            ) from None
+        except ConnectorError as error:
+            if self.attempts is not None and host:
+                self.attempts.add("host", host, ATTEMPT_WINDOW_SECONDS)
+            security_event(
+                "consent.give",
+                "refused",
+                actor=uid,
+                subject=uid,
+                provider=provider,
+                reason=error.code,
+            )
+            raise ConsentError(error.code, error.message, 400) from None
+        finally:
+            typed.clear()
+        return self.on_authorized(uid, purpose_id, identity)
 
     def on_authorized(self, uid: str, purpose_id: str, identity: Identity) -> str:
         """Keep the grant if it covers the purpose; otherwise keep nothing but the refusal."""
@@ -312,3 +376,21 @@ class ConsentService:
 
     def history(self, uid: str) -> list[ConsentEvent]:
         return self.store.history(uid)
+
+
+def _typed(connector: Connector) -> bool:
+    return connector.capabilities.credential in ("app_password", "feed_url") and bool(
+        connector.credential_fields
+    )
+
+
+def _target_host(fields: tuple[CredentialField, ...], typed: Mapping[str, str]) -> str:
+    """The host of the form's URL field (what the attempts per target host count)."""
+    for field in fields:
+        if field.input_type == "url":
+            raw = typed.get(field.name, "").strip()
+            try:
+                return (urlsplit(raw if "://" in raw else f"https://{raw}").hostname or "").lower()
+            except ValueError:
+                return ""
+    return ""

@@ -10,6 +10,7 @@ import googleapiclient
 import pytest
 from pydantic import ValidationError
 
+from connectors.caldav import SCOPES as CALDAV_SCOPES
 from scopes import (
     LEGAL_BASES,
     MICROSOFT_PERMISSIONS,
@@ -69,6 +70,7 @@ KNOWN = {
     "google": set(google_scopes()) | set(OIDC_SCOPES),
     "microsoft": set(MICROSOFT_PERMISSIONS),
     "oidc": set(OIDC_SCOPES),
+    "caldav": set(CALDAV_SCOPES),
 }
 
 

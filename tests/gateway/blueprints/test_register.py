@@ -116,6 +116,7 @@ def test_json_register_says_what_room_availability_asks_for(browser: FlaskClient
     assert purpose["scopes"] == {
         "google": ["https://www.googleapis.com/auth/calendar.freebusy"],
         "microsoft": ["Calendars.ReadBasic", "offline_access"],
+        "caldav": ["caldav:free-busy"],
     }
     assert purpose["consent"]["version"]
     assert len(purpose["consent"]["sha256"]) == 64
