@@ -11,6 +11,7 @@ from gateway.blueprints.auth import keep_pending, pending_flows
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
 from gateway.services.consent import ConsentError
+from gateway.services.signin import safe_next
 
 consent = Blueprint("consent", __name__, url_prefix="/consent")
 
@@ -60,7 +61,7 @@ def give(purpose: str) -> Response | tuple[str, int]:
             if refused.code in ("not_offered", "unknown_purpose", "requires_other_purpose"):
                 raise
             return _page(uid, purpose, request.form, refused.message), refused.status
-        return redirect(next_path, code=303)
+        return redirect(safe_next(next_path), code=303)  # one of ours; checked anyway
     started = services().consent.start(uid, purpose, _provider(), pending_flows())
     return keep_pending(redirect(started.url, code=303), started.pending)
 

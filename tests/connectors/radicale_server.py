@@ -99,13 +99,13 @@ def start_radicale(
             "auth": {
                 "type": "htpasswd",
                 "htpasswd_filename": str(htpasswd),
-                "htpasswd_encryption": "plain",
+                "htpasswd_encryption": "plain",  # pragma: allowlist secret
                 "cache_logins": "False",
                 "delay": "0",
             },
             "rights": {"type": "owner_only"},
             "storage": {"filesystem_folder": str(folder)},
-            "logging": {"level": "warning", "mask_passwords": "True"},
+            "logging": {"level": "warning", "mask_passwords": "True"},  # pragma: allowlist secret
             "server": {"delay_on_error": "0"}
             if "delay_on_error" in configuration.options("server")
             else {},

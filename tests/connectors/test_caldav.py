@@ -25,6 +25,7 @@ from tests.connectors.caldav_events import (
 from tests.connectors.radicale_server import Radicale, seed, start_radicale, vcalendar
 
 PASSWORD = "app-pw-1"  # pragma: allowlist secret
+WRONG = "wrong"  # pragma: allowlist secret
 SCOPES = ("caldav:free-busy",)
 
 
@@ -82,7 +83,7 @@ def test_the_well_known_address_is_followed(radicale: Radicale) -> None:
 def test_a_wrong_password_is_a_clear_refusal(radicale: Radicale) -> None:
     with pytest.raises(AuthorizationDenied) as refused:
         connector_for(radicale).connect(
-            {"server_url": radicale.url, "username": "alice", "password": "wrong"}, SCOPES
+            {"server_url": radicale.url, "username": "alice", "password": WRONG}, SCOPES
         )
     assert refused.value.code == "invalid_credentials"
     assert "user name and app password" in refused.value.message

@@ -78,7 +78,7 @@ def test_urls_that_are_not_plain_https_are_refused() -> None:
     for url in (
         "ftp://cal.example.org/",
         "file:///etc/passwd",
-        "https://user:pw@93.184.215.14/",
+        "https://user:pw@93.184.215.14/",  # pragma: allowlist secret
         "http://93.184.215.14/",
         "https:///nohost",
         "https://93.184.215.14:99999/",
