@@ -260,3 +260,25 @@ def test_withdrawing_deletes_the_sealed_password_and_says_to_revoke_it_there(
     assert grants.tokens_if_readable(uid, grant.id) is None
     account = client.get("/account").get_data(as_text=True)
     assert "revoke the app password at your calendar provider" in account
+
+
+def test_an_erasure_deletes_the_sealed_password_and_the_export_holds_none(
+    caldav_app: Flask,
+    host: tuple[FlaskClient, str],
+    radicale: Radicale,
+    redis_contents: Callable[[], str],
+) -> None:
+    seed(radicale, "alice", "Room calendar", EVENTS[:1])
+    client, uid = host
+    assert connect(client, radicale).status_code == 303
+    (grant,) = caldav_app.extensions["gateway"].grants.list(uid)
+    room = hosted_room(caldav_app, uid, grant.id)
+    assert room_answer(caldav_app, room).status == "ok"
+    exported = client.get("/v1/me/export").get_data(as_text=True)
+    assert PASSWORD not in exported
+    token = csrf(client.get(PAGE, query_string={"provider": "caldav"}).get_data(as_text=True))
+    erased = client.delete("/v1/me", headers={"X-CSRFToken": token})
+    assert erased.status_code == 200 and erased.get_json()["deleted"]["grants"] == 1
+    assert caldav_app.extensions["gateway"].grants.tokens_if_readable(uid, grant.id) is None
+    stored = redis_contents()
+    assert PASSWORD not in stored and radicale.url not in stored
