@@ -67,6 +67,8 @@ logging.getLogger("caldav").disabled = True
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_SECONDS = 3600  # how long a checked password counts as an "access token"
+RECHECK_SECONDS = 300  # after a check the server did not answer (the gateway refreshes
+# a token 120 s before it expires: this is checked again about three minutes later)
 CALL_SECONDS = 6.0  # one CalDAV call, redirects included (the free/busy deadline is 8 s)
 MAX_FIELD = 512
 # CalDAV has no scopes; the catalogue names what the gateway asks of the server with these.
@@ -217,19 +219,31 @@ class CalDavConnector(Connector):
 
     # -- grants ------------------------------------------------------------------------------
     def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
-        """Check the kept password again (one PROPFIND); refused: `GrantInvalid`."""
+        """Check the kept password again (one PROPFIND); refused: `GrantInvalid`.
+
+        A server that does not answer is not a refusal, and must not count against every
+        CalDAV grant: the gateway's circuit breaker is per provider, and each member names
+        their own server, so one dead (or deliberately black-holed) server would otherwise
+        open it for all of them. So the check is retried a few minutes later, and the
+        calls themselves report that server's calendars unknown (see `free_busy`)."""
         account = Account.from_secret(tokens.refresh_token)
+        lasts = CHECK_EVERY_SECONDS
         try:
             with self._client(account) as client:
                 self._discover(client, account)
         except AuthorizationDenied as denied:
-            raise GrantInvalid(
-                "The CalDAV server no longer accepts this password", code=denied.code
-            ) from None
+            if denied.code != "invalid_credentials":
+                lasts = RECHECK_SECONDS  # no principal there now: look again soon
+            else:
+                raise GrantInvalid(
+                    "The CalDAV server no longer accepts this password", code=denied.code
+                ) from None
+        except ConnectorError:  # unreachable, slow, refused address: not the password
+            lasts = RECHECK_SECONDS
         return TokenSet(
             granted_scopes=tokens.granted_scopes,
             access_token=tokens.refresh_token,
-            expires_at=time.time() + CHECK_EVERY_SECONDS,
+            expires_at=time.time() + lasts,
             refresh_token=tokens.refresh_token,
         )
 
@@ -256,17 +270,29 @@ class CalDavConnector(Connector):
         account = Account.from_secret(access_token)
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         answers: dict[str, CalendarBusy] = {}
+        unreachable: str | None = None
         with self._client(account) as client:
             for calendar_id in calendar_ids:
-                url = calendar_id
-                if calendar_id == PRIMARY:
-                    url = account.primary or next(
-                        (u for u, _ in self._calendars(client, account.principal)), ""
-                    )
-                if not url.startswith(("https://", "http://")):
-                    answers[calendar_id] = CalendarBusy(error="no_such_calendar")
+                if unreachable:  # the same server: do not wait for it again
+                    answers[calendar_id] = CalendarBusy(error=unreachable)
                     continue
-                answers[calendar_id] = self._calendar_busy(client, url, start, end)
+                try:
+                    url = calendar_id
+                    if calendar_id == PRIMARY:
+                        url = account.primary or next(
+                            (u for u, _ in self._calendars(client, account.principal)), ""
+                        )
+                    if not url.startswith(("https://", "http://")):
+                        answers[calendar_id] = CalendarBusy(error="no_such_calendar")
+                        continue
+                    answers[calendar_id] = self._calendar_busy(client, url, start, end)
+                except AccessRefused:
+                    raise  # the password: the grant's matter, not this calendar's
+                except ConnectorError as error:
+                    # This member's server failed: its calendars are unknown, and no
+                    # ProviderUnavailable reaches the breaker every CalDAV grant shares.
+                    unreachable = error.code
+                    answers[calendar_id] = CalendarBusy(error=unreachable)
         return answers
 
     # -- CalDAV ------------------------------------------------------------------------------

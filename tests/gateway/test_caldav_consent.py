@@ -282,3 +282,32 @@ def test_an_erasure_deletes_the_sealed_password_and_the_export_holds_none(
     assert caldav_app.extensions["gateway"].grants.tokens_if_readable(uid, grant.id) is None
     stored = redis_contents()
     assert PASSWORD not in stored and radicale.url not in stored
+
+
+def test_one_members_dead_server_does_not_open_the_breaker_for_every_caldav_room(
+    caldav_app: Flask,
+    host: tuple[FlaskClient, str],
+    emulator: Any,
+    radicale: Radicale,
+    tmp_path: Path,
+    ca: trustme.CA,
+) -> None:
+    """The breaker is per provider; CalDAV servers are each member's own. Failing calls to
+    one server, many more than the breaker's threshold, leave another's room readable."""
+    seed(radicale, "alice", "Room calendar", EVENTS[:1])
+    client, uid = host
+    assert connect(client, radicale).status_code == 303
+    (good,) = caldav_app.extensions["gateway"].grants.list(uid)
+    good_room = hosted_room(caldav_app, uid, good.id, "good-room")
+    other = SignIn(caldav_app.test_client(), emulator)
+    other.complete("google", "bob@example.com")
+    other_uid = other.client.get("/v1/me").get_json()["id"]
+    with start_radicale(tmp_path / "doomed", ca, {"alice": PASSWORD}) as doomed:
+        seed(doomed, "alice", "Room calendar", EVENTS[:1])
+        assert connect(other.client, doomed).status_code == 303
+    (bad,) = caldav_app.extensions["gateway"].grants.list(other_uid)
+    bad_room = hosted_room(caldav_app, other_uid, bad.id, "bad-room")
+    for _ in range(8):  # past GATEWAY_BREAKER_FAILURES (5)
+        assert room_answer(caldav_app, bad_room).status == "unknown"
+    assert room_answer(caldav_app, good_room).status == "ok"
+    other.http.close()
