@@ -271,8 +271,13 @@ class CalDavConnector(Connector):
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         answers: dict[str, CalendarBusy] = {}
         unreachable: str | None = None
+        # one call per calendar: all of them within one call's time, so a server that is
+        # slow but never quite too slow cannot hold a worker for ten calls' worth
+        budget = time.monotonic() + self.call_seconds
         with self._client(account) as client:
             for calendar_id in calendar_ids:
+                if not unreachable and time.monotonic() > budget:
+                    unreachable = "provider_slow"
                 if unreachable:  # the same server: do not wait for it again
                     answers[calendar_id] = CalendarBusy(error=unreachable)
                     continue

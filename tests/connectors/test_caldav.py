@@ -212,3 +212,13 @@ def test_older_radicales_one_vfreebusy_per_interval() -> None:
         b"END:VFREEBUSY\r\nEND:VCALENDAR\r\n"
     )
     assert parse_free_busy(free, *DAY) == ((utc(2), utc(3)), (utc(4), utc(4, 30)))
+
+
+def test_many_calendars_of_a_slowish_server_share_one_calls_time(radicale: Radicale) -> None:
+    urls = [seed(radicale, "alice", f"Room {n}", EVENTS[:1]) for n in range(4)]
+    connector, tokens = connected(radicale)
+    connector.call_seconds = 1.0
+    radicale.behaviour.delay_seconds = 0.6  # each answer in time, four of them are not
+    answer = connector.free_busy(str(tokens.access_token), urls, *DAY)
+    assert answer[urls[0]].error is None and answer[urls[0]].busy == EXPECTED[:1]
+    assert answer[urls[-1]].error == "provider_slow"
