@@ -11,6 +11,9 @@ Redis, its cloud's metadata service or an intranet. So every request to such an 
   and the `Host` header;
 - follows at most `MAX_REDIRECTS` redirects itself, checking each target the same way
   (and dropping credentials when the origin changes);
+- goes through `HTTPS_PROXY` when it is set (as every provider call, connectors/http.py),
+  tunnelled with CONNECT to the checked address, never the name, so the proxy cannot
+  resolve it anew; plain http (loopback only) never goes through a proxy;
 - is cut off past `MAX_RESPONSE_BYTES` of (decoded) body or `TOTAL_SECONDS` for the whole
   chain, and each connect or read waits at most what is left of that.
 
@@ -32,6 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from connectors.errors import ConnectorError, ProviderUnavailable
+from connectors.http import environment_proxies
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -254,7 +258,8 @@ class _PinnedAdapter(HTTPAdapter):
             raise ProviderUnavailable("the server took too long")
         bounded = (min(CONNECT_SECONDS, left), min(READ_SECONDS, left))
         try:
-            response = super().send(request, True, bounded, verify, cert, None)
+            proxies = environment_proxies(str(request.url)) if target.scheme == "https" else {}
+            response = super().send(request, True, bounded, verify, cert, proxies or None)
         except requests.RequestException as error:
             raise ProviderUnavailable(
                 f"the server did not answer ({type(error).__name__})"

@@ -77,3 +77,20 @@ def test_no_proxy_exempts_a_host_and_no_variable_means_direct(
         "GET /direct HTTP/1.1",
         "GET http://provider.invalid/through HTTP/1.1",
     ]
+
+
+def test_member_typed_addresses_tunnel_to_the_checked_address(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a proxy, the outbound guard's pin holds: CONNECT names the address it
+    checked, so the proxy does not resolve the name again (connectors/outbound.py)."""
+    from connectors.errors import ProviderUnavailable
+    from connectors.outbound import guarded_session
+
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    with pytest.raises(ProviderUnavailable):
+        guarded_session("localhost").get("https://localhost:8443/dav/")
+    assert [line.split(" ")[:2] for line in FirstLine.seen] in (
+        [["CONNECT", "127.0.0.1:8443"]],
+        [["CONNECT", "[::1]:8443"]],
+    )
