@@ -35,6 +35,8 @@ from gateway.services.freebusy import (
 from gateway.services.intervals import SUPPORTED_RANGE, rfc3339, supported
 from gateway.services.room_hours import Capacity, DateException, Equipment
 from gateway.services.room_search import RoomFilter, RoomSearch
+from gateway.services.room_status import RoomStatus
+from gateway.services.room_status import described as status_words
 from gateway.services.rooms import ROOM_ID, Room, Weekday, describe
 
 api_v1 = Blueprint("api_v1", __name__)
@@ -316,6 +318,10 @@ class RoomSearchResponse(BaseModel):
     time_min: str = Field(alias="timeMin")
     time_max: str = Field(alias="timeMax")
     rooms: list[FreeRoom] = Field(description="By id; only rooms free for the whole span.")
+STATUS_DESCRIPTION = (
+    "Why the room has or lacks busy times; only `ok` carries them, and no other status "
+    "ever means free. " + status_words()
+)
 
 
 class Span(BaseModel):
@@ -325,11 +331,7 @@ class Span(BaseModel):
 
 class RoomBusy(BaseModel):
     busy: list[Span]
-    status: str = Field(
-        description="ok; unknown (no calendar, or it could not be read: never free); "
-        "restricted (the host restricted processing); needs_reconnect (the provider "
-        "refused the host's grant: the host must connect the calendar again)."
-    )
+    status: RoomStatus = Field(description=STATUS_DESCRIPTION)
     stale: bool = Field(description="Served from an older cached answer.")
     as_of: str | None = Field(
         alias="asOf", description="When the calendar was read (RFC 3339, UTC)."
@@ -347,7 +349,7 @@ class SlotsResponse(BaseModel):
     start: str = Field(alias="from")
     end: str = Field(alias="to")
     duration: int
-    status: str
+    status: RoomStatus = Field(description=STATUS_DESCRIPTION)
     stale: bool
     as_of: str | None = Field(alias="asOf")
     slots: list[Span]
@@ -417,8 +419,8 @@ def search_rooms() -> Any:
     Operation(
         summary="Busy time of many rooms",
         description=f"Up to {MAX_ROOMS} rooms over up to {MAX_DAYS} days. Busy time is "
-        "clipped to each room's bookable hours. A room that is unknown or not visible to "
-        "the caller makes the whole call a 404, the same for both.",
+        "clipped to each room's bookable hours. A room that does not exist or is not "
+        "visible to the caller makes the whole call a 404, the same for both.",
         body=FreeBusyRequest,
         response=FreeBusyResponse,
         errors=(400, 404, 503),
@@ -440,7 +442,8 @@ def freebusy() -> Any:
     Operation(
         summary="Free slots of one room",
         description="Gaps of at least `duration` minutes inside the room's bookable hours. "
-        "A room whose calendar cannot be read has status `unknown` and no slots.",
+        "A room whose calendar cannot be read has status `unknown` and no slots; one with no "
+        "calendar connected, `unbound`; one whose host must connect again, `needs_reconnect`.",
         query=SlotsQuery,
         response=SlotsResponse,
         errors=(400, 404, 503),

@@ -11,10 +11,11 @@ A grant's fetches are single-flight across processes (a Redis lock; the others w
 the cache). A fetch writes only under the grant epoch it started with, so
 a revocation during the fetch leaves nothing behind. A room whose calendar cannot be read
 is "unknown" (or a stale cached answer within the configured bound, marked stale), never
-free and never a 500; a room whose host's grant the provider refused (invalid_grant, a
-401 that survives one forced refresh, a 403 for want of scope) or that otherwise ended
-while still bound is "needs_reconnect", and the grant shows why on its owner's account
-page. What is published is busy time only, clipped to bookable hours.
+free and never a 500; a room with no calendar connected is "unbound"; a room whose host's
+grant the provider refused (invalid_grant, a 401 that survives one forced refresh, a 403
+for want of scope) or that otherwise ended while still bound is "needs_reconnect", and the
+grant shows why on its owner's account page. What is published is busy time only, clipped
+to bookable hours.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from gateway.services.intervals import (
     rfc3339,
 )
 from gateway.services.room_hours import exception_days
+from gateway.services.room_status import UNBOUND
 from gateway.services.rooms import Room, RoomService, read_room
 from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
@@ -87,7 +89,7 @@ class QueryRefused(FreeBusyError):
 @dataclass(frozen=True)
 class RoomAvailability:
     room_id: str
-    status: str  # "ok" | "unknown" | "restricted" | "needs_reconnect"
+    status: str  # one of services/room_status.py's STATUSES
     busy: tuple[Interval, ...] = ()
     stale: bool = False
     as_of: float | None = None
@@ -332,7 +334,7 @@ class FreeBusyService:
         for room in rooms:
             pointer = pointers.get(room.id)
             if pointer is None:
-                answers[room.id] = RoomAvailability(room.id, "unknown")
+                answers[room.id] = RoomAvailability(room.id, UNBOUND)  # no calendar connected
             elif pointer[0] in restricted:
                 answers[room.id] = RoomAvailability(room.id, "restricted")
             else:

@@ -26,6 +26,7 @@ from gateway.request_log import security_event
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
 from gateway.services.revocation import RevocationService, receipts_key
+from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND, meaning
 from gateway.services.rooms import RoomService
 from gateway.services.tombstones import ACTOR as REPLAY_ACTOR
 from gateway.services.tombstones import REASON as REPLAY_REASON
@@ -33,6 +34,7 @@ from gateway.services.tombstones import Replayed
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog, access_key
 from gateway.storage.audit import AuditTrail
+from gateway.storage.grants import ACTIVE
 from gateway.storage.redis_client import get_many
 from gateway.storage.sessions import end_user_sessions
 from gateway.storage.users import UserStore
@@ -103,6 +105,32 @@ class PrivacyService:
         return {u for u, flag in zip(ordered, flags, strict=True) if flag is not None}
 
     # -- access and portability --------------------------------------------------------------------
+    def _hosted(self, uid: str) -> list[dict[str, Any]]:
+        """The rooms the user hosts, each with the status the API gives it as far as the
+        gateway knows without asking the provider (`unknown` arises only when it is asked)."""
+        restricted = self.restricted_since(uid) is not None
+        found = []
+        for room in self.rooms.hosted_by(uid):
+            pointer = self.rooms.store.pointer(room.id)
+            grant = self.grants.get(*pointer) if pointer else None
+            if pointer is None:
+                status = UNBOUND
+            elif pointer[0] == uid and restricted:
+                status = RESTRICTED
+            elif grant is None or grant.status != ACTIVE:
+                status = NEEDS_RECONNECT
+            else:
+                status = OK
+            found.append(
+                {
+                    "id": room.id,
+                    "name": room.name,
+                    "status": status,
+                    "statusMeaning": meaning(status),
+                }
+            )
+        return found
+
     def export(self, uid: str) -> dict[str, Any]:
         user = self.users.get(uid)
         if user is None:
@@ -170,7 +198,7 @@ class PrivacyService:
                 ],
             },
             "rooms": {
-                "hosted": [{"id": r.id, "name": r.name} for r in self.rooms.hosted_by(uid)],
+                "hosted": self._hosted(uid),
                 "bindings": [
                     {
                         "room": b.room_id,

@@ -3,7 +3,7 @@
 A host signs in with (emulated) Google, first unticks the calendar permission (and is told
 what is missing), then consents and binds a room; a colleague signs in with Microsoft and
 sees only busy blocks for it; the host exports their data and erases the account; the room
-turns "unknown"; the colleague, an admin, reads the audit trail.
+turns "unbound"; the colleague, an admin, reads the audit trail.
 """
 
 from __future__ import annotations
@@ -113,10 +113,10 @@ def test_the_whole_journey(live: tuple[str, Any], chromium: Any, emulator: Any) 
     assert '"kind": "erasure"' in host.inner_text("#receipt")
     shot(host, "07-erased-with-receipt")
 
-    # 5. the room is unknown now; the colleague (an admin) reads the audit trail
+    # 5. the room is unbound now; the colleague (an admin) reads the audit trail
     colleague.goto(url + "/rooms?day=2026-11-25")
-    assert colleague.inner_text("#availability-atlas .room-status") == "unknown"
-    shot(colleague, "08-room-unknown")
+    assert colleague.inner_text("#availability-atlas .room-status") == "unbound"
+    shot(colleague, "08-room-unbound")
     colleague.goto(url + "/admin/audit")
     trail = colleague.content()
     assert "account.erase" in trail

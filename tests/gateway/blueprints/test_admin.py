@@ -204,7 +204,7 @@ def test_an_admin_revokes_a_grant_and_the_user_reads_the_reason(
     assert REASON in alice.account_page()
     assert freebusy(client, "atlas") == {
         "busy": [],
-        "status": "unknown",
+        "status": "unbound",
         "stale": False,
         "asOf": None,
     }
@@ -227,7 +227,7 @@ def test_revoking_by_room_ends_the_grant_behind_it(
     assert receipts_of(done.get_data(as_text=True))[0]["grant"] == alice.gid
     assert alice.grant().status == REVOKED
     assert alice.services.rooms.bindings_of(alice.uid) == []
-    assert freebusy(client, "atlas")["status"] == "unknown"
+    assert freebusy(client, "atlas")["status"] == "unbound"
     assert 'id="unbound"' in client.get("/admin/rooms/atlas").get_data(as_text=True)
     assert REASON in alice.account_page()
 
@@ -263,7 +263,7 @@ def test_revoking_a_provider_needs_its_name_typed_and_spares_the_others(
     assert [r["grant"] for r in receipts_of(page)] == [alice.gid]
     assert alice.grant().status == REVOKED and REASON in alice.account_page()
     assert alice.services.rooms.bindings_of(alice.uid) == []
-    assert freebusy(client, "atlas")["status"] == "unknown"
+    assert freebusy(client, "atlas")["status"] == "unbound"
     assert carol.grant().status == ACTIVE
     assert alice.services.rooms.binding("borealis") is not None
 

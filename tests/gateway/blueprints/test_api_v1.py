@@ -246,7 +246,7 @@ def test_freebusy_answers_every_room_in_utc_with_a_status(
     assert body["timeMax"] == "2025-03-03T19:00:00Z"
     room = body["rooms"]["blue"]
     assert set(room) == {"busy", "status", "stale", "asOf"}
-    assert room["status"] in {"ok", "unknown", "restricted"}
+    assert room["status"] in {"ok", "unknown", "restricted", "needs_reconnect", "unbound"}
     for span in room["busy"]:
         assert span["start"].endswith("Z") and span["end"].endswith("Z")
     assert answer.headers["Cache-Control"] == "no-store"
@@ -265,6 +265,36 @@ def test_slots_answer_in_the_documented_shape(client: FlaskClient, frontend: str
     assert (body["from"], body["to"]) == (DAY["timeMin"], DAY["timeMax"])
     if body["status"] != "ok":
         assert body["slots"] == []  # a room that cannot be read is never free
+
+
+def test_a_room_with_no_calendar_is_unbound_in_both_answers_and_the_document(
+    client: FlaskClient, frontend: str
+) -> None:
+    """`unbound` (nobody connected a calendar) is told apart from `unknown` (the provider
+    is failing): the booking frontend switches on the name."""
+    busy = client.post("/v1/freebusy", json={"rooms": ["blue"], **DAY}, headers=bearer(frontend))
+    assert busy.status_code == 200
+    assert busy.get_json()["rooms"]["blue"] == {
+        "busy": [],
+        "status": "unbound",
+        "stale": False,
+        "asOf": None,
+    }
+    slots = client.get(
+        "/v1/rooms/blue/slots",
+        query_string={"from": DAY["timeMin"], "to": DAY["timeMax"], "duration": "30"},
+        headers=bearer(frontend),
+    )
+    assert slots.status_code == 200
+    assert (slots.get_json()["status"], slots.get_json()["slots"]) == ("unbound", [])
+
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    names = ["ok", "unknown", "restricted", "needs_reconnect", "unbound"]
+    for model in ("RoomBusy", "SlotsResponse"):
+        status = schemas[model]["properties"]["status"]
+        assert status["enum"] == names
+        for name in names:
+            assert f"`{name}`:" in status["description"]
 
 
 # -- what is refused -------------------------------------------------------------------------

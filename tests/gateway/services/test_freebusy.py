@@ -164,7 +164,7 @@ def test_a_revocation_during_a_fetch_leaves_no_cache_behind(
     fetch.join(timeout=20)
     assert answers
     assert list(redis_client.scan_iter(f"{keys.user_tag(alice)}:fb:*")) == []
-    assert query(app, ["atlas"]).rooms["atlas"].status == "unknown"
+    assert query(app, ["atlas"]).rooms["atlas"].status == "unbound"
 
 
 def test_fifty_identical_cold_requests_make_one_provider_call(app: Flask, hosts: Hosts) -> None:
@@ -225,7 +225,7 @@ def test_bad_queries_are_refused_clearly(
         query(app, rooms, start, end, granularity=granularity)
 
 
-def test_an_unbound_room_is_unknown_never_free(app: Flask, hosts: Hosts) -> None:
+def test_an_unbound_room_is_unbound_never_free(app: Flask, hosts: Hosts) -> None:
     alice, _ = hosts.host("google", "alice@example.com")
     app.extensions["gateway"].rooms.create(
         {
@@ -236,7 +236,7 @@ def test_an_unbound_room_is_unknown_never_free(app: Flask, hosts: Hosts) -> None
             "visibility": ["frontend"],
         }
     )
-    assert query(app, ["lonely"]).rooms["lonely"].status == "unknown"
+    assert query(app, ["lonely"]).rooms["lonely"].status == "unbound"
 
 
 def test_a_worker_serves_a_remembered_answer_until_another_worker_changes_anything(
@@ -260,7 +260,7 @@ def test_a_worker_serves_a_remembered_answer_until_another_worker_changes_anythi
     other_worker = build_gateway(gateway_env).extensions["gateway"]
     other_worker.revocation.revoke_grant(alice, grant, reason="test", actor="admin")
 
-    assert query(app, ["atlas"]).rooms["atlas"].status == "unknown"
+    assert query(app, ["atlas"]).rooms["atlas"].status == "unbound"
 
 
 # -- what the provider does not know is never free (issue 13, item 9) ------------------------

@@ -112,7 +112,7 @@ def test_erasure_leaves_nothing_that_names_the_user_in_redis_or_its_aof(
     for trace in [host.uid, host.identity.subject, "alice@example.com", "Alice Example", *secrets]:
         assert trace not in stored, trace
     assert client.get("/v1/me").status_code == 401
-    assert host.freebusy().status == "unknown"
+    assert host.freebusy().status == "unbound"
 
     # the receipt says by when the data leaves the disk; the scrub thread gets there
     assert receipt["disk"]["scrub_by"] <= time.time() + 60
@@ -193,6 +193,26 @@ def test_the_export_validates_and_covers_what_the_register_lists(
         assert secret not in text
 
 
+def test_the_export_gives_each_hosted_room_its_status_in_words(
+    host: Host, client: FlaskClient
+) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    host.services.rooms.create(
+        {"id": "lonely", "name": "Lonely", "time_zone": "UTC", "host": host.uid}
+    )
+
+    def hosted() -> dict[str, tuple[str, str]]:
+        document = client.get("/v1/me/export").get_json()
+        jsonschema.validate(document, schema)
+        return {r["id"]: (r["status"], r["statusMeaning"]) for r in document["rooms"]["hosted"]}
+
+    found = hosted()
+    assert found["atlas"][0] == "ok" and found["lonely"][0] == "unbound"
+    assert "No calendar is connected" in found["lonely"][1]
+    host.services.privacy.restrict(host.uid, True, actor=host.uid)
+    assert hosted()["atlas"][0] == "restricted"
+
+
 def test_restriction_stops_provider_calls_until_lifted(
     host: Host, client: FlaskClient, sign_in: Any, redis_client: redis.Redis
 ) -> None:
@@ -244,7 +264,7 @@ def test_a_user_disconnects_one_grant_from_the_account_page(
     done = client.post(f"/account/grants/{host.gid}/disconnect", data={"csrf_token": host.csrf()})
     assert done.status_code == 303
     assert "You disconnected it." in client.get("/account").get_data(as_text=True)
-    assert host.freebusy().status == "unknown"
+    assert host.freebusy().status == "unbound"
 
 
 def test_a_link_pending_at_erasure_stores_nothing_and_finishes_nothing(
