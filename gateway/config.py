@@ -106,8 +106,12 @@ class Settings:
         return self.public_url.startswith("https://")
 
     def is_admin(self, provider: str, subject: str, email: str | None) -> bool:
-        """Admins are named by (provider, subject), or by a verified e-mail at one domain."""
+        """Admins are named by (provider, subject), by a verified e-mail address, or by a
+        verified e-mail at one domain. `email` is only ever a provider-verified address
+        (connectors keep none otherwise; Microsoft's is never trusted: connectors/microsoft.py)."""
         if f"{provider}:{subject}" in self.admins:
+            return True
+        if email and email.lower() in self.admins:
             return True
         domain = self.admin_email_domain
         return bool(domain and email and email.lower().endswith("@" + domain))
@@ -119,6 +123,7 @@ class Settings:
         marks = [self._mark(f"id|{provider}:{subject}")]
         if email and "@" in email:
             marks.append(self._mark("domain|" + email.rsplit("@", 1)[1].lower()))
+            marks.append(self._mark("email|" + email.lower()))
         return marks
 
     def is_admin_marked(self, marks: object) -> bool:
@@ -133,7 +138,10 @@ class Settings:
         # marks of sessions that signed in before a secret-key rotation still count
         found: set[str] = set()
         for secret in (self.secret_key, *self.secret_key_fallbacks):
-            found |= {self._mark(f"id|{entry}", secret) for entry in self.admins}
+            found |= {
+                self._mark(f"id|{entry}" if ":" in entry else f"email|{entry}", secret)
+                for entry in self.admins
+            }
             if self.admin_email_domain:
                 found.add(self._mark("domain|" + self.admin_email_domain, secret))
         return frozenset(found)
@@ -333,16 +341,25 @@ def _secret_key_fallbacks(env: Mapping[str, str]) -> tuple[str, ...]:
     return found
 
 
+EMAIL = re.compile(r"[^@\s,:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
 def _admins(env: Mapping[str, str]) -> frozenset[str]:
+    """`provider:subject` entries as given; e-mail addresses (no colon) lower-cased."""
     entries = {e.strip() for e in env.get("GATEWAY_ADMINS", "").split(",") if e.strip()}
+    found = set()
     for entry in entries:
+        if ":" not in entry and EMAIL.fullmatch(entry):
+            found.add(entry.lower())
+            continue
         provider, _, subject = entry.partition(":")
         if not provider or not subject:
             raise ConfigError(
-                f"GATEWAY_ADMINS entries must be provider:subject (the provider's name, then "
-                f"the subject it signs people in with), got {entry!r}"
+                "GATEWAY_ADMINS entries must be provider:subject (e.g. google:1084..., as the "
+                f"account page shows it) or a verified e-mail address, got {entry!r}"
             )
-    return frozenset(entries)
+        found.add(entry)
+    return frozenset(found)
 
 
 def _smtp_url(env: Mapping[str, str]) -> str | None:

@@ -6,12 +6,12 @@ no session, so a visitor who never comes back costs Redis nothing.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from gateway.context import services
 from gateway.request_log import security_event
-from gateway.services.signin import SignInError
+from gateway.services.signin import SignedIn, SignInError
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
 MAX_MARKS = 16  # identity marks a session keeps (two per identity proved in it)
@@ -84,7 +84,24 @@ def callback(provider: str) -> Response:
         # The same person, also proved with another identity earlier in this session.
         marks += [m for m in previous_marks if isinstance(m, str) and m not in marks]
     session["marks"] = marks[:MAX_MARKS]
+    _say_how_it_went(provider, outcome)
     return keep_pending(redirect(outcome.next_path, code=303), outcome.pending)
+
+
+def _say_how_it_went(provider: str, outcome: SignedIn) -> None:
+    """The message the next page shows. A consent that fell short says so on its own page
+    (consent_incomplete.html), so only the outcomes that went through are flashed here."""
+    found = services()
+    title = found.signin.connectors[provider].title
+    if outcome.purpose:
+        if "/incomplete" in outcome.next_path:
+            return
+        purpose = found.consent.catalogue.purpose(outcome.purpose).title
+        flash(f"Consent given: “{purpose}” with {title}. You can withdraw it here at any time.")
+    elif outcome.linked:
+        flash(f"{title} account linked: you can sign in with either account now.")
+    else:
+        flash(f"Signed in with {title}.")
 
 
 @auth.post("/callback/<provider>")

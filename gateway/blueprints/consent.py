@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from gateway.blueprints.auth import keep_pending, pending_flows
@@ -75,8 +75,53 @@ def incomplete(purpose: str) -> tuple[str, int]:
     return render_template("consent_incomplete.html", offer=offer, refusal=refusal), 200
 
 
+@consent.get("/<purpose>/withdraw")
+def confirm_withdraw(purpose: str) -> Response | str:
+    """The confirmation step before a withdrawal (a page: the CSP allows no script)."""
+    uid = signed_in_uid()
+    found = services().consent
+    offer = found.offer(purpose, _provider())
+    if not found.is_given(uid, purpose, offer.provider):
+        flash("That consent is not in force: there is nothing to withdraw.", "warning")
+        return redirect("/account", code=303)
+    dependants = [
+        p.title
+        for p in found.catalogue.purposes
+        if purpose in p.requires and found.is_given(uid, p.id, offer.provider)
+    ]
+    consequences = [
+        f"Any {offer.provider_title} calendar access given for it ends: its tokens and every "
+        "cached busy time are deleted at once, and the provider is asked to revoke it where "
+        "it offers that.",
+        "Rooms connected to that calendar show “no calendar connected”.",
+        "Earlier processing stays lawful; the consent history keeps the record.",
+    ]
+    if dependants:
+        consequences.append("Also withdrawn, as they depend on it: " + ", ".join(dependants) + ".")
+    return render_template(
+        "confirm.html",
+        title=f"Withdraw your consent to “{offer.purpose.title}”?",
+        lead=f"With {offer.provider_title}. You can give it again later.",
+        consequences=consequences,
+        action=f"/consent/{offer.purpose.id}/withdraw",
+        fields=[("provider", offer.provider)],
+        checkbox=None,
+        button="Yes, withdraw",
+        button_id="confirm",
+    )
+
+
 @consent.post("/<purpose>/withdraw")
 def withdraw(purpose: str) -> Response:
     uid = signed_in_uid()
-    services().consent.withdraw(uid, purpose, _provider())
+    found = services().consent
+    offer = found.offer(purpose, _provider())
+    given = found.is_given(uid, purpose, offer.provider)
+    if not found.withdraw(uid, purpose, offer.provider) and not given:
+        flash("That consent was not in force: nothing more was done.", "warning")
+        return redirect("/account", code=303)
+    flash(
+        f"Consent to “{offer.purpose.title}” with {offer.provider_title} withdrawn: the "
+        "calendar access it allowed has ended and its data is deleted."
+    )
     return redirect("/account", code=303)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, session, url_for
 from werkzeug.wrappers import Response
 
+from gateway.blueprints.guards import is_admin
 from gateway.context import services
+from gateway.services.endings import explain
 
 pages = Blueprint("pages", __name__)
 
@@ -35,6 +37,9 @@ def account() -> Response | str:
     found = services()
     catalogue = found.consent.catalogue
     grants = found.grants.list(user.id)
+    kinds = found.consent.kinds
+    in_force = found.consent.store.in_force(user.id)
+    given = {(c.purpose, c.provider) for c in in_force}
     return render_template(
         "account.html",
         user=user,
@@ -44,10 +49,20 @@ def account() -> Response | str:
         grants=grants,
         grant_by_id={grant.id: grant for grant in grants},
         purposes={p.id: p.title for p in catalogue.purposes},
-        in_force=found.consent.store.in_force(user.id),
+        in_force=in_force,
+        endings={
+            g.id: explain(g.status, g.reason, g.provider, kinds.get(g.provider, "")) for g in grants
+        },
         history=list(reversed(found.consent.history(user.id))),
-        # a typed credential (app password) needs no sign-in with its provider first
-        offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked or o.fields],
+        # nothing already given is offered again (a consent in force whose access ended
+        # says so, with its own "Connect again", in the consents list); a typed credential
+        # (app password) needs no sign-in with its provider first
+        offers=[
+            o
+            for o in found.consent.offers_for(user.id)
+            if (o.provider in linked or o.fields) and (o.purpose.id, o.provider) not in given
+        ],
+        is_admin=is_admin(),
         bindings=found.rooms.bindings_of(user.id),
         reconnect_ids={r.grant_id for r in found.health.needing_reconnect(user.id)},
         restricted=found.privacy.restricted_since(user.id) is not None,

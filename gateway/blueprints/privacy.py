@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
+from gateway.services.consent import GRANT_ID
+from gateway.storage.grants import ACTIVE
 
 privacy = Blueprint("privacy", __name__)
 
@@ -52,16 +64,95 @@ def restriction_json() -> Response:
 @privacy.post("/account/restriction")
 def restriction_form() -> BaseResponse:
     uid = signed_in_uid()
-    services().privacy.restrict(uid, request.form.get("restricted") == "1", actor=uid)
+    paused = request.form.get("restricted") == "1"
+    services().privacy.restrict(uid, paused, actor=uid)
+    if paused:
+        flash("Processing paused: no calendar of yours is read, and your rooms show as paused.")
+    else:
+        flash("Processing resumed: your connected rooms show their busy times again.")
     return redirect("/account", code=303)
+
+
+@privacy.get("/account/grants/<gid>/disconnect")
+def confirm_disconnect(gid: str) -> BaseResponse | str:
+    """The confirmation step (no script needed): what disconnecting ends, then one button."""
+    uid = signed_in_uid()
+    found = services()
+    grant = found.grants.get(uid, gid) if GRANT_ID.match(gid) else None
+    if grant is None:
+        abort(404, "No such grant of yours.")
+    if grant.status != ACTIVE:
+        flash("That calendar access has already ended: there is nothing to disconnect.", "warning")
+        return redirect("/account", code=303)
+    titles = {name: c.title for name, c in found.signin.connectors.items()}
+    provider = titles.get(grant.provider, grant.provider)
+    purpose = found.consent.catalogue.purpose(grant.purpose).title
+    rooms = [b.room_name for b in found.rooms.bindings_of(uid) if b.grant_id == gid]
+    consequences = [
+        f"The gateway stops reading your {provider} calendar for “{purpose}”: its tokens and "
+        "every cached busy time are deleted at once, and the provider is asked to revoke "
+        "the access where it offers that.",
+        "The consent you gave for it is withdrawn too, with any consent that depends on it; "
+        "the consent history keeps the record.",
+    ]
+    if rooms:
+        consequences.append(
+            "These rooms then show “no calendar connected” until you connect one again: "
+            + ", ".join(rooms)
+            + "."
+        )
+    return render_template(
+        "confirm.html",
+        title=f"Disconnect your {provider} calendar?",
+        lead="Disconnecting ends this calendar access. You can connect again later.",
+        consequences=consequences,
+        action=f"/account/grants/{gid}/disconnect",
+        fields=[],
+        checkbox=None,
+        button="Yes, disconnect",
+        button_id="confirm",
+    )
 
 
 @privacy.post("/account/grants/<gid>/disconnect")
 def disconnect(gid: str) -> BaseResponse:
     uid = signed_in_uid()
-    if not services().consent.disconnect(uid, gid):  # also withdraws the consent it ends
+    found = services()
+    grant = found.grants.get(uid, gid) if GRANT_ID.match(gid) else None
+    if grant is not None and grant.status != ACTIVE:
+        flash("That calendar access had already ended: nothing more was done.", "warning")
+        return redirect("/account", code=303)
+    if not found.consent.disconnect(uid, gid):  # also withdraws the consent it ends
         abort(404, "No such grant of yours.")
+    flash(
+        "Disconnected: the calendar is no longer read, its tokens and cached busy times are "
+        "deleted, and the consent for it is withdrawn."
+    )
     return redirect("/account", code=303)
+
+
+@privacy.get("/account/erase")
+def confirm_erase() -> str:
+    signed_in_uid()
+    return render_template(
+        "confirm.html",
+        title="Erase your account?",
+        lead="This cannot be undone.",
+        consequences=[
+            "Your profile, identities and linked accounts are deleted, and you are signed "
+            "out everywhere.",
+            "Every calendar access you gave ends: tokens and cached busy times are deleted "
+            "and the provider asked to revoke them where it offers that.",
+            "Your consents end and the rooms you host show “no calendar connected”.",
+            "Pseudonymous audit records about you stay, as the law requires; the signed "
+            "receipt you get says how many.",
+        ],
+        action="/account/erase",
+        fields=[],
+        checkbox={"value": "erase", "label": "Erase my account and everything about me"},
+        button="Erase my account",
+        button_id="erase",
+    )
 
 
 @privacy.post("/account/erase")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from gateway.blueprints.admin_rooms import room_service
@@ -51,15 +51,25 @@ def bind(room_id: str) -> Response:
     calendar = request.form.get("calendar", PRIMARY)
     if calendar == TYPED:
         calendar = request.form.get("mailbox", "")
-    room_service().bind(signed_in_uid(), room_id, request.form.get("grant", ""), calendar)
+    service = room_service()
+    service.bind(signed_in_uid(), room_id, request.form.get("grant", ""), calendar)
+    flash(f"Calendar connected to {_name(room_id)}: members now see when it is busy.")
     return _back()
 
 
 @rooms.post("/<room_id>/unbind")
 @login_required
 def unbind(room_id: str) -> Response:
-    room_service().unbind(signed_in_uid(), room_id)
+    if room_service().unbind(signed_in_uid(), room_id):
+        flash(f"Calendar disconnected from {_name(room_id)}: it shows “no calendar connected”.")
+    else:
+        flash(f"{_name(room_id)} had no calendar connected: nothing was changed.", "warning")
     return _back()
+
+
+def _name(room_id: str) -> str:
+    room = room_service().get(room_id)
+    return room.name if room else room_id
 
 
 def _back() -> Response:

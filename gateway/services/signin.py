@@ -72,6 +72,7 @@ class SignedIn:
     # Keyed hashes of the identity just proved (Settings.identity_marks): the session keeps
     # them, and admin status is asked of the configuration on every request.
     marks: tuple[str, ...] = ()
+    purpose: str = ""  # the consent this flow asked for, if any (the page says how it went)
 
 
 def safe_next(raw: str | None) -> str:
@@ -231,6 +232,7 @@ class SignInService:
             linked=linked,
             pending=self._seal_pending(remaining) if remaining else None,
             marks=marks,
+            purpose=str(purpose) if purpose else "",
         )
 
     def _open_pending(self, pending: str | None) -> list[dict[str, Any]]:

@@ -106,6 +106,7 @@ def test_disconnecting_a_calendar_shows_the_consent_withdrawn_in_a_browser(
     assert "withdraws the consent" in page.inner_text("#disconnect-note")
 
     page.click('button[id^="disconnect-"]')
+    page.click("#confirm")  # the confirmation page
     page.wait_for_url(live_gateway + "/account")
     assert not page.is_visible("#withdraw-room-availability-google")
     assert not page.is_visible('button[id^="disconnect-"]')

@@ -108,6 +108,7 @@ def test_the_whole_journey(live: tuple[str, Any], chromium: Any, emulator: Any) 
     exported = json.loads(Path(download.value.path()).read_text())
     assert exported["user"]["email"] == HOST
     assert exported["rooms"]["bindings"][0]["room"] == "atlas"
+    host.click("#erase-start")  # the confirmation page says what goes, then asks
     host.check('input[name="confirm"]')
     host.click("#erase")
     assert '"kind": "erasure"' in host.inner_text("#receipt")
