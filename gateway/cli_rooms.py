@@ -154,7 +154,11 @@ def room_options(command: Any) -> Any:
             click.option("--capacity", help="Seats ('' for none)."),
             click.option("--equipment", help="Comma-separated, e.g. projector,whiteboard."),
             click.option("--host", help="User id of the host ('' for none)."),
-            click.option("--visibility", help="Comma-separated groups or clients."),
+            click.option(
+                "--visibility",
+                help="Comma-separated audiences: members (every signed-in person; the "
+                'default of a new room), API client groups or names; "" for its host only.',
+            ),
         ]
     ):
         command = option(command)

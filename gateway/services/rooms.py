@@ -31,6 +31,7 @@ from connectors.errors import ConnectorError
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
+from gateway.services.callers import MEMBERS
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.room_hours import (
     MAX_EXCEPTIONS,
@@ -134,7 +135,9 @@ class RoomSpec(BaseModel):
         default_factory=list, description='What it has, e.g. ["projector", "whiteboard"].'
     )
     host: str | None = None
-    visibility: list[str] = Field(default_factory=list, max_length=100)
+    # Unless its admin says otherwise, a room is visible to every signed-in member (the one
+    # place this default is written); `[]` makes it visible to nobody but its host.
+    visibility: list[str] = Field(default_factory=lambda: [MEMBERS], max_length=100)
 
     @field_validator("exceptions")
     @classmethod

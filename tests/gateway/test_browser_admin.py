@@ -87,7 +87,7 @@ def test_an_admin_revokes_a_hosts_grant_and_the_host_reads_why(
     assert not host.is_visible("#binding-atlas")
     assert freebusy_of_atlas(console, url) == {
         "busy": [],
-        "status": "unknown",
+        "status": "unbound",
         "stale": False,
         "asOf": None,
     }

@@ -211,3 +211,15 @@ def test_the_disk_scrub_bound_comes_from_the_environment(make_env: Any, build_ga
     assert default.bound == 60
     scrub = build_gateway(make_env(GATEWAY_DISK_SCRUB_SECONDS="7")).extensions["gateway"]
     assert scrub.disk_scrub.bound == 7
+
+
+def test_admins_are_provider_subjects_or_verified_email_addresses() -> None:
+    found = settings(GATEWAY_ADMINS="google:1084, Bob@Example.com ,microsoft:tid:oid")
+    assert found.admins == {"google:1084", "bob@example.com", "microsoft:tid:oid"}
+    assert found.is_admin("google", "999", "bob@example.com")
+    assert not found.is_admin("google", "999", None)  # no verified address, no match
+    marks = found.identity_marks("google", "999", "BOB@example.com")
+    assert found.is_admin_marked(marks)
+    assert not found.is_admin_marked(found.identity_marks("google", "999", "eve@example.com"))
+    with pytest.raises(ConfigError, match=r"provider:subject .* or a verified e-mail address"):
+        settings(GATEWAY_ADMINS="bob")

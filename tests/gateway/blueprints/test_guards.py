@@ -40,7 +40,7 @@ def same_cookie_in(app: Flask, client: FlaskClient) -> FlaskClient:
     return other
 
 
-@pytest.mark.parametrize("named_by", ["subject", "email-domain"])
+@pytest.mark.parametrize("named_by", ["subject", "email", "email-domain"])
 def test_removal_from_the_admins_ends_admin_rights_at_once(
     build_gateway: Callable[[dict[str, str]], Flask],
     make_env: Any,
@@ -51,11 +51,11 @@ def test_removal_from_the_admins_ends_admin_rights_at_once(
     """Bob is an admin of `before` (by provider:subject, or by his verified e-mail's
     domain); `after` is the same gateway restarted without him. His open session, and a
     fresh sign-in in the same browser, are refused the admin pages by `after`."""
-    admin_setting = (
-        {"GATEWAY_ADMINS": f"google:{subject_of(emulator, BOB)}"}
-        if named_by == "subject"
-        else {"GATEWAY_ADMIN_EMAIL_DOMAIN": "example.com"}
-    )
+    admin_setting = {
+        "subject": {"GATEWAY_ADMINS": f"google:{subject_of(emulator, BOB)}"},
+        "email": {"GATEWAY_ADMINS": f"carol@elsewhere.example, {BOB}"},
+        "email-domain": {"GATEWAY_ADMIN_EMAIL_DOMAIN": "example.com"},
+    }[named_by]
     env = make_env()
     before = build_gateway({**env, **admin_setting})
     after = build_gateway(env)
@@ -84,6 +84,48 @@ def test_removal_from_the_admins_ends_admin_rights_at_once(
     assert "example.com" not in str(stored)
     driver.http.close()
     again.http.close()
+
+
+@pytest.mark.parametrize("named", ["subject", "email"])
+def test_being_named_an_admin_takes_effect_without_signing_in_again(
+    build_gateway: Callable[[dict[str, str]], Flask],
+    make_env: Any,
+    emulator: Any,
+    named: str,
+) -> None:
+    """Bob signs in to a gateway that names no admin; it restarts naming him (by the
+    `provider:subject` his account page shows, or by his verified e-mail address): his
+    open session is an admin's at its next request."""
+    env = make_env()
+    before = build_gateway(env)
+    browser = before.test_client()
+    driver = SignIn(browser, emulator)
+    assert driver.complete("google", BOB).status_code == 303
+    page = browser.get("/account").get_data(as_text=True)
+    shown = page.split('id="admin-id-google">', 1)[1].split("<", 1)[0]
+    assert shown == f"google:{subject_of(emulator, BOB)}"
+    assert browser.get("/admin").status_code == 403
+
+    named_as = shown if named == "subject" else BOB.upper()  # e-mail matched in any case
+    after = build_gateway({**env, "GATEWAY_ADMINS": named_as})
+    restarted = same_cookie_in(after, browser)
+    assert restarted.get("/admin").status_code == 200
+    assert 'id="is-admin"' in restarted.get("/account").get_data(as_text=True)
+    driver.http.close()
+
+
+def test_a_microsoft_email_never_makes_an_admin(
+    build_gateway: Callable[[dict[str, str]], Flask], make_env: Any, emulator: Any
+) -> None:
+    """Microsoft's `email` claim is unverified and mutable (the connector keeps none), so
+    naming a Microsoft user's address makes no admin: name `microsoft:<tid>:<oid>`."""
+    carol = "carol@contoso.example"
+    app = build_gateway(make_env(GATEWAY_ADMINS=carol))
+    browser = app.test_client()
+    driver = SignIn(browser, emulator)
+    assert driver.complete("microsoft", carol).status_code == 303
+    assert browser.get("/admin").status_code == 403
+    driver.http.close()
 
 
 class Clock:
