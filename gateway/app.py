@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from connectors.registry import Registry
 from gateway import local, metrics
 from gateway.cli import register_cli
+from gateway.cli_errors import for_cli
 from gateway.config import Settings
 from gateway.context import Services
 from gateway.context import services as app_services
@@ -67,12 +68,10 @@ QUIET_LOGGERS = ("msal", "authlib", "urllib3", "requests_oauthlib")
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     """Build the app from `GATEWAY_*` variables (the environment when `config` is None)."""
-    if isinstance(config, Settings):
-        settings = config
-    elif config is None and local.under_flask_cli():  # `flask --app gateway ...`
-        settings = local.cli_settings(os.environ)
-    else:
-        settings = Settings.from_env(config or os.environ)
+    if config is None and local.under_flask_cli():  # `flask --app gateway ...`
+        # var/ defaults (local.py); Redis down at start is one line too (cli_errors.py)
+        return for_cli(lambda: create_app(local.cli_settings(os.environ)))
+    settings = config if isinstance(config, Settings) else Settings.from_env(config or os.environ)
     _configure_logging(settings.log_level)
 
     app = Flask(__name__)

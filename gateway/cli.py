@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
 
+from gateway.cli_errors import CliGroup
 from gateway.context import services
-from gateway.crypto.keyring import new_key_entry
+from gateway.crypto.keyring import VERSION, new_key_entry
 from gateway.services.key_rotation import (
     KeyInUse,
     RotationRefused,
@@ -17,7 +17,7 @@ from gateway.services.key_rotation import (
     rotate,
 )
 
-keys_cli = AppGroup("keys", help="The key ring that wraps every data key.")
+keys_cli = CliGroup("keys", help="The key ring that wraps every data key.")
 ACTOR = "cli"
 
 
@@ -70,10 +70,14 @@ def keys_retire(version: str) -> None:
 @click.argument("version")
 def keys_generate(version: str) -> None:
     """Print a new key entry; put it first in GATEWAY_ENCRYPTION_KEYS, then rotate."""
+    if not VERSION.match(version):
+        raise click.BadParameter(
+            "1 to 32 letters, digits, '.', '_' or '-' (e.g. 2027-01)", param_hint="VERSION"
+        )
     click.echo(new_key_entry(version))
 
 
-retention_cli = AppGroup("retention", help="Deletes what has outlived its retention.")
+retention_cli = CliGroup("retention", help="Deletes what has outlived its retention.")
 
 
 @retention_cli.command("run")

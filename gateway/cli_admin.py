@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
-from flask.cli import AppGroup
 
+from gateway.cli_errors import CliGroup
 from gateway.context import services
 from gateway.crypto.receipts import ReceiptInvalid
 
-admin_cli = AppGroup("admin", help="Revoke integrations, read the audit trail, check receipts.")
+admin_cli = CliGroup("admin", help="Revoke integrations, read the audit trail, check receipts.")
 ACTOR = "cli"
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-from flask.cli import AppGroup
 
+from gateway.cli_errors import CliGroup
 from gateway.context import services
 from gateway.services.api_clients import (
     DEFAULT_RATE_LIMIT,
@@ -19,7 +19,7 @@ from gateway.services.api_clients import (
 )
 from gateway.storage.api_clients import ApiClient
 
-clients_cli = AppGroup("clients", help="API clients: the programs that read free/busy.")
+clients_cli = CliGroup("clients", help="API clients: the programs that read free/busy.")
 ACTOR = "cli"
 
 

@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 
+from gateway.cli_errors import CliGroup
 from gateway.context import services
 from gateway.services.rooms import WEEKDAYS, RoomError, RoomService, room_json
 
-rooms_cli = AppGroup("rooms", help="Bookable rooms: their hours, host and visibility.")
+rooms_cli = CliGroup("rooms", help="Bookable rooms: their hours, host and visibility.")
 ACTOR = "cli"
 SHORT_DAYS = [day[:3] for day in WEEKDAYS]
 
