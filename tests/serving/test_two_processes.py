@@ -205,7 +205,7 @@ def test_a_revocation_ends_a_remembered_answer_on_a_process_that_was_serving_it(
         time.sleep(0.3)
         with app.app_context():  # another worker: its context ends once the leases have
             hosts.services.revocation.revoke_grant(uid, gid, reason="test", actor="admin")
-        assert status(asking) == "unknown"
+        assert status(asking) == "unbound"  # the revocation removed the binding
     finally:
         stop.set()
         load.join(timeout=10)

@@ -60,7 +60,9 @@ def test_a_host_connects_the_primary_calendar_and_disconnects_it(
     room(service, host=alice, location="Ghent")
     html = page(client)
     assert (
-        "Blue room" in html and "Ghent" in html and "none: the room shows no availability" in html
+        "Blue room" in html
+        and "Ghent" in html
+        and "none: the room shows “no calendar connected”" in html
     )
     assert "first give your consent" in html
 
