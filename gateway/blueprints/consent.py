@@ -120,8 +120,4 @@ def withdraw(purpose: str) -> Response:
     if not found.withdraw(uid, purpose, offer.provider) and not given:
         flash("That consent was not in force: nothing more was done.", "warning")
         return redirect("/account", code=303)
-    flash(
-        f"Consent to “{offer.purpose.title}” with {offer.provider_title} withdrawn: the "
-        "calendar access it allowed has ended and its data is deleted."
-    )
-    return redirect("/account", code=303)
+    return redirect("/account?done=withdrawn", code=303)  # no session write: notices.py

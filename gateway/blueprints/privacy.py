@@ -18,11 +18,13 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.blueprints.guards import signed_in_uid
+from gateway.blueprints.notices import done_notice
 from gateway.context import services
 from gateway.services.consent import GRANT_ID
 from gateway.storage.grants import ACTIVE
 
 privacy = Blueprint("privacy", __name__)
+privacy.app_context_processor(done_notice)
 
 
 @privacy.get("/v1/me/export")
@@ -124,11 +126,7 @@ def disconnect(gid: str) -> BaseResponse:
         return redirect("/account", code=303)
     if not found.consent.disconnect(uid, gid):  # also withdraws the consent it ends
         abort(404, "No such grant of yours.")
-    flash(
-        "Disconnected: the calendar is no longer read, its tokens and cached busy times are "
-        "deleted, and the consent for it is withdrawn."
-    )
-    return redirect("/account", code=303)
+    return redirect("/account?done=disconnected", code=303)  # no session write: notices.py
 
 
 @privacy.get("/account/erase")

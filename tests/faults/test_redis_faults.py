@@ -276,7 +276,7 @@ def test_a_revocation_acknowledged_before_a_sigkill_stays_revoked_after_restart(
     assert direct.hget(keys.grant(uid, gid), "status") == "revoked"
     assert hosts.services.rooms.binding(room) is None
     assert secrets_left(direct, other_uid, other_gid) == ["dk", "tokens", "subject"]
-    assert hosts.status(room) == "unknown"
+    assert hosts.status(room) == "unbound"  # its binding went with the grant
     direct.close()
 
 

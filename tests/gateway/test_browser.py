@@ -107,7 +107,7 @@ def test_disconnecting_a_calendar_shows_the_consent_withdrawn_in_a_browser(
 
     page.click('button[id^="disconnect-"]')
     page.click("#confirm")  # the confirmation page
-    page.wait_for_url(live_gateway + "/account")
+    page.wait_for_url(live_gateway + "/account?done=disconnected")
     assert not page.is_visible("#withdraw-room-availability-google")
     assert not page.is_visible('button[id^="disconnect-"]')
     assert "You disconnected it." in page.inner_text("table.grants")

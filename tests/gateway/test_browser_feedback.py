@@ -106,7 +106,7 @@ def test_actions_confirm_first_and_say_what_happened(
     assert status_of_atlas(bob, url)[0] == "ok"
     alice.click('button[id^="disconnect-"]')
     alice.click("#confirm")
-    alice.wait_for_url(url + "/account")
+    alice.wait_for_url(url + "/account?done=disconnected")
     assert "Disconnected" in alice.inner_text("#flashes")
     assert alice.locator('button[id^="disconnect-"]').count() == 0  # nothing to disconnect
     assert alice.inner_text(".ended-by") == "you"
@@ -123,7 +123,7 @@ def test_actions_confirm_first_and_say_what_happened(
     assert "Withdraw your consent" in alice.inner_text("#confirm-title")
     shot(alice, "05-withdraw-confirmation")
     alice.click("#confirm")
-    alice.wait_for_url(url + "/account")
+    alice.wait_for_url(url + "/account?done=withdrawn")
     assert "withdrawn" in alice.inner_text("#flashes")
     assert alice.locator("#withdraw-room-availability-google").count() == 0
     assert status_of_atlas(bob, url)[0] == "unbound"

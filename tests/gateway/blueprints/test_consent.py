@@ -192,7 +192,7 @@ def test_disconnecting_a_grant_withdraws_its_consent_and_logs_it(
     done = client.post(
         f"/account/grants/{gid}/disconnect", data={"csrf_token": csrf_from(client, "/account")}
     )
-    assert done.status_code == 303 and done.headers["Location"] == "/account"
+    assert done.status_code == 303 and done.headers["Location"] == "/account?done=disconnected"
 
     # Redis: nothing in force, and the stream says why (the dependent purpose went with it).
     assert redis_client.hgetall(keys.consents(uid)) == {}

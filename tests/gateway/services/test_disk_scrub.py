@@ -307,7 +307,7 @@ def test_the_account_page_in_a_browser_says_pending_then_done(
         scrub.stop()  # so that the page can be seen saying "pending" first
         page.click("button[id^=disconnect-]")
         page.click("#confirm")  # the confirmation page
-        page.wait_for_url(url + "/account")
+        page.wait_for_url(url + "/account?done=disconnected")
         pending = page.inner_text(".disk-pending")
         assert "leave the server's disk by" in pending and f"within {BOUND} s" in pending
         scrub.start()
