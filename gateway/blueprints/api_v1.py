@@ -318,6 +318,8 @@ class RoomSearchResponse(BaseModel):
     time_min: str = Field(alias="timeMin")
     time_max: str = Field(alias="timeMax")
     rooms: list[FreeRoom] = Field(description="By id; only rooms free for the whole span.")
+
+
 STATUS_DESCRIPTION = (
     "Why the room has or lacks busy times; only `ok` carries them, and no other status "
     "ever means free. " + status_words()
