@@ -355,8 +355,9 @@ def _admins(env: Mapping[str, str]) -> frozenset[str]:
         provider, _, subject = entry.partition(":")
         if not provider or not subject:
             raise ConfigError(
-                "GATEWAY_ADMINS entries must be provider:subject (e.g. google:1084..., as the "
-                f"account page shows it) or a verified e-mail address, got {entry!r}"
+                "GATEWAY_ADMINS entries must be provider:subject (the provider's name, then the "
+                "subject it signs people in with, as the account page shows it) or a verified "
+                f"e-mail address, got {entry!r}"
             )
         found.add(entry)
     return frozenset(found)

@@ -90,7 +90,8 @@ def callback(provider: str) -> Response:
 
 def _say_how_it_went(provider: str, outcome: SignedIn) -> None:
     """The message the next page shows. A consent that fell short says so on its own page
-    (consent_incomplete.html), so only the outcomes that went through are flashed here."""
+    (consent_incomplete.html), so only the outcomes that went through are flashed here; a
+    plain sign-in says nothing (the account page it lands on says who is signed in)."""
     found = services()
     title = found.signin.connectors[provider].title
     if outcome.purpose:
@@ -100,8 +101,6 @@ def _say_how_it_went(provider: str, outcome: SignedIn) -> None:
         flash(f"Consent given: “{purpose}” with {title}. You can withdraw it here at any time.")
     elif outcome.linked:
         flash(f"{title} account linked: you can sign in with either account now.")
-    else:
-        flash(f"Signed in with {title}.")
 
 
 @auth.post("/callback/<provider>")

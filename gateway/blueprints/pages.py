@@ -37,7 +37,6 @@ def account() -> Response | str:
     found = services()
     catalogue = found.consent.catalogue
     grants = found.grants.list(user.id)
-    kinds = found.consent.kinds
     in_force = found.consent.store.in_force(user.id)
     given = {(c.purpose, c.provider) for c in in_force}
     return render_template(
@@ -51,7 +50,15 @@ def account() -> Response | str:
         purposes={p.id: p.title for p in catalogue.purposes},
         in_force=in_force,
         endings={
-            g.id: explain(g.status, g.reason, g.provider, kinds.get(g.provider, "")) for g in grants
+            g.id: explain(
+                g.status,
+                g.reason,
+                titles.get(g.provider, g.provider),
+                signin.connectors[g.provider].capabilities.can_revoke
+                if g.provider in signin.connectors
+                else False,
+            )
+            for g in grants
         },
         history=list(reversed(found.consent.history(user.id))),
         # nothing already given is offered again (a consent in force whose access ended

@@ -22,18 +22,20 @@ BY_OWNER = (DISCONNECTED, "consent withdrawn", "replaced", "account erased")
 BY_PROVIDER = ("The provider ", "Consent to this calendar was withdrawn")
 BY_GATEWAY = ("Its stored tokens were unreadable", "Unused for a long time")
 
-# What is left to do at the provider once the gateway has ended its access.
-AT_PROVIDER = {
-    "google": "Google was asked to revoke the gateway's access. You can check, or remove "
-    "it yourself, under Security, Third-party apps with account access, at "
-    "https://myaccount.google.com/permissions.",
-    "microsoft": "Microsoft offers no way for the gateway to give the access back: remove "
-    "the app yourself at https://myapps.microsoft.com (work or school account) or "
-    "https://account.live.com/consent/Manage (personal account).",
-}
-AT_OTHER = (
-    "Look in your provider's account settings for apps with access, and remove the gateway there."
-)
+
+def at_provider(title: str, can_revoke: bool) -> str:
+    """What is left to do at the provider once the gateway has ended its access: where the
+    provider has a revocation endpoint it was asked (the person may check); where it has
+    none (connectors' `capabilities.can_revoke`), only the person can remove the app."""
+    if can_revoke:
+        return (
+            f"{title} was asked to revoke the gateway's access. You can check, or remove it "
+            f"yourself, among the apps with access in your {title} account's security settings."
+        )
+    return (
+        f"{title} offers no way for the gateway to give the access back: remove the app "
+        f"yourself among the apps with access in your {title} account's settings."
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def who_ended(status: str, reason: str) -> str:
     return ADMIN
 
 
-def explain(status: str, reason: str, provider: str, kind: str) -> Ending | None:
+def explain(status: str, reason: str, title: str, can_revoke: bool) -> Ending | None:
     """None for a grant that is in force."""
     if status == ACTIVE:
         return None
@@ -71,6 +73,6 @@ def explain(status: str, reason: str, provider: str, kind: str) -> Ending | None
     return Ending(
         by=by,
         reason=reason,
-        at_provider=AT_PROVIDER.get(kind, AT_OTHER),
+        at_provider=at_provider(title, can_revoke),
         next_step=next_step,
     )

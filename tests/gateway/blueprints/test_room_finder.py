@@ -118,8 +118,8 @@ def test_the_rooms_page_filters_and_finds_a_room_free_from_a_time(
     )  # fmt: skip
     page = html(member, "/rooms?day=2026-11-25")
     assert "busy 09:00\u201310:30" in section(page, "availability-atlas")
-    # open at every hour, so whenever this runs its badge is about the calendar: none
-    assert "Now: availability unknown" in section(page, "availability-lobby")
+    # open at every hour, so whenever this runs its badge is about the calendar: none connected
+    assert "Now: no calendar connected" in section(page, "availability-lobby")
     assert 'id="availability-atlas"' not in html(member, "/rooms?day=2026-11-25&capacity=10")
     assert 'id="availability-lobby"' not in html(member, "/rooms?equipment=PROJECTOR")
     assert 'id="availability-lobby"' in html(member, "/rooms?location=ground")
