@@ -184,7 +184,7 @@ def _seen(response: Any) -> tuple[Any, ...]:
     headers = {
         name: value
         for name, value in response.headers.items()
-        if name.lower() not in ("date", "x-request-id", "set-cookie")
+        if name.lower() not in ("date", "x-request-id", "traceresponse", "set-cookie")
     }
     # The page's CSRF token is signed with the current second: the same for any room.
     body = TOKEN.sub('name="csrf_token" value="…"', response.get_data(as_text=True))
