@@ -265,7 +265,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     # the limiter first waiting for the same Redis
     register_error_handlers(app, interval_seconds=settings.error_log_interval_seconds)
     install_host_check(app)
-    init_limits(app, redis_url)
+    from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, request_caller
+
+    init_limits(
+        app, redis_url, limited=api_v1, public_endpoints=PUBLIC_ENDPOINTS, caller=request_caller
+    )
     install_security_headers(app, https=settings.secure_cookies)
     install_body_limit(app, settings.max_content_length)  # innermost WSGI wrapper
     init_request_log(app)

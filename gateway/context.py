@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from flask import current_app
 
 from gateway.config import Settings
@@ -19,13 +18,14 @@ from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
+from gateway.storage.redis_client import RedisClient, answers
 from gateway.storage.users import UserStore
 
 
 @dataclass
 class Services:
     settings: Settings
-    redis: redis.Redis
+    redis: RedisClient  # for the tests and the factory; services hold their stores
     signin: SignInService
     users: UserStore
     vault: Vault
@@ -40,6 +40,10 @@ class Services:
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py
+
+    def storage_answers(self) -> bool:
+        """Does the storage answer now (the readiness probe)?"""
+        return answers(self.redis)
 
 
 def services() -> Services:
