@@ -43,6 +43,7 @@ from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
+from gateway.storage.breaker import BreakerStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
@@ -191,7 +192,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         restricted_among=privacy_service.restricted_among,
         record_access=access_log.record,
         breaker=CircuitBreaker(
-            client,
+            BreakerStore(client),
             threshold=settings.breaker_failures,
             cool_down_seconds=settings.breaker_cool_down_seconds,
         ),

@@ -48,7 +48,6 @@ from gateway.services.intervals import (
 )
 from gateway.services.room_hours import exception_days
 from gateway.services.rooms import Room, RoomService, read_room
-from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
 
@@ -156,7 +155,7 @@ class FreeBusyService:
         deadline_seconds: float,
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
-        breaker: CircuitBreaker | None = None,
+        breaker: CircuitBreaker,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -167,7 +166,7 @@ class FreeBusyService:
         self.deadline_seconds = deadline_seconds
         self.restricted_among = restricted_among
         self.record_access = record_access
-        self.breaker = breaker or CircuitBreaker(cache.client)
+        self.breaker = breaker
         self.max_rooms = MAX_ROOMS
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
@@ -177,7 +176,7 @@ class FreeBusyService:
         self._windows: dict[tuple[str, float, datetime, datetime], list[Interval]] = {}
         self._published: dict[tuple[Any, ...], tuple[Interval, ...]] = {}
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
-        self._generation = answers.Lease(cache.client)
+        self._generation = cache.answers_lease()
         self._inflight_lock = threading.Lock()
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -606,7 +605,7 @@ class FreeBusyService:
         if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
             log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
             return
-        answers.bump(self.cache.client, settled=False)  # a fresher fill: nothing to wait for
+        self.cache.bump_answers(settled=False)  # a fresher fill: nothing to wait for
 
     def _after_refusal(self, need: _Need, token: str, refused: AccessRefused) -> str | None:
         """The API refused the token (401) or the grant's scopes (403). A 401 gets one new
