@@ -33,8 +33,10 @@ from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.key_rotation import KeyRotation
 from gateway.services.mailer import Mailer
 from gateway.services.privacy import PrivacyService
+from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
@@ -47,16 +49,20 @@ from gateway.storage.breaker import BreakerStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
+from gateway.storage.erasure import ErasureStore
 from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import GrantStore
 from gateway.storage.notices import NoticeStore
+from gateway.storage.receipts import ReceiptStore
 from gateway.storage.redis_client import connect
+from gateway.storage.restrictions import RestrictionStore
 from gateway.storage.rooms import RoomStore
-from gateway.storage.sessions import RedisSessionInterface
+from gateway.storage.sessions import RedisSessionInterface, UserSessions
 from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
+from gateway.storage.wrapped_keys import WrappedKeyStore
 from scopes import load_catalogue
 
 csrf = CSRFProtect()
@@ -130,7 +136,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     grants = GrantService(
         grant_store, vault, connectors, purposes.missing_scopes_checker(settings), audit
     )
-    revocation = RevocationService(grant_store, grants, connectors, audit, ReceiptSigner(lasting))
+    revocation = RevocationService(
+        grant_store, ReceiptStore(client), grants, connectors, audit, ReceiptSigner(lasting)
+    )
     # a restore of an older backup cannot bring back what was revoked or erased since
     tombstone_dir = settings.tombstone_dir or settings.data_dir / "tombstones"
     if settings.tombstone_dir is None and settings.public_url.startswith("https://"):
@@ -170,7 +178,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     access_log = AccessLog(client)
     signer = ReceiptSigner(lasting)
     privacy_service = PrivacyService(
-        client,
+        RestrictionStore(client),
+        ErasureStore(client),
+        UserSessions(client),
         users,
         grants,
         revocation,
@@ -225,6 +235,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         api_clients=api_clients,
         audit=audit,
         privacy=privacy_service,
+        key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
+        retention=Retention(
+            grant_store, ConsentStore(client), revocation, audit, consent_service.catalogue
+        ),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,

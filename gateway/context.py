@@ -12,7 +12,9 @@ from gateway.crypto.vault import Vault
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.key_rotation import KeyRotation
 from gateway.services.privacy import PrivacyService
+from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
@@ -37,6 +39,8 @@ class Services:
     api_clients: ApiClientStore
     audit: AuditTrail
     privacy: PrivacyService
+    key_rotation: KeyRotation
+    retention: Retention
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py

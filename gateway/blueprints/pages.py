@@ -43,7 +43,7 @@ def account() -> Response | str:
         grants=grants,
         grant_by_id={grant.id: grant for grant in grants},
         purposes={p.id: p.title for p in catalogue.purposes},
-        in_force=found.consent.store.in_force(user.id),
+        in_force=found.consent.in_force(user.id),
         history=list(reversed(found.consent.history(user.id))),
         offers=[o for o in found.consent.offers_for(user.id) if o.provider in linked],
         bindings=found.rooms.bindings_of(user.id),

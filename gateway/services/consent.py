@@ -21,7 +21,14 @@ from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
 from gateway.services.signin import SignInError, SignInService, Started
 from gateway.storage.audit import AuditTrail
-from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentEvent, ConsentStore
+from gateway.storage.consents import (
+    GIVEN,
+    REFUSED,
+    WITHDRAWN,
+    ConsentEvent,
+    ConsentInForce,
+    ConsentStore,
+)
 from gateway.storage.grants import ACTIVE
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
@@ -312,3 +319,7 @@ class ConsentService:
 
     def history(self, uid: str) -> list[ConsentEvent]:
         return self.store.history(uid)
+
+    def in_force(self, uid: str) -> list[ConsentInForce]:
+        """The consents `uid` has given and not withdrawn."""
+        return self.store.in_force(uid)

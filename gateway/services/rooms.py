@@ -490,6 +490,10 @@ class RoomService:
         self.store.forget(uid)
         return touched
 
+    def forget_in_history(self, uid: str) -> int:
+        """Erasure: every room history entry naming `uid` goes."""
+        return self.store.forget_in_history(uid)
+
     # -- reading bindings ------------------------------------------------------------------
     def binding(self, room_id: str) -> Binding | None:
         """The room's binding with its calendar id opened, or None (unbound, or its grant

@@ -17,6 +17,8 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
     gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
     gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
+    gw:{u:UID}:receipts         list   signed revocation receipts, newest first (receipts.py)
+    gw:{u:UID}:restricted       string since when processing is restricted (restrictions.py)
     gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
     gw:{u:UID}:bindings         set    ids of the rooms this user has bound
     gw:{u:UID}:binding:ROOM     hash   room, grant, provider, since, calendar (sealed under the
@@ -102,6 +104,14 @@ def consent_log(uid: str) -> str:
 
 def consents(uid: str) -> str:
     return f"{user_tag(uid)}:consent"
+
+
+def receipts(uid: str) -> str:
+    return f"{user_tag(uid)}:receipts"
+
+
+def restricted(uid: str) -> str:
+    return f"{user_tag(uid)}:restricted"
 
 
 # Patterns for admin sweeps (key rotation): every hash that holds a wrapped data key.
