@@ -27,6 +27,7 @@ from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
+from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.connection_health import ConnectionHealth
 from gateway.services.consent import ConsentService
@@ -131,6 +132,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         secret_key=settings.secret_key,
         secret_key_fallbacks=settings.secret_key_fallbacks,
         audit=audit,
+        sessions=UserSessions(client),
     )
     grant_store = GrantStore(client)
     grants = GrantService(
@@ -233,6 +235,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         rooms=room_service,
         freebusy=freebusy,
         api_clients=api_clients,
+        clients=ApiClientService(api_clients, audit),
         audit=audit,
         privacy=privacy_service,
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),

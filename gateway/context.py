@@ -9,6 +9,7 @@ from flask import current_app
 
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
+from gateway.services.api_clients import ApiClientService
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
@@ -36,7 +37,8 @@ class Services:
     consent: ConsentService
     rooms: RoomService
     freebusy: FreeBusyService
-    api_clients: ApiClientStore
+    api_clients: ApiClientStore  # the tests' way in; callers use `clients`
+    clients: ApiClientService
     audit: AuditTrail
     privacy: PrivacyService
     key_rotation: KeyRotation

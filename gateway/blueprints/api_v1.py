@@ -23,7 +23,6 @@ from gateway.blueprints.guards import current_uid
 from gateway.context import services
 from gateway.errors import StorageError, error_response
 from gateway.openapi import OTHER_ROUTES, Operation, build_document, documented
-from gateway.services.api_clients import ApiClientService
 from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy import (
     GRANULARITIES,
@@ -77,9 +76,7 @@ def _resolve_caller() -> Caller | None:
         scheme, _, secret = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return None
-        return ApiClientService(services().api_clients, services().audit).authenticate(
-            secret.strip()
-        )
+        return services().clients.authenticate(secret.strip())
     uid = current_uid()
     return user_caller(uid) if uid else None
 
