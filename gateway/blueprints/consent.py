@@ -32,7 +32,11 @@ def show(purpose: str) -> str:
 @consent.post("/<purpose>")
 def give(purpose: str) -> Response:
     uid = signed_in_uid()
-    started = services().consent.start(uid, purpose, _provider(), pending_flows())
+    provider, found = _provider(), services()
+    scopes = found.consent.scopes_to_ask(uid, purpose, provider)
+    started = found.signin.start(
+        provider, "/account", pending_flows(), link_uid=uid, purpose=purpose, scopes=scopes
+    )
     return keep_pending(redirect(started.url, code=303), started.pending)
 
 

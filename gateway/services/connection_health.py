@@ -114,7 +114,7 @@ class ConnectionHealth:
 
     # -- telling the host ------------------------------------------------------------------
     def grant_lost(self, uid: str, gid: str) -> None:
-        """GrantService.lost_hooks: e-mail the host once about this ending of the grant."""
+        """GrantService.losses: e-mail the host once about this ending of the grant."""
         record = self.grants.store.load(uid, gid)
         if record is None or record.usable:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -19,7 +19,7 @@ from connectors.base import Connector, Identity
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
-from gateway.services.signin import SignInError, SignInService, Started
+from gateway.services.signin import SignInError
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import (
     GIVEN,
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # Grant ids are token_urlsafe (storage/grants.py); anything else names no grant.
 GRANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DISCONNECTED = "You disconnected it."
+# (uid, old gid, new gid, actor) -> bindings moved: a re-consent replaced a grant
+RebindHook = Callable[[str, str, str, str], int]
 
 
 class ConsentError(SignInError):
@@ -68,22 +70,22 @@ class ConsentService:
         catalogue: Catalogue,
         store: ConsentStore,
         grants: GrantService,
-        signin: SignInService,
         revocation: RevocationService,
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, str],
         audit: AuditTrail,
+        *,
+        rebind: Sequence[RebindHook] = (),
     ) -> None:
         self.catalogue = catalogue
         self.audit = audit
         self.store = store
         self.grants = grants
-        self.signin = signin
         self.revocation = revocation
         self.connectors = dict(connectors)
         self.kinds = dict(kinds)
-        self.rebind_hooks: list = []  # (uid, old gid, new gid, actor) -> None
-        signin.on_grant = self.on_authorized
+        # carry room bindings over to the grant that replaced theirs (RoomService.rebind_grant)
+        self.rebind_hooks: list[RebindHook] = list(rebind)
 
     # -- what can be asked --------------------------------------------------------------------
     def offer(self, purpose_id: str, provider: str) -> Offer:
@@ -125,7 +127,10 @@ class ConsentService:
         return found
 
     # -- giving ---------------------------------------------------------------------------------
-    def start(self, uid: str, purpose_id: str, provider: str, pending: str | None) -> Started:
+    def scopes_to_ask(self, uid: str, purpose_id: str, provider: str) -> tuple[str, ...]:
+        """The scopes an authorization for the purpose asks for, once the purposes it
+        requires are given; the sign-in service then starts it and, when the provider
+        answers, hands the tokens to `on_authorized`."""
         offer = self.offer(purpose_id, provider)
         in_force = {(c.purpose, c.provider) for c in self.store.in_force(uid)}
         for required in offer.purpose.requires:
@@ -134,14 +139,7 @@ class ConsentService:
                 raise ConsentError(
                     "requires_other_purpose", f"Give consent for “{title}” first.", 409
                 )
-        return self.signin.start(
-            provider,
-            "/account",
-            pending,
-            link_uid=uid,
-            purpose=purpose_id,
-            scopes=offer.scopes,
-        )
+        return offer.scopes
 
     def on_authorized(self, uid: str, purpose_id: str, identity: Identity) -> str:
         """Keep the grant if it covers the purpose; otherwise keep nothing but the refusal."""

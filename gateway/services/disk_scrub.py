@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +177,10 @@ class DiskScrub:
                 return
 
     # -- the thread ------------------------------------------------------------------------
-    def start(self) -> DiskScrub:
+    def start(self, tasks: Sequence[Callable[[], object]] = ()) -> DiskScrub:
+        """Run the scrub thread; each poll also runs `tasks` (work that waits for Redis to
+        accept writes again, such as unfinished revocations)."""
+        self.tasks.extend(t for t in tasks if t not in self.tasks)
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="gateway-disk-scrub")

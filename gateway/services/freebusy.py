@@ -38,7 +38,7 @@ from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
 from gateway import metrics
 from gateway.services.breaker import HELD, OPEN, CircuitBreaker
 from gateway.services.callers import Caller
-from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.intervals import (
     Interval,
     bookable_windows,
@@ -156,6 +156,7 @@ class FreeBusyService:
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
+        grant_endings: GrantEndings | None = None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -178,6 +179,8 @@ class FreeBusyService:
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
         self._generation = cache.answers_lease()
         self._inflight_lock = threading.Lock()
+        if grant_endings is not None:  # in-process caches of an ended grant go with it
+            grant_endings.subscribe(self.forget_grant)
 
     # -- rooms ---------------------------------------------------------------------------------
     def visible_rooms(self, caller: Caller) -> list[Room]:

@@ -9,7 +9,8 @@ a refresh that comes back without the scopes the purpose needs marks it "needs c
 An API that refuses an access token (401) gets one forced refresh; refused again, the grant
 ends the same way (`refused`), and a 403 for want of permission marks it "needs consent":
 the owner sees it on the account page, and its rooms answer `needs_reconnect`.
-Whenever a grant ends here, `ended_hooks` run so in-process caches drop what they hold of it.
+Whenever a grant ends here, `GrantEndings` tells the in-process caches to drop what they
+hold of it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,28 @@ class GrantView:
     last_refreshed: float
 
 
+class GrantEndings:
+    """Who in this process must hear that a grant ended: the in-process caches keyed by
+    grant id. A listener subscribes in its own constructor, given this object, so the
+    factory's calls show every one."""
+
+    def __init__(self) -> None:
+        self._listeners: list[EndedHook] = []
+
+    def subscribe(self, listener: EndedHook) -> None:
+        self._listeners.append(listener)
+
+    def announce(self, uid: str, gid: str, *, contained: bool = False) -> None:
+        """Tell every listener; `contained`: a listener's failure is logged, not raised."""
+        for listener in self._listeners:
+            try:
+                listener(uid, gid)
+            except Exception as error:
+                if not contained:
+                    raise
+                log.error("grant listener failed: %s", type(error).__name__)
+
+
 class GrantService:
     def __init__(
         self,
@@ -88,23 +111,26 @@ class GrantService:
         connectors: Mapping[str, Connector],
         missing_scopes: MissingScopes,
         audit: AuditTrail,
+        *,
+        scrub: Callable[[], object] | None = None,
+        endings: GrantEndings | None = None,
+        losses: GrantEndings | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
         self.audit = audit
-        self.ended_hooks: list[EndedHook] = []
+        self.endings = endings or GrantEndings()
         # (uid, gid): a grant ended without its owner (the provider refused it, its tokens
         # broke); its rooms need reconnecting (services/connection_health.py tells the host)
-        self.lost_hooks: list[EndedHook] = []
+        self.losses = losses or GrantEndings()
         # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
-        self.scrub: Callable[[], object] | None = None
+        self.scrub = scrub
 
     def ended(self, uid: str, gid: str) -> None:
         """Tell every in-process cache that the grant ended (revocation calls it too)."""
-        for hook in self.ended_hooks:
-            hook(uid, gid)
+        self.endings.announce(uid, gid)
 
     def _purge(self, record: GrantRecord, *, status: str, reason: str, actor: str) -> None:
         """End the grant here without its owner asking: tokens gone, what this process
@@ -114,11 +140,7 @@ class GrantService:
         self.ended(record.uid, record.id)
         if self.scrub is not None:
             self.scrub()
-        for hook in self.lost_hooks:
-            try:
-                hook(record.uid, record.id)
-            except Exception as error:  # telling the host must never fail the request
-                log.error("grant-lost hook failed: %s", type(error).__name__)
+        self.losses.announce(record.uid, record.id, contained=True)  # never fails the request
         self.audit.record(
             actor=actor,
             action="grant.needs_consent" if status == NEEDS_CONSENT else "grant.revoke",

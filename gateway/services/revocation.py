@@ -30,7 +30,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -94,6 +94,10 @@ class RevocationService:
         connectors: Mapping[str, Connector],
         audit: AuditTrail,
         signer: ReceiptSigner,
+        *,
+        scrub: Callable[[], DiskStatus] | None = None,
+        unbind: Sequence[UnbindHook] = (),
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.store = store
         self.receipt_store = receipts
@@ -101,11 +105,12 @@ class RevocationService:
         self.connectors = dict(connectors)
         self.audit = audit
         self.signer = signer
-        self.unbind_hooks: list[UnbindHook] = []
+        # remove the room bindings that used an ended grant (RoomService.unbind_grant)
+        self.unbind_hooks: list[UnbindHook] = list(unbind)
         # asks for the deleted data to leave Redis's disk (services/disk_scrub.py)
-        self.scrub: Callable[[], DiskStatus] | None = None
+        self.scrub = scrub
         # remembers each ending outside Redis, against restores (services/tombstones.py)
-        self.tombstones: Tombstones | None = None
+        self.tombstones = tombstones
         self._unfinished: list[Ending] = []  # Redis refused even to record them
         self._unfinished_lock = threading.Lock()
 

@@ -42,6 +42,9 @@ from gateway.storage.users import IdentityTaken, LinkedIdentity, UserStore
 
 log = logging.getLogger(__name__)
 
+# (uid, purpose, identity with tokens) -> where to go next: keeps a grant (the consent service)
+GrantKeeper = Callable[[str, str, Identity], str]
+
 DEFAULT_NEXT = "/account"
 MAX_PENDING_FLOWS = 5
 MAX_COOKIE_CHARS = 3800  # browsers keep cookies up to 4096 bytes, name and attributes included
@@ -100,6 +103,7 @@ class SignInService:
         secret_key_fallbacks: tuple[str, ...] = (),
         audit: AuditTrail,
         sessions: UserSessions,
+        on_grant: GrantKeeper | None = None,
     ) -> None:
         self.connectors = dict(connectors)
         self.sessions = sessions
@@ -110,8 +114,8 @@ class SignInService:
         self.users = users
         self.redirect_uri_for = redirect_uri_for
         self.identity_marks = identity_marks
-        # Set by the consent service: keeps a grant's tokens, returns where to go next.
-        self.on_grant: Callable[[str, str, Identity], str] | None = None
+        # the consent service's: keeps a grant's tokens, returns where to go next
+        self.on_grant = on_grant
 
     def sign_out_everywhere(self, uid: str, actor: str) -> int:
         """End every session of `uid` (an admin's decision: audited); how many ended."""
