@@ -15,12 +15,14 @@ hold of it.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from connectors.base import Connector, Identity, TokenSet
+from connectors.base import CalendarInfo, Connector, Identity, TokenSet
 from connectors.errors import (
     AccessRefused,
     ConnectorError,
@@ -149,6 +151,65 @@ class GrantService:
             result=status,
             detail={"provider": record.provider},
         )
+
+    # -- what other services may keep under a grant's data key (rooms: the bound calendar) --
+    def record(self, uid: str, gid: str) -> GrantRecord | None:
+        """The grant as stored (sealed fields still sealed), or None."""
+        return self.store.load(uid, gid)
+
+    def records(self, uid: str) -> builtins.list[GrantRecord]:
+        return self.store.list(uid)
+
+    def seal(self, record: GrantRecord, value: Any, field: str) -> str | None:
+        """`value` sealed under the grant's data key for `field`; None when the grant is not
+        usable or its key does not unwrap (nothing can be kept under it)."""
+        data_key = self._data_key(record)
+        if data_key is None:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        return self.vault.seal_json(data_key, value, context, field)
+
+    def open_many(
+        self, record: GrantRecord, sealed: Sequence[str], field: str
+    ) -> builtins.list[Any] | None:
+        """Each of `sealed` opened with one unwrap of the grant's key; None for the lot when
+        the key is unusable, None for one that does not decrypt (altered, or moved)."""
+        data_key = self._data_key(record)
+        if data_key is None:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        opened: builtins.list[Any] = []
+        for text in sealed:
+            try:
+                opened.append(self.vault.open_json(data_key, text, context, field))
+            except DecryptionFailed:
+                opened.append(None)
+        return opened
+
+    def subject(self, record: GrantRecord) -> str | None:
+        """The provider account the grant is for (its sealed subject), or None."""
+        if not record.sealed_subject:
+            return None
+        opened = self.open_many(record, [record.sealed_subject], "subject")
+        return None if not opened or opened[0] is None else str(opened[0])
+
+    def calendars(self, record: GrantRecord) -> builtins.list[CalendarInfo] | None:
+        """The calendars the grant's account may use; None when the provider does not list
+        them. Raises GrantUnavailable or ConnectorError."""
+        connector = self.connectors.get(record.provider)
+        if connector is None or connector.capabilities.addressing != "listed":
+            return None
+        return list(connector.list_calendars(self.access_token(record.uid, record.id)))
+
+    def _data_key(self, record: GrantRecord) -> bytes | None:
+        if not record.usable:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        try:
+            return self.vault.owner_key(str(record.wrapped_key), context)
+        except (KeyRetired, DecryptionFailed):
+            log.error("grant key does not unwrap: user=%s grant=%s", record.uid, record.id)
+            return None
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:
