@@ -193,7 +193,7 @@ class FreeBusyService:
         return room
 
     def _rooms_for(self, caller: Caller, room_ids: list[str]) -> list[Room]:
-        documents = self.rooms.store.load_many(room_ids)
+        documents = self.rooms.documents(room_ids)
         return self._visible(caller, room_ids, documents)
 
     def _visible(
@@ -255,7 +255,7 @@ class FreeBusyService:
         ):
             self.record_access(asker, remembered.hosts)
             return remembered.answer
-        documents, pointers = self.rooms.store.load_with_pointers(room_ids)
+        documents, pointers = self.rooms.documents_and_pointers(room_ids)
         rooms = self._visible(caller, room_ids, documents)
         availability = self._availability(rooms, time_min, time_max, granularity, pointers)
         hosts = tuple((r.id, r.host) for r in rooms if r.host)
@@ -327,7 +327,7 @@ class FreeBusyService:
     ) -> dict[str, RoomAvailability]:
         days = utc_days(time_min, time_max)
         if pointers is None:
-            pointers = self.rooms.store.pointers([r.id for r in rooms])
+            pointers = self.rooms.pointers([r.id for r in rooms])
         restricted = self.restricted_among({uid for uid, _, _ in pointers.values()})
         answers: dict[str, RoomAvailability] = {}
         bound: dict[str, tuple[str, str, str]] = {}

@@ -488,6 +488,21 @@ class RoomService:
         self.store.forget(uid)
         return touched
 
+    # -- for free/busy's hot path: stored documents, which it parses once per version -------
+    def documents(self, room_ids: list[str]) -> list[str | None]:
+        """The rooms' stored documents, in order (None: no such room), in one read."""
+        return self.store.load_many(room_ids)
+
+    def documents_and_pointers(
+        self, room_ids: list[str]
+    ) -> tuple[list[str | None], dict[str, tuple[str, str, str]]]:
+        """The documents, and (uid, gid, binding version) of the bound ones, in one read."""
+        return self.store.load_with_pointers(room_ids)
+
+    def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """(uid, gid, binding version) of every bound room among `room_ids`."""
+        return self.store.pointers(room_ids)
+
     def forget_in_history(self, uid: str) -> int:
         """Erasure: every room history entry naming `uid` goes."""
         return self.store.forget_in_history(uid)
