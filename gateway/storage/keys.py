@@ -37,7 +37,7 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{breaker:P}:failures     string consecutive provider failures of provider P; expires
     gw:{breaker:P}:open|probe   string the circuit is open / one probe is out; expire
     gw:{breaker:P}:hold:<h>     string a grant waits out a long Retry-After; h = sha256(grant
-                                       id); expires (services/breaker.py)
+                                       id); expires (storage/breaker.py)
     gw:ident:<provider>:<k>     string uid; k = subject_digest(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow-spent:<h>           string "1": a sign-in state whose callback came; h =
