@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,10 @@ class GrantService:
 
     def records(self, uid: str) -> builtins.list[GrantRecord]:
         return self.store.list(uid)
+
+    def every_grant(self) -> Iterator[tuple[str, str]]:
+        """(uid, gid) of every grant (SCAN: sweeps only)."""
+        return self.store.every_grant()
 
     def seal(self, record: GrantRecord, value: Any, field: str) -> str | None:
         """`value` sealed under the grant's data key for `field`; None when the grant is not

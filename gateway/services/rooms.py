@@ -499,6 +499,10 @@ class RoomService:
         """The documents, and (uid, gid, binding version) of the bound ones, in one read."""
         return self.store.load_with_pointers(room_ids)
 
+    def binding_records(self, uid: str) -> list[BindingRecord]:
+        """The user's bindings as stored (calendars still sealed)."""
+        return self.store.bindings_of(uid)
+
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`."""
         return self.store.pointers(room_ids)
