@@ -8,8 +8,8 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
-import redis
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
@@ -28,14 +28,17 @@ from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
+from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.connection_health import ConnectionHealth
 from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
 from gateway.services.freebusy import FreeBusyService
-from gateway.services.grants import GrantService
+from gateway.services.grants import GrantEndings, GrantService
+from gateway.services.key_rotation import KeyRotation
 from gateway.services.mailer import Mailer
 from gateway.services.privacy import PrivacyService
+from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
@@ -45,19 +48,25 @@ from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
+from gateway.storage.breaker import BreakerStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
+from gateway.storage.erasure import ErasureStore
+from gateway.storage.errors import StorageError
 from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import GrantStore
 from gateway.storage.notices import NoticeStore
-from gateway.storage.redis_client import connect
+from gateway.storage.receipts import ReceiptStore
+from gateway.storage.redis_client import RedisClient, connect
+from gateway.storage.restrictions import RestrictionStore
 from gateway.storage.rooms import RoomStore
-from gateway.storage.sessions import RedisSessionInterface
+from gateway.storage.sessions import RedisSessionInterface, UserSessions
 from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
+from gateway.storage.wrapped_keys import WrappedKeyStore
 from scopes import load_catalogue
 
 csrf = CSRFProtect()
@@ -73,8 +82,27 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         return for_cli(lambda: create_app(local.cli_settings(os.environ)))
     settings = config if isinstance(config, Settings) else Settings.from_env(config or os.environ)
     _configure_logging(settings.log_level)
-
     app = Flask(__name__)
+    _configure_flask(app, settings)
+
+    embedded, redis_url = _redis(settings)
+    client = connect(redis_url)
+    app.session_interface = _session_interface(client, settings)
+    csrf.init_app(app)
+    app.extensions["gateway"] = build_services(settings, client, embedded)
+
+    register_cli(app)
+    app.context_processor(_connection_health)
+    _add_template_filters(app)
+    # A request or CLI command that changed free/busy answers ends only once no worker can
+    # still serve the old ones (storage/answers.py).
+    app.teardown_appcontext(_settle_answers)
+    _register_blueprints(app)
+    _install_request_guards(app, settings, redis_url)
+    return app
+
+
+def _configure_flask(app: Flask, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
@@ -93,28 +121,82 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=False,
     )
 
-    embedded = None
-    redis_url = settings.redis_url
-    if redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir / "redis").start()
-        redis_url = embedded.url
-    client = connect(redis_url)
 
-    app.session_interface = RedisSessionInterface(
+def _redis(settings: Settings) -> tuple[EmbeddedRedis | None, str]:
+    """The configured Redis, or an embedded one started for this app."""
+    if settings.redis_url is not None:
+        return None, settings.redis_url
+    embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+    return embedded, embedded.url
+
+
+def _session_interface(client: RedisClient, settings: Settings) -> RedisSessionInterface:
+    return RedisSessionInterface(
         client,
         cookie_name="__Host-gw_session" if settings.secure_cookies else "gw_session",
         idle_seconds=settings.session_idle_seconds,
         absolute_seconds=settings.session_absolute_seconds,
     )
-    csrf.init_app(app)
 
+
+def build_services(
+    settings: Settings, client: RedisClient, embedded: EmbeddedRedis | None = None
+) -> Services:
+    """Every service, each given its collaborators in its constructor: the stores first,
+    then each service after the ones it calls."""
+    catalogue = load_catalogue()
     connectors = Registry(settings.providers, settings.ca_bundle)
+    kinds = purposes.provider_kinds(settings)
     vault = Vault(settings.keyring)
     metrics.keyring_newest(settings.keyring.newest)
     # keyed hashes that must outlive a rotation of the secret key (storage/stable_secrets.py)
     lasting = _lasting_secret(StableSecrets(client, vault), settings)
+    signer = ReceiptSigner(lasting)
+    audit = AuditTrail(client, lasting, catalogue.audit_actions)
     users = UserStore(client, vault, lasting)
-    audit = AuditTrail(client, lasting, load_catalogue().audit_actions)
+    grant_store = GrantStore(client)
+    api_clients = ApiClientStore(client, lasting)
+    access_log = AccessLog(client)
+    # erased and revoked data leaves Redis's disk within the bound, whoever dies meanwhile
+    disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
+    grant_endings = GrantEndings()  # in-process caches of an ended grant drop it
+    grant_losses = GrantEndings()  # a grant ended without its owner: its host is told
+
+    grants = GrantService(
+        grant_store,
+        vault,
+        connectors,
+        purposes.missing_scopes_checker(settings),
+        audit,
+        scrub=disk_scrub.request,
+        endings=grant_endings,
+        losses=grant_losses,
+    )
+    rooms = RoomService(
+        RoomStore(client), grants, kinds, audit, account_mark=_account_marker(lasting)
+    )
+    revocation = RevocationService(
+        grant_store,
+        ReceiptStore(client),
+        grants,
+        connectors,
+        audit,
+        signer,
+        scrub=disk_scrub.request,
+        unbind=[rooms.unbind_grant],
+        tombstones=Tombstones(TombstoneLog(_tombstone_dir(settings))),
+    )
+    consent = ConsentService(
+        catalogue,
+        ConsentStore(client),
+        grants,
+        revocation,
+        connectors,
+        kinds,
+        audit,
+        AttemptCounter(client),
+        rebind=[rooms.rebind_grant],
+    )
     signin = SignInService(
         connectors,
         FlowStore(client),
@@ -124,83 +206,43 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         secret_key=settings.secret_key,
         secret_key_fallbacks=settings.secret_key_fallbacks,
         audit=audit,
+        sessions=UserSessions(client),
+        on_grant=consent.on_authorized,
     )
-    grant_store = GrantStore(client)
-    grants = GrantService(
-        grant_store, vault, connectors, purposes.missing_scopes_checker(settings), audit
-    )
-    revocation = RevocationService(grant_store, grants, connectors, audit, ReceiptSigner(lasting))
-    # a restore of an older backup cannot bring back what was revoked or erased since
-    tombstone_dir = settings.tombstone_dir or settings.data_dir / "tombstones"
-    if settings.tombstone_dir is None and settings.public_url.startswith("https://"):
-        logging.getLogger(__name__).warning(
-            "GATEWAY_TOMBSTONE_DIR is not set: tombstones go to %s, which must survive the pod "
-            "and never be restored with Redis (deploy/RESTORE.md)",
-            tombstone_dir,
-        )
-    revocation.tombstones = Tombstones(TombstoneLog(tombstone_dir))
-    # erased and revoked data leaves Redis's disk within the bound, whoever dies meanwhile
-    disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
-    revocation.scrub = disk_scrub.request
-    grants.scrub = disk_scrub.request
-    disk_scrub.tasks.append(revocation.finish_unfinished)
-    disk_scrub.check_persistence()
-    atexit.register(disk_scrub.start().stop)
-    consent_service = ConsentService(
-        load_catalogue(),
-        ConsentStore(client),
-        grants,
-        signin,
-        revocation,
-        connectors,
-        purposes.provider_kinds(settings),
-        audit,
-        AttemptCounter(client),
-    )
-    room_service = RoomService(
-        RoomStore(client),
-        grants,
-        purposes.provider_kinds(settings),
-        audit,
-        account_mark=_account_marker(lasting),
-    )
-    revocation.unbind_hooks.append(room_service.unbind_grant)
-    consent_service.rebind_hooks.append(room_service.rebind_grant)
-    api_clients = ApiClientStore(client, lasting)
-    access_log = AccessLog(client)
-    signer = ReceiptSigner(lasting)
-    privacy_service = PrivacyService(
-        client,
+    privacy = PrivacyService(
+        RestrictionStore(client),
+        ErasureStore(client),
+        UserSessions(client),
         users,
         grants,
         revocation,
-        consent_service,
-        room_service,
+        consent,
+        rooms,
         audit,
         access_log,
         signer,
-        consent_service.catalogue,
+        catalogue,
     )
     freebusy = FreeBusyService(
-        room_service,
+        rooms,
         grants,
         FreeBusyCache(client),
         connectors.calendars(),
         ttl_seconds=settings.freebusy_ttl_seconds,
         stale_seconds=settings.freebusy_stale_seconds,
         deadline_seconds=settings.freebusy_deadline_seconds,
-        restricted_among=privacy_service.restricted_among,
+        restricted_among=privacy.restricted_among,
         record_access=access_log.record,
         breaker=CircuitBreaker(
-            client,
+            BreakerStore(client),
             threshold=settings.breaker_failures,
             cool_down_seconds=settings.breaker_cool_down_seconds,
         ),
+        grant_endings=grant_endings,
     )
-    grants.ended_hooks.append(freebusy.forget_grant)  # in-process caches of an ended grant
     health = ConnectionHealth(
         grants,
-        room_service,
+        rooms,
         users,
         NoticeStore(client),
         Mailer(settings.smtp_url, settings.smtp_from, settings.ca_bundle)
@@ -209,9 +251,14 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings.public_url,
         {name: c.title for name, c in connectors.items()},
     )
-    grants.lost_hooks.append(health.grant_lost)  # the host is told, once per ending
-    disk_scrub.tasks.append(health.keep_alive_due)  # rarely used grants stay alive
-    app.extensions["gateway"] = Services(
+    grant_losses.subscribe(health.grant_lost)  # the host is told, once per ending
+    disk_scrub.check_persistence()
+    # each poll also finishes the revocations Redis refused at its memory limit and keeps
+    # rarely used grants alive
+    atexit.register(
+        disk_scrub.start(tasks=[revocation.finish_unfinished, health.keep_alive_due]).stop
+    )
+    return Services(
         settings=settings,
         redis=client,
         signin=signin,
@@ -219,24 +266,40 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         vault=vault,
         grants=grants,
         revocation=revocation,
-        consent=consent_service,
-        rooms=room_service,
+        consent=consent,
+        rooms=rooms,
         freebusy=freebusy,
         api_clients=api_clients,
+        clients=ApiClientService(api_clients, audit),
         audit=audit,
-        privacy=privacy_service,
+        privacy=privacy,
+        key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
+        retention=Retention(grant_store, ConsentStore(client), revocation, audit, catalogue),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
     )
-    register_cli(app)
-    app.context_processor(_connection_health)
+
+
+def _tombstone_dir(settings: Settings) -> Path:
+    """Where tombstones go: a restore of an older backup cannot bring back what was revoked
+    or erased since (services/tombstones.py)."""
+    tombstone_dir = settings.tombstone_dir or settings.data_dir / "tombstones"
+    if settings.tombstone_dir is None and settings.public_url.startswith("https://"):
+        logging.getLogger(__name__).warning(
+            "GATEWAY_TOMBSTONE_DIR is not set: tombstones go to %s, which must survive the pod "
+            "and never be restored with Redis (deploy/RESTORE.md)",
+            tombstone_dir,
+        )
+    return tombstone_dir
+
+
+def _add_template_filters(app: Flask) -> None:
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_datetime_seconds, "datetime_seconds")
-    # A request or CLI command that changed free/busy answers ends only once no worker can
-    # still serve the old ones (storage/answers.py).
-    app.teardown_appcontext(_settle_answers)
 
+
+def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.admin import admin
     from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
@@ -262,16 +325,23 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(api_v1)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
+
+
+def _install_request_guards(app: Flask, settings: Settings, redis_url: str) -> None:
+    """The checks around every request, in the order they wrap it."""
+    from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, api_v1, request_caller
+
     # before the limiter: a request whose session store failed is refused at once, without
     # the limiter first waiting for the same Redis
     register_error_handlers(app, interval_seconds=settings.error_log_interval_seconds)
     install_host_check(app)
-    init_limits(app, redis_url)
+    init_limits(
+        app, redis_url, limited=api_v1, public_endpoints=PUBLIC_ENDPOINTS, caller=request_caller
+    )
     install_security_headers(app, https=settings.secure_cookies)
     install_body_limit(app, settings.max_content_length)  # innermost WSGI wrapper
     init_request_log(app)
     init_metrics(app)  # last: outermost, so a scrape is neither logged nor counted
-    return app
 
 
 def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], str]:
@@ -311,7 +381,7 @@ def _connection_health() -> dict[str, object]:
         return {"reconnect_needed": []}
     try:
         return {"reconnect_needed": app_services().health.needing_reconnect(str(uid))}
-    except redis.RedisError:  # an error page while Redis is down must still render
+    except StorageError:  # an error page while Redis is down must still render
         return {"reconnect_needed": []}
 
 

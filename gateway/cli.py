@@ -8,14 +8,7 @@ from flask import Flask
 from gateway.cli_errors import CliGroup
 from gateway.context import services
 from gateway.crypto.keyring import VERSION, new_key_entry
-from gateway.services.key_rotation import (
-    KeyInUse,
-    RotationRefused,
-    key_usage,
-    retire,
-    retired_versions,
-    rotate,
-)
+from gateway.services.key_rotation import KeyInUse, RotationRefused
 
 keys_cli = CliGroup("keys", help="The key ring that wraps every data key.")
 ACTOR = "cli"
@@ -25,8 +18,8 @@ ACTOR = "cli"
 def keys_status() -> None:
     """Which key versions wrap how many data keys."""
     found = services()
-    usage = key_usage(found.redis)
-    retired = retired_versions(found.redis)
+    usage = found.key_rotation.usage()
+    retired = found.key_rotation.retired()
     ring = found.settings.keyring
     for version in dict.fromkeys([*ring.versions, *usage]):
         notes = []
@@ -45,7 +38,7 @@ def keys_rotate() -> None:
     """Re-wrap every data key under the newest key version (safe while serving)."""
     found = services()
     try:
-        report = rotate(found.redis, found.vault, found.audit, ACTOR)
+        report = found.key_rotation.rotate(ACTOR)
     except RotationRefused as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -60,7 +53,7 @@ def keys_retire(version: str) -> None:
     """Mark VERSION retired, only when no data key uses it; then drop it from configuration."""
     found = services()
     try:
-        retire(found.redis, found.settings.keyring, version, found.audit, ACTOR)
+        found.key_rotation.retire(version, ACTOR)
     except (KeyInUse, RotationRefused) as error:
         raise click.ClickException(f"{error}; not retired") from None
     click.echo(f"{version} is unused and retired: remove it from GATEWAY_ENCRYPTION_KEYS")
@@ -84,15 +77,10 @@ retention_cli = CliGroup("retention", help="Deletes what has outlived its retent
 def retention_run() -> None:
     """Revoke long-unused grants, trim the audit trail, drop expired consent records and
     tombstones."""
-    from gateway.services import retention
-    from gateway.storage import job_runs
-
     found = services()
-    report = retention.run(
-        found.redis, found.grants.store, found.revocation, found.audit, found.consent.catalogue
-    )
+    report = found.retention.run()
     tombstones = found.privacy.prune_tombstones()
-    job_runs.record_success(found.redis, "retention")  # for /metrics and its alert
+    found.retention.record_success()  # for /metrics and its alert
     click.echo(
         f"idle grants revoked {report.idle_grants_revoked}, audit entries trimmed "
         f"{report.audit_entries_trimmed}, consent logs deleted {report.consent_logs_deleted}, "

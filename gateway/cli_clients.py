@@ -14,17 +14,17 @@ from gateway.cli_errors import CliGroup
 from gateway.context import services
 from gateway.services.api_clients import (
     DEFAULT_RATE_LIMIT,
+    ApiClient,
     ApiClientError,
     ApiClientService,
 )
-from gateway.storage.api_clients import ApiClient
 
 clients_cli = CliGroup("clients", help="API clients: the programs that read free/busy.")
 ACTOR = "cli"
 
 
 def _service() -> ApiClientService:
-    return ApiClientService(services().api_clients, services().audit)
+    return services().clients
 
 
 def _line(client: ApiClient) -> str:

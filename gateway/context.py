@@ -5,27 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from flask import current_app
 
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
+from gateway.services.api_clients import ApiClientService
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
+from gateway.services.key_rotation import KeyRotation
 from gateway.services.privacy import PrivacyService
+from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.audit import AuditTrail
+from gateway.storage.redis_client import RedisClient, answers
 from gateway.storage.users import UserStore
 
 
 @dataclass
 class Services:
     settings: Settings
-    redis: redis.Redis
+    redis: RedisClient  # for the tests and the factory; services hold their stores
     signin: SignInService
     users: UserStore
     vault: Vault
@@ -34,12 +37,19 @@ class Services:
     consent: ConsentService
     rooms: RoomService
     freebusy: FreeBusyService
-    api_clients: ApiClientStore
+    api_clients: ApiClientStore  # the tests' way in; callers use `clients`
+    clients: ApiClientService
     audit: AuditTrail
     privacy: PrivacyService
+    key_rotation: KeyRotation
+    retention: Retention
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py
+
+    def storage_answers(self) -> bool:
+        """Does the storage answer now (the readiness probe)?"""
+        return answers(self.redis)
 
 
 def services() -> Services:

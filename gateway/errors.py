@@ -18,7 +18,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-import redis
 from flask import (
     Flask,
     Response,
@@ -36,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 from gateway import metrics
 from gateway.request_log import kind_of
 from gateway.services.signin import SignInError
+from gateway.storage.errors import StorageError  # re-exported: blueprints catch it
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,8 @@ def register_error_handlers(app: Flask, *, interval_seconds: float = 10.0) -> Er
         allowed = getattr(error, "valid_methods", None)
         return body, status, {"Allow": ", ".join(sorted(allowed))} if allowed else {}
 
-    @app.errorhandler(redis.RedisError)
-    def storage_unavailable(error: redis.RedisError):
+    @app.errorhandler(StorageError)
+    def storage_unavailable(error: StorageError):
         tally.report(f"storage error: {kind_of(error)}")
         metrics.redis_error(error)
         body, status = error_response(

@@ -31,22 +31,24 @@ import hmac
 import logging
 import math
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Blueprint, Flask, current_app, request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
-from redis import RedisError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, api_v1, request_caller
 from gateway.errors import error_response
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
-from gateway.storage.redis_client import limiter_storage
+from gateway.services.callers import Caller
+from gateway.storage.errors import StorageError
+from gateway.storage.redis_client import limiter_store
+
+# the caller of this request (None: anonymous); raises StorageError when it cannot be told
+CallerLookup = Callable[[], Caller | None]
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +112,25 @@ class ApiLimiter:
         return self._shared
 
 
-def init_limits(app: Flask, redis_url: str) -> ApiLimiter:
-    """Bind a limiter to `app` (one per app: its storage is this app's Redis). It runs
-    before the blueprint's own checks, so failed Bearer attempts are counted too."""
-    uri, deployment_options = limiter_storage(redis_url)
-    options: dict[str, Any] = {
-        **deployment_options,
-        "socket_connect_timeout": STORAGE_TIMEOUT,
-        "socket_timeout": STORAGE_TIMEOUT,
-        "retry": Retry(NoBackoff(), 0),
-        "key_prefix": KEY_PREFIX,
-    }
-    storage = storage_from_string(uri, **options)
-    assert isinstance(storage, Storage)  # a synchronous scheme: limiter_storage() makes one
+def init_limits(
+    app: Flask,
+    redis_url: str,
+    *,
+    limited: Blueprint,
+    public_endpoints: Collection[str],
+    caller: CallerLookup,
+) -> ApiLimiter:
+    """Bind a limiter to `app` (one per app: its storage is this app's Redis) for the
+    `limited` blueprint's routes but its `public_endpoints`. It runs before the blueprint's
+    own checks, so failed Bearer attempts are counted too; `caller` says who is asking."""
+    storage = limiter_store(redis_url, timeout=STORAGE_TIMEOUT, key_prefix=KEY_PREFIX)
     limiter = ApiLimiter(storage)
     app.extensions["gateway_limiter"] = limiter
 
     def limit_api_calls() -> Any:
-        if request.endpoint in PUBLIC_ENDPOINTS:
+        if request.endpoint in public_endpoints:
             return None
-        counted = budget()
+        counted = budget(caller)
         if counted is None:
             return None  # the caller cannot be looked up now: the route answers 503
         refused = current_app.extensions["gateway_limiter"].hit(*counted)
@@ -140,7 +141,7 @@ def init_limits(app: Flask, redis_url: str) -> ApiLimiter:
         )
         return body, status, {"Retry-After": str(refused.retry_after)}
 
-    app.before_request_funcs.setdefault(api_v1.name, []).insert(0, limit_api_calls)
+    app.before_request_funcs.setdefault(limited.name, []).insert(0, limit_api_calls)
     return limiter
 
 
@@ -169,13 +170,13 @@ def _retry_after(strategy: MovingWindowRateLimiter, item: RateLimitItem, key: st
     return max(1, min(expiry, math.ceil(reset_at - time.time())))
 
 
-def budget() -> tuple[str, str, str] | None:
+def budget(caller: CallerLookup) -> tuple[str, str, str] | None:
     """Who is counted, against which limits, and which apply when those do not parse: an
     API client by its id, a user or an address by a keyed hash of it. None when the caller
     cannot be looked up because storage is not answering (the route then answers 503)."""
     try:
-        found = request_caller()
-    except RedisError:
+        found = caller()
+    except StorageError:
         return None
     except Exception:  # the limiter must never raise; the route answers for itself
         found = None

@@ -316,9 +316,8 @@ class JobRunsCollector:
         self.client = client
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        import redis
-
         from gateway.storage import job_runs
+        from gateway.storage.errors import StorageError
 
         family = GaugeMetricFamily(
             "gateway_job_last_success_timestamp_seconds",
@@ -328,7 +327,7 @@ class JobRunsCollector:
         for job in job_runs.JOBS:
             try:
                 at = job_runs.last_success(self.client, job)
-            except redis.RedisError as error:
+            except StorageError as error:
                 redis_error(error)
                 break
             if at is not None:

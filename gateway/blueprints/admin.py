@@ -19,11 +19,8 @@ from werkzeug.wrappers import Response
 
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
-from gateway.request_log import security_event
-from gateway.services.key_rotation import key_usage, retired_versions
+from gateway.services.grants import REVOKED
 from gateway.services.rooms import ROOM_ID, USER_ID
-from gateway.storage.grants import REVOKED
-from gateway.storage.sessions import end_user_sessions
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -54,7 +51,7 @@ def _key_ring() -> list[dict[str, Any]]:
     """One row per key version: configured or still in use, with its marks."""
     found = services()
     ring = found.settings.keyring
-    usage, retired = key_usage(found.redis), retired_versions(found.redis)
+    usage, retired = found.key_rotation.usage(), found.key_rotation.retired()
     return [
         {
             "version": version,
@@ -112,7 +109,7 @@ def user(uid: str) -> str:
         purposes={p.id: p.title for p in found.consent.catalogue.purposes},
         grants=found.grants.list(uid),
         bindings=found.rooms.bindings_of(uid),
-        in_force=found.consent.store.in_force(uid),
+        in_force=found.consent.in_force(uid),
         revoked=REVOKED,
     )
 
@@ -138,11 +135,7 @@ def revoke_user(uid: str) -> str:
     actor = signed_in_uid()
     receipts = found.revocation.revoke_user(uid, reason=reason, actor=actor)
     if request.form.get("end_sessions") == "1":
-        ended = end_user_sessions(found.redis, uid)
-        found.audit.record(
-            actor=actor, action="sessions.end", subject=uid, detail={"sessions": ended}
-        )
-        security_event("sessions.end", "success", actor=actor, subject=uid, sessions=ended)
+        found.signin.sign_out_everywhere(uid, actor)
     return _receipts_page(
         "Every integration of the user revoked", receipts, url_for("admin.user", uid=uid)
     )

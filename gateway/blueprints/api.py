@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import redis
 from flask import Blueprint, abort, jsonify, session
 from werkzeug.wrappers import Response
 
@@ -47,8 +46,6 @@ def healthz() -> Response:
 
 @api.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    try:
-        services().redis.ping()
-    except redis.RedisError:
+    if not services().storage_answers():
         return jsonify(error="storage_unavailable", message="Redis is not answering."), 503
     return jsonify(status="ready"), 200

@@ -14,7 +14,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
-import redis
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,9 +21,8 @@ from werkzeug.wrappers import Response
 
 from gateway.blueprints.guards import current_uid
 from gateway.context import services
-from gateway.errors import error_response
+from gateway.errors import StorageError, error_response
 from gateway.openapi import OTHER_ROUTES, Operation, build_document, documented
-from gateway.services.api_clients import ApiClientService
 from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy import (
     GRANULARITIES,
@@ -63,7 +61,7 @@ def request_caller() -> Caller | None:
     if "api_caller" not in g:
         try:
             g.api_caller = _resolve_caller()
-        except redis.RedisError as error:
+        except StorageError as error:
             g.api_caller_error = error
             raise
     found: Caller | None = g.api_caller
@@ -80,9 +78,7 @@ def _resolve_caller() -> Caller | None:
         scheme, _, secret = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return None
-        return ApiClientService(services().api_clients, services().audit).authenticate(
-            secret.strip()
-        )
+        return services().clients.authenticate(secret.strip())
     uid = current_uid()
     return user_caller(uid) if uid else None
 

@@ -53,16 +53,19 @@ def _page(
 @consent.post("/<purpose>")
 def give(purpose: str) -> Response | tuple[str, int]:
     uid = signed_in_uid()
-    found = services().consent
-    if found.takes_typed_credential(_provider()):
+    provider, found = _provider(), services()
+    if found.consent.takes_typed_credential(provider):
         try:
-            next_path = found.connect_typed(uid, purpose, _provider(), request.form)
+            next_path = found.consent.connect_typed(uid, purpose, provider, request.form)
         except ConsentError as refused:
             if refused.code in ("not_offered", "unknown_purpose", "requires_other_purpose"):
                 raise
             return _page(uid, purpose, request.form, refused.message), refused.status
         return redirect(safe_next(next_path), code=303)  # one of ours; checked anyway
-    started = services().consent.start(uid, purpose, _provider(), pending_flows())
+    scopes = found.consent.scopes_to_ask(uid, purpose, provider)
+    started = found.signin.start(
+        provider, "/account", pending_flows(), link_uid=uid, purpose=purpose, scopes=scopes
+    )
     return keep_pending(redirect(started.url, code=303), started.pending)
 
 

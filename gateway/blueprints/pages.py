@@ -37,7 +37,7 @@ def account() -> Response | str:
     found = services()
     catalogue = found.consent.catalogue
     grants = found.grants.list(user.id)
-    in_force = found.consent.store.in_force(user.id)
+    in_force = found.consent.in_force(user.id)
     given = {(c.purpose, c.provider) for c in in_force}
     return render_template(
         "account.html",

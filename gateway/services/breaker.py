@@ -19,25 +19,15 @@ ignored by the others, and a half-open probe could not be single. The cost is on
 round trip per *cold* fetch (and one per provider answer); the warm path, served from the
 cache, never consults the breaker. Redis failing here fails the fetch like any other Redis
 failure (the caller answers 503 or "unknown"), never as "closed, call anyway".
-
-    gw:{breaker:P}:failures   string  consecutive failures of provider P; TTL FAILURE_MEMORY
-    gw:{breaker:P}:open       string  present while P's breaker is open; PX the cool-down
-    gw:{breaker:P}:probe      string  the one half-open probe in flight; PX PROBE_SECONDS
-    gw:{breaker:P}:hold:H     string  a grant told to wait; H = sha256(grant id); PX its wait
-
-No key holds personal data: P is a configured provider name and H a digest of an opaque id;
-every key expires. The hash tag keeps one provider's keys in one Cluster slot (the scripts
-below touch several at once).
+The keys and the Lua scripts that move them are in storage/breaker.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-import redis
-
 from gateway import metrics
+from gateway.storage.breaker import BreakerStore
 
 THRESHOLD = 5
 COOL_DOWN_SECONDS = 30.0
@@ -47,69 +37,19 @@ MAX_HOLD_SECONDS = 600.0
 
 CLOSED, OPEN, PROBE, HELD = "closed", "open", "probe", "held"
 
-# KEYS: failures, open, probe, hold. ARGV: threshold, probe ms.
-# 0 rejected (open, or half-open with a probe already out), 1 closed, 2 probe, 3 held
-_ADMIT = """
-if redis.call('EXISTS', KEYS[4]) == 1 then return 3 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n < tonumber(ARGV[1]) then return 1 end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return 2 end
-return 0
-"""
-
-# KEYS: failures, open, probe. ARGV: threshold, cool-down ms, memory ms.
-# Returns 1 when this failure opened the breaker.
-_FAILURE = """
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('DEL', KEYS[3])
-if n >= tonumber(ARGV[1]) and redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
-  return 1
-end
-return 0
-"""
-
-# KEYS: failures, open, probe. Returns the failure count it reset.
-_SUCCESS = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
-return n
-"""
-
-
-def _tag(provider: str) -> str:
-    return f"gw:{{breaker:{provider}}}"
-
-
-def hold_key(provider: str, gid: str) -> str:
-    return f"{_tag(provider)}:hold:{hashlib.sha256(gid.encode()).hexdigest()}"
-
 
 @dataclass
 class CircuitBreaker:
-    client: redis.Redis
+    store: BreakerStore
     threshold: int = THRESHOLD
     cool_down_seconds: float = COOL_DOWN_SECONDS
     probe_seconds: float = PROBE_SECONDS
 
-    def __post_init__(self) -> None:
-        self._admit = self.client.register_script(_ADMIT)
-        self._failure = self.client.register_script(_FAILURE)
-        self._success = self.client.register_script(_SUCCESS)
-
-    def _keys(self, provider: str) -> list[str]:
-        tag = _tag(provider)
-        return [f"{tag}:failures", f"{tag}:open", f"{tag}:probe"]
-
     def admit(self, provider: str, gid: str) -> str:
         """May a fetch for grant `gid` call `provider` now? CLOSED or PROBE: yes (PROBE: the
         one half-open try); OPEN or HELD: no."""
-        answer = int(
-            self._admit(
-                keys=[*self._keys(provider), hold_key(provider, gid)],
-                args=[self.threshold, int(self.probe_seconds * 1000)],
-            )
+        answer = self.store.admit(
+            provider, gid, threshold=self.threshold, probe_ms=int(self.probe_seconds * 1000)
         )
         state = {0: OPEN, 1: CLOSED, 2: PROBE, 3: HELD}[answer]
         if state == PROBE:
@@ -120,37 +60,33 @@ class CircuitBreaker:
 
     def is_open(self, provider: str) -> bool:
         """Checked before a retry: a breaker that opened meanwhile stops the retries too."""
-        if self.client.exists(self._keys(provider)[1]):
+        if self.store.is_open(provider):
             metrics.breaker(provider, "rejected")
             return True
         return False
 
     def failure(self, provider: str) -> None:
-        opened = self._failure(
-            keys=self._keys(provider),
-            args=[
-                self.threshold,
-                int(self.cool_down_seconds * 1000),
-                FAILURE_MEMORY_SECONDS * 1000,
-            ],
+        opened = self.store.failure(
+            provider,
+            threshold=self.threshold,
+            cool_down_ms=int(self.cool_down_seconds * 1000),
+            memory_ms=FAILURE_MEMORY_SECONDS * 1000,
         )
-        if int(opened):
+        if opened:
             metrics.breaker(provider, "opened")
 
     def success(self, provider: str) -> None:
-        if int(self._success(keys=self._keys(provider))) >= self.threshold:
+        if self.store.success(provider) >= self.threshold:
             metrics.breaker(provider, "closed")
 
     def hold(self, provider: str, gid: str, seconds: float) -> None:
         """No call for this grant at this provider for `seconds` (its Retry-After)."""
         milliseconds = int(min(seconds, MAX_HOLD_SECONDS) * 1000)
         if milliseconds > 0:
-            self.client.set(hold_key(provider, gid), "1", px=milliseconds)
+            self.store.hold(provider, gid, milliseconds)
 
     def state(self, provider: str) -> str:
         """For tests and operators: closed, open or half-open (without taking the probe)."""
-        failures_key, open_key, _ = self._keys(provider)
-        if self.client.exists(open_key):
+        if self.store.is_open(provider):
             return OPEN
-        failures = self.client.get(failures_key)
-        return "half-open" if int(str(failures or 0)) >= self.threshold else CLOSED
+        return "half-open" if self.store.failures(provider) >= self.threshold else CLOSED

@@ -23,13 +23,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import redis
-
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantService, GrantUnavailable, KeyRingIncomplete
 from gateway.services.mailer import Mailer
 from gateway.services.rooms import Room, RoomService
-from gateway.storage.grants import ACTIVE, every_grant
+from gateway.storage.errors import StorageError
+from gateway.storage.grants import ACTIVE
 from gateway.storage.notices import NoticeStore
 from gateway.storage.users import UserStore
 
@@ -88,7 +87,7 @@ class ConnectionHealth:
         if not ended:
             return []
         names: dict[str, list[str]] = {}
-        for binding in self.rooms.store.bindings_of(uid):
+        for binding in self.rooms.binding_records(uid):
             if binding.gid in ended:
                 room = self.rooms.get(binding.room_id)
                 names.setdefault(binding.gid, []).append(room.name if room else binding.room_id)
@@ -100,7 +99,7 @@ class ConnectionHealth:
 
     def broken_rooms(self) -> list[BrokenRoom]:
         rooms = self.rooms.all()
-        pointers = self.rooms.store.pointers([r.id for r in rooms]) if rooms else {}
+        pointers = self.rooms.pointers([r.id for r in rooms]) if rooms else {}
         found = []
         for room in rooms:
             pointer = pointers.get(room.id)
@@ -114,11 +113,11 @@ class ConnectionHealth:
 
     # -- telling the host ------------------------------------------------------------------
     def grant_lost(self, uid: str, gid: str) -> None:
-        """GrantService.lost_hooks: e-mail the host once about this ending of the grant."""
-        record = self.grants.store.load(uid, gid)
+        """GrantService.losses: e-mail the host once about this ending of the grant."""
+        record = self.grants.record(uid, gid)
         if record is None or record.usable:
             return
-        bound = [b.room_id for b in self.rooms.store.bindings_of(uid) if b.gid == gid]
+        bound = [b.room_id for b in self.rooms.binding_records(uid) if b.gid == gid]
         if not bound or not self.notices.claim(uid, gid, record.epoch):
             return
         if self.mailer is None:
@@ -159,8 +158,8 @@ class ConnectionHealth:
         """One pass: refresh every active grant not refreshed for a while; how many were."""
         now = now or time.time()
         refreshed = 0
-        for uid, gid in every_grant(self.grants.store.client):
-            record = self.grants.store.load(uid, gid)
+        for uid, gid in self.grants.every_grant():
+            record = self.grants.record(uid, gid)
             if record is None or not record.usable:
                 continue
             if now - max(record.last_refreshed, record.created) < KEEP_ALIVE_AFTER_SECONDS:
@@ -181,7 +180,7 @@ class ConnectionHealth:
         self._next_pass = now + PASS_SECONDS
         try:
             self.keep_alive()
-        except redis.RedisError:
+        except StorageError:
             raise  # the thread logs it once per kind
         except Exception as error:  # the scrub in the same pass must still run
             log.error("keep-alive pass failed: %s", type(error).__name__)

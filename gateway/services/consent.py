@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -20,10 +20,17 @@ from connectors.errors import ConnectorError, ProviderUnavailable
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
-from gateway.services.signin import SignInError, SignInService, Started
+from gateway.services.signin import SignInError
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
-from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentEvent, ConsentStore
+from gateway.storage.consents import (
+    GIVEN,
+    REFUSED,
+    WITHDRAWN,
+    ConsentEvent,
+    ConsentInForce,
+    ConsentStore,
+)
 from gateway.storage.grants import ACTIVE
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
@@ -37,6 +44,8 @@ DISCONNECTED = "You disconnected it."
 ATTEMPT_WINDOW_SECONDS = 900
 ATTEMPTS_PER_PERSON = 10
 FAILURES_PER_HOST = 20
+# (uid, old gid, new gid, actor) -> bindings moved: a re-consent replaced a grant
+RebindHook = Callable[[str, str, str, str], int]
 
 
 class ConsentError(SignInError):
@@ -70,24 +79,24 @@ class ConsentService:
         catalogue: Catalogue,
         store: ConsentStore,
         grants: GrantService,
-        signin: SignInService,
         revocation: RevocationService,
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, str],
         audit: AuditTrail,
         attempts: AttemptCounter | None = None,
+        *,
+        rebind: Sequence[RebindHook] = (),
     ) -> None:
         self.attempts = attempts
         self.catalogue = catalogue
         self.audit = audit
         self.store = store
         self.grants = grants
-        self.signin = signin
         self.revocation = revocation
         self.connectors = dict(connectors)
         self.kinds = dict(kinds)
-        self.rebind_hooks: list = []  # (uid, old gid, new gid, actor) -> None
-        signin.on_grant = self.on_authorized
+        # carry room bindings over to the grant that replaced theirs (RoomService.rebind_grant)
+        self.rebind_hooks: list[RebindHook] = list(rebind)
 
     # -- what can be asked --------------------------------------------------------------------
     def offer(self, purpose_id: str, provider: str) -> Offer:
@@ -131,6 +140,17 @@ class ConsentService:
         return found
 
     # -- giving ---------------------------------------------------------------------------------
+    def scopes_to_ask(self, uid: str, purpose_id: str, provider: str) -> tuple[str, ...]:
+        """The scopes an authorization for the purpose asks for, once the purposes it
+        requires are given; the sign-in service then starts it and, when the provider
+        answers, hands the tokens to `on_authorized`. A provider whose credential is typed
+        (an app password) has no authorization to start: its form posts to `connect_typed`."""
+        offer = self.offer(purpose_id, provider)
+        if offer.fields:
+            raise ConsentError("credential_required", "Fill in the form to connect.", 400)
+        self._check_required(uid, offer)
+        return offer.scopes
+
     def _check_required(self, uid: str, offer: Offer) -> None:
         in_force = {(c.purpose, c.provider) for c in self.store.in_force(uid)}
         for required in offer.purpose.requires:
@@ -139,20 +159,6 @@ class ConsentService:
                 raise ConsentError(
                     "requires_other_purpose", f"Give consent for “{title}” first.", 409
                 )
-
-    def start(self, uid: str, purpose_id: str, provider: str, pending: str | None) -> Started:
-        offer = self.offer(purpose_id, provider)
-        if offer.fields:
-            raise ConsentError("credential_required", "Fill in the form to connect.", 400)
-        self._check_required(uid, offer)
-        return self.signin.start(
-            provider,
-            "/account",
-            pending,
-            link_uid=uid,
-            purpose=purpose_id,
-            scopes=offer.scopes,
-        )
 
     def takes_typed_credential(self, provider: str) -> bool:
         connector = self.connectors.get(provider)
@@ -376,6 +382,10 @@ class ConsentService:
 
     def history(self, uid: str) -> list[ConsentEvent]:
         return self.store.history(uid)
+
+    def in_force(self, uid: str) -> list[ConsentInForce]:
+        """The consents `uid` has given and not withdrawn."""
+        return self.store.in_force(uid)
 
 
 def _typed(connector: Connector) -> bool:

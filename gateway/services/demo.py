@@ -172,7 +172,10 @@ class DemoSeeder:
         consent = self.found.consent
         if consent.is_current(uid, purpose, provider):
             return
-        started = consent.start(uid, purpose, provider, None)
+        scopes = consent.scopes_to_ask(uid, purpose, provider)
+        started = self.found.signin.start(
+            provider, "/account", None, link_uid=uid, purpose=purpose, scopes=scopes
+        )
         params = self._at_provider(provider, email, started.url)
         self.found.signin.finish(provider, params, started.pending, uid)
         if not consent.is_current(uid, purpose, provider):

@@ -28,19 +28,16 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import redis
 
 from gateway.storage.disk_scrub import (
     RewriteFailed,
     ScrubState,
     ScrubStore,
-    persistence_risks,
-    rewrite_and_wait,
 )
+from gateway.storage.errors import StorageError, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +77,7 @@ class DiskScrub:
         now = time.time()
         try:
             number: int | None = self.store.request(now)
-        except redis.exceptions.OutOfMemoryError:
+        except StorageFull:
             with self._lock:
                 self._local.append(now)
             log.warning("disk scrub request kept in this process: Redis is at its memory limit")
@@ -139,24 +136,23 @@ class DiskScrub:
         holder = secrets.token_urlsafe(9)
         try:
             locked = self.store.lock(holder, LEASE_SECONDS)
-        except redis.exceptions.OutOfMemoryError:
+        except StorageFull:
             locked = None  # at the memory limit nothing can be marked, but a rewrite runs
         if locked is False:
             return False  # another process is rewriting
         try:
             covered = self.store.state().requested  # read before the rewrite starts
             started = self._started_here = time.time()
-            with contextlib.suppress(redis.exceptions.OutOfMemoryError):
+            with contextlib.suppress(StorageFull):
                 self.store.mark_started(started)
-            rewrite_and_wait(
-                self.store.client,
+            self.store.rewrite_and_wait(
                 timeout=max(self.bound, 30.0),
                 keep_alive=lambda: locked and self.store.renew(holder, LEASE_SECONDS),
             )
             finished = time.time()
             try:
                 requested = self.store.complete(covered, started, finished)
-            except redis.exceptions.OutOfMemoryError:
+            except StorageFull:
                 requested = covered  # marked by the next rewrite, once Redis takes writes
         finally:
             if locked:
@@ -175,13 +171,16 @@ class DiskScrub:
         for index, when in enumerate(kept):
             try:
                 self.store.request(when)
-            except redis.exceptions.OutOfMemoryError:
+            except StorageFull:
                 with self._lock:
                     self._local = kept[index:] + self._local
                 return
 
     # -- the thread ------------------------------------------------------------------------
-    def start(self) -> DiskScrub:
+    def start(self, tasks: Sequence[Callable[[], object]] = ()) -> DiskScrub:
+        """Run the scrub thread; each poll also runs `tasks` (work that waits for Redis to
+        accept writes again, such as unfinished revocations)."""
+        self.tasks.extend(t for t in tasks if t not in self.tasks)
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="gateway-disk-scrub")
@@ -204,7 +203,7 @@ class DiskScrub:
                 if self._failing:
                     log.info("disk scrub: Redis answers again")
                     self._failing = None
-            except (redis.RedisError, RewriteFailed) as error:
+            except (StorageError, RewriteFailed) as error:
                 kind = type(error).__name__
                 if kind != self._failing:  # once per kind of failure, not once a poll
                     log.warning("disk scrub failed (%s); retrying every %.1f s", kind, self.poll)
@@ -216,8 +215,8 @@ class DiskScrub:
     def check_persistence(self) -> None:
         """One loud line when Redis's own persistence can bring revoked data back."""
         try:
-            risks = persistence_risks(self.store.client)
-        except redis.RedisError as error:
+            risks = self.store.persistence_risks()
+        except StorageError as error:
             log.info("Redis persistence not checked at start (%s)", type(error).__name__)
             return
         if risks is None:

@@ -39,7 +39,7 @@ from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
 from gateway import metrics
 from gateway.services.breaker import HELD, OPEN, CircuitBreaker
 from gateway.services.callers import Caller
-from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.intervals import (
     Interval,
     bookable_windows,
@@ -50,7 +50,6 @@ from gateway.services.intervals import (
 from gateway.services.room_hours import exception_days
 from gateway.services.room_status import UNBOUND
 from gateway.services.rooms import Room, RoomService, read_room
-from gateway.storage import answers
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
 
@@ -158,7 +157,8 @@ class FreeBusyService:
         deadline_seconds: float,
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
-        breaker: CircuitBreaker | None = None,
+        breaker: CircuitBreaker,
+        grant_endings: GrantEndings | None = None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -169,7 +169,7 @@ class FreeBusyService:
         self.deadline_seconds = deadline_seconds
         self.restricted_among = restricted_among
         self.record_access = record_access
-        self.breaker = breaker or CircuitBreaker(cache.client)
+        self.breaker = breaker
         self.max_rooms = MAX_ROOMS
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
@@ -179,8 +179,10 @@ class FreeBusyService:
         self._windows: dict[tuple[str, float, datetime, datetime], list[Interval]] = {}
         self._published: dict[tuple[Any, ...], tuple[Interval, ...]] = {}
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
-        self._generation = answers.Lease(cache.client)
+        self._generation = cache.answers_lease()
         self._inflight_lock = threading.Lock()
+        if grant_endings is not None:  # in-process caches of an ended grant go with it
+            grant_endings.subscribe(self.forget_grant)
 
     # -- rooms ---------------------------------------------------------------------------------
     def visible_rooms(self, caller: Caller) -> list[Room]:
@@ -193,7 +195,7 @@ class FreeBusyService:
         return room
 
     def _rooms_for(self, caller: Caller, room_ids: list[str]) -> list[Room]:
-        documents = self.rooms.store.load_many(room_ids)
+        documents = self.rooms.documents(room_ids)
         return self._visible(caller, room_ids, documents)
 
     def _visible(
@@ -255,7 +257,7 @@ class FreeBusyService:
         ):
             self.record_access(asker, remembered.hosts)
             return remembered.answer
-        documents, pointers = self.rooms.store.load_with_pointers(room_ids)
+        documents, pointers = self.rooms.documents_and_pointers(room_ids)
         rooms = self._visible(caller, room_ids, documents)
         availability = self._availability(rooms, time_min, time_max, granularity, pointers)
         hosts = tuple((r.id, r.host) for r in rooms if r.host)
@@ -327,7 +329,7 @@ class FreeBusyService:
     ) -> dict[str, RoomAvailability]:
         days = utc_days(time_min, time_max)
         if pointers is None:
-            pointers = self.rooms.store.pointers([r.id for r in rooms])
+            pointers = self.rooms.pointers([r.id for r in rooms])
         restricted = self.restricted_among({uid for uid, _, _ in pointers.values()})
         answers: dict[str, RoomAvailability] = {}
         bound: dict[str, tuple[str, str, str]] = {}
@@ -608,7 +610,7 @@ class FreeBusyService:
         if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
             log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
             return
-        answers.bump(self.cache.client, settled=False)  # a fresher fill: nothing to wait for
+        self.cache.bump_answers(settled=False)  # a fresher fill: nothing to wait for
 
     def _after_refusal(self, need: _Need, token: str, refused: AccessRefused) -> str | None:
         """The API refused the token (401) or the grant's scopes (403). A 401 gets one new

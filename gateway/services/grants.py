@@ -9,17 +9,20 @@ a refresh that comes back without the scopes the purpose needs marks it "needs c
 An API that refuses an access token (401) gets one forced refresh; refused again, the grant
 ends the same way (`refused`), and a 403 for want of permission marks it "needs consent":
 the owner sees it on the account page, and its rooms answer `needs_reconnect`.
-Whenever a grant ends here, `ended_hooks` run so in-process caches drop what they hold of it.
+Whenever a grant ends here, `GrantEndings` tells the in-process caches to drop what they
+hold of it.
 """
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from connectors.base import Connector, Identity, TokenSet
+from connectors.base import CalendarInfo, Connector, Identity, TokenSet
 from connectors.errors import (
     AccessRefused,
     ConnectorError,
@@ -80,6 +83,28 @@ class GrantView:
     last_refreshed: float
 
 
+class GrantEndings:
+    """Who in this process must hear that a grant ended: the in-process caches keyed by
+    grant id. A listener subscribes in its own constructor, given this object, so the
+    factory's calls show every one."""
+
+    def __init__(self) -> None:
+        self._listeners: list[EndedHook] = []
+
+    def subscribe(self, listener: EndedHook) -> None:
+        self._listeners.append(listener)
+
+    def announce(self, uid: str, gid: str, *, contained: bool = False) -> None:
+        """Tell every listener; `contained`: a listener's failure is logged, not raised."""
+        for listener in self._listeners:
+            try:
+                listener(uid, gid)
+            except Exception as error:
+                if not contained:
+                    raise
+                log.error("grant listener failed: %s", type(error).__name__)
+
+
 class GrantService:
     def __init__(
         self,
@@ -88,23 +113,26 @@ class GrantService:
         connectors: Mapping[str, Connector],
         missing_scopes: MissingScopes,
         audit: AuditTrail,
+        *,
+        scrub: Callable[[], object] | None = None,
+        endings: GrantEndings | None = None,
+        losses: GrantEndings | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
         self.connectors = dict(connectors)
         self.missing_scopes = missing_scopes
         self.audit = audit
-        self.ended_hooks: list[EndedHook] = []
+        self.endings = endings or GrantEndings()
         # (uid, gid): a grant ended without its owner (the provider refused it, its tokens
         # broke); its rooms need reconnecting (services/connection_health.py tells the host)
-        self.lost_hooks: list[EndedHook] = []
+        self.losses = losses or GrantEndings()
         # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
-        self.scrub: Callable[[], object] | None = None
+        self.scrub = scrub
 
     def ended(self, uid: str, gid: str) -> None:
         """Tell every in-process cache that the grant ended (revocation calls it too)."""
-        for hook in self.ended_hooks:
-            hook(uid, gid)
+        self.endings.announce(uid, gid)
 
     def _purge(self, record: GrantRecord, *, status: str, reason: str, actor: str) -> None:
         """End the grant here without its owner asking: tokens gone, what this process
@@ -114,11 +142,7 @@ class GrantService:
         self.ended(record.uid, record.id)
         if self.scrub is not None:
             self.scrub()
-        for hook in self.lost_hooks:
-            try:
-                hook(record.uid, record.id)
-            except Exception as error:  # telling the host must never fail the request
-                log.error("grant-lost hook failed: %s", type(error).__name__)
+        self.losses.announce(record.uid, record.id, contained=True)  # never fails the request
         self.audit.record(
             actor=actor,
             action="grant.needs_consent" if status == NEEDS_CONSENT else "grant.revoke",
@@ -127,6 +151,69 @@ class GrantService:
             result=status,
             detail={"provider": record.provider},
         )
+
+    # -- what other services may keep under a grant's data key (rooms: the bound calendar) --
+    def record(self, uid: str, gid: str) -> GrantRecord | None:
+        """The grant as stored (sealed fields still sealed), or None."""
+        return self.store.load(uid, gid)
+
+    def records(self, uid: str) -> builtins.list[GrantRecord]:
+        return self.store.list(uid)
+
+    def every_grant(self) -> Iterator[tuple[str, str]]:
+        """(uid, gid) of every grant (SCAN: sweeps only)."""
+        return self.store.every_grant()
+
+    def seal(self, record: GrantRecord, value: Any, field: str) -> str | None:
+        """`value` sealed under the grant's data key for `field`; None when the grant is not
+        usable or its key does not unwrap (nothing can be kept under it)."""
+        data_key = self._data_key(record)
+        if data_key is None:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        return self.vault.seal_json(data_key, value, context, field)
+
+    def open_many(
+        self, record: GrantRecord, sealed: Sequence[str], field: str
+    ) -> builtins.list[Any] | None:
+        """Each of `sealed` opened with one unwrap of the grant's key; None for the lot when
+        the key is unusable, None for one that does not decrypt (altered, or moved)."""
+        data_key = self._data_key(record)
+        if data_key is None:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        opened: builtins.list[Any] = []
+        for text in sealed:
+            try:
+                opened.append(self.vault.open_json(data_key, text, context, field))
+            except DecryptionFailed:
+                opened.append(None)
+        return opened
+
+    def subject(self, record: GrantRecord) -> str | None:
+        """The provider account the grant is for (its sealed subject), or None."""
+        if not record.sealed_subject:
+            return None
+        opened = self.open_many(record, [record.sealed_subject], "subject")
+        return None if not opened or opened[0] is None else str(opened[0])
+
+    def calendars(self, record: GrantRecord) -> builtins.list[CalendarInfo] | None:
+        """The calendars the grant's account may use; None when the provider does not list
+        them. Raises GrantUnavailable or ConnectorError."""
+        connector = self.connectors.get(record.provider)
+        if connector is None or connector.capabilities.addressing != "listed":
+            return None
+        return list(connector.list_calendars(self.access_token(record.uid, record.id)))
+
+    def _data_key(self, record: GrantRecord) -> bytes | None:
+        if not record.usable:
+            return None
+        context = grant_context(record.uid, record.provider, record.id)
+        try:
+            return self.vault.owner_key(str(record.wrapped_key), context)
+        except (KeyRetired, DecryptionFailed):
+            log.error("grant key does not unwrap: user=%s grant=%s", record.uid, record.id)
+            return None
 
     # -- creating --------------------------------------------------------------------------
     def create(self, uid: str, purpose: str, identity: Identity) -> GrantView:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
 from gateway.crypto.keyring import KeyRing
 from gateway.crypto.vault import Vault, grant_context, user_context
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
-from gateway.storage.grants import GrantStore, wrapped_keys
 from gateway.storage.stable_secrets import CONTEXT as STABLE_CONTEXT
+from gateway.storage.wrapped_keys import WrappedKeyStore
 
 
 class RotationRefused(Exception):
@@ -38,64 +36,71 @@ class RotationReport:
     changed_meanwhile: int
 
 
-def _context(client: redis.Redis, key: str) -> str:
-    if key == keys.STABLE_SECRETS:
-        return STABLE_CONTEXT
-    uid = keys.owner_of_key(key)
-    if key.endswith(":profile"):
-        return user_context(uid)
-    gid = key.rpartition(":grant:")[2]
-    return grant_context(uid, str(client.hget(key, "provider")), gid)
+class KeyRotation:
+    """The key ring's administration over the stored wrapped data keys."""
 
+    def __init__(self, store: WrappedKeyStore, vault: Vault, audit: AuditTrail) -> None:
+        self.store = store
+        self.vault = vault
+        self.audit = audit
 
-def key_usage(client: redis.Redis) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, wrapped in wrapped_keys(client):
-        version = KeyRing.version_of(wrapped)
-        counts[version] = counts.get(version, 0) + 1
-    return counts
+    @property
+    def keyring(self) -> KeyRing:
+        return self.vault.keyring
 
+    def _context(self, key: str) -> str:
+        if key == keys.STABLE_SECRETS:
+            return STABLE_CONTEXT
+        uid = keys.owner_of_key(key)
+        if key.endswith(":profile"):
+            return user_context(uid)
+        gid = key.rpartition(":grant:")[2]
+        return grant_context(uid, self.store.provider_of(key), gid)
 
-def retired_versions(client: redis.Redis) -> set[str]:
-    return {str(v) for v in client.smembers(keys.RETIRED_KEY_VERSIONS)}
+    def usage(self) -> dict[str, int]:
+        """How many data keys each key version wraps."""
+        counts: dict[str, int] = {}
+        for _, wrapped in self.store.every():
+            version = KeyRing.version_of(wrapped)
+            counts[version] = counts.get(version, 0) + 1
+        return counts
 
+    def retired(self) -> set[str]:
+        return self.store.retired()
 
-def rotate(client: redis.Redis, vault: Vault, audit: AuditTrail, actor: str) -> RotationReport:
-    if vault.keyring.newest in retired_versions(client):
-        raise RotationRefused(f"the newest key version {vault.keyring.newest!r} was retired")
-    store = GrantStore(client)
-    rewrapped = already = changed = 0
-    for key, wrapped in wrapped_keys(client):
-        if KeyRing.version_of(wrapped) == vault.keyring.newest:
-            already += 1
-            continue
-        new = vault.rewrap(wrapped, _context(client, key))
-        if store.rewrap(key, wrapped, new):
-            rewrapped += 1
-        else:
-            changed += 1
-    audit.record(
-        actor=actor,
-        action="keys.rotate",
-        detail={
-            "version": vault.keyring.newest,
-            "rewrapped": rewrapped,
-            "already_newest": already,
-            "changed_meanwhile": changed,
-        },
-    )
-    return RotationReport(rewrapped, already, changed)
+    def rotate(self, actor: str) -> RotationReport:
+        newest = self.keyring.newest
+        if newest in self.retired():
+            raise RotationRefused(f"the newest key version {newest!r} was retired")
+        rewrapped = already = changed = 0
+        for key, wrapped in self.store.every():
+            if KeyRing.version_of(wrapped) == newest:
+                already += 1
+                continue
+            new = self.vault.rewrap(wrapped, self._context(key))
+            if self.store.rewrap(key, wrapped, new):
+                rewrapped += 1
+            else:
+                changed += 1
+        self.audit.record(
+            actor=actor,
+            action="keys.rotate",
+            detail={
+                "version": newest,
+                "rewrapped": rewrapped,
+                "already_newest": already,
+                "changed_meanwhile": changed,
+            },
+        )
+        return RotationReport(rewrapped, already, changed)
 
-
-def retire(
-    client: redis.Redis, keyring: KeyRing, version: str, audit: AuditTrail, actor: str
-) -> None:
-    if version == keyring.newest:
-        raise RotationRefused(f"{version!r} is the newest key version: rotate to another first")
-    if version not in keyring.versions:
-        raise RotationRefused(f"{version!r} is not in the configured key ring")
-    count = key_usage(client).get(version, 0)
-    if count:
-        raise KeyInUse(version, count)
-    client.sadd(keys.RETIRED_KEY_VERSIONS, version)
-    audit.record(actor=actor, action="keys.retire", detail={"version": version})
+    def retire(self, version: str, actor: str) -> None:
+        if version == self.keyring.newest:
+            raise RotationRefused(f"{version!r} is the newest key version: rotate to another first")
+        if version not in self.keyring.versions:
+            raise RotationRefused(f"{version!r} is not in the configured key ring")
+        count = self.usage().get(version, 0)
+        if count:
+            raise KeyInUse(version, count)
+        self.store.retire(version)
+        self.audit.record(actor=actor, action="keys.retire", detail={"version": version})

@@ -17,36 +17,30 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Any, cast
-
-import redis
+from typing import Any
 
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
-from gateway.services.revocation import RevocationService, receipts_key
+from gateway.services.revocation import RevocationService
 from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND, meaning
 from gateway.services.rooms import RoomService
 from gateway.services.tombstones import ACTOR as REPLAY_ACTOR
 from gateway.services.tombstones import REASON as REPLAY_REASON
 from gateway.services.tombstones import Replayed
-from gateway.storage import answers, keys
-from gateway.storage.access_log import AccessLog, access_key
+from gateway.storage.access_log import AccessLog
 from gateway.storage.audit import AuditTrail
+from gateway.storage.erasure import ErasureStore
 from gateway.storage.grants import ACTIVE
-from gateway.storage.redis_client import get_many
-from gateway.storage.sessions import end_user_sessions
+from gateway.storage.restrictions import RestrictionStore
+from gateway.storage.sessions import UserSessions
 from gateway.storage.users import UserStore
 from scopes import Catalogue, processing_register
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "consent-gateway-export/1"
-
-
-def restricted_key(uid: str) -> str:
-    return f"{keys.user_tag(uid)}:restricted"
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -58,7 +52,9 @@ def _iso(timestamp: float | None) -> str | None:
 class PrivacyService:
     def __init__(
         self,
-        client: redis.Redis,
+        restrictions: RestrictionStore,
+        erasure: ErasureStore,
+        sessions: UserSessions,
         users: UserStore,
         grants: GrantService,
         revocation: RevocationService,
@@ -69,7 +65,9 @@ class PrivacyService:
         signer: ReceiptSigner,
         catalogue: Catalogue,
     ) -> None:
-        self.client = client
+        self.restrictions = restrictions
+        self.erasure = erasure
+        self.sessions = sessions
         self.users = users
         self.grants = grants
         self.revocation = revocation
@@ -82,11 +80,10 @@ class PrivacyService:
 
     # -- restriction -----------------------------------------------------------------------------
     def restrict(self, uid: str, restricted: bool, actor: str) -> None:
-        if restricted:
-            self.client.set(restricted_key(uid), str(time.time()), nx=True)
+        if restricted:  # either also makes their rooms' remembered answers out of date
+            self.restrictions.restrict(uid, time.time())
         else:
-            self.client.delete(restricted_key(uid))
-        answers.bump(self.client)  # their rooms' remembered answers are out of date now
+            self.restrictions.lift(uid)
         self.audit.record(
             actor=actor,
             action="restriction.set" if restricted else "restriction.lift",
@@ -94,15 +91,10 @@ class PrivacyService:
         )
 
     def restricted_since(self, uid: str) -> float | None:
-        value = self.client.get(restricted_key(uid))
-        return float(str(value)) if value is not None else None
+        return self.restrictions.since(uid)
 
     def restricted_among(self, uids: set[str]) -> set[str]:
-        ordered = sorted(uids)
-        if not ordered:
-            return set()
-        flags = get_many(self.client, [restricted_key(u) for u in ordered])
-        return {u for u, flag in zip(ordered, flags, strict=True) if flag is not None}
+        return self.restrictions.among(uids)
 
     # -- access and portability --------------------------------------------------------------------
     def _hosted(self, uid: str) -> list[dict[str, Any]]:
@@ -136,7 +128,7 @@ class PrivacyService:
         if user is None:
             raise LookupError("no such user")
         register = processing_register(self.catalogue)
-        in_force = self.consent.store.in_force(uid)
+        in_force = self.consent.in_force(uid)
         applies = (
             {"sign-in"} | {c.purpose for c in in_force} | {g.purpose for g in self.grants.list(uid)}
         )
@@ -264,13 +256,10 @@ class PrivacyService:
             )
             grants += 1
         rooms = self.rooms.forget_user(uid, actor)
-        sessions = end_user_sessions(self.client, uid)
+        sessions = self.sessions.end_all(uid)
         self.access.forget(uid)
-        history = self.rooms.store.forget_in_history(uid)
-        index = [str(k) for k in cast(set[str], self.client.smembers(keys.user_index(uid)))]
-        tagged = [str(k) for k in self.client.scan_iter(match=f"{keys.user_tag(uid)}:*", count=500)]
-        doomed = sorted(set(index) | set(tagged) | {receipts_key(uid), access_key(uid)})
-        deleted = int(self.client.delete(*doomed)) if doomed else 0
+        history = self.rooms.forget_in_history(uid)
+        deleted = self.erasure.delete_all_of(uid)
         kept = self.audit.count_about(uid) + 1  # + the erasure's own record, below
         if self.revocation.tombstones:
             self.revocation.tombstones.user_erased(

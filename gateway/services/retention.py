@@ -18,13 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
-
-import redis
 
 from gateway.services.revocation import RevocationService
-from gateway.storage import keys
+from gateway.storage import job_runs
 from gateway.storage.audit import AuditTrail
+from gateway.storage.consents import ConsentStore
 from gateway.storage.grants import ACTIVE, GrantStore
 from scopes import Catalogue, CatalogueError
 
@@ -62,46 +60,50 @@ class RetentionReport:
     consent_logs_deleted: int
 
 
-def run(
-    client: redis.Redis,
-    store: GrantStore,
-    revocation: RevocationService,
-    audit: AuditTrail,
-    catalogue: Catalogue,
-    *,
-    now: float | None = None,
-) -> RetentionReport:
-    limits = Limits.of(catalogue)
-    now = now or time.time()
-    revoked = 0
-    for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:grant:*", count=500):
-        name = str(key)
-        if not keys.holds_wrapped_key(name):
-            continue
-        uid, gid = keys.owner_of_key(name), name.rpartition(":grant:")[2]
-        record = store.load(uid, gid)
-        if record is None or record.status != ACTIVE:
-            continue
-        last = max(record.last_used, record.last_refreshed, record.created)
-        if now - last > limits.grant_idle:
-            revocation.revoke_grant(
-                uid,
-                gid,
-                reason="Unused for a long time, so it was ended automatically. "
-                "Connect the calendar again if you still need it.",
-                actor="system",
-            )
-            revoked += 1
-    trimmed = audit.trim(limits.audit_keep, now)
-    deleted = 0
-    for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:consent-log", count=500):
-        name = str(key)
-        uid = keys.owner_of_key(name)
-        if client.hlen(keys.consents(uid)) or client.scard(keys.grants(uid)):
-            continue
-        newest = cast(list[tuple[str, dict[str, str]]], client.xrevrange(name, count=1))
-        if newest and now - float(newest[0][1].get("at", now)) > limits.consent_records_keep:
-            client.delete(name)
-            audit.record(actor="system", action="consent.expire", subject=uid)
-            deleted += 1
-    return RetentionReport(revoked, trimmed, deleted)
+class Retention:
+    """The sweep, over the stores it empties, by the catalogue's durations."""
+
+    def __init__(
+        self,
+        grants: GrantStore,
+        consents: ConsentStore,
+        revocation: RevocationService,
+        audit: AuditTrail,
+        catalogue: Catalogue,
+    ) -> None:
+        self.grants = grants
+        self.consents = consents
+        self.revocation = revocation
+        self.audit = audit
+        self.catalogue = catalogue
+
+    def run(self, *, now: float | None = None) -> RetentionReport:
+        limits = Limits.of(self.catalogue)
+        now = now or time.time()
+        revoked = 0
+        for uid, gid in self.grants.every_grant():
+            record = self.grants.load(uid, gid)
+            if record is None or record.status != ACTIVE:
+                continue
+            last = max(record.last_used, record.last_refreshed, record.created)
+            if now - last > limits.grant_idle:
+                self.revocation.revoke_grant(
+                    uid,
+                    gid,
+                    reason="Unused for a long time, so it was ended automatically. "
+                    "Connect the calendar again if you still need it.",
+                    actor="system",
+                )
+                revoked += 1
+        trimmed = self.audit.trim(limits.audit_keep, now)
+        deleted = 0
+        for uid, newest in self.consents.unattached_logs():
+            if newest is not None and now - newest > limits.consent_records_keep:
+                self.consents.delete_log(uid)
+                self.audit.record(actor="system", action="consent.expire", subject=uid)
+                deleted += 1
+        return RetentionReport(revoked, trimmed, deleted)
+
+    def record_success(self) -> None:
+        """The sweep finished (gateway_job_last_success on /metrics, and its alert)."""
+        job_runs.record_success(self.grants.client, "retention")

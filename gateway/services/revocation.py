@@ -30,11 +30,9 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, cast
-
-import redis
+from typing import Any
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
@@ -44,19 +42,15 @@ from gateway.request_log import security_event
 from gateway.services.disk_scrub import DiskStatus
 from gateway.services.grants import GrantService
 from gateway.services.tombstones import Tombstones
-from gateway.storage import answers, keys
 from gateway.storage.audit import AuditTrail
+from gateway.storage.errors import StorageFull
 from gateway.storage.grants import ACTIVE, REVOKED, GrantStore
+from gateway.storage.receipts import ReceiptStore
 
 log = logging.getLogger(__name__)
 
 # (uid, gid, actor) -> number of room bindings removed
 UnbindHook = Callable[[str, str, str], int]
-RECEIPTS_KEPT = 100
-
-
-def receipts_key(uid: str) -> str:
-    return f"{keys.user_tag(uid)}:receipts"
 
 
 @dataclass
@@ -95,27 +89,30 @@ class RevocationService:
     def __init__(
         self,
         store: GrantStore,
+        receipts: ReceiptStore,
         grants: GrantService,
         connectors: Mapping[str, Connector],
         audit: AuditTrail,
         signer: ReceiptSigner,
+        *,
+        scrub: Callable[[], DiskStatus] | None = None,
+        unbind: Sequence[UnbindHook] = (),
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.store = store
+        self.receipt_store = receipts
         self.grants = grants
         self.connectors = dict(connectors)
         self.audit = audit
         self.signer = signer
-        self.unbind_hooks: list[UnbindHook] = []
+        # remove the room bindings that used an ended grant (RoomService.unbind_grant)
+        self.unbind_hooks: list[UnbindHook] = list(unbind)
         # asks for the deleted data to leave Redis's disk (services/disk_scrub.py)
-        self.scrub: Callable[[], DiskStatus] | None = None
+        self.scrub = scrub
         # remembers each ending outside Redis, against restores (services/tombstones.py)
-        self.tombstones: Tombstones | None = None
+        self.tombstones = tombstones
         self._unfinished: list[Ending] = []  # Redis refused even to record them
         self._unfinished_lock = threading.Lock()
-
-    @property
-    def client(self) -> redis.Redis:
-        return self.store.client
 
     def revoke_grant(
         self,
@@ -131,17 +128,16 @@ class RevocationService:
         record = self.store.load(uid, gid)
         if record is None:
             return None
-        grant_key = keys.grant(uid, gid)
         had_tokens = record.wrapped_key is not None
         # 1. the provider, while the tokens can still be read
-        provider_result = cast(str | None, self.client.hget(grant_key, "provider_result"))
+        provider_result = self.store.provider_result(uid, gid)
         if had_tokens:
             if tell_provider is None:
                 tell_provider = not self._other_live_grants(uid, gid, record.provider)
             provider_result = self._tell_provider(uid, gid, record.provider, tell_provider)
             # at the memory limit, kept in the ending below and written when it finishes
-            with contextlib.suppress(redis.exceptions.OutOfMemoryError):
-                self.client.hset(grant_key, "provider_result", provider_result)
+            with contextlib.suppress(StorageFull):
+                self.store.note_provider_result(uid, gid, provider_result)
         # 2. everything secret here, in deletes only (they run at Redis's memory limit too)
         cached = self.store.shred(uid, gid)
         self.grants.ended(uid, gid)  # and what this process keeps of it in memory
@@ -172,19 +168,18 @@ class RevocationService:
         metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
         try:
             return self._finish(ending)
-        except redis.exceptions.OutOfMemoryError:
+        except StorageFull:
             self._keep_unfinished(ending)
             return self._receipt(ending, pending=True)
 
     def _finish(self, ending: Ending) -> dict[str, Any]:
         """Steps 2b-5, each noted on `ending` once done, so a retry does not repeat it."""
         uid, gid = ending.uid, ending.gid
-        grant_key = keys.grant(uid, gid)
         if not ending.marked:  # 2b. the small write: status, reason, version and epoch
             self.store.mark_ended(uid, gid, status=REVOKED, reason=ending.reason)
             if ending.provider_result:
-                self.client.hset(grant_key, "provider_result", ending.provider_result)
-            answers.bump(self.client)
+                self.store.note_provider_result(uid, gid, ending.provider_result)
+            self.store.bump_answers()
             ending.marked = True
         if ending.disk is not None and ending.disk.request is None and self.scrub:
             ending.disk = self.scrub()  # Redis could not record it then; it can now
@@ -206,13 +201,7 @@ class RevocationService:
             )
             ending.audited = True
         # 5. the record itself
-        pipe = self.client.pipeline(transaction=True)
-        if ending.forget:
-            pipe.delete(grant_key)
-            pipe.srem(keys.grants(uid), gid)
-        pipe.lpush(receipts_key(uid), _json(receipt))
-        pipe.ltrim(receipts_key(uid), 0, RECEIPTS_KEPT - 1)
-        pipe.execute()
+        self.receipt_store.file(uid, _json(receipt), forgotten_grant=gid if ending.forget else None)
         security_event(
             "grant.revoke",
             "success",
@@ -259,7 +248,7 @@ class RevocationService:
         )
         try:
             self.store.keep_unfinished(ending.uid, ending.gid, ending.to_json())
-        except redis.exceptions.OutOfMemoryError:
+        except StorageFull:
             with self._unfinished_lock:
                 if not any((e.uid, e.gid) == (ending.uid, ending.gid) for e in self._unfinished):
                     self._unfinished.append(ending)
@@ -272,7 +261,7 @@ class RevocationService:
         for index, ending in enumerate(held):  # record them in Redis, where any process sees
             try:
                 self.store.keep_unfinished(ending.uid, ending.gid, ending.to_json())
-            except redis.exceptions.OutOfMemoryError:
+            except StorageFull:
                 with self._unfinished_lock:
                     self._unfinished = held[index:] + self._unfinished
                 return 0
@@ -284,7 +273,7 @@ class RevocationService:
             try:
                 self._finish(ending)
                 finished += 1
-            except redis.exceptions.OutOfMemoryError:
+            except StorageFull:
                 self._keep_unfinished(ending)
         if finished:
             log.info("finished %d revocation(s) that Redis had refused to complete", finished)
@@ -332,13 +321,10 @@ class RevocationService:
     def grants_of_provider(self, provider: str) -> list[tuple[str, str]]:
         """(uid, gid) of every grant with this provider: an admin sweep (SCAN)."""
         found = []
-        for key in self.client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:grant:*", count=500):
-            name = str(key)
-            if not keys.holds_wrapped_key(name):
-                continue
-            provider_of, status = self.client.hmget(name, ["provider", "status"])
+        for uid, gid in self.store.every_grant():
+            provider_of, status = self.store.provider_and_status(uid, gid)
             if provider_of == provider and status != REVOKED:
-                found.append((keys.owner_of_key(name), name.rpartition(":grant:")[2]))
+                found.append((uid, gid))
         return found
 
     def revoke_provider(self, provider: str, *, reason: str, actor: str) -> int:
@@ -349,9 +335,7 @@ class RevocationService:
         return count
 
     def receipts(self, uid: str) -> list[dict[str, Any]]:
-        return [
-            json.loads(r) for r in cast(list[str], self.client.lrange(receipts_key(uid), 0, -1))
-        ]
+        return [json.loads(r) for r in self.receipt_store.of(uid)]
 
 
 def _json(value: Any) -> str:

@@ -28,8 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors import registry
 from connectors.base import CalendarInfo
 from connectors.errors import ConnectorError
-from gateway.crypto.keyring import DecryptionFailed, KeyRetired
-from gateway.crypto.vault import grant_context
 from gateway.request_log import security_event
 from gateway.services.callers import MEMBERS
 from gateway.services.grants import GrantService, GrantUnavailable
@@ -426,7 +424,7 @@ class RoomService:
         if not using:
             return 0  # e.g. a calendar-choice grant: nothing is bound with it
         new = self._room_grant(uid, new_gid)
-        old = self.grants.store.load(uid, old_gid)
+        old = self.grants.record(uid, old_gid)
         new_subject = self._subject(new)
         moved = 0
         new_mark = self._account_mark(new)
@@ -493,6 +491,29 @@ class RoomService:
         self.store.forget(uid)
         return touched
 
+    # -- for free/busy's hot path: stored documents, which it parses once per version -------
+    def documents(self, room_ids: list[str]) -> list[str | None]:
+        """The rooms' stored documents, in order (None: no such room), in one read."""
+        return self.store.load_many(room_ids)
+
+    def documents_and_pointers(
+        self, room_ids: list[str]
+    ) -> tuple[list[str | None], dict[str, tuple[str, str, str]]]:
+        """The documents, and (uid, gid, binding version) of the bound ones, in one read."""
+        return self.store.load_with_pointers(room_ids)
+
+    def binding_records(self, uid: str) -> list[BindingRecord]:
+        """The user's bindings as stored (calendars still sealed)."""
+        return self.store.bindings_of(uid)
+
+    def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """(uid, gid, binding version) of every bound room among `room_ids`."""
+        return self.store.pointers(room_ids)
+
+    def forget_in_history(self, uid: str) -> int:
+        """Erasure: every room history entry naming `uid` goes."""
+        return self.store.forget_in_history(uid)
+
     # -- reading bindings ------------------------------------------------------------------
     def binding(self, room_id: str) -> Binding | None:
         """The room's binding with its calendar id opened, or None (unbound, or its grant
@@ -502,7 +523,7 @@ class RoomService:
             return None
         uid, gid = pointer
         found = self.store.load_binding(uid, room_id)
-        record = self.grants.store.load(uid, gid)
+        record = self.grants.record(uid, gid)
         if found is None or found.gid != gid or record is None or not record.usable:
             return None
         calendar = self._open_calendar(record, found)
@@ -513,25 +534,18 @@ class RoomService:
     def calendars_of(self, uid: str, gid: str, room_ids: list[str]) -> dict[str, str]:
         """room id -> calendar id for the rooms bound to grant `gid`: one read of the grant,
         one unwrap of its key, however many rooms (the cold free/busy path)."""
-        record = self.grants.store.load(uid, gid)
+        record = self.grants.record(uid, gid)
         if record is None or not record.usable:
             return {}
-        data_key = self._data_key(record)
-        if data_key is None:
+        bindings = [b for b in self.store.bindings_of(uid, room_ids) if b.gid == gid]
+        calendars = self.grants.open_many(record, [b.sealed_calendar for b in bindings], "calendar")
+        if calendars is None:
             return {}
-        context = grant_context(uid, record.provider, gid)
         found = {}
-        for binding in self.store.bindings_of(uid, room_ids):
-            if binding.gid != gid:
-                continue
-            try:
-                opened = self.grants.vault.open_json(
-                    data_key, binding.sealed_calendar, context, "calendar"
-                )
-            except DecryptionFailed:
+        for binding, opened in zip(bindings, calendars, strict=True):
+            if opened is None:
                 log.error("binding does not decrypt: user=%s room=%s", uid, binding.room_id)
-                continue
-            if isinstance(opened, dict) and "id" in opened:
+            elif isinstance(opened, dict) and "id" in opened:
                 found[binding.room_id] = str(opened["id"])
         return found
 
@@ -539,14 +553,14 @@ class RoomService:
         views = []
         for found in self.store.bindings_of(uid):
             room = self.get(found.room_id)
-            record = self.grants.store.load(uid, found.gid)
+            record = self.grants.record(uid, found.gid)
             views.append(self._view(room, found, record))
         return views
 
     # -- what the connect page offers ------------------------------------------------------
     def grant_choices(self, uid: str) -> list[GrantChoice]:
         """The active room-availability grants of `uid`, each with the calendars it may use."""
-        records = self.grants.store.list(uid)
+        records = self.grants.records(uid)
         choices = []
         for record in records:
             if record.purpose != ROOM_AVAILABILITY or not record.usable:
@@ -572,7 +586,7 @@ class RoomService:
 
     # -- inside ------------------------------------------------------------------------------
     def _room_grant(self, uid: str, gid: str) -> GrantRecord:
-        record = self.grants.store.load(uid, gid) if USER_ID.match(gid or "") else None
+        record = self.grants.record(uid, gid) if USER_ID.match(gid or "") else None
         if record is None:
             raise BindingRefused("that grant is not one of yours")
         if record.purpose != ROOM_AVAILABILITY:
@@ -591,7 +605,7 @@ class RoomService:
         self, record: GrantRecord, records: list[GrantRecord] | None = None
     ) -> GrantRecord | None:
         """An active calendar-choice grant of the same provider account as `record`."""
-        candidates = records if records is not None else self.grants.store.list(record.uid)
+        candidates = records if records is not None else self.grants.records(record.uid)
         subject = None
         for other in reversed(candidates):  # newest first
             if other.purpose != CALENDAR_CHOICE or not other.usable:
@@ -626,13 +640,8 @@ class RoomService:
         raise InvalidCalendar("that calendar is not in your calendar list")
 
     def _calendars(self, chooser: GrantRecord) -> list[CalendarInfo]:
-        connector = self.grants.connectors.get(chooser.provider)
-        if connector is None or connector.capabilities.addressing != "listed":
-            raise CalendarListUnavailable("this provider cannot list calendars")
-        lister = connector.list_calendars
         try:
-            token = self.grants.access_token(chooser.uid, chooser.id)
-            found: list[CalendarInfo] = lister(token)
+            listed = self.grants.calendars(chooser)
         except GrantUnavailable:
             raise CalendarListUnavailable(
                 "your consent to choose a calendar is no longer active; give it again"
@@ -641,50 +650,31 @@ class RoomService:
             raise CalendarListUnavailable(
                 "your calendar list could not be loaded; try again later"
             ) from None
+        if listed is None:
+            raise CalendarListUnavailable("this provider cannot list calendars")
+        found: list[CalendarInfo] = listed
         return found
 
-    def _data_key(self, record: GrantRecord) -> bytes | None:
-        if not record.usable:
-            return None
-        context = grant_context(record.uid, record.provider, record.id)
-        try:
-            return self.grants.vault.owner_key(str(record.wrapped_key), context)
-        except (KeyRetired, DecryptionFailed):
-            log.error("grant key does not unwrap: user=%s grant=%s", record.uid, record.id)
-            return None
-
     def _subject(self, record: GrantRecord) -> str | None:
-        data_key = self._data_key(record)
-        if data_key is None or not record.sealed_subject:
-            return None
-        context = grant_context(record.uid, record.provider, record.id)
-        try:
-            return str(
-                self.grants.vault.open_json(data_key, record.sealed_subject, context, "subject")
-            )
-        except DecryptionFailed:
-            return None
+        return self.grants.subject(record)
 
     def _seal(self, record: GrantRecord, calendar: Mapping[str, Any]) -> str:
-        data_key = self._data_key(record)
-        if data_key is None:
+        sealed = self.grants.seal(record, dict(calendar), "calendar")
+        if sealed is None:
             raise BindingRefused("that grant is not active: give consent again first")
-        context = grant_context(record.uid, record.provider, record.id)
-        return self.grants.vault.seal_json(data_key, dict(calendar), context, "calendar")
+        return sealed
 
     def _open_calendar(self, record: GrantRecord, found: BindingRecord) -> dict[str, Any] | None:
-        data_key = self._data_key(record)
-        if data_key is None or record.id != found.gid:
+        if record.id != found.gid:
             return None
-        context = grant_context(record.uid, record.provider, record.id)
-        try:
-            opened = self.grants.vault.open_json(
-                data_key, found.sealed_calendar, context, "calendar"
-            )
-        except DecryptionFailed:
+        opened = self.grants.open_many(record, [found.sealed_calendar], "calendar")
+        if opened is None:
+            return None
+        if opened[0] is None:
             log.error("binding does not decrypt: user=%s room=%s", record.uid, found.room_id)
             return None
-        return opened if isinstance(opened, dict) and "id" in opened else None
+        calendar = opened[0]
+        return calendar if isinstance(calendar, dict) and "id" in calendar else None
 
     def _drop_binding(self, uid: str, room_id: str, actor: str, action: str) -> bool:
         gid = self.store.unbind(uid, room_id)

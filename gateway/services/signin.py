@@ -37,9 +37,13 @@ from gateway.request_log import security_event
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.flows import FlowStore
+from gateway.storage.sessions import UserSessions
 from gateway.storage.users import IdentityTaken, LinkedIdentity, UserStore
 
 log = logging.getLogger(__name__)
+
+# (uid, purpose, identity with tokens) -> where to go next: keeps a grant (the consent service)
+GrantKeeper = Callable[[str, str, Identity], str]
 
 DEFAULT_NEXT = "/account"
 MAX_PENDING_FLOWS = 5
@@ -99,8 +103,11 @@ class SignInService:
         secret_key: str,
         secret_key_fallbacks: tuple[str, ...] = (),
         audit: AuditTrail,
+        sessions: UserSessions,
+        on_grant: GrantKeeper | None = None,
     ) -> None:
         self.connectors = dict(connectors)
+        self.sessions = sessions
         self.audit = audit
         self.flows = flows
         self.pending_flows = SealedBox(secret_key, "sign-in flows", secret_key_fallbacks)
@@ -108,8 +115,17 @@ class SignInService:
         self.users = users
         self.redirect_uri_for = redirect_uri_for
         self.identity_marks = identity_marks
-        # Set by the consent service: keeps a grant's tokens, returns where to go next.
-        self.on_grant: Callable[[str, str, Identity], str] | None = None
+        # the consent service's: keeps a grant's tokens, returns where to go next
+        self.on_grant = on_grant
+
+    def sign_out_everywhere(self, uid: str, actor: str) -> int:
+        """End every session of `uid` (an admin's decision: audited); how many ended."""
+        ended = self.sessions.end_all(uid)
+        self.audit.record(
+            actor=actor, action="sessions.end", subject=uid, detail={"sessions": ended}
+        )
+        security_event("sessions.end", "success", actor=actor, subject=uid, sessions=ended)
+        return ended
 
     def connector(self, provider: str) -> Connector:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -51,6 +52,22 @@ class ConsentInForce:
 class ConsentStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+
+    # -- retention --------------------------------------------------------------------------
+    def unattached_logs(self) -> Iterator[tuple[str, float | None]]:
+        """(uid, time of the newest event or None) of every consent history whose owner
+        holds no consent in force and no grant: the ones retention may end (SCAN)."""
+        for key in self.client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:consent-log", count=500):
+            name = str(key)
+            uid = keys.owner_of_key(name)
+            if self.client.hlen(keys.consents(uid)) or self.client.scard(keys.grants(uid)):
+                continue
+            newest = cast(list[tuple[str, dict[str, str]]], self.client.xrevrange(name, count=1))
+            at = newest[0][1].get("at") if newest else None
+            yield uid, float(at) if at is not None else None  # None: nothing says it is old
+
+    def delete_log(self, uid: str) -> None:
+        self.client.delete(keys.consent_log(uid))
 
     def record(
         self,

@@ -120,6 +120,13 @@ class ScrubStore:
         """Requests up to `covered` are off disk; returns how many were made in all."""
         return int(self._complete(keys=[KEY], args=[covered, repr(started), repr(finished)]))
 
+    def rewrite_and_wait(self, timeout: float, keep_alive: Any = None) -> None:
+        """Rewrite every primary's AOF (see `rewrite_and_wait` below)."""
+        rewrite_and_wait(self.client, timeout, keep_alive)
+
+    def persistence_risks(self) -> list[str] | None:
+        return persistence_risks(self.client)
+
 
 def primaries(client: redis.Redis) -> list[redis.Redis]:
     """The one server behind `client`, or a client for every primary of a cluster."""

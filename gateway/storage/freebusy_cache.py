@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.readable import unreadable
 from gateway.storage.redis_client import get_many
 
@@ -68,6 +68,14 @@ class FreeBusyCache:
         self._write = client.register_script(_WRITE_IF_EPOCH)
         self._unlock = client.register_script(_UNLOCK)
         self._parsed: dict[str, Entry | None] = {}
+
+    def answers_lease(self) -> answers.Lease:
+        """The generation of remembered answers, as this worker reads it (answers.py)."""
+        return answers.Lease(self.client)
+
+    def bump_answers(self, *, settled: bool = True) -> None:
+        """Remembered answers are out of date (answers.py)."""
+        answers.bump(self.client, settled=settled)
 
     def read(self, entry_keys: Sequence[str]) -> list[Entry | None]:
         if not entry_keys:

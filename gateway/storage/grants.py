@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -240,6 +241,27 @@ class GrantStore:
         pipe.hincrby(grant_key, "version", 1)
         pipe.hincrby(grant_key, "epoch", 1)
         pipe.execute()
+
+    def provider_result(self, uid: str, gid: str) -> str | None:
+        """What the provider said when the grant's revocation told it, if it was told."""
+        return cast(str | None, self.client.hget(keys.grant(uid, gid), "provider_result"))
+
+    def note_provider_result(self, uid: str, gid: str, result: str) -> None:
+        self.client.hset(keys.grant(uid, gid), "provider_result", result)
+
+    def bump_answers(self) -> None:
+        """Remembered free/busy answers are out of date (answers.py)."""
+        answers.bump(self.client)
+
+    # -- sweeps over every user ------------------------------------------------------------------
+    def every_grant(self) -> Iterator[tuple[str, str]]:
+        """(uid, gid) of every grant record (SCAN: admin sweeps and retention only)."""
+        return every_grant(self.client)
+
+    def provider_and_status(self, uid: str, gid: str) -> tuple[str | None, str | None]:
+        """Two fields of a grant, without reading the rest (sweeps)."""
+        provider, status = self.client.hmget(keys.grant(uid, gid), ["provider", "status"])
+        return cast(str | None, provider), cast(str | None, status)
 
     # -- revocations left unfinished -----------------------------------------------------------
     def keep_unfinished(self, uid: str, gid: str, state: str) -> None:

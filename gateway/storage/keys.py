@@ -17,6 +17,8 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
     gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
     gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
+    gw:{u:UID}:receipts         list   signed revocation receipts, newest first (receipts.py)
+    gw:{u:UID}:restricted       string since when processing is restricted (restrictions.py)
     gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
     gw:{u:UID}:bindings         set    ids of the rooms this user has bound
     gw:{u:UID}:binding:ROOM     hash   room, grant, provider, since, calendar (sealed under the
@@ -35,7 +37,7 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{breaker:P}:failures     string consecutive provider failures of provider P; expires
     gw:{breaker:P}:open|probe   string the circuit is open / one probe is out; expire
     gw:{breaker:P}:hold:<h>     string a grant waits out a long Retry-After; h = sha256(grant
-                                       id); expires (services/breaker.py)
+                                       id); expires (storage/breaker.py)
     gw:ident:<provider>:<k>     string uid; k = subject_digest(subject), found at sign-in
     gw:session:<h>              string JSON session; h = sha256(session id); idle TTL
     gw:flow-spent:<h>           string "1": a sign-in state whose callback came; h =
@@ -102,6 +104,14 @@ def consent_log(uid: str) -> str:
 
 def consents(uid: str) -> str:
     return f"{user_tag(uid)}:consent"
+
+
+def receipts(uid: str) -> str:
+    return f"{user_tag(uid)}:receipts"
+
+
+def restricted(uid: str) -> str:
+    return f"{user_tag(uid)}:restricted"
 
 
 # Patterns for admin sweeps (key rotation): every hash that holds a wrapped data key.

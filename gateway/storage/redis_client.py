@@ -33,7 +33,8 @@ from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
+from limits.storage import Storage, storage_from_string
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -138,6 +139,10 @@ def _tls(deployment: Deployment) -> dict[str, Any]:
     return {"ssl": True, "ssl_cert_reqs": "required", **deployment.tls_options}
 
 
+# What the gateway types a client as (a cluster client too: see the module docstring).
+RedisClient = redis.Redis
+
+
 def connect(url: str) -> redis.Redis:
     """A client for `url` returning str, not bytes.
 
@@ -197,3 +202,27 @@ def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
         # the limiter counts on the master: a replica's counts lag behind
         options = {"use_replicas": False, "sentinel_kwargs": dict(options), **options}
     return plain, options
+
+
+def limiter_store(url: str, *, timeout: float, key_prefix: str) -> Storage:
+    """The rate limiter's storage on the same deployment as `url`: `timeout` for connect
+    and read, no retry (the limiter counts in-process instead), keys under `key_prefix`."""
+    uri, deployment_options = limiter_storage(url)
+    options: dict[str, Any] = {
+        **deployment_options,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "key_prefix": key_prefix,
+    }
+    storage = storage_from_string(uri, **options)
+    assert isinstance(storage, Storage)  # a synchronous scheme: limiter_storage() makes one
+    return storage
+
+
+def answers(client: redis.Redis) -> bool:
+    """Does Redis answer a PING now (the readiness probe)?"""
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

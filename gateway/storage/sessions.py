@@ -155,6 +155,17 @@ def _parse(raw: str | None) -> dict[str, Any] | None:
     return record
 
 
+class UserSessions:
+    """Every session of one user, found through their index (signing out everywhere)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def end_all(self, uid: str) -> int:
+        """Delete every session of `uid`; how many there were."""
+        return end_user_sessions(self.client, uid)
+
+
 def end_user_sessions(client: redis.Redis, uid: str) -> int:
     """Sign a user out everywhere: delete every session listed in their index."""
     index = keys.user_index(uid)

@@ -10,7 +10,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from limits.storage import storage_from_string
 
-from gateway.blueprints.api_v1 import FreeBusyResponse, RoomList, SlotsResponse, api_v1
+from gateway.blueprints.api_v1 import (
+    PUBLIC_ENDPOINTS,
+    FreeBusyResponse,
+    RoomList,
+    SlotsResponse,
+    api_v1,
+    request_caller,
+)
 from gateway.cli_clients import clients_cli
 from gateway.limits import ANONYMOUS_RATE_LIMIT, ApiLimiter, init_limits
 from gateway.services.api_clients import ApiClientService
@@ -27,7 +34,13 @@ def wire_api(app: Flask) -> None:
     """Until app.py registers them: the limiter, the blueprint (CSRF-exempt) and the CLI."""
     if "api_v1" not in app.blueprints:
         found = app.extensions["gateway"]
-        init_limits(app, found.settings.redis_url or found.embedded_redis.url)
+        init_limits(
+            app,
+            found.settings.redis_url or found.embedded_redis.url,
+            limited=api_v1,
+            public_endpoints=PUBLIC_ENDPOINTS,
+            caller=request_caller,
+        )
         app.register_blueprint(api_v1)
         app.extensions["csrf"].exempt(api_v1)
     if "clients" not in app.cli.commands:

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 
 from gateway.services import retention
 from gateway.storage import keys
+from gateway.storage.consents import ConsentStore
+from gateway.storage.grants import GrantStore
 from scopes import Catalogue, parse_catalogue
 from scopes.catalogue import CATALOGUE_FILE
 
@@ -44,14 +46,13 @@ def catalogue_with(*changes: tuple[str, str]) -> Catalogue:
 
 def sweep(app: Flask, catalogue: Catalogue, now: float | None = None) -> retention.RetentionReport:
     services = app.extensions["gateway"]
-    return retention.run(
-        services.redis,
-        services.grants.store,
+    return retention.Retention(
+        GrantStore(services.redis),
+        ConsentStore(services.redis),
         services.revocation,
         services.audit,
         catalogue,
-        now=now,
-    )
+    ).run(now=now)
 
 
 def test_an_idle_grant_is_revoked_with_a_reason_its_owner_sees(
