@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import redis
 from flask.cli import AppGroup
 
 from gateway.config import ConfigError
+from gateway.errors import StorageCredentialsRefused, StorageError, StorageUnreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,15 +29,15 @@ def one_line(error: BaseException) -> click.ClickException:
     first = (str(error).strip().splitlines() or [""])[0]
     if isinstance(error, ConfigError):
         return click.ClickException(f"configuration: {first}")
-    if isinstance(error, redis.AuthenticationError):
+    if isinstance(error, StorageCredentialsRefused):
         return click.ClickException(
             f"Redis refused the credentials: {first} (check GATEWAY_REDIS_URL)"
         )
-    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+    if isinstance(error, StorageUnreachable):
         return click.ClickException(
             f"Redis is not reachable: {first} (start it, or check GATEWAY_REDIS_URL)"
         )
-    if isinstance(error, redis.RedisError):
+    if isinstance(error, StorageError):
         return click.ClickException(f"Redis refused the command: {first}")
     log.debug("CLI command failed", exc_info=error)  # the traceback only at DEBUG
     return click.ClickException(f"unexpected error ({type(error).__name__}): {first}")
@@ -46,7 +46,7 @@ def one_line(error: BaseException) -> click.ClickException:
 def for_cli(build: Callable[[], T]) -> T:
     try:
         return build()
-    except (ConfigError, redis.RedisError) as error:
+    except (ConfigError, StorageError) as error:
         raise one_line(error) from None
 
 

@@ -35,7 +35,11 @@ from werkzeug.exceptions import HTTPException
 from gateway import metrics
 from gateway.request_log import kind_of
 from gateway.services.signin import SignInError
-from gateway.storage.errors import StorageError  # re-exported: blueprints catch it
+
+# re-exported: blueprints and the CLI catch them
+from gateway.storage.errors import StorageCredentialsRefused as StorageCredentialsRefused
+from gateway.storage.errors import StorageError
+from gateway.storage.errors import StorageUnreachable as StorageUnreachable
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from gateway.blueprints.guards import signed_in_uid
 from gateway.blueprints.notices import done_notice
 from gateway.context import services
 from gateway.services.consent import GRANT_ID
-from gateway.storage.grants import ACTIVE
+from gateway.services.grants import ACTIVE
 
 privacy = Blueprint("privacy", __name__)
 privacy.app_context_processor(done_notice)

@@ -35,6 +35,7 @@ from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
 from gateway.request_log import security_event
 from gateway.storage.audit import AuditTrail
+from gateway.storage.grants import ACTIVE as ACTIVE  # re-exported for the blueprints
 from gateway.storage.grants import (
     BROKEN,
     NEEDS_CONSENT,

@@ -103,7 +103,7 @@ class PrivacyService:
         restricted = self.restricted_since(uid) is not None
         found = []
         for room in self.rooms.hosted_by(uid):
-            pointer = self.rooms.store.pointer(room.id)
+            pointer = self.rooms.pointer(room.id)
             grant = self.grants.get(*pointer) if pointer else None
             if pointer is None:
                 status = UNBOUND

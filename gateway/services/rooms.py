@@ -506,6 +506,10 @@ class RoomService:
         """The user's bindings as stored (calendars still sealed)."""
         return self.store.bindings_of(uid)
 
+    def pointer(self, room_id: str) -> tuple[str, str] | None:
+        """(uid, gid) of the grant the room is bound to, if any."""
+        return self.store.pointer(room_id)
+
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`."""
         return self.store.pointers(room_ids)

@@ -14,4 +14,9 @@ StorageError = redis.RedisError
 # Redis refused a write at its memory limit (`maxmemory`); deletes still run.
 StorageFull = redis.exceptions.OutOfMemoryError
 
-__all__ = ["StorageError", "StorageFull"]
+# Redis refused the credentials of GATEWAY_REDIS_URL.
+StorageCredentialsRefused = redis.exceptions.AuthenticationError
+# Redis did not answer (down, unreachable, timed out).
+StorageUnreachable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+__all__ = ["StorageCredentialsRefused", "StorageError", "StorageFull", "StorageUnreachable"]
