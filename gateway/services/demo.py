@@ -62,7 +62,9 @@ TOPICS = (
 class DemoRoom:
     id: str
     name: str
-    location: str  # capacity and equipment too, until rooms have attributes of their own
+    location: str
+    capacity: int
+    equipment: tuple[str, ...]
     time_zone: str
     host: str  # the e-mail of an emulator account
     calendar: str  # PRIMARY, SECONDARY or a room mailbox address
@@ -81,6 +83,8 @@ def _demo_rooms() -> tuple[DemoRoom, ...]:
             time_zone=room["time_zone"],
             host=room["host"],
             calendar=calendars.get(room["calendar"], room["calendar"]),
+            capacity=int(room["capacity"]),
+            equipment=tuple(room["equipment"]),
         )
         for room in raw["rooms"]
     )
@@ -189,6 +193,8 @@ class DemoSeeder:
                     "id": room.id,
                     "name": room.name,
                     "location": room.location,
+                    "capacity": room.capacity,
+                    "equipment": list(room.equipment),
                     "time_zone": room.time_zone,
                     "hours": HOURS,
                     "host": uid,

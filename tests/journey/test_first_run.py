@@ -124,6 +124,11 @@ def test_a_newcomers_first_run_survives_a_restart(tmp_path: Path, chromium: Any)
         statuses = rooms_with_busy_times(page, gateway.url, weekday(today))
         shot(page, "03-demo-rooms")
         assert set(statuses.values()) == {"ok"}, statuses
+        # the demo rooms carry capacity and equipment the finder filters on
+        page.goto(f"{gateway.url}/rooms?day={weekday(today).isoformat()}&capacity=10")
+        big = {r.id for r in ROOMS if page.locator(f"#availability-{r.id}").count()}
+        assert big == {r.id for r in ROOMS if r.capacity >= 10} and big, big
+        shot(page, "03b-rooms-for-ten")
         page.goto(gateway.url + "/admin")
         assert page.inner_text("h1") == "Admin console"  # bob is the demo admin
 
