@@ -61,6 +61,10 @@ def give(purpose: str) -> Response | tuple[str, int]:
             if refused.code in ("not_offered", "unknown_purpose", "requires_other_purpose"):
                 raise
             return _page(uid, purpose, request.form, refused.message), refused.status
+        if "/incomplete" not in next_path:
+            title = found.signin.connectors[provider].title
+            what = found.consent.catalogue.purpose(purpose).title
+            flash(f"Consent given: “{what}” with {title}. You can withdraw it here at any time.")
         return redirect(safe_next(next_path), code=303)  # one of ours; checked anyway
     scopes = found.consent.scopes_to_ask(uid, purpose, provider)
     started = found.signin.start(

@@ -160,6 +160,7 @@ def test_a_connected_calendar_gives_busy_times_and_nothing_else(
     office = tuple(b for b in EXPECTED if b[0].hour < 18)  # the room's hours: 08:00-18:00
     assert len(office) == 2 and tuple((b.start, b.end) for b in found.busy) == office
     api = client.get("/account").get_data(as_text=True)
+    assert "Consent given: “Show when your room is free”" in api  # the flashed message
     stored = redis_contents()
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("radicale"))
     for text in (*PLANTED, PASSWORD):
