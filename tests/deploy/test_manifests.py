@@ -597,7 +597,10 @@ def test_compose_services_are_checked_unprivileged_and_get_secrets_from_files() 
             environment = dict(item.split("=", 1) for item in environment)
         inlined = [k for k, v in environment.items() if looks_secret(k, v)]
         assert inlined == [], name
-    assert services["gateway"]["env_file"]
+    gateway = services["gateway"]
+    assert "env_file" not in gateway  # secrets as files, not variables every child inherits
+    assert gateway["environment"]["GATEWAY_SECRETS_DIR"] == "/run/gateway-secrets"
+    assert "./secrets:/run/gateway-secrets:ro" in gateway["volumes"]
 
 
 def test_compose_redis_runs_the_deploy_config_with_a_persistent_aof_volume() -> None:
