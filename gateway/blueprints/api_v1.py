@@ -144,7 +144,7 @@ def _moment(value: Any) -> Any:
 
 
 class FreeBusyRequest(BaseModel):
-    """Busy time of up to 100 rooms over up to 31 days."""
+    """Busy time of many rooms over a span of days (the limits are in the fields)."""
 
     model_config = ConfigDict(extra="forbid")
 

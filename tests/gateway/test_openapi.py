@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from gateway.openapi import IGNORED_METHODS, openapi_path
+from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
 from tests.gateway.blueprints.test_api_v1 import wire_api
 
 
@@ -98,3 +100,15 @@ def test_the_api_page_is_the_document_for_people_with_nothing_from_elsewhere(
         assert f'id="schema-{name}"' in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script" not in page
+
+
+def test_every_room_and_day_limit_the_text_states_is_the_one_the_code_enforces(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    """The text once said "up to 100 rooms" while the code took 250: numbers in prose drift."""
+    texts = [json.dumps(document), client.get("/api").get_data(as_text=True)]
+    for text in texts:
+        rooms = {int(n) for n in re.findall(r"(?:up to|1 to) (\d+) rooms?", text, re.I)}
+        days = {int(n) for n in re.findall(r"up to (\d+) days", text, re.I)}
+        assert rooms <= {MAX_ROOMS} and days <= {MAX_DAYS}, (rooms, days)
+    assert f"up to {MAX_ROOMS} rooms" in texts[0].lower()
