@@ -5,7 +5,7 @@ Sized for 2 cores. Threads, not only processes: a free/busy cache miss waits on 
 providers (up to GATEWAY_FREEBUSY_DEADLINE_SECONDS), and other requests must go on meanwhile.
 Four workers of four threads rather than two of eight: with few long-lived keep-alive
 connections, two gthread workers were measured to pile every connection onto one worker
-(../shared/PERFORMANCE.md).
+(the README's benchmark section).
 """
 
 import os

@@ -71,3 +71,21 @@ def test_the_docker_context_leaves_out_local_environments_data_and_history() -> 
     assert copied
     for source in copied:
         assert not ignored(patterns, source.rstrip("/")), source
+
+
+def test_the_documents_point_at_nothing_outside_the_repository() -> None:
+    """A clone is all a reader has: links to design documents next to the checkout are dead."""
+    skipped = {".venv", ".git", "var", "test-artifacts", "node_modules", "__pycache__"}
+    outside = [
+        str(p.relative_to(ROOT))
+        for p in ROOT.rglob("*")
+        if p.suffix in (".md", ".py", ".yaml", ".toml")
+        and p != Path(__file__).resolve()
+        and not skipped & set(p.relative_to(ROOT).parts)
+        and "../" + "shared" in p.read_text()
+    ]
+    assert outside == []
+    readme = (ROOT / "README.md").read_text()
+    for linked in re.findall(r"\]\((docs/[^)]+)\)", readme):
+        assert (ROOT / linked).is_file(), linked
+    assert "docs/ARCHITECTURE.md" in readme and "docs/PROVIDERS.md" in readme
