@@ -4,6 +4,7 @@ changelog, pre-commit hooks, and a .dockerignore that keeps local secrets out of
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -73,16 +74,23 @@ def test_the_docker_context_leaves_out_local_environments_data_and_history() -> 
         assert not ignored(patterns, source.rstrip("/")), source
 
 
+def repository_texts() -> list[Path]:
+    """Documents, code and configuration of the checkout, not of its environments or data."""
+    skipped = {".venv", ".git", "var", "test-artifacts", "node_modules", "__pycache__"}
+    found = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in skipped]
+        found += [Path(folder, n) for n in names if n.endswith((".md", ".py", ".yaml", ".toml"))]
+    return found
+
+
 def test_the_documents_point_at_nothing_outside_the_repository() -> None:
     """A clone is all a reader has: links to design documents next to the checkout are dead."""
-    skipped = {".venv", ".git", "var", "test-artifacts", "node_modules", "__pycache__"}
+    this_test = Path(__file__).resolve()
     outside = [
         str(p.relative_to(ROOT))
-        for p in ROOT.rglob("*")
-        if p.suffix in (".md", ".py", ".yaml", ".toml")
-        and p != Path(__file__).resolve()
-        and not skipped & set(p.relative_to(ROOT).parts)
-        and "../" + "shared" in p.read_text()
+        for p in repository_texts()
+        if p != this_test and "../shared" in p.read_text()
     ]
     assert outside == []
     readme = (ROOT / "README.md").read_text()
