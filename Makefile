@@ -7,10 +7,13 @@ PIP_AUDIT_VERSION ?= 2.10.1
 
 .PHONY: run serve test lint format bench clean lock audit
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt emulator/requirements.txt
+# The lock's versions (hashes dropped) constrain the install, so the suite runs on exactly
+# what the image ships even when a transitive dependency releases (tests/deploy/test_supply_chain.py).
+$(BIN)/.installed: requirements.txt requirements-dev.txt emulator/requirements.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	grep -E '^[A-Za-z0-9_.-]+==' requirements.lock | sed 's/ *\\$$//' > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c $(VENV)/constraints.txt
 	touch $@
 
 run: $(BIN)/.installed
