@@ -1,4 +1,5 @@
-"""Admin commands: `flask --app gateway keys status|rotate|retire VERSION|generate VERSION`."""
+"""Admin commands: `flask --app gateway keys status|rotate|retire VERSION|generate VERSION`,
+`retention run`, and `worker` (the background jobs' process)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,19 @@ def retention_run() -> None:
     )
 
 
+@click.command("worker")
+def worker_command() -> None:
+    """Run the background jobs (retention, idle-grant refresh) until SIGTERM; any number of
+    workers may run on one Redis, each job's period runs once (gateway/worker.py)."""
+    from flask import current_app
+
+    from gateway.worker import Worker
+
+    heartbeat = services().settings.data_dir / "worker-heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    Worker(current_app._get_current_object(), heartbeat=heartbeat).run()  # type: ignore[attr-defined]
+
+
 def register_cli(app: Flask) -> None:
     from gateway.cli_admin import admin_cli
     from gateway.cli_clients import clients_cli
@@ -95,6 +109,7 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(keys_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(worker_command)
     app.cli.add_command(rooms_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(admin_cli)
