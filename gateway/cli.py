@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from gateway.cli_errors import CliGroup
 from gateway.context import services
@@ -90,7 +93,13 @@ def retention_run() -> None:
 
 
 @click.command("worker")
-def worker_command() -> None:
+@with_appcontext
+@click.option(
+    "--stop-with-parent",
+    is_flag=True,
+    help="Stop when the process that started this one ends (python -m gateway uses it).",
+)
+def worker_command(stop_with_parent: bool) -> None:
     """Run the background jobs (retention, idle-grant refresh) until SIGTERM; any number of
     workers may run on one Redis, each job's period runs once (gateway/worker.py)."""
     from flask import current_app
@@ -99,7 +108,9 @@ def worker_command() -> None:
 
     heartbeat = services().settings.data_dir / "worker-heartbeat"
     heartbeat.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Worker(current_app._get_current_object(), heartbeat=heartbeat).run()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    parent = os.getppid() if stop_with_parent else None
+    Worker(app, heartbeat=heartbeat, parent=parent).run()
 
 
 def register_cli(app: Flask) -> None:

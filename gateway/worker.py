@@ -22,6 +22,7 @@ Kubernetes probe checks its age (deploy/k8s/base/worker-deployment.yaml).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +75,7 @@ class Worker:
         tick_seconds: float = TICK_SECONDS,
         lease_seconds: float = LEASE_SECONDS,
         heartbeat: Path | None = None,
+        parent: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         found: Services = app.extensions["gateway"]
@@ -84,6 +86,7 @@ class Worker:
         self.runner = JobRunner(ledger, runs, lease_seconds=lease_seconds, clock=clock)
         self.tick_seconds = tick_seconds
         self.heartbeat = heartbeat
+        self.parent = parent  # stop when this process is no longer our parent
         self.huey = Huey(
             "gateway",
             results=False,
@@ -107,6 +110,7 @@ class Worker:
             self.huey,
             tick_seconds=self.tick_seconds,
             heartbeat=self.heartbeat,
+            parent=self.parent,
             signals=signals,
             workers=THREADS,
             worker_type="thread",
@@ -138,8 +142,13 @@ class _TickingScheduler(Scheduler):
     consumer) and touching the heartbeat file the liveness probe reads."""
 
     heartbeat: Path | None = None
+    parent: int | None = None
 
     def loop(self, now: Any = None) -> None:
+        if self.parent is not None and os.getppid() != self.parent:
+            log.info("worker: the gateway that started it is gone; stopping")
+            self.parent = None
+            os.kill(os.getpid(), signal.SIGTERM)  # the consumer's own graceful stop
         if self.heartbeat is not None:
             try:
                 self.heartbeat.touch()
@@ -158,13 +167,14 @@ class GatewayConsumer(Consumer):
         *,
         tick_seconds: float,
         heartbeat: Path | None,
+        parent: int | None,
         signals: bool,
         **options: Any,
     ) -> None:
         self.scheduler_class = type(
             "Scheduler",
             (_TickingScheduler,),
-            {"periodic_task_seconds": tick_seconds, "heartbeat": heartbeat},
+            {"periodic_task_seconds": tick_seconds, "heartbeat": heartbeat, "parent": parent},
         )
         self._signals = signals
         super().__init__(huey, **options)
