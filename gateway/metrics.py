@@ -321,7 +321,7 @@ class JobRunsCollector:
 
         family = GaugeMetricFamily(
             "gateway_job_last_success_timestamp_seconds",
-            "UNIX time a scheduled job (the retention sweep) last ended without error.",
+            "UNIX time a background job of the worker last ended without error.",
             labels=["task"],
         )
         for job in job_runs.JOBS:
