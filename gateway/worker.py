@@ -34,6 +34,8 @@ from huey import Huey
 from huey.consumer import Consumer, Scheduler
 
 from gateway.context import Services
+from gateway.errors import ErrorTally
+from gateway.request_log import kind_of
 from gateway.services.jobs import LEASE_SECONDS, Job, JobRunner, registry
 from gateway.storage.job_runs import JobRuns
 from gateway.storage.jobs import JobLedger, JobQueueStorage, JsonMessages
@@ -43,6 +45,13 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 60.0
 THREADS = 2  # a long retention sweep never holds back the hourly refresh
 SHUTDOWN_SECONDS = 25.0  # within Kubernetes' default 30 s grace period
+HUEY_LOGGERS = (
+    "huey",
+    "huey.consumer",
+    "huey.consumer.Scheduler",
+    "huey.consumer.Worker",
+    "huey.serializer",
+)
 
 
 def gateway_jobs(found: Services) -> list[Job]:
@@ -124,6 +133,7 @@ class Worker:
 
     def run(self) -> None:
         """Run until SIGTERM, SIGINT or SIGHUP; a job under way finishes first."""
+        quiet_huey(self.app.extensions["error_tally"])
         log.info(
             "worker started: %s, a tick every %.0f s",
             ", ".join(job.name for job in self.jobs),
@@ -131,6 +141,29 @@ class Worker:
         )
         self.consumer().run()
         log.info("worker stopped")
+
+
+def quiet_huey(tally: ErrorTally) -> None:
+    """huey logs each tick (enqueued, executing, executed) at INFO and every failed queue
+    read while Redis is down with its traceback: the worker's own line per run says what
+    happened, and huey's errors are counted by type, once per interval (gateway/errors.py)."""
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    for name in HUEY_LOGGERS:  # a logger's filters do not see its children's records
+        huey_log = logging.getLogger(name)
+        if not any(isinstance(f, _TallyHueyErrors) for f in huey_log.filters):
+            huey_log.addFilter(_TallyHueyErrors(tally))
+
+
+class _TallyHueyErrors(logging.Filter):
+    def __init__(self, tally: ErrorTally) -> None:
+        super().__init__()
+        self.tally = tally
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        self.tally.report(f"worker error: {kind_of(record.exc_info[1])}")
+        return False
 
 
 def _every_tick(_timestamp: Any) -> bool:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -111,3 +112,33 @@ def test_a_worker_stops_cleanly_on_sigterm_even_while_idle(
     assert time.monotonic() - started < 30
     assert "worker stopped" in output
     assert "Traceback" not in output
+
+
+def test_a_worker_whose_redis_goes_away_logs_a_few_lines_and_still_stops(
+    gateway_env: dict[str, str], own_redis: Any, tmp_path: Path
+) -> None:
+    env = {**gateway_env, "GATEWAY_REDIS_URL": own_redis.url}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, str(HELPER), "count"],
+            cwd=ROOT,
+            env={**os.environ, "WORKER_ENV": json.dumps(env), "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_for(lambda: "job count ok" in log.read_text(), 60)
+        own_redis.stop()
+        lines_before = len(log.read_text().splitlines())
+        time.sleep(5)  # some 10 failed queue reads and 5 scheduler loops a second apart
+        after = log.read_text().splitlines()[lines_before:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+    assert worker.returncode == 0, log.read_text()[-3000:]
+    assert 1 <= len([line for line in after if "error" in line.lower()]) <= 6, after
+    assert "Traceback" not in log.read_text()
+    assert all(line.startswith("{") for line in after), after  # the JSON log lines
