@@ -59,8 +59,11 @@ def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, output
 
 
+@pytest.mark.redis_deployments
 def test_two_workers_run_a_periodic_job_once_per_period(
-    start_worker: Callable[[str], subprocess.Popen[str]], redis_client: redis.Redis
+    redis_deployment: str,
+    start_worker: Callable[[str], subprocess.Popen[str]],
+    redis_client: redis.Redis,
 ) -> None:
     workers = [start_worker("count"), start_worker("count")]
     wait_for(lambda: len(list(redis_client.scan_iter("gw:test:runs:*"))) >= 4, 60)
