@@ -171,6 +171,3 @@ class JobLedger:
 
     def is_done(self, job: str, period: int) -> bool:
         return bool(self.client.exists(job_key("done", job, str(period))))
-
-    def queue_length(self) -> int:
-        return int(self.client.llen(job_key("queue")))
