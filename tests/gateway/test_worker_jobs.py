@@ -1,7 +1,7 @@
 """The gateway's own jobs through the worker (gateway/worker.py, services/jobs.py): the
 retention sweep ends a grant idle for longer than the catalogue allows, and the hourly
 refresh keeps a rarely used grant alive, each run by huey's consumer on the gateway's Redis
-(one server and the Cluster), with its last success recorded for /metrics."""
+(one server and the Cluster; Sentinel too), with its last success recorded for /metrics."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.storage import job_runs, keys
+from gateway.storage.redis_client import connect
 from gateway.worker import GatewayConsumer, Worker
 from tests.gateway.services.test_retention import calendar_grant
+from tests.gateway.storage import test_redis_client
 
 pytestmark = pytest.mark.redis_deployments
 DAY = 86400.0
+sentinel_url = test_redis_client.sentinel_url  # its fixture: a real master and Sentinel
 
 
 def midday() -> float:
@@ -101,3 +104,18 @@ def test_the_worker_refreshes_a_grant_idle_for_a_week_once(
     assert emulator.client.calls().get("google.token", 0) == calls + 1
     after = grants.get(uid, gid)
     assert after.status == "active" and after.last_refreshed > refreshed_before
+
+
+def test_the_worker_runs_its_jobs_on_a_sentinel_deployment(
+    sentinel_url: str, make_env: Any, build_gateway: Any
+) -> None:
+    app = build_gateway(make_env(GATEWAY_REDIS_URL=sentinel_url))
+    consumer = Worker(app, tick_seconds=0.2, clock=midday).consumer(signals=False)
+    master = connect(sentinel_url)
+    consumer.start()
+    try:
+        wait_for(lambda: all(job_runs.last_success(master, job) for job in job_runs.JOBS))
+    finally:
+        consumer.stop(graceful=True)
+    assert master.info("replication")["role"] == "master"
+    master.close()
