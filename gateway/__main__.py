@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
@@ -40,6 +41,7 @@ class QuietRequestHandler(WSGIRequestHandler):
 # for them ends the process at once, without `finally` or atexit, leaving the embedded
 # redis-server running; a clean exit stops it (and the emulator) instead.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+WORKER_STOP_SECONDS = 30.0
 
 
 def stop_on_signal(signum: int, frame: object) -> None:
@@ -131,6 +133,30 @@ def seed_demo(app: Any, emulator: Any, data_dir: Path) -> str:
             return f"demo not seeded ({type(error).__name__}{detail}); the next start retries"
 
 
+def start_worker(app: Any, data_dir: Path) -> subprocess.Popen[bytes]:
+    """The background jobs' process (`python -m gateway worker`, gateway/worker.py) beside
+    the server, as deploy/ runs it beside gunicorn. It finds this gateway's keys, emulator
+    and Redis the way every CLI command does (gateway/local.py: var/ and run.json, so it
+    starts after run.json is written); nothing secret is added to its environment."""
+    env = dict(os.environ, GATEWAY_DATA_DIR=str(data_dir))
+    embedded = app.extensions["gateway"].embedded_redis
+    if embedded is not None:
+        env["GATEWAY_REDIS_URL"] = embedded.url
+    command = [sys.executable, "-m", "gateway", "worker", "--stop-with-parent"]
+    return subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter, fixed argv
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: a job under way finishes first (gateway/worker.py's SHUTDOWN_SECONDS)."""
+    if worker.poll() is None:
+        worker.terminate()
+    try:
+        worker.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def gateway_environment() -> dict[str, str] | None:
     """The GATEWAY_* variables with the values given as files read in (secret_files.py),
     before a key is generated for a GATEWAY_SECRET_KEY that only looks unset."""
@@ -142,7 +168,7 @@ def gateway_environment() -> dict[str, str] | None:
 
 
 def command(args: list[str]) -> int:
-    """`python -m gateway keys|rooms|clients|admin|retention ...`: the CLI commands, with the
+    """`python -m gateway keys|rooms|clients|admin|retention|worker ...`: the CLI commands, with the
     data folder's defaults (gateway/local.py), exactly like `flask --app gateway ...`."""
     from flask.cli import ScriptInfo
 
@@ -200,6 +226,7 @@ def main() -> int:
         settings.host, settings.port, app, threaded=True, request_handler=QuietRequestHandler
     )
     local.write_run_state(data_dir, public_url=settings.public_url, emulator=emulator)
+    worker = start_worker(app, data_dir)
     print(f"\nConsent gateway on {settings.public_url}")
     if emulator is not None:
         print(
@@ -215,6 +242,7 @@ def main() -> int:
             )
     redis_shown = redact_url(settings.redis_url) if settings.redis_url else None
     print("  Redis: " + (redis_shown or "embedded, data in " + str(data_dir / "redis")))
+    print(f"  Worker (background jobs: retention, idle-grant refresh): pid {worker.pid}")
     if emulator is not None:
         print(f"  Provider emulator on {redact_url(emulator.url)} (CA bundle {emulator.ca_path})")
         print(
@@ -232,6 +260,7 @@ def main() -> int:
     finally:
         ignore_stop_signals()
         server.server_close()
+        stop_worker(worker)  # before the embedded Redis it works on
         local.remove_run_state(data_dir)
         if emulator is not None:
             emulator.stop()

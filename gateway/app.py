@@ -253,11 +253,9 @@ def build_services(
     )
     grant_losses.subscribe(health.grant_lost)  # the host is told, once per ending
     disk_scrub.check_persistence()
-    # each poll also finishes the revocations Redis refused at its memory limit and keeps
-    # rarely used grants alive
-    atexit.register(
-        disk_scrub.start(tasks=[revocation.finish_unfinished, health.keep_alive_due]).stop
-    )
+    # each poll also finishes the revocations Redis refused at its memory limit (the other
+    # background jobs run in the worker process: gateway/worker.py)
+    atexit.register(disk_scrub.start(tasks=[revocation.finish_unfinished]).stop)
     return Services(
         settings=settings,
         redis=client,

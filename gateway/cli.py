@@ -1,9 +1,13 @@
-"""Admin commands: `flask --app gateway keys status|rotate|retire VERSION|generate VERSION`."""
+"""Admin commands: `flask --app gateway keys status|rotate|retire VERSION|generate VERSION`,
+`retention run`, and `worker` (the background jobs' process)."""
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from gateway.cli_errors import CliGroup
 from gateway.context import services
@@ -88,6 +92,27 @@ def retention_run() -> None:
     )
 
 
+@click.command("worker")
+@with_appcontext
+@click.option(
+    "--stop-with-parent",
+    is_flag=True,
+    help="Stop when the process that started this one ends (python -m gateway uses it).",
+)
+def worker_command(stop_with_parent: bool) -> None:
+    """Run the background jobs (retention, idle-grant refresh) until SIGTERM; any number of
+    workers may run on one Redis, each job's period runs once (gateway/worker.py)."""
+    from flask import current_app
+
+    from gateway.worker import Worker
+
+    heartbeat = services().settings.data_dir / "worker-heartbeat"
+    heartbeat.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    parent = os.getppid() if stop_with_parent else None
+    Worker(app, heartbeat=heartbeat, parent=parent).run()
+
+
 def register_cli(app: Flask) -> None:
     from gateway.cli_admin import admin_cli
     from gateway.cli_clients import clients_cli
@@ -95,6 +120,7 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(keys_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(worker_command)
     app.cli.add_command(rooms_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(admin_cli)

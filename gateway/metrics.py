@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 # value then puts its files in the working directory (read-only in a pod, the repository in
 # a test). Empty means off here, decided before prometheus_client is imported.
 # The folder is made here, not only by gunicorn's on_starting: a job's single process (the
-# retention CronJob) has no gunicorn, and create_app sets a gauge before init_metrics runs.
+# worker, `retention run`) has no gunicorn, and create_app sets a gauge before init_metrics runs.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR", None) == "":
     del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -321,7 +321,7 @@ class JobRunsCollector:
 
         family = GaugeMetricFamily(
             "gateway_job_last_success_timestamp_seconds",
-            "UNIX time a scheduled job (the retention sweep) last ended without error.",
+            "UNIX time a background job of the worker last ended without error.",
             labels=["task"],
         )
         for job in job_runs.JOBS:

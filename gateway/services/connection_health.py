@@ -9,10 +9,10 @@ flow of the grant's purpose); with GATEWAY_SMTP_URL they also get one e-mail per
 ending (storage/notices.py), naming the rooms and the reason, nothing of any event. Admins
 see every such room on the console.
 
-Refresh tokens expire unused (Microsoft: 90 days of inactivity), so a thread refreshes every
-active grant not refreshed for KEEP_ALIVE_AFTER_SECONDS, once per PASS_SECONDS, without
-counting it as a use (the retention sweep still ends grants nobody uses). The pass runs in
-the disk-scrub thread every process already has.
+Refresh tokens expire unused (Microsoft: 90 days of inactivity), so the worker's hourly
+`refresh-idle-grants` job (services/jobs.py) refreshes every active grant not refreshed for
+KEEP_ALIVE_AFTER_SECONDS, without counting it as a use (the retention sweep still ends
+grants nobody uses); once an hour across every process, not once per process.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from connectors.errors import ConnectorError
 from gateway.services.grants import GrantService, GrantUnavailable, KeyRingIncomplete
 from gateway.services.mailer import Mailer
 from gateway.services.rooms import Room, RoomService
-from gateway.storage.errors import StorageError
 from gateway.storage.grants import ACTIVE
 from gateway.storage.notices import NoticeStore
 from gateway.storage.users import UserStore
@@ -35,8 +34,6 @@ from gateway.storage.users import UserStore
 log = logging.getLogger(__name__)
 
 KEEP_ALIVE_AFTER_SECONDS = 7 * 24 * 3600
-PASS_SECONDS = 3600.0
-FIRST_PASS_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,6 @@ class ConnectionHealth:
         self.mailer = mailer
         self.public_url = public_url
         self.titles = dict(titles)
-        self._next_pass = time.monotonic() + FIRST_PASS_SECONDS
 
     # -- what needs reconnecting -------------------------------------------------------------
     def needing_reconnect(self, uid: str) -> list[Reconnect]:
@@ -170,17 +166,3 @@ class ConnectionHealth:
                 # an ended grant now shows to its host; a failing provider: the next pass
                 log.info("keep-alive refresh not done (%s)", type(error).__name__)
         return refreshed
-
-    def keep_alive_due(self) -> None:
-        """A task of the disk-scrub thread (services/disk_scrub.py), polled about once a
-        second: a keep-alive pass a minute after start, then once per PASS_SECONDS."""
-        now = time.monotonic()
-        if now < self._next_pass:
-            return
-        self._next_pass = now + PASS_SECONDS
-        try:
-            self.keep_alive()
-        except StorageError:
-            raise  # the thread logs it once per kind
-        except Exception as error:  # the scrub in the same pass must still run
-            log.error("keep-alive pass failed: %s", type(error).__name__)

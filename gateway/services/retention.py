@@ -1,5 +1,5 @@
-"""Retention that Redis TTLs cannot express: run by `flask --app gateway retention run`
-(daily from cron, or the Kubernetes CronJob in deploy/k8s/base/retention-cronjob.yaml).
+"""Retention that Redis TTLs cannot express: run daily by the worker's `retention` job
+(services/jobs.py, gateway/worker.py), or by hand with `flask --app gateway retention run`.
 
 Every duration comes from the catalogue (scopes/catalogue.toml), the same one the processing
 register is rendered from, so the register says what this sweep does:

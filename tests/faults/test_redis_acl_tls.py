@@ -46,7 +46,9 @@ from redis.retry import Retry
 
 from gateway.services.api_clients import ApiClientService
 from gateway.storage.embedded import find_redis_server
+from gateway.storage.job_runs import JOBS
 from gateway.storage.redis_client import RedisUrlError, connect
+from gateway.worker import Worker
 from tests.faults.support import measured
 from tests.gateway.blueprints.test_consent import give_consent
 from tests.security.support import DAY, SLOTS, bearer, csrf_token, signed_in_uid
@@ -363,6 +365,28 @@ def test_the_gateway_runs_whole_on_its_acl_user_without_one_refusal(
         f"(admin's own included), {len(refusals)} ACL LOG entries, "
         f"failed calls (answered with an error, none NOPERM) "
         f"{ {name: n for name, n in failed.items() if n} }; used: {', '.join(sorted(used))}"
+    )
+
+
+def test_the_worker_runs_its_jobs_on_the_acl_user_without_one_refusal(
+    app: Flask, admin: redis.Redis
+) -> None:
+    """The worker (gateway/worker.py): huey's queue and schedule and the ledger's scripts,
+    both jobs run by its consumer, on the same ACL user, TLS only."""
+    admin.acl_log_reset()
+    now = time.time()
+    due = now // 86400 * 86400 + 12.5 * 3600  # 12:30 UTC today: both jobs are due
+    consumer = Worker(app, tick_seconds=0.2, clock=lambda: due).consumer(signals=False)
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not all(admin.get(f"gw:job:{job}:last-success") for job in JOBS):
+            assert time.monotonic() < deadline, "ACL LOG: " + refused_commands(admin)
+            time.sleep(0.1)
+    finally:
+        consumer.stop(graceful=True)
+    assert admin.acl_log() == [], "add to the ACL user in deploy/REDIS.md: " + refused_commands(
+        admin
     )
 
 
