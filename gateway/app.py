@@ -336,6 +336,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(well_known)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
+    # sends back a receipt only if this gateway signed it, changes nothing, reads no session
+    # (the erased page's, whose session is gone): nothing a forged request could abuse
+    csrf.exempt("gateway.blueprints.privacy.download_shown_receipt")
 
 
 def _install_request_guards(app: Flask, settings: Settings, redis_url: str) -> None:

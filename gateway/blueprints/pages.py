@@ -11,6 +11,7 @@ from gateway.blueprints.guards import is_admin
 from gateway.context import services
 from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.services.endings import explain
+from gateway.services.receipts import in_zone
 from gateway.services.room_hours import time_zones
 
 pages = Blueprint("pages", __name__)
@@ -21,6 +22,12 @@ def landing() -> str:
     signin = services().signin
     providers = [(n, c.title) for n, c in signin.connectors.items() if c.capabilities.sign_in]
     return render_template("landing.html", providers=providers, signed_in="uid" in session)
+
+
+@pages.app_template_filter("in_zone")
+def in_zone_filter(timestamp: float | None, zone: str, seconds: bool = False) -> str:
+    """`{{ moment | in_zone(tz) }}`: the account pages show every date in the chosen zone."""
+    return in_zone(timestamp, ZoneInfo(zone or "UTC"), seconds=seconds)
 
 
 def reader_zone(raw: str) -> ZoneInfo:

@@ -42,10 +42,12 @@ DELETED_WORDS = {
 }
 
 
-def in_zone(timestamp: float | None, zone: ZoneInfo) -> str:
+def in_zone(timestamp: float | None, zone: ZoneInfo, *, seconds: bool = False) -> str:
+    """A moment as the person reads it: in their zone, the zone's abbreviation after it."""
     if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(float(timestamp), zone).strftime("%Y-%m-%d %H:%M %Z")
+        return "never"
+    shape = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return datetime.fromtimestamp(float(timestamp), zone).strftime(shape)
 
 
 def _counted(name: str, count: Any) -> str | None:
