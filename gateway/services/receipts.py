@@ -150,9 +150,9 @@ class ReceiptService:
             facts.append(("At the provider", str(receipt["provider_revocation"])))
         kept = receipt.get("kept")
         if isinstance(kept, dict) and isinstance(kept.get("audit_entries"), int):
-            facts.append(
-                ("Kept", f"{kept['audit_entries']} pseudonymous audit records (required by law)")
-            )
+            count = kept["audit_entries"]
+            record = "record" if count == 1 else "records"
+            facts.append(("Kept", f"{count} pseudonymous audit {record} (required by law)"))
         disk = receipt.get("disk")
         if isinstance(disk, dict) and disk.get("scrub_by"):
             facts.append(("Off the server's disk by", in_zone(disk["scrub_by"], zone)))

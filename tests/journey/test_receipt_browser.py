@@ -133,3 +133,33 @@ def test_a_revoked_host_downloads_the_receipt_and_verifies_it_with_the_published
     # the JWKS page itself, as a browser shows it
     host.goto(str(jwks_url))
     assert json.loads(host.inner_text("body"))["keys"][0]["crv"] == "Ed25519"
+
+
+def test_an_erased_person_keeps_the_receipt_and_verifies_it(
+    live_gateway_at: Any, chromium: Any
+) -> None:
+    url, _app = live_gateway_at()
+    person = signed_in(chromium, url, HOST, width=WIDTHS["phone"])
+    person.goto(url + "/account?tz=America%2FNew_York")
+    person.click("#erase-start")
+    person.check("#confirm-box")
+    person.click("#erase")
+    person.wait_for_selector("#download-receipt")
+    text = person.inner_text("main")
+    assert "Account erased" in text and "1 sign-in session ended" in text
+    assert "1 pseudonymous audit record (required by law)" in text
+    assert " EST" in text or " EDT" in text  # the zone chosen before erasing
+    shot(person, "erased-phone")
+    assert_accessible(person)
+    person.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+    shot(person, "erased-desktop")
+    assert_accessible(person)
+
+    with person.expect_download() as started:
+        person.click("#download-receipt")
+    receipt = json.loads(Path(started.value.path()).read_text())
+    assert started.value.suggested_filename == f"receipt-{receipt['receipt']}.json"
+    keys = KeySet.import_key_set(requests.get(url + JWKS_PATH, timeout=10).json())
+    signed = jws.deserialize_compact(receipt["signature"]["jws"], keys, algorithms=["Ed25519"])
+    assert json.loads(signed.payload)["kind"] == "erasure"
+    assert json.loads(signed.payload) == {k: v for k, v in receipt.items() if k != "signature"}

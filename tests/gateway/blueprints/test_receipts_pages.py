@@ -55,6 +55,9 @@ def test_the_receipt_keys_are_published_for_anyone(client: FlaskClient) -> None:
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["alg"] == "Ed25519"
     assert "d" not in key and key["kid"]
     assert jwks_of(client) == answer.get_json(force=True)  # the same key next time
+    # linked from the record of processing, for anyone
+    register = client.get("/processing-register").get_data(as_text=True)
+    assert f'href="{JWKS_PATH}" id="jwks-link"' in register
 
 
 def test_a_revocation_receipt_verifies_with_the_published_keys_after_a_rotation(

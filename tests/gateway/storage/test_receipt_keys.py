@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from typing import Any
 
 import pytest
 import redis
@@ -104,3 +105,23 @@ def test_redis_at_its_memory_limit_falls_back_to_hmac(own_redis: EmbeddedRedis) 
     finally:
         client.config_set("maxmemory", "0")
         client.close()
+
+
+def test_a_key_ring_rotation_and_retirement_keeps_the_receipt_keys(
+    make_env: Any, build_gateway: Any
+) -> None:
+    """The receipt keys are sealed under the stable secrets' data key, which `keys rotate`
+    re-wraps: after the old ring version is retired, a new gateway still signs with the same
+    key and verifies what was signed before."""
+    v1 = make_env()["GATEWAY_ENCRYPTION_KEYS"]
+    before = build_gateway(make_env(GATEWAY_ENCRYPTION_KEYS=v1)).extensions["gateway"]
+    receipt = before.revocation.signer.sign({"receipt": "before-rotation"})
+    ring = f"{new_key_entry('v2')},{v1}"
+    rotating = build_gateway(make_env(GATEWAY_ENCRYPTION_KEYS=ring)).extensions["gateway"]
+    rotating.key_rotation.rotate("test")
+    rotating.key_rotation.retire("v1", "test")
+    v2_only = ring.split(",")[0]  # v1 retired: gone from the configuration too
+    after = build_gateway(make_env(GATEWAY_ENCRYPTION_KEYS=v2_only))
+    found = after.extensions["gateway"]
+    assert found.revocation.signer.verify(receipt) == {"receipt": "before-rotation"}
+    assert found.revocation.signer.sign({})["signature"]["kid"] == receipt["signature"]["kid"]
