@@ -20,6 +20,7 @@ from gateway.cli_errors import for_cli
 from gateway.config import Settings
 from gateway.context import Services
 from gateway.context import services as app_services
+from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.crypto.vault import Vault
 from gateway.errors import register_error_handlers
@@ -38,6 +39,7 @@ from gateway.services.grants import GrantEndings, GrantService
 from gateway.services.key_rotation import KeyRotation
 from gateway.services.mailer import Mailer
 from gateway.services.privacy import PrivacyService
+from gateway.services.receipts import ReceiptService
 from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
@@ -58,6 +60,7 @@ from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import GrantStore
 from gateway.storage.notices import NoticeStore
+from gateway.storage.receipt_keys import ReceiptKeyStore
 from gateway.storage.receipts import ReceiptStore
 from gateway.storage.redis_client import RedisClient, connect
 from gateway.storage.restrictions import RestrictionStore
@@ -150,8 +153,12 @@ def build_services(
     vault = Vault(settings.keyring)
     metrics.keyring_newest(settings.keyring.newest)
     # keyed hashes that must outlive a rotation of the secret key (storage/stable_secrets.py)
-    lasting = _lasting_secret(StableSecrets(client, vault), settings)
-    signer = ReceiptSigner(lasting)
+    stable = StableSecrets(client, vault)
+    lasting = _lasting_secret(stable, settings)
+    # receipts: Ed25519 under the deployment's published keys (storage/receipt_keys.py)
+    signer = ReceiptSigner(
+        lasting, ReceiptKeyStore(client, stable), jwks_url=settings.public_url + JWKS_PATH
+    )
     audit = AuditTrail(client, lasting, catalogue.audit_actions)
     users = UserStore(client, vault, lasting)
     grant_store = GrantStore(client)
@@ -251,6 +258,7 @@ def build_services(
         settings.public_url,
         {name: c.title for name, c in connectors.items()},
     )
+    clients = ApiClientService(api_clients, audit)
     grant_losses.subscribe(health.grant_lost)  # the host is told, once per ending
     disk_scrub.check_persistence()
     # each poll also finishes the revocations Redis refused at its memory limit (the other
@@ -268,11 +276,12 @@ def build_services(
         rooms=rooms,
         freebusy=freebusy,
         api_clients=api_clients,
-        clients=ApiClientService(api_clients, audit),
+        clients=clients,
         audit=audit,
         privacy=privacy,
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
         retention=Retention(grant_store, ConsentStore(client), revocation, audit, catalogue),
+        receipts=ReceiptService(signer, revocation, access_log, rooms, clients),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
@@ -309,6 +318,7 @@ def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.privacy import privacy
     from gateway.blueprints.register import register
     from gateway.blueprints.rooms import rooms
+    from gateway.blueprints.well_known import well_known
 
     app.register_blueprint(pages)
     app.register_blueprint(auth)
@@ -321,8 +331,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(availability)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
+    app.register_blueprint(well_known)
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
+    # sends back a receipt only if this gateway signed it, changes nothing, reads no session
+    # (the erased page's, whose session is gone): nothing a forged request could abuse
+    csrf.exempt("gateway.blueprints.privacy.download_shown_receipt")
 
 
 def _install_request_guards(app: Flask, settings: Settings, redis_url: str) -> None:

@@ -1,5 +1,5 @@
 """Admin commands: `flask --app gateway admin revoke-user|revoke-grant|revoke-room|
-revoke-provider|audit|verify-receipt|move-subject-names|replay-erasures`.
+revoke-provider|audit|verify-receipt|rotate-receipt-key|move-subject-names|replay-erasures`.
 
 Revocations need a reason (the affected user reads it on their account page) and print the
 signed receipts, one JSON document per line, so they can be kept and verified later.
@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
+from flask.cli import ScriptInfo
 
 from gateway.cli_errors import CliGroup
 from gateway.context import services
-from gateway.crypto.receipts import ReceiptInvalid
+from gateway.crypto.receipt_keys import ALGORITHM, JWKS_PATH, KeySetInvalid, parse_jwks
+from gateway.crypto.receipts import ReceiptInvalid, verify_jws
 
 admin_cli = CliGroup("admin", help="Revoke integrations, read the audit trail, check receipts.")
 ACTOR = "cli"
@@ -106,21 +108,53 @@ def audit(uid: str | None, action: str | None, limit: int) -> None:
         click.echo(json.dumps(asdict(entry), sort_keys=True))
 
 
-@admin_cli.command("verify-receipt")
+@admin_cli.command("verify-receipt", with_appcontext=False)
 @click.argument("file", type=click.File("r"))
-def verify_receipt(file: IO[str]) -> None:
-    """Check FILE's signature: exit 0 when valid, 1 when altered or signed by another key."""
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.File("r"),
+    help="Check an Ed25519 receipt against this saved JWKS (e.g. a copy of "
+    f"{JWKS_PATH}) instead of the keys in Redis: offline, no gateway needed.",
+)
+def verify_receipt(file: IO[str], jwks_file: IO[str] | None) -> None:
+    """Check FILE's signature: exit 0 when valid, 1 when altered or signed by another key.
+
+    FILE is a receipt as printed or downloaded: Ed25519 (a JWS, checked with the published
+    keys) or an older HMAC one (checked with the deployment's secret)."""
     try:
         receipt = json.loads(file.read())
     except ValueError:
         raise click.ClickException("not a receipt: the file is not JSON") from None
     if not isinstance(receipt, dict):
         raise click.ClickException("not a receipt: the file is not a JSON object")
+    signature = receipt.get("signature")
+    kind = signature.get("alg") if isinstance(signature, dict) else None
     try:
-        services().revocation.signer.verify(receipt)
+        if jwks_file is not None:
+            if kind != ALGORITHM:
+                raise click.ClickException(
+                    "invalid: --jwks checks Ed25519 receipts; this one is not signed with "
+                    "Ed25519 (an older HMAC receipt is checked without --jwks)"
+                )
+            verify_jws(receipt, parse_jwks(jwks_file.read()))
+        else:  # the gateway's keys (and, for HMAC, its secret): load it only now
+            app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+            with app.app_context():
+                services().receipts.verify(receipt)
+    except KeySetInvalid as error:
+        raise click.ClickException(f"not a key set: {error}") from None
     except ReceiptInvalid as error:
         raise click.ClickException(f"invalid: {error}") from None
     click.echo("valid")
+
+
+@admin_cli.command("rotate-receipt-key")
+def rotate_receipt_key() -> None:
+    """Sign receipts with a new Ed25519 key from now on; the old public keys stay published
+    (so every receipt signed before still verifies)."""
+    kid = services().receipts.rotate_key()
+    click.echo(f"new receipt signing key {kid}; the older keys stay published at {JWKS_PATH}")
 
 
 @admin_cli.command("move-subject-names")

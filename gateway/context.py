@@ -15,6 +15,7 @@ from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantService
 from gateway.services.key_rotation import KeyRotation
 from gateway.services.privacy import PrivacyService
+from gateway.services.receipts import ReceiptService
 from gateway.services.retention import Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
@@ -43,6 +44,7 @@ class Services:
     privacy: PrivacyService
     key_rotation: KeyRotation
     retention: Retention
+    receipts: ReceiptService  # receipts as people read and check them, room access
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from gateway.blueprints.guards import is_admin
 from gateway.context import services
+from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.services.endings import explain
+from gateway.services.receipts import in_zone
+from gateway.services.room_hours import time_zones
 
 pages = Blueprint("pages", __name__)
 
@@ -19,8 +24,26 @@ def landing() -> str:
     return render_template("landing.html", providers=providers, signed_in="uid" in session)
 
 
+@pages.app_template_filter("in_zone")
+def in_zone_filter(timestamp: float | None, zone: str, seconds: bool = False) -> str:
+    """`{{ moment | in_zone(tz) }}`: the account pages show every date in the chosen zone."""
+    return in_zone(timestamp, ZoneInfo(zone or "UTC"), seconds=seconds)
+
+
+def reader_zone(raw: str) -> ZoneInfo:
+    """The zone the person chose to read dates in (`?tz=`, an IANA name); UTC by default.
+    A page cannot ask the browser for its zone: the CSP runs no script."""
+    raw = raw.strip()
+    if not raw:
+        return ZoneInfo("UTC")
+    if raw not in time_zones():
+        abort(400, "the time zone must be an IANA name such as Europe/London")
+    return ZoneInfo(raw)
+
+
 @pages.get("/account")
 def account() -> Response | str:
+    zone = reader_zone(request.args.get("tz", ""))
     uid = session.get("uid")
     user = services().users.get(uid) if uid else None
     if user is None:
@@ -39,6 +62,7 @@ def account() -> Response | str:
     grants = found.grants.list(user.id)
     in_force = found.consent.in_force(user.id)
     given = {(c.purpose, c.provider) for c in in_force}
+    purpose_ids = {p.id for p in catalogue.purposes}
     return render_template(
         "account.html",
         user=user,
@@ -75,4 +99,18 @@ def account() -> Response | str:
         restricted=found.privacy.restricted_since(user.id) is not None,
         disk=found.disk_scrub.of_receipts(found.revocation.receipts(user.id)[:5]),
         disk_bound=int(found.settings.disk_scrub_seconds),
+        # receipts in the reader's zone, and who asked for the busy times of their rooms
+        receipts=[
+            found.receipts.readable(
+                r,
+                zone,
+                lambda p: titles.get(p, p),
+                lambda p: catalogue.purpose(p).title if p in purpose_ids else p,
+            )
+            for r in found.receipts.of(user.id)
+        ],
+        tz=zone.key,
+        zones=sorted(time_zones()),
+        jwks_url=found.settings.public_url + JWKS_PATH,
+        room_access=found.receipts.room_access(user.id),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -19,7 +20,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.blueprints.guards import signed_in_uid
 from gateway.blueprints.notices import done_notice
+from gateway.blueprints.pages import reader_zone
 from gateway.context import services
+from gateway.crypto.receipt_keys import JWKS_PATH
+from gateway.crypto.receipts import ReceiptInvalid
 from gateway.services.consent import GRANT_ID
 from gateway.services.grants import ACTIVE
 
@@ -146,7 +150,7 @@ def confirm_erase() -> str:
             "receipt you get says how many.",
         ],
         action="/account/erase",
-        fields=[],
+        fields=[("tz", reader_zone(request.args.get("tz", "")).key)],
         checkbox={"value": "erase", "label": "Erase my account and everything about me"},
         button="Erase my account",
         button_id="erase",
@@ -158,6 +162,48 @@ def erase_form() -> str:
     uid = signed_in_uid()
     if request.form.get("confirm") != "erase":
         abort(400, "Tick the box to confirm that everything about you should be erased.")
-    receipt = services().privacy.erase(uid, actor=uid)
+    zone = reader_zone(request.form.get("tz", ""))  # before anything is erased
+    found = services()
+    receipt = found.privacy.erase(uid, actor=uid)
     session.clear()
-    return render_template("erased.html", receipt=json.dumps(receipt, indent=2))
+    return render_template(
+        "erased.html",
+        receipt=json.dumps(receipt, indent=2),
+        readable=found.receipts.readable(receipt, zone),
+        jwks_url=found.settings.public_url + JWKS_PATH,
+    )
+
+
+def _receipt_download(receipt: dict[str, Any]) -> Response:
+    response = Response(json.dumps(receipt, indent=2, sort_keys=True), mimetype="application/json")
+    name = "".join(c for c in str(receipt.get("receipt", "")) if c.isalnum() or c in "-_")
+    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{name}.json"'
+    return response
+
+
+@privacy.get("/account/receipts/<receipt_id>")
+def download_receipt(receipt_id: str) -> Response:
+    """One of your receipts as a file: its fields, and the JWS that signs them."""
+    uid = signed_in_uid()
+    receipt = services().receipts.find(uid, receipt_id)
+    if receipt is None:
+        abort(404, "No such receipt of yours.")
+    return _receipt_download(receipt)
+
+
+@privacy.post("/receipts/download")
+def download_shown_receipt() -> Response:
+    """The receipt the erased page shows, as a file: the account it was in is gone, so the
+    page sends it back; only a receipt whose signature holds is returned (nothing else is
+    echoed, and nothing is stored)."""
+    try:
+        receipt = json.loads(request.form.get("receipt", ""))
+    except ValueError:
+        abort(400, "That is not a receipt.")
+    if not isinstance(receipt, dict):
+        abort(400, "That is not a receipt.")
+    try:
+        services().receipts.verify(receipt)
+    except ReceiptInvalid:
+        abort(400, "That receipt does not match its signature.")
+    return _receipt_download(receipt)

@@ -46,6 +46,9 @@ the user's index set, so "delete everything of this user" is exact.
                                        (storage/job_runs.py)
     gw:job:<job>:last-failure   string UNIX time a scheduled job last failed or died
     gw:{jobs}:...               the job queue and its once-per-period ledger (storage/jobs.py)
+    gw:receipt-keys             hash   "current" -> kid of the Ed25519 key signing receipts;
+                                       "kid:<kid>" -> when it was made; the private keys
+                                       sealed in gw:stable-secrets (storage/receipt_keys.py)
 
 Secrets that arrive from outside (session ids, states) are hashed before they become key
 names, so a key listing (`SCAN`, `MONITOR`, a slow log) never shows a usable value. Provider
@@ -121,6 +124,8 @@ WRAPPED_KEY_PATTERNS = (f"{PREFIX}:{{u:*}}:profile", f"{PREFIX}:{{u:*}}:grant:*"
 RETIRED_KEY_VERSIONS = f"{PREFIX}:keyring:retired"
 # secrets that outlive a GATEWAY_SECRET_KEY rotation (storage/stable_secrets.py)
 STABLE_SECRETS = f"{PREFIX}:stable-secrets"
+# the receipt signing keys' ids; their private halves are stable secrets (receipt_keys.py)
+RECEIPT_KEYS = f"{PREFIX}:receipt-keys"
 
 
 def owner_of_key(key: str) -> str:

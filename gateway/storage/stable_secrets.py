@@ -38,6 +38,14 @@ class StableSecrets:
             wrapped = self.client.hget(keys.STABLE_SECRETS, "dk")  # whoever won
         return self.vault.owner_key(str(wrapped), CONTEXT)
 
+    def find(self, name: str) -> bytes | None:
+        """The secret stored under `name`, or None: a reader that must not create one."""
+        sealed = self.client.hget(keys.STABLE_SECRETS, name)
+        if sealed is None:
+            return None
+        data_key = self._data_key()
+        return base64.b64decode(self.vault.open_json(data_key, str(sealed), CONTEXT, name))
+
     def get(self, name: str, initial: bytes) -> bytes:
         """The secret stored under `name`; `initial` is stored first when there is none yet."""
         data_key = self._data_key()

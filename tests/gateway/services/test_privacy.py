@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.errors import GrantInvalid
+from gateway.crypto.receipt_keys import KeysInMemory
 from gateway.crypto.receipts import ReceiptInvalid, ReceiptSigner
 from gateway.services.callers import Caller
 from gateway.storage import keys
@@ -246,7 +247,7 @@ def test_a_tampered_receipt_fails_verification(host: Host) -> None:
     with pytest.raises(ReceiptInvalid):
         signer.verify(tampered)
     with pytest.raises(ReceiptInvalid):
-        ReceiptSigner("another gateway's secret key, long enough").verify(receipt)
+        ReceiptSigner("another gateway's secret key, long enough", KeysInMemory()).verify(receipt)
 
 
 def test_the_audit_trail_names_nobody(host: Host, redis_client: redis.Redis) -> None:
