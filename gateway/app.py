@@ -40,7 +40,7 @@ from gateway.services.key_rotation import KeyRotation
 from gateway.services.mailer import Mailer
 from gateway.services.privacy import PrivacyService
 from gateway.services.receipts import ReceiptService
-from gateway.services.retention import Retention
+from gateway.services.retention import Limits, Retention
 from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
@@ -257,6 +257,7 @@ def build_services(
         else None,
         settings.public_url,
         {name: c.title for name, c in connectors.items()},
+        idle_after=Limits.of(catalogue).grant_idle,
     )
     clients = ApiClientService(api_clients, audit)
     grant_losses.subscribe(health.grant_lost)  # the host is told, once per ending

@@ -68,8 +68,13 @@ class ConnectionHealth:
         mailer: Mailer | None,
         public_url: str,
         titles: Mapping[str, str],
+        *,
+        idle_after: float | None = None,
     ) -> None:
         self.grants = grants
+        # unused this long, a grant is the retention sweep's to end: refreshing it would only
+        # race that ending (and tell the provider about a grant being revoked)
+        self.idle_after = idle_after
         self.rooms = rooms
         self.users = users
         self.notices = notices
@@ -159,6 +164,8 @@ class ConnectionHealth:
             if record is None or not record.usable:
                 continue
             if now - max(record.last_refreshed, record.created) < KEEP_ALIVE_AFTER_SECONDS:
+                continue
+            if self.idle_after and now - max(record.last_used, record.created) > self.idle_after:
                 continue
             try:
                 refreshed += self.grants.keep_alive(uid, gid)

@@ -85,7 +85,9 @@ class Retention:
             record = self.grants.load(uid, gid)
             if record is None or record.status != ACTIVE:
                 continue
-            last = max(record.last_used, record.last_refreshed, record.created)
+            # a use, not a refresh: the weekly keep-alive refresh (connection_health) would
+            # otherwise keep every grant nobody uses alive for ever
+            last = max(record.last_used, record.created)
             if now - last > limits.grant_idle:
                 self.revocation.revoke_grant(
                     uid,

@@ -72,6 +72,26 @@ def test_an_idle_grant_is_revoked_with_a_reason_its_owner_sees(
     assert (entry.actor, entry.subject) == ("system", services.audit.pseudonym(uid))
 
 
+def test_a_grant_kept_alive_by_refreshes_but_never_used_still_ends(
+    app: Flask, sign_in: Any, client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    """The keep-alive refresh is not a use: refreshed an hour ago, unused for 200 days, it
+    ends; and the keep-alive leaves such a grant to the sweep instead of refreshing it."""
+    services = app.extensions["gateway"]
+    uid, gid = calendar_grant(app, sign_in, client)
+    long_ago, lately = str(time.time() - 200 * DAY), str(time.time() - 3600)
+    redis_client.hset(
+        keys.grant(uid, gid),
+        mapping={"created": long_ago, "last_used": long_ago, "last_refreshed": lately},
+    )
+    calls = sign_in.emulator.client.calls().get("google.token", 0)
+    assert services.health.keep_alive(now=time.time() + 8 * DAY) == 0
+    assert sign_in.emulator.client.calls().get("google.token", 0) == calls
+
+    assert sweep(app, services.consent.catalogue).idle_grants_revoked == 1
+    assert services.grants.get(uid, gid).status == "revoked"
+
+
 def test_the_shipped_durations_are_the_registers() -> None:
     limits = retention.Limits.of(parse_catalogue(CATALOGUE_FILE.read_text(encoding="utf-8")))
     assert limits == retention.Limits(
