@@ -28,6 +28,7 @@ from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
+from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.connection_health import ConnectionHealth
@@ -258,6 +259,7 @@ def build_services(
     atexit.register(
         disk_scrub.start(tasks=[revocation.finish_unfinished, health.keep_alive_due]).stop
     )
+    clients = ApiClientService(api_clients, audit)
     return Services(
         settings=settings,
         redis=client,
@@ -270,7 +272,7 @@ def build_services(
         rooms=rooms,
         freebusy=freebusy,
         api_clients=api_clients,
-        clients=ApiClientService(api_clients, audit),
+        clients=clients,
         audit=audit,
         privacy=privacy,
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
@@ -278,6 +280,7 @@ def build_services(
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
+        directory=AdminDirectory(rooms, users, grants, clients, audit),
     )
 
 
@@ -301,6 +304,9 @@ def _add_template_filters(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.admin import admin
+    from gateway.blueprints.admin_clients import admin_clients
+    from gateway.blueprints.admin_lists import admin_lists
+    from gateway.blueprints.admin_room_form import admin_room_form
     from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
     from gateway.blueprints.api_v1 import api_v1
@@ -320,6 +326,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rooms)
     app.register_blueprint(admin_rooms)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_lists)
+    app.register_blueprint(admin_room_form)
+    app.register_blueprint(admin_clients)
     app.register_blueprint(availability)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)

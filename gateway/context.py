@@ -46,6 +46,7 @@ class Services:
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py
+    directory: Any = None  # services/admin_directory.py: the admin console's lists
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""
