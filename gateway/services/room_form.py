@@ -10,6 +10,7 @@ then checks the whole document again (the one set of rules of the registry).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,7 +235,9 @@ def _clock(typed: str) -> str:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:64]
+    """ "Salle Étoile 2" -> "salle-etoile-2": accents dropped, the rest hyphens."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.casefold()).strip("-")[:64]
 
 
 def _ranges_text(ranges: list[list[str]]) -> str:
