@@ -130,3 +130,51 @@ def test_an_admin_creates_a_room_with_a_holiday_and_a_member_sees_it_closed(
     assert "Closed on this date" in member.inner_text("#availability-holiday-hall")
     shot(member, width, "08-member-finder-holiday")
     member.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_other_admin_pages_at_both_widths_pass_axe(
+    live: tuple[str, Any], chromium: Any, width: str
+) -> None:
+    """People, API clients (one created: its secret shown once), grants, a delete asked."""
+    url, app = live
+    app.extensions["gateway"].rooms.create(
+        {"id": "old-wing", "name": "Old wing", "time_zone": "UTC"}
+    )
+    admin = sign_in(chromium, url, ADMIN, WIDTHS[width])
+    admin.goto(url + "/admin/people")
+    admin.fill("#q", "alice")
+    admin.press("#q", "Enter")
+    admin.wait_for_url("**q=alice**")
+    assert admin.locator("#people tbody tr").count() == 1
+    assert HOST in admin.inner_text("#people")
+    shot(admin, width, "10-people")
+
+    admin.goto(url + "/admin/clients")
+    admin.click("#new-client")
+    admin.fill("#name", "Lobby signage")
+    admin.fill("#audiences", "lobby")
+    shot(admin, width, "11-client-form")
+    admin.click("#create-client")
+    secret = admin.inner_text("#client-secret")
+    assert secret.startswith("gwc_")
+    shot(admin, width, "12-client-secret-once")
+    admin.click("#back-to-clients")
+    assert secret not in admin.content()
+    admin.click('button[id^="disable-"]')
+    assert "API client disabled" in admin.inner_text("#flashes")
+    assert "Disabled" in admin.inner_text("#clients")
+    shot(admin, width, "13-clients")
+
+    admin.goto(url + "/admin/grants")
+    assert admin.locator("#grants tbody tr").count() == 1  # Alice's room-availability consent
+    assert "room-availability" in admin.inner_text("#grants")
+    shot(admin, width, "14-grants-active")
+
+    admin.goto(url + "/admin/rooms/old-wing")
+    admin.click("#delete-room-link")
+    shot(admin, width, "15-delete-asked")
+    admin.click("#delete-room")
+    assert "Room deleted" in admin.inner_text("#flashes")
+    assert admin.is_visible("#no-rooms")
+    admin.context.close()
