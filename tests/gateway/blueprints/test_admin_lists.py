@@ -26,6 +26,9 @@ from tests.gateway.blueprints.admin_pages import (
 
 __all__ = ["alice", "bob", "gateway_env"]  # the fixtures these tests use
 
+# The lists walk every user and grant (SCAN): on a single server and on a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 LISTS = ("/admin/rooms", "/admin/people", "/admin/clients", "/admin/grants")
 
 

@@ -14,6 +14,9 @@ from gateway.services.admin_directory import PAGE_SIZE, AdminDirectory, normalis
 from gateway.storage import keys
 from gateway.storage.users import LinkedIdentity
 
+# Lists walk every user and grant (SCAN): on a single server and on every node of a cluster.
+pytestmark = pytest.mark.redis_deployments
+
 ADMIN = "the-admin-uid"
 
 
