@@ -277,10 +277,10 @@ def build_services(
         privacy=privacy,
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
         retention=Retention(grant_store, ConsentStore(client), revocation, audit, catalogue),
+        directory=AdminDirectory(rooms, users, grants, clients, audit),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
-        directory=AdminDirectory(rooms, users, grants, clients, audit),
     )
 
 

@@ -9,6 +9,7 @@ from flask import current_app
 
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
+from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
@@ -43,10 +44,10 @@ class Services:
     privacy: PrivacyService
     key_rotation: KeyRotation
     retention: Retention
+    directory: AdminDirectory  # the admin console's lists
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py
-    directory: Any = None  # services/admin_directory.py: the admin console's lists
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""
