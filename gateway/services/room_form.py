@@ -94,7 +94,9 @@ def read_form(posted: MultiDict[str, str], *, new: bool) -> tuple[RoomForm, dict
     text = {name: posted.get(name, "")[:TEXT_MAX].strip() for name in _TEXT_FIELDS}
     dates = [d[:TEXT_MAX].strip() for d in posted.getlist("exception_date")]
     hours_typed = [h[:TEXT_MAX].strip() for h in posted.getlist("exception_hours")]
+    # one past the limit, so that too many is said, not cut silently
     rows = [(d, h) for d, h in zip(dates, hours_typed, strict=False) if d or h]
+    rows = rows[: MAX_EXCEPTIONS + 1]
     form = RoomForm(
         {
             **text,

@@ -3,6 +3,8 @@ date exceptions and audiences as RoomService takes them, or a mistake named by i
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from werkzeug.datastructures import MultiDict
 
@@ -108,3 +110,11 @@ def test_the_blank_form_offers_working_days_and_members() -> None:
     )
     assert blank.values["visibility"] == ["members"]
     assert len(blank.exception_rows) == 3
+
+
+def test_hours_without_a_date_and_too_many_dates_are_mistakes() -> None:
+    read, _ = read_form(form(exception_date=[""], exception_hours=["08:00-12:00"]), new=True)
+    assert "is not a date" in read.errors["exceptions"]
+    days = [(date(2026, 1, 1) + timedelta(days=n)).isoformat() for n in range(367)]
+    read, _ = read_form(form(exception_date=days, exception_hours=[""] * 367), new=True)
+    assert read.errors == {"exceptions": "at most 366 date exceptions"}
