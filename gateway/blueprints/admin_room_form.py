@@ -26,6 +26,10 @@ admin_room_form = Blueprint("admin_room_form", __name__, url_prefix="/admin/room
 
 def _page(form: RoomForm, *, room_id: str | None, status: int = 200) -> tuple[str, int]:
     found = services().directory
+    hosts = found.host_choices(actor=signed_in_uid())
+    # a host whose profile does not open (or who is gone) stays picked: saving the form
+    # for another change must not drop the room's host and its calendar connection
+    unlisted = form.values["host"] not in {p.id for p in hosts}
     return (
         render_template(
             "admin_room_form.html",
@@ -35,7 +39,8 @@ def _page(form: RoomForm, *, room_id: str | None, status: int = 200) -> tuple[st
             zones=sorted(time_zones()),
             members=MEMBERS,
             audiences=found.audiences(),
-            hosts=found.host_choices(actor=signed_in_uid()),
+            hosts=hosts,
+            unlisted_host=form.values["host"] if unlisted else "",
         ),
         status,
     )

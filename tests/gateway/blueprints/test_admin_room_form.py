@@ -265,3 +265,21 @@ def test_deleting_asks_first_then_deletes(app: Flask, client: FlaskClient, bob: 
     assert "Room deleted" in text_of(client.get(done.headers["Location"]))
     assert client.get("/admin/rooms/atlas/delete").status_code == 404
     assert client.post("/admin/rooms/atlas/delete", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_host_whose_name_cannot_be_read_stays_the_host_when_the_room_is_saved(
+    app: Flask, client: FlaskClient, bob: str, alice: tuple[FlaskClient, str]
+) -> None:
+    _, alice_id = alice
+    token = csrf_token(client)
+    client.post("/admin/rooms/new", data=filled(token, host=alice_id))
+    services_of(app).redis.hset(f"gw:{{u:{alice_id}}}:profile", "sealed", "no longer opens")
+    form = text_of(client.get("/admin/rooms/atlas/edit"))
+    assert f'<option value="{alice_id}" selected>The current host' in form
+    assert "Alice Example" not in form
+    options = element(form, "host").count("<option")
+    saved = client.post(
+        "/admin/rooms/atlas/edit", data=filled(token, name="Atlas 2", host=alice_id)
+    )
+    assert saved.status_code == 303 and options == 3  # none, the current host, Bob
+    assert stored(app).host == alice_id and stored(app).name == "Atlas 2"
