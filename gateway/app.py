@@ -29,6 +29,7 @@ from gateway.metrics import init_metrics
 from gateway.request_log import init_request_log
 from gateway.security import install_body_limit, install_host_check, install_security_headers
 from gateway.services import purposes
+from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.connection_health import ConnectionHealth
@@ -283,6 +284,7 @@ def build_services(
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
         retention=Retention(grant_store, ConsentStore(client), revocation, audit, catalogue),
         receipts=ReceiptService(signer, revocation, access_log, rooms, clients),
+        directory=AdminDirectory(rooms, users, grants, clients, audit),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
@@ -309,6 +311,9 @@ def _add_template_filters(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.admin import admin
+    from gateway.blueprints.admin_clients import admin_clients
+    from gateway.blueprints.admin_lists import admin_lists
+    from gateway.blueprints.admin_room_form import admin_room_form
     from gateway.blueprints.admin_rooms import admin_rooms
     from gateway.blueprints.api import api
     from gateway.blueprints.api_v1 import api_v1
@@ -329,6 +334,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rooms)
     app.register_blueprint(admin_rooms)
     app.register_blueprint(admin)
+    app.register_blueprint(admin_lists)
+    app.register_blueprint(admin_room_form)
+    app.register_blueprint(admin_clients)
     app.register_blueprint(availability)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)

@@ -9,6 +9,7 @@ from flask import current_app
 
 from gateway.config import Settings
 from gateway.crypto.vault import Vault
+from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.consent import ConsentService
 from gateway.services.freebusy import FreeBusyService
@@ -45,6 +46,7 @@ class Services:
     key_rotation: KeyRotation
     retention: Retention
     receipts: ReceiptService  # receipts as people read and check them, room access
+    directory: AdminDirectory  # the admin console's lists
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py

@@ -12,6 +12,11 @@ DONE = {
     "times are deleted, and the consent for it is withdrawn.",
     "withdrawn": "Consent withdrawn: the calendar access it allowed has ended and its data "
     "is deleted.",
+    "room-created": "Room created.",
+    "room-saved": "Room saved.",
+    "room-deleted": "Room deleted: members and API clients no longer see it.",
+    "client-disabled": "API client disabled: its secret is refused from now on.",
+    "client-enabled": "API client enabled again.",
 }
 
 

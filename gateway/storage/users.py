@@ -345,6 +345,15 @@ class UserStore:
             identities=tuple(sorted(opened.values(), key=lambda i: i.linked_at)),
         )
 
+    def ids(self) -> list[str]:
+        """The id of every user with a profile (SCAN: the admin console's people list and
+        host picker only; never a request path members take)."""
+        found = {
+            keys.owner_of_key(str(name))
+            for name in self.client.scan_iter(match=keys.profile("*"), count=500)
+        }
+        return sorted(found)
+
 
 def _created(profile: dict[str, str]) -> str | None:
     """The profile's creation time as stored, when it is a number."""

@@ -338,3 +338,13 @@ def test_one_pass_moves_the_old_names_of_people_who_do_not_sign_in_again(
     assert store.move_legacy_names() == 3
     assert (names_of(redis_client, alice), names_of(redis_client, bob)) == keyed
     assert store.move_legacy_names() == 0
+
+
+def test_ids_lists_every_user_with_a_profile_and_nothing_else(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    alice = store.create_with_identity(identity("google", "g-ids-1", "Alice"))
+    bob = store.create_with_identity(identity("microsoft", "t:o-ids", "Bob"))
+    assert store.ids() == sorted([alice, bob])
+    redis_client.delete(keys.profile(bob))  # an erased user's profile is gone
+    assert store.ids() == [alice]
