@@ -90,7 +90,9 @@ class IcsConnector(Connector):
         window_limit=timedelta(days=62),
         addressing="listed",
     )
-    credential_fields = (CredentialField("feed_url", "Secret address in iCal format", "url"),)
+    credential_fields = (
+        CredentialField("feed_url", "Secret address in iCal format", "url", secret=True),
+    )
     revoke_hint = (
         "Also reset the calendar's secret address at your calendar provider, so that the "
         "old one stops working (Google Calendar: Settings, the calendar, Integrate calendar, "
