@@ -326,3 +326,19 @@ def test_an_erasure_deletes_the_sealed_address_and_the_export_holds_none(
     assert ics_app.extensions["gateway"].grants.tokens_if_readable(uid, grant.id) is None
     stored = redis_contents()
     assert SECRET not in stored and server.url not in stored
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("https://169.254.169.254/latest/calendar.ics", "a cloud metadata address"),
+        ("https://10.1.2.3/calendar.ics", "a private address"),
+    ],
+)
+def test_an_address_inside_the_deployment_is_refused_on_the_page(
+    ics_app: Flask, host: tuple[FlaskClient, str], address: str, said: str
+) -> None:
+    client, uid = host
+    answer = connect(client, address)
+    assert answer.status_code == 400 and said in answer.get_data(as_text=True)
+    assert ics_app.extensions["gateway"].grants.list(uid) == []
