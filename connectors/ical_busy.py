@@ -7,6 +7,10 @@ only start and end times leave this module: an event's title, location, descript
 attendees and organizer are never read into a returned value, so nothing but times can
 reach a caller, a cache or a log line.
 
+Whatever a server sends is first cut down to the time properties as text (`times_only`),
+so event fields never even become objects here, and a recurrence too frequent to expand
+in a worker's time (secondly, minutely, many hourly) makes the calendar unreadable.
+
 Rules (RFC 5545 §3.6.1, §3.8.2.7, §3.8.1.11): TRANSP:TRANSPARENT and STATUS:CANCELLED are
 free; an all-day (DATE) event without DTEND lasts one day; an instant (DATE-TIME start,
 no DTEND or DURATION) takes no time; floating times and all-day dates are wall time in the
@@ -15,6 +19,8 @@ calendar's own zone (`floating`, UTC when it names none).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
@@ -24,6 +30,74 @@ import recurring_ical_events
 from connectors.base import Busy
 
 FLOATING_MARGIN = timedelta(days=2)  # floating times compare as wall time: widen, then clip
+# What busy time needs of a calendar (RFC 5545): the components that carry or place times,
+# and in them only these properties; everything else is dropped as text, before parsing.
+TIME_COMPONENTS = frozenset({"VCALENDAR", "VEVENT", "VTIMEZONE", "STANDARD", "DAYLIGHT"})
+TIME_PROPERTIES = frozenset(
+    {
+        "BEGIN",
+        "END",
+        "VERSION",
+        "X-WR-TIMEZONE",
+        "UID",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "RECURRENCE-ID",
+        "TRANSP",
+        "STATUS",
+        "TZID",
+        "TZOFFSETFROM",
+        "TZOFFSETTO",
+    }
+)
+# Recurrences a room's calendar never needs, and that would take a worker's time to expand
+# (one a second is 86,400 instances a day): a calendar with them is unreadable, not free.
+TOO_FREQUENT = re.compile(r"FREQ=(SECONDLY|MINUTELY)", re.IGNORECASE)
+MAX_HOURLY_SERIES = 50
+_NAME = re.compile(r"[;:]")
+_UNFOLD = re.compile(r"\r?\n[ \t]")
+
+
+def times_only(raw: bytes | str) -> str:
+    """The calendar reduced to what busy time needs, as iCalendar text: VEVENTs and time
+    zones with their time properties only (no SUMMARY, LOCATION, DESCRIPTION, ATTENDEE,
+    ORGANIZER, VALARM, VTODO ...), UIDs replaced by a digest (they only pair an overridden
+    instance with its series). Raises ValueError for recurrences too frequent to expand."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    kept: list[str] = []
+    skipping: list[str] = []  # the components being dropped, innermost last
+    hourly = 0
+    for line in _UNFOLD.sub("", text).splitlines():
+        name, _, value = line.partition(":")
+        name = _NAME.split(name, maxsplit=1)[0].strip().upper()
+        if name in ("BEGIN", "END"):
+            component = value.strip().upper()
+            if skipping:
+                if name == "BEGIN":
+                    skipping.append(component)
+                elif component == skipping[-1]:
+                    skipping.pop()
+                continue
+            if component not in TIME_COMPONENTS:
+                if name == "BEGIN":
+                    skipping.append(component)
+                continue
+        elif skipping or name not in TIME_PROPERTIES:
+            continue
+        elif name == "UID":
+            line = "UID:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+        elif name == "RRULE":
+            if TOO_FREQUENT.search(value):
+                raise ValueError("a recurrence too frequent to expand")
+            hourly += "FREQ=HOURLY" in value.upper()
+            if hourly > MAX_HOURLY_SERIES:
+                raise ValueError("too many hourly recurrences to expand")
+        kept.append(line)
+    return "\r\n".join(kept) + "\r\n"
 
 
 def zone_of(vcalendar_text: str) -> tzinfo:
@@ -109,7 +183,7 @@ def busy_from_events(
     times is read."""
     periods: list[tuple[datetime, datetime]] = []
     for text in texts:
-        calendar = icalendar.Calendar.from_ical(text)
+        calendar = icalendar.Calendar.from_ical(times_only(text))
         periods += _event_periods(calendar, start, end, floating)
     return clip(periods, start, end)
 

@@ -31,17 +31,18 @@ import icalendar
 
 from connectors.base import Busy
 from connectors.errors import AuthorizationDenied, ConnectorError, ProviderUnavailable
-from connectors.ical_busy import busy_of_calendar
+from connectors.ical_busy import busy_of_calendar, times_only
 from connectors.outbound import GuardedSession, OutboundGuard
 
 FEED_BYTES = 10 * 1024 * 1024  # Outlook's and Google's feeds of busy calendars stay well under
 MAX_ADDRESS = 512  # the consent form's field takes no more
 # The feed's address was reset at the provider (or never was one): the grant's matter.
 GONE = frozenset({401, 403, 404, 410})
-# Busy times are computed for this much around today (and the asked range), so that the
-# next queries, which ask about the coming days, are answered from a 304.
-LOOK_BACK = timedelta(days=7)
-LOOK_AHEAD = timedelta(days=100)
+# Busy times are computed for the asked range and, when it is near today, for this much
+# around today, so that the next queries, which ask about the coming days, are answered
+# from a 304. Not more: expanding recurrences costs time in proportion to the span.
+LOOK_BACK = timedelta(days=1)
+LOOK_AHEAD = timedelta(days=31)
 MAX_REMEMBERED = 10_000
 
 
@@ -175,9 +176,11 @@ def fetch(
 
 
 def parse(body: bytes) -> icalendar.Calendar:
-    """The feed as a calendar; ValueError when it is not one (an HTML page, garbage)."""
+    """The feed's times as a calendar (`times_only`: every event field is dropped as text,
+    before parsing); ValueError when it is not a calendar (an HTML page, garbage) or holds
+    recurrences too frequent to expand."""
     try:
-        calendar = icalendar.Calendar.from_ical(body)
+        calendar = icalendar.Calendar.from_ical(times_only(body))
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
         raise ValueError(f"not iCalendar ({type(error).__name__})") from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
@@ -198,11 +201,15 @@ def feed_zone(calendar: icalendar.Calendar) -> tzinfo:
 def remember(
     answer: FeedAnswer, address: FeedAddress, start: datetime, end: datetime
 ) -> Remembered:
-    """Parse a 200's feed into busy times for `start`..`end` widened around today.
+    """Parse a 200's feed into busy times for `start`..`end`, widened to the coming weeks
+    when it is near today.
     Raises ValueError for a feed that is not a calendar or cannot be expanded."""
     calendar = parse(answer.body)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    span = (min(start, today - LOOK_BACK), max(end, today + LOOK_AHEAD))
+    near = (today - LOOK_BACK, today + LOOK_AHEAD)
+    span = (start, end)
+    if start < near[1] and end > near[0]:
+        span = (min(start, near[0]), max(end, near[1]))
     try:
         busy = busy_of_calendar(calendar, *span, floating=feed_zone(calendar))
     except Exception as error:  # a member's server wrote it: any library error is its fault

@@ -55,11 +55,12 @@ def test_the_address_is_never_in_a_repr_and_its_digest_is_stable() -> None:
 def test_what_is_remembered_is_validators_and_times_only() -> None:
     answer = FeedAnswer(200, FEED.encode(), '"v1"', "Wed, 18 Nov 2026 10:00:00 GMT")
     kept = remember(answer, FeedAddress(ADDRESS), *DAY)
-    assert kept.covers(*DAY) and kept.etag == '"v1"'
-    assert tuple(p for p in kept.busy if DAY[0] <= p[0] < DAY[1]) == EXPECTED
+    assert kept.covers(*DAY) and kept.etag == '"v1"' and kept.busy == EXPECTED
     assert not any(text in repr(kept) for text in PLANTED_IN_FEED)
-    today = datetime.now(UTC)
-    assert kept.covers(today, today + timedelta(days=60))  # the coming weeks: from a 304
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    soon = remember(answer, FeedAddress(ADDRESS), today, today + timedelta(days=1))
+    assert soon.covers(today + timedelta(days=30), today + timedelta(days=31))  # from a 304
+    assert not kept.covers(today, today + timedelta(days=1))  # a range far from today: alone
 
 
 def test_the_memory_is_per_grant_per_address_and_bounded() -> None:

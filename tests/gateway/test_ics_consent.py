@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,16 @@ from tests.security.support import api_client, bearer
 PAGE = "/consent/room-availability"
 SECRET = SECRET_PATH.split("/")[3]  # the random part of the address
 ASKED = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
-NEXT_DAY = {"timeMin": "2026-11-26T00:00:00Z", "timeMax": "2026-11-27T00:00:00Z"}
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_after(days: int) -> dict[str, str]:
+    """A day counted from today (the feed's remembered span is around today)."""
+    first = TODAY + timedelta(days=days)
+    return {
+        "timeMin": first.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timeMax": (first + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -208,9 +218,9 @@ def test_the_feed_is_downloaded_once_while_unchanged(
 ) -> None:
     client, uid = host
     room = connected_room(ics_app, client, uid, server)
-    assert status_of(ics_app, room) == "ok"
+    assert status_of(ics_app, room, day_after(1)) == "ok"
     assert server.publisher.count(200) == 2  # connect, then the first free/busy
-    assert status_of(ics_app, room, NEXT_DAY) == "ok"  # not in the gateway's cache: asked
+    assert status_of(ics_app, room, day_after(2)) == "ok"  # not in the gateway's cache
     assert server.publisher.count(200) == 2 and server.publisher.count(304) == 1
 
 
