@@ -34,7 +34,7 @@ from connectors.errors import AuthorizationDenied, ConnectorError, ProviderUnava
 from connectors.ical_busy import busy_of_calendar, times_only
 from connectors.outbound import GuardedSession, OutboundGuard
 
-FEED_BYTES = 10 * 1024 * 1024  # Outlook's and Google's feeds of busy calendars stay well under
+FEED_BYTES = 10 * 1024 * 1024  # a whole calendar, past included: more than a CalDAV answer
 MAX_ADDRESS = 512  # the consent form's field takes no more
 # The feed's address was reset at the provider (or never was one): the grant's matter.
 GONE = frozenset({401, 403, 404, 410})
