@@ -58,12 +58,15 @@ SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)
 @dataclass(frozen=True)
 class CredentialField:
     """One field of the consent page's form for a provider whose credential a person types
-    (`app_password`, `feed_url`): its form name, label, input type and autocomplete hint."""
+    (`app_password`, `feed_url`): its form name, label, input type and autocomplete hint.
+    `secret`: the value is a credential even though it is not a password field (a feed's
+    secret address), so the page never shows it back."""
 
     name: str
     label: str
     input_type: str = "text"
     autocomplete: str = "off"
+    secret: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,8 @@ Redis, its cloud's metadata service or an intranet. So every request to such an 
 - goes through `HTTPS_PROXY` when it is set (as every provider call, connectors/http.py),
   tunnelled with CONNECT to the checked address, never the name, so the proxy cannot
   resolve it anew; plain http (loopback only) never goes through a proxy;
-- is cut off past `MAX_RESPONSE_BYTES` of (decoded) body or `TOTAL_SECONDS` for the whole
+- is cut off past `MAX_RESPONSE_BYTES` (or the session's own `max_bytes`: an ICS feed
+  is bigger than a CalDAV answer) of (decoded) body or `TOTAL_SECONDS` for the whole
   chain, and each connect or read waits at most what is left of that.
 
 The allowlist names host names (exact), addresses or CIDR ranges. A host-name entry lets
@@ -264,12 +265,13 @@ class _PinnedAdapter(HTTPAdapter):
             raise ProviderUnavailable(
                 f"the server did not answer ({type(error).__name__})"
             ) from None
-        response._content = _read_bounded(response, deadline)
+        response._content = _read_bounded(response, deadline, self.session.max_bytes)
         return response
 
 
-def _read_bounded(response: requests.Response, deadline: float) -> bytes:
-    """The whole (decoded) body, or `ProviderUnavailable` past the size or the deadline."""
+def _read_bounded(response: requests.Response, deadline: float, max_bytes: int) -> bytes:
+    """The whole (decoded) body, or `ProviderUnavailable` past the size (code
+    `too_large`) or the deadline."""
     raw = response.raw
     chunks: list[bytes] = []
     total = 0
@@ -286,8 +288,8 @@ def _read_bounded(response: requests.Response, deadline: float) -> bytes:
             if not chunk:
                 break
             total += len(chunk)
-            if total > MAX_RESPONSE_BYTES:
-                raise ProviderUnavailable("the server's answer is too large")
+            if total > max_bytes:
+                raise ProviderUnavailable("the server's answer is too large", code="too_large")
             chunks.append(chunk)
     except (OSError, requests.RequestException, ValueError) as error:
         raise ProviderUnavailable(
@@ -313,8 +315,10 @@ class GuardedSession(requests.Session):
         guard: OutboundGuard,
         ca_bundle: str | None = None,
         total_seconds: float = TOTAL_SECONDS,
+        max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__()
+        self.max_bytes = max_bytes
         self.trust_env = False  # no proxy, netrc or CA bundle from the environment
         self.verify = ca_bundle or True
         self.max_redirects = MAX_REDIRECTS

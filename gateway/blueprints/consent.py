@@ -30,7 +30,8 @@ def _page(
     uid: str, purpose: str, typed: Mapping[str, str], error: str = "", preset_only: bool = False
 ) -> str:
     """The consent page; for a typed credential, its form again with what was typed (never
-    a password), or with a preset's URL that a preset link put in the query."""
+    a password or another secret field), or with a preset's URL that a preset link put in
+    the query."""
     found = services().consent
     offer = found.offer(purpose, _provider())
     presets = {url for _, url in offer.presets}
@@ -38,6 +39,7 @@ def _page(
         f.name: str(typed.get(f.name) or "")
         for f in offer.fields
         if f.input_type != "password"
+        and not f.secret
         and (not preset_only or (f.input_type == "url" and typed.get(f.name) in presets))
     }
     return render_template(

@@ -61,9 +61,11 @@ class Offer:
     provider_title: str
     scopes: tuple[str, ...]
     note: str | None
-    # a provider whose credential the person types: the form's fields and URL presets
+    # a provider whose credential the person types: the form's fields and URL presets,
+    # and what the credential is (capabilities.credential: "app_password", "feed_url")
     fields: tuple[CredentialField, ...] = ()
     presets: tuple[tuple[str, str], ...] = ()
+    credential: str = "none"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class ConsentService:
             note=purpose.consent.provider_notes.get(kind),
             fields=connector.credential_fields if _typed(connector) else (),
             presets=connector.credential_presets if _typed(connector) else (),
+            credential=connector.capabilities.credential,
         )
 
     def offers_for(self, uid: str) -> list[Offer]:

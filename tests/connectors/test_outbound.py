@@ -11,7 +11,14 @@ import trustme
 
 from connectors import outbound
 from connectors.errors import ProviderUnavailable
-from connectors.outbound import AddressRefused, Allowlist, OutboundGuard, guarded_session, refusal
+from connectors.outbound import (
+    AddressRefused,
+    Allowlist,
+    GuardedSession,
+    OutboundGuard,
+    guarded_session,
+    refusal,
+)
 from tests.connectors.outbound_servers import answer, drip, serve
 
 
@@ -162,6 +169,21 @@ def test_answers_are_capped_in_size(ca: trustme.CA, ca_file: str) -> None:
         pytest.raises(ProviderUnavailable, match="too large"),
     ):
         guarded_session("127.0.0.1", ca_file).get(f"https://127.0.0.1:{port}/")
+
+
+def test_a_session_may_take_more_or_less_than_the_default_size(
+    ca: trustme.CA, ca_file: str
+) -> None:
+    """An ICS feed is bigger than a CalDAV answer: a session sets its own cap."""
+    body = b"x" * (outbound.MAX_RESPONSE_BYTES + 1)
+    guard = OutboundGuard(Allowlist.parse("127.0.0.1"))
+    with serve(answer(body=body), ca=ca) as (port, _seen):
+        roomy = GuardedSession(guard, ca_file, max_bytes=len(body))
+        assert roomy.get(f"https://127.0.0.1:{port}/").content == body
+        tight = GuardedSession(guard, ca_file, max_bytes=1024)
+        with pytest.raises(ProviderUnavailable) as refused:
+            tight.get(f"https://127.0.0.1:{port}/")
+        assert refused.value.code == "too_large"
 
 
 def test_a_dripping_server_is_cut_off_at_the_total_time(ca: trustme.CA, ca_file: str) -> None:

@@ -48,7 +48,7 @@ PROVIDER = ProviderSpec(
 
 
 def test_the_kinds_are_the_provider_modules() -> None:
-    assert registry.kinds() == ("caldav", "google", "microsoft", "oidc")
+    assert registry.kinds() == ("caldav", "google", "ics", "microsoft", "oidc")
     assert registry.spec("google").connector is GoogleConnector
     with pytest.raises(registry.UnknownProvider):
         registry.spec("yahoo")
@@ -63,17 +63,23 @@ def test_a_new_module_is_a_new_provider_without_editing_the_registry(
         found = registry.providers.__wrapped__()  # type: ignore[attr-defined]
     finally:
         sys.modules.pop("connectors.feeds", None)
-    assert list(found) == ["caldav", "feeds", "google", "microsoft", "oidc"]
+    assert list(found) == ["caldav", "feeds", "google", "ics", "microsoft", "oidc"]
     assert found["feeds"].variables == frozenset({"GATEWAY_FEEDS_ENABLED"})
     assert found["feeds"].capabilities.credential == "feed_url"
 
 
 def test_capabilities_are_data_the_gateway_asks_instead_of_kinds() -> None:
-    caldav, google, microsoft, oidc = (registry.capabilities(k) for k in registry.kinds())
-    assert caldav and google and microsoft and oidc
+    caldav, google, ics, microsoft, oidc = (registry.capabilities(k) for k in registry.kinds())
+    assert caldav and google and ics and microsoft and oidc
     assert (caldav.credential, caldav.addressing, caldav.sign_in) == (
         "app_password",
         "listed",
+        False,
+    )
+    assert (ics.credential, ics.batch_size, ics.sign_in, ics.can_revoke) == (
+        "feed_url",
+        1,
+        False,
         False,
     )
     assert (google.batch_size, google.addressing, google.can_revoke) == (50, "listed", True)

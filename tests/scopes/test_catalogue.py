@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.caldav import SCOPES as CALDAV_SCOPES
+from connectors.ics import SCOPES as ICS_SCOPES
 from scopes import (
     LEGAL_BASES,
     MICROSOFT_PERMISSIONS,
@@ -71,6 +72,7 @@ KNOWN = {
     "microsoft": set(MICROSOFT_PERMISSIONS),
     "oidc": set(OIDC_SCOPES),
     "caldav": set(CALDAV_SCOPES),
+    "ics": set(ICS_SCOPES),
 }
 
 

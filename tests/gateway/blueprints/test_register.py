@@ -117,6 +117,7 @@ def test_json_register_says_what_room_availability_asks_for(browser: FlaskClient
         "google": ["https://www.googleapis.com/auth/calendar.freebusy"],
         "microsoft": ["Calendars.ReadBasic", "offline_access"],
         "caldav": ["caldav:free-busy"],
+        "ics": ["ics:feed"],
     }
     assert purpose["consent"]["version"]
     assert len(purpose["consent"]["sha256"]) == 64
