@@ -98,6 +98,9 @@ class Deliverer:
                 self._queue.task_done()
 
     def _deliver(self, delivery: Delivery, build: Build) -> None:
+        with self.state.lock:
+            if not any(d is delivery for d in self.state.deliveries):
+                return  # queued before a reset: that world is gone
         fault = self.take_fault(delivery.kind)
         if fault is not None and fault.delay_ms:
             time.sleep(fault.delay_ms / 1000)

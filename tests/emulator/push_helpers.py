@@ -38,6 +38,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    raw_query: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -63,7 +64,11 @@ class Receiver:
     def app(self, environ: Any, start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         seen = Received(
-            request.path, request.args.to_dict(), dict(request.headers), request.get_data()
+            request.path,
+            request.args.to_dict(),
+            dict(request.headers),
+            request.get_data(),
+            environ.get("QUERY_STRING", ""),
         )
         with self.lock:
             self.received.append(seen)
