@@ -248,15 +248,18 @@ class EmulatorClient:
         duplicate: bool = False,
         forge: bool = False,
         times: int = 1,
+        reorder: bool = False,
     ) -> None:
         """The next `times` deliveries of `kind` (google, graph, validation, lifecycle;
-        None: any) come late, never, twice, or with a wrong token/clientState."""
+        None: any) come late, never, twice, with a wrong token/clientState, or after the
+        delivery that follows them (`reorder`)."""
         body = {
             "kind": kind,
             "delay_ms": delay_ms,
             "drop": drop,
             "duplicate": duplicate,
             "forge": forge,
+            "reorder": reorder,
             "times": times,
         }
         self._call("POST", "delivery-faults", body)

@@ -3,7 +3,7 @@
 Delete an event (its watchers hear of it), list Google channels and Graph subscriptions,
 expire one now, fire a Graph lifecycle event, read the delivery log, and queue delivery
 faults: late (`delay_ms`), missing (`drop`), sent twice (`duplicate`), with a wrong
-token or clientState (`forge`), for one kind of delivery or all.
+token or clientState (`forge`), after the next one (`reorder`), for one kind or all.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def add_delivery_fault() -> Any:
     if kind is not None and kind not in DELIVERY_KINDS:
         raise BadInput(f"'kind' must be one of {', '.join(DELIVERY_KINDS)} or null")
     flags = {}
-    for name in ("drop", "duplicate", "forge"):
+    for name in ("drop", "duplicate", "forge", "reorder"):
         value = data.get(name, False)
         if not isinstance(value, bool):
             raise BadInput(f"{name!r} must be true or false")
@@ -120,8 +120,8 @@ def add_delivery_fault() -> Any:
         times=int(times or 1),
         **flags,
     )
-    if not (fault.delay_ms or fault.drop or fault.duplicate or fault.forge):
-        raise BadInput("a delivery fault needs delay_ms, drop, duplicate or forge")
+    if not (fault.delay_ms or fault.drop or fault.duplicate or fault.forge or fault.reorder):
+        raise BadInput("a delivery fault needs delay_ms, drop, duplicate, forge or reorder")
     state = current_state()
     with state.lock:
         state.delivery_faults.append(fault)

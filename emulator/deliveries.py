@@ -63,6 +63,8 @@ class Deliverer:
         self.http = requests.Session()
         self.http.trust_env = False
         self._queue: queue.Queue[tuple[Delivery, Build] | None] = queue.Queue()
+        # a delivery a `reorder` fault holds back until the next one was sent
+        self._held: tuple[Delivery, dict[str, str], bytes | None] | None = None
         self._thread = threading.Thread(target=self._run, name="emulator-push", daemon=True)
         self._thread.start()
 
@@ -98,9 +100,8 @@ class Deliverer:
                 self._queue.task_done()
 
     def _deliver(self, delivery: Delivery, build: Build) -> None:
-        with self.state.lock:
-            if not any(d is delivery for d in self.state.deliveries):
-                return  # queued before a reset: that world is gone
+        if not self._current(delivery):
+            return  # queued before a reset: that world is gone
         fault = self.take_fault(delivery.kind)
         if fault is not None and fault.delay_ms:
             time.sleep(fault.delay_ms / 1000)
@@ -111,13 +112,26 @@ class Deliverer:
         forged = bool(fault and fault.forge)
         headers, body = build(forged)
         delivery.forged = forged
+        if fault is not None and fault.reorder and self._held is None:
+            with self.state.lock:
+                delivery.outcome = "held"
+            self._held = (delivery, headers, body)
+            return
         self._post(delivery, headers, body)
+        if self._held is not None:
+            held, self._held = self._held, None
+            if self._current(held[0]):
+                self._post(*held)
         if fault is not None and fault.duplicate:
             again = replace(delivery, status=None, outcome="pending", at=time.time())
             with self.state.lock:
                 self._record(again)
             self._post(again, headers, body)
         self.state.save()
+
+    def _current(self, delivery: Delivery) -> bool:
+        with self.state.lock:
+            return any(d is delivery for d in self.state.deliveries)
 
     def _post(self, delivery: Delivery, headers: dict[str, str], body: bytes | None) -> None:
         timeout = self.state.settings.delivery_timeout_ms / 1000

@@ -81,13 +81,15 @@ class Subscription:
 
 @dataclass
 class DeliveryFault:
-    """What the next matching deliveries suffer: late, lost, sent twice or forged."""
+    """What the next matching deliveries suffer: late, lost, sent twice, forged, or held
+    back until the one after it was sent (out of order)."""
 
     kind: str | None = None  # one of DELIVERY_KINDS, or None for any
     delay_ms: int = 0
     drop: bool = False
     duplicate: bool = False
     forge: bool = False
+    reorder: bool = False
     times: int = 1  # -1: for ever
 
     def matches(self, kind: str) -> bool:
@@ -102,7 +104,7 @@ class Delivery:
     target: str  # channel or subscription id
     url: str
     status: int | None = None  # the receiver's HTTP status; None when none came back
-    outcome: str = "pending"  # delivered | failed | dropped | timeout | error | pending
+    outcome: str = "pending"  # delivered|failed|dropped|timeout|error|pending|held
     state: str | None = None  # Google's resource state or Graph's change/lifecycle event
     message_number: int | None = None
     forged: bool = False

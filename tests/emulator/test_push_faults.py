@@ -78,6 +78,18 @@ def test_a_forged_notification_carries_a_wrong_token(emu: Any, channel: Any, rec
     assert [d["forged"] for d in emu.client.deliveries("google")] == [False, True, False]
 
 
+def test_a_reordered_notification_arrives_after_the_next_one(
+    emu: Any, channel: Any, receiver: Any
+) -> None:
+    emu.client.delivery_fault(kind="google", reorder=True)
+
+    change(emu)
+    change(emu)
+
+    receiver.wait_for(3)
+    assert states(receiver) == [("sync", "1"), ("exists", "3"), ("exists", "2")]
+
+
 def test_a_late_notification_arrives_after_its_delay(emu: Any, channel: Any, receiver: Any) -> None:
     emu.client.delivery_fault(kind="google", delay_ms=600)
     started = time.monotonic()
