@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from emulator import push_graph
+from emulator import push_graph_notices
 from emulator.control import BadInput, bad_input, body, text, whole
 from emulator.deliveries import current_deliverer
 from emulator.faults import current_state
@@ -75,8 +75,8 @@ def expire_subscription(subscription_id: str) -> Any:
 @bp.post("/subscriptions/<subscription_id>/lifecycle")
 def fire_lifecycle(subscription_id: str) -> Any:
     event = text(body(), "event")
-    if event not in push_graph.LIFECYCLE_EVENTS:
-        raise BadInput(f"'event' must be one of {', '.join(push_graph.LIFECYCLE_EVENTS)}")
+    if event not in push_graph_notices.LIFECYCLE_EVENTS:
+        raise BadInput(f"'event' must be one of {', '.join(push_graph_notices.LIFECYCLE_EVENTS)}")
     state = current_state()
     with state.lock:
         sub = state.subscriptions.get(subscription_id)
@@ -84,7 +84,7 @@ def fire_lifecycle(subscription_id: str) -> Any:
         raise BadInput(f"no subscription {subscription_id!r}", "unknown_subscription")
     if sub.lifecycle_url is None:
         raise BadInput("that subscription has no lifecycleNotificationUrl", "no_lifecycle_url")
-    push_graph.lifecycle(state, sub, str(event))
+    push_graph_notices.lifecycle(state, sub, str(event))
     return jsonify({"sent": event}), 202
 
 

@@ -6,7 +6,7 @@ as the providers notify on every change to a watched calendar, whoever made it.
 
 from __future__ import annotations
 
-from emulator import push_google, push_graph
+from emulator import push_google, push_graph_notices
 from emulator.state import EmulatorState, Event
 
 
@@ -19,9 +19,9 @@ def announce(state: EmulatorState, before: Event | None, after: Event | None) ->
     )
     if before is not None and moved:
         sent += push_google.event_changed(state, before.owner, before.calendar)
-        sent += push_graph.event_changed(state, before.owner, before.id, "deleted")
+        sent += push_graph_notices.event_changed(state, before.owner, before.id, "deleted")
     if after is not None:
         sent += push_google.event_changed(state, after.owner, after.calendar)
         change = "updated" if before is not None and before.owner == after.owner else "created"
-        sent += push_graph.event_changed(state, after.owner, after.id, change)
+        sent += push_graph_notices.event_changed(state, after.owner, after.id, change)
     return sent

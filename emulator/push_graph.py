@@ -4,8 +4,9 @@
 answers 201: Graph posts `?validationToken=...` and wants the decoded token back as
 text/plain with a 200 within 10 seconds, else the create fails with 400. Notifications
 carry ids only (no `includeResourceData`), the subscription's `clientState`, and expect a
-2xx (202). An event subscription lives at most 10,080 minutes and needs `Calendars.Read`
-(the create-subscription permissions table lists no `Calendars.ReadBasic` for events).
+2xx (202); push_graph_notices.py sends them. An event subscription lives at most 10,080
+minutes and needs `Calendars.Read` (the create-subscription permissions table lists no
+`Calendars.ReadBasic` for events).
 Sources: learn.microsoft.com/graph/api/subscription-post-subscriptions,
 learn.microsoft.com/graph/change-notifications-delivery-webhooks,
 learn.microsoft.com/graph/change-notifications-lifecycle-events.
@@ -13,8 +14,6 @@ learn.microsoft.com/graph/change-notifications-lifecycle-events.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -26,12 +25,12 @@ from emulator.calendar import bearer
 from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import graph_error
 from emulator.faults import current_state, endpoint
-from emulator.push_state import Delivery, Subscription
-from emulator.state import Account, EmulatorState, Token
+from emulator.push_graph_notices import graph_timestamp
+from emulator.push_state import Subscription
+from emulator.state import Account, Token
 
 EVENT_SCOPES = frozenset({"Calendars.Read", "Calendars.ReadWrite"})
 CHANGE_TYPES = ("created", "updated", "deleted")
-LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 MAX_MINUTES = 10_080  # Outlook events without resource data
 MAX_CLIENT_STATE = 255
 VALIDATION_FAILED = (
@@ -46,11 +45,6 @@ def bad(message: str) -> Response:
 
 def not_found() -> Response:
     return graph_error(404, "ResourceNotFound", "The object was not found.")
-
-
-def graph_timestamp(seconds: float) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
 
 
 def expiration_of(raw: Any) -> float | Response:
@@ -245,70 +239,6 @@ def delete(subscription_id: str) -> Response:
     with current_state().lock:
         sub.removed = True
     return Response(status=204)
-
-
-def post_json(sub: Subscription, kind: str, url: str, state_name: str, item: dict) -> None:
-    """Queue one `{"value": [item]}` POST; a forging fault swaps the clientState."""
-    delivery = Delivery(kind=kind, target=sub.id, url=url, state=state_name)
-
-    def build(forged: bool) -> tuple[dict[str, str], bytes | None]:
-        sent = {**item, "clientState": "forged" if forged else sub.client_state}
-        return {"Content-Type": "application/json"}, json.dumps({"value": [sent]}).encode()
-
-    current_deliverer().enqueue(delivery, build)
-
-
-def event_changed(state: EmulatorState, owner: str, event_id: str, change: str) -> int:
-    """A change notification on every live subscription to `owner`'s events; how many."""
-    with state.lock:
-        watching = [
-            s
-            for s in state.subscriptions.values()
-            if s.live() and s.owner == owner and change in s.change_types
-        ]
-    for sub in watching:
-        path = f"Users/{sub.owner_id}/Events/{event_id}"
-        etag = hashlib.sha256(f"{event_id}:{time.time_ns()}".encode()).hexdigest()[:16]
-        post_json(
-            sub,
-            "graph",
-            sub.notification_url,
-            change,
-            {
-                "subscriptionId": sub.id,
-                "subscriptionExpirationDateTime": graph_timestamp(sub.expiration),
-                "changeType": change,
-                "resource": path,
-                "tenantId": sub.tenant,
-                "resourceData": {
-                    "@odata.type": "#Microsoft.Graph.Event",
-                    "@odata.id": path,
-                    "@odata.etag": f'W/"{etag}"',
-                    "id": event_id,
-                },
-            },
-        )
-    return len(watching)
-
-
-def lifecycle(state: EmulatorState, sub: Subscription, event: str) -> None:
-    """Send a lifecycle notification; `subscriptionRemoved` also ends the subscription."""
-    if event == "subscriptionRemoved":
-        with state.lock:
-            sub.removed = True
-    post_json(
-        sub,
-        "lifecycle",
-        str(sub.lifecycle_url),
-        event,
-        {
-            "lifecycleEvent": event,
-            "subscriptionId": sub.id,
-            "subscriptionExpirationDateTime": graph_timestamp(sub.expiration),
-            "resource": sub.resource,
-            "tenantId": sub.tenant,
-        },
-    )
 
 
 def create_blueprint() -> Blueprint:
