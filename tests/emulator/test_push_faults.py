@@ -201,3 +201,15 @@ def test_cleared_delivery_faults_no_longer_apply(emu: Any, channel: Any, receive
 
     receiver.wait_for(2)
     assert states(receiver) == [("sync", "1"), ("exists", "2")]
+
+
+def test_a_slow_receiver_times_out_after_the_delivery_timeout(
+    emu: Any, channel: Any, receiver: Any
+) -> None:
+    emu.client.settings(delivery_timeout_ms=200)
+    receiver.delay = 1.0
+
+    change(emu)
+
+    (_, slow) = emu.client.deliveries("google")
+    assert (slow["status"], slow["outcome"]) == (None, "timeout")

@@ -181,3 +181,22 @@ def test_a_room_calendar_channel_hears_of_the_rooms_events(emu: Any, receiver: A
 
     states = [d["state"] for d in emu.client.deliveries("google")]
     assert states == ["sync", "exists"]
+
+
+def test_watch_and_stop_need_a_live_google_token(emu: Any, receiver: Any) -> None:
+    headers = {"Authorization": "Bearer ya29.not-a-token"}
+    body = {"id": "chan-1", "type": "web_hook", "address": receiver.url()}
+
+    watching = emu.client.http.post(
+        f"{emu.url}/calendar/v3/calendars/primary/events/watch",
+        json=body,
+        headers=headers,
+        timeout=10,
+    )
+    stopping = emu.client.http.post(
+        f"{emu.url}/calendar/v3/channels/stop", json={"id": "chan-1", "resourceId": "r"}, timeout=10
+    )
+
+    assert watching.status_code == 401 and stopping.status_code == 401
+    assert watching.json()["error"]["errors"][0]["reason"] == "authError"
+    assert emu.client.channels() == [] and receiver.posts() == []
