@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -206,3 +207,62 @@ class EmulatorClient:
         if not changes:
             return dict(self._call("GET", "settings"))
         return dict(self._call("POST", "settings", changes))
+
+    # -- push: events changing, channels, subscriptions, deliveries ------------------------
+    def delete_event(self, event_id: str) -> None:
+        """Remove an event; channels and subscriptions watching its calendar hear of it."""
+        self._call("DELETE", f"events/{quote(event_id, safe='')}")
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Google channels (each with `live`), stopped and expired ones included."""
+        return list(self._call("GET", "channels"))
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Graph subscriptions (each with `live`), deleted and expired ones included."""
+        return list(self._call("GET", "subscriptions"))
+
+    def expire_channel(self, channel_id: str) -> None:
+        self._call("POST", f"channels/{quote(channel_id, safe='')}/expire")
+
+    def expire_subscription(self, subscription_id: str) -> None:
+        self._call("POST", f"subscriptions/{quote(subscription_id, safe='')}/expire")
+
+    def lifecycle(self, subscription_id: str, event: str) -> None:
+        """Graph sends `event` (reauthorizationRequired, subscriptionRemoved, missed) to the
+        subscription's lifecycleNotificationUrl; subscriptionRemoved also ends it."""
+        self._call(
+            "POST", f"subscriptions/{quote(subscription_id, safe='')}/lifecycle", {"event": event}
+        )
+
+    def deliveries(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The delivery log once queued deliveries were attempted: kind, target, url,
+        status, outcome, state, message_number, forged."""
+        path = "deliveries" if kind is None else f"deliveries?kind={quote(kind)}"
+        return list(self._call("GET", path))
+
+    def delivery_fault(
+        self,
+        kind: str | None = None,
+        delay_ms: int = 0,
+        drop: bool = False,
+        duplicate: bool = False,
+        forge: bool = False,
+        times: int = 1,
+        reorder: bool = False,
+    ) -> None:
+        """The next `times` deliveries of `kind` (google, graph, validation, lifecycle;
+        None: any) come late, never, twice, with a wrong token/clientState, or after the
+        delivery that follows them (`reorder`)."""
+        body = {
+            "kind": kind,
+            "delay_ms": delay_ms,
+            "drop": drop,
+            "duplicate": duplicate,
+            "forge": forge,
+            "reorder": reorder,
+            "times": times,
+        }
+        self._call("POST", "delivery-faults", body)
+
+    def clear_delivery_faults(self) -> int:
+        return int(self._call("DELETE", "delivery-faults")["cleared"])

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from emulator.errors import control_error
 from emulator.faults import current_state
+from emulator.push import announce
 from emulator.state import (
     ENDPOINTS,
     ID_TOKEN_TAMPERS,
@@ -31,7 +32,13 @@ from emulator.state import (
 
 SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 SETTING_NAMES = {f.name for f in fields(Settings)}
-SCOPED_APIS = ("google.freebusy", "microsoft.getschedule", "microsoft.rooms")
+SCOPED_APIS = (
+    "google.freebusy",
+    "google.watch",
+    "microsoft.getschedule",
+    "microsoft.rooms",
+    "microsoft.subscriptions",
+)
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
 
@@ -190,10 +197,10 @@ def add_event() -> Any:
     state = current_state()
     with state.lock:
         # an event with the same id is replaced, so a seeding script can run again
-        kept = [e for e in state.events if e.id != event.id]
-        replaced = len(kept) != len(state.events)
-        state.events[:] = [*kept, event]
-    return jsonify({"id": event.id}), 200 if replaced else 201
+        before = next((e for e in state.events if e.id == event.id), None)
+        state.events[:] = [*(e for e in state.events if e.id != event.id), event]
+    announce(state, before, event)  # watchers hear of it, as from a real calendar
+    return jsonify({"id": event.id}), 200 if before is not None else 201
 
 
 @bp.post("/faults")

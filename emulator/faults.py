@@ -16,6 +16,9 @@ from flask import Response, current_app
 from emulator.errors import aad_error, google_api_error, graph_error, oauth_error
 from emulator.state import EmulatorState, Fault
 
+# Endpoints answering in the Calendar API's and in Graph's error envelopes.
+GOOGLE_APIS = frozenset({"google.freebusy", "google.watch", "google.channels_stop"})
+GRAPH_APIS = frozenset({"microsoft.getschedule", "microsoft.rooms", "microsoft.subscriptions"})
 MALFORMED_BODY = '{"access_token": "ya29.trunc'  # cut off mid-value: not JSON
 
 
@@ -82,7 +85,7 @@ def insufficient_scope(name: str) -> Response:
 
 def status_response(name: str, status: int) -> Response:
     """A provider-shaped error body for an injected HTTP status."""
-    if name == "google.freebusy":
+    if name in GOOGLE_APIS:
         if status in (403, 429):
             return google_api_error(
                 status, "rateLimitExceeded", "Rate Limit Exceeded", domain="usageLimits"
@@ -96,7 +99,7 @@ def status_response(name: str, status: int) -> Response:
                 location="Authorization",
             )
         return google_api_error(status, "backendError", "Backend Error")
-    if name in ("microsoft.getschedule", "microsoft.rooms"):
+    if name in GRAPH_APIS:
         if status == 429:
             return graph_error(429, "TooManyRequests", "Please retry again later.")
         if status == 503:

@@ -16,15 +16,26 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import trustme
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulator import calendar, calendar_list, control, generic, google, microsoft
+from emulator import (
+    calendar,
+    calendar_list,
+    control,
+    control_push,
+    generic,
+    google,
+    microsoft,
+    push_google,
+    push_graph,
+)
 from emulator.client import EmulatorClient
+from emulator.deliveries import Deliverer
 from emulator.errors import control_error
 from emulator.signing import Signer
 from emulator.state import (
@@ -75,6 +86,10 @@ def create_app(state: EmulatorState, signer: Signer | None = None) -> Flask:
     app.register_blueprint(generic.create_blueprint(signer))
     app.register_blueprint(calendar.create_blueprint())
     app.register_blueprint(calendar_list.create_blueprint())
+    app.extensions["emulator_push"] = Deliverer(state)
+    app.register_blueprint(push_google.create_blueprint())
+    app.register_blueprint(push_graph.create_blueprint())
+    app.register_blueprint(control_push.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -147,6 +162,8 @@ class RunningEmulator:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        app = cast(Flask, self._server.app)
+        app.extensions["emulator_push"].stop()  # no delivery after a stop
         if self._own_ca_file:
             self.ca_path.unlink(missing_ok=True)
 

@@ -5,9 +5,10 @@ a code and issue its tokens, revoke a grant and all its tokens) hold `state.lock
 whole length, so a test never sees half an operation.
 
 With a `path` (`make run` passes `var/emulator-state.json`) what a restart must not forget is
-written there after every change: added accounts and clients, grants, live tokens and
-events. So the tokens a gateway keeps still work after both restart, as a real provider's
-would. Queued answers, faults, counters, codes and pending sign-ins are not kept.
+written there after every change: added accounts and clients, grants, live tokens, events,
+push channels and subscriptions. So the tokens a gateway keeps still work after both
+restart, as a real provider's would. Queued answers, faults, counters, codes, pending
+sign-ins and the delivery log are not kept.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from emulator.push_state import (
+    Channel,
+    Delivery,
+    DeliveryFault,
+    Subscription,
+    channel_from_json,
+    subscription_from_json,
+)
+
 PROVIDERS = ("google", "microsoft", "oidc")
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 ACCOUNTS_FILE = Path(__file__).with_name("accounts.json")
@@ -33,9 +43,9 @@ SUBJECT_NAMESPACE = uuid.UUID("6f2c1d0e-5b4a-4c3d-9e8f-7a6b5c4d3e2f")
 
 ENDPOINTS = frozenset(
     [f"google.{n}" for n in ("discovery", "authorize", "token", "userinfo", "jwks", "revoke")]
-    + ["google.freebusy"]
+    + ["google.freebusy", "google.watch", "google.channels_stop"]
     + [f"microsoft.{n}" for n in ("discovery", "authorize", "token", "jwks", "userinfo")]
-    + ["microsoft.getschedule", "microsoft.rooms"]
+    + ["microsoft.getschedule", "microsoft.rooms", "microsoft.subscriptions"]
     + [f"oidc.{n}" for n in ("discovery", "authorize", "token", "jwks", "userinfo")]
 )
 ID_TOKEN_TAMPERS = frozenset({"iss", "aud", "expired", "nonce", "alg-none", "signature"})
@@ -162,6 +172,8 @@ class Settings:
     getschedule_max_days: int = 62
     google_issuer: str | None = None  # None: the emulator's own URL
     generic_issuer: str | None = None  # None: the emulator's URL + /generic
+    delivery_timeout_ms: int = 3000  # a notification POST's timeout (Graph wants 3 s)
+    validation_timeout_ms: int = 10_000  # Graph's validation handshake deadline
 
 
 def google_subject(email: str) -> str:
@@ -238,6 +250,11 @@ class EmulatorState:
             # Every authorization request received, newest last: tests assert on the scopes.
             self.authorizations: list[dict[str, Any]] = []
             self.settings = replace(self._initial_settings)
+            # push (push_google.py, push_graph.py, deliveries.py)
+            self.channels: dict[str, Channel] = {}
+            self.subscriptions: dict[str, Subscription] = {}
+            self.deliveries: list[Delivery] = []
+            self.delivery_faults: list[DeliveryFault] = []
 
     # -- accounts --------------------------------------------------------------------------
     def account(self, provider: str, email: str) -> Account | None:
@@ -338,6 +355,8 @@ def _snapshot(state: EmulatorState) -> dict[str, Any]:
             {**asdict(e), "start": e.start.isoformat(), "end": e.end.isoformat()}
             for e in state.events
         ],
+        "channels": [c.as_json() for c in state.channels.values()],
+        "subscriptions": [s.as_json() for s in state.subscriptions.values()],
     }
 
 
@@ -380,3 +399,9 @@ def restore_state(self: EmulatorState, data: dict[str, Any]) -> None:
                     }
                 )
             )
+        for item in data.get("channels", []):
+            channel = channel_from_json(item)
+            self.channels[channel.id] = channel
+        for item in data.get("subscriptions", []):
+            subscription = subscription_from_json(item)
+            self.subscriptions[subscription.id] = subscription

@@ -111,3 +111,13 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(64)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP server on loopback that records the notifications it is sent."""
+    from tests.emulator.push_helpers import Receiver  # it imports this module
+
+    server = Receiver()
+    yield server
+    server.stop()
