@@ -5,7 +5,9 @@ walks `app.url_map`, so a route under /v1 without an `Operation` is missing from
 document (a test checks both directions). Request and response schemas come from the
 pydantic models through `models_json_schema`, so the document cannot drift from validation.
 Routes under /v1 that other blueprints serve (/v1/me, the processing register, the admin
-rooms API) are described in `OTHER_ROUTES` at the end, by endpoint.
+rooms API) are described in `OTHER_ROUTES` at the end, by endpoint. Examples of every body,
+parameter and answer, errors included, come from gateway/openapi_examples.py, also by
+endpoint; the limits the prose states are the code's constants, passed in or imported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from flask import Flask
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
+from gateway.openapi_examples import (
+    GENERIC_ERRORS,
+    SESSION_ONLY_ERRORS,
+    STORAGE_RETRY_SECONDS,
+    Examples,
+)
+from gateway.services.api_clients import DEFAULT_RATE_LIMIT
 from gateway.services.room_hours import Capacity, DateException, Equipment
 from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
 
@@ -47,8 +57,12 @@ ERROR_DESCRIPTIONS = {
     403: "The caller may not do this (e.g. not an administrator).",
     404: "No such resource, or one the caller may not see (the two look the same).",
     409: "It exists already.",
-    429: "Too many requests for this caller; retry after `Retry-After` seconds.",
-    503: "Storage is not answering; retry after `Retry-After` seconds (a few).",
+    413: "The body is larger than {body_kib} KiB.",
+    429: "Too many requests for this caller; retry after `Retry-After` seconds. The booking "
+    "routes share one budget per caller: an API client has its own limit "
+    f"({DEFAULT_RATE_LIMIT} unless one was set when it was made), a signed-in user "
+    f"{USER_RATE_LIMIT}, an address without a valid credential {ANONYMOUS_RATE_LIMIT}.",
+    503: f"Storage is not answering; retry after `Retry-After` seconds ({STORAGE_RETRY_SECONDS}).",
 }
 
 
@@ -102,11 +116,16 @@ def build_document(
     version: str,
     description: str,
     extra: Mapping[str, Operation] | None = None,
+    examples: Mapping[str, Examples] | None = None,
     session_cookie: str = "gw_session",
+    body_limit: int = 64 * 1024,
 ) -> dict[str, Any]:
     """The document for every route under /v1 that has an Operation (its own or in `extra`,
-    keyed by endpoint, for routes of other blueprints)."""
+    keyed by endpoint, for routes of other blueprints), with `examples` by endpoint;
+    `body_limit` is the app's MAX_CONTENT_LENGTH, which bodies over are refused with 413."""
     extra = extra or {}
+    examples = examples or {}
+    context = {"body_kib": body_limit // 1024}
     found: list[tuple[str, str, list[str], Operation]] = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith(API_PREFIX):
@@ -122,7 +141,13 @@ def build_document(
     for path, endpoint, methods, operation in found:
         for method in methods:
             paths.setdefault(path, {})[method.lower()] = _operation(
-                path, endpoint, method, operation, refs
+                path,
+                endpoint,
+                method,
+                operation,
+                refs,
+                examples.get(endpoint, Examples()),
+                context,
             )
     return {
         "openapi": OPENAPI_VERSION,
@@ -173,6 +198,8 @@ def _operation(
     method: str,
     operation: Operation,
     refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]],
+    examples: Examples,
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     described: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
@@ -192,18 +219,24 @@ def _operation(
     ]
     if operation.query is not None:
         parameters.extend(_query_parameters(operation.query))
+    for parameter in parameters:
+        if parameter["name"] in examples.parameters:
+            parameter["example"] = examples.parameters[parameter["name"]]
     if parameters:
         described["parameters"] = parameters
     if operation.body is not None:
-        described["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
-        }
+        body: dict[str, Any] = {"schema": refs[(operation.body, "validation")]}
+        if examples.request is not None:
+            body["example"] = examples.request
+        described["requestBody"] = {"required": True, "content": {"application/json": body}}
     ok: dict[str, Any] = {"description": SUCCESS.get(operation.success, "OK")}
-    if operation.response is not None:
-        ok["content"] = {
-            "application/json": {"schema": refs[(operation.response, "serialization")]}
-        }
+    if operation.response is not None or examples.response is not None:
+        media: dict[str, Any] = {"schema": {"type": "object"}}
+        if operation.response is not None:
+            media["schema"] = refs[(operation.response, "serialization")]
+        if examples.response is not None:
+            media["example"] = examples.response
+        ok["content"] = {"application/json": media}
     responses: dict[str, Any] = {str(operation.success): ok}
     statuses = set(operation.errors)
     if "session" in operation.auth and method not in SAFE_METHODS:
@@ -212,11 +245,18 @@ def _operation(
         statuses.add(401)
     if operation.rate_limited:
         statuses.add(429)
+    if operation.body is not None:
+        statuses.add(413)
     error_schema = refs[(ApiError, "serialization")]
     for status in sorted(statuses):
         answer: dict[str, Any] = {
-            "description": ERROR_DESCRIPTIONS.get(status, "Refused."),
-            "content": {"application/json": {"schema": error_schema}},
+            "description": ERROR_DESCRIPTIONS.get(status, "Refused.").format(**context),
+            "content": {
+                "application/json": {
+                    "schema": error_schema,
+                    "examples": _error_examples(status, operation, method, examples),
+                }
+            },
         }
         if status in (429, 503):
             answer["headers"] = {
@@ -236,6 +276,24 @@ def _operation(
     described["responses"] = responses
     described["security"] = [{scheme: []} for scheme in operation.auth]
     return described
+
+
+def _error_examples(
+    status: int, operation: Operation, method: str, examples: Examples
+) -> dict[str, Any]:
+    """Named example answers of one error status: the generic ones that apply to this
+    route (a session-only route's own CSRF and 401 answers), then the operation's own."""
+    generic = GENERIC_ERRORS if "bearer" in operation.auth else SESSION_ONLY_ERRORS
+    found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
+    if status == 400 and ("session" not in operation.auth or method in SAFE_METHODS):
+        found = {}  # no CSRF token to miss
+    if status == 429 and "bearer" not in operation.auth:
+        found.pop("api_client", None)
+    found.update(examples.errors.get(status, {}))
+    return {
+        name: {"summary": name.replace("_", " "), "value": {"error": code, "message": message}}
+        for name, (code, message) in (found or {"refused": ("refused", "Refused.")}).items()
+    }
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

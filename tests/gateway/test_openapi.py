@@ -99,7 +99,13 @@ def test_the_api_page_is_the_document_for_people_with_nothing_from_elsewhere(
     for name in document["components"]["schemas"]:
         assert f'id="schema-{name}"' in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
-    assert "<script" not in page
+    # scripts only as files of the gateway's own static folder, never inline (the CSP of
+    # /api lets in 'self' and nothing else: tests/gateway/test_csp.py)
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+    sources = [re.findall(r'src="([^"]+)"', attributes) for attributes, _ in scripts]
+    assert sources == [["/static/swagger-ui/swagger-ui-bundle.js"], ["/static/api-docs.js"]]
+    assert all(not body.strip() for _, body in scripts)
+    assert " style=" not in page and "<style" not in page
 
 
 def test_every_room_and_day_limit_the_text_states_is_the_one_the_code_enforces(
