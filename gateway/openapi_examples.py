@@ -109,6 +109,14 @@ BLUE_SPEC = {
     "host": None,
     "visibility": ["frontend", "members"],
 }
+VIOLET_SPEC = {
+    **BLUE_SPEC,
+    "id": "violet",
+    "name": "Violet room",
+    "location": "Ghent, 3rd floor",
+    "capacity": 4,
+    "equipment": [],
+}
 BLUE_AS_ADMIN = {**BLUE_SPEC, "created": "2026-11-02T09:14:05Z", "updated": AS_OF, "bound": True}
 MEETINGS = [
     {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:30:00Z"},
@@ -244,8 +252,8 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "admin_rooms.create": Examples(
-        request=BLUE_SPEC,
-        response={**BLUE_AS_ADMIN, "updated": BLUE_AS_ADMIN["created"], "bound": False},
+        request=VIOLET_SPEC,
+        response={**VIOLET_SPEC, "created": AS_OF, "updated": AS_OF, "bound": False},
         errors={
             400: {
                 "bad_id": (
@@ -277,7 +285,7 @@ EXAMPLES: dict[str, Examples] = {
         },
     ),
     "admin_rooms.delete": Examples(
-        parameters={"room_id": "blue"},
+        parameters={"room_id": "green"},  # not blue, which the other examples show
         errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
     ),
 }

@@ -164,6 +164,7 @@ class FreeBusyRequest(BaseModel):
     time_max: datetime = Field(alias="timeMax", description="End (exclusive), after timeMin.")
     granularity: int = Field(
         default=0,
+        strict=True,  # as Capacity: JSON false is not 0 (the examples' test sent it)
         description="Round busy time outward to this many minutes (0: exact).",
         json_schema_extra={"enum": list(GRANULARITIES)},
     )
