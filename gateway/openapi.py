@@ -5,9 +5,10 @@ walks `app.url_map`, so a route under /v1 without an `Operation` is missing from
 document (a test checks both directions). Request and response schemas come from the
 pydantic models through `models_json_schema`, so the document cannot drift from validation.
 Routes under /v1 that other blueprints serve (/v1/me, the processing register, the admin
-rooms API) are described in `OTHER_ROUTES` at the end, by endpoint. Examples of every body,
-parameter and answer, errors included, come from gateway/openapi_examples.py, also by
-endpoint; the limits the prose states are the code's constants, passed in or imported.
+rooms API) are described in `OTHER_ROUTES` (gateway/openapi_routes.py), by endpoint.
+Examples of every body, parameter and answer, errors included, come from
+gateway/openapi_examples.py, also by endpoint; the limits the prose states are the code's
+constants, passed in or imported.
 """
 
 from __future__ import annotations
@@ -18,19 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from flask import Flask
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
-from gateway.openapi_examples import (
-    GENERIC_ERRORS,
-    SESSION_ONLY_ERRORS,
-    STORAGE_RETRY_SECONDS,
-    Examples,
-)
+from gateway.openapi_examples import STORAGE_RETRY_SECONDS, Examples, error_examples
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
-from gateway.services.room_hours import Capacity, DateException, Equipment
-from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
+from gateway.services.rooms import ROOM_ID
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -254,7 +249,12 @@ def _operation(
             "content": {
                 "application/json": {
                     "schema": error_schema,
-                    "examples": _error_examples(status, operation, method, examples),
+                    "examples": error_examples(
+                        status,
+                        operation.auth,
+                        takes_csrf="session" in operation.auth and method not in SAFE_METHODS,
+                        own=examples.errors.get(status, {}),
+                    ),
                 }
             },
         }
@@ -278,24 +278,6 @@ def _operation(
     return described
 
 
-def _error_examples(
-    status: int, operation: Operation, method: str, examples: Examples
-) -> dict[str, Any]:
-    """Named example answers of one error status: the generic ones that apply to this
-    route (a session-only route's own CSRF and 401 answers), then the operation's own."""
-    generic = GENERIC_ERRORS if "bearer" in operation.auth else SESSION_ONLY_ERRORS
-    found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
-    if status == 400 and ("session" not in operation.auth or method in SAFE_METHODS):
-        found = {}  # no CSRF token to miss
-    if status == 429 and "bearer" not in operation.auth:
-        found.pop("api_client", None)
-    found.update(examples.errors.get(status, {}))
-    return {
-        name: {"summary": name.replace("_", " "), "value": {"error": code, "message": message}}
-        for name, (code, message) in (found or {"refused": ("refused", "Refused.")}).items()
-    }
-
-
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(mode="validation", ref_template=REF_TEMPLATE)
     required = set(schema.get("required", ()))
@@ -314,116 +296,3 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             parameter["description"] = description
         parameters.append(parameter)
     return parameters
-
-
-# -- routes under /v1 that other blueprints serve, described here so the document is whole --
-class Me(BaseModel):
-    """The signed-in user (route of the `api` blueprint)."""
-
-    id: str
-    name: str | None
-    email: str | None
-    created: str
-    identities: list[dict[str, Any]]
-
-
-class AdminRoom(RoomSpec):
-    """A room as administrators see it (routes of the `admin_rooms` blueprint)."""
-
-    created: str
-    updated: str
-    bound: bool
-
-
-class AdminRoomList(BaseModel):
-    rooms: list[AdminRoom]
-
-
-class RoomChanges(BaseModel):
-    """The fields of a room to change; the id cannot change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    location: str | None = None
-    time_zone: str | None = None
-    hours: dict[Weekday, list[list[str]]] | None = None
-    exceptions: list[DateException] | None = None
-    capacity: Capacity | None = None
-    equipment: Equipment | None = None
-    host: str | None = None
-    visibility: list[str] | None = None
-
-
-class Restriction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    restricted: bool
-
-
-def _admin(summary: str, **described: Any) -> Operation:
-    return Operation(
-        summary=summary,
-        description="Administrators only, on their session; unsafe methods need the "
-        "X-CSRFToken header.",
-        auth=("session",),
-        rate_limited=False,
-        tag="admin",
-        **described,
-    )
-
-
-OTHER_ROUTES = {
-    "api.me": Operation(
-        summary="The signed-in user",
-        description="Only for a signed-in browser session; API clients have no user.",
-        response=Me,
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "register.register_json": Operation(
-        summary="The record of processing",
-        description="Purposes, data categories, legal bases, recipients and retention "
-        "(GDPR Art. 30), as a JSON object; public.",
-        auth=(),
-        rate_limited=False,
-        tag="privacy",
-    ),
-    "privacy.export": Operation(
-        summary="Export your data",
-        description="Everything the gateway holds about the signed-in user, as JSON "
-        "(GDPR Art. 15 and 20); `?download=1` makes it an attachment.",
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "privacy.erase_json": Operation(
-        summary="Erase your data",
-        description="Revokes every grant and deletes everything of the signed-in user (GDPR "
-        "Art. 17); answers with a receipt. Needs the X-CSRFToken header.",
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "privacy.restriction_json": Operation(
-        summary="Restrict processing of your data",
-        description='`{"restricted": true}` stops processing while the data is kept (GDPR '
-        "Art. 18); false lifts it. Needs the X-CSRFToken header.",
-        body=Restriction,
-        response=Restriction,
-        errors=(400,),
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "admin_rooms.create": _admin(
-        "Add a room", body=RoomSpec, response=AdminRoom, errors=(400, 403, 409), success=201
-    ),
-    "admin_rooms.list_rooms": _admin("Every room", response=AdminRoomList, errors=(403,)),
-    "admin_rooms.show": _admin("One room", response=AdminRoom, errors=(403, 404)),
-    "admin_rooms.update": _admin(
-        "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
-    ),
-    "admin_rooms.delete": _admin("Delete a room and its binding", errors=(403, 404), success=204),
-}

@@ -1,6 +1,6 @@
 """Examples of every request and answer of the API, for /api and /openapi.json.
 
-Keyed by endpoint, as `OTHER_ROUTES` in gateway/openapi.py is. They describe one world,
+Keyed by endpoint, as `OTHER_ROUTES` in gateway/openapi_routes.py is. They describe one world,
 the one the example tests seed (tests/fuzz/conftest.py): rooms `blue` and `green` in
 Brussels, bookable 08:00-18:00 on weekdays, `blue` bound to a calendar with meetings at
 09:00-10:30 and 13:15-14:00 UTC on 25 November 2026, and an API client that sees both. So
@@ -12,7 +12,7 @@ them comes from the constant the code enforces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,26 @@ SESSION_ONLY_ERRORS: dict[int, dict[str, Refusal]] = {
     401: {"not_signed_in": SIGN_IN_FIRST},
 }
 
+
+def error_examples(
+    status: int, auth: Collection[str], *, takes_csrf: bool, own: Mapping[str, Refusal]
+) -> dict[str, Any]:
+    """Named example answers of one error status, as OpenAPI Example objects: the generic
+    ones that apply to the route (a session-only route has its own CSRF and 401 answers; a
+    route without a CSRF token to miss has no CSRF one), then the operation's `own`."""
+    generic = GENERIC_ERRORS if "bearer" in auth else SESSION_ONLY_ERRORS
+    found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
+    if status == 400 and not takes_csrf:
+        found = {}
+    if status == 429 and "bearer" not in auth:
+        found.pop("api_client", None)
+    found.update(own)
+    return {
+        name: {"summary": name.replace("_", " "), "value": {"error": code, "message": message}}
+        for name, (code, message) in (found or {"refused": ("refused", "Refused.")}).items()
+    }
+
+
 WINDOW = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
 AS_OF = "2026-11-25T08:58:12Z"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
@@ -130,7 +150,7 @@ BAD_ID = "id: must be 1 to 64 lower-case letters, digits or hyphens"
 OUT_OF_RANGE = f"timeMin: must lie {SUPPORTED_RANGE}"
 
 
-def examples() -> dict[str, Examples]:
+def operation_examples() -> dict[str, Examples]:
     """Every operation's examples by endpoint (the register's is the catalogue's own, cut
     to one entry of each list)."""
     register = processing_register(load_catalogue())

@@ -23,8 +23,9 @@ from gateway.api_reference import inline_markdown, readable_operations, schema_s
 from gateway.blueprints.guards import current_uid
 from gateway.context import services
 from gateway.errors import StorageError, error_response
-from gateway.openapi import OTHER_ROUTES, Operation, build_document, documented
-from gateway.openapi_examples import examples
+from gateway.openapi import Operation, build_document, documented
+from gateway.openapi_examples import operation_examples
+from gateway.openapi_routes import OTHER_ROUTES
 from gateway.security import runs_own_scripts
 from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy import (
@@ -490,7 +491,7 @@ def openapi_document() -> dict[str, Any]:
             '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
             "client its own, a signed-in user and an anonymous address a fixed one).",
             extra=OTHER_ROUTES,
-            examples=examples(),
+            examples=operation_examples(),
             session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
             body_limit=current_app.config["MAX_CONTENT_LENGTH"],
         )

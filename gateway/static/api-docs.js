@@ -17,13 +17,15 @@
   // A signed-in session's unsafe requests need its CSRF token (the page's sign-out form holds it).
   var csrf = document.querySelector('input[name="csrf_token"]');
 
-  // Some of Swagger UI's controls have text beside them but no label (axe select-name and
-  // label, both critical): the picker of named examples, the request body editor of "Try
-  // it out" and its parameter fields. Each gets its accessible name as Swagger UI draws it.
+  // Some of Swagger UI's controls have no accessible name (axe select-name, label and
+  // button-name, all critical): the picker of named examples, the request body editor of
+  // "Try it out" and its parameter fields, the Authorize dialog's close button (an icon).
+  // Each gets its name as Swagger UI draws it.
   function nameUnlabelledControls() {
     var named = [
       ["select.examples-select-element", function () { return "Examples"; }],
       ["textarea.body-param__text", function () { return "Request body (JSON)"; }],
+      ["button.close-modal", function () { return "Close"; }],
       ["tr[data-param-name] input, tr[data-param-name] select", function (control) {
         return control.closest("tr").getAttribute("data-param-name");
       }]

@@ -113,7 +113,12 @@ def test_swagger_ui_draws_every_operation_and_opens_one_with_no_csp_violation(
     assert answered.inner_text().strip() == "200"
     shot(page, f"02-search-tried-{width}")
 
-    if width == "desktop":  # every operation and schema open, then axe-core
+    if width == "desktop":  # the Authorize dialog, then every operation and schema open
+        page.click(".swagger-ui .btn.authorize")
+        page.wait_for_selector(".swagger-ui .modal-ux")
+        assert blocking_violations(page) == []
+        shot(page, "03-authorize-desktop")
+        page.click(".swagger-ui .modal-ux button.close-modal")
         closed = page.locator(".opblock-summary-control[aria-expanded=false]")
         for _ in operations:
             if closed.count():
@@ -137,5 +142,5 @@ def test_without_javascript_the_reference_is_readable(live: str, chromium: Any) 
     text = page.inner_text("main")
     assert "`" not in text  # the document's code spans are set as code
     assert page.locator("#api-reference p code", has_text="duration").count() > 0
-    shot(page, "03-without-javascript-desktop")
+    shot(page, "04-without-javascript-desktop")
     context.close()
