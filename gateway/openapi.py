@@ -5,7 +5,10 @@ walks `app.url_map`, so a route under /v1 without an `Operation` is missing from
 document (a test checks both directions). Request and response schemas come from the
 pydantic models through `models_json_schema`, so the document cannot drift from validation.
 Routes under /v1 that other blueprints serve (/v1/me, the processing register, the admin
-rooms API) are described in `OTHER_ROUTES` at the end, by endpoint.
+rooms API) are described in `OTHER_ROUTES` (gateway/openapi_routes.py), by endpoint.
+Examples of every body, parameter and answer, errors included, come from
+gateway/openapi_examples.py, also by endpoint; the limits the prose states are the code's
+constants, passed in or imported.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from flask import Flask
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from gateway.services.room_hours import Capacity, DateException, Equipment
-from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
+from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
+from gateway.openapi_examples import STORAGE_RETRY_SECONDS, Examples, error_examples
+from gateway.services.api_clients import DEFAULT_RATE_LIMIT
+from gateway.services.rooms import ROOM_ID
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,8 +52,12 @@ ERROR_DESCRIPTIONS = {
     403: "The caller may not do this (e.g. not an administrator).",
     404: "No such resource, or one the caller may not see (the two look the same).",
     409: "It exists already.",
-    429: "Too many requests for this caller; retry after `Retry-After` seconds.",
-    503: "Storage is not answering; retry after `Retry-After` seconds (a few).",
+    413: "The body is larger than {body_kib} KiB.",
+    429: "Too many requests for this caller; retry after `Retry-After` seconds. The booking "
+    "routes share one budget per caller: an API client has its own limit "
+    f"({DEFAULT_RATE_LIMIT} unless one was set when it was made), a signed-in user "
+    f"{USER_RATE_LIMIT}, an address without a valid credential {ANONYMOUS_RATE_LIMIT}.",
+    503: f"Storage is not answering; retry after `Retry-After` seconds ({STORAGE_RETRY_SECONDS}).",
 }
 
 
@@ -102,11 +111,16 @@ def build_document(
     version: str,
     description: str,
     extra: Mapping[str, Operation] | None = None,
+    examples: Mapping[str, Examples] | None = None,
     session_cookie: str = "gw_session",
+    body_limit: int = 64 * 1024,
 ) -> dict[str, Any]:
     """The document for every route under /v1 that has an Operation (its own or in `extra`,
-    keyed by endpoint, for routes of other blueprints)."""
+    keyed by endpoint, for routes of other blueprints), with `examples` by endpoint;
+    `body_limit` is the app's MAX_CONTENT_LENGTH, which bodies over are refused with 413."""
     extra = extra or {}
+    examples = examples or {}
+    context = {"body_kib": body_limit // 1024}
     found: list[tuple[str, str, list[str], Operation]] = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith(API_PREFIX):
@@ -122,7 +136,13 @@ def build_document(
     for path, endpoint, methods, operation in found:
         for method in methods:
             paths.setdefault(path, {})[method.lower()] = _operation(
-                path, endpoint, method, operation, refs
+                path,
+                endpoint,
+                method,
+                operation,
+                refs,
+                examples.get(endpoint, Examples()),
+                context,
             )
     return {
         "openapi": OPENAPI_VERSION,
@@ -173,6 +193,8 @@ def _operation(
     method: str,
     operation: Operation,
     refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]],
+    examples: Examples,
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     described: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
@@ -192,18 +214,24 @@ def _operation(
     ]
     if operation.query is not None:
         parameters.extend(_query_parameters(operation.query))
+    for parameter in parameters:
+        if parameter["name"] in examples.parameters:
+            parameter["example"] = examples.parameters[parameter["name"]]
     if parameters:
         described["parameters"] = parameters
     if operation.body is not None:
-        described["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
-        }
+        body: dict[str, Any] = {"schema": refs[(operation.body, "validation")]}
+        if examples.request is not None:
+            body["example"] = examples.request
+        described["requestBody"] = {"required": True, "content": {"application/json": body}}
     ok: dict[str, Any] = {"description": SUCCESS.get(operation.success, "OK")}
-    if operation.response is not None:
-        ok["content"] = {
-            "application/json": {"schema": refs[(operation.response, "serialization")]}
-        }
+    if operation.response is not None or examples.response is not None:
+        media: dict[str, Any] = {"schema": {"type": "object"}}
+        if operation.response is not None:
+            media["schema"] = refs[(operation.response, "serialization")]
+        if examples.response is not None:
+            media["example"] = examples.response
+        ok["content"] = {"application/json": media}
     responses: dict[str, Any] = {str(operation.success): ok}
     statuses = set(operation.errors)
     if "session" in operation.auth and method not in SAFE_METHODS:
@@ -212,11 +240,23 @@ def _operation(
         statuses.add(401)
     if operation.rate_limited:
         statuses.add(429)
+    if operation.body is not None:
+        statuses.add(413)
     error_schema = refs[(ApiError, "serialization")]
     for status in sorted(statuses):
         answer: dict[str, Any] = {
-            "description": ERROR_DESCRIPTIONS.get(status, "Refused."),
-            "content": {"application/json": {"schema": error_schema}},
+            "description": ERROR_DESCRIPTIONS.get(status, "Refused.").format(**context),
+            "content": {
+                "application/json": {
+                    "schema": error_schema,
+                    "examples": error_examples(
+                        status,
+                        operation.auth,
+                        takes_csrf="session" in operation.auth and method not in SAFE_METHODS,
+                        own=examples.errors.get(status, {}),
+                    ),
+                }
+            },
         }
         if status in (429, 503):
             answer["headers"] = {
@@ -256,116 +296,3 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             parameter["description"] = description
         parameters.append(parameter)
     return parameters
-
-
-# -- routes under /v1 that other blueprints serve, described here so the document is whole --
-class Me(BaseModel):
-    """The signed-in user (route of the `api` blueprint)."""
-
-    id: str
-    name: str | None
-    email: str | None
-    created: str
-    identities: list[dict[str, Any]]
-
-
-class AdminRoom(RoomSpec):
-    """A room as administrators see it (routes of the `admin_rooms` blueprint)."""
-
-    created: str
-    updated: str
-    bound: bool
-
-
-class AdminRoomList(BaseModel):
-    rooms: list[AdminRoom]
-
-
-class RoomChanges(BaseModel):
-    """The fields of a room to change; the id cannot change."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    location: str | None = None
-    time_zone: str | None = None
-    hours: dict[Weekday, list[list[str]]] | None = None
-    exceptions: list[DateException] | None = None
-    capacity: Capacity | None = None
-    equipment: Equipment | None = None
-    host: str | None = None
-    visibility: list[str] | None = None
-
-
-class Restriction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    restricted: bool
-
-
-def _admin(summary: str, **described: Any) -> Operation:
-    return Operation(
-        summary=summary,
-        description="Administrators only, on their session; unsafe methods need the "
-        "X-CSRFToken header.",
-        auth=("session",),
-        rate_limited=False,
-        tag="admin",
-        **described,
-    )
-
-
-OTHER_ROUTES = {
-    "api.me": Operation(
-        summary="The signed-in user",
-        description="Only for a signed-in browser session; API clients have no user.",
-        response=Me,
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "register.register_json": Operation(
-        summary="The record of processing",
-        description="Purposes, data categories, legal bases, recipients and retention "
-        "(GDPR Art. 30), as a JSON object; public.",
-        auth=(),
-        rate_limited=False,
-        tag="privacy",
-    ),
-    "privacy.export": Operation(
-        summary="Export your data",
-        description="Everything the gateway holds about the signed-in user, as JSON "
-        "(GDPR Art. 15 and 20); `?download=1` makes it an attachment.",
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "privacy.erase_json": Operation(
-        summary="Erase your data",
-        description="Revokes every grant and deletes everything of the signed-in user (GDPR "
-        "Art. 17); answers with a receipt. Needs the X-CSRFToken header.",
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "privacy.restriction_json": Operation(
-        summary="Restrict processing of your data",
-        description='`{"restricted": true}` stops processing while the data is kept (GDPR '
-        "Art. 18); false lifts it. Needs the X-CSRFToken header.",
-        body=Restriction,
-        response=Restriction,
-        errors=(400,),
-        auth=("session",),
-        rate_limited=False,
-        tag="account",
-    ),
-    "admin_rooms.create": _admin(
-        "Add a room", body=RoomSpec, response=AdminRoom, errors=(400, 403, 409), success=201
-    ),
-    "admin_rooms.list_rooms": _admin("Every room", response=AdminRoomList, errors=(403,)),
-    "admin_rooms.show": _admin("One room", response=AdminRoom, errors=(403, 404)),
-    "admin_rooms.update": _admin(
-        "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
-    ),
-    "admin_rooms.delete": _admin("Delete a room and its binding", errors=(403, 404), success=204),
-}

@@ -4,6 +4,12 @@ requests.
 No page loads anything from elsewhere, so the policy can be strict. `form-action` is left
 out on purpose: a form that starts linking an account is answered by a redirect to the
 provider, and Chromium applies `form-action` to that redirect too.
+
+Pages run no script (`script-src 'none'`), with one exception a view asks for by name with
+`@runs_own_scripts`: the interactive API page runs the vendored Swagger UI and its starter,
+both files of the gateway's own static folder. Its policy lets in scripts, styles and
+requests of the gateway's origin only (no inline script or style, no eval) and `data:`
+images, which Swagger UI's stylesheet draws its icons with.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, request
 
@@ -19,13 +25,36 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+OWN_SCRIPTS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+OWN_SCRIPTS = "runs_own_scripts"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def runs_own_scripts(view: View) -> View:
+    """Mark a page that runs scripts from the gateway's static folder (and nothing else): it
+    gets `OWN_SCRIPTS_POLICY` instead of the no-script one. Kept to the one page that needs
+    it, so the exception is visible at the view and a test lists every marked endpoint."""
+    setattr(view, OWN_SCRIPTS, True)
+    return view
+
+
+def scripted_endpoints(app: Flask) -> set[str]:
+    """The endpoints whose view is marked with `runs_own_scripts`."""
+    return {name for name, view in app.view_functions.items() if getattr(view, OWN_SCRIPTS, False)}
 
 
 def install_security_headers(app: Flask, *, https: bool) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        view = app.view_functions.get(request.endpoint or "")
+        scripted = getattr(view, OWN_SCRIPTS, False)
+        policy = OWN_SCRIPTS_POLICY if scripted else CONTENT_SECURITY_POLICY
+        headers.setdefault("Content-Security-Policy", policy)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "no-referrer")

@@ -19,10 +19,14 @@ from flask_wtf.csrf import CSRFError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from werkzeug.wrappers import Response
 
+from gateway.api_reference import inline_markdown, readable_operations, schema_shape
 from gateway.blueprints.guards import current_uid
 from gateway.context import services
 from gateway.errors import StorageError, error_response
-from gateway.openapi import OTHER_ROUTES, Operation, build_document, documented
+from gateway.openapi import Operation, build_document, documented
+from gateway.openapi_examples import operation_examples
+from gateway.openapi_routes import OTHER_ROUTES
+from gateway.security import runs_own_scripts
 from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy import (
     GRANULARITIES,
@@ -161,6 +165,7 @@ class FreeBusyRequest(BaseModel):
     time_max: datetime = Field(alias="timeMax", description="End (exclusive), after timeMin.")
     granularity: int = Field(
         default=0,
+        strict=True,  # as Capacity: JSON false is not 0 (the examples' test sent it)
         description="Round busy time outward to this many minutes (0: exact).",
         json_schema_extra={"enum": list(GRANULARITIES)},
     )
@@ -486,7 +491,9 @@ def openapi_document() -> dict[str, Any]:
             '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
             "client its own, a signed-in user and an anonymous address a fixed one).",
             extra=OTHER_ROUTES,
+            examples=operation_examples(),
             session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
+            body_limit=current_app.config["MAX_CONTENT_LENGTH"],
         )
     document: dict[str, Any] = cache["openapi"]
     return document
@@ -498,43 +505,14 @@ def openapi_json() -> Response:
 
 
 @api_v1.get("/api")
+@runs_own_scripts  # Swagger UI from the static folder; every other page runs no script
 def api_page() -> str:
     document = openapi_document()
     return render_template(
         "api_docs.html",
         document=document,
-        operations=_readable(document),
+        operations=readable_operations(document),
         schemas=document["components"]["schemas"],
+        markdown=inline_markdown,
+        shape=schema_shape,
     )
-
-
-def _readable(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operations in path order, with what a reader needs next to each."""
-    found = []
-    for path, methods in document["paths"].items():
-        for method, described in methods.items():
-            body = described.get("requestBody", {}).get("content", {}).get("application/json")
-            ok = described["responses"].get("200", {}).get("content", {}).get("application/json")
-            found.append(
-                {
-                    "method": method.upper(),
-                    "path": path,
-                    "id": described["operationId"],
-                    "summary": described["summary"],
-                    "description": described.get("description", ""),
-                    "parameters": described.get("parameters", []),
-                    "body": _ref_name(body["schema"]) if body else None,
-                    "response": _ref_name(ok["schema"]) if ok else None,
-                    "errors": [
-                        (status, answer["description"])
-                        for status, answer in described["responses"].items()
-                        if status != "200"
-                    ],
-                    "security": [name for item in described["security"] for name in item],
-                }
-            )
-    return found
-
-
-def _ref_name(schema: dict[str, Any]) -> str:
-    return str(schema.get("$ref", "")).rsplit("/", 1)[-1]

@@ -1,0 +1,311 @@
+"""Examples of every request and answer of the API, for /api and /openapi.json.
+
+Keyed by endpoint, as `OTHER_ROUTES` in gateway/openapi_routes.py is. They describe one world,
+the one the example tests seed (tests/fuzz/conftest.py): rooms `blue` and `green` in
+Brussels, bookable 08:00-18:00 on weekdays, `blue` bound to a calendar with meetings at
+09:00-10:30 and 13:15-14:00 UTC on 25 November 2026, and an API client that sees both. So
+the examples are not only read: test_openapi_examples.py sends them and tests compare them
+with what the API answers. Error messages are the code's own (tests/gateway/
+test_openapi_examples.py sends the request behind each and compares), and every limit in
+them comes from the constant the code enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import STORAGE_RETRY_AFTER
+from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
+from gateway.services.api_clients import DEFAULT_RATE_LIMIT
+from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
+from gateway.services.intervals import SUPPORTED_RANGE
+from gateway.services.privacy import EXPORT_FORMAT
+from scopes.catalogue import load_catalogue
+from scopes.register import processing_register
+
+# (error code, message) of one example answer
+Refusal = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """One operation's examples: its body, its parameters by name, its success answer, and
+    error answers by status and name where they differ from the generic ones below."""
+
+    request: Any = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    response: Any = None
+    errors: Mapping[int, Mapping[str, Refusal]] = field(default_factory=dict)
+
+
+def too_many(limit: str) -> Refusal:
+    """The 429 of `limit`, whose message says it as the `limits` library does: "600/minute"
+    is "600 per 1 minute"."""
+    count, _, per = limit.partition("/")
+    return ("rate_limited", f"Too many requests: the limit is {count} per 1 {per}.")
+
+
+NO_CREDENTIAL: Refusal = (
+    "unauthorized",
+    "Send 'Authorization: Bearer <client secret>', or sign in.",
+)
+SIGN_IN_FIRST: Refusal = ("unauthorized", "Sign in first.")
+STORAGE: Refusal = ("storage_unavailable", "Storage is not answering; try again.")
+STORAGE_RETRY_SECONDS = int(STORAGE_RETRY_AFTER["Retry-After"])
+# By status; an operation's own `errors` replace the ones of a status it names.
+GENERIC_ERRORS: dict[int, dict[str, Refusal]] = {
+    400: {
+        "csrf_failed": (
+            "csrf_failed",
+            "A signed-in session must send its CSRF token in the "
+            "X-CSRFToken header (or use a Bearer credential).",
+        )
+    },
+    401: {
+        "no_credential": NO_CREDENTIAL,
+        "invalid_credential": ("unauthorized", "The credential is not valid."),
+    },
+    403: {"not_an_admin": ("forbidden", "This needs an administrator.")},
+    404: {"no_such_room": ("room_not_found", "no such room: nowhere")},
+    413: {"too_large": ("request_entity_too_large", "The request body is too large.")},
+    429: {
+        "api_client": too_many(DEFAULT_RATE_LIMIT),
+        "signed_in_user": too_many(USER_RATE_LIMIT),
+        "anonymous": too_many(ANONYMOUS_RATE_LIMIT),
+    },
+    503: {"storage": STORAGE},
+}
+SESSION_ONLY_ERRORS: dict[int, dict[str, Refusal]] = {
+    400: {
+        "csrf_failed": (
+            "csrf_failed",
+            "This form has expired or did not come from this site. Reload the page and try again.",
+        )
+    },
+    401: {"not_signed_in": SIGN_IN_FIRST},
+}
+
+
+def error_examples(
+    status: int, auth: Collection[str], *, takes_csrf: bool, own: Mapping[str, Refusal]
+) -> dict[str, Any]:
+    """Named example answers of one error status, as OpenAPI Example objects: the generic
+    ones that apply to the route (a session-only route has its own CSRF and 401 answers; a
+    route without a CSRF token to miss has no CSRF one), then the operation's `own`."""
+    generic = GENERIC_ERRORS if "bearer" in auth else SESSION_ONLY_ERRORS
+    found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
+    if status == 400 and not takes_csrf:
+        found = {}
+    if status == 429 and "bearer" not in auth:
+        found.pop("api_client", None)
+    found.update(own)
+    return {
+        name: {"summary": name.replace("_", " "), "value": {"error": code, "message": message}}
+        for name, (code, message) in (found or {"refused": ("refused", "Refused.")}).items()
+    }
+
+
+WINDOW = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
+AS_OF = "2026-11-25T08:58:12Z"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
+HOURS = {day: [["08:00", "18:00"]] for day in WEEKDAYS}
+CHRISTMAS = [{"date": "2026-12-25", "hours": []}]
+CHRISTMAS_EVE = {"date": "2026-12-24", "hours": [["08:00", "12:00"]]}
+BLUE = {
+    "id": "blue",
+    "name": "Blue room",
+    "location": "Ghent, 2nd floor",
+    "timeZone": "Europe/Brussels",
+    "hours": HOURS,
+    "exceptions": CHRISTMAS,
+    "capacity": 8,
+    "equipment": ["projector", "whiteboard"],
+}
+BLUE_SPEC = {
+    **{k: v for k, v in BLUE.items() if k != "timeZone"},
+    "time_zone": "Europe/Brussels",
+    "host": None,
+    "visibility": ["frontend", "members"],
+}
+VIOLET_SPEC = {
+    **BLUE_SPEC,
+    "id": "violet",
+    "name": "Violet room",
+    "location": "Ghent, 3rd floor",
+    "capacity": 4,
+    "equipment": [],
+}
+BLUE_AS_ADMIN = {**BLUE_SPEC, "created": "2026-11-02T09:14:05Z", "updated": AS_OF, "bound": True}
+MEETINGS = [
+    {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:30:00Z"},
+    {"start": "2026-11-25T13:15:00Z", "end": "2026-11-25T14:00:00Z"},
+]
+TOO_MANY_ROOMS = f"rooms: at most {MAX_ROOMS} rooms per call, got {MAX_ROOMS + 1}"
+TOO_LONG = f"body: at most {MAX_DAYS} days from timeMin to timeMax"
+NOT_RFC3339 = "from: must be an RFC 3339 date-time with an offset, e.g. 2025-03-03T09:00:00Z"
+TOO_LONG_A_SLOT = "duration: Input should be less than or equal to 480"
+BAD_ID = "id: must be 1 to 64 lower-case letters, digits or hyphens"
+OUT_OF_RANGE = f"timeMin: must lie {SUPPORTED_RANGE}"
+
+
+def operation_examples() -> dict[str, Examples]:
+    """Every operation's examples by endpoint (the register's is the catalogue's own, cut
+    to one entry of each list)."""
+    register = processing_register(load_catalogue())
+    cut = {k: v[:1] if isinstance(v, list) else v for k, v in register.items()}
+    return {**EXAMPLES, "register.register_json": Examples(response=cut)}
+
+
+EXAMPLES: dict[str, Examples] = {
+    "api_v1.list_rooms": Examples(response={"rooms": [BLUE]}),
+    # its request and answer are the models' own (RoomSearchRequest, RoomSearchResponse)
+    "api_v1.search_rooms": Examples(
+        errors={400: {"backwards": ("invalid_request", "body: timeMax must be after timeMin")}}
+    ),
+    "api_v1.freebusy": Examples(
+        request={"rooms": ["blue", "green"], **WINDOW, "granularity": 15},
+        response={
+            **WINDOW,
+            "rooms": {
+                "blue": {"busy": MEETINGS, "status": "ok", "stale": False, "asOf": AS_OF},
+                "green": {"busy": [], "status": "unbound", "stale": False, "asOf": None},
+            },
+        },
+        errors={
+            400: {
+                "too_many_rooms": ("invalid_request", TOO_MANY_ROOMS),
+                "too_many_days": ("invalid_request", TOO_LONG),
+                "out_of_range": ("invalid_request", OUT_OF_RANGE),
+            }
+        },
+    ),
+    "api_v1.slots": Examples(
+        parameters={
+            "room_id": "blue",
+            "from": "2026-11-25T08:00:00+01:00",
+            "to": "2026-11-25T18:00:00+01:00",
+            "duration": 60,
+        },
+        response={
+            "room": "blue",
+            "from": "2026-11-25T07:00:00Z",
+            "to": "2026-11-25T17:00:00Z",
+            "duration": 60,
+            "status": "ok",
+            "stale": False,
+            "asOf": AS_OF,
+            "slots": [
+                {"start": "2026-11-25T07:00:00Z", "end": "2026-11-25T09:00:00Z"},
+                {"start": "2026-11-25T10:30:00Z", "end": "2026-11-25T13:15:00Z"},
+                {"start": "2026-11-25T14:00:00Z", "end": "2026-11-25T17:00:00Z"},
+            ],
+        },
+        errors={
+            400: {
+                "not_a_date_time": ("invalid_request", NOT_RFC3339),
+                "too_long": (
+                    "invalid_request",
+                    "duration: Input should be less than or equal to 480",
+                ),
+            }
+        },
+    ),
+    "api.me": Examples(
+        response={
+            "id": "u_3kq8d2x9w1",
+            "name": "Bob Example",
+            "email": "bob@example.com",
+            "created": "2026-11-02T09:14:05Z",
+            "identities": [
+                {
+                    "provider": "example",
+                    "name": "Bob Example",
+                    "email": "bob@example.com",
+                    "linked": "2026-11-02T09:14:05Z",
+                }
+            ],
+        }
+    ),
+    "privacy.export": Examples(
+        parameters={"download": "1"},
+        response={
+            "format": EXPORT_FORMAT,
+            "generated": AS_OF,
+            "user": {
+                "id": "u_3kq8d2x9w1",
+                "name": "Bob Example",
+                "email": "bob@example.com",
+                "created": "2026-11-02T09:14:05Z",
+            },
+            "identities": [],
+            "grants": [],
+        },
+    ),
+    "privacy.erase_json": Examples(
+        response={
+            "kind": "erasure",
+            "receipt": "5sQ0m1cT9y2bXw8e",
+            "at": 1795600692.123,
+            "subject": "a3f1c9e07b2d44e1",  # pragma: allowlist secret (a pseudonym)
+            "deleted": {
+                "grants": 1,
+                "room_links": 0,
+                "sessions": 1,
+                "keys": 14,
+                "room_history_entries": 0,
+            },
+            "kept": {"audit_entries": 6},
+        }
+    ),
+    "privacy.restriction_json": Examples(
+        request={"restricted": True},
+        response={"restricted": True},
+        errors={
+            400: {
+                "not_a_boolean": (
+                    "bad_request",
+                    'Send {"restricted": true} or {"restricted": false}.',
+                )
+            }
+        },
+    ),
+    "admin_rooms.create": Examples(
+        request=VIOLET_SPEC,
+        response={**VIOLET_SPEC, "created": AS_OF, "updated": AS_OF, "bound": False},
+        errors={
+            400: {
+                "bad_id": (
+                    "invalid_room",
+                    "id: must be 1 to 64 lower-case letters, digits or hyphens",
+                )
+            },
+            409: {"exists": ("room_exists", "a room with id 'blue' exists already")},
+        },
+    ),
+    "admin_rooms.list_rooms": Examples(response={"rooms": [BLUE_AS_ADMIN]}),
+    "admin_rooms.show": Examples(
+        parameters={"room_id": "blue"},
+        response=BLUE_AS_ADMIN,
+        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
+    ),
+    "admin_rooms.update": Examples(
+        parameters={"room_id": "blue"},
+        request={"capacity": 10, "exceptions": [*CHRISTMAS, CHRISTMAS_EVE]},
+        response={**BLUE_AS_ADMIN, "capacity": 10, "exceptions": [*CHRISTMAS, CHRISTMAS_EVE]},
+        errors={
+            400: {
+                "bad_zone": (
+                    "invalid_room",
+                    "time_zone: 'Europe/Brusels' is not an IANA time zone such as Europe/Brussels",
+                )
+            },
+            404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")},
+        },
+    ),
+    "admin_rooms.delete": Examples(
+        parameters={"room_id": "green"},  # not blue, which the other examples show
+        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
+    ),
+}
