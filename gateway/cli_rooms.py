@@ -15,7 +15,8 @@ import click
 
 from gateway.cli_errors import CliGroup
 from gateway.context import services
-from gateway.services.rooms import WEEKDAYS, RoomError, RoomService, room_json
+from gateway.services.room_model import WEEKDAYS, RoomError, room_json
+from gateway.services.rooms import RoomService
 
 rooms_cli = CliGroup("rooms", help="Bookable rooms: their hours, host and visibility.")
 ACTOR = "cli"

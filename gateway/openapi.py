@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.services.room_hours import Capacity, DateException, Equipment
-from gateway.services.rooms import ROOM_ID, RoomSpec, Weekday
+from gateway.services.room_model import ROOM_ID, RoomSpec, Weekday
 
 F = TypeVar("F", bound=Callable[..., Any])
 

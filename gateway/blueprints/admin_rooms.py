@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
-from gateway.services.rooms import InvalidRoom, RoomError, RoomService, room_json
+from gateway.services.room_model import InvalidRoom, RoomError, room_json
+from gateway.services.rooms import RoomService
 
 admin_rooms = Blueprint("admin_rooms", __name__, url_prefix="/v1/admin/rooms")
 

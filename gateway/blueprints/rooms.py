@@ -11,7 +11,8 @@ from gateway.blueprints.admin_rooms import room_service
 from gateway.blueprints.guards import login_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
-from gateway.services.rooms import PRIMARY, RoomError
+from gateway.services.room_calendars import PRIMARY
+from gateway.services.room_model import RoomError
 
 rooms = Blueprint("rooms", __name__, url_prefix="/rooms")
 

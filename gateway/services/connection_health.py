@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantService, GrantUnavailable, KeyRingIncomplete
 from gateway.services.mailer import Mailer
-from gateway.services.rooms import Room, RoomService
+from gateway.services.room_model import Room
+from gateway.services.rooms import RoomService
 from gateway.storage.errors import StorageError
 from gateway.storage.grants import ACTIVE
 from gateway.storage.notices import NoticeStore

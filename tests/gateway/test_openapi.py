@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from gateway.openapi import IGNORED_METHODS, openapi_path
-from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
+from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from tests.gateway.blueprints.test_api_v1 import wire_api
 
 
