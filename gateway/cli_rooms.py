@@ -138,7 +138,9 @@ def _capacity(text: str) -> int | None:
 def _echo_room(room_id: str) -> None:
     rooms = _service()
     room = rooms.require(room_id)
-    click.echo(json.dumps(room_json(room, bound=rooms.is_bound(room_id)), indent=2))
+    calendars = rooms.calendars_behind(room_id)
+    shown = room_json(room, bound=rooms.is_bound(room_id), calendars=calendars)
+    click.echo(json.dumps(shown, indent=2))
 
 
 def room_options(command: Any) -> Any:

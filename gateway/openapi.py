@@ -281,6 +281,20 @@ class AdminRoomList(BaseModel):
     rooms: list[AdminRoom]
 
 
+class AdminRoomCalendar(BaseModel):
+    """One calendar behind a room, as administrators see it: never its id or name."""
+
+    provider: str
+    grant: str
+    grantStatus: str
+    since: str
+
+
+class AdminRoomCalendars(BaseModel):
+    room: str
+    calendars: list[AdminRoomCalendar]
+
+
 class RoomChanges(BaseModel):
     """The fields of a room to change; the id cannot change."""
 
@@ -364,6 +378,9 @@ OTHER_ROUTES = {
     ),
     "admin_rooms.list_rooms": _admin("Every room", response=AdminRoomList, errors=(403,)),
     "admin_rooms.show": _admin("One room", response=AdminRoom, errors=(403, 404)),
+    "admin_rooms.calendars": _admin(
+        "The calendars behind a room (up to five)", response=AdminRoomCalendars, errors=(403, 404)
+    ),
     "admin_rooms.update": _admin(
         "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
     ),

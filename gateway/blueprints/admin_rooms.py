@@ -61,6 +61,15 @@ def show(room_id: str) -> Response:
     return jsonify(room_json(rooms.require(room_id), bound=rooms.is_bound(room_id)))
 
 
+@admin_rooms.get("/<room_id>/calendars")
+@admin_required
+def calendars(room_id: str) -> Response:
+    """The calendars behind a room (up to five): provider, grant, since; nothing opened."""
+    rooms = room_service()
+    rooms.require(room_id)
+    return jsonify(room=room_id, calendars=rooms.calendars_behind(room_id))
+
+
 @admin_rooms.patch("/<room_id>")
 @admin_required
 def update(room_id: str) -> Response:

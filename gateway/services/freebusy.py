@@ -44,13 +44,14 @@ from gateway.services.room_status import UNBOUND
 from gateway.services.rooms import RoomService
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
+from gateway.storage.rooms import Pointer
 
 # A remembered answer is checked against the generation (storage/answers.py: what bumps it,
 # and the lease a worker holds on it); this bound only limits what a missed bump could cost.
 REMEMBER_AT_MOST_SECONDS = 5.0
 REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
 
-Pointers = Mapping[str, tuple[str, str, str]]  # room id -> (uid, gid, binding version)
+Pointers = Mapping[str, tuple[Pointer, ...]]  # room id -> its calendars: (uid, gid, version)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class FreeBusyService:
         hosts = tuple((r.id, r.host) for r in rooms if r.host)
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
-        grants = frozenset(gid for _, gid, _ in pointers.values())
+        grants = frozenset(gid for found in pointers.values() for _, gid, _ in found)
         self._remember(key, generation, answer, hosts, grants)
         return answer
 
@@ -212,20 +213,22 @@ class FreeBusyService:
         granularity: int,
         pointers: Pointers | None = None,
     ) -> dict[str, RoomAvailability]:
+        """Each room's answer: the union of its calendars' busy times. Any one calendar
+        unread makes the room unknown (never free); any one grant ended, needs_reconnect."""
         days = utc_days(time_min, time_max)
         if pointers is None:
-            pointers = self.rooms.pointers([r.id for r in rooms])
-        restricted = self.restricted_among({uid for uid, _, _ in pointers.values()})
+            pointers = self.rooms.pointer_sets([r.id for r in rooms])
+        restricted = self.restricted_among({p[0] for ps in pointers.values() for p in ps})
         answers: dict[str, RoomAvailability] = {}
-        bound: dict[str, tuple[str, str, str]] = {}
+        bound: dict[str, tuple[Pointer, ...]] = {}
         for room in rooms:
-            pointer = pointers.get(room.id)
-            if pointer is None:
+            found = pointers.get(room.id)
+            if not found:
                 answers[room.id] = RoomAvailability(room.id, UNBOUND)  # no calendar connected
-            elif pointer[0] in restricted:
+            elif found[0][0] in restricted:
                 answers[room.id] = RoomAvailability(room.id, "restricted")
             else:
-                bound[room.id] = pointer
+                bound[room.id] = found
         entries = self._read(bound, days)
         misses = self._misses(bound, days, entries)
         ended: set[str] = set()
@@ -237,13 +240,14 @@ class FreeBusyService:
         for room in rooms:
             if room.id in answers:
                 continue
-            if bound[room.id][1] in ended:
+            gids = tuple(sorted({gid for _, gid, _ in bound[room.id]}))
+            if ended.intersection(gids):
                 answers[room.id] = RoomAvailability(room.id, "needs_reconnect")
                 continue
             answers[room.id] = self.composer.compose(
-                bound[room.id][1],
+                gids,
                 room,
-                [entries.get((room.id, d)) for d in days],
+                [entries.get((room.id, v, d)) for _, _, v in bound[room.id] for d in days],
                 now,
                 time_min,
                 time_max,
@@ -251,40 +255,46 @@ class FreeBusyService:
             )
         return answers
 
-    def _read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, date], Entry]:
+    def _read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, str, date], Entry]:
         wanted = [
-            ((room_id, day), entry_key(uid, gid, room_id, version, day.isoformat()))
-            for room_id, (uid, gid, version) in bound.items()
+            ((room_id, version, day), entry_key(uid, gid, room_id, version, day.isoformat()))
+            for room_id, found in bound.items()
+            for uid, gid, version in found
             for day in days
         ]
         values = self.cache.read([name for _, name in wanted])
         return {slot: entry for (slot, _), entry in zip(wanted, values, strict=True) if entry}
 
     def _misses(
-        self, bound: Pointers, days: list[date], entries: Mapping[tuple[str, date], Entry]
+        self,
+        bound: Pointers,
+        days: list[date],
+        entries: Mapping[tuple[str, str, date], Entry],
     ) -> dict[str, GrantNeed]:
+        """What each grant must fetch: its calendars' days that are missing or not fresh."""
         now = time.time()
         needs: dict[str, GrantNeed] = {}
-        hits = 0
-        for room_id, (uid, gid, version) in bound.items():
-            for day in days:
-                entry = entries.get((room_id, day))
-                if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
-                    hits += 1
-                    continue
-                if gid not in needs:
-                    record = self.grants.get(uid, gid)
-                    needs[gid] = GrantNeed(
-                        uid,
-                        gid,
-                        record.provider if record else "",
-                        active=record is not None and record.status == ACTIVE,
-                    )
-                need = needs[gid]
-                need.rooms[room_id] = version
-                need.days.add(day)
+        hits = wanted = 0
+        for room_id, found in bound.items():
+            for uid, gid, version in found:
+                for day in days:
+                    wanted += 1
+                    entry = entries.get((room_id, version, day))
+                    if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
+                        hits += 1
+                        continue
+                    if gid not in needs:
+                        record = self.grants.get(uid, gid)
+                        needs[gid] = GrantNeed(
+                            uid,
+                            gid,
+                            record.provider if record else "",
+                            active=record is not None and record.status == ACTIVE,
+                        )
+                    needs[gid].slots.add((room_id, version))
+                    needs[gid].days.add(day)
         metrics.cache(hit=True, n=hits)
-        metrics.cache(hit=False, n=len(bound) * len(days) - hits)
+        metrics.cache(hit=False, n=wanted - hits)
         return needs
 
     def _still_active(self, need: GrantNeed) -> bool:

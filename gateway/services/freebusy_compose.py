@@ -3,8 +3,8 @@
 Memoized per worker: the warm path reads rooms every time (for freshness) but parses each
 stored version once, computes a room's bookable windows once per (version, range), and
 publishes a room's clipped busy times once per set of cached days. Every memo is keyed by
-data, never by a token; published busy times carry their grant id so that `forget_grant`
-finds them when the grant ends.
+data, never by a token; published busy times carry their grant ids so that `forget_grant`
+finds them when a grant ends.
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ class Composer:
         return windows
 
     def forget_grant(self, gid: str) -> None:
-        self._published = {k: v for k, v in self._published.items() if k[0] != gid}
+        self._published = {k: v for k, v in self._published.items() if gid not in k[0]}
 
     def compose(
         self,
-        gid: str,
+        gids: tuple[str, ...],
         room: Room,
         day_entries: list[Entry | None],
         now: float,
@@ -69,7 +69,8 @@ class Composer:
         time_max: datetime,
         granularity: int,
     ) -> RoomAvailability:
-        """The room's answer from its cached days: unknown when a day is missing or too old."""
+        """The room's answer from the cached days of all its calendars (their busy times'
+        union): unknown when any calendar's day is missing or too old, never free."""
         if any(e is None for e in day_entries):
             return RoomAvailability(room.id, "unknown")
         present = [e for e in day_entries if e is not None]
@@ -78,7 +79,7 @@ class Composer:
         if now - oldest > self.freshness.stale_seconds + ttl:
             return RoomAvailability(room.id, "unknown")
         key = (
-            gid,  # so that forget_grant finds what came from that grant
+            gids,  # so that forget_grant finds what came from those grants
             room.id,
             room.updated,
             time_min,

@@ -14,7 +14,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +24,7 @@ from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
 from gateway.services.breaker import HELD, OPEN
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.room_binding_views import Slot
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,13 @@ class Freshness:
 
 @dataclass
 class GrantNeed:
-    """What one grant must fetch: its rooms' calendars over a span of days."""
+    """What one grant must fetch: its calendars behind rooms over a span of days."""
 
     uid: str
     gid: str
     provider: str
     active: bool = True  # False: the grant ended (its rooms need the host to reconnect)
-    rooms: dict[str, str] = field(default_factory=dict)  # room id -> binding version
+    slots: set[Slot] = field(default_factory=set)  # (room id, calendar version)
     days: set[date] = field(default_factory=set)
 
 
@@ -64,7 +65,7 @@ class GrantFetcher:
         cache: FreeBusyCache,
         apis: Mapping[str, Connector],
         calls: ProviderCalls,
-        calendars_of: Callable[[str, str, list[str]], dict[str, str]],
+        calendars_of: Callable[[str, str, Sequence[Slot]], dict[Slot, str]],
         freshness: Freshness,
         deadline_seconds: float,
     ) -> None:
@@ -72,7 +73,7 @@ class GrantFetcher:
         self.cache = cache
         self.apis = apis
         self.calls = calls
-        self.calendars_of = calendars_of  # (uid, gid, room ids) -> room id -> calendar id
+        self.calendars_of = calendars_of  # (uid, gid, slots) -> slot -> calendar id
         self.freshness = freshness
         self.deadline_seconds = deadline_seconds
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
@@ -90,7 +91,8 @@ class GrantFetcher:
 
     def _fetch_grant(self, need: GrantNeed, deadline: float) -> None:
         """One grant's misses, single-flight within this process and across processes."""
-        key = (need.gid, ",".join(sorted(need.rooms)) + "|" + ",".join(sorted(map(str, need.days))))
+        slots = ",".join(sorted(f"{room_id}:{version}" for room_id, version in need.slots))
+        key = (need.gid, slots + "|" + ",".join(sorted(map(str, need.days))))
         with self._inflight_lock:
             running = self._inflight.get(key)
             if running is None:
@@ -130,7 +132,7 @@ class GrantFetcher:
     def _all_fresh(self, need: GrantNeed) -> bool:
         names = [
             entry_key(need.uid, need.gid, room_id, version, day.isoformat())
-            for room_id, version in need.rooms.items()
+            for room_id, version in need.slots
             for day in need.days
         ]
         now, ttl = time.time(), self.freshness.ttl_seconds
@@ -155,7 +157,7 @@ class GrantFetcher:
         except ConnectorError as error:
             log.info("free/busy fetch skipped: grant=%s refresh failed (%s)", need.gid, error.code)
             return
-        calendars = self.calendars_of(need.uid, need.gid, sorted(need.rooms))
+        calendars = self.calendars_of(need.uid, need.gid, sorted(need.slots))
         if not calendars:
             return
         days = sorted(need.days)
@@ -217,18 +219,18 @@ class GrantFetcher:
         self,
         need: GrantNeed,
         epoch: str,
-        calendars: Mapping[str, str],
+        calendars: Mapping[Slot, str],
         days: list[date],
         results: Mapping[str, list[tuple[int, int]]],
         failed: set[str],
     ) -> None:
-        """One entry per (room, day) whose calendar answered, under the fetch's epoch."""
+        """One entry per (room, calendar, day) whose calendar answered, under the fetch's
+        epoch. A room's calendars of one grant that share an id are fetched once."""
         fetched_at = time.time()
         entries: dict[str, Entry] = {}
-        for room_id, cid in calendars.items():
+        for (room_id, version), cid in calendars.items():
             if cid in failed:
                 continue
-            version = need.rooms[room_id]
             for day in days:
                 low, high = day_bounds(day)
                 busy = tuple(

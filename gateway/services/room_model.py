@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -77,6 +78,10 @@ class BindingRefused(RoomError):
 
 class InvalidCalendar(RoomError):
     status, code = 400, "invalid_calendar"
+
+
+class TooManyCalendars(RoomError):
+    status, code = 409, "too_many_calendars"
 
 
 class CalendarListUnavailable(RoomError):
@@ -204,14 +209,20 @@ def validated(data: dict[str, Any]) -> RoomSpec:
         raise InvalidRoom(describe(error)) from None
 
 
-def room_json(room: Room, *, bound: bool) -> dict[str, Any]:
-    """A room as the admin API shows it."""
-    return {
+def room_json(
+    room: Room, *, bound: bool, calendars: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A room as the admin API shows it; with `calendars`, the calendars behind it (opaque
+    grant ids, never a calendar's id or name)."""
+    shown = {
         **room.spec(),
         "created": _iso(room.created),
         "updated": _iso(room.updated),
         "bound": bound,
     }
+    if calendars is not None:
+        shown["calendars"] = [dict(c) for c in calendars]
+    return shown
 
 
 def _iso(timestamp: float) -> str:

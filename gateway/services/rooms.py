@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.request_log import security_event
 from gateway.services.grants import GrantService
-from gateway.services.room_bindings import Binding, BindingView, RoomBindings
+from gateway.services.room_binding_views import Binding, BindingReader, BindingView, Slot
+from gateway.services.room_bindings import RoomBindings
 from gateway.services.room_calendars import PRIMARY, CalendarChoices, GrantChoice
 from gateway.services.room_model import (
     EDITABLE,
@@ -30,7 +32,7 @@ from gateway.services.room_model import (
     validated,
 )
 from gateway.storage.audit import AuditTrail
-from gateway.storage.rooms import BindingRecord, HistoryEntry, RoomStore
+from gateway.storage.rooms import BindingRecord, HistoryEntry, Pointer, RoomStore
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,9 @@ class RoomService:
         self.grants = grants
         self.audit = audit
         self.choices = CalendarChoices(grants, provider_kinds)
+        self.reader = BindingReader(store, grants, self.get)
         self.calendar_bindings = RoomBindings(
-            store, grants, self.choices, audit, self.get, account_mark
+            store, grants, self.choices, audit, self.reader, account_mark
         )
 
     # -- the registry ----------------------------------------------------------------------
@@ -127,6 +130,26 @@ class RoomService:
         rooms = [r for r in map(read_room, self.store.load_many(ids)) if r]
         return [r for r in rooms if r.host == uid]
 
+    def calendars_behind(self, room_id: str) -> list[dict[str, Any]]:
+        """What an admin sees of the calendars behind a room: provider, grant id, since,
+        and the grant's status; nothing sealed is opened."""
+        pointer = self.store.pointer(room_id)
+        if pointer is None:
+            return []
+        uid = pointer[0]
+        shown = []
+        for found in self.store.load_bindings(uid, room_id):
+            grant = self.grants.get(uid, found.gid)
+            shown.append(
+                {
+                    "provider": found.provider,
+                    "grant": found.gid,
+                    "grantStatus": grant.status if grant else "revoked",
+                    "since": datetime.fromtimestamp(found.since, UTC).isoformat(timespec="seconds"),
+                }
+            )
+        return shown
+
     def is_bound(self, room_id: str) -> bool:
         return self.store.pointer(room_id) is not None
 
@@ -137,10 +160,19 @@ class RoomService:
         if host and not self.store.user_exists(host):
             raise InvalidRoom(f"host: no user has the id {host!r}")
 
-    # -- bindings (services/room_bindings.py) ----------------------------------------------
+    # -- bindings (services/room_bindings.py, read by services/room_binding_views.py) --------
     def bind(self, uid: str, room_id: str, gid: str, calendar: str = PRIMARY) -> BindingView:
-        """Bind a room `uid` hosts to `calendar` of grant `gid` (see RoomBindings.bind)."""
+        """Back a room `uid` hosts by this one calendar of grant `gid` (RoomBindings.bind)."""
         return self.calendar_bindings.bind(uid, room_id, gid, calendar)
+
+    def add_calendar(
+        self, uid: str, room_id: str, gid: str, calendar: str = PRIMARY
+    ) -> BindingView:
+        """Back the room by one more calendar, up to MAX_CALENDARS."""
+        return self.calendar_bindings.add_calendar(uid, room_id, gid, calendar)
+
+    def remove_calendar(self, uid: str, room_id: str, version: str) -> bool:
+        return self.calendar_bindings.remove_calendar(uid, room_id, version)
 
     def unbind(self, uid: str, room_id: str, actor: str | None = None) -> bool:
         return self.calendar_bindings.unbind(uid, room_id, actor)
@@ -152,13 +184,17 @@ class RoomService:
         return self.calendar_bindings.rebind_grant(uid, old_gid, new_gid, actor)
 
     def binding(self, room_id: str) -> Binding | None:
-        return self.calendar_bindings.binding(room_id)
+        """The room's first readable calendar (see `bindings` for all of them)."""
+        return self.reader.binding(room_id)
+
+    def bindings(self, room_id: str) -> list[Binding]:
+        return self.reader.bindings(room_id)
 
     def bindings_of(self, uid: str) -> list[BindingView]:
-        return self.calendar_bindings.bindings_of(uid)
+        return self.reader.bindings_of(uid)
 
-    def calendars_of(self, uid: str, gid: str, room_ids: list[str]) -> dict[str, str]:
-        return self.calendar_bindings.calendars_of(uid, gid, room_ids)
+    def calendars_of(self, uid: str, gid: str, slots: Sequence[Slot]) -> dict[Slot, str]:
+        return self.reader.calendars_of(uid, gid, slots)
 
     def grant_choices(self, uid: str) -> list[GrantChoice]:
         return self.choices.grant_choices(uid)
@@ -181,9 +217,10 @@ class RoomService:
 
     def documents_and_pointers(
         self, room_ids: list[str]
-    ) -> tuple[list[str | None], dict[str, tuple[str, str, str]]]:
-        """The documents, and (uid, gid, binding version) of the bound ones, in one read."""
-        return self.store.load_with_pointers(room_ids)
+    ) -> tuple[list[str | None], dict[str, tuple[Pointer, ...]]]:
+        """The documents, and (uid, gid, version) of every calendar of the bound ones, in
+        one read."""
+        return self.store.load_with_pointer_sets(room_ids)
 
     def binding_records(self, uid: str) -> list[BindingRecord]:
         """The user's bindings as stored (calendars still sealed)."""
@@ -196,6 +233,10 @@ class RoomService:
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         """(uid, gid, binding version) of every bound room among `room_ids`."""
         return self.store.pointers(room_ids)
+
+    def pointer_sets(self, room_ids: list[str]) -> dict[str, tuple[Pointer, ...]]:
+        """(uid, gid, version) of every calendar of every bound room among `room_ids`."""
+        return self.store.pointer_sets(room_ids)
 
     def forget_in_history(self, uid: str) -> int:
         """Erasure: every room history entry naming `uid` goes."""

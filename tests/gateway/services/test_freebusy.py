@@ -412,7 +412,7 @@ def test_a_grant_revoked_at_google_is_seen_as_such(app: Flask, hosts: Hosts) -> 
 def cached_of(app: Flask, gid: str) -> list[Any]:
     """Everything the process's free/busy wiring keeps in memory that names the grant."""
     freebusy = app.extensions["gateway"].freebusy
-    found: list[Any] = [k for k in freebusy.composer._published if gid in k]
+    found: list[Any] = [k for k in freebusy.composer._published if gid in k[0]]
     found += [a for a in freebusy._remembered.values() if gid in a.grants]
     for api in freebusy.apis.values():
         found += [k for k in getattr(api, "_addresses", {}) if k == gid]
