@@ -1,8 +1,9 @@
 """Which calendar of a grant may back a room: the primary one, or one the host picked.
 
 Another calendar than the primary one needs an active `calendar-choice` grant of the same
-provider account. A provider that names calendars by mailbox address lets the host type
-the room mailbox's address; the others offer their calendar list.
+provider account (a provider whose credential is an app password lists the calendars of
+the room-availability grant itself). A provider that names calendars by mailbox address
+lets the host type the room mailbox's address; the others offer their calendar list.
 """
 
 from __future__ import annotations
@@ -80,7 +81,12 @@ class CalendarChoices:
     def choice_grant(
         self, record: GrantRecord, records: list[GrantRecord] | None = None
     ) -> GrantRecord | None:
-        """An active calendar-choice grant of the same provider account as `record`."""
+        """An active calendar-choice grant of the same provider account as `record`; for a
+        provider whose typed credential opens the whole account (an app password: there is
+        no narrower scope to ask for), the grant itself lists its calendars."""
+        found = registry.capabilities(self.provider_kinds.get(record.provider))
+        if found is not None and found.credential == "app_password":
+            return record if found.addressing == "listed" and record.usable else None
         candidates = records if records is not None else self.grants.records(record.uid)
         subject = None
         for other in reversed(candidates):  # newest first
