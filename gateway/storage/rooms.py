@@ -26,7 +26,9 @@ Keys (add them to the schema in gateway/storage/keys.py):
                                        one field "cal:<version>" per calendar holding JSON
                                        {grant, provider, calendar, since, account}; a hash of
                                        the older shape (the fields above) is one calendar,
-                                       rewritten in the new shape by the next change.
+                                       rewritten in the new shape by the next change
+                                       (storage/room_calendars.py: the fields, the pointer,
+                                       the scripts that keep them in step).
 
 A binding's hash, its set entry and the host's index entry share the host's slot and are
 written in one transaction; the pointer lives in the room's own slot and is written after
@@ -41,87 +43,35 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import redis
 
 from gateway.storage import answers, keys
 from gateway.storage.errors import StorageError
 from gateway.storage.readable import get_many_text, get_text, hgetall_text, unreadable
+from gateway.storage.room_calendars import (
+    CHANGE_ATTEMPTS,
+    CHANGE_BINDING,
+    DROP_PAIRS,
+    MAX_CALENDARS,
+    WRITE_POINTER,
+    BindingRecord,
+    Pointer,
+    first_pointer,
+    gen_of,
+    new_record,
+    pointers_in,
+    records_of,
+    shaped,
+    with_version,
+)
 
 HISTORY_MAX = 1000
 # Room documents found well-formed: their text -> the room id they name (nothing per user).
 CHECKED_KEPT = 10_000
 HISTORY_SECONDS = 365 * 24 * 3600
-
-MAX_CALENDARS = 5  # calendars one room may be bound to
-CAL = "cal:"  # a binding hash's field per calendar: "cal:<version>"
-Pointer = tuple[str, str, str]  # (uid, gid, version) of one calendar backing a room
-
-# KEYS: pointer. ARGV: gen, value ("" deletes), uid. A write of an older gen than the one
-# the pointer holds is dropped: the pointer ends as the newest binding anyone read. A delete
-# removes only this uid's pointer (another host's, after a change of host, stays).
-_WRITE_POINTER = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local held = string.match(current, '~(%d+)$')
-  if held and tonumber(held) > tonumber(ARGV[1]) then return 0 end
-end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-elseif current and string.match(current, '^(%S+)') == ARGV[3] then
-  redis.call('DEL', KEYS[1])
-end
-return 1
-"""
-
-# KEYS: binding hash, the user's bindings set, the user's index. ARGV: the gen read ("" for
-# none), room id, pointer key name, then the new hash's field/value pairs (none: unbound).
-# Written only if the hash still has the gen that was read (a compare-and-set).
-_CHANGE_BINDING = """
-if (redis.call('HGET', KEYS[1], 'gen') or '') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-if #ARGV > 3 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-  redis.call('SADD', KEYS[2], ARGV[2])
-  redis.call('SADD', KEYS[3], ARGV[3])
-else
-  redis.call('SREM', KEYS[2], ARGV[2])
-  redis.call('SREM', KEYS[3], ARGV[3])
-end
-return 1
-"""
-CHANGE_ATTEMPTS = 20
-
-# KEYS: pointer. ARGV: versions. Remove those calendars' pairs; no pair left: delete it.
-_DROP_PAIRS = """
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local parts = {}
-for token in string.gmatch(current, '%S+') do table.insert(parts, token) end
-local drop = {}
-for _, v in ipairs(ARGV) do drop[v] = true end
-local kept, left, gen, i = {parts[1]}, 0, nil, 2
-while i <= #parts do
-  if string.sub(parts[i], 1, 1) == '~' then
-    gen = parts[i]
-    i = i + 1
-  else
-    local version = parts[i + 1] or '0'
-    if not drop[version] then
-      table.insert(kept, parts[i])
-      table.insert(kept, version)
-      left = left + 1
-    end
-    i = i + 2
-  end
-end
-if left == 0 then return redis.call('DEL', KEYS[1]) end
-if gen then table.insert(kept, gen) end
-redis.call('SET', KEYS[1], table.concat(kept, ' '))
-return 1
-"""
 
 
 def room(room_id: str) -> str:
@@ -152,18 +102,6 @@ def binding(uid: str, room_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class BindingRecord:
-    uid: str
-    room_id: str
-    gid: str
-    provider: str
-    sealed_calendar: str
-    since: float
-    account_mark: str = ""  # primary-calendar bindings: keyed hash of the provider account
-    version: str = ""  # this calendar's version (keys its cache); the pointer's for older ones
-
-
-@dataclass(frozen=True)
 class HistoryEntry:
     id: str
     actor: str
@@ -175,9 +113,9 @@ class HistoryEntry:
 class RoomStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._write_pointer = client.register_script(_WRITE_POINTER)
-        self._drop_pairs = client.register_script(_DROP_PAIRS)
-        self._change_binding = client.register_script(_CHANGE_BINDING)
+        self._write_pointer = client.register_script(WRITE_POINTER)
+        self._drop_pairs = client.register_script(DROP_PAIRS)
+        self._change_binding = client.register_script(CHANGE_BINDING)
         self._checked: dict[str, str] = {}
 
     def _document(self, room_id: str, value: str | None) -> str | None:
@@ -262,7 +200,7 @@ class RoomStore:
         account_mark: str = "",
     ) -> str:
         """Back the room by this one calendar, replacing any others; its version."""
-        added = _new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
         before = self.load_bindings(uid, room_id)
         self._drop_from_pointer(room_id, [b.version for b in before])
         self._change(uid, room_id, lambda _found: [added])
@@ -281,7 +219,7 @@ class RoomStore:
     ) -> str | None:
         """Back the room by one more calendar; its version, or None when the room has
         `limit` already. An older-shaped binding is rewritten in the new shape."""
-        added = _new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
         changed = self._change(
             uid, room_id, lambda found: None if len(found) >= limit else [*found, added]
         )
@@ -300,7 +238,7 @@ class RoomStore:
     ) -> str | None:
         """Put a calendar in the place of calendar `version` (a grant replaced by another);
         the new version, or None when that calendar is gone."""
-        added = _new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
         self._drop_from_pointer(room_id, [version])
         changed = self._change(
             uid,
@@ -338,7 +276,7 @@ class RoomStore:
 
     def pointer(self, room_id: str) -> tuple[str, str] | None:
         """(uid, gid) of the room's first calendar, if it has one."""
-        found = _pointer(get_text(self.client, room_bound(room_id), "room binding pointer"))
+        found = first_pointer(get_text(self.client, room_bound(room_id), "room binding pointer"))
         return (found[0], found[1]) if found else None
 
     def load_with_pointers(
@@ -364,7 +302,7 @@ class RoomStore:
         ]
         pointers = {}
         for room_id, value in zip(room_ids, values[len(room_ids) :], strict=True):
-            parsed = _pointers(value)
+            parsed = pointers_in(value)
             if parsed:
                 pointers[room_id] = parsed
         return documents, pointers
@@ -382,7 +320,7 @@ class RoomStore:
         )
         found = {}
         for room_id, value in zip(room_ids, values, strict=True):
-            parsed = _pointers(value)
+            parsed = pointers_in(value)
             if parsed:
                 found[room_id] = parsed
         return found
@@ -408,11 +346,11 @@ class RoomStore:
             raws = cast(list[dict[str, str]], pipe.execute())
         except UnicodeDecodeError:  # one is not ours: read them one by one
             raws = [hgetall_text(self.client, binding(uid, r), "room binding") for r in room_ids]
-        found = [b for raw in raws for b in _records(uid, raw)]
+        found = [b for raw in raws for b in records_of(uid, raw)]
         older = [b.room_id for b in found if not b.version]
         if older:
             versions = {r: v[2] for r, v in self.pointers(older).items() if v[0] == uid}
-            found = [_with_version(b, versions.get(b.room_id, "0")) for b in found]
+            found = [with_version(b, versions.get(b.room_id, "0")) for b in found]
         return found
 
     # -- inside: the pointer follows the binding ------------------------------------------
@@ -420,7 +358,7 @@ class RoomStore:
         if any(not b.version for b in found):
             first = self.pointers([room_id]).get(room_id)
             version = first[2] if first and first[0] == uid else "0"  # as bindings_of reads it
-            found = [_with_version(b, version) for b in found]
+            found = [with_version(b, version) for b in found]
         return found
 
     def _change(
@@ -436,12 +374,12 @@ class RoomStore:
         key = binding(uid, room_id)
         for _ in range(CHANGE_ATTEMPTS):
             raw = hgetall_text(self.client, key, "room binding")
-            before = self._resolved(uid, room_id, _records(uid, raw))
+            before = self._resolved(uid, room_id, records_of(uid, raw))
             after = edit(before)
             if after is None:
                 return None
-            shaped = _shape(room_id, after, _gen(raw) + 1) if after else {}
-            fields = [str(part) for item in shaped.items() for part in item]
+            mapping = shaped(room_id, after, gen_of(raw) + 1) if after else {}
+            fields = [str(part) for item in mapping.items() for part in item]
             written = self._change_binding(
                 keys=[key, bindings(uid), keys.user_index(uid)],
                 args=[raw.get("gen", ""), room_id, room_bound(room_id), *fields],
@@ -460,10 +398,10 @@ class RoomStore:
     def _sync_pointer(self, uid: str, room_id: str) -> None:
         """Write the pointer from the binding as it now stands (unless a newer write won)."""
         raw = hgetall_text(self.client, binding(uid, room_id), "room binding")
-        found = _records(uid, raw)
+        found = records_of(uid, raw)
         pairs = " ".join(f"{b.gid} {b.version}" for b in found if b.version)
-        value = f"{uid} {pairs} ~{_gen(raw)}" if pairs else ""
-        self._write_pointer(keys=[room_bound(room_id)], args=[str(_gen(raw)), value, uid])
+        value = f"{uid} {pairs} ~{gen_of(raw)}" if pairs else ""
+        self._write_pointer(keys=[room_bound(room_id)], args=[str(gen_of(raw)), value, uid])
         answers.bump(self.client)
 
     def _drop_from_pointer(self, room_id: str, versions: Collection[str]) -> None:
@@ -519,99 +457,3 @@ def _number(value: str) -> float:
         return float(value)
     except ValueError:
         return 0.0
-
-
-def _pointer(value: object) -> Pointer | None:
-    """The first calendar of a pointer."""
-    found = _pointers(value)
-    return found[0] if found else None
-
-
-def _pointers(value: object) -> tuple[Pointer, ...]:
-    """Every calendar of a pointer: "<uid> <gid> <version> [<gid> <version>]... [~<gen>]"
-    (an older one: "<uid> <gid> [<version>]", version "0" when absent)."""
-    if value is None:
-        return ()
-    parts = [p for p in str(value).split(" ") if p and not p.startswith("~")]
-    if len(parts) < 2 or not parts[0]:
-        return ()
-    uid, rest = parts[0], parts[1:]
-    return tuple(
-        (uid, rest[at], rest[at + 1] if at + 1 < len(rest) else "0")
-        for at in range(0, len(rest), 2)
-    )
-
-
-def _gen(raw: dict[str, str]) -> int:
-    try:
-        return int(raw.get("gen", "0"))
-    except ValueError:
-        return 0
-
-
-def _new_record(
-    uid: str, room_id: str, gid: str, provider: str, sealed_calendar: str, account_mark: str
-) -> BindingRecord:
-    return BindingRecord(
-        uid=uid,
-        room_id=room_id,
-        gid=gid,
-        provider=provider,
-        sealed_calendar=sealed_calendar,
-        since=time.time(),
-        account_mark=account_mark,
-        version=str(time.time_ns()),
-    )
-
-
-def _with_version(record: BindingRecord, version: str) -> BindingRecord:
-    return record if record.version else replace(record, version=version)
-
-
-def _shape(room_id: str, records: list[BindingRecord], gen: int) -> dict[Any, str]:
-    """A binding hash in the new shape: room, gen and one field per calendar."""
-    shaped: dict[Any, str] = {"room": room_id, "gen": str(gen)}
-    for b in records:
-        entry = {"grant": b.gid, "provider": b.provider, "calendar": b.sealed_calendar}
-        entry |= {"since": str(b.since), **({"account": b.account_mark} if b.account_mark else {})}
-        shaped[f"{CAL}{b.version}"] = json.dumps(entry, separators=(",", ":"))
-    return shaped
-
-
-def _records(uid: str, raw: dict[str, str]) -> list[BindingRecord]:
-    """A binding hash's calendars, oldest first (one of the older shape has version "")."""
-    if not raw or "room" not in raw:
-        return []
-    fields = [dict(raw)] if "grant" in raw else []
-    for name, value in raw.items():
-        if name.startswith(CAL):
-            try:
-                entry = json.loads(value)
-            except ValueError:
-                entry = None
-            if isinstance(entry, dict) and all(isinstance(v, str) for v in entry.values()):
-                fields.append({**entry, "version": name.removeprefix(CAL)})
-            else:
-                unreadable("room binding")
-    found = [r for r in (_record(uid, raw["room"], f) for f in fields) if r is not None]
-    return sorted(found, key=lambda b: (len(b.version), b.version))
-
-
-def _record(uid: str, room_id: str, raw: dict[str, str]) -> BindingRecord | None:
-    if "grant" not in raw:
-        return None
-    try:
-        since = float(raw.get("since", 0))
-    except ValueError:
-        unreadable("room binding")
-        return None
-    return BindingRecord(
-        uid=uid,
-        room_id=room_id,
-        gid=raw["grant"],
-        provider=raw.get("provider", ""),
-        sealed_calendar=raw.get("calendar", ""),
-        since=since,
-        account_mark=raw.get("account", ""),
-        version=raw.get("version", ""),
-    )
