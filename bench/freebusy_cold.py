@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from bench.report import Row, at_most, table
 from bench.scenario import Scenario
 from gateway.services.callers import Caller
-from gateway.services.freebusy import MAX_ROOMS
+from gateway.services.freebusy_answer import MAX_ROOMS
 
 START = datetime(2026, 11, 25, tzinfo=UTC)
 END = datetime(2026, 11, 26, tzinfo=UTC)

@@ -170,6 +170,7 @@ def build_services(
     grant_endings = GrantEndings()  # in-process caches of an ended grant drop it
     grant_losses = GrantEndings()  # a grant ended without its owner: its host is told
 
+    account_mark = _account_marker(lasting)
     grants = GrantService(
         grant_store,
         vault,
@@ -179,10 +180,9 @@ def build_services(
         scrub=disk_scrub.request,
         endings=grant_endings,
         losses=grant_losses,
+        account_mark=account_mark,
     )
-    rooms = RoomService(
-        RoomStore(client), grants, kinds, audit, account_mark=_account_marker(lasting)
-    )
+    rooms = RoomService(RoomStore(client), grants, kinds, audit, account_mark=account_mark)
     revocation = RevocationService(
         grant_store,
         ReceiptStore(client),

@@ -15,7 +15,8 @@ import click
 
 from gateway.cli_errors import CliGroup
 from gateway.context import services
-from gateway.services.rooms import WEEKDAYS, RoomError, RoomService, room_json
+from gateway.services.room_model import WEEKDAYS, RoomError, room_json
+from gateway.services.rooms import RoomService
 
 rooms_cli = CliGroup("rooms", help="Bookable rooms: their hours, host and visibility.")
 ACTOR = "cli"
@@ -137,7 +138,9 @@ def _capacity(text: str) -> int | None:
 def _echo_room(room_id: str) -> None:
     rooms = _service()
     room = rooms.require(room_id)
-    click.echo(json.dumps(room_json(room, bound=rooms.is_bound(room_id)), indent=2))
+    calendars = rooms.calendars_behind(room_id)
+    shown = room_json(room, bound=rooms.is_bound(room_id), calendars=calendars)
+    click.echo(json.dumps(shown, indent=2))
 
 
 def room_options(command: Any) -> Any:

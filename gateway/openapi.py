@@ -25,7 +25,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
 from gateway.openapi_examples import STORAGE_RETRY_SECONDS, Examples, error_examples
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
-from gateway.services.rooms import ROOM_ID
+from gateway.services.room_model import ROOM_ID
 
 F = TypeVar("F", bound=Callable[..., Any])
 

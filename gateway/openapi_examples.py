@@ -19,7 +19,7 @@ from typing import Any
 from gateway.errors import STORAGE_RETRY_AFTER
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
-from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
+from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from gateway.services.intervals import SUPPORTED_RANGE
 from gateway.services.privacy import EXPORT_FORMAT
 from scopes.catalogue import load_catalogue

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.openapi import Operation
 from gateway.services.room_hours import Capacity, DateException, Equipment
-from gateway.services.rooms import RoomSpec, Weekday
+from gateway.services.room_model import RoomSpec, Weekday
 
 
 class Me(BaseModel):
@@ -33,6 +33,20 @@ class AdminRoom(RoomSpec):
 
 class AdminRoomList(BaseModel):
     rooms: list[AdminRoom]
+
+
+class AdminRoomCalendar(BaseModel):
+    """One calendar behind a room, as administrators see it: never its id or name."""
+
+    provider: str
+    grant: str
+    grantStatus: str
+    since: str
+
+
+class AdminRoomCalendars(BaseModel):
+    room: str
+    calendars: list[AdminRoomCalendar]
 
 
 class RoomChanges(BaseModel):
@@ -118,6 +132,9 @@ OTHER_ROUTES = {
     ),
     "admin_rooms.list_rooms": _admin("Every room", response=AdminRoomList, errors=(403,)),
     "admin_rooms.show": _admin("One room", response=AdminRoom, errors=(403, 404)),
+    "admin_rooms.calendars": _admin(
+        "The calendars behind a room (up to five)", response=AdminRoomCalendars, errors=(403, 404)
+    ),
     "admin_rooms.update": _admin(
         "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
     ),

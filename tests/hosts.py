@@ -61,18 +61,28 @@ class Hosts:
         browser.complete(provider, account)
         uid = browser.client.get("/v1/me").get_json()["id"]
         self.browsers[uid] = browser
+        if due_for_refresh:
+            self.emulator.client.settings(access_token_ttl=1)
+        identity = self.identity(uid, provider, account)
+        if due_for_refresh:
+            self.emulator.client.settings(access_token_ttl=3600)
+        return uid, identity
+
+    def identity(self, uid: str, provider: str, account: str) -> Any:
+        """A calendar authorization of host `uid` (signed in already), given at the provider
+        as `account`: their own account or another one of theirs."""
         connector = self.services.signin.connectors[provider]
         redirect_uri = self.services.settings.redirect_uri(provider)
         scope = FREEBUSY if provider == "google" else CALENDARS
         request = connector.begin(redirect_uri, f"hosts-{time.monotonic_ns()}", (scope,))
-        if due_for_refresh:
-            self.emulator.client.settings(access_token_ttl=1)
         self.emulator.client.authorize_next(account)
-        _, params = browser.at_provider(request.url)
-        identity = connector.complete(redirect_uri, request.flow, params)
-        if due_for_refresh:
-            self.emulator.client.settings(access_token_ttl=3600)
-        return uid, identity
+        _, params = self.browsers[uid].at_provider(request.url)
+        return connector.complete(redirect_uri, request.flow, params)
+
+    def another_account(self, uid: str, provider: str, account: str) -> str:
+        """The id of a room-availability grant of host `uid` for another provider account."""
+        identity = self.identity(uid, provider, account)
+        return str(self.services.grants.create(uid, "room-availability", identity).id)
 
     def room(self, room_id: str, uid: str, gid: str, hours: Any = None, zone: str = "UTC") -> str:
         self.services.rooms.create(

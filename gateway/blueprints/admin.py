@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
 from gateway.services.grants import REVOKED
-from gateway.services.rooms import ROOM_ID, USER_ID
+from gateway.services.room_model import ROOM_ID, USER_ID
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -19,7 +19,7 @@ from gateway.errors import error_response
 from gateway.services.callers import MEMBERS
 from gateway.services.room_form import RoomForm, blank_form, field_of, read_form, room_form
 from gateway.services.room_hours import time_zones
-from gateway.services.rooms import WEEKDAYS, RoomError, RoomNotFound
+from gateway.services.room_model import WEEKDAYS, RoomError, RoomNotFound
 
 admin_room_form = Blueprint("admin_room_form", __name__, url_prefix="/admin/rooms")
 

@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
-from gateway.services.rooms import InvalidRoom, RoomError, RoomService, room_json
+from gateway.services.room_model import InvalidRoom, RoomError, room_json
+from gateway.services.rooms import RoomService
 
 admin_rooms = Blueprint("admin_rooms", __name__, url_prefix="/v1/admin/rooms")
 
@@ -58,6 +59,15 @@ def list_rooms() -> Response:
 def show(room_id: str) -> Response:
     rooms = room_service()
     return jsonify(room_json(rooms.require(room_id), bound=rooms.is_bound(room_id)))
+
+
+@admin_rooms.get("/<room_id>/calendars")
+@admin_required
+def calendars(room_id: str) -> Response:
+    """The calendars behind a room (up to five): provider, grant, since; nothing opened."""
+    rooms = room_service()
+    rooms.require(room_id)
+    return jsonify(room=room_id, calendars=rooms.calendars_behind(room_id))
 
 
 @admin_rooms.patch("/<room_id>")

@@ -28,7 +28,7 @@ from gateway.openapi_examples import operation_examples
 from gateway.openapi_routes import OTHER_ROUTES
 from gateway.security import runs_own_scripts
 from gateway.services.callers import Caller, user_caller
-from gateway.services.freebusy import (
+from gateway.services.freebusy_answer import (
     GRANULARITIES,
     MAX_DAYS,
     MAX_ROOMS,
@@ -36,10 +36,10 @@ from gateway.services.freebusy import (
 )
 from gateway.services.intervals import SUPPORTED_RANGE, rfc3339, supported
 from gateway.services.room_hours import Capacity, DateException, Equipment
+from gateway.services.room_model import ROOM_ID, Room, Weekday, describe
 from gateway.services.room_search import RoomFilter, RoomSearch
 from gateway.services.room_status import RoomStatus
 from gateway.services.room_status import described as status_words
-from gateway.services.rooms import ROOM_ID, Room, Weekday, describe
 
 api_v1 = Blueprint("api_v1", __name__)
 

@@ -22,8 +22,8 @@ from gateway.services.callers import user_caller
 from gateway.services.intervals import SUPPORTED_RANGE
 from gateway.services.room_finder import STATUS_TEXT, RoomFinder, in_range
 from gateway.services.room_hours import MAX_CAPACITY, parse_date, time_zones
+from gateway.services.room_model import ROOM_ID
 from gateway.services.room_search import FREE, RoomFilter, RoomSearch
-from gateway.services.rooms import ROOM_ID
 
 availability = Blueprint("availability", __name__)
 

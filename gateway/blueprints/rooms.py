@@ -1,4 +1,4 @@
-"""Pages for room hosts: connect one of their calendars to a room they host, or disconnect it."""
+"""Pages for room hosts: connect calendars (up to five) to a room they host, or disconnect them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from gateway.blueprints.admin_rooms import room_service
 from gateway.blueprints.guards import login_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
-from gateway.services.rooms import PRIMARY, RoomError
+from gateway.services.room_binding_views import BindingView
+from gateway.services.room_bindings import MAX_CALENDARS
+from gateway.services.room_calendars import PRIMARY
+from gateway.services.room_model import RoomError
 
 rooms = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -31,7 +34,9 @@ def refused(error: RoomError) -> Any:
 def connect() -> str:
     uid = signed_in_uid()
     service = room_service()
-    bound = {b.room_id: b for b in service.bindings_of(uid)}
+    bound: dict[str, list[BindingView]] = {}
+    for view in service.bindings_of(uid):
+        bound.setdefault(view.room_id, []).append(view)
     hosted = service.hosted_by(uid)
     titles = {name: c.title for name, c in services().signin.connectors.items()}
     return render_template(
@@ -42,6 +47,7 @@ def connect() -> str:
         titles=titles,
         typed=TYPED,
         primary=PRIMARY,
+        most=MAX_CALENDARS,
     )
 
 
@@ -54,6 +60,30 @@ def bind(room_id: str) -> Response:
     service = room_service()
     service.bind(signed_in_uid(), room_id, request.form.get("grant", ""), calendar)
     flash(f"Calendar connected to {_name(room_id)}: members now see when it is busy.")
+    return _back()
+
+
+@rooms.post("/<room_id>/calendars")
+@login_required
+def add_calendar(room_id: str) -> Response:
+    """One more calendar behind a room that has some (up to MAX_CALENDARS)."""
+    calendar = request.form.get("calendar", PRIMARY)
+    if calendar == TYPED:
+        calendar = request.form.get("mailbox", "")
+    service = room_service()
+    service.add_calendar(signed_in_uid(), room_id, request.form.get("grant", ""), calendar)
+    flash(f"Calendar added to {_name(room_id)}: it is busy whenever any of its calendars is.")
+    return _back()
+
+
+@rooms.post("/<room_id>/calendars/remove")
+@login_required
+def remove_calendar(room_id: str) -> Response:
+    version = request.form.get("version", "")
+    if room_service().remove_calendar(signed_in_uid(), room_id, version[:32]):
+        flash(f"Calendar removed from {_name(room_id)}.")
+    else:
+        flash(f"{_name(room_id)} has no such calendar: nothing was changed.", "warning")
     return _back()
 
 

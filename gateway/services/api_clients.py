@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.request_log import security_event
 from gateway.services.callers import Caller
-from gateway.services.rooms import AUDIENCE, ROOM_ID, describe
+from gateway.services.room_model import AUDIENCE, ROOM_ID, describe
 from gateway.storage.api_clients import ApiClient, ApiClientStore
 from gateway.storage.audit import AuditTrail
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantService, GrantUnavailable, KeyRingIncomplete
 from gateway.services.mailer import Mailer
-from gateway.services.rooms import Room, RoomService
+from gateway.services.room_model import Room
+from gateway.services.rooms import RoomService
 from gateway.storage.grants import ACTIVE
 from gateway.storage.notices import NoticeStore
 from gateway.storage.users import UserStore
@@ -100,16 +101,15 @@ class ConnectionHealth:
 
     def broken_rooms(self) -> list[BrokenRoom]:
         rooms = self.rooms.all()
-        pointers = self.rooms.pointers([r.id for r in rooms]) if rooms else {}
+        pointers = self.rooms.pointer_sets([r.id for r in rooms]) if rooms else {}
         found = []
         for room in rooms:
-            pointer = pointers.get(room.id)
-            if pointer is None:
-                continue
-            grant = self.grants.get(pointer[0], pointer[1])
-            if grant is None or grant.status != ACTIVE:
-                status = grant.status if grant else "revoked"
-                found.append(BrokenRoom(room, pointer[0], status, grant.reason if grant else ""))
+            for uid, gid, _ in pointers.get(room.id, ()):  # any one calendar's grant breaks it
+                grant = self.grants.get(uid, gid)
+                if grant is None or grant.status != ACTIVE:
+                    status = grant.status if grant else "revoked"
+                    found.append(BrokenRoom(room, uid, status, grant.reason if grant else ""))
+                    break
         return found
 
     # -- telling the host ------------------------------------------------------------------

@@ -243,10 +243,16 @@ class ConsentService:
                 provider=identity.provider,
             )
             return f"/consent/{quote(purpose_id)}/incomplete?provider={quote(identity.provider)}"
+        # A consent replaces the earlier grant of the same purpose and provider account only:
+        # another account of the same provider (a second Google account) keeps its own.
+        new = self.grants.record(uid, grant.id)
         replaced = [
             g
-            for g in self.grants.list(uid)
-            if g.id != grant.id and g.purpose == purpose_id and g.provider == identity.provider
+            for g in self.grants.records(uid)
+            if g.id != grant.id
+            and g.purpose == purpose_id
+            and g.provider == identity.provider
+            and (new is None or self.grants.same_account(g, new))
         ]
         for old in replaced:
             for rebind in self.rebind_hooks:

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from gateway.services.rooms import CALENDAR_CHOICE, PRIMARY, ROOM_AVAILABILITY
+from gateway.services.room_calendars import CALENDAR_CHOICE, PRIMARY, ROOM_AVAILABILITY
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ hold of it.
 from __future__ import annotations
 
 import builtins
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -118,6 +119,7 @@ class GrantService:
         scrub: Callable[[], object] | None = None,
         endings: GrantEndings | None = None,
         losses: GrantEndings | None = None,
+        account_mark: Callable[[str, str], str] | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
@@ -130,6 +132,9 @@ class GrantService:
         self.losses = losses or GrantEndings()
         # asks for purged tokens to leave Redis's disk too (services/disk_scrub.py)
         self.scrub = scrub
+        # (provider, subject) -> a keyed hash: which provider account a grant is for, kept
+        # beside the sealed subject so that it can be compared after the key is gone
+        self.account_mark = account_mark
 
     def ended(self, uid: str, gid: str) -> None:
         """Tell every in-process cache that the grant ended (revocation calls it too)."""
@@ -198,6 +203,17 @@ class GrantService:
         opened = self.open_many(record, [record.sealed_subject], "subject")
         return None if not opened or opened[0] is None else str(opened[0])
 
+    def same_account(self, one: GrantRecord, other: GrantRecord) -> bool:
+        """Whether two grants are for one provider account: by their keyed marks, else (a
+        grant from before the marks) by their opened subjects. One whose account cannot be
+        known any more counts as the same: it is replaced, as every grant once was."""
+        if one.provider != other.provider:
+            return False
+        if one.account_mark and other.account_mark:
+            return hmac.compare_digest(one.account_mark, other.account_mark)
+        subjects = self.subject(one), self.subject(other)
+        return None in subjects or subjects[0] == subjects[1]
+
     def calendars(self, record: GrantRecord) -> builtins.list[CalendarInfo] | None:
         """The calendars the grant's account may use; None when the provider does not list
         them. Raises GrantUnavailable or ConnectorError."""
@@ -238,6 +254,9 @@ class GrantService:
             wrapped_key=wrapped,
             sealed_tokens=self.vault.seal_json(data_key, tokens.to_dict(), context, "tokens"),
             sealed_subject=self.vault.seal_json(data_key, identity.subject, context, "subject"),
+            account_mark=(
+                self.account_mark(identity.provider, identity.subject) if self.account_mark else ""
+            ),
         )
         log.info("grant created: user=%s grant=%s purpose=%s", uid, gid, purpose)
         record = self.store.load(uid, gid)

@@ -102,14 +102,16 @@ class PrivacyService:
         gateway knows without asking the provider (`unknown` arises only when it is asked)."""
         restricted = self.restricted_since(uid) is not None
         found = []
-        for room in self.rooms.hosted_by(uid):
-            pointer = self.rooms.pointer(room.id)
-            grant = self.grants.get(*pointer) if pointer else None
-            if pointer is None:
+        hosted = self.rooms.hosted_by(uid)
+        calendars = self.rooms.pointer_sets([r.id for r in hosted]) if hosted else {}
+        for room in hosted:
+            pointers = calendars.get(room.id, ())
+            grants = [self.grants.get(p[0], p[1]) for p in pointers]
+            if not pointers:
                 status = UNBOUND
-            elif pointer[0] == uid and restricted:
+            elif pointers[0][0] == uid and restricted:
                 status = RESTRICTED
-            elif grant is None or grant.status != ACTIVE:
+            elif any(g is None or g.status != ACTIVE for g in grants):  # any one calendar
                 status = NEEDS_RECONNECT
             else:
                 status = OK

@@ -17,10 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.services.callers import Caller
-from gateway.services.freebusy import MAX_ROOMS, FreeBusyService, RoomAvailability
+from gateway.services.freebusy import FreeBusyService
+from gateway.services.freebusy_answer import MAX_ROOMS, RoomAvailability
 from gateway.services.intervals import Interval, clip, free_slots, supported
 from gateway.services.room_hours import exception_days
-from gateway.services.rooms import Room
+from gateway.services.room_model import Room
 
 SHORTEST_SLOT = timedelta(minutes=15)
 TICK_HOURS = (0, 6, 12, 18)

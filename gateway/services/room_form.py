@@ -27,7 +27,7 @@ from gateway.services.room_hours import (
     parse_date,
     time_zones,
 )
-from gateway.services.rooms import AUDIENCE, ROOM_ID, USER_ID, WEEKDAYS, Room
+from gateway.services.room_model import AUDIENCE, ROOM_ID, USER_ID, WEEKDAYS, Room
 
 NAME_MAX, LOCATION_MAX, TEXT_MAX = 200, 200, 2000
 BLANK_EXCEPTION_ROWS = 3

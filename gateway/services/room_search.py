@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.services.callers import Caller
-from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS, FreeBusyService, QueryRefused
+from gateway.services.freebusy import FreeBusyService
+from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS, QueryRefused
 from gateway.services.intervals import Interval
 from gateway.services.room_hours import has_equipment
-from gateway.services.rooms import Room
+from gateway.services.room_model import Room
 
 FREE, BUSY, CLOSED = "free", "busy", "closed"
 

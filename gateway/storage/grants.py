@@ -88,6 +88,9 @@ class GrantRecord:
     wrapped_key: str | None
     sealed_tokens: str | None
     sealed_subject: str | None
+    # a keyed hash of the provider account (services/grants.py): several accounts of one
+    # provider each keep their grant, and a new consent replaces only its own account's
+    account_mark: str = ""
 
     @property
     def usable(self) -> bool:
@@ -119,6 +122,7 @@ class GrantStore:
         wrapped_key: str,
         sealed_tokens: str,
         sealed_subject: str,
+        account_mark: str = "",
     ) -> None:
         now = str(time.time())
         pipe = self.client.pipeline(transaction=True)
@@ -140,6 +144,7 @@ class GrantStore:
                 "dk": wrapped_key,
                 "tokens": sealed_tokens,
                 "subject": sealed_subject,
+                **({"account": account_mark} if account_mark else {}),
             },
         )
         pipe.sadd(keys.grants(uid), gid)
@@ -340,4 +345,5 @@ def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
         wrapped_key=raw.get("dk"),
         sealed_tokens=raw.get("tokens"),
         sealed_subject=raw.get("subject"),
+        account_mark=raw.get("account", ""),
     )

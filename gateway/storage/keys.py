@@ -12,7 +12,9 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:grants           set    grant ids of this user
     gw:{u:UID}:grant:GID        hash   one grant: provider, purpose, status, reason, scopes,
                                        timestamps, version (fencing), epoch, dk (wrapped grant
-                                       data key), tokens (sealed), subject (sealed)
+                                       data key), tokens (sealed), subject (sealed), account
+                                       (keyed hash of the provider account: which grant a
+                                       new consent of the same account replaces)
     gw:{u:UID}:grant:GID:lock   string refresh lock holder; PX 15 s
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
     gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
@@ -21,14 +23,17 @@ the user's index set, so "delete everything of this user" is exact.
     gw:{u:UID}:restricted       string since when processing is restricted (restrictions.py)
     gw:{u:UID}:hosted           set    ids of the rooms this user hosts (erasure finds them)
     gw:{u:UID}:bindings         set    ids of the rooms this user has bound
-    gw:{u:UID}:binding:ROOM     hash   room, grant, provider, since, calendar (sealed under the
-                                       grant's data key, field "calendar"), account (primary
-                                       calendars: keyed hash of the provider account)
+    gw:{u:UID}:binding:ROOM     hash   room, gen, and per calendar (up to 5) "cal:<version>":
+                                       JSON grant, provider, since, calendar (sealed under
+                                       the grant's data key), account (primary calendars:
+                                       keyed hash of the provider account); an older hash
+                                       holds one calendar's fields at the top level
     gw:{u:UID}:notice:GID:E     string "1": the owner was e-mailed about ending E of grant
                                        GID (storage/notices.py); expires after 30 d
     gw:room:ROOM                string JSON room; not personal but for the host's opaque uid
     gw:rooms                    set    every room id
-    gw:room:ROOM:bound          string "UID GID" for free/busy; listed in the host's index
+    gw:room:ROOM:bound          string "UID GID VERSION [GID VERSION]... ~GEN": the room's
+                                       calendars for free/busy; in the host's index
     gw:room:ROOM:history        stream actor, action, grant, at (opaque ids); ~1000 entries,
                                        expires 365 d after the last entry
     gw:{clients}:ID             hash   an API client; its secret only as an HMAC (api_clients.py)

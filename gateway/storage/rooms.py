@@ -6,9 +6,11 @@ Keys (add them to the schema in gateway/storage/keys.py):
                                        (an opaque user id), visibility, created, updated.
                                        Not personal but for the host id.      (no TTL)
     gw:rooms                    set    every room id                              (no TTL)
-    gw:room:<id>:bound          string "<uid> <gid> <version>": who backs the room, for
-                                       free/busy (the version keys its cache); in
-                                       the host's index              (until unbound or revoked)
+    gw:room:<id>:bound          string "<uid> <gid> <version> [<gid> <version>]... ~<gen>":
+                                       the calendars that back the room, for free/busy
+                                       (each version keys its calendar's cache; gen orders
+                                       the writes); in the host's index (until unbound or
+                                       revoked). An older pointer has one pair and no gen.
     gw:room:<id>:history        stream bind/rebind/unbind entries: actor uid, action, grant id,
                                        at. Opaque ids only; append-only; capped at
                                        HISTORY_MAX entries and expires HISTORY_SECONDS after the
@@ -20,39 +22,56 @@ Keys (add them to the schema in gateway/storage/keys.py):
                                        account (bound to a primary calendar only: a keyed hash
                                        of the provider account, so reconnecting that account
                                        after the provider ended the grant restores it)
+                                       Several calendars (up to MAX_CALENDARS): room, gen, and
+                                       one field "cal:<version>" per calendar holding JSON
+                                       {grant, provider, calendar, since, account}; a hash of
+                                       the older shape (the fields above) is one calendar,
+                                       rewritten in the new shape by the next change
+                                       (storage/room_calendars.py: the fields, the pointer,
+                                       the scripts that keep them in step).
 
 A binding's hash, its set entry and the host's index entry share the host's slot and are
 written in one transaction; the pointer lives in the room's own slot and is written after
-the binding (and removed before it), so a reader that follows the pointer finds the binding
-or nothing. Room ids are slugs and user ids are URL-safe tokens, checked before they get here.
+the binding (and its calendars are removed from it before they leave the binding), so a
+reader that follows the pointer finds the binding or nothing. Each change of a binding
+bumps its gen, and the pointer is rewritten only by a newer gen than the one it holds.
+Room ids are slugs and user ids are URL-safe tokens, checked before they get here.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import cast
 
 import redis
 
 from gateway.storage import answers, keys
+from gateway.storage.errors import StorageError
 from gateway.storage.readable import get_many_text, get_text, hgetall_text, unreadable
+from gateway.storage.room_calendars import (
+    CHANGE_ATTEMPTS,
+    CHANGE_BINDING,
+    DROP_PAIRS,
+    MAX_CALENDARS,
+    WRITE_POINTER,
+    BindingRecord,
+    Pointer,
+    first_pointer,
+    gen_of,
+    new_record,
+    pointers_in,
+    records_of,
+    shaped,
+    with_version,
+)
 
 HISTORY_MAX = 1000
 # Room documents found well-formed: their text -> the room id they name (nothing per user).
 CHECKED_KEPT = 10_000
 HISTORY_SECONDS = 365 * 24 * 3600
-
-# KEYS: pointer. ARGV: expected value. Delete only what the caller set.
-# Delete the pointer only while it still names this holder ("uid gid", any version).
-_DELETE_IF = """
-local value = redis.call('GET', KEYS[1])
-if value and (value == ARGV[1] or string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ' ') then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def room(room_id: str) -> str:
@@ -83,17 +102,6 @@ def binding(uid: str, room_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class BindingRecord:
-    uid: str
-    room_id: str
-    gid: str
-    provider: str
-    sealed_calendar: str
-    since: float
-    account_mark: str = ""  # primary-calendar bindings: keyed hash of the provider account
-
-
-@dataclass(frozen=True)
 class HistoryEntry:
     id: str
     actor: str
@@ -105,7 +113,9 @@ class HistoryEntry:
 class RoomStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._delete_if = client.register_script(_DELETE_IF)
+        self._write_pointer = client.register_script(WRITE_POINTER)
+        self._drop_pairs = client.register_script(DROP_PAIRS)
+        self._change_binding = client.register_script(CHANGE_BINDING)
         self._checked: dict[str, str] = {}
 
     def _document(self, room_id: str, value: str | None) -> str | None:
@@ -188,49 +198,98 @@ class RoomStore:
         provider: str,
         sealed_calendar: str,
         account_mark: str = "",
-    ) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(binding(uid, room_id))
-        pipe.hset(
-            binding(uid, room_id),
-            mapping={
-                "room": room_id,
-                "grant": gid,
-                "provider": provider,
-                "calendar": sealed_calendar,
-                "since": str(time.time()),
-                **({"account": account_mark} if account_mark else {}),
-            },
+    ) -> str:
+        """Back the room by this one calendar, replacing any others; its version."""
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        before = self.load_bindings(uid, room_id)
+        self._drop_from_pointer(room_id, [b.version for b in before])
+        self._change(uid, room_id, lambda _found: [added])
+        return added.version
+
+    def add_calendar(
+        self,
+        uid: str,
+        room_id: str,
+        *,
+        gid: str,
+        provider: str,
+        sealed_calendar: str,
+        account_mark: str = "",
+        limit: int = MAX_CALENDARS,
+    ) -> str | None:
+        """Back the room by one more calendar; its version, or None when the room has
+        `limit` already. An older-shaped binding is rewritten in the new shape."""
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        changed = self._change(
+            uid, room_id, lambda found: None if len(found) >= limit else [*found, added]
         )
-        pipe.sadd(bindings(uid), room_id)
-        pipe.sadd(keys.user_index(uid), room_bound(room_id))
-        pipe.execute()
-        # The third field versions the binding: cached free/busy is keyed by it, so a
-        # rebinding (another calendar) never serves the previous calendar's cache.
-        self.client.set(room_bound(room_id), f"{uid} {gid} {time.time_ns()}")
-        answers.bump(self.client)
+        return added.version if changed is not None else None
+
+    def replace_calendar(
+        self,
+        uid: str,
+        room_id: str,
+        version: str,
+        *,
+        gid: str,
+        provider: str,
+        sealed_calendar: str,
+        account_mark: str = "",
+    ) -> str | None:
+        """Put a calendar in the place of calendar `version` (a grant replaced by another);
+        the new version, or None when that calendar is gone."""
+        added = new_record(uid, room_id, gid, provider, sealed_calendar, account_mark)
+        self._drop_from_pointer(room_id, [version])
+        changed = self._change(
+            uid,
+            room_id,
+            lambda found: (
+                [added if b.version == version else b for b in found]
+                if any(b.version == version for b in found)
+                else None
+            ),
+        )
+        if changed is None:
+            self._sync_pointer(uid, room_id)
+        return added.version if changed is not None else None
+
+    def remove_calendars(
+        self, uid: str, room_id: str, versions: Collection[str]
+    ) -> list[BindingRecord]:
+        """Remove these calendars of the room's binding (all of them: unbound); those removed.
+        They leave the pointer first, so free/busy never follows it to a missing calendar."""
+        doomed = set(versions)
+        self._drop_from_pointer(room_id, doomed)
+        changed = self._change(
+            uid, room_id, lambda found: [b for b in found if b.version not in doomed]
+        )
+        if changed is None:
+            return []
+        before, _ = changed
+        return [b for b in before if b.version in doomed]
 
     def unbind(self, uid: str, room_id: str) -> str | None:
-        """Remove the user's binding of the room; the grant id it used, or None."""
-        gid = hgetall_text(self.client, binding(uid, room_id), "room binding").get("grant")
-        if gid is not None:
-            self._delete_if(keys=[room_bound(room_id)], args=[f"{uid} {gid}"])
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(binding(uid, room_id))
-        pipe.srem(bindings(uid), room_id)
-        pipe.srem(keys.user_index(uid), room_bound(room_id))
-        pipe.execute()
-        answers.bump(self.client)
-        return gid
+        """Remove the user's binding of the room (every calendar); a grant id it used, or None."""
+        found = self.load_bindings(uid, room_id)
+        removed = self.remove_calendars(uid, room_id, [b.version for b in found])
+        return removed[0].gid if removed else None
 
     def pointer(self, room_id: str) -> tuple[str, str] | None:
-        found = _pointer(get_text(self.client, room_bound(room_id), "room binding pointer"))
+        """(uid, gid) of the room's first calendar, if it has one."""
+        found = first_pointer(get_text(self.client, room_bound(room_id), "room binding pointer"))
         return (found[0], found[1]) if found else None
 
     def load_with_pointers(
         self, room_ids: list[str]
     ) -> tuple[list[str | None], dict[str, tuple[str, str, str]]]:
-        """Documents and binding pointers of `room_ids` in one MGET (the warm path)."""
+        """Documents and binding pointers (the first calendar's) of `room_ids` in one MGET."""
+        documents, found = self.load_with_pointer_sets(room_ids)
+        return documents, {room_id: pairs[0] for room_id, pairs in found.items()}
+
+    def load_with_pointer_sets(
+        self, room_ids: list[str]
+    ) -> tuple[list[str | None], dict[str, tuple[Pointer, ...]]]:
+        """Documents and every calendar's pointer of `room_ids` in one MGET (the warm path)."""
         if not room_ids:
             return [], {}
         values = get_many_text(
@@ -243,28 +302,41 @@ class RoomStore:
         ]
         pointers = {}
         for room_id, value in zip(room_ids, values[len(room_ids) :], strict=True):
-            parsed = _pointer(value)
+            parsed = pointers_in(value)
             if parsed:
                 pointers[room_id] = parsed
         return documents, pointers
 
     def pointers(self, room_ids: list[str]) -> dict[str, tuple[str, str, str]]:
-        """(uid, gid, binding version) of every bound room among `room_ids`, in one MGET."""
+        """(uid, gid, binding version) of the first calendar of every bound room, one MGET."""
+        return {room_id: pairs[0] for room_id, pairs in self.pointer_sets(room_ids).items()}
+
+    def pointer_sets(self, room_ids: list[str]) -> dict[str, tuple[Pointer, ...]]:
+        """(uid, gid, version) of every calendar of every bound room among `room_ids`."""
+        if not room_ids:
+            return {}
         values = get_many_text(
             self.client, [room_bound(r) for r in room_ids], "room binding pointer"
         )
         found = {}
         for room_id, value in zip(room_ids, values, strict=True):
-            parsed = _pointer(value)
+            parsed = pointers_in(value)
             if parsed:
                 found[room_id] = parsed
         return found
 
     def load_binding(self, uid: str, room_id: str) -> BindingRecord | None:
-        return _binding(uid, hgetall_text(self.client, binding(uid, room_id), "room binding"))
+        """The room's first calendar (see load_bindings for all)."""
+        found = self.load_bindings(uid, room_id)
+        return found[0] if found else None
+
+    def load_bindings(self, uid: str, room_id: str) -> list[BindingRecord]:
+        """Every calendar of the user's binding of the room, oldest first."""
+        return self.bindings_of(uid, [room_id])
 
     def bindings_of(self, uid: str, room_ids: list[str] | None = None) -> list[BindingRecord]:
-        """The user's bindings (only of `room_ids` when given), in one round trip."""
+        """The user's bindings, one record per calendar (only of `room_ids` when given), in
+        one round trip (two for a binding of the older shape: its version is the pointer's)."""
         if room_ids is None:
             room_ids = sorted(str(r) for r in self.client.smembers(bindings(uid)))
         pipe = self.client.pipeline(transaction=False)
@@ -274,8 +346,68 @@ class RoomStore:
             raws = cast(list[dict[str, str]], pipe.execute())
         except UnicodeDecodeError:  # one is not ours: read them one by one
             raws = [hgetall_text(self.client, binding(uid, r), "room binding") for r in room_ids]
-        found = [_binding(uid, raw) for raw in raws]
-        return [b for b in found if b is not None]
+        found = [b for raw in raws for b in records_of(uid, raw)]
+        older = [b.room_id for b in found if not b.version]
+        if older:
+            versions = {r: v[2] for r, v in self.pointers(older).items() if v[0] == uid}
+            found = [with_version(b, versions.get(b.room_id, "0")) for b in found]
+        return found
+
+    # -- inside: the pointer follows the binding ------------------------------------------
+    def _resolved(self, uid: str, room_id: str, found: list[BindingRecord]) -> list[BindingRecord]:
+        if any(not b.version for b in found):
+            first = self.pointers([room_id]).get(room_id)
+            version = first[2] if first and first[0] == uid else "0"  # as bindings_of reads it
+            found = [with_version(b, version) for b in found]
+        return found
+
+    def _change(
+        self,
+        uid: str,
+        room_id: str,
+        edit: Callable[[list[BindingRecord]], list[BindingRecord] | None],
+    ) -> tuple[list[BindingRecord], list[BindingRecord]] | None:
+        """Apply `edit` to the binding's calendars (None from it: change nothing), written
+        only if no other change came between the read and the write (the hash's gen, checked
+        in a script: the gateway's Redis user has no WATCH), then rewrite the pointer;
+        (before, after)."""
+        key = binding(uid, room_id)
+        for _ in range(CHANGE_ATTEMPTS):
+            raw = hgetall_text(self.client, key, "room binding")
+            before = self._resolved(uid, room_id, records_of(uid, raw))
+            after = edit(before)
+            if after is None:
+                return None
+            mapping = shaped(room_id, after, gen_of(raw) + 1) if after else {}
+            fields = [str(part) for item in mapping.items() for part in item]
+            written = self._change_binding(
+                keys=[key, bindings(uid), keys.user_index(uid)],
+                args=[raw.get("gen", ""), room_id, room_bound(room_id), *fields],
+            )
+            if written:
+                break
+        else:
+            raise StorageError(f"the binding of room {room_id} kept changing under this write")
+        if after:
+            self._sync_pointer(uid, room_id)
+        else:  # this host's pointer goes, whatever it still names (not another host's)
+            self._write_pointer(keys=[room_bound(room_id)], args=[str(2**53), "", uid])
+            answers.bump(self.client)
+        return before, after
+
+    def _sync_pointer(self, uid: str, room_id: str) -> None:
+        """Write the pointer from the binding as it now stands (unless a newer write won)."""
+        raw = hgetall_text(self.client, binding(uid, room_id), "room binding")
+        found = records_of(uid, raw)
+        pairs = " ".join(f"{b.gid} {b.version}" for b in found if b.version)
+        value = f"{uid} {pairs} ~{gen_of(raw)}" if pairs else ""
+        self._write_pointer(keys=[room_bound(room_id)], args=[str(gen_of(raw)), value, uid])
+        answers.bump(self.client)
+
+    def _drop_from_pointer(self, room_id: str, versions: Collection[str]) -> None:
+        """Remove these calendars from the pointer, whatever its gen."""
+        if versions:
+            self._drop_pairs(keys=[room_bound(room_id)], args=list(versions))
 
     # -- history -------------------------------------------------------------------------------
     def record(self, room_id: str, *, actor: str, action: str, gid: str = "") -> None:
@@ -325,31 +457,3 @@ def _number(value: str) -> float:
         return float(value)
     except ValueError:
         return 0.0
-
-
-def _pointer(value: object) -> tuple[str, str, str] | None:
-    if value is None:
-        return None
-    parts = str(value).split(" ")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        return None
-    return parts[0], parts[1], parts[2] if len(parts) > 2 else "0"
-
-
-def _binding(uid: str, raw: dict[str, str]) -> BindingRecord | None:
-    if not raw or "grant" not in raw or "room" not in raw:
-        return None
-    try:
-        since = float(raw.get("since", 0))
-    except ValueError:
-        unreadable("room binding")
-        return None
-    return BindingRecord(
-        uid=uid,
-        room_id=raw["room"],
-        gid=raw["grant"],
-        provider=raw.get("provider", ""),
-        sealed_calendar=raw.get("calendar", ""),
-        since=since,
-        account_mark=raw.get("account", ""),
-    )

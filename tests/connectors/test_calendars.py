@@ -9,9 +9,10 @@ import pytest
 
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
 from connectors.google import GoogleConnector
-from connectors.google import _calendar_busy as _google_calendar
+from connectors.google_calendar import _calendar_busy as _google_calendar
 from connectors.http import retry_after
-from connectors.microsoft import MicrosoftConnector, _graph_schedule
+from connectors.microsoft import MicrosoftConnector
+from connectors.microsoft_graph import _graph_schedule
 from tests.connectors.grants_support import (
     ALICE,
     CALENDARS,

@@ -63,7 +63,7 @@ def test_real_google_is_reached_at_googleapis_and_the_emulator_at_its_origin(
         seen.append(kwargs["client_options"]["api_endpoint"])
         raise httplib2.HttpLib2Error("stop here")
 
-    monkeypatch.setattr("connectors.google.build", fake_build)
+    monkeypatch.setattr("connectors.google_calendar.build", fake_build)
     for connector in (GoogleConnector(client_id="c", client_secret="s"), google(emulator)):
         with pytest.raises(ProviderUnavailable):
             connector.list_calendars("ya29.token")

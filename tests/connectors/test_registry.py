@@ -13,7 +13,7 @@ import connectors
 from connectors import registry
 from connectors.base import SettingError
 from connectors.google import GoogleConnector
-from connectors.microsoft import MicrosoftConfig
+from connectors.microsoft_config import MicrosoftConfig
 from connectors.oidc import OidcConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.limits import ANONYMOUS_RATE_LIMIT
 from gateway.openapi_examples import too_many
-from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
+from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from tests.fuzz.conftest import FUZZ_HOST, NOWHERE, SESSION_COOKIE, Identity, World, fuzz_client
 
 BLUE_WINDOW = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}

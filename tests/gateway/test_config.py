@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.microsoft import EMULATOR_TENANT
+from connectors.microsoft_config import EMULATOR_TENANT
 from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 

@@ -18,9 +18,9 @@ from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
 from gateway.openapi import IGNORED_METHODS, openapi_path
 from gateway.openapi_examples import too_many
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
-from gateway.services.freebusy import GRANULARITIES, MAX_DAYS, MAX_ROOMS
+from gateway.services.freebusy_answer import GRANULARITIES, MAX_DAYS, MAX_ROOMS
 from gateway.services.intervals import SUPPORTED_RANGE
-from gateway.services.rooms import ROOM_ID
+from gateway.services.room_model import ROOM_ID
 from tests.gateway.blueprints.test_api_v1 import wire_api
 
 

@@ -174,7 +174,11 @@ def test_a_tampered_binding_calendar_makes_the_room_unknown(
     app.extensions["gateway"].rooms.bind(alice, "cal", gid)
     binding = f"{keys.user_tag(alice)}:binding:cal"
     assert redis_client.exists(binding), redis_client.keys("*binding*")
-    redis_client.hset(binding, "calendar", flip(str(redis_client.hget(binding, "calendar")), -1))
+    # the binding keeps each calendar as JSON under "cal:<version>"; flip its sealed id
+    (field,) = [f for f in redis_client.hkeys(binding) if str(f).startswith("cal:")]
+    entry = json.loads(str(redis_client.hget(binding, field)))
+    entry["calendar"] = flip(entry["calendar"], -1)
+    redis_client.hset(binding, field, json.dumps(entry))
     secret = api_client(app, "fe", {"frontend"})
     answer = app.test_client().post(
         "/v1/freebusy", json={"rooms": ["cal"], **DAY}, headers=bearer(secret)

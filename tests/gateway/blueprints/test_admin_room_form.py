@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from gateway.services.rooms import WEEKDAYS
+from gateway.services.room_model import WEEKDAYS
 from tests.gateway.blueprints.admin_pages import (
     XSS,
     alice,

@@ -21,7 +21,7 @@ from gateway.blueprints.api_v1 import (
 from gateway.cli_clients import clients_cli
 from gateway.limits import ANONYMOUS_RATE_LIMIT, ApiLimiter, init_limits
 from gateway.services.api_clients import ApiClientService
-from gateway.services.freebusy import MAX_DAYS, MAX_ROOMS
+from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 
 # The sign-in, free/busy and revocation suites hold on a single server and on a cluster.
 pytestmark = pytest.mark.redis_deployments

@@ -220,3 +220,61 @@ def test_another_hosts_room_answers_exactly_as_a_room_that_does_not_exist(
         assert seen["green"][0] == 404, seen["green"]
         assert seen["green"] == seen["free0"] == seen["nope0"], action
     assert service.binding("green") is None and service.binding("free0") is None
+
+
+# -- several calendars behind one room --------------------------------------------------------
+def test_a_host_adds_a_calendar_of_another_account_and_removes_one(
+    app: Flask, client: FlaskClient, sign_in: Any, alice: str, service: RoomService
+) -> None:
+    room(service, host=alice)
+    own = give(app, sign_in, alice)
+    other = give(app, sign_in, alice, account=BOB)  # a second Google account of alice's
+    client.post("/rooms/blue/bind", data={"csrf_token": token(client), "grant": own})
+    html = page(client)
+    assert f'id="add-blue-{other}"' in html and f'id="bind-blue-{other}"' not in html
+
+    added = client.post("/rooms/blue/calendars", data={"csrf_token": token(client), "grant": other})
+    assert added.status_code == 303 and added.headers["Location"] == "/rooms/connect"
+    assert sorted(b.gid for b in service.bindings("blue")) == sorted([own, other])
+    assert shown_binding(client).count("Google, primary calendar (since ") == 2
+    html = page(client)
+    assert 'id="remove-blue-2"' in html and "Disconnect every calendar from Blue room" in html
+
+    versions = re.findall(r'name="version" value="([^"]+)"', html)
+    assert len(versions) == 2
+    removed = client.post(
+        "/rooms/blue/calendars/remove", data={"csrf_token": token(client), "version": versions[0]}
+    )
+    assert removed.status_code == 303
+    assert [b.gid for b in service.bindings("blue")] == [other]
+    again = client.post(
+        "/rooms/blue/calendars/remove", data={"csrf_token": token(client), "version": versions[0]}
+    )
+    assert again.status_code == 303 and [b.gid for b in service.bindings("blue")] == [other]
+
+
+def test_a_sixth_calendar_is_refused_with_a_clear_message(
+    app: Flask, client: FlaskClient, sign_in: Any, service: RoomService
+) -> None:
+    carol = user(sign_in, CAROL, "microsoft")
+    room(service, host=carol)
+    gid = give(app, sign_in, carol, provider="microsoft", account=CAROL)
+    give(app, sign_in, carol, "calendar-choice", provider="microsoft", account=CAROL)
+    service.bind(carol, "blue", gid)
+    for name in ("one", "two", "three", "four"):
+        service.add_calendar(carol, "blue", gid, f"room.{name}@contoso.example")
+    html = page(client)
+    assert 'id="full-blue"' in html and f'id="add-blue-{gid}"' not in html
+
+    refused = client.post(
+        "/rooms/blue/calendars",
+        data={
+            "csrf_token": token(client),
+            "grant": gid,
+            "calendar": "@typed",
+            "mailbox": "room.six@contoso.example",
+        },
+    )
+    assert refused.status_code == 409
+    assert "at most 5 calendars" in refused.get_data(as_text=True)
+    assert len(service.bindings_of(carol)) == 5

@@ -13,7 +13,7 @@ import redis
 from flask import Flask
 
 from gateway.services.api_clients import ApiClientService
-from gateway.services.freebusy import QueryRefused, RoomNotVisible, as_json
+from gateway.services.freebusy_answer import QueryRefused, RoomNotVisible, as_json
 from gateway.storage import keys
 from tests.hosts import ACCOUNTS, DAY, FRONTEND, PLANTED, Hosts
 
@@ -412,7 +412,7 @@ def test_a_grant_revoked_at_google_is_seen_as_such(app: Flask, hosts: Hosts) -> 
 def cached_of(app: Flask, gid: str) -> list[Any]:
     """Everything the process's free/busy wiring keeps in memory that names the grant."""
     freebusy = app.extensions["gateway"].freebusy
-    found: list[Any] = [k for k in freebusy._published if gid in k]
+    found: list[Any] = [k for k in freebusy.composer._published if gid in k[0]]
     found += [a for a in freebusy._remembered.values() if gid in a.grants]
     for api in freebusy.apis.values():
         found += [k for k in getattr(api, "_addresses", {}) if k == gid]
@@ -421,7 +421,11 @@ def cached_of(app: Flask, gid: str) -> list[Any]:
 
 def memory_keys(app: Flask) -> str:
     freebusy = app.extensions["gateway"].freebusy
-    keys_seen: list[Any] = [*freebusy._published, *freebusy._remembered, *freebusy._parsed]
+    keys_seen: list[Any] = [
+        *freebusy.composer._published,
+        *freebusy._remembered,
+        *freebusy.composer._parsed,
+    ]
     for api in freebusy.apis.values():
         keys_seen += list(getattr(api, "_addresses", {}))
     for connector in app.extensions["gateway"].grants.connectors.values():

@@ -9,7 +9,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from gateway.services.room_form import blank_form, parse_ranges, read_form, room_form
-from gateway.services.rooms import Room
+from gateway.services.room_model import Room
 
 
 @pytest.mark.parametrize(

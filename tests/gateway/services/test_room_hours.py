@@ -12,7 +12,7 @@ import pytest
 
 from gateway.services.intervals import bookable_windows
 from gateway.services.room_hours import MAX_EXCEPTIONS, exception_days
-from gateway.services.rooms import InvalidRoom, RoomSpec, _validated
+from gateway.services.room_model import InvalidRoom, RoomSpec, validated
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -37,7 +37,7 @@ def windows_of(hours: Any, zone: ZoneInfo, start: str, end: str, exceptions: Any
 
 
 def room(**fields: Any) -> RoomSpec:
-    return _validated({"id": "blue", "name": "Blue", "time_zone": "Europe/London", **fields})
+    return validated({"id": "blue", "name": "Blue", "time_zone": "Europe/London", **fields})
 
 
 def test_a_closed_date_and_a_short_date_replace_their_weekly_hours() -> None:

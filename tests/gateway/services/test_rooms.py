@@ -15,15 +15,15 @@ from gateway.blueprints.admin_rooms import admin_rooms
 from gateway.blueprints.rooms import rooms
 from gateway.cli_rooms import rooms_cli
 from gateway.services.purposes import provider_kinds
-from gateway.services.rooms import (
+from gateway.services.room_model import (
     BindingRefused,
     CalendarListUnavailable,
     InvalidCalendar,
     InvalidRoom,
     RoomExists,
     RoomNotFound,
-    RoomService,
 )
+from gateway.services.rooms import RoomService
 from gateway.storage import keys
 from gateway.storage import rooms as room_keys
 from gateway.storage.grants import REVOKED

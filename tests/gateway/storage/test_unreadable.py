@@ -90,8 +90,16 @@ def test_a_room_document_or_pointer_that_is_not_ours_is_missing(
     blue, red = '{"id": "blue", "name": "Blue"}', '{"id": "red", "name": "Red"}'
     store.create("blue", blue, None)
     store.create("red", red, None)
-    store.bind("U1", "blue", gid="G1", provider="google", sealed_calendar="x")
-    store.bind("U1", "red", gid="G2", provider="google", sealed_calendar="y")
+    for room_id, gid, sealed in (("blue", "G1", "x"), ("red", "G2", "y")):
+        # bindings of the shape written before rooms had several calendars: one calendar's
+        # fields at the hash's top level (the fields poked below), a pointer "uid gid version"
+        raw.hset(
+            f"{keys.user_tag('U1')}:binding:{room_id}",
+            mapping={"room": room_id, "grant": gid, "provider": "google", "calendar": sealed},
+        )
+        raw.hset(f"{keys.user_tag('U1')}:binding:{room_id}", "since", "1.0")
+        raw.sadd(f"{keys.user_tag('U1')}:bindings", room_id)
+        raw.set(room_bound(room_id), f"U1 {gid} 1")
     raw.set(room("green"), ASCII)
     raw.set(room("grey"), red)  # another room's document
     raw.set(room("pink"), BINARY)

@@ -1,0 +1,108 @@
+"""One provider call for free/busy, the way SECURITY.md T19 allows it to be repeated.
+
+A 429/5xx is retried at most twice, with jitter, never before its Retry-After, while the
+deadline allows; a Retry-After beyond that holds the grant back for that long, in every
+process. Every outcome is counted by the per-provider circuit breaker (services/breaker.py).
+A refused token or scope (AccessRefused) is the grant's state, not an outage: it gets one
+fresh token (a 401) or ends the grant (a 403, or a 401 that survives the refresh).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime
+
+from connectors.base import CalendarBusy, Connector
+from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
+from gateway import metrics
+from gateway.services.breaker import CircuitBreaker
+from gateway.services.grants import GrantService, GrantUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
+RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
+
+
+class ProviderCalls:
+    """Free/busy calls to providers, with retries, the breaker and the token's refusals."""
+
+    def __init__(self, grants: GrantService, breaker: CircuitBreaker) -> None:
+        self.grants = grants
+        self.breaker = breaker
+
+    def failed(self, provider: str, gid: str, error: ProviderUnavailable) -> None:
+        """A provider call failed: count it, and keep its Retry-After for every process."""
+        self.breaker.failure(provider)
+        if error.retry_after:
+            self.breaker.hold(provider, gid, error.retry_after)
+
+    def after_refusal(
+        self, provider: str, uid: str, gid: str, token: str, refused: AccessRefused
+    ) -> str | None:
+        """The API refused the token (401) or the grant's scopes (403). A 401 gets one new
+        token (a refresh, which ends the grant on invalid_grant); a 403 ends it at once.
+        None when the grant has ended."""
+        log.info("free/busy refused: grant=%s (%s)", gid, refused.code)
+        if refused.code == AccessRefused.code:
+            try:
+                return self.grants.access_token(uid, gid, refused=token)
+            except GrantUnavailable:
+                return None
+            except ConnectorError as error:  # the token endpoint failed: try again later
+                if isinstance(error, ProviderUnavailable):
+                    self.failed(provider, gid, error)
+                return None
+        self.grants.refused(uid, gid, refused)
+        return None
+
+    def call_with_retries(
+        self,
+        api: Connector,
+        provider: str,
+        gid: str,
+        token: str,
+        calendars: list[str],
+        start: datetime,
+        end: datetime,
+        deadline: float,
+    ) -> dict[str, CalendarBusy] | None:
+        """The provider's answer, or None when it failed (its calendars stay unknown);
+        AccessRefused is raised for the caller to settle the grant."""
+        backoff = RETRY_BACKOFF_SECONDS
+        for attempt in range(MAX_RETRIES + 1):
+            started = time.monotonic()
+            try:
+                answer = api.free_busy(token, calendars, start, end, gid)
+            except ProviderUnavailable as error:
+                seconds = time.monotonic() - started
+                metrics.provider_call(provider, "freebusy", error.code, seconds)
+                if error.code == "refused":  # an answer (a 4xx), not an outage
+                    self.breaker.success(provider)
+                    return None
+                wait_for = backoff * random.uniform(0.5, 1.5)  # noqa: S311 (jitter)
+                if error.retry_after is not None:  # never sooner, a little later
+                    wait_for = error.retry_after * random.uniform(1.0, 1.1)  # noqa: S311
+                backoff *= 2
+                last = attempt == MAX_RETRIES
+                if last or time.monotonic() + wait_for >= deadline - 0.5:
+                    self.failed(provider, gid, error)
+                    return None
+                self.breaker.failure(provider)
+                time.sleep(wait_for)
+                if self.breaker.is_open(provider):
+                    return None
+            except ConnectorError as error:
+                seconds = time.monotonic() - started
+                metrics.provider_call(provider, "freebusy", error.code, seconds)
+                self.breaker.success(provider)  # the provider answered: it refused the token
+                if isinstance(error, AccessRefused):
+                    raise  # the grant's state, for the caller to settle
+                return None
+            else:
+                metrics.provider_call(provider, "freebusy", "ok", time.monotonic() - started)
+                self.breaker.success(provider)
+                return answer
+        return None  # pragma: no cover (the last attempt returns above)

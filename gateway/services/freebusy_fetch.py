@@ -1,0 +1,245 @@
+"""Filling the free/busy cache: each grant's misses, in as few provider calls as it allows.
+
+Misses are grouped per host grant (a `GrantNeed`) into as few provider calls as the
+provider allows (its batch size of calendars per call, its window limit of days), grants
+are fetched concurrently under one deadline, and a grant's fetches are single-flight across
+processes (a Redis lock; the others wait for the cache). A fetch writes only under the grant
+epoch it started with, so a revocation during the fetch leaves nothing behind. A calendar
+whose answer failed gets no entry: its room reads "unknown" (or stale), never free.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from connectors.base import Connector
+from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
+from gateway.services.breaker import HELD, OPEN
+from gateway.services.freebusy_calls import ProviderCalls
+from gateway.services.grants import GrantService, GrantUnavailable
+from gateway.services.room_binding_views import Slot
+from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+
+
+@dataclass
+class Freshness:
+    """How long a cached day is fresh, and how long past that it may still be served
+    (marked stale); shared by the service and its fetcher, and adjustable by tests."""
+
+    ttl_seconds: int
+    stale_seconds: int
+
+
+@dataclass
+class GrantNeed:
+    """What one grant must fetch: its calendars behind rooms over a span of days."""
+
+    uid: str
+    gid: str
+    provider: str
+    active: bool = True  # False: the grant ended (its rooms need the host to reconnect)
+    slots: set[Slot] = field(default_factory=set)  # (room id, calendar version)
+    days: set[date] = field(default_factory=set)
+
+
+def day_bounds(day: date) -> tuple[int, int]:
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    return start, start + 86400
+
+
+class GrantFetcher:
+    def __init__(
+        self,
+        grants: GrantService,
+        cache: FreeBusyCache,
+        apis: Mapping[str, Connector],
+        calls: ProviderCalls,
+        calendars_of: Callable[[str, str, Sequence[Slot]], dict[Slot, str]],
+        freshness: Freshness,
+        deadline_seconds: float,
+    ) -> None:
+        self.grants = grants
+        self.cache = cache
+        self.apis = apis
+        self.calls = calls
+        self.calendars_of = calendars_of  # (uid, gid, slots) -> slot -> calendar id
+        self.freshness = freshness
+        self.deadline_seconds = deadline_seconds
+        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
+        self._inflight_lock = threading.Lock()
+
+    def fetch_all(self, needs: Mapping[str, GrantNeed]) -> None:
+        deadline = time.monotonic() + self.deadline_seconds
+        # each fetch runs in the request's context copy, so its log records name the request
+        futures = [
+            self._pool.submit(contextvars.copy_context().run, self._fetch_grant, need, deadline)
+            for need in needs.values()
+        ]
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+
+    def _fetch_grant(self, need: GrantNeed, deadline: float) -> None:
+        """One grant's misses, single-flight within this process and across processes."""
+        slots = ",".join(sorted(f"{room_id}:{version}" for room_id, version in need.slots))
+        key = (need.gid, slots + "|" + ",".join(sorted(map(str, need.days))))
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                running = self._inflight[key] = threading.Event()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            running.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        try:
+            self._fetch_across_processes(need, deadline)
+        except Exception as error:  # a per-grant failure never fails the query: "unknown"
+            # the type only: a traceback or a message could quote a provider's answer
+            log.error("free/busy fetch failed: grant=%s (%s)", need.gid, type(error).__name__)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+            running.set()
+
+    def _fetch_across_processes(self, need: GrantNeed, deadline: float) -> None:
+        milliseconds = int(self.deadline_seconds * 1000) + 1000
+        while time.monotonic() < deadline:
+            holder = self.cache.lock(need.uid, need.gid, milliseconds)
+            if holder is not None:
+                try:
+                    if not self._all_fresh(need):  # another fetch may have just finished
+                        self._fetch(need, deadline)
+                finally:
+                    self.cache.unlock(need.uid, need.gid, holder)
+                return
+            while self.cache.locked(need.uid, need.gid) and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+            if self._all_fresh(need):
+                return
+
+    def _all_fresh(self, need: GrantNeed) -> bool:
+        names = [
+            entry_key(need.uid, need.gid, room_id, version, day.isoformat())
+            for room_id, version in need.slots
+            for day in need.days
+        ]
+        now, ttl = time.time(), self.freshness.ttl_seconds
+        return all(e is not None and now - e.fetched_at <= ttl for e in self.cache.read(names))
+
+    def _fetch(self, need: GrantNeed, deadline: float) -> None:
+        if not need.active:
+            return  # an ended grant: its rooms need the host, not the provider
+        epoch = self.cache.epoch(need.uid, need.gid)
+        if epoch is None:
+            return
+        api = self.apis.get(need.provider)
+        if api is None or self.calls.breaker.admit(need.provider, need.gid) in (OPEN, HELD):
+            return  # its rooms stay unknown (or stale within the bound)
+        try:
+            token = self.grants.access_token(need.uid, need.gid)
+        except GrantUnavailable:
+            return
+        except ProviderUnavailable as error:  # the token endpoint is the provider too
+            self.calls.failed(need.provider, need.gid, error)
+            return
+        except ConnectorError as error:
+            log.info("free/busy fetch skipped: grant=%s refresh failed (%s)", need.gid, error.code)
+            return
+        calendars = self.calendars_of(need.uid, need.gid, sorted(need.slots))
+        if not calendars:
+            return
+        days = sorted(need.days)
+        found = self._ask(api, need, token, sorted(set(calendars.values())), days, deadline)
+        if found is not None:
+            self._store(need, epoch, calendars, days, *found)
+
+    def _ask(
+        self,
+        api: Connector,
+        need: GrantNeed,
+        token: str,
+        ids: list[str],
+        days: list[date],
+        deadline: float,
+    ) -> tuple[dict[str, list[tuple[int, int]]], set[str]] | None:
+        """Busy times per calendar id and the ids that failed, in windows and batches the
+        provider allows; None when the grant ended on the way."""
+        start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
+        end = datetime(days[-1].year, days[-1].month, days[-1].day, tzinfo=UTC) + timedelta(1)
+        per_call = api.capabilities.batch_size
+        results: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
+        failed: set[str] = set()
+        window_start = start
+        while window_start < end:
+            window_end = min(end, window_start + api.capabilities.window_limit)
+            for chunk_at in range(0, len(ids), per_call):
+                chunk = ids[chunk_at : chunk_at + per_call]
+                call = (api, need.provider, need.gid)
+                try:
+                    answer = self.calls.call_with_retries(
+                        *call, token, chunk, window_start, window_end, deadline
+                    )
+                except AccessRefused as refused:
+                    fresh = self.calls.after_refusal(
+                        need.provider, need.uid, need.gid, token, refused
+                    )
+                    if fresh is None:
+                        return None  # the grant ended (its rooms answer needs_reconnect)
+                    token = fresh
+                    try:
+                        answer = self.calls.call_with_retries(
+                            *call, token, chunk, window_start, window_end, deadline
+                        )
+                    except AccessRefused as again:  # even a fresh token: the grant ends
+                        log.info("free/busy refused again: grant=%s (%s)", need.gid, again.code)
+                        self.grants.refused(need.uid, need.gid, again)
+                        return None
+                for cid in chunk:
+                    got = answer.get(cid) if answer is not None else None
+                    if got is None or got.error is not None:
+                        failed.add(cid)
+                        continue
+                    results[cid] += [(int(s.timestamp()), int(e.timestamp())) for s, e in got.busy]
+            window_start = window_end
+        return results, failed
+
+    def _store(
+        self,
+        need: GrantNeed,
+        epoch: str,
+        calendars: Mapping[Slot, str],
+        days: list[date],
+        results: Mapping[str, list[tuple[int, int]]],
+        failed: set[str],
+    ) -> None:
+        """One entry per (room, calendar, day) whose calendar answered, under the fetch's
+        epoch. A room's calendars of one grant that share an id are fetched once."""
+        fetched_at = time.time()
+        entries: dict[str, Entry] = {}
+        for (room_id, version), cid in calendars.items():
+            if cid in failed:
+                continue
+            for day in days:
+                low, high = day_bounds(day)
+                busy = tuple(
+                    (max(s, low), min(e, high)) for s, e in results[cid] if s < high and e > low
+                )
+                name = entry_key(need.uid, need.gid, room_id, version, day.isoformat())
+                entries[name] = Entry(busy=busy, fetched_at=fetched_at)
+        ttl = self.freshness.ttl_seconds + self.freshness.stale_seconds
+        if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
+            log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
+            return
+        self.cache.bump_answers(settled=False)  # a fresher fill: nothing to wait for
