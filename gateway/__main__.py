@@ -142,7 +142,7 @@ def start_worker(app: Any, data_dir: Path) -> subprocess.Popen[bytes]:
     embedded = app.extensions["gateway"].embedded_redis
     if embedded is not None:
         env["GATEWAY_REDIS_URL"] = embedded.url
-    command = [sys.executable, "-m", "gateway", "worker", "--stop-with-parent"]
+    command = [sys.executable, "-m", "gateway", "worker", "--parent-pid", str(os.getpid())]
     return subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter, fixed argv
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -95,11 +93,13 @@ def retention_run() -> None:
 @click.command("worker")
 @with_appcontext
 @click.option(
-    "--stop-with-parent",
-    is_flag=True,
-    help="Stop when the process that started this one ends (python -m gateway uses it).",
+    "--parent-pid",
+    type=int,
+    default=None,
+    help="Stop when this process (the one that started this worker) ends; python -m gateway "
+    "passes its own pid.",
 )
-def worker_command(stop_with_parent: bool) -> None:
+def worker_command(parent_pid: int | None) -> None:
     """Run the background jobs (retention, idle-grant refresh) until SIGTERM; any number of
     workers may run on one Redis, each job's period runs once (gateway/worker.py)."""
     from flask import current_app
@@ -109,8 +109,9 @@ def worker_command(stop_with_parent: bool) -> None:
     heartbeat = services().settings.data_dir / "worker-heartbeat"
     heartbeat.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    parent = os.getppid() if stop_with_parent else None
-    Worker(app, heartbeat=heartbeat, parent=parent).run()
+    # the pid is given, not read with getppid() here: loading the app takes a while, and a
+    # gateway killed meanwhile would leave us the child of init, waiting for ever
+    Worker(app, heartbeat=heartbeat, parent=parent_pid).run()
 
 
 def register_cli(app: Flask) -> None:

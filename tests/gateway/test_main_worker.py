@@ -15,9 +15,7 @@ from tests.gateway.test_main_stop import Gateway, gone
 
 def worker_of(gateway: Gateway) -> psutil.Process:
     children = psutil.Process(gateway.process.pid).children()
-    (worker,) = [
-        c for c in children if c.cmdline()[-3:] == ["gateway", "worker", "--stop-with-parent"]
-    ]
+    (worker,) = [c for c in children if c.cmdline()[-4:-1] == ["gateway", "worker", "--parent-pid"]]
     return worker
 
 

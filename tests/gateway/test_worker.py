@@ -145,3 +145,38 @@ def test_a_worker_whose_redis_goes_away_logs_a_few_lines_and_still_stops(
     assert 1 <= len([line for line in after if "error" in line.lower()]) <= 6, after
     assert "Traceback" not in log.read_text()
     assert all(line.startswith("{") for line in after), after  # the JSON log lines
+
+
+def test_a_worker_whose_named_parent_is_already_gone_stops_by_itself(
+    gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The gateway passes its pid: one killed while the worker was still loading the app
+    (when getppid() would already answer init's pid) is noticed all the same."""
+    parent = subprocess.Popen([sys.executable, "-c", "pass"])
+    parent.wait()
+    env = {**os.environ, **gateway_env, "GATEWAY_DATA_DIR": str(tmp_path / "var")}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "gateway",
+            "worker",
+            "--parent-pid",
+            str(parent.pid),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    assert "the gateway that started it is gone" in output
+    assert "Traceback" not in output
