@@ -1,0 +1,244 @@
+"""Optional OpenTelemetry tracing (`GATEWAY_OTEL_ENABLED=1`): spans for each request, each
+provider call and each Redis command, exported as OTLP over HTTP.
+
+Off by default: the gateway's own W3C trace handling (gateway/request_log.py) always runs,
+and this only adds spans to it. On, the two agree: the request's server span has the trace id
+the logs and `traceresponse` carry, so a log line finds its spans.
+Request_log decides the trace (it validates `traceparent` as the Recommendation says); the
+OpenTelemetry instrumentation is then handed exactly that decision (`TraceAgreement`,
+`RequestIds`) rather than parsing the headers a second way.
+
+Where spans go is the standard OpenTelemetry configuration, read by the SDK from the
+process environment: `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`), `..._HEADERS`,
+`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`.
+Only W3C trace context is propagated: no `baggage`, which would forward whatever a caller
+put in it to the providers.
+
+Nothing private leaves in a span (`scrubbed`): attributes pass an allow-list of protocol
+facts (method, route template, status, peer host, Redis command name). Paths and query
+strings (ids, codes, states, e-mail addresses in provider URLs), headers, client addresses,
+Redis arguments (keys hold ids), exception messages and span events are dropped; a URL is cut
+to its origin.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from opentelemetry import propagate
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import SpanKind, Status
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.request_log import (
+    CURRENT_TRACE,
+    TRACEPARENT_ENVIRON,
+    TRACESTATE_ENVIRON,
+    parse_traceparent,
+    trace_of,
+)
+
+SERVICE_NAME = "consent-gateway"
+# probes and scrapes: many a minute, nothing to learn from their spans
+UNTRACED_PATHS = "/healthz,/readyz,/metrics"
+
+# Attributes that say how, never who or what: everything else is dropped before export.
+KEPT_ATTRIBUTES = frozenset(
+    {
+        "http.method",
+        "http.request.method",
+        "http.route",
+        "http.scheme",
+        "url.scheme",
+        "http.status_code",
+        "http.response.status_code",
+        "http.flavor",
+        "network.protocol.version",
+        "http.host",
+        "http.server_name",
+        "server.address",
+        "server.port",
+        "net.host.name",
+        "net.host.port",
+        "net.transport",
+        "network.transport",
+        "error.type",
+        "db.system",
+        "db.system.name",
+        "db.redis.database_index",
+        "db.namespace",
+        "db.operation.name",
+        "db.redis.args_length",
+        "db.redis.pipeline_length",
+    }
+)
+# client spans name the provider's host; a server span's peer is the browser: not kept
+CLIENT_PEER_ATTRIBUTES = frozenset({"net.peer.name", "net.peer.port"})
+URL_ATTRIBUTES = frozenset({"http.url", "url.full"})
+STATEMENT_ATTRIBUTES = frozenset({"db.statement", "db.query.text"})
+# a Redis statement as the instrumentation sanitizes it: the command, then one ? per
+# argument (a pipeline: one such line per command)
+_COMMAND = r"[A-Za-z][A-Za-z0-9_.]*( \?)*(\.\.\.)?"
+SANITIZED_STATEMENT = re.compile(rf"{_COMMAND}(\n{_COMMAND})*")
+# a span name: a method and a route template, or a Redis command; anything else is replaced
+SAFE_SPAN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*( /[A-Za-z0-9_/<>:.-]*)?")
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port]/ of a URL: no user, path or query."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}{port}/"
+
+
+def scrubbed_attributes(attributes: Any, client: bool) -> dict[str, Any]:
+    """The attributes of a span that may leave the gateway (see the module's docstring)."""
+    kept: dict[str, Any] = {}
+    for key, value in dict(attributes or {}).items():
+        if key in KEPT_ATTRIBUTES or (client and key in CLIENT_PEER_ATTRIBUTES):
+            kept[key] = value
+        elif key in URL_ATTRIBUTES and client:
+            origin = _origin(str(value))
+            if origin is not None:
+                kept[key] = origin
+        elif key in STATEMENT_ATTRIBUTES and SANITIZED_STATEMENT.fullmatch(str(value)):
+            kept[key] = value
+    return kept
+
+
+def scrubbed(span: ReadableSpan) -> ReadableSpan:
+    """A copy of the span with only what may leave: kept attributes, no events (exception
+    messages), no link attributes, the status without its description."""
+    client = span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER)
+    name = span.name if SAFE_SPAN_NAME.fullmatch(span.name) else span.kind.name.lower()
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=scrubbed_attributes(span.attributes, client),
+        events=(),
+        links=(),
+        kind=span.kind,
+        status=Status(span.status.status_code),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class ScrubbingExporter(SpanExporter):
+    """Passes each span through `scrubbed` on its way to the real exporter."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([scrubbed(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class RequestIds(RandomIdGenerator):
+    """A root span started while a request is answered takes the request's trace id (the one
+    request_log logs and answers in `traceresponse`). Elsewhere (the worker, start-up) and
+    for span ids: random. The logs' `span_id` stays request_log's own, the parent the
+    gateway's provider calls named before; the trace id is what joins logs and spans."""
+
+    def generate_trace_id(self) -> int:
+        trace = CURRENT_TRACE.get()
+        return int(trace.trace_id, 16) if trace is not None else super().generate_trace_id()
+
+
+class TraceAgreement:
+    """WSGI middleware, outermost: settles the request's trace once (request_log's rules,
+    kept on environ for it) and rewrites the trace headers the instrumentation reads to
+    say the same: the caller's valid parent, or none (a new root, `RequestIds`)."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        parsed = parse_traceparent(str(environ.get(TRACEPARENT_ENVIRON, "")))
+        trace = trace_of(environ)  # kept on environ: request_log reads the same one
+        environ.pop(TRACEPARENT_ENVIRON, None)
+        environ.pop(TRACESTATE_ENVIRON, None)
+        if parsed is not None:
+            _trace_id, parent, _flags = parsed
+            environ[TRACEPARENT_ENVIRON] = f"00-{trace.trace_id}-{parent}-{trace.flags}"
+            if trace.state:
+                environ[TRACESTATE_ENVIRON] = trace.state
+        return self.wsgi_app(environ, start_response)
+
+
+class OtelTracing:
+    """The tracer provider and the instrumentation it drives, for one process."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": SERVICE_NAME}),
+            id_generator=RequestIds(),
+        )
+        self.provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
+
+    def instrument(self, app: Flask) -> None:
+        propagate.set_global_textmap(TraceContextTextMapPropagator())
+        FlaskInstrumentor.instrument_app(
+            app, tracer_provider=self.provider, excluded_urls=UNTRACED_PATHS
+        )
+        # the request's span starts before the other hooks (host check, session, limits),
+        # so their Redis commands are its children, not roots of their own
+        hooks = app.before_request_funcs.setdefault(None, [])
+        started = app._before_request  # type: ignore[attr-defined]
+        hooks.remove(started)
+        hooks.insert(0, started)
+        # process-wide patches of requests and redis-py; a second app in the same process
+        # keeps the first one's provider (gunicorn builds one app per worker process)
+        RequestsInstrumentor().instrument(tracer_provider=self.provider)
+        RedisInstrumentor().instrument(tracer_provider=self.provider)
+        app.wsgi_app = TraceAgreement(app.wsgi_app)  # type: ignore[method-assign]
+
+    def shutdown(self) -> None:
+        """Stops the process-wide patches and sends what is still queued."""
+        RequestsInstrumentor().uninstrument()
+        RedisInstrumentor().uninstrument()
+        self.provider.shutdown()
+
+
+def install_tracing(app: Flask, enabled: bool, exporter: SpanExporter | None = None) -> None:
+    """Turns tracing on for this app when the setting says so; `exporter` defaults to OTLP
+    over HTTP configured by the standard OTEL_* variables. Call after the request log."""
+    if not enabled:
+        return
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    tracing = OtelTracing(exporter)
+    tracing.instrument(app)
+    app.extensions["otel_tracing"] = tracing
+    atexit.register(tracing.provider.shutdown)  # a stopping worker sends its last spans
