@@ -23,7 +23,6 @@ to its origin.
 
 from __future__ import annotations
 
-import atexit
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -202,6 +201,7 @@ class OtelTracing:
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": SERVICE_NAME}),
             id_generator=RequestIds(),
+            shutdown_on_exit=True,  # a stopping worker sends the spans it still holds
         )
         self.provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
 
@@ -241,4 +241,3 @@ def install_tracing(app: Flask, enabled: bool, exporter: SpanExporter | None = N
     tracing = OtelTracing(exporter)
     tracing.instrument(app)
     app.extensions["otel_tracing"] = tracing
-    atexit.register(tracing.provider.shutdown)  # a stopping worker sends its last spans
