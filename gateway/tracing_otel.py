@@ -68,12 +68,6 @@ KEPT_ATTRIBUTES = frozenset(
         "http.response.status_code",
         "http.flavor",
         "network.protocol.version",
-        "http.host",
-        "http.server_name",
-        "server.address",
-        "server.port",
-        "net.host.name",
-        "net.host.port",
         "net.transport",
         "network.transport",
         "error.type",
@@ -86,8 +80,11 @@ KEPT_ATTRIBUTES = frozenset(
         "db.redis.pipeline_length",
     }
 )
-# client spans name the provider's host; a server span's peer is the browser: not kept
-CLIENT_PEER_ATTRIBUTES = frozenset({"net.peer.name", "net.peer.port"})
+# a client span's peer is a provider or Redis; a server span's is the browser, and its
+# host attributes are whatever Host header the caller sent: kept for client spans only
+CLIENT_PEER_ATTRIBUTES = frozenset(
+    {"server.address", "server.port", "net.peer.name", "net.peer.port"}
+)
 URL_ATTRIBUTES = frozenset({"http.url", "url.full"})
 STATEMENT_ATTRIBUTES = frozenset({"db.statement", "db.query.text"})
 # a Redis statement as the instrumentation sanitizes it: the command, then one ? per

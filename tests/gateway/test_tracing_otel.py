@@ -21,10 +21,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.request_log import JsonFormatter
 from gateway.services.api_clients import ApiClientService
-from gateway.tracing_otel import scrubbed_attributes
+from gateway.tracing_otel import ScrubbingExporter, scrubbed_attributes
 from tests.conftest import make_gateway
 
 CAROL = "carol@contoso.example"  # Microsoft: Graph is called through requests
@@ -292,6 +296,8 @@ def test_only_protocol_facts_pass_the_scrubber() -> None:
         "db.statement": "HGETALL ?\nEXPIRE ? ?"
     }
     assert scrubbed_attributes({"net.peer.name": "browser.example"}, client=False) == {}
+    caller_sent = {"http.host": "a@b.example", "server.address": "a@b.example"}
+    assert scrubbed_attributes(caller_sent, client=False) == {}
 
 
 def test_off_by_default_nothing_is_instrumented(
@@ -304,3 +310,20 @@ def test_off_by_default_nothing_is_instrumented(
     answer = plain.test_client().get("/healthz", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
     assert answer.headers["traceresponse"].startswith(f"00-{TRACE}-")  # request_log still
     assert receiver.bodies == []
+
+
+def test_exception_messages_events_and_status_descriptions_never_leave() -> None:
+    sink = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ScrubbingExporter(sink)))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as span:
+        span.record_exception(ValueError("https://p.example/token?code=planted-code"))
+        span.add_event("body", {"summary": "Planted-Summary-7f3a"})
+        span.set_status(Status(StatusCode.ERROR, "planted-code was refused"))
+    [sent] = sink.get_finished_spans()
+    provider.shutdown()
+
+    assert sent.events == () and sent.status.status_code is StatusCode.ERROR
+    assert sent.status.description is None
+    assert "planted" not in repr(sent.to_json()).lower()
