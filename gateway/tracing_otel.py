@@ -30,19 +30,23 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from opentelemetry import propagate
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import SpanKind, Status
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, Status, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 from gateway.request_log import (
     CURRENT_TRACE,
@@ -170,6 +174,36 @@ class RequestIds(RandomIdGenerator):
         return int(trace.trace_id, 16) if trace is not None else super().generate_trace_id()
 
 
+class WithinWork(Sampler):
+    """Drops a client span (a Redis command, an HTTP call) that belongs to no request:
+    huey's consumer polling Redis, the /metrics collector reading job times, housekeeping
+    threads. Each would be a trace of one span, thousands an hour. Everything else is
+    decided by the configured sampler (OTEL_TRACES_SAMPLER; default: parent-based, on)."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"WithinWork{{{self.inner.get_description()}}}"
+
+
 class TraceAgreement:
     """WSGI middleware, outermost: settles the request's trace once (request_log's rules,
     kept on environ for it) and rewrites the trace headers the instrumentation reads to
@@ -198,6 +232,7 @@ class OtelTracing:
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": SERVICE_NAME}),
             id_generator=RequestIds(),
+            sampler=WithinWork(sampling._get_from_env_or_default()),
             shutdown_on_exit=True,  # a stopping worker sends the spans it still holds
         )
         self.provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
