@@ -23,11 +23,13 @@ to its origin.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import httplib2
 from flask import Flask
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -43,7 +45,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, Status, get_current_span
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
@@ -225,6 +227,39 @@ class TraceAgreement:
         return self.wsgi_app(environ, start_response)
 
 
+def _httplib2_request_signature() -> inspect.Signature:
+    signature = inspect.signature(httplib2.Http.request)
+    return signature.replace(parameters=list(signature.parameters.values())[1:])  # no self
+
+
+class Httplib2Spans:
+    """A client span around each httplib2 request, with the trace context in its headers:
+    one provider's API client library speaks httplib2, for which OpenTelemetry publishes
+    no instrumentation. The same attributes as the requests instrumentation's, scrubbed the
+    same way on export."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.tracer = provider.get_tracer(__name__)
+        self.signature = _httplib2_request_signature()
+
+    def __call__(self, wrapped: Any, _instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        method = str(call.arguments["method"]).upper()
+        attributes = {"http.method": method, "http.url": str(call.arguments["uri"])}
+        with self.tracer.start_as_current_span(
+            method, kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            headers = dict(call.arguments["headers"] or {})
+            propagate.inject(headers)
+            call.arguments["headers"] = headers
+            response, content = wrapped(*call.args, **call.kwargs)
+            span.set_attribute("http.status_code", int(response.status))
+            if int(response.status) >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            return response, content
+
+
 class OtelTracing:
     """The tracer provider and the instrumentation it drives, for one process."""
 
@@ -236,6 +271,7 @@ class OtelTracing:
             shutdown_on_exit=True,  # a stopping worker sends the spans it still holds
         )
         self.provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
+        self.httplib2_request = httplib2.Http.request  # what shutdown puts back
 
     def instrument(self, app: Flask) -> None:
         propagate.set_global_textmap(TraceContextTextMapPropagator())
@@ -252,12 +288,22 @@ class OtelTracing:
         # keeps the first one's provider (gunicorn builds one app per worker process)
         RequestsInstrumentor().instrument(tracer_provider=self.provider)
         RedisInstrumentor().instrument(tracer_provider=self.provider)
+        if not hasattr(httplib2.Http.request, "traced_by"):
+            spans, original = Httplib2Spans(self.provider), self.httplib2_request
+
+            def traced_request(http: httplib2.Http, *args: Any, **kwargs: Any) -> Any:
+                return spans(original.__get__(http), http, args, kwargs)
+
+            traced_request.traced_by = self  # type: ignore[attr-defined]
+            httplib2.Http.request = traced_request
         app.wsgi_app = TraceAgreement(app.wsgi_app)  # type: ignore[method-assign]
 
     def shutdown(self) -> None:
         """Stops the process-wide patches and sends what is still queued."""
         RequestsInstrumentor().uninstrument()
         RedisInstrumentor().uninstrument()
+        if getattr(httplib2.Http.request, "traced_by", None) is self:
+            httplib2.Http.request = self.httplib2_request
         self.provider.shutdown()
 
 

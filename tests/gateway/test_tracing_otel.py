@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httplib2
 import pytest
 import requests
 from flask import Flask
@@ -31,7 +32,12 @@ from gateway.services.api_clients import ApiClientService
 from gateway.tracing_otel import ScrubbingExporter, scrubbed_attributes
 from tests.conftest import make_gateway
 
-CAROL = "carol@contoso.example"  # Microsoft: Graph is called through requests
+# (provider, account, calendar scope): Graph is called through requests, the other
+# provider's API client through httplib2
+CALENDARS = [
+    ("microsoft", "carol@contoso.example", "Calendars.ReadBasic"),
+    ("google", "alice@example.com", "https://www.googleapis.com/auth/calendar.freebusy"),
+]
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
 PARENT = "00f067aa0ba902b7"
 TRACERESPONSE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])")
@@ -187,16 +193,24 @@ def test_a_sign_in_continues_the_callers_trace_in_spans_for_flask_requests_and_r
     assert uid.encode() not in b"".join(receiver.bodies)  # not in a Redis key either
 
 
+@pytest.mark.parametrize(("provider", "account", "scope"), CALENDARS, ids=[c[0] for c in CALENDARS])
 def test_a_free_busy_request_without_a_traceparent_is_one_new_trace_in_logs_and_spans(
-    app: Flask, client: FlaskClient, sign_in: Any, emulator: Any, receiver: Receiver
+    app: Flask,
+    client: FlaskClient,
+    sign_in: Any,
+    emulator: Any,
+    receiver: Receiver,
+    provider: str,
+    account: str,
+    scope: str,
 ) -> None:
     services = app.extensions["gateway"]
-    sign_in.complete("microsoft", CAROL)
+    sign_in.complete(provider, account)
     uid = client.get("/v1/me").get_json()["id"]
-    connector = services.signin.connectors["microsoft"]
-    redirect_uri = services.settings.redirect_uri("microsoft")
-    flow = connector.begin(redirect_uri, f"p-{time.monotonic_ns()}", ("Calendars.ReadBasic",))
-    emulator.client.authorize_next(CAROL)
+    connector = services.signin.connectors[provider]
+    redirect_uri = services.settings.redirect_uri(provider)
+    flow = connector.begin(redirect_uri, f"p-{time.monotonic_ns()}", (scope,))
+    emulator.client.authorize_next(account)
     _, params = sign_in.at_provider(flow.url)
     identity = connector.complete(redirect_uri, flow.flow, params)
     grant = services.grants.create(uid, "room-availability", identity).id
@@ -213,7 +227,7 @@ def test_a_free_busy_request_without_a_traceparent_is_one_new_trace_in_logs_and_
     services.rooms.bind(uid, "atlas", grant)
     summary, place, guest = PLANTED
     emulator.client.add_event(
-        CAROL,
+        account,
         "2026-11-25T09:00:00Z",
         "2026-11-25T10:00:00Z",
         summary=summary,
@@ -259,7 +273,7 @@ def test_a_free_busy_request_without_a_traceparent_is_one_new_trace_in_logs_and_
         assert statement is None or set(statement.split()[1:]) <= {"?", "..."}
 
     everything = b"".join(receiver.bodies)
-    for planted in (*PLANTED, secret, uid, CAROL):
+    for planted in (*PLANTED, secret, uid, account):
         assert planted.encode() not in everything
     assert not [text for text in strings(receiver) if "@" in text]
 
@@ -309,6 +323,7 @@ def test_off_by_default_nothing_is_instrumented(
     plain = make_gateway(gateway_env)
     assert "otel_tracing" not in plain.extensions
     assert not hasattr(requests.Session.send, "__wrapped__")
+    assert not hasattr(httplib2.Http.request, "traced_by")
     answer = plain.test_client().get("/healthz", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
     assert answer.headers["traceresponse"].startswith(f"00-{TRACE}-")  # request_log still
     assert receiver.bodies == []
