@@ -29,7 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.request_log import JsonFormatter
 from gateway.services.api_clients import ApiClientService
-from gateway.tracing_otel import ScrubbingExporter, scrubbed_attributes
+from gateway.tracing_scrub import ScrubbingExporter, scrubbed_attributes
 from tests.conftest import make_gateway
 
 # (provider, account, calendar scope): Graph is called through requests, the other
