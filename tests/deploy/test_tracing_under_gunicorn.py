@@ -13,7 +13,7 @@ from tests.deploy.gunicorn_process import Gunicorn
 from tests.gateway.test_tracing_otel import Receiver, attributes
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"  # pragma: allowlist secret
-PARENT = "b7ad6b7169203331"
+PARENT = "b7ad6b7169203331"  # pragma: allowlist secret
 
 
 @pytest.fixture
