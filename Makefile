@@ -57,11 +57,15 @@ clean:
 	rm -rf var .pytest_cache
 
 # The image's lock: every runtime dependency, transitive ones too, pinned with hashes.
+# The current lock is uv's list of preferences (-o): a new pin adds its own dependencies and
+# moves nothing else; `make lock UPGRADE=--upgrade` takes the newest of everything.
 lock:
 	$(PYTHON) -m venv $(VENV)/uv && $(VENV)/uv/bin/pip install --quiet uv==0.13.9
+	cp requirements.lock $(VENV)/uv/requirements.lock
+	$(VENV)/uv/bin/uv pip compile requirements.txt --generate-hashes --universal --python-version 3.11 --no-header -q $(UPGRADE) -o $(VENV)/uv/requirements.lock
 	{ echo "# The image's runtime dependencies, every one pinned with its hashes (pip install --require-hashes)."; \
 	  echo "# Generated from requirements.txt by \`make lock\`; do not edit by hand."; \
-	  $(VENV)/uv/bin/uv pip compile requirements.txt --generate-hashes --universal --python-version 3.11 --no-header -q; } > requirements.lock
+	  cat $(VENV)/uv/requirements.lock; } > requirements.lock
 
 # Known vulnerabilities in the locked runtime dependencies (needs a network: OSV / PyPI).
 audit:

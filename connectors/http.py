@@ -124,4 +124,16 @@ class BoundedHttp(httplib2.Http):
         if connection_type is None:
             https = urlsplit(uri).scheme == "https"
             connection_type = _BoundedHttpsConnection if https else _BoundedHttpConnection
+        if traced := trace_context.headers():  # the W3C trace of the request being answered
+            args, kwargs = _with_headers(traced, args, kwargs)
         return super().request(uri, *args, connection_type=connection_type, **kwargs)
+
+
+def _with_headers(
+    added: dict[str, str], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """httplib2's request(uri, method, body, headers, ...) arguments with `added` among the
+    headers, wherever the caller put them; the caller's own values win."""
+    if len(args) > 2:
+        return (*args[:2], {**added, **(args[2] or {})}, *args[3:]), kwargs
+    return args, {**kwargs, "headers": {**added, **(kwargs.get("headers") or {})}}

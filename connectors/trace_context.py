@@ -1,9 +1,10 @@
 """The W3C trace context (traceparent, tracestate) that outgoing provider calls carry.
 
 The gateway's request log (gateway/request_log.py) sets it for each request it answers,
-naming the gateway's own span as the parent; `connectors.http.ProviderSession` adds it to
-each request it sends. A context variable, so worker threads that run in a copied context
-(free/busy fans out) send the trace of the request they work for. No Flask here.
+naming the gateway's own span as the parent; `connectors.http.ProviderSession` (requests)
+and `BoundedHttp` (httplib2) add it to each request they send. A context variable, so
+worker threads that run in a copied context (free/busy fans out) send the trace of the
+request they work for. No Flask here.
 """
 
 from __future__ import annotations

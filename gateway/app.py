@@ -71,6 +71,7 @@ from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
 from gateway.storage.wrapped_keys import WrappedKeyStore
+from gateway.tracing_otel import install_tracing
 from scopes import load_catalogue
 
 csrf = CSRFProtect()
@@ -103,6 +104,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.teardown_appcontext(_settle_answers)
     _register_blueprints(app)
     _install_request_guards(app, settings, redis_url)
+    install_tracing(app, settings.otel_enabled)  # after the request log: it agrees with it
     return app
 
 

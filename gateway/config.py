@@ -58,6 +58,7 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_ERROR_LOG_INTERVAL_SECONDS",
         "GATEWAY_SMTP_URL",
         "GATEWAY_SMTP_FROM",
+        "GATEWAY_OTEL_ENABLED",
     }
 )
 KNOWN_VARIABLES = GATEWAY_VARIABLES | registry.known_variables()
@@ -99,6 +100,8 @@ class Settings:
     error_log_interval_seconds: int = 10
     smtp_url: str | None = field(default=None, repr=False)  # holds the SMTP password
     smtp_from: str = "consent-gateway@localhost"
+    # OpenTelemetry spans exported over OTLP/HTTP (gateway/tracing_otel.py); off by default
+    otel_enabled: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -225,6 +228,7 @@ class Settings:
             error_log_interval_seconds=_int(env, "GATEWAY_ERROR_LOG_INTERVAL_SECONDS", 10, 1, 3600),
             smtp_url=_smtp_url(env),
             smtp_from=_smtp_from(env, public_host),
+            otel_enabled=_flag(env, "GATEWAY_OTEL_ENABLED"),
         )
 
 

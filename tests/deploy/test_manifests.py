@@ -661,6 +661,78 @@ def test_compose_runs_the_worker_on_the_gateways_image_without_a_port() -> None:
     assert "worker-heartbeat" in " ".join(worker["healthcheck"]["test"])
 
 
+def mounted_volumes(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Compose short syntax: {container path: (source, writable)}."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target, *options = volume.split(":")
+        found[target] = (source, "ro" not in options)
+    return found
+
+
+def writable_places(service: dict[str, Any]) -> list[str]:
+    """Where a service with a read-only root can write: its tmpfs and writable mounts."""
+    mounts = [target for target, (_, writable) in mounted_volumes(service).items() if writable]
+    return [*service.get("tmpfs", []), *mounts]
+
+
+def test_compose_gateway_and_worker_share_one_writable_tombstone_volume() -> None:
+    """The gateway appends tombstones, the worker's retention sweep prunes them: the same
+    named volume at the same GATEWAY_TOMBSTONE_DIR, writable, and a data dir that is too."""
+    [compose] = load_all(COMPOSE)
+    services = compose["services"]
+    places = {}
+    for name in ("gateway", "worker"):
+        service = services[name]
+        environment = service["environment"]
+        folder = environment["GATEWAY_TOMBSTONE_DIR"]
+        source, writable = mounted_volumes(service)[folder]
+        assert writable, name
+        assert not source.startswith(("/", ".")), name  # a named volume, not a host folder
+        places[name] = (folder, source)
+        data_dir = environment["GATEWAY_DATA_DIR"]
+        assert service.get("read_only") is True
+        assert any(
+            data_dir == place or data_dir.startswith(place.rstrip("/") + "/")
+            for place in writable_places(service)
+        ), (name, data_dir)
+        assert folder not in service.get("tmpfs", [])
+    assert places["gateway"] == places["worker"]
+    folder, volume = places["gateway"]
+    assert volume in compose["volumes"]
+    # kept apart from Redis's data: a restore of Redis must not take the tombstones back
+    redis_sources = {source for source, _ in mounted_volumes(services["redis"]).values()}
+    assert volume not in redis_sources
+    # a new named volume copies the image's folder: the image makes it, owned by the user
+    instructions = dockerfile_instructions()
+    [user] = [rest for keyword, rest in instructions if keyword == "USER"]
+    made = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
+    assert f"mkdir -p {folder}" in made
+    assert f"chown {user} {folder}" in made
+
+
+def test_kubernetes_gateway_and_worker_mount_the_same_tombstone_claim_writable() -> None:
+    claims = {pvc["metadata"]["name"]: pvc for pvc in of_kind("PersistentVolumeClaim")}
+    seen = set()
+    for name in ("consent-gateway", "consent-gateway-worker"):
+        spec = pod_spec(named("Deployment", name))
+        assert spec is not None
+        [container] = spec["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        folder = env["GATEWAY_TOMBSTONE_DIR"]
+        [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+        assert not mount.get("readOnly", False), name
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        assert claim in claims
+        # the volume's files belong to the group the gateway runs in
+        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsUser"]
+        seen.add((folder, claim))
+    assert len(seen) == 1  # one folder, one claim, for both
+    [(_, claim)] = seen
+    assert "ReadWriteMany" in claims[claim]["spec"]["accessModes"]  # pods on several nodes
+
+
 def test_compose_redis_runs_the_deploy_config_with_a_persistent_aof_volume() -> None:
     redis = compose_services()["redis"]
     assert "/usr/local/etc/redis/redis.conf" in redis["command"]

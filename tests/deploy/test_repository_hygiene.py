@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -66,12 +67,37 @@ def test_the_docker_context_leaves_out_local_environments_data_and_history() -> 
         assert ignored(patterns, path), path
     assert ignored(patterns, "test-artifacts/secrets.json")
     assert ignored(patterns, "deploy/gateway.env")
+    for path in compose_secret_files():
+        assert ignored(patterns, path), path
     # what the Dockerfile copies is still there
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     copied = re.findall(r"^COPY (?!--)(\S+)", dockerfile, re.M)  # not --from=stage
     assert copied
     for source in copied:
         assert not ignored(patterns, source.rstrip("/")), source
+
+
+def compose_secret_files() -> list[str]:
+    """What compose reads from the host as secrets: its secrets folder (a file in it) and
+    the Redis ACL file, as paths from the repository root."""
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    found = {"deploy/" + file["file"].removeprefix("./") for file in compose["secrets"].values()}
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("./") and "secret" in target:
+                found.add("deploy/" + source.removeprefix("./") + "/GATEWAY_SECRET_KEY")
+    return sorted(found)
+
+
+def test_composes_secret_files_are_never_committed() -> None:
+    paths = compose_secret_files()
+    assert "deploy/redis-users.acl" in paths and "deploy/secrets/GATEWAY_SECRET_KEY" in paths
+    for path in paths:
+        checked = subprocess.run(
+            ["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT, check=False
+        )
+        assert checked.returncode == 0, f"{path} is not in .gitignore"
 
 
 def repository_texts() -> list[Path]:

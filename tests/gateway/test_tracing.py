@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connectors.http import ProviderSession
+from connectors.http import BoundedHttp, ProviderSession
 from gateway.request_log import JsonFormatter, init_request_log, parse_traceparent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
@@ -146,3 +146,29 @@ def test_provider_calls_made_for_a_request_carry_its_trace(
     assert inside["traceparent"] == f"00-{TRACE}-{ours.group(2)}-01"
     assert inside["tracestate"] == "vendor=abc,x=1"
     assert "traceparent" not in outside and "tracestate" not in outside
+
+
+@pytest.mark.parametrize("positional", [False, True], ids=["headers-by-name", "positional"])
+def test_httplib2_calls_made_for_a_request_carry_its_trace_too(
+    app: Flask, client: FlaskClient, recorder: str, positional: bool
+) -> None:
+    """The API client library that speaks httplib2 goes through BoundedHttp."""
+    http = BoundedHttp()
+
+    @app.get("/_test/calls-out-httplib2")
+    def calls_out() -> str:
+        if positional:
+            http.request(recorder, "GET", None, {"accept": "application/json"})
+        else:
+            http.request(recorder, method="GET", headers={"accept": "application/json"})
+        return "ok"
+
+    response = client.get("/_test/calls-out-httplib2", headers={"traceparent": VALID})
+    http.request(recorder, "GET")  # outside any request: no trace
+
+    [inside, outside] = [{k.lower(): v for k, v in seen.items()} for seen in Recorder.seen]
+    ours = TRACERESPONSE.fullmatch(response.headers["traceresponse"])
+    assert ours
+    assert inside["traceparent"] == f"00-{TRACE}-{ours.group(2)}-01"
+    assert inside["accept"] == "application/json"  # the caller's headers are kept
+    assert "traceparent" not in outside
