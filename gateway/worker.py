@@ -213,6 +213,12 @@ class GatewayConsumer(Consumer):
         super().__init__(huey, **options)
         self._signal_actions[signal.SIGHUP] = (False, True)
 
+    def start(self) -> None:
+        # handlers first: huey starts the scheduler before it sets them, and a scheduler that
+        # finds its gateway gone at once signals us before they exist (killed, not stopped)
+        self._set_signal_handlers()
+        super().start()
+
     def _set_signal_handlers(self) -> None:
         if self._signals:
             super()._set_signal_handlers()
