@@ -290,6 +290,21 @@ EXAMPLES: dict[str, Examples] = {
         response=BLUE_AS_ADMIN,
         errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
     ),
+    "admin_rooms.calendars": Examples(
+        parameters={"room_id": "blue"},
+        response={
+            "room": "blue",
+            "calendars": [
+                {
+                    "provider": "example",
+                    "grant": "Jr3Qe0a9XgT2LmPw",
+                    "grantStatus": "active",
+                    "since": "2026-12-01T09:30:00+00:00",
+                }
+            ],
+        },
+        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
+    ),
     "admin_rooms.update": Examples(
         parameters={"room_id": "blue"},
         request={"capacity": 10, "exceptions": [*CHRISTMAS, CHRISTMAS_EVE]},

@@ -44,6 +44,7 @@ WITH_EXAMPLES = {
     "test_the_admin_examples_are_answered_as_documented": (
         "POST /v1/admin/rooms",
         "GET /v1/admin/rooms/{room_id}",
+        "GET /v1/admin/rooms/{room_id}/calendars",
         "PATCH /v1/admin/rooms/{room_id}",
         "DELETE /v1/admin/rooms/{room_id}",
     ),
