@@ -379,7 +379,8 @@ def init_metrics(app: Flask) -> None:
         own.register(JobRunsCollector(services.redis))
         own.register(ReconnectCountsCollector(services.redis))
         providers = [p.name for p in services.settings.providers]
-        own.register(BreakerStateCollector(services.redis, providers))
+        threshold = services.settings.breaker_failures
+        own.register(BreakerStateCollector(services.redis, providers, threshold))
     _zero_families(app)
 
     @app.teardown_request

@@ -1,12 +1,13 @@
 """Gauges /metrics reads from Redis at each scrape: states shared by every process, so a
 gauge kept in one process would be wrong in all the others.
 
-    gateway_breaker_open{provider}            1 while the provider's circuit breaker is open
+    gateway_breaker_open{provider}            1 while the provider's circuit breaker is not
+                                              closed (open, or half-open awaiting a success)
     gateway_grants_needing_reconnect          grants that ended while rooms are bound to them
     gateway_rooms_needing_reconnect           rooms that answer needs_reconnect because of them
 
-Each is cheap: one EXISTS per configured provider (services/breaker.py keeps the state;
-this only reads it) and one HMGET of the count the worker's `count-reconnects` job writes
+Each is cheap: an EXISTS and a GET per configured provider (services/breaker.py keeps the
+state; this only reads it) and one HMGET of the count the worker's `count-reconnects` job writes
 (storage/reconnect_counts.py). The alerts use these states rather than events: an event
 count over a window misses a single lost grant and clears while the rooms are still broken.
 Redis not answering: the family is shown empty and the error counted, the scrape answers.
@@ -23,26 +24,33 @@ from gateway import metrics
 
 
 class BreakerStateCollector:
-    """`gateway_breaker_open{provider}`: 0 or 1 per configured provider."""
+    """`gateway_breaker_open{provider}`: 0 or 1 per configured provider. Half-open counts as
+    open: during an outage the open mark lasts one cool-down (30 s), then the breaker is
+    half-open until a probe fails and opens it again, or no request comes to probe at all; a
+    gauge of the open mark alone would drop to 0 between cool-downs and keep resetting the
+    alert's `for:`. A success (the only way to close it) sets it back to 0."""
 
-    def __init__(self, client: Any, providers: Sequence[str]) -> None:
+    def __init__(self, client: Any, providers: Sequence[str], threshold: int) -> None:
         from gateway.storage.breaker import BreakerStore
 
-        self.store = BreakerStore(client)  # only its is_open: the breaker stays the service's
+        self.store = BreakerStore(client)  # read only: the breaker stays the service's
         self.providers = list(providers)
+        self.threshold = threshold
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from gateway.storage.errors import StorageError
 
         family = GaugeMetricFamily(
             "gateway_breaker_open",
-            "1 while the provider's free/busy circuit breaker is open (its rooms answer "
-            "unknown or stale), else 0.",
+            "1 while the provider's free/busy circuit breaker is open or half-open (its rooms "
+            "answer unknown or stale), 0 once closed.",
             labels=["provider"],
         )
         for provider in self.providers:
             try:
-                is_open = self.store.is_open(provider)
+                is_open = (
+                    self.store.is_open(provider) or self.store.failures(provider) >= self.threshold
+                )
             except StorageError as error:
                 metrics.redis_error(error)
                 break

@@ -4,6 +4,7 @@ and the number stays until they are reconnected), and every tombstone not writte
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +38,30 @@ def breaker_states(client: FlaskClient) -> dict[str, float]:
     return {labels["provider"]: v for labels, v in scrape(client)["gateway_breaker_open"]}
 
 
-def test_the_breaker_gauge_is_1_while_open_and_0_once_closed(
+def test_the_breaker_gauge_is_1_while_open_or_half_open_and_0_once_closed(
     app: Flask, client: FlaskClient, redis_client: Any
 ) -> None:
-    providers = [p.name for p in app.extensions["gateway"].settings.providers]
+    settings = app.extensions["gateway"].settings
+    providers = [p.name for p in settings.providers]
     assert breaker_states(client) == dict.fromkeys(providers, 0.0)
-    breaker = CircuitBreaker(BreakerStore(redis_client), threshold=2, cool_down_seconds=60)
+    store = BreakerStore(redis_client)
+    breaker = CircuitBreaker(store, threshold=settings.breaker_failures, cool_down_seconds=0.3)
     opened = providers[0]
 
-    breaker.failure(opened)
-    assert breaker_states(client)[opened] == 0  # one failure: still closed
+    for _ in range(settings.breaker_failures - 1):
+        breaker.failure(opened)
+    assert breaker_states(client)[opened] == 0  # failing, not yet open
     breaker.failure(opened)
 
     assert breaker_states(client) == {**dict.fromkeys(providers, 0.0), opened: 1.0}
+    deadline = time.monotonic() + 10
+    while store.is_open(opened):  # the cool-down ends: half-open, no probe has come yet
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert breaker.state(opened) == "half-open"
+    assert breaker_states(client)[opened] == 1  # still not closed: the alert's for: holds
     breaker.success(opened)
+    assert breaker.state(opened) == "closed"
     assert breaker_states(client)[opened] == 0
 
 
