@@ -4,15 +4,20 @@ and the number stays until they are reconnected), and every tombstone not writte
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest
 
+from gateway import metrics
 from gateway.metrics import init_metrics
+from gateway.metrics_state import BreakerStateCollector, ReconnectCountsCollector
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.tombstones import Tombstones
 from gateway.storage.breaker import BreakerStore
@@ -140,3 +145,24 @@ def test_the_alerts_watch_the_states_with_their_durations_and_severities() -> No
     assert "increase(gateway_tombstone_write_failures_total{" in tombstones["expr"]
     assert "[15m]" in tombstones["expr"] and tombstones["expr"].strip().endswith("> 0")
     assert "for" not in tombstones and tombstones["labels"]["severity"] == "critical"
+
+
+def test_redis_not_answering_leaves_the_families_empty_and_counts_the_error() -> None:
+    """A scrape must answer while Redis is away (the readiness alert says why): no state is
+    guessed, and the Redis error is counted like any other."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again: nothing listens there
+    away = redis.Redis(port=port, socket_connect_timeout=0.5, decode_responses=True)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BreakerStateCollector(away, ["alpha", "beta"], threshold=5))
+    registry.register(ReconnectCountsCollector(away))
+    errors = metrics.REDIS_ERRORS.labels("connectionerror")
+    before = errors._value.get()
+
+    text = generate_latest(registry).decode()
+
+    assert "# TYPE gateway_breaker_open gauge" in text
+    assert "# TYPE gateway_grants_needing_reconnect gauge" in text
+    assert not [line for line in text.splitlines() if not line.startswith("#")]
+    assert errors._value.get() - before == 2  # one per collector, not one per provider
