@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_AUDIT_VERSION ?= 2.10.1
 
-.PHONY: run serve test lint format bench clean lock audit
+.PHONY: run serve test lint format bench clean lock audit k8s-checksum k8s-apply
 
 # The lock's versions (hashes dropped) constrain the install, so the suite runs on exactly
 # what the image ships even when a transitive dependency releases (tests/deploy/test_supply_chain.py).
@@ -71,3 +71,15 @@ lock:
 audit:
 	$(PYTHON) -m venv $(VENV)/audit && $(VENV)/audit/bin/pip install --quiet pip-audit==$(PIP_AUDIT_VERSION)
 	$(VENV)/audit/bin/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
+
+# Kubernetes (deploy/k8s/README.md): the live Secret's checksum into the overlay, so a changed
+# Secret rolls the pods, then the apply. ENV is dev, staging or prod; kubectl's context is
+# the cluster. `k8s-checksum` alone when a pipeline applies by other means (Argo CD, Flux).
+ENV ?= dev
+K8S_NAMESPACE ?= consent-gateway
+k8s-checksum:
+	kubectl -n $(K8S_NAMESPACE) get secret consent-gateway-secrets -o json \
+		| $(PYTHON) deploy/k8s/secrets_checksum.py deploy/k8s/overlays/$(ENV)
+
+k8s-apply: k8s-checksum
+	kubectl apply -k deploy/k8s/overlays/$(ENV)

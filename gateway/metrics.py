@@ -16,6 +16,10 @@ Series (every label value is from a small fixed set, never a path, id or address
     gateway_provider_breaker_events_total{provider, event}                  see BREAKER_EVENTS
     gateway_job_last_success_timestamp_seconds{task}                        from Redis, see
                                                                             storage/job_runs.py
+    gateway_tombstone_write_failures_total{kind}                            grant-revocation,
+                                                                            erasure
+    gateway_breaker_open{provider}, gateway_grants_needing_reconnect,       from Redis, see
+    gateway_rooms_needing_reconnect                                         metrics_state.py
 
 Every family shows at start, its fixed label sets at 0 (each outcome, kind and event, each
 configured provider, every endpoint's 500), so an alert's ratio or `increase()` has a
@@ -161,6 +165,14 @@ BREAKER = Counter(
     ["provider", "event"],
 )
 
+TOMBSTONE_KINDS = ("grant-revocation", "erasure")  # services/tombstones.py
+TOMBSTONE_FAILURES = Counter(
+    "gateway_tombstone_write_failures",
+    "Tombstones not written to the log outside Redis (the erasure happened; a restore of an "
+    "older backup would bring it back), by kind.",
+    ["kind"],
+)
+
 KEYRING_NEWEST = Gauge(
     "gateway_keyring_newest",
     "1 per process for the key-ring version it wraps new data keys with: during a rotation's "
@@ -203,12 +215,21 @@ def redis_error(error: BaseException | str = "error") -> None:
     REDIS_ERRORS.labels(_safe(name.lower())).inc()
 
 
+def tombstone_failure(kind: str) -> None:
+    TOMBSTONE_FAILURES.labels(kind if kind in TOMBSTONE_KINDS else OTHER).inc()
+
+
 def keyring_newest(version: str) -> None:
     KEYRING_NEWEST.labels(version if KEY_VERSION.fullmatch(version) else OTHER).set(1)
 
 
 def _safe(value: str) -> str:
     return value if SAFE_LABEL.fullmatch(value) else OTHER
+
+
+def label(value: str) -> str:
+    """A caller's label value as every series here shows it ("other" when unsafe)."""
+    return _safe(value)
 
 
 def status_class(status: int) -> str:
@@ -293,6 +314,8 @@ def _zero_families(app: Flask) -> None:
         CACHE.labels(result)
     for error in ("connectionerror", "timeouterror"):
         REDIS_ERRORS.labels(error)
+    for kind in TOMBSTONE_KINDS:
+        TOMBSTONE_FAILURES.labels(kind)
     services = app.extensions.get("gateway")
     providers = [p.name for p in services.settings.providers] if services else []
     for provider in map(_safe, providers):
@@ -351,7 +374,13 @@ def init_metrics(app: Flask) -> None:
     own = CollectorRegistry(auto_describe=False)
     services = app.extensions.get("gateway")
     if services is not None:
+        from gateway.metrics_state import BreakerStateCollector, ReconnectCountsCollector
+
         own.register(JobRunsCollector(services.redis))
+        own.register(ReconnectCountsCollector(services.redis))
+        providers = [p.name for p in services.settings.providers]
+        threshold = services.settings.breaker_failures
+        own.register(BreakerStateCollector(services.redis, providers, threshold))
     _zero_families(app)
 
     @app.teardown_request

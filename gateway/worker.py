@@ -37,6 +37,7 @@ from gateway.context import Services
 from gateway.errors import ErrorTally
 from gateway.request_log import kind_of
 from gateway.services.jobs import LEASE_SECONDS, Job, JobRunner, registry
+from gateway.storage import reconnect_counts
 from gateway.storage.job_runs import JobRuns
 from gateway.storage.jobs import JobLedger, JobQueueStorage, JsonMessages
 
@@ -69,7 +70,16 @@ def gateway_jobs(found: Services) -> list[Job]:
     def refresh_idle_grants() -> str:
         return f"grants refreshed {found.health.keep_alive()}"
 
-    return registry(sweep_retention=sweep_retention, refresh_idle_grants=refresh_idle_grants)
+    def count_reconnects() -> str:
+        grants, rooms = found.health.count_needing_reconnect()
+        reconnect_counts.write(found.redis, grants, rooms, time.time())
+        return f"grants needing reconnect {grants}, rooms {rooms}"
+
+    return registry(
+        sweep_retention=sweep_retention,
+        refresh_idle_grants=refresh_idle_grants,
+        count_reconnects=count_reconnects,
+    )
 
 
 class Worker:

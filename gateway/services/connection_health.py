@@ -112,6 +112,23 @@ class ConnectionHealth:
                     break
         return found
 
+    def count_needing_reconnect(self) -> tuple[int, int]:
+        """(grants, rooms): grants that ended while bound, and the rooms that answer
+        needs_reconnect because of any of them (the worker's `count-reconnects` job)."""
+        rooms = self.rooms.all()
+        pointers = self.rooms.pointer_sets([r.id for r in rooms]) if rooms else {}
+        broken_grants: set[tuple[str, str]] = set()
+        broken_rooms = 0
+        for room in rooms:
+            broken = False
+            for uid, gid, _ in pointers.get(room.id, ()):
+                grant = self.grants.get(uid, gid)
+                if grant is None or grant.status != ACTIVE:
+                    broken_grants.add((uid, gid))
+                    broken = True
+            broken_rooms += broken
+        return len(broken_grants), broken_rooms
+
     # -- telling the host ------------------------------------------------------------------
     def grant_lost(self, uid: str, gid: str) -> None:
         """GrantService.losses: e-mail the host once about this ending of the grant."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway import metrics
 from gateway.storage.grants import REVOKED
 from gateway.storage.tombstones import TombstoneLog
 
@@ -67,7 +68,9 @@ class Tombstones:
             self.log.append(tombstone)
         except OSError as error:
             # The destruction itself has happened; only the protection against a later
-            # restore is missing. Loud, but not a reason to undo or refuse the erasure.
+            # restore is missing. Loud (a log line, and a counter its alert watches), but not
+            # a reason to undo or refuse the erasure.
+            metrics.tombstone_failure(what["kind"])
             log.error(
                 "tombstone log %s not written (%s): a restore of an older backup would bring "
                 "this %s back",

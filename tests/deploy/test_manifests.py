@@ -661,6 +661,24 @@ def test_compose_runs_the_worker_on_the_gateways_image_without_a_port() -> None:
     assert "worker-heartbeat" in " ".join(worker["healthcheck"]["test"])
 
 
+def test_a_first_compose_up_builds_every_image_it_does_not_pull() -> None:
+    """Every service runs an image compose can get on a fresh machine: a public one it
+    pulls, or one it builds. The project's own image (built from deploy/Dockerfile) is
+    built by every service that runs it, from the same context and Dockerfile, so
+    `docker compose up` never tries to pull consent-gateway from a registry."""
+    services = compose_services()
+    own = {s["image"] for s in services.values() if "build" in s}
+    assert own == {services["gateway"]["image"]}
+    runs_own = [name for name, service in services.items() if service.get("image") in own]
+    assert {"gateway", "worker"} <= set(runs_own)
+    for name in runs_own:
+        service = services[name]
+        assert service.get("build") == services["gateway"]["build"], name
+        assert service.get("pull_policy", "missing") in ("missing", "build"), name
+    build = services["gateway"]["build"]
+    assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+
+
 def mounted_volumes(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
     """Compose short syntax: {container path: (source, writable)}."""
     found = {}
