@@ -109,8 +109,9 @@ def confirm_delete(room_id: str) -> str:
         "Its id can be used again for a new room.",
     ]
     return render_template(
-        "admin_confirm.html",
+        "confirm.html",
         title=f"Delete the room {room.name}?",
+        area="Admin",
         lead="This cannot be undone.",
         consequences=consequences,
         action=url_for("admin_room_form.delete", room_id=room.id),
