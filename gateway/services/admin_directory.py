@@ -76,6 +76,17 @@ class Person:
 
 
 @dataclass(frozen=True)
+class HostChoices:
+    """The host picker's people; `more`: matches left out (narrow the search);
+    `needs_search`: a large directory, nobody listed until a search."""
+
+    people: tuple[Person, ...]
+    query: str
+    more: int
+    needs_search: bool
+
+
+@dataclass(frozen=True)
 class RoomRow:
     room: Room
     status: str  # ok (its calendars are connected), restricted, needs_reconnect or unbound
@@ -147,11 +158,29 @@ class AdminDirectory:
         self.record_shown(actor, [p.id for p in page.items])
         return page
 
-    def host_choices(self, actor: str) -> list[Person]:
-        """Every person, by name, for picking a room's host; each shown is audited."""
-        everyone = self._everyone()
-        self.record_shown(actor, [p.id for p in everyone])
-        return everyone
+    def host_choices(self, query: str, current: str, actor: str) -> HostChoices:
+        """The people a room's host is picked from, by name; each shown is audited.
+
+        A directory of up to PAGE_SIZE people is listed whole. A larger one lists those a
+        search (`query`) finds, a page of them, and otherwise no one: opening every profile
+        each time the form is shown would decrypt (and audit) the whole directory for
+        nothing. The room's `current` host is always among the choices when their profile
+        opens, so saving the form for another change keeps them."""
+        searched = bool(normalised(query))
+        needs_search = not searched and len(self.users.ids()) > PAGE_SIZE
+        if not needs_search:
+            found = self.people(query, 1, actor)
+            people = list(found.items)
+            more = found.total - len(people) if searched else 0
+        else:
+            people, more = [], 0
+        if current and current not in {p.id for p in people}:
+            host = self._person(current)
+            if host is not None:
+                self.record_shown(actor, [host.id])
+                people.append(host)
+        people.sort(key=lambda p: (p.name.casefold(), p.email.casefold(), p.id))
+        return HostChoices(tuple(people), query, more, needs_search)
 
     def record_shown(self, actor: str, uids: Iterable[str]) -> None:
         """One `user.list` record about each person whose name an admin's page shows."""
