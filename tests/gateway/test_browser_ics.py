@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.browser_support import Screenshots, new_page, sign_in
 from tests.connectors.ics_events import DAY, FEED
 from tests.connectors.ics_server import SECRET_PATH, FeedServer, publish_feed
 from tests.hosts import FRONTEND, OFFICE_HOURS
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ics"
+shot = Screenshots("ics")
 
 
 @pytest.fixture
@@ -31,14 +32,9 @@ def feed(tmp_path: Path) -> Iterator[tuple[FeedServer, trustme.CA]]:
 
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(ignore_https_errors=True)  # the emulator's own CA
-    yield context.new_page()
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page = new_page(chromium)
+    yield page
+    page.context.close()
 
 
 def test_a_host_connects_a_feed_and_binds_it_to_a_room_in_a_browser(
@@ -56,11 +52,7 @@ def test_a_host_connects_a_feed_and_binds_it_to_a_room_in_a_browser(
         GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
         GATEWAY_CA_BUNDLE=str(bundle),
     )
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check('input[name="account"][value="alice@example.com"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
+    sign_in(page, url, "alice@example.com")
     uid = page.inner_text("#user-id")
 
     page.click("#offer-room-availability-ics")
