@@ -15,6 +15,7 @@ import trustme
 from tests.browser_support import Screenshots, new_page, sign_in
 from tests.connectors.ics_events import DAY, FEED
 from tests.connectors.ics_server import SECRET_PATH, FeedServer, publish_feed
+from tests.gateway.typed_credential_support import enabled
 from tests.hosts import FRONTEND, OFFICE_HOURS
 
 pytestmark = pytest.mark.browser
@@ -45,13 +46,7 @@ def test_a_host_connects_a_feed_and_binds_it_to_a_room_in_a_browser(
     tmp_path: Path,
 ) -> None:
     server, ca = feed
-    bundle = tmp_path / "cas.pem"
-    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + ca.cert_pem.bytes())
-    url, app = live_gateway_at(
-        GATEWAY_ICS_ENABLED="1",
-        GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
-        GATEWAY_CA_BUNDLE=str(bundle),
-    )
+    url, app = live_gateway_at(**enabled("ics", tmp_path, emulator, ca))
     sign_in(page, url, "alice@example.com")
     uid = page.inner_text("#user-id")
 
