@@ -21,32 +21,25 @@ guard would have to cover), dnspython SRV lookups of their own and sleeps on 429
 
 What a grant is and what an answer means for it lives here; the conversation with the
 server in connectors/caldav_session.py, the wire format in connectors/caldav_dav.py, and
-the busy-time reading CalDAV shares with ICS feeds in connectors/ical_busy.py.
+the busy-time reading CalDAV shares with ICS feeds in connectors/ical_busy.py, and what
+every typed-credential provider shares (settings, tokens, no sign-in) in
+connectors/typed_credential.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from connectors import caldav_dav as dav
 from connectors.base import (
-    AuthRequest,
     CalendarBusy,
     CalendarInfo,
     Capabilities,
-    Connector,
     CredentialField,
     Identity,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    Setting,
-    SettingError,
     TokenSet,
 )
 from connectors.caldav_dav import Account
@@ -57,26 +50,21 @@ from connectors.errors import (
     ConnectorError,
     GrantInvalid,
 )
-from connectors.outbound import Allowlist, OutboundGuard
+from connectors.typed_credential import (
+    PRIMARY,
+    TypedCredentialConnector,
+    typed_credential_provider,
+)
 
-CHECK_EVERY_SECONDS = 3600  # how long a checked password counts as an "access token"
-RECHECK_SECONDS = 300  # after a check the server did not answer (the gateway refreshes
-# a token 120 s before it expires: this is checked again about three minutes later)
-CALL_SECONDS = 6.0  # one CalDAV call, redirects included (the free/busy deadline is 8 s)
 SCOPES = ("caldav:free-busy",)
-PRIMARY = "primary"  # the gateway's name for a grant's default calendar
 
 
-@dataclass(frozen=True, kw_only=True)
-class CalDavConfig(ProviderConfig):
-    allowlist: str = ""
-
-
-class CalDavConnector(Connector):
+class CalDavConnector(TypedCredentialConnector):
     """A CalDAV account reached with an app password (no sign-in, no OAuth)."""
 
     kind = "caldav"
     default_title = "CalDAV"
+    sign_in_refusal = "CalDAV is connected with an app password, not a sign-in"
     capabilities = Capabilities(
         sign_in=False,
         calendars=True,
@@ -103,29 +91,6 @@ class CalDavConnector(Connector):
         "Devices & sessions)."
     )
 
-    def __init__(
-        self, name: str = "caldav", *, allowlist: str = "", ca_bundle: str | None = None
-    ) -> None:
-        self.name = name
-        self.title = self.default_title
-        self.guard = OutboundGuard(Allowlist.parse(allowlist))
-        self.ca_bundle = ca_bundle
-        self.call_seconds = CALL_SECONDS
-
-    @classmethod
-    def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> CalDavConnector:
-        allowlist = config.allowlist if isinstance(config, CalDavConfig) else ""
-        return cls(config.name, allowlist=allowlist, ca_bundle=ca_bundle)
-
-    # -- no redirect flow: the consent page's form is the authorization ---------------------
-    def begin(self, redirect_uri: str, state: str, scopes: tuple[str, ...] = ()) -> AuthRequest:
-        raise AuthorizationDenied("CalDAV is connected with an app password, not a sign-in")
-
-    def complete(
-        self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
-    ) -> Identity:
-        raise AuthorizationDenied("CalDAV is connected with an app password, not a sign-in")
-
     def connect(self, fields: Mapping[str, str], scopes: tuple[str, ...]) -> Identity:
         """Check the typed account at once; raises `AuthorizationDenied` with a message for
         the person (wrong password, not a CalDAV server, refused address) or
@@ -139,23 +104,8 @@ class CalDavConnector(Connector):
         checked = Account(
             account.server_url, account.username, account.password, principal, primary
         )
-        secret = checked.to_secret()
-        tokens = TokenSet(
-            granted_scopes=frozenset(scopes),
-            access_token=secret,
-            expires_at=time.time() + CHECK_EVERY_SECONDS,
-            refresh_token=secret,
-        )
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(principal))
-        return Identity(
-            provider=self.name,
-            issuer=origin,
-            subject=principal,
-            email=None,
-            name=None,
-            granted_scopes=frozenset(scopes),
-            tokens=tokens,
-        )
+        return self.identity(checked.to_secret(), scopes, issuer=origin, subject=principal)
 
     # -- grants ------------------------------------------------------------------------------
     def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
@@ -167,28 +117,19 @@ class CalDavConnector(Connector):
         open it for all of them. So the check is retried a few minutes later, and the
         calls themselves report that server's calendars unknown (see `free_busy`)."""
         account = Account.from_secret(tokens.refresh_token)
-        lasts = CHECK_EVERY_SECONDS
         try:
             with self._session(account) as session:
                 session.discover()
         except AuthorizationDenied as denied:
             if denied.code != "invalid_credentials":
-                lasts = RECHECK_SECONDS  # no principal there now: look again soon
-            else:
-                raise GrantInvalid(
-                    "The CalDAV server no longer accepts this password", code=denied.code
-                ) from None
+                # no principal there now: look again soon
+                return self.rechecked_tokens(tokens, answered=False)
+            raise GrantInvalid(
+                "The CalDAV server no longer accepts this password", code=denied.code
+            ) from None
         except ConnectorError:  # unreachable, slow, refused address: not the password
-            lasts = RECHECK_SECONDS
-        return TokenSet(
-            granted_scopes=tokens.granted_scopes,
-            access_token=tokens.refresh_token,
-            expires_at=time.time() + lasts,
-            refresh_token=tokens.refresh_token,
-        )
-
-    def revoke(self, tokens: TokenSet) -> bool:
-        return False  # no revocation endpoint: the person revokes the app password there
+            return self.rechecked_tokens(tokens, answered=False)
+        return self.rechecked_tokens(tokens, answered=True)
 
     def list_calendars(self, access_token: str) -> list[CalendarInfo]:
         account = Account.from_secret(access_token)
@@ -244,27 +185,6 @@ class CalDavConnector(Connector):
         return CalDavSession(account, self.guard, self.ca_bundle, self.call_seconds)
 
 
-# -- configuration ------------------------------------------------------------------------------
-def _configure(env: ProviderEnv) -> list[ProviderConfig]:
-    """`GATEWAY_CALDAV_ENABLED=1` offers CalDAV; `GATEWAY_OUTBOUND_ALLOWLIST` lets it reach
-    addresses inside the deployment (tests, an intranet server)."""
-    enabled = (env.get(f"{PROVIDER.prefix}_ENABLED") or "0").lower()
-    if enabled not in ("0", "1", "true", "false", "yes", "no"):
-        raise SettingError(f"{PROVIDER.prefix}_ENABLED must be 0 or 1")
-    if enabled not in ("1", "true", "yes"):
-        return []
-    allowlist = env.get("GATEWAY_OUTBOUND_ALLOWLIST") or ""
-    try:
-        Allowlist.parse(allowlist)
-    except ValueError as error:
-        raise SettingError(f"GATEWAY_OUTBOUND_ALLOWLIST: {error}") from None
-    return [CalDavConfig(name=PROVIDER.kind, kind=PROVIDER.kind, allowlist=allowlist)]
-
-
-PROVIDER = ProviderSpec(
-    kind=CalDavConnector.kind,
-    connector=CalDavConnector,
-    settings=(Setting("ENABLED", "1: hosts may connect CalDAV calendars with an app password"),),
-    configure=_configure,
-    how_to_enable="GATEWAY_CALDAV_ENABLED=1",
+PROVIDER = typed_credential_provider(
+    CalDavConnector, "1: hosts may connect CalDAV calendars with an app password"
 )

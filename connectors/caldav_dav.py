@@ -15,23 +15,12 @@ import caldav
 from lxml import etree
 
 from connectors.errors import AccessRefused, AuthorizationDenied, GrantInvalid, ProviderUnavailable
+from connectors.ical_busy import BUSY_PROPERTIES
 
 MAX_FIELD = 512
 DAV, CAL = "DAV:", "urn:ietf:params:xml:ns:caldav"
 # The free-busy-query REPORT is missing (or refused) on servers that answer these.
 NO_FREE_BUSY = frozenset({400, 403, 404, 405, 415, 422, 500, 501})
-BUSY_PROPERTIES = (
-    "UID",
-    "DTSTART",
-    "DTEND",
-    "DURATION",
-    "RRULE",
-    "RDATE",
-    "EXDATE",
-    "RECURRENCE-ID",
-    "TRANSP",
-    "STATUS",
-)
 PRINCIPAL_QUERY = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop>'

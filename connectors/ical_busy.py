@@ -33,27 +33,24 @@ FLOATING_MARGIN = timedelta(days=2)  # floating times compare as wall time: wide
 # What busy time needs of a calendar (RFC 5545): the components that carry or place times,
 # and in them only these properties; everything else is dropped as text, before parsing.
 TIME_COMPONENTS = frozenset({"VCALENDAR", "VEVENT", "VTIMEZONE", "STANDARD", "DAYLIGHT"})
-TIME_PROPERTIES = frozenset(
-    {
-        "BEGIN",
-        "END",
-        "VERSION",
-        "X-WR-TIMEZONE",
-        "UID",
-        "DTSTART",
-        "DTEND",
-        "DURATION",
-        "RRULE",
-        "RDATE",
-        "EXDATE",
-        "RECURRENCE-ID",
-        "TRANSP",
-        "STATUS",
-        "TZID",
-        "TZOFFSETFROM",
-        "TZOFFSETTO",
-    }
+# An event's properties that place it in time or say whether it blocks it (what a CalDAV
+# calendar-query asks the server for, too: connectors/caldav_dav.py)
+BUSY_PROPERTIES = (
+    "UID",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+    "RECURRENCE-ID",
+    "TRANSP",
+    "STATUS",
 )
+# ... and, besides, those of the calendar itself and of its time zones
+TIME_PROPERTIES = frozenset(
+    {"BEGIN", "END", "VERSION", "X-WR-TIMEZONE", "TZID", "TZOFFSETFROM", "TZOFFSETTO"}
+) | frozenset(BUSY_PROPERTIES)
 # Recurrences a room's calendar never needs, and that would take a worker's time to expand
 # (one a second is 86,400 instances a day): a calendar with them is unreadable, not free.
 TOO_FREQUENT = re.compile(r"FREQ=(SECONDLY|MINUTELY)", re.IGNORECASE)

@@ -16,30 +16,21 @@ told to reset the secret address at their provider. When the address answers 401
 its room unknown, never free, and does not count against other members' feeds (the
 gateway's circuit breaker is per provider; each feed is its own server).
 
-Fetching, conditional GET and what is remembered between fetches: connectors/ics_feed.py.
+Fetching, conditional GET and what is remembered between fetches: connectors/ics_feed.py;
+what every typed-credential provider shares: connectors/typed_credential.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from connectors.base import (
-    AuthRequest,
     CalendarBusy,
     CalendarInfo,
     Capabilities,
-    Connector,
     CredentialField,
     Identity,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    Setting,
-    SettingError,
     TokenSet,
 )
 from connectors.errors import (
@@ -62,25 +53,21 @@ from connectors.ics_feed import (
     remember,
     typed_address,
 )
-from connectors.outbound import Allowlist, OutboundGuard
+from connectors.typed_credential import (
+    PRIMARY,
+    TypedCredentialConnector,
+    typed_credential_provider,
+)
 
-CHECK_EVERY_SECONDS = 3600  # how long a checked address counts as an "access token"
-RECHECK_SECONDS = 300  # after a check the feed's server did not answer
-CALL_SECONDS = 6.0  # one fetch, redirects included (the free/busy deadline is 8 s)
 SCOPES = ("ics:feed",)
-PRIMARY = "primary"  # the gateway's name for a grant's default calendar: the feed
 
 
-@dataclass(frozen=True, kw_only=True)
-class IcsConfig(ProviderConfig):
-    allowlist: str = ""
-
-
-class IcsConnector(Connector):
+class IcsConnector(TypedCredentialConnector):
     """A calendar read from its secret ICS address (no sign-in, no OAuth, one calendar)."""
 
     kind = "ics"
     default_title = "ICS feed"
+    sign_in_refusal = "A feed is connected with its address, not a sign-in"
     capabilities = Capabilities(
         sign_in=False,
         calendars=True,
@@ -101,28 +88,10 @@ class IcsConnector(Connector):
     )
 
     def __init__(
-        self, name: str = "ics", *, allowlist: str = "", ca_bundle: str | None = None
+        self, name: str | None = None, *, allowlist: str = "", ca_bundle: str | None = None
     ) -> None:
-        self.name = name
-        self.title = self.default_title
-        self.guard = OutboundGuard(Allowlist.parse(allowlist))
-        self.ca_bundle = ca_bundle
-        self.call_seconds = CALL_SECONDS
+        super().__init__(name, allowlist=allowlist, ca_bundle=ca_bundle)
         self.memo = FeedMemo()
-
-    @classmethod
-    def from_config(cls, config: ProviderConfig, ca_bundle: str | None = None) -> IcsConnector:
-        allowlist = config.allowlist if isinstance(config, IcsConfig) else ""
-        return cls(config.name, allowlist=allowlist, ca_bundle=ca_bundle)
-
-    # -- no redirect flow: the consent page's form is the authorization ---------------------
-    def begin(self, redirect_uri: str, state: str, scopes: tuple[str, ...] = ()) -> AuthRequest:
-        raise AuthorizationDenied("A feed is connected with its address, not a sign-in")
-
-    def complete(
-        self, redirect_uri: str, flow: Mapping[str, Any], params: Mapping[str, str]
-    ) -> Identity:
-        raise AuthorizationDenied("A feed is connected with its address, not a sign-in")
 
     def connect(self, fields: Mapping[str, str], scopes: tuple[str, ...]) -> Identity:
         """Fetch the typed address once and read it as a calendar; raises
@@ -155,21 +124,11 @@ class IcsConnector(Connector):
                 "address in iCal format from your calendar's settings.",
                 code="not_a_calendar",
             ) from None
-        secret = address.url
-        tokens = TokenSet(
-            granted_scopes=frozenset(scopes),
-            access_token=secret,
-            expires_at=time.time() + CHECK_EVERY_SECONDS,
-            refresh_token=secret,
-        )
-        return Identity(
-            provider=self.name,
+        return self.identity(
+            address.url,
+            scopes,
             issuer=address.origin,
             subject=f"sha256:{address.digest}",  # stable per address, never the address
-            email=None,
-            name=None,
-            granted_scopes=frozenset(scopes),
-            tokens=tokens,
         )
 
     # -- grants ------------------------------------------------------------------------------
@@ -178,25 +137,13 @@ class IcsConnector(Connector):
         `GrantInvalid`. A server that does not answer is not a refusal: it is looked at
         again within minutes, and the calls report the feed unknown meanwhile."""
         address = _address(tokens.refresh_token)
-        lasts = CHECK_EVERY_SECONDS
         try:
             answer = self._fetch(address, self.memo.of_address(address))
         except ConnectorError:  # unreachable, slow, refused address, too large
-            lasts = RECHECK_SECONDS
-        else:
-            if answer.status in GONE:
-                raise GrantInvalid("The feed's address no longer answers", code="feed_gone")
-            if answer.status not in (200, 304):
-                lasts = RECHECK_SECONDS
-        return TokenSet(
-            granted_scopes=tokens.granted_scopes,
-            access_token=tokens.refresh_token,
-            expires_at=time.time() + lasts,
-            refresh_token=tokens.refresh_token,
-        )
-
-    def revoke(self, tokens: TokenSet) -> bool:
-        return False  # no revocation endpoint: the person resets the address there
+            return self.rechecked_tokens(tokens, answered=False)
+        if answer.status in GONE:
+            raise GrantInvalid("The feed's address no longer answers", code="feed_gone")
+        return self.rechecked_tokens(tokens, answered=answer.status in (200, 304))
 
     def list_calendars(self, access_token: str) -> list[CalendarInfo]:
         address = _address(access_token)
@@ -263,27 +210,6 @@ def _address(secret: str | None) -> FeedAddress:
     return FeedAddress(secret)
 
 
-# -- configuration ------------------------------------------------------------------------------
-def _configure(env: ProviderEnv) -> list[ProviderConfig]:
-    """`GATEWAY_ICS_ENABLED=1` offers ICS feeds; `GATEWAY_OUTBOUND_ALLOWLIST` lets them
-    reach addresses inside the deployment (tests, an intranet server)."""
-    enabled = (env.get(f"{PROVIDER.prefix}_ENABLED") or "0").lower()
-    if enabled not in ("0", "1", "true", "false", "yes", "no"):
-        raise SettingError(f"{PROVIDER.prefix}_ENABLED must be 0 or 1")
-    if enabled not in ("1", "true", "yes"):
-        return []
-    allowlist = env.get("GATEWAY_OUTBOUND_ALLOWLIST") or ""
-    try:
-        Allowlist.parse(allowlist)
-    except ValueError as error:
-        raise SettingError(f"GATEWAY_OUTBOUND_ALLOWLIST: {error}") from None
-    return [IcsConfig(name=PROVIDER.kind, kind=PROVIDER.kind, allowlist=allowlist)]
-
-
-PROVIDER = ProviderSpec(
-    kind=IcsConnector.kind,
-    connector=IcsConnector,
-    settings=(Setting("ENABLED", "1: hosts may connect a calendar by its secret ICS address"),),
-    configure=_configure,
-    how_to_enable="GATEWAY_ICS_ENABLED=1",
+PROVIDER = typed_credential_provider(
+    IcsConnector, "1: hosts may connect a calendar by its secret ICS address"
 )

@@ -286,7 +286,9 @@ def build_services(
         key_rotation=KeyRotation(WrappedKeyStore(client), vault, audit),
         retention=Retention(grant_store, ConsentStore(client), revocation, audit, catalogue),
         receipts=ReceiptService(signer, revocation, access_log, rooms, clients),
-        directory=AdminDirectory(rooms, users, grants, clients, audit),
+        directory=AdminDirectory(
+            rooms, users, grants, clients, audit, restricted_among=privacy.restricted_among
+        ),
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -39,7 +40,19 @@ def _reason() -> str:
 
 
 def _receipts_page(title: str, receipts: list[dict[str, Any]], back: str) -> str:
-    shown = [json.dumps(r, indent=2, sort_keys=True) for r in receipts]
+    """The receipts an admin action wrote, in words as their owner reads them (dates in
+    UTC), each with its signed JSON document behind a details element."""
+    found, titles = services(), _titles()
+    purposes = {p.id: p.title for p in found.consent.catalogue.purposes}
+    shown = [
+        (
+            found.receipts.readable(
+                r, ZoneInfo("UTC"), lambda p: titles.get(p, p), lambda p: purposes.get(p, p)
+            ),
+            json.dumps(r, indent=2, sort_keys=True),
+        )
+        for r in receipts
+    ]
     return render_template("admin_receipts.html", title=title, receipts=shown, back=back)
 
 

@@ -1,8 +1,9 @@
-"""API clients created, disabled and enabled by an admin in the browser.
+"""API clients created, disabled, enabled and deleted by an admin in the browser.
 
 The secret is on the one page that answers the creation (never cached, never stored: only
 its keyed hash is) and nowhere after. A refusal re-shows the form with what was typed (400),
-and nothing is created. Every POST carries the CSRF token.
+and nothing is created. A deletion is asked about first (the shared confirmation page).
+Every POST carries the CSRF token.
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ def _form(values: dict[str, str], error: str | None = None, status: int = 200) -
 @admin_clients.get("/new")
 @admin_required
 def new() -> tuple[str, int]:
-    return _form({"name": "", "audiences": "", "rate_limit": DEFAULT_RATE_LIMIT})
+    return _form({"name": "", "audiences": "", "rooms": "", "rate_limit": DEFAULT_RATE_LIMIT})
 
 
 @admin_clients.post("")
 @admin_required
 def create() -> Response | tuple[str, int]:
-    values = {k: request.form.get(k, "")[:TEXT_MAX].strip() for k in ("name", "audiences")}
-    values["rate_limit"] = request.form.get("rate_limit", "")[:TEXT_MAX].strip()
-    audiences = [a.strip() for a in values["audiences"].split(",") if a.strip()]
+    fields = ("name", "audiences", "rooms", "rate_limit")
+    values = {k: request.form.get(k, "")[:TEXT_MAX].strip() for k in fields}
     try:
         client, secret = services().clients.create(
             values["name"],
-            audiences=audiences,
+            audiences=_listed(values["audiences"]),
+            rooms=_listed(values["rooms"]),
             rate_limit=values["rate_limit"] or DEFAULT_RATE_LIMIT,
             actor=signed_in_uid(),
         )
@@ -64,6 +65,39 @@ def disable(client_id: str) -> Response:
 def enable(client_id: str) -> Response:
     services().clients.enable(client_id, actor=signed_in_uid())
     return redirect(url_for("admin_lists.clients", done="client-enabled"), code=303)
+
+
+@admin_clients.get("/<client_id>/delete")
+@admin_required
+def confirm_delete(client_id: str) -> str:
+    client = services().clients.require(client_id)
+    return render_template(
+        "confirm.html",
+        title=f"Delete the API client {client.name}?",
+        area="Admin",
+        lead="This cannot be undone.",
+        consequences=[
+            "Its secret is refused from now on: the program using it no longer reads rooms "
+            "or free/busy.",
+            "To let the program in again, add a new client and give it the new secret.",
+        ],
+        action=url_for("admin_clients.delete", client_id=client.id),
+        button="Delete the API client",
+        button_id="delete-client",
+        cancel=url_for("admin_lists.clients"),
+    )
+
+
+@admin_clients.post("/<client_id>/delete")
+@admin_required
+def delete(client_id: str) -> Response:
+    services().clients.delete(client_id, actor=signed_in_uid())
+    return redirect(url_for("admin_lists.clients", done="client-deleted"), code=303)
+
+
+def _listed(text: str) -> list[str]:
+    """A field of names separated by commas, as the CLI's repeated options."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 @admin_clients.errorhandler(ClientNotFound)

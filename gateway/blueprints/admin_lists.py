@@ -14,7 +14,7 @@ from flask import Blueprint, abort, render_template, request
 from gateway.blueprints.guards import admin_required, is_admin, signed_in_uid
 from gateway.context import services
 from gateway.services.admin_directory import GRANT_STATE_WORDS, GRANT_STATES, QUERY_MAX
-from gateway.services.room_status import label
+from gateway.services.room_status import WORDS
 
 admin_lists = Blueprint("admin_lists", __name__, url_prefix="/admin")
 PAGE_MAX = 100_000
@@ -46,7 +46,7 @@ def search() -> tuple[str, int]:
 def rooms() -> str:
     query, number = search()
     page = services().directory.room_list(query, number, actor=signed_in_uid())
-    return render_template("admin_rooms.html", page=page, label=label)
+    return render_template("admin_rooms.html", page=page, words=WORDS)
 
 
 @admin_lists.get("/people")

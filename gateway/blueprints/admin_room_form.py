@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
+from gateway.services.admin_directory import QUERY_MAX
 from gateway.services.callers import MEMBERS
 from gateway.services.room_form import RoomForm, blank_form, field_of, read_form, room_form
 from gateway.services.room_hours import time_zones
@@ -26,10 +27,13 @@ admin_room_form = Blueprint("admin_room_form", __name__, url_prefix="/admin/room
 
 def _page(form: RoomForm, *, room_id: str | None, status: int = 200) -> tuple[str, int]:
     found = services().directory
-    hosts = found.host_choices(actor=signed_in_uid())
+    query = request.args.get("host_q", "")
+    if len(query) > QUERY_MAX:
+        abort(400, f"Keep the search under {QUERY_MAX} characters.")
+    hosts = found.host_choices(query.strip(), form.values["host"], actor=signed_in_uid())
     # a host whose profile does not open (or who is gone) stays picked: saving the form
     # for another change must not drop the room's host and its calendar connection
-    unlisted = form.values["host"] not in {p.id for p in hosts}
+    unlisted = form.values["host"] not in {p.id for p in hosts.people}
     return (
         render_template(
             "admin_room_form.html",
@@ -109,8 +113,9 @@ def confirm_delete(room_id: str) -> str:
         "Its id can be used again for a new room.",
     ]
     return render_template(
-        "admin_confirm.html",
+        "confirm.html",
         title=f"Delete the room {room.name}?",
+        area="Admin",
         lead="This cannot be undone.",
         consequences=consequences,
         action=url_for("admin_room_form.delete", room_id=room.id),

@@ -20,10 +20,11 @@ from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
 from gateway.services.callers import user_caller
 from gateway.services.intervals import SUPPORTED_RANGE
-from gateway.services.room_finder import STATUS_TEXT, RoomFinder, in_range
+from gateway.services.room_finder import RoomFinder, in_range
 from gateway.services.room_hours import MAX_CAPACITY, parse_date, time_zones
 from gateway.services.room_model import ROOM_ID
 from gateway.services.room_search import FREE, RoomFilter, RoomSearch
+from gateway.services.room_status import WORDS
 
 availability = Blueprint("availability", __name__)
 
@@ -106,7 +107,7 @@ def rooms_page() -> str:
         plans=plans,
         badges=badges,
         badge_text=BADGE_TEXT,
-        status_text=STATUS_TEXT,
+        status_words=WORDS,
         minutes=minutes,
         badge_minutes=BADGE_MINUTES,
         durations=DURATIONS,
@@ -197,7 +198,7 @@ def room_page(room_id: str) -> str:
         zones=sorted(time_zones()),
         other_view=_view_link("day" if view == "week" else "week"),
         room_zone_link=_view_link(view, without="tz"),
-        status_text=STATUS_TEXT,
+        status_words=WORDS,
     )
 
 

@@ -17,6 +17,7 @@ DONE = {
     "room-deleted": "Room deleted: members and API clients no longer see it.",
     "client-disabled": "API client disabled: its secret is refused from now on.",
     "client-enabled": "API client enabled again.",
+    "client-deleted": "API client deleted: its secret is refused from now on.",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from gateway.services.api_clients import ApiClientService
 from gateway.services.grants import GrantService
-from gateway.services.room_status import NEEDS_RECONNECT, OK, UNBOUND
+from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND
 from gateway.services.rooms import Room, RoomService
 from gateway.storage.api_clients import ApiClient
 from gateway.storage.audit import AuditTrail
@@ -76,9 +76,20 @@ class Person:
 
 
 @dataclass(frozen=True)
+class HostChoices:
+    """The host picker's people; `more`: matches left out (narrow the search);
+    `needs_search`: a large directory, nobody listed until a search."""
+
+    people: tuple[Person, ...]
+    query: str
+    more: int
+    needs_search: bool
+
+
+@dataclass(frozen=True)
 class RoomRow:
     room: Room
-    status: str  # ok (a calendar is connected), needs_reconnect or unbound
+    status: str  # ok (its calendars are connected), restricted, needs_reconnect or unbound
     host_name: str | None
 
 
@@ -123,12 +134,14 @@ class AdminDirectory:
         grants: GrantService,
         clients: ApiClientService,
         audit: AuditTrail,
+        restricted_among: Callable[[set[str]], set[str]],
     ) -> None:
         self.rooms = rooms
         self.users = users
         self.grants = grants
         self.clients = clients
         self.audit = audit
+        self.restricted_among = restricted_among  # who paused processing (GDPR Art. 18)
 
     # -- people ----------------------------------------------------------------------------
     def people(self, query: str, number: int, actor: str) -> Page[Person]:
@@ -145,11 +158,29 @@ class AdminDirectory:
         self.record_shown(actor, [p.id for p in page.items])
         return page
 
-    def host_choices(self, actor: str) -> list[Person]:
-        """Every person, by name, for picking a room's host; each shown is audited."""
-        everyone = self._everyone()
-        self.record_shown(actor, [p.id for p in everyone])
-        return everyone
+    def host_choices(self, query: str, current: str, actor: str) -> HostChoices:
+        """The people a room's host is picked from, by name; each shown is audited.
+
+        A directory of up to PAGE_SIZE people is listed whole. A larger one lists those a
+        search (`query`) finds, a page of them, and otherwise no one: opening every profile
+        each time the form is shown would decrypt (and audit) the whole directory for
+        nothing. The room's `current` host is always among the choices when their profile
+        opens, so saving the form for another change keeps them."""
+        searched = bool(normalised(query))
+        needs_search = not searched and len(self.users.ids()) > PAGE_SIZE
+        if not needs_search:
+            found = self.people(query, 1, actor)
+            people = list(found.items)
+            more = found.total - len(people) if searched else 0
+        else:
+            people, more = [], 0
+        if current and current not in {p.id for p in people}:
+            host = self._person(current)
+            if host is not None:
+                self.record_shown(actor, [host.id])
+                people.append(host)
+        people.sort(key=lambda p: (p.name.casefold(), p.email.casefold(), p.id))
+        return HostChoices(tuple(people), query, more, needs_search)
 
     def record_shown(self, actor: str, uids: Iterable[str]) -> None:
         """One `user.list` record about each person whose name an admin's page shows."""
@@ -171,23 +202,31 @@ class AdminDirectory:
         rooms = sorted(self.rooms.all(), key=lambda r: (r.name.casefold(), r.id))
         found = matching(rooms, query, lambda r: (r.id, r.name, r.location, *r.equipment))
         window = paged(found, number, query)
-        pointers = self.rooms.pointers([r.id for r in window.items]) if window.items else {}
+        ids = [r.id for r in window.items]
+        calendars = self.rooms.pointer_sets(ids) if ids else {}
         hosts = {
             uid: self._person(uid) for uid in dict.fromkeys(r.host for r in window.items if r.host)
         }
+        paused = self.restricted_among({ps[0][0] for ps in calendars.values() if ps})
         rows = []
         for room in window.items:
-            pointer = pointers.get(room.id)
             host = hosts.get(room.host) if room.host else None
-            rows.append(RoomRow(room, self._room_status(pointer), host.name if host else None))
+            status = self._room_status(calendars.get(room.id, ()), paused)
+            rows.append(RoomRow(room, status, host.name if host else None))
         self.record_shown(actor, [uid for uid, person in hosts.items() if person])
         return Page(tuple(rows), window.number, window.pages, window.total, query)
 
-    def _room_status(self, pointer: tuple[str, str, str] | None) -> str:
-        if pointer is None:
+    def _room_status(self, calendars: Sequence[tuple[str, str, str]], paused: set[str]) -> str:
+        """The room's status as far as the gateway knows without asking the provider, as
+        the API would answer it (`unknown` arises only when the provider is asked)."""
+        if not calendars:
             return UNBOUND
-        grant = self.grants.get(pointer[0], pointer[1])
-        return OK if grant is not None and grant.status == ACTIVE else NEEDS_RECONNECT
+        if calendars[0][0] in paused:  # the host paused processing: nothing is read
+            return RESTRICTED
+        grants = [self.grants.get(uid, gid) for uid, gid, _ in calendars]
+        if any(g is None or g.status != ACTIVE for g in grants):  # any one calendar
+            return NEEDS_RECONNECT
+        return OK
 
     # -- API clients -----------------------------------------------------------------------
     def client_list(self, query: str, number: int) -> Page[ApiClient]:

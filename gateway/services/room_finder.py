@@ -22,16 +22,10 @@ from gateway.services.freebusy_answer import MAX_ROOMS, RoomAvailability
 from gateway.services.intervals import Interval, clip, free_slots, supported
 from gateway.services.room_hours import exception_days
 from gateway.services.room_model import Room
+from gateway.services.room_status import label
 
 SHORTEST_SLOT = timedelta(minutes=15)
 TICK_HOURS = (0, 6, 12, 18)
-STATUS_TEXT = {
-    "ok": "Calendar read",
-    "unknown": "Availability unknown: the calendar could not be read",
-    "unbound": "No calendar connected",
-    "needs_reconnect": "Its host must connect the calendar again",
-    "restricted": "Its host has restricted processing",
-}
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,7 @@ class DayPlan:
         opened = ", ".join(s.label for s in self.bookable) or "none"
         parts = [f"{self.day:%A %d %B}: bookable {opened}"]
         if not self.known:
-            parts.append(STATUS_TEXT.get(self.status, self.status))
+            parts.append(label(self.status))  # the words every page uses
         elif self.bookable:
             parts.append("busy " + (", ".join(s.label for s in self.busy) or "never"))
         return "; ".join(parts)

@@ -223,26 +223,3 @@ def test_many_calendars_of_a_slowish_server_share_one_calls_time(radicale: Radic
     answer = connector.free_busy(str(tokens.access_token), urls, *DAY)
     assert answer[urls[0]].error is None and answer[urls[0]].busy == EXPECTED[:1]
     assert answer[urls[-1]].error == "provider_slow"
-
-
-def test_caldav_is_offered_only_when_enabled_and_the_allowlist_is_checked() -> None:
-    from connectors import registry
-    from connectors.base import SettingError
-
-    assert not [c for c in registry.configure({}) if c.kind == "caldav"]
-    (config,) = [
-        c
-        for c in registry.configure(
-            {"GATEWAY_CALDAV_ENABLED": "1", "GATEWAY_OUTBOUND_ALLOWLIST": "10.0.0.0/8"}
-        )
-        if c.kind == "caldav"
-    ]
-    connector = registry.build_connector(config)
-    assert isinstance(connector, CalDavConnector)
-    assert connector.guard.allowlist.networks[0].compressed == "10.0.0.0/8"
-    with pytest.raises(SettingError, match="GATEWAY_OUTBOUND_ALLOWLIST"):
-        registry.configure(
-            {"GATEWAY_CALDAV_ENABLED": "1", "GATEWAY_OUTBOUND_ALLOWLIST": "http://x.example/"}
-        )
-    with pytest.raises(SettingError, match="GATEWAY_CALDAV_ENABLED"):
-        registry.configure({"GATEWAY_CALDAV_ENABLED": "maybe"})

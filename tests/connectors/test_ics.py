@@ -7,13 +7,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import trustme
 
-from connectors import registry
-from connectors.base import CalendarBusy, SettingError, TokenSet
+from connectors.base import CalendarBusy, TokenSet
 from connectors.errors import AccessRefused, AuthorizationDenied, GrantInvalid
 from connectors.ics import IcsConnector
 from connectors.ics_feed import FEED_BYTES, typed_address
@@ -270,21 +268,3 @@ def test_a_redirect_to_a_private_address_is_refused(server: FeedServer) -> None:
         connector.connect({"feed_url": server.url}, SCOPES)
     found = busy_of(connector, tokens)
     assert found.error == "address_refused" and found.busy == ()
-
-
-def test_ics_is_offered_only_when_enabled_and_the_allowlist_is_checked(tmp_path: Path) -> None:
-    assert not [c for c in registry.configure({}) if c.kind == "ics"]
-    (config,) = [
-        c
-        for c in registry.configure(
-            {"GATEWAY_ICS_ENABLED": "1", "GATEWAY_OUTBOUND_ALLOWLIST": "10.0.0.0/8"}
-        )
-        if c.kind == "ics"
-    ]
-    connector = registry.build_connector(config)
-    assert isinstance(connector, IcsConnector)
-    assert connector.guard.allowlist.networks[0].compressed == "10.0.0.0/8"
-    with pytest.raises(SettingError, match="GATEWAY_OUTBOUND_ALLOWLIST"):
-        registry.configure({"GATEWAY_ICS_ENABLED": "1", "GATEWAY_OUTBOUND_ALLOWLIST": "http://x/"})
-    with pytest.raises(SettingError, match="GATEWAY_ICS_ENABLED"):
-        registry.configure({"GATEWAY_ICS_ENABLED": "maybe"})

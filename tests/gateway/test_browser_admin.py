@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
+from tests.browser_support import Screenshots, share_free_busy, signed_in
+
 ALICE, BOB = "alice@example.com", "bob@example.com"
 REASON = "An administrator ended this connection: the room moved to another building."
 DAY = {"rooms": ["atlas"], "timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
 
 pytestmark = pytest.mark.browser
+shot = Screenshots("admin")
 
 
 @pytest.fixture
@@ -23,18 +26,6 @@ def live(live_gateway_at: Any, emulator: Any) -> tuple[str, Any]:
 @pytest.fixture
 def browser(chromium: Any) -> Any:
     return chromium
-
-
-def signed_in_page(browser: Any, url: str, account: str) -> Any:
-    """A browser context of its own (its own cookies), signed in with Google as `account`."""
-    context = browser.new_context(ignore_https_errors=True)  # the emulator's own CA
-    page = context.new_page()
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check(f'input[name="account"][value="{account}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
-    return page
 
 
 def freebusy_of_atlas(page: Any, url: str) -> dict[str, Any]:
@@ -50,12 +41,8 @@ def test_an_admin_revokes_a_hosts_grant_and_the_host_reads_why(
     live: tuple[str, Any], browser: Any, emulator: Any
 ) -> None:
     url, app = live
-    host = signed_in_page(browser, url, ALICE)
-    host.click("#offer-room-availability-google")
-    host.click("#give-consent")
-    host.check(f'input[name="account"][value="{ALICE}"]')
-    host.click("#allow")
-    host.wait_for_url(url + "/account")
+    host = signed_in(browser, url, ALICE)
+    share_free_busy(host, url, ALICE)
     uid = host.inner_text("#user-id")
     app.extensions["gateway"].rooms.create(
         {
@@ -71,7 +58,7 @@ def test_an_admin_revokes_a_hosts_grant_and_the_host_reads_why(
     host.click('#room-atlas button[type="submit"]')
     emulator.client.add_event(ALICE, "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
 
-    console = signed_in_page(browser, url, BOB)
+    console = signed_in(browser, url, BOB)
     assert freebusy_of_atlas(console, url)["status"] == "ok"
     console.goto(url + "/admin")
     console.fill("#room", "atlas")
@@ -80,6 +67,11 @@ def test_an_admin_revokes_a_hosts_grant_and_the_host_reads_why(
     console.fill("#reason", REASON)
     console.click("#revoke-room-grant")
     assert console.inner_text("#outcome") == "The room's grant revoked"
+    words = console.inner_text("#receipts article")  # the receipt in words, JSON behind it
+    assert "Calendar access ended" in words and "1 room connection removed" in words
+    assert REASON in words and not console.is_visible("#receipt-1")
+    shot(console, "receipts-in-words", "desktop")  # axe-core: nothing serious
+    console.click("#receipt-document-1 summary")
     assert REASON in console.inner_text("#receipt-1")
 
     host.goto(url + "/account")

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.browser_support import new_page, sign_in
 from tests.connectors.radicale_server import Radicale, start_radicale
+from tests.gateway.typed_credential_support import enabled
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser-app-pw-3"  # pragma: allowlist secret
@@ -26,9 +28,9 @@ def radicale(tmp_path: Path) -> Iterator[tuple[Radicale, trustme.CA]]:
 
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(ignore_https_errors=True)  # the emulator's own CA
-    yield context.new_page()
-    context.close()
+    page = new_page(chromium)
+    yield page
+    page.context.close()
 
 
 def test_a_host_connects_a_caldav_calendar_in_a_browser(
@@ -39,18 +41,8 @@ def test_a_host_connects_a_caldav_calendar_in_a_browser(
     tmp_path: Path,
 ) -> None:
     server, ca = radicale
-    bundle = tmp_path / "cas.pem"
-    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + ca.cert_pem.bytes())
-    url, app = live_gateway_at(
-        GATEWAY_CALDAV_ENABLED="1",
-        GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
-        GATEWAY_CA_BUNDLE=str(bundle),
-    )
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check('input[name="account"][value="alice@example.com"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
+    url, app = live_gateway_at(**enabled("caldav", tmp_path, emulator, ca))
+    sign_in(page, url, "alice@example.com")
 
     page.click("#offer-room-availability-caldav")
     page.click("#presets a:text('iCloud')")

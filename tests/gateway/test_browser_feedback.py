@@ -6,14 +6,15 @@ what is left to do at the provider. Screenshots go to test-artifacts/feedback/.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser_support import Screenshots, share_free_busy, signed_in
+
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "feedback"
+shot = Screenshots("feedback")
 ALICE, BOB = "alice@example.com", "bob@example.com"
 REASON = "The room is being refurbished until March."
 DAY = "2026-11-25"  # a Wednesday
@@ -26,27 +27,8 @@ def live(live_gateway_at: Any) -> tuple[str, Any]:
     return live_gateway_at(GATEWAY_ADMINS=BOB.upper())
 
 
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def signed_in(chromium: Any, url: str, account: str) -> Any:
-    page = chromium.new_context(ignore_https_errors=True).new_page()
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check(f'input[name="account"][value="{account}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
-    return page
-
-
 def give_consent(page: Any, url: str) -> None:
-    page.click("#offer-room-availability-google")
-    page.click("#give-consent")
-    page.check(f'input[name="account"][value="{ALICE}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
+    share_free_busy(page, url, ALICE)
     assert "Consent given: “Show when your room is free”" in page.inner_text("#flashes")
     # what is given is not offered again
     assert page.locator("#offer-room-availability-google").count() == 0

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 import trustme
 
+from tests.browser_support import Screenshots, new_page, sign_in
 from tests.connectors.ics_events import DAY, FEED
 from tests.connectors.ics_server import SECRET_PATH, FeedServer, publish_feed
+from tests.gateway.typed_credential_support import enabled
 from tests.hosts import FRONTEND, OFFICE_HOURS
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ics"
+shot = Screenshots("ics")
 
 
 @pytest.fixture
@@ -31,14 +33,9 @@ def feed(tmp_path: Path) -> Iterator[tuple[FeedServer, trustme.CA]]:
 
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(ignore_https_errors=True)  # the emulator's own CA
-    yield context.new_page()
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page = new_page(chromium)
+    yield page
+    page.context.close()
 
 
 def test_a_host_connects_a_feed_and_binds_it_to_a_room_in_a_browser(
@@ -49,18 +46,8 @@ def test_a_host_connects_a_feed_and_binds_it_to_a_room_in_a_browser(
     tmp_path: Path,
 ) -> None:
     server, ca = feed
-    bundle = tmp_path / "cas.pem"
-    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + ca.cert_pem.bytes())
-    url, app = live_gateway_at(
-        GATEWAY_ICS_ENABLED="1",
-        GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
-        GATEWAY_CA_BUNDLE=str(bundle),
-    )
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check('input[name="account"][value="alice@example.com"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
+    url, app = live_gateway_at(**enabled("ics", tmp_path, emulator, ca))
+    sign_in(page, url, "alice@example.com")
     uid = page.inner_text("#user-id")
 
     page.click("#offer-room-availability-ics")

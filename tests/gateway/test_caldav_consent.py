@@ -5,7 +5,6 @@ password reaches an answer, a log line or Redis."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,17 @@ from gateway.services import consent as consent_service
 from tests.conftest import SignIn
 from tests.connectors.caldav_events import DAY, EVENTS, EXPECTED, PLANTED
 from tests.connectors.radicale_server import Radicale, seed, start_radicale
-from tests.hosts import FRONTEND, OFFICE_HOURS
+from tests.gateway.typed_credential_support import (
+    PAGE,
+    bound_room,
+    csrf,
+    enabled,
+    send_consent_form,
+    signed_in_host,
+)
+from tests.hosts import FRONTEND
 
 PASSWORD = "radicale-app-pw-7"  # pragma: allowlist secret
-PAGE = "/consent/room-availability"
 
 
 @pytest.fixture(scope="module")
@@ -44,62 +50,24 @@ def caldav_app(
     ca: trustme.CA,
     tmp_path: Path,
 ) -> Flask:
-    bundle = tmp_path / "cas.pem"
-    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + ca.cert_pem.bytes())
-    return build_gateway(
-        make_env(
-            GATEWAY_CALDAV_ENABLED="1",
-            GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
-            GATEWAY_CA_BUNDLE=str(bundle),
-            GATEWAY_FREEBUSY_DEADLINE_SECONDS="3",
-        )
-    )
+    settings = enabled("caldav", tmp_path, emulator, ca)
+    return build_gateway(make_env(**settings, GATEWAY_FREEBUSY_DEADLINE_SECONDS="3"))
 
 
 @pytest.fixture
 def host(caldav_app: Flask, emulator: Any) -> Iterator[tuple[FlaskClient, str]]:
     """A signed-in member (through the emulator) and their user id."""
-    browser = SignIn(caldav_app.test_client(), emulator)
-    browser.complete("google", "alice@example.com")
-    uid = browser.client.get("/v1/me").get_json()["id"]
-    yield browser.client, uid
-    browser.http.close()
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found.group(1)
+    with signed_in_host(caldav_app, emulator) as signed_in:
+        yield signed_in
 
 
 def connect(client: FlaskClient, server: Radicale, password: str = PASSWORD) -> Any:
-    page = client.get(PAGE, query_string={"provider": "caldav"}).get_data(as_text=True)
-    return client.post(
-        PAGE,
-        data={
-            "csrf_token": csrf(page),
-            "provider": "caldav",
-            "server_url": server.url,
-            "username": "alice",
-            "password": password,
-        },
-    )
+    fields = {"server_url": server.url, "username": "alice", "password": password}
+    return send_consent_form(client, "caldav", **fields)
 
 
 def hosted_room(app: Flask, uid: str, gid: str, room_id: str = "caldav-room") -> str:
-    rooms = app.extensions["gateway"].rooms
-    rooms.create(
-        {
-            "id": room_id,
-            "name": "CalDAV room",
-            "time_zone": "UTC",
-            "hours": OFFICE_HOURS,
-            "host": uid,
-            "visibility": ["frontend"],
-        }
-    )
-    rooms.bind(uid, room_id, gid)
-    return room_id
+    return bound_room(app, uid, gid, room_id, "CalDAV room")
 
 
 def room_answer(app: Flask, room_id: str) -> Any:

@@ -6,7 +6,6 @@ Redis. Revocation, erasure and the export cover an ICS room as they do a CalDAV 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +20,16 @@ from gateway.services import consent as consent_service
 from tests.conftest import SignIn
 from tests.connectors.ics_events import EXPECTED, FEED, PLANTED_IN_FEED
 from tests.connectors.ics_server import SECRET_PATH, FeedServer, publish_feed
-from tests.hosts import OFFICE_HOURS
+from tests.gateway.typed_credential_support import (
+    PAGE,
+    bound_room,
+    csrf,
+    enabled,
+    send_consent_form,
+    signed_in_host,
+)
 from tests.security.support import api_client, bearer
 
-PAGE = "/consent/room-availability"
 SECRET = SECRET_PATH.split("/")[3]  # the random part of the address
 ASKED = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -65,55 +70,23 @@ def ics_app(
     ca: trustme.CA,
     tmp_path: Path,
 ) -> Flask:
-    bundle = tmp_path / "cas.pem"
-    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + ca.cert_pem.bytes())
-    return build_gateway(
-        make_env(
-            GATEWAY_ICS_ENABLED="1",
-            GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
-            GATEWAY_CA_BUNDLE=str(bundle),
-            GATEWAY_FREEBUSY_DEADLINE_SECONDS="3",
-        )
-    )
+    settings = enabled("ics", tmp_path, emulator, ca)
+    return build_gateway(make_env(**settings, GATEWAY_FREEBUSY_DEADLINE_SECONDS="3"))
 
 
 @pytest.fixture
 def host(ics_app: Flask, emulator: Any) -> Iterator[tuple[FlaskClient, str]]:
     """A signed-in member (through the emulator) and their user id."""
-    browser = SignIn(ics_app.test_client(), emulator)
-    browser.complete("google", "alice@example.com")
-    uid = browser.client.get("/v1/me").get_json()["id"]
-    yield browser.client, uid
-    browser.http.close()
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found.group(1)
+    with signed_in_host(ics_app, emulator) as signed_in:
+        yield signed_in
 
 
 def connect(client: FlaskClient, address: str) -> Any:
-    page = client.get(PAGE, query_string={"provider": "ics"}).get_data(as_text=True)
-    return client.post(
-        PAGE, data={"csrf_token": csrf(page), "provider": "ics", "feed_url": address}
-    )
+    return send_consent_form(client, "ics", feed_url=address)
 
 
 def hosted_room(app: Flask, uid: str, gid: str, room_id: str = "ics-room") -> str:
-    rooms = app.extensions["gateway"].rooms
-    rooms.create(
-        {
-            "id": room_id,
-            "name": "ICS room",
-            "time_zone": "UTC",
-            "hours": OFFICE_HOURS,
-            "host": uid,
-            "visibility": ["frontend"],
-        }
-    )
-    rooms.bind(uid, room_id, gid)
-    return room_id
+    return bound_room(app, uid, gid, room_id, "ICS room")
 
 
 def asked(app: Flask, room_id: str, window: dict[str, str] = ASKED) -> Any:

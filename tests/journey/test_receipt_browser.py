@@ -19,33 +19,15 @@ from joserfc.jwk import KeySet
 
 from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.crypto.receipts import ReceiptInvalid, verify_jws
+from tests.browser_support import WIDTHS, Screenshots, share_free_busy, signed_in
 from tests.journey.accessibility import assert_accessible
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "receipts"
+shot = Screenshots("receipts")
 HOST, ADMIN = "alice@example.com", "bob@example.com"
 REASON = "The room moved to another building."
-WIDTHS = {"desktop": 1280, "phone": 390}
 DAY = {"rooms": ["atlas"], "timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def signed_in(chromium: Any, url: str, account: str, width: int = 1280) -> Any:
-    context = chromium.new_context(
-        ignore_https_errors=True, viewport={"width": width, "height": 900}
-    )
-    page = context.new_page()
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check(f'input[name="account"][value="{account}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
-    return page
 
 
 def test_a_revoked_host_downloads_the_receipt_and_verifies_it_with_the_published_key(
@@ -57,11 +39,7 @@ def test_a_revoked_host_downloads_the_receipt_and_verifies_it_with_the_published
 
     # the host gives calendar access and connects a room members may see
     host = signed_in(chromium, url, HOST)
-    host.click("#offer-room-availability-google")
-    host.click("#give-consent")
-    host.check(f'input[name="account"][value="{HOST}"]')
-    host.click("#allow")
-    host.wait_for_url(url + "/account")
+    share_free_busy(host, url, HOST)
     uid = host.inner_text("#user-id")
     found.rooms.create(
         {

@@ -14,26 +14,14 @@ import pytest
 import requests
 
 from gateway.services.api_clients import ApiClientService
+from tests.browser_support import Screenshots, new_page, sign_in
 from tests.hosts import PLANTED
 from tests.smtp import smtp_server
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reconnect"
+shot = Screenshots("reconnect")
 HOST, ADMIN = "alice@example.com", "bob@example.com"
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, url: str, account: str) -> None:
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check(f'input[name="account"][value="{account}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
 
 
 def at_emulator(page: Any, url: str, account: str) -> None:
@@ -55,7 +43,7 @@ def test_a_broken_grant_is_seen_mailed_and_reconnected(
             GATEWAY_ADMINS=f"google:{bob['subject']}",
         )
         found = app.extensions["gateway"]
-        host = chromium.new_context(ignore_https_errors=True).new_page()
+        host = new_page(chromium)
 
         # the host consents and an admin's room is bound to their main calendar
         sign_in(host, url, HOST)
@@ -118,7 +106,7 @@ def test_a_broken_grant_is_seen_mailed_and_reconnected(
         assert message["To"] == HOST and "Atlas" in message["Subject"]
         assert PLANTED[0] not in message.as_string()
 
-        admin = chromium.new_context(ignore_https_errors=True).new_page()
+        admin = new_page(chromium)
         sign_in(admin, url, ADMIN)
         admin.goto(url + "/admin")
         assert "Atlas" in admin.inner_text("#broken-atlas")

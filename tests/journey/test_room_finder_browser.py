@@ -9,51 +9,25 @@ and axe-core finds no serious or critical violation on any of them (checked at 1
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.journey.accessibility import assert_accessible
+from tests.browser_support import WIDTHS, Screenshots, share_free_busy, signed_in
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "room-finder"
+shot = Screenshots("room-finder")
 HOST, MEMBER = "alice@example.com", "bob@example.com"
-WIDTHS = {"desktop": 1280, "phone": 390}
 WEEKDAYS = {d: [["08:00", "18:00"]] for d in ("monday", "tuesday", "wednesday", "thursday")}
-
-
-def sign_in(page: Any, url: str, account: str) -> None:
-    page.goto(url + "/")
-    page.click("#login-google")
-    page.check(f'input[name="account"][value="{account}"]')
-    page.click("#allow")
-    page.wait_for_url(url + "/account")
-
-
-def shot(page: Any, width: str, name: str) -> None:
-    """A screenshot of the page; at desktop width checked first with axe-core (no serious
-    or critical violation; once per page is enough, the markup is the same at both widths)."""
-    if width == "desktop":
-        assert_accessible(page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    if width == "phone":  # readable at 390 px: nothing sticks out sideways
-        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"], name
 
 
 @pytest.fixture
 def live(live_gateway_at: Any, chromium: Any, emulator: Any) -> tuple[str, Any]:
     """The gateway with Alice's rooms bound to her consented calendar."""
     url, app = live_gateway_at()
-    host = chromium.new_context(ignore_https_errors=True).new_page()
-    sign_in(host, url, HOST)
-    host.click("#offer-room-availability-google")
-    host.click("#give-consent")
-    host.check(f'input[name="account"][value="{HOST}"]')
-    host.click("#allow")
-    host.wait_for_url(url + "/account")
+    host = signed_in(chromium, url, HOST)
+    share_free_busy(host, url, HOST)
     uid = host.inner_text("#user-id")
     host.context.close()
     found = app.extensions["gateway"]
@@ -80,11 +54,7 @@ def test_a_member_opens_a_week_and_finds_a_room_free_for_an_hour(
     live: tuple[str, Any], chromium: Any, width: str
 ) -> None:
     url, _ = live
-    context = chromium.new_context(
-        ignore_https_errors=True, viewport={"width": WIDTHS[width], "height": 900}
-    )
-    page = context.new_page()
-    sign_in(page, url, MEMBER)
+    page = signed_in(chromium, url, MEMBER, WIDTHS[width])
 
     # the week of 25 November in the room's zone: shaded hours, busy blocks, free slots
     page.goto(url + "/rooms/atlas/availability?date=2026-11-25")
@@ -92,7 +62,7 @@ def test_a_member_opens_a_week_and_finds_a_room_free_for_an_hour(
     assert "busy 09:00\u201310:30" in wednesday and "free 10:30\u201318:00" in wednesday
     assert "Closed on this date" in page.inner_text("#day-2026-11-26")
     assert page.locator("#day-2026-11-25 svg.bar rect.busy").count() == 1
-    shot(page, width, "01-week-view")
+    shot(page, "01-week-view", width)
 
     # switched to the viewer's zone by keyboard: type it, Enter submits the form
     page.focus("#tz")
@@ -100,16 +70,16 @@ def test_a_member_opens_a_week_and_finds_a_room_free_for_an_hour(
     page.keyboard.press("Enter")
     page.wait_for_url("**tz=America%2FNew_York**")
     assert "busy 04:00\u201305:30" in page.inner_text("#day-2026-11-25")
-    shot(page, width, "02-week-in-viewer-zone")
+    shot(page, "02-week-in-viewer-zone", width)
 
     page.click("#switch-view")
     assert page.locator("li.day").count() == 1
-    shot(page, width, "03-day-view")
+    shot(page, "03-day-view", width)
 
     # find a room free from 10:30 (London) for an hour, filtered by equipment, by keyboard
     page.goto(url + "/rooms?day=2026-11-25")
     assert "busy 09:00\u201310:30" in page.inner_text("#availability-atlas")
-    shot(page, width, "04-rooms")
+    shot(page, "04-rooms", width)
     page.fill("#from_day", "2026-11-25")
     page.fill("#from_time", "10:30")
     page.select_option("#duration", "60")
@@ -118,7 +88,7 @@ def test_a_member_opens_a_week_and_finds_a_room_free_for_an_hour(
     page.wait_for_url("**from_time=10%3A30**")
     found = page.inner_text("#found")
     assert "Atlas" in found and "Borealis" in found
-    shot(page, width, "05-found-rooms")
+    shot(page, "05-found-rooms", width)
 
     page.check('input[name="equipment"][value="whiteboard"]')
     page.click("#show")
@@ -128,11 +98,11 @@ def test_a_member_opens_a_week_and_finds_a_room_free_for_an_hour(
     page.click("#find-room")
     page.wait_for_url("**from_time=09%3A30**")
     assert page.is_visible("#none-found")  # atlas is busy then, borealis filtered out
-    shot(page, width, "06-none-free")
+    shot(page, "06-none-free", width)
 
     # the holiday: closed all day, nothing found on it
     page.goto(url + "/rooms?day=2026-11-26&from_day=2026-11-26&from_time=10:00&duration=60")
     assert "Closed on this date" in page.inner_text("#availability-atlas")
     assert page.is_visible("#none-found")
-    shot(page, width, "07-holiday-closed")
-    context.close()
+    shot(page, "07-holiday-closed", width)
+    page.context.close()

@@ -114,6 +114,14 @@ def receipts_of(page: str) -> list[dict[str, Any]]:
     return [json.loads(_unescape(r)) for r in found]
 
 
+def receipt_words(page: str, receipt_id: str) -> str:
+    """The words of a receipt's card (its article), tags and spacing aside."""
+    card = rf'<article[^>]*\bid="receipt-{re.escape(receipt_id)}"[^>]*>(.*?)</article>'
+    found = re.search(card, page, re.S)
+    assert found, f"no card for receipt {receipt_id}"
+    return " ".join(_unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+
+
 def _unescape(text: str) -> str:
     for escaped, plain in (("&#34;", '"'), ("&#39;", "'"), ("&lt;", "<"), ("&gt;", ">")):
         text = text.replace(escaped, plain)
@@ -199,6 +207,12 @@ def test_an_admin_revokes_a_grant_and_the_user_reads_the_reason(
     signer = app.extensions["gateway"].revocation.signer
     assert signer.verify(receipt)["grant"] == alice.gid
     assert receipt["reason"] == REASON and receipt["deleted"]["bindings"] == 1
+    # in words first, as the person reads it on their account page; the JSON behind it
+    page = done.get_data(as_text=True)
+    words = receipt_words(page, receipt["receipt"])
+    assert "Calendar access ended" in words and "1 room connection removed" in words
+    assert "UTC" in words and REASON in words and "Ed25519" in words
+    assert '<details class="receipt-document" id="receipt-document-1">' in page
 
     assert alice.grant().status == REVOKED and alice.grant().reason == REASON
     assert REASON in alice.account_page()

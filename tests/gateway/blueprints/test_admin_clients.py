@@ -128,3 +128,61 @@ def test_only_admins_with_the_csrf_token_change_clients(
         assert refused.status_code == 400 and "did not come from this site" in text_of(refused)
     assert [c.id for c in services_of(app).clients.all()] == [found.id]
     assert rooms_as(app, secret) == 200
+
+
+def test_a_client_may_be_given_rooms_by_id_as_the_cli_can(
+    app: Flask, client: FlaskClient, bob: str
+) -> None:
+    assert 'id="rooms"' in text_of(client.get("/admin/clients/new"))
+    sent = {"name": "Signage", "audiences": "", "rooms": "lobby, atlas,lobby"}
+    created = client.post("/admin/clients", data={"csrf_token": csrf_token(client), **sent})
+    assert created.status_code == 200
+    assert element(text_of(created), "client").count("atlas, lobby") == 1
+    (stored,) = services_of(app).clients.all()
+    assert stored.rooms == {"atlas", "lobby"} and stored.audiences == set()
+
+    bad = {**sent, "rooms": "Not A Room"}
+    refused = client.post("/admin/clients", data={"csrf_token": csrf_token(client), **bad})
+    assert refused.status_code == 400
+    page = text_of(refused)
+    assert "is not a room id" in element(page, "form-errors")
+    assert 'value="Not A Room"' in page  # what was typed is kept
+    assert len(services_of(app).clients.all()) == 1
+
+
+def test_an_admin_deletes_a_client_after_confirming(
+    app: Flask, client: FlaskClient, bob: str
+) -> None:
+    found, secret = services_of(app).clients.create("Signage", audiences=["lobby"])
+    listed = text_of(client.get("/admin/clients"))
+    assert f'href="/admin/clients/{found.id}/delete"' in listed
+    asked = client.get(f"/admin/clients/{found.id}/delete")
+    assert asked.status_code == 200
+    question = text_of(asked)
+    assert "Delete the API client Signage?" in question and "Its secret is refused" in question
+    assert 'href="/admin/clients" id="cancel"' in question  # back to the list, not /account
+    assert rooms_as(app, secret) == 200  # asking changes nothing
+
+    token = csrf_token(client)
+    done = client.post(f"/admin/clients/{found.id}/delete", data={"csrf_token": token})
+    assert done.status_code == 303
+    assert "API client deleted" in text_of(client.get(done.headers["Location"]))
+    assert services_of(app).clients.all() == [] and rooms_as(app, secret) == 401
+    audit = services_of(app).audit
+    trail = audit.entries(subject=f"client:{found.id}", action="api_client.delete")
+    assert [e.actor for e in trail] == [audit.pseudonym(bob)]
+    again = client.post(f"/admin/clients/{found.id}/delete", data={"csrf_token": token})
+    assert again.status_code == 404
+    assert client.get("/admin/clients/000000000000/delete").status_code == 404
+
+
+def test_only_admins_with_the_csrf_token_delete_clients(
+    app: Flask, client: FlaskClient, bob: str, alice: tuple[FlaskClient, str]
+) -> None:
+    found, secret = services_of(app).clients.create("Signage", audiences=["lobby"])
+    browser, _ = alice
+    path = f"/admin/clients/{found.id}/delete"
+    assert browser.get(path).status_code == 403
+    assert browser.post(path, data={"csrf_token": csrf_token(browser)}).status_code == 403
+    assert client.post(path).status_code == 400  # no token
+    assert rooms_as(app, secret) == 200

@@ -9,10 +9,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from connectors.errors import ScopeRefused
 from gateway.services.admin_directory import PAGE_SIZE
+from gateway.services.room_status import NEEDS_RECONNECT, RESTRICTED, WORDS
 from tests.conftest import SignIn
 from tests.gateway.blueprints.admin_pages import (
     ALICE,
+    BOB,
     XSS,
     alice,
     bob,
@@ -23,6 +26,7 @@ from tests.gateway.blueprints.admin_pages import (
     services_of,
     text_of,
 )
+from tests.hosts import Hosts
 
 __all__ = ["alice", "bob", "gateway_env"]  # the fixtures these tests use
 
@@ -105,6 +109,27 @@ def test_the_rooms_list_names_the_host_and_the_calendar_state(
     # being shown as a host is an access to Alice's name: her audit records say so
     trail = services_of(app).audit
     assert [e.action for e in trail.entries(subject=alice_id, action="user.list")] == ["user.list"]
+
+
+def test_the_rooms_list_says_when_the_host_paused_processing_or_must_reconnect(
+    app: Flask, client: FlaskClient, bob: str, sign_in: SignIn, another_browser: Any
+) -> None:
+    hosts = Hosts(app, sign_in, another_browser)
+    paused, paused_grant = hosts.host("google", ALICE)
+    lapsed, lapsed_grant = hosts.host("microsoft")
+    hosts.room("paused", paused, paused_grant)
+    hosts.room("lapsed", lapsed, lapsed_grant)
+    hosts.room("fine", *hosts.host("google", BOB))
+    services_of(app).privacy.restrict(paused, True, actor=paused)
+    services_of(app).grants.refused(lapsed, lapsed_grant, ScopeRefused("no calendar scope"))
+
+    page = text_of(client.get("/admin/rooms"))
+    # the words every page and the API's documentation use for these statuses
+    for room_id, status in (("paused", RESTRICTED), ("lapsed", NEEDS_RECONNECT)):
+        row = " ".join(element(page, f"room-{room_id}").split())
+        label, meaning = WORDS[status]
+        assert label in row and meaning in row, row
+    assert "Connected" in element(page, "room-fine")
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "x", "1.5", "100001"])

@@ -283,3 +283,24 @@ def test_a_host_whose_name_cannot_be_read_stays_the_host_when_the_room_is_saved(
     )
     assert saved.status_code == 303 and options == 3  # none, the current host, Bob
     assert stored(app).host == alice_id and stored(app).name == "Atlas 2"
+
+
+def test_the_host_picker_is_narrowed_by_a_search_and_audits_only_who_it_shows(
+    app: Flask, client: FlaskClient, bob: str, alice: tuple[FlaskClient, str]
+) -> None:
+    _, alice_id = alice
+    audit = services_of(app).audit
+    listed = len(audit.entries(subject=alice_id, action="user.list"))
+    found = text_of(client.get("/admin/rooms/new", query_string={"host_q": "ALICE"}))
+    assert 'form="host-search"' in found and 'id="host-search"' in found  # a plain GET form
+    assert 'value="ALICE"' in found
+    assert element(found, "host").count("<option") == 2  # none, Alice
+    assert f'<option value="{alice_id}">Alice Example' in found
+    assert len(audit.entries(subject=alice_id, action="user.list")) == listed + 1
+    bob_shown = len(audit.entries(subject=bob, action="user.list"))
+    nobody = text_of(client.get("/admin/rooms/new", query_string={"host_q": "nobody"}))
+    assert "Nobody matches" in element(nobody, "host-none-found")
+    assert element(nobody, "host").count("<option") == 1
+    assert len(audit.entries(subject=bob, action="user.list")) == bob_shown  # not shown
+    too_long = client.get("/admin/rooms/new", query_string={"host_q": "x" * 101})
+    assert too_long.status_code == 400 and "Keep the search under 100" in text_of(too_long)

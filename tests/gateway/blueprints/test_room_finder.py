@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from gateway.services.room_status import RESTRICTED, WORDS
 from tests.hosts import Hosts
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -134,6 +135,20 @@ def test_the_rooms_page_filters_and_finds_a_room_free_from_a_time(
     # T is read in the chosen zone: 05:30 in New York is 10:30 in London
     shifted = html(member, "/rooms?tz=America/New_York&from_day=2026-11-25&from_time=05:30")
     assert 'id="found-atlas"' in shifted
+
+
+def test_a_room_not_read_says_why_in_the_words_every_page_uses(
+    app: Flask, member: FlaskClient
+) -> None:
+    gateway = app.extensions["gateway"]
+    host = gateway.rooms.get("atlas").host
+    gateway.privacy.restrict(host, True, actor=host)  # the host pauses processing
+    day = section(
+        html(member, "/rooms/atlas/availability?date=2026-11-25&view=day"), "day-2026-11-25"
+    )
+    label, meaning = WORDS[RESTRICTED]
+    assert f"{label}</strong>, never shown as free. {meaning}" in day
+    assert "busy 09:00" not in day and "free 08:00" not in day
 
 
 def test_the_badge_says_free_for_the_next_minutes_only_when_it_is(

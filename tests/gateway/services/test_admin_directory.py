@@ -90,8 +90,36 @@ def test_a_profile_that_does_not_open_is_left_out(
     redis_client.hset(keys.profile(broken), "sealed", "not-a-sealed-profile")
     assert [p.id for p in directory.people("", 1, actor=ADMIN).items] == [intact]
     assert [p.id for p in directory.people("o", 1, actor=ADMIN).items] == [intact]
-    assert [p.id for p in directory.host_choices(actor=ADMIN)] == [intact]
+    assert [p.id for p in directory.host_choices("", "", actor=ADMIN).people] == [intact]
+    assert [p.id for p in directory.host_choices("", broken, actor=ADMIN).people] == [intact]
     assert listed_about(app, broken) == 0
+
+
+def test_the_host_picker_opens_a_large_directory_only_for_a_search(
+    app: Flask, directory: AdminDirectory
+) -> None:
+    small = person(app, "Zoe Small")
+    assert [p.id for p in directory.host_choices("", "", actor=ADMIN).people] == [small]
+    uids = [person(app, f"Person{n:02d}") for n in range(PAGE_SIZE)]  # now PAGE_SIZE + 1
+    before = {uid: listed_about(app, uid) for uid in uids}
+
+    shown = directory.host_choices("", "", actor=ADMIN)
+    assert shown.people == () and shown.needs_search  # nobody opened, nobody audited
+    assert {uid: listed_about(app, uid) for uid in uids} == before
+
+    # the room's current host stays a choice (and is audited as shown)
+    kept = directory.host_choices("", uids[3], actor=ADMIN)
+    assert [p.id for p in kept.people] == [uids[3]] and kept.needs_search
+    assert listed_about(app, uids[3]) == before[uids[3]] + 1
+
+    found = directory.host_choices("person1", "", actor=ADMIN)
+    assert [p.name for p in found.people] == [f"Person1{n}" for n in range(10)]
+    assert not found.needs_search and found.more == 0
+    assert listed_about(app, uids[12]) == before[uids[12]] + 1
+    assert listed_about(app, uids[2]) == before[uids[2]]  # not shown: not recorded
+    wide = directory.host_choices("person", uids[0], actor=ADMIN)
+    assert len(wide.people) == PAGE_SIZE and wide.more == 0  # uids[0] is on the page
+    assert directory.host_choices("nobody", "", actor=ADMIN).people == ()
 
 
 def test_rooms_are_searched_with_their_host_and_calendar_state(
