@@ -96,10 +96,12 @@ class GrantFetcher:
         waiting = self.deadline_seconds if wait_seconds is None else wait_seconds
         wait(futures, timeout=max(0.0, min(waiting, deadline - time.monotonic())))
 
-    def refresh(self, need: GrantNeed) -> None:
+    def refresh(self, need: GrantNeed) -> bool:
         """A background refresh of one grant's expired days under the full deadline; a
-        fetch another process holds the lock for is left to it (nothing waits here)."""
+        fetch another process holds the lock for is left to it (nothing waits here).
+        True when the days are fresh afterwards."""
         self._fetch_grant(need, time.monotonic() + self.deadline_seconds, wait_for_others=False)
+        return self._all_fresh(need)
 
     def _fetch_grant(self, need: GrantNeed, deadline: float, wait_for_others: bool = True) -> None:
         """One grant's misses, single-flight within this process and across processes."""

@@ -17,8 +17,9 @@ bound: the composer answers "unknown" for a day older than fresh + stale, and th
 itself expires then.
 
 Bounded: at most WORKERS refreshes run and at most PENDING_AT_MOST grants wait per process;
-a grant already waiting or running is not queued twice, and one whose refresh ended less than
-RETRY_SECONDS ago (a provider that is down, a breaker that is open) is not tried again yet.
+a grant already waiting or running is not queued twice, and one whose last refresh left its
+days expired less than RETRY_SECONDS ago (a provider that is down or slower than the deadline,
+a breaker that is open, another process holding the fetch) is not tried again yet.
 A refresh that does not fit is dropped: the next request asks again.
 """
 
@@ -42,12 +43,13 @@ REMEMBERED_AT_MOST = 10_000  # grants whose last refresh time is kept (then forg
 
 
 class Refresher:
-    """Runs `refresh(need)` then `done(need)` for grants, in the background, at most once at
-    a time per grant in this process (and, through the fetcher's lock, across processes)."""
+    """Runs `refresh(need)` (True: the days are fresh now) then `done(need)` for grants, in
+    the background, at most once at a time per grant in this process (and, through the
+    fetcher's lock, across processes)."""
 
     def __init__(
         self,
-        refresh: Callable[[GrantNeed], None],
+        refresh: Callable[[GrantNeed], bool],
         done: Callable[[GrantNeed], object],
         workers: int = WORKERS,
     ) -> None:
@@ -73,17 +75,21 @@ class Refresher:
         return True
 
     def _run(self, need: GrantNeed) -> None:
+        refreshed = False
         try:
-            self._refresh(need)
+            refreshed = self._refresh(need)
             self._done(need)
         except Exception as error:  # a background failure is logged, never raised anywhere
             log.error("free/busy refresh failed: grant=%s (%s)", need.gid, type(error).__name__)
         finally:
             with self._lock:
                 self._pending.discard(need.gid)
-                if len(self._ended_at) >= REMEMBERED_AT_MOST:
-                    self._ended_at.clear()
-                self._ended_at[need.gid] = time.monotonic()
+                if refreshed:
+                    self._ended_at.pop(need.gid, None)
+                else:
+                    if len(self._ended_at) >= REMEMBERED_AT_MOST:
+                        self._ended_at.clear()
+                    self._ended_at[need.gid] = time.monotonic()
                 self._idle.notify_all()
 
     def pending(self) -> int:
