@@ -204,3 +204,33 @@ def test_slow_answers_open_the_breaker_and_a_prompt_probe_closes_it(
     assert ask() == "ok"  # a prompt probe
     assert breaker.state("google") == "closed"
     assert hosts.calls("google.freebusy") == calls + 2
+
+
+def test_two_workers_answering_stale_refresh_the_grant_once(
+    app: Flask,
+    hosts: Hosts,
+    redis_client: redis.Redis,
+    build_gateway: Any,
+    gateway_env: dict[str, str],
+) -> None:
+    """Both workers answer from the cache at once; the refresh behind them is single-flight
+    across processes: one provider call, and both then answer fresh."""
+    uid, _, room = hosts.hosted_room("google", "atlas")
+    here = app.extensions["gateway"].freebusy
+    there = build_gateway(gateway_env).extensions["gateway"].freebusy
+    hosts.event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    assert busy(hosts.query(room), room) == [NINE_TO_TEN]
+    age_cache(redis_client, uid, here.ttl_seconds + 10)
+    hosts.emulator.client.fault("google.freebusy", delay_ms=2000)
+    calls = hosts.calls("google.freebusy")
+
+    for freebusy in (here, there):
+        answer = freebusy.query(FRONTEND, [room], *DAY)
+        assert (answer.rooms[room].stale, busy(answer, room)) == (True, [NINE_TO_TEN])
+    assert here.refresher.wait_idle(timeout=PATIENCE)
+    assert there.refresher.wait_idle(timeout=PATIENCE)
+
+    for freebusy in (here, there):
+        answer = freebusy.query(FRONTEND, [room], *DAY)
+        assert (answer.rooms[room].stale, busy(answer, room)) == (False, [NINE_TO_TEN])
+    assert hosts.calls("google.freebusy") == calls + 1
