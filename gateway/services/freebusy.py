@@ -110,7 +110,7 @@ class FreeBusyService:
         self.cold_deadline_seconds = min(
             deadline_seconds, cold_deadline_seconds or deadline_seconds
         )
-        self.refresher = Refresher(self.fetcher.refresh, self._still_active)
+        self.refresher = Refresher(self._refresh, self._still_active)
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
         self._generation = cache.answers_lease()
         self._lock = threading.Lock()
@@ -314,6 +314,13 @@ class FreeBusyService:
         metrics.cache(hit=True, n=hits)
         metrics.cache(hit=False, n=wanted - hits)
         return needs
+
+    def _refresh(self, need: GrantNeed) -> bool:
+        """A background refresh, unless the host restricted processing since it was queued
+        (nothing of a restricted host is fetched). True when nothing is left to refresh."""
+        if self.restricted_among({need.uid}):
+            return True
+        return self.fetcher.refresh(need)
 
     def _still_active(self, need: GrantNeed) -> bool:
         """Whether the grant is still usable after its fetch (which may have ended it).

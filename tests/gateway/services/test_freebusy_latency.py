@@ -22,6 +22,7 @@ import redis
 from flask import Flask
 
 from gateway.services.breaker import SLOW_CALLS
+from gateway.services.freebusy_fetch import GrantNeed
 from gateway.storage import keys
 from tests.hosts import ACCOUNTS, DAY, FRONTEND, Hosts
 
@@ -234,3 +235,31 @@ def test_two_workers_answering_stale_refresh_the_grant_once(
         answer = freebusy.query(FRONTEND, [room], *DAY)
         assert (answer.rooms[room].stale, busy(answer, room)) == (False, [NINE_TO_TEN])
     assert hosts.calls("google.freebusy") == calls + 1
+
+
+def test_a_refresh_queued_before_the_host_restricted_processing_fetches_nothing(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    """Restriction wins over a refresh already queued: the refresher's run checks it first,
+    so the provider is not called for a host who paused processing, and the room reads
+    "restricted"."""
+    uid, gid, room = hosts.hosted_room("google", "atlas")
+    services = app.extensions["gateway"]
+    hosts.event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    assert busy(hosts.query(room), room) == [NINE_TO_TEN]
+    age_cache(redis_client, uid, services.freebusy.ttl_seconds + 10)
+    need = GrantNeed(uid, gid, "google", slots={(room, version_of(services, room))})
+    need.days.add(DAY[0].date())
+    calls = hosts.calls("google.freebusy")
+
+    services.privacy.restrict(uid, True, actor=uid)
+    assert services.freebusy.refresher.submit(need)
+    assert services.freebusy.refresher.wait_idle(timeout=PATIENCE)
+    assert hosts.calls("google.freebusy") == calls
+    assert hosts.status(room) == "restricted"
+
+
+def version_of(services: Any, room_id: str) -> str:
+    """The version of the calendar binding behind the room (its cache entries' key)."""
+    [(_, _, version)] = services.rooms.pointer_sets([room_id])[room_id]
+    return str(version)
