@@ -49,6 +49,11 @@ SUITE = (
         quick={"latency_ms": 0, "grants": 2, "rooms": 4, "growth": ()},
     ),
     Benchmark(
+        "freebusy_stale",
+        full={"delay_ms": 5000, "grants": 10, "rooms": 50, "rounds": 5, "requests": 200},
+        quick={"delay_ms": 300, "grants": 2, "rooms": 4, "rounds": 1, "requests": 3},
+    ),
+    Benchmark(
         "vault_decrypt",
         full={"grants": 200, "rounds": 7, "seconds": 1.0},
         quick={"grants": 10, "rounds": 1, "seconds": 0.05},

@@ -241,12 +241,15 @@ def build_services(
         ttl_seconds=settings.freebusy_ttl_seconds,
         stale_seconds=settings.freebusy_stale_seconds,
         deadline_seconds=settings.freebusy_deadline_seconds,
+        cold_deadline_seconds=settings.freebusy_cold_deadline_seconds,
         restricted_among=privacy.restricted_among,
         record_access=access_log.record,
         breaker=CircuitBreaker(
             BreakerStore(client),
             threshold=settings.breaker_failures,
             cool_down_seconds=settings.breaker_cool_down_seconds,
+            slow_calls=settings.breaker_slow_calls,
+            slow_seconds=settings.breaker_slow_seconds,
         ),
         grant_endings=grant_endings,
     )

@@ -33,6 +33,8 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_HOST",
         "GATEWAY_BREAKER_FAILURES",
         "GATEWAY_BREAKER_COOL_DOWN_SECONDS",
+        "GATEWAY_BREAKER_SLOW_CALLS",
+        "GATEWAY_BREAKER_SLOW_SECONDS",
         "GATEWAY_DISK_SCRUB_SECONDS",
         "GATEWAY_TOMBSTONE_DIR",
         "GATEWAY_PORT",
@@ -53,6 +55,7 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_FREEBUSY_TTL_SECONDS",
         "GATEWAY_FREEBUSY_STALE_SECONDS",
         "GATEWAY_FREEBUSY_DEADLINE_SECONDS",
+        "GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS",
         "GATEWAY_ADMIN_EMAIL_DOMAIN",
         "GATEWAY_ALLOW_EMBEDDED_REDIS",
         "GATEWAY_ERROR_LOG_INTERVAL_SECONDS",
@@ -88,8 +91,12 @@ class Settings:
     freebusy_ttl_seconds: int = 120
     freebusy_stale_seconds: int = 3600
     freebusy_deadline_seconds: int = 8
+    # how long a request with nothing cached waits (capped by the deadline above)
+    freebusy_cold_deadline_seconds: int = 3
     breaker_failures: int = 5
     breaker_cool_down_seconds: int = 30
+    breaker_slow_calls: int = 5
+    breaker_slow_seconds: int = 2
     disk_scrub_seconds: int = 60
     # keys a GATEWAY_SECRET_KEY rotation replaced, still accepted for short-lived values
     secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
@@ -219,7 +226,12 @@ class Settings:
             freebusy_stale_seconds=_int(env, "GATEWAY_FREEBUSY_STALE_SECONDS", 3600, 0, 86400),
             freebusy_deadline_seconds=_int(env, "GATEWAY_FREEBUSY_DEADLINE_SECONDS", 8, 1, 25),
             breaker_failures=_int(env, "GATEWAY_BREAKER_FAILURES", 5, 2, 100),
+            freebusy_cold_deadline_seconds=_int(
+                env, "GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS", 3, 1, 25
+            ),
             breaker_cool_down_seconds=_int(env, "GATEWAY_BREAKER_COOL_DOWN_SECONDS", 30, 1, 600),
+            breaker_slow_calls=_int(env, "GATEWAY_BREAKER_SLOW_CALLS", 5, 2, 100),
+            breaker_slow_seconds=_int(env, "GATEWAY_BREAKER_SLOW_SECONDS", 2, 1, 25),
             disk_scrub_seconds=_int(env, "GATEWAY_DISK_SCRUB_SECONDS", 60, 2, 3600),
             tombstone_dir=Path(env["GATEWAY_TOMBSTONE_DIR"])
             if env.get("GATEWAY_TOMBSTONE_DIR")

@@ -8,6 +8,14 @@ When the cool-down ends the breaker is half-open: one caller, across every proce
 to probe; a success closes the breaker, a failure opens it for another cool-down. The
 gateway sets both from GATEWAY_BREAKER_FAILURES and GATEWAY_BREAKER_COOL_DOWN_SECONDS.
 
+Slowness opens it too (issue 15 item 7): SLOW_CALLS (5) consecutive answers that took longer
+than SLOW_SECONDS (2 s) open the breaker exactly as five failures do, because a provider that
+answers in 5 s ties up the gateway's fetch threads and the cold requests waiting on them as
+surely as one that fails. A slow answer is still used (it is an answer); it neither counts
+as a failure nor resets the failures. The probe after the cool-down decides as before: a
+prompt answer closes the breaker, a slow or failed one opens it for another cool-down.
+GATEWAY_BREAKER_SLOW_CALLS and GATEWAY_BREAKER_SLOW_SECONDS set them.
+
 A provider that says "Retry-After: N" for a grant gets no call for that grant for N seconds
 (at most MAX_HOLD_SECONDS), from any process: without this, the next query a second later
 would retry long before N.
@@ -32,7 +40,9 @@ from gateway.storage.breaker import BreakerStore
 THRESHOLD = 5
 COOL_DOWN_SECONDS = 30.0
 PROBE_SECONDS = 15.0  # a probe that never reports (its process died) frees the slot after this
-FAILURE_MEMORY_SECONDS = 600  # failures this old no longer count as consecutive
+SLOW_CALLS = 5
+SLOW_SECONDS = 2.0
+FAILURE_MEMORY_SECONDS = 600  # failures (or slow answers) this old no longer count
 MAX_HOLD_SECONDS = 600.0
 
 CLOSED, OPEN, PROBE, HELD = "closed", "open", "probe", "held"
@@ -44,12 +54,18 @@ class CircuitBreaker:
     threshold: int = THRESHOLD
     cool_down_seconds: float = COOL_DOWN_SECONDS
     probe_seconds: float = PROBE_SECONDS
+    slow_calls: int = SLOW_CALLS
+    slow_seconds: float = SLOW_SECONDS
 
     def admit(self, provider: str, gid: str) -> str:
         """May a fetch for grant `gid` call `provider` now? CLOSED or PROBE: yes (PROBE: the
         one half-open try); OPEN or HELD: no."""
         answer = self.store.admit(
-            provider, gid, threshold=self.threshold, probe_ms=int(self.probe_seconds * 1000)
+            provider,
+            gid,
+            threshold=self.threshold,
+            probe_ms=int(self.probe_seconds * 1000),
+            slow_threshold=self.slow_calls,
         )
         state = {0: OPEN, 1: CLOSED, 2: PROBE, 3: HELD}[answer]
         if state == PROBE:
@@ -68,7 +84,22 @@ class CircuitBreaker:
     def failure(self, provider: str) -> None:
         opened = self.store.failure(
             provider,
-            threshold=self.threshold,
+            thresholds=(self.threshold, self.slow_calls),
+            cool_down_ms=int(self.cool_down_seconds * 1000),
+            memory_ms=FAILURE_MEMORY_SECONDS * 1000,
+        )
+        if opened:
+            metrics.breaker(provider, "opened")
+
+    def answered(self, provider: str, seconds: float) -> None:
+        """The provider answered after `seconds`: a success, or a slow answer that counts
+        towards opening the breaker (SLOW_CALLS in a row longer than SLOW_SECONDS)."""
+        if seconds <= self.slow_seconds:
+            self.success(provider)
+            return
+        opened = self.store.slow(
+            provider,
+            thresholds=(self.threshold, self.slow_calls),
             cool_down_ms=int(self.cool_down_seconds * 1000),
             memory_ms=FAILURE_MEMORY_SECONDS * 1000,
         )
@@ -76,7 +107,8 @@ class CircuitBreaker:
             metrics.breaker(provider, "opened")
 
     def success(self, provider: str) -> None:
-        if self.store.success(provider) >= self.threshold:
+        failures, slow = self.store.success(provider)
+        if failures >= self.threshold or slow >= self.slow_calls:
             metrics.breaker(provider, "closed")
 
     def hold(self, provider: str, gid: str, seconds: float) -> None:
@@ -89,4 +121,8 @@ class CircuitBreaker:
         """For tests and operators: closed, open or half-open (without taking the probe)."""
         if self.store.is_open(provider):
             return OPEN
-        return "half-open" if self.store.failures(provider) >= self.threshold else CLOSED
+        tripped = (
+            self.store.failures(provider) >= self.threshold
+            or self.store.slow_answers(provider) >= self.slow_calls
+        )
+        return "half-open" if tripped else CLOSED

@@ -4,9 +4,12 @@ A query reads rooms, bindings and cache entries in three round trips (MGET each)
 go to the fetcher (services/freebusy_fetch.py: per grant, batched, single-flight, under
 one deadline and the grant's epoch) whose provider calls are retried and counted by the
 circuit breaker (services/freebusy_calls.py); cached days become published busy time in
-services/freebusy_compose.py. A room whose calendar cannot be read is "unknown" (or a
-stale cached answer within the configured bound, marked stale), never free and never a
-500; a room with no calendar connected is "unbound"; a room whose host's grant the
+services/freebusy_compose.py. Provider latency stays out of the read path: a grant whose
+days are all cached (expired ones within the stale bound) is answered at once and refreshed
+in the background (services/freebusy_refresh.py); only a grant with a day not cached at all
+is waited for, and only for the cold deadline. A room whose calendar cannot be read is
+"unknown" (or a stale cached answer within the configured bound, marked stale), never free
+and never a 500; a room with no calendar connected is "unbound"; a room whose host's grant the
 provider refused (invalid_grant, a 401 that survives one forced refresh, a 403 for want of
 scope) or that otherwise ended while still bound is "needs_reconnect", and the grant shows
 why on its owner's account page. What is published is busy time only, clipped to bookable
@@ -37,6 +40,7 @@ from gateway.services.freebusy_answer import (
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
 from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed
+from gateway.services.freebusy_refresh import Refresher
 from gateway.services.grants import GrantEndings, GrantService
 from gateway.services.intervals import Interval, free_slots
 from gateway.services.room_model import Room
@@ -77,6 +81,7 @@ class FreeBusyService:
         ttl_seconds: int,
         stale_seconds: int,
         deadline_seconds: float,
+        cold_deadline_seconds: float | None = None,
         restricted_among: Callable[[set[str]], set[str]] = lambda _uids: set(),
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
@@ -101,6 +106,11 @@ class FreeBusyService:
             self.freshness,
             deadline_seconds,
         )
+        # a request waits this long for what is not cached at all; the fetch goes on longer
+        self.cold_deadline_seconds = min(
+            deadline_seconds, cold_deadline_seconds or deadline_seconds
+        )
+        self.refresher = Refresher(self._refresh, self._still_active)
         self._remembered: dict[tuple[Any, ...], _Remembered] = {}
         self._generation = cache.answers_lease()
         self._lock = threading.Lock()
@@ -231,11 +241,15 @@ class FreeBusyService:
                 bound[room.id] = found
         entries = self._read(bound, days)
         misses = self._misses(bound, days, entries)
+        waiting = {gid: n for gid, n in misses.items() if n.cold or not n.active}
+        for gid, need in misses.items():
+            if gid not in waiting:  # all cached, some expired: answer now, refresh later
+                self.refresher.submit(need)
         ended: set[str] = set()
-        if misses:
-            self.fetcher.fetch_all(misses)
+        if waiting:
+            self.fetcher.fetch_all(waiting, wait_seconds=self.cold_deadline_seconds)
             entries = self._read(bound, days)
-            ended = {gid for gid, need in misses.items() if not self._still_active(need)}
+            ended = {gid for gid, need in waiting.items() if not self._still_active(need)}
         now = time.time()
         for room in rooms:
             if room.id in answers:
@@ -271,8 +285,10 @@ class FreeBusyService:
         days: list[date],
         entries: Mapping[tuple[str, str, date], Entry],
     ) -> dict[str, GrantNeed]:
-        """What each grant must fetch: its calendars' days that are missing or not fresh."""
+        """What each grant must fetch: its calendars' days that are missing or not fresh;
+        a grant is cold when one of them has no entry within the stale bound."""
         now = time.time()
+        servable = self.ttl_seconds + self.freshness.stale_seconds
         needs: dict[str, GrantNeed] = {}
         hits = wanted = 0
         for room_id, found in bound.items():
@@ -293,9 +309,18 @@ class FreeBusyService:
                         )
                     needs[gid].slots.add((room_id, version))
                     needs[gid].days.add(day)
+                    if entry is None or now - entry.fetched_at > servable:
+                        needs[gid].cold = True
         metrics.cache(hit=True, n=hits)
         metrics.cache(hit=False, n=wanted - hits)
         return needs
+
+    def _refresh(self, need: GrantNeed) -> bool:
+        """A background refresh, unless the host restricted processing since it was queued
+        (nothing of a restricted host is fetched). True when nothing is left to refresh."""
+        if self.restricted_among({need.uid}):
+            return True
+        return self.fetcher.refresh(need)
 
     def _still_active(self, need: GrantNeed) -> bool:
         """Whether the grant is still usable after its fetch (which may have ended it).
@@ -314,6 +339,7 @@ class FreeBusyService:
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy
         times, the remembered answers holding them and its calendar APIs' caches."""
+        self.refresher.forget(gid)
         with self._lock:
             self.composer.forget_grant(gid)
             self._remembered = {k: v for k, v in self._remembered.items() if gid not in v.grants}

@@ -2,7 +2,8 @@
 
 A 429/5xx is retried at most twice, with jitter, never before its Retry-After, while the
 deadline allows; a Retry-After beyond that holds the grant back for that long, in every
-process. Every outcome is counted by the per-provider circuit breaker (services/breaker.py).
+process. Every outcome is counted by the per-provider circuit breaker (services/breaker.py),
+slow answers as well as failures.
 A refused token or scope (AccessRefused) is the grant's state, not an outage: it gets one
 fresh token (a 401) or ends the grant (a 403, or a 401 that survives the refresh).
 """
@@ -80,7 +81,7 @@ class ProviderCalls:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
                 if error.code == "refused":  # an answer (a 4xx), not an outage
-                    self.breaker.success(provider)
+                    self.breaker.answered(provider, seconds)
                     return None
                 wait_for = backoff * random.uniform(0.5, 1.5)  # noqa: S311 (jitter)
                 if error.retry_after is not None:  # never sooner, a little later
@@ -97,12 +98,13 @@ class ProviderCalls:
             except ConnectorError as error:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
-                self.breaker.success(provider)  # the provider answered: it refused the token
+                self.breaker.answered(provider, seconds)  # it answered: it refused the token
                 if isinstance(error, AccessRefused):
                     raise  # the grant's state, for the caller to settle
                 return None
             else:
-                metrics.provider_call(provider, "freebusy", "ok", time.monotonic() - started)
-                self.breaker.success(provider)
+                seconds = time.monotonic() - started
+                metrics.provider_call(provider, "freebusy", "ok", seconds)
+                self.breaker.answered(provider, seconds)  # a slow answer counts towards opening
                 return answer
         return None  # pragma: no cover (the last attempt returns above)

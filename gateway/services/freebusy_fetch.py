@@ -3,9 +3,12 @@
 Misses are grouped per host grant (a `GrantNeed`) into as few provider calls as the
 provider allows (its batch size of calendars per call, its window limit of days), grants
 are fetched concurrently under one deadline, and a grant's fetches are single-flight across
-processes (a Redis lock; the others wait for the cache). A fetch writes only under the grant
-epoch it started with, so a revocation during the fetch leaves nothing behind. A calendar
-whose answer failed gets no entry: its room reads "unknown" (or stale), never free.
+processes (a Redis lock; the others wait for the cache, or, for a background refresh, leave
+it to the holder). A request waits for cold grants only up to its own, shorter deadline: the
+fetch goes on to the full deadline and fills the cache for the next request. A fetch writes
+only under the grant epoch it started with, so a revocation during the fetch leaves nothing
+behind. A calendar whose answer failed gets no entry: its room reads "unknown" (or stale),
+never free.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class GrantNeed:
     gid: str
     provider: str
     active: bool = True  # False: the grant ended (its rooms need the host to reconnect)
+    cold: bool = False  # True: some day has no entry within the stale bound (must wait)
     slots: set[Slot] = field(default_factory=set)  # (room id, calendar version)
     days: set[date] = field(default_factory=set)
 
@@ -80,16 +84,26 @@ class GrantFetcher:
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._inflight_lock = threading.Lock()
 
-    def fetch_all(self, needs: Mapping[str, GrantNeed]) -> None:
+    def fetch_all(self, needs: Mapping[str, GrantNeed], wait_seconds: float | None = None) -> None:
+        """Fetch every grant's needs under the deadline; return when all are done or after
+        `wait_seconds` (at most the deadline), leaving the rest to finish in the pool."""
         deadline = time.monotonic() + self.deadline_seconds
         # each fetch runs in the request's context copy, so its log records name the request
         futures = [
             self._pool.submit(contextvars.copy_context().run, self._fetch_grant, need, deadline)
             for need in needs.values()
         ]
-        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        waiting = self.deadline_seconds if wait_seconds is None else wait_seconds
+        wait(futures, timeout=max(0.0, min(waiting, deadline - time.monotonic())))
 
-    def _fetch_grant(self, need: GrantNeed, deadline: float) -> None:
+    def refresh(self, need: GrantNeed) -> bool:
+        """A background refresh of one grant's expired days under the full deadline; a
+        fetch another process holds the lock for is left to it (nothing waits here).
+        True when the days are fresh afterwards."""
+        self._fetch_grant(need, time.monotonic() + self.deadline_seconds, wait_for_others=False)
+        return self._all_fresh(need)
+
+    def _fetch_grant(self, need: GrantNeed, deadline: float, wait_for_others: bool = True) -> None:
         """One grant's misses, single-flight within this process and across processes."""
         slots = ",".join(sorted(f"{room_id}:{version}" for room_id, version in need.slots))
         key = (need.gid, slots + "|" + ",".join(sorted(map(str, need.days))))
@@ -104,7 +118,7 @@ class GrantFetcher:
             running.wait(timeout=max(0.0, deadline - time.monotonic()))
             return
         try:
-            self._fetch_across_processes(need, deadline)
+            self._fetch_across_processes(need, deadline, wait_for_others)
         except Exception as error:  # a per-grant failure never fails the query: "unknown"
             # the type only: a traceback or a message could quote a provider's answer
             log.error("free/busy fetch failed: grant=%s (%s)", need.gid, type(error).__name__)
@@ -113,7 +127,9 @@ class GrantFetcher:
                 self._inflight.pop(key, None)
             running.set()
 
-    def _fetch_across_processes(self, need: GrantNeed, deadline: float) -> None:
+    def _fetch_across_processes(
+        self, need: GrantNeed, deadline: float, wait_for_others: bool = True
+    ) -> None:
         milliseconds = int(self.deadline_seconds * 1000) + 1000
         while time.monotonic() < deadline:
             holder = self.cache.lock(need.uid, need.gid, milliseconds)
@@ -124,6 +140,8 @@ class GrantFetcher:
                 finally:
                     self.cache.unlock(need.uid, need.gid, holder)
                 return
+            if not wait_for_others:
+                return  # another process is fetching this grant: it refreshes the cache
             while self.cache.locked(need.uid, need.gid) and time.monotonic() < deadline:
                 time.sleep(POLL_SECONDS)
             if self._all_fresh(need):

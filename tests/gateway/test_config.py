@@ -46,6 +46,12 @@ def settings(**env: str) -> Settings:
         ({"GATEWAY_BREAKER_FAILURES": "1"}, "GATEWAY_BREAKER_FAILURES must be"),
         ({"GATEWAY_BREAKER_COOL_DOWN_SECONDS": "soon"}, "GATEWAY_BREAKER_COOL_DOWN_SECONDS must"),
         ({"GATEWAY_DISK_SCRUB_SECONDS": "0"}, "GATEWAY_DISK_SCRUB_SECONDS must be"),
+        ({"GATEWAY_BREAKER_SLOW_CALLS": "1"}, "GATEWAY_BREAKER_SLOW_CALLS must be"),
+        ({"GATEWAY_BREAKER_SLOW_SECONDS": "0.5"}, "GATEWAY_BREAKER_SLOW_SECONDS must be"),
+        (
+            {"GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS": "0"},
+            "GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS must be",
+        ),
         ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
         ({"GATEWAY_PUBLIC_URL": "https://gw.example"}, "GATEWAY_REDIS_URL is missing"),
         (
@@ -204,6 +210,29 @@ def test_the_circuit_breaker_takes_its_settings_from_the_environment(
     )
     breaker = app.extensions["gateway"].freebusy.breaker
     assert (breaker.threshold, breaker.cool_down_seconds) == (3, 90)
+
+
+def test_slowness_and_the_cold_deadline_take_their_settings_from_the_environment(
+    make_env: Any, build_gateway: Any
+) -> None:
+    """The breaker's slow-call limits, and the cold deadline, capped by the deadline."""
+    default = build_gateway(make_env()).extensions["gateway"].freebusy
+    assert (default.breaker.slow_calls, default.breaker.slow_seconds) == (5, 2)
+    assert default.cold_deadline_seconds == 3
+    freebusy = (
+        build_gateway(
+            make_env(
+                GATEWAY_BREAKER_SLOW_CALLS="7",
+                GATEWAY_BREAKER_SLOW_SECONDS="4",
+                GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS="12",
+                GATEWAY_FREEBUSY_DEADLINE_SECONDS="10",
+            )
+        )
+        .extensions["gateway"]
+        .freebusy
+    )
+    assert (freebusy.breaker.slow_calls, freebusy.breaker.slow_seconds) == (7, 4)
+    assert freebusy.cold_deadline_seconds == 10  # never past the deadline
 
 
 def test_the_disk_scrub_bound_comes_from_the_environment(make_env: Any, build_gateway: Any) -> None:
