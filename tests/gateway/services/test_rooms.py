@@ -24,8 +24,7 @@ from gateway.services.room_model import (
     RoomNotFound,
 )
 from gateway.services.rooms import RoomService
-from gateway.storage import keys
-from gateway.storage import rooms as room_keys
+from gateway.storage import keys, room_keys
 from gateway.storage.grants import REVOKED
 from gateway.storage.rooms import RoomStore
 
