@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from emulator.errors import google_api_error, graph_error
 from emulator.faults import current_state, endpoint
-from emulator.state import CONSUMER_TENANT, Account, Event, Token
+from emulator.records import CONSUMER_TENANT, Account, Event, Token
 
 FREEBUSY_SCOPES = frozenset(
     "https://www.googleapis.com/auth/" + s

@@ -22,16 +22,9 @@ from flask import Response, request
 
 from emulator.faults import current_state
 from emulator.pages import consent_page, error_page, form_post_page
+from emulator.records import Account, AuthorizeAnswer, Client, Code, PendingAuthorization, Token
 from emulator.signing import Signer
-from emulator.state import (
-    Account,
-    AuthorizeAnswer,
-    Client,
-    Code,
-    EmulatorState,
-    PendingAuthorization,
-    Token,
-)
+from emulator.state import EmulatorState
 
 VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PENDING_TTL = 600

@@ -22,7 +22,8 @@ from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import google_api_error
 from emulator.faults import current_state, endpoint
 from emulator.push_state import Channel, Delivery, now_ms
-from emulator.state import Account, EmulatorState
+from emulator.records import Account
+from emulator.state import EmulatorState
 
 AUTH = "https://www.googleapis.com/auth/"
 WATCH_SCOPES = frozenset(

@@ -27,7 +27,7 @@ from emulator.errors import graph_error
 from emulator.faults import current_state, endpoint
 from emulator.push_graph_notices import graph_timestamp
 from emulator.push_state import Subscription
-from emulator.state import Account, Token
+from emulator.records import Account, Token
 
 EVENT_SCOPES = frozenset({"Calendars.Read", "Calendars.ReadWrite"})
 CHANGE_TYPES = ("created", "updated", "deleted")

@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 
 from connectors.base import Identity
-from emulator.state import Fault
+from emulator.records import Fault
 from gateway.blueprints.admin_rooms import admin_rooms
 from gateway.blueprints.rooms import rooms
 from gateway.cli_rooms import rooms_cli
