@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
-from emulator.calendar import bearer, google_calendar_events
+from emulator.calendar import google_calendar_events
+from emulator.calendar_busy import bearer
 from emulator.calendar_list import calendar_ids
 from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import google_api_error

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from emulator.calendar import bearer
+from emulator.calendar_busy import bearer
 from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import graph_error
 from emulator.faults import current_state, endpoint
