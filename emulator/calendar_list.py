@@ -23,7 +23,7 @@ from flask import Blueprint, Response, jsonify, request
 from emulator.calendar import bearer
 from emulator.errors import google_api_error
 from emulator.faults import current_state, fault_response
-from emulator.state import Account
+from emulator.records import Account
 
 ENDPOINT = "google.calendarlist"
 # The scopes calendar.v3.json lists for calendarList.list.

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from emulator.errors import control_error
 from emulator.faults import current_state
 from emulator.push import announce
-from emulator.state import (
+from emulator.records import (
     ENDPOINTS,
     ID_TOKEN_TAMPERS,
     PROVIDERS,

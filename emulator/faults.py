@@ -14,7 +14,8 @@ from typing import Any
 from flask import Response, current_app
 
 from emulator.errors import aad_error, google_api_error, graph_error, oauth_error
-from emulator.state import EmulatorState, Fault
+from emulator.records import Fault
+from emulator.state import EmulatorState
 
 # Endpoints answering in the Calendar API's and in Graph's error envelopes.
 GOOGLE_APIS = frozenset({"google.freebusy", "google.watch", "google.channels_stop"})

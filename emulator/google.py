@@ -15,9 +15,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from emulator.errors import oauth_error
 from emulator.faults import endpoint
-from emulator.oauth import AuthorizationServer, TokenError, request_params
+from emulator.oauth import AuthorizationServer, request_params
+from emulator.oauth_provider import TokenError
+from emulator.records import Account
 from emulator.signing import Signer, at_hash
-from emulator.state import Account
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 USERINFO_SCOPES = {

@@ -16,10 +16,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from emulator.errors import aad_error, graph_error
 from emulator.faults import endpoint
-from emulator.oauth import AuthorizationServer, TokenError, request_params
+from emulator.oauth import AuthorizationServer, request_params
+from emulator.oauth_provider import TokenError
 from emulator.pages import error_page
+from emulator.records import CONSUMER_TENANT, Account, Client
 from emulator.signing import Signer, b64url_json
-from emulator.state import CONSUMER_TENANT, Account, Client
 
 GRAPH_PREFIX = "https://graph.microsoft.com/"
 MULTI_TENANT = ("common", "organizations", "consumers")

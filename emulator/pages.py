@@ -12,7 +12,7 @@ from html import escape
 
 from flask import Response
 
-from emulator.state import Account
+from emulator.records import Account
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}"

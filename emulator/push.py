@@ -7,7 +7,8 @@ as the providers notify on every change to a watched calendar, whoever made it.
 from __future__ import annotations
 
 from emulator import push_google, push_graph_notices
-from emulator.state import EmulatorState, Event
+from emulator.records import Event
+from emulator.state import EmulatorState
 
 
 def announce(state: EmulatorState, before: Event | None, after: Event | None) -> int:

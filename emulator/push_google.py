@@ -16,13 +16,15 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
-from emulator.calendar import bearer, google_calendar_events
+from emulator.calendar import google_calendar_events
+from emulator.calendar_busy import bearer
 from emulator.calendar_list import calendar_ids
 from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import google_api_error
 from emulator.faults import current_state, endpoint
 from emulator.push_state import Channel, Delivery, now_ms
-from emulator.state import Account, EmulatorState
+from emulator.records import Account
+from emulator.state import EmulatorState
 
 AUTH = "https://www.googleapis.com/auth/"
 WATCH_SCOPES = frozenset(

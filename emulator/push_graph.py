@@ -21,13 +21,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from emulator.calendar import bearer
+from emulator.calendar_busy import bearer
 from emulator.deliveries import current_deliverer, deliverable
 from emulator.errors import graph_error
 from emulator.faults import current_state, endpoint
 from emulator.push_graph_notices import graph_timestamp
 from emulator.push_state import Subscription
-from emulator.state import Account, Token
+from emulator.records import Account, Token
 
 EVENT_SCOPES = frozenset({"Calendars.Read", "Calendars.ReadWrite"})
 CHANGE_TYPES = ("created", "updated", "deleted")

@@ -37,15 +37,9 @@ from emulator import (
 from emulator.client import EmulatorClient
 from emulator.deliveries import Deliverer
 from emulator.errors import control_error
+from emulator.records import ACCOUNTS_FILE, PROVIDERS, Client, Settings, load_accounts_file
 from emulator.signing import Signer
-from emulator.state import (
-    ACCOUNTS_FILE,
-    PROVIDERS,
-    Client,
-    EmulatorState,
-    Settings,
-    load_accounts_file,
-)
+from emulator.state import EmulatorState
 
 DEFAULT_CLIENT_ID = "gateway-dev"
 DEFAULT_CLIENT_SECRET = "gateway-dev-secret"

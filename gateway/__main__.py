@@ -25,7 +25,7 @@ from connectors import registry
 from gateway import local, secret_files
 from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
-from gateway.request_log import redact_url
+from gateway.log_redaction import redact_url
 from gateway.services.demo import ADMIN_EMAIL, DemoError, admin_entry
 
 

@@ -20,7 +20,7 @@ from connectors import registry
 from connectors.base import ProviderConfig, SettingError
 from gateway import secret_files
 from gateway.crypto.keyring import KeyRing, KeyRingError
-from gateway.request_log import redact_url
+from gateway.log_redaction import redact_url
 from gateway.storage import redis_client
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -33,7 +33,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
-from gateway.request_log import kind_of
+from gateway.log_redaction import kind_of
 from gateway.services.signin import SignInError
 
 # re-exported: blueprints and the CLI catch them

@@ -8,22 +8,15 @@ The request id is the caller's `X-Request-Id` when it looks like one (8 to 128 o
 `A-Z a-z 0-9 . _ : = -`: a UUID, a proxy's or load balancer's own format such as
 `Root=1-67a...`), otherwise a new UUID; the response echoes it.
 
-Tracing (W3C Trace Context): a valid `traceparent` (parsed as §3.2 and §4.3 of the
-Recommendation say: lower-case hex, version `ff` and all-zero ids refused, a future version
-read by its first four fields) puts the request in the caller's trace; anything else, or
-none, starts a new trace. The gateway's own span id is new for every request; the
-response carries `traceresponse: 00-<trace-id>-<span-id>-<flags>` (Trace Context Level 2),
-and provider calls made for the request carry `traceparent` with the gateway's span as
-parent, plus the caller's `tracestate` (connectors/trace_context.py). The sampled flag is
-passed on as it came (a new trace: not sampled); the gateway records no spans itself.
-
 Nothing else of the request is logged: not the path (it holds room and user ids; `endpoint` is the
 route's name), not the query string (codes, states), no other header, no client address.
 JSON encoding escapes CR, LF and every other control character, so a value cannot forge a
 line (log injection). An exception is named by its type only, never with its traceback.
 As a last line of defence, messages are scrubbed of anything that
 looks like a credential parameter, a URL's user:password, a bearer token, a JWT or an
-e-mail address (`redact_url` is the same rule for a URL printed anywhere else).
+e-mail address (gateway/log_redaction.py; `redact_url` there is the same rule for a URL
+printed anywhere else). Trace Context (the request's trace and span ids, `traceresponse`)
+is read and written by gateway/request_trace.py.
 
 Security events (ASVS 5.0 16.2.1, 16.3.1-16.3.4) are written by `security_event` as ONE
 record each, on the logger `gateway.security`: the line above plus `action`, `outcome`,
@@ -60,19 +53,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request, session
 
 from connectors import trace_context
+from gateway.log_redaction import kind_of, scrub
+from gateway.request_trace import CURRENT_TRACE, TRACERESPONSE, trace_of
 
 HEADER = "X-Request-Id"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
@@ -86,56 +79,12 @@ EVENT_FIELDS = ("action", "outcome", "actor", "subject", "detail")
 DENIED = frozenset({401, 403})
 REJECTED = frozenset({400, 405, 413, 415, 422})
 VALID_ID = re.compile(r"[A-Za-z0-9._:=-]{8,128}")
-TRACE_KEY = "gateway.trace"
-TRACEPARENT_ENVIRON = "HTTP_TRACEPARENT"
-TRACESTATE_ENVIRON = "HTTP_TRACESTATE"
-TRACERESPONSE = "traceresponse"
-# traceparent: version "-" trace-id "-" parent-id "-" trace-flags, all lower-case hex
-TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-TRACEPARENT_LENGTH = 55
-# tracestate (§3.3): at most 32 list members, 512 characters kept; printable ASCII only
-TRACESTATE = re.compile(r"[\x20-\x7e]{1,512}")
 METHOD = re.compile(r"[A-Z]{1,16}")
 
-# The userinfo (user:password@) of a URL: everything from `scheme://` to the last @ before
-# the path, so a password with an unescaped @ is covered too.
-USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
-REDACTIONS = (
-    (USERINFO, r"\1[redacted]@"),
-    (
-        re.compile(
-            r"(?i)\b(code|state|nonce|code_verifier|client_secret|password|assertion|"
-            r"(?:access_|refresh_|id_)?token)=[^&\s\"']+"
-        ),
-        r"\1=[redacted]",
-    ),
-    (re.compile(r"(?i)\bbearer\s+[\w.~+/=-]+"), "Bearer [redacted]"),
-    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[jwt]"),
-    (re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-)
 REQUEST_FIELDS = ("request_id", "trace_id", "span_id", "method", "endpoint")
 # The id of the request being answered, for code it runs in a copied context (worker threads).
 CURRENT_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
-CURRENT_TRACE: ContextVar[Trace | None] = ContextVar("gateway_trace", default=None)
 ACCESS_FIELDS = ("status", "duration_ms")
-
-
-def kind_of(error: BaseException) -> str:
-    """The exception's type, qualified unless built in: all a log line says of it."""
-    cls = type(error)
-    name = cls.__qualname__
-    return name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
-
-
-def redact_url(url: str) -> str:
-    """A URL (Redis, Sentinel, a provider's) as it may be printed or logged: no credential."""
-    return USERINFO.sub(r"\1[redacted]@", url)
-
-
-def scrub(text: str) -> str:
-    for pattern, replacement in REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def request_id(environ: dict[str, Any]) -> str:
@@ -146,68 +95,6 @@ def request_id(environ: dict[str, Any]) -> str:
         found = offered if VALID_ID.fullmatch(offered) else str(uuid.uuid4())
         environ[ID_KEY] = found
     return str(found)
-
-
-@dataclass(frozen=True)
-class Trace:
-    """The request's place in a W3C trace: the caller's trace (or a new one), our span."""
-
-    trace_id: str
-    span_id: str
-    flags: str
-    state: str | None = None
-
-    @property
-    def traceparent(self) -> str:
-        """What a call made for this request sends: our span is its parent."""
-        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
-
-
-def parse_traceparent(value: str) -> tuple[str, str, str] | None:
-    """(trace-id, parent-id, flags) of a valid `traceparent` header, else None (§4.3)."""
-    value = value.strip(" \t")
-    head = value[:TRACEPARENT_LENGTH]
-    found = TRACEPARENT.fullmatch(head)
-    if found is None:
-        return None
-    version, trace_id, parent_id, flags = found.groups()
-    if version == "ff" or set(trace_id) == {"0"} or set(parent_id) == {"0"}:
-        return None
-    if version == "00" and len(value) != TRACEPARENT_LENGTH:
-        return None  # version 00 has exactly four fields
-    if len(value) > TRACEPARENT_LENGTH and value[TRACEPARENT_LENGTH] != "-":
-        return None  # a later version may add fields, each after a dash
-    return trace_id, parent_id, flags
-
-
-def trace_of(environ: dict[str, Any]) -> Trace:
-    """This request's trace: continued from a valid `traceparent`, else new (on environ)."""
-    found = environ.get(TRACE_KEY)
-    if isinstance(found, Trace):
-        return found
-    parsed = parse_traceparent(str(environ.get(TRACEPARENT_ENVIRON, "")))
-    span_id = _random_hex(8)
-    if parsed is None:
-        trace = Trace(trace_id=_random_hex(16), span_id=span_id, flags="00")
-    else:
-        trace_id, _parent, flags = parsed
-        # version 00 defines only the sampled bit; pass that on, nothing we cannot honour
-        state = str(environ.get(TRACESTATE_ENVIRON, "")).strip(" \t")
-        trace = Trace(
-            trace_id=trace_id,
-            span_id=span_id,
-            flags="01" if int(flags, 16) & 1 else "00",
-            state=state if TRACESTATE.fullmatch(state) else None,
-        )
-    environ[TRACE_KEY] = trace
-    return trace
-
-
-def _random_hex(size: int) -> str:
-    while True:
-        value = secrets.token_hex(size)
-        if set(value) != {"0"}:  # all zeros is the invalid id
-            return value
 
 
 def current_request_id() -> str | None:

@@ -44,7 +44,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from gateway.request_log import (
+from gateway.request_trace import (
     CURRENT_TRACE,
     TRACEPARENT_ENVIRON,
     TRACESTATE_ENVIRON,

@@ -35,7 +35,7 @@ from huey.consumer import Consumer, Scheduler
 
 from gateway.context import Services
 from gateway.errors import ErrorTally
-from gateway.request_log import kind_of
+from gateway.log_redaction import kind_of
 from gateway.services.jobs import LEASE_SECONDS, Job, JobRunner, registry
 from gateway.storage import reconnect_counts
 from gateway.storage.job_runs import JobRuns

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from gateway.blueprints.auth import keep_pending, pending_flows
 from gateway.blueprints.guards import signed_in_uid
 from gateway.context import services
-from gateway.services.consent import ConsentError
+from gateway.services.consent_offers import ConsentError
 from gateway.services.signin import safe_next
 
 consent = Blueprint("consent", __name__, url_prefix="/consent")

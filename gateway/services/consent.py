@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from connectors.base import Connector, CredentialField, Identity
+from connectors.base import Connector, Identity
 from connectors.errors import ConnectorError, ProviderUnavailable
 from gateway.request_log import security_event
+from gateway.services.consent_attempts import TypedAttempts, target_host
+from gateway.services.consent_offers import ConsentError, ConsentOffers, Offer, Refusal
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
-from gateway.services.signin import SignInError
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import (
@@ -32,7 +32,7 @@ from gateway.storage.consents import (
     ConsentStore,
 )
 from gateway.storage.grants import ACTIVE
-from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
+from scopes import Catalogue, UnknownPurpose
 
 log = logging.getLogger(__name__)
 
@@ -40,39 +40,8 @@ log = logging.getLogger(__name__)
 # Grant ids are token_urlsafe (storage/grants.py); anything else names no grant.
 GRANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DISCONNECTED = "You disconnected it."
-# Typed credentials (app passwords): attempts per person, failures per target host.
-ATTEMPT_WINDOW_SECONDS = 900
-ATTEMPTS_PER_PERSON = 10
-FAILURES_PER_HOST = 20
 # (uid, old gid, new gid, actor) -> bindings moved: a re-consent replaced a grant
 RebindHook = Callable[[str, str, str, str], int]
-
-
-class ConsentError(SignInError):
-    """A consent request that cannot go ahead; shown to the person with its reason."""
-
-
-@dataclass(frozen=True)
-class Offer:
-    """Everything the consent page shows for one purpose with one provider."""
-
-    purpose: Purpose
-    provider: str
-    provider_title: str
-    scopes: tuple[str, ...]
-    note: str | None
-    # a provider whose credential the person types: the form's fields and URL presets,
-    # and what the credential is (capabilities.credential: "app_password", "feed_url")
-    fields: tuple[CredentialField, ...] = ()
-    presets: tuple[tuple[str, str], ...] = ()
-    credential: str = "none"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    purpose: str
-    provider: str
-    missing: tuple[str, ...]
 
 
 class ConsentService:
@@ -89,7 +58,8 @@ class ConsentService:
         *,
         rebind: Sequence[RebindHook] = (),
     ) -> None:
-        self.attempts = attempts
+        self.typed_attempts = TypedAttempts(attempts)
+        self.offers = ConsentOffers(catalogue, connectors, kinds)
         self.catalogue = catalogue
         self.audit = audit
         self.store = store
@@ -102,45 +72,11 @@ class ConsentService:
 
     # -- what can be asked --------------------------------------------------------------------
     def offer(self, purpose_id: str, provider: str) -> Offer:
-        try:
-            purpose = self.catalogue.purpose(purpose_id)
-        except UnknownPurpose:
-            raise ConsentError("unknown_purpose", "There is no such purpose.", 404) from None
-        connector = self.connectors.get(provider)
-        if connector is None or not connector.supports_grants or not purpose.optional:
-            raise ConsentError(
-                "not_offered", "This purpose cannot be granted with that provider.", 404
-            )
-        kind = self.kinds[provider]
-        try:
-            scopes = purpose.scopes_for(kind)
-        except PurposeNotOffered:
-            raise ConsentError(
-                "not_offered", "This purpose cannot be granted with that provider.", 404
-            ) from None
-        return Offer(
-            purpose=purpose,
-            provider=provider,
-            provider_title=connector.title,
-            scopes=tuple(scopes),
-            note=purpose.consent.provider_notes.get(kind),
-            fields=connector.credential_fields if _typed(connector) else (),
-            presets=connector.credential_presets if _typed(connector) else (),
-            credential=connector.capabilities.credential,
-        )
+        return self.offers.offer(purpose_id, provider)
 
     def offers_for(self, uid: str) -> list[Offer]:
         """Optional purposes the user could grant with the providers they signed in with."""
-        found = []
-        for purpose in self.catalogue.purposes:
-            for provider, connector in self.connectors.items():
-                if not connector.supports_grants or not purpose.optional:
-                    continue
-                try:
-                    found.append(self.offer(purpose.id, provider))
-                except ConsentError:
-                    continue
-        return found
+        return self.offers.all_offers()
 
     # -- giving ---------------------------------------------------------------------------------
     def scopes_to_ask(self, uid: str, purpose_id: str, provider: str) -> tuple[str, ...]:
@@ -164,8 +100,7 @@ class ConsentService:
                 )
 
     def takes_typed_credential(self, provider: str) -> bool:
-        connector = self.connectors.get(provider)
-        return connector is not None and _typed(connector)
+        return self.offers.takes_typed_credential(provider)
 
     def connect_typed(
         self, uid: str, purpose_id: str, provider: str, fields: Mapping[str, str]
@@ -176,17 +111,8 @@ class ConsentService:
         offer = self.offer(purpose_id, provider)
         self._check_required(uid, offer)
         typed = {f.name: str(fields.get(f.name) or "") for f in offer.fields}
-        host = _target_host(offer.fields, typed)
-        if self.attempts is not None:
-            mine = self.attempts.add("person", uid, ATTEMPT_WINDOW_SECONDS)
-            failed = self.attempts.count("host", host) if host else 0
-            if mine > ATTEMPTS_PER_PERSON or failed >= FAILURES_PER_HOST:
-                security_event("consent.give", "limited", actor=uid, subject=uid, provider=provider)
-                raise ConsentError(
-                    "too_many_attempts",
-                    "Too many attempts to connect a calendar. Try again in 15 minutes.",
-                    429,
-                )
+        host = target_host(offer.fields, typed)
+        self.typed_attempts.admit(uid, host, provider)
         try:
             identity = self.connectors[provider].connect(typed, offer.scopes)
         except ProviderUnavailable as error:
@@ -194,8 +120,7 @@ class ConsentService:
                 error.code, f"The server did not answer in time: {error.message}.", 502
             ) from None
         except ConnectorError as error:
-            if self.attempts is not None and host:
-                self.attempts.add("host", host, ATTEMPT_WINDOW_SECONDS)
+            self.typed_attempts.failed(host)
             security_event(
                 "consent.give",
                 "refused",
@@ -395,21 +320,3 @@ class ConsentService:
     def in_force(self, uid: str) -> list[ConsentInForce]:
         """The consents `uid` has given and not withdrawn."""
         return self.store.in_force(uid)
-
-
-def _typed(connector: Connector) -> bool:
-    return connector.capabilities.credential in ("app_password", "feed_url") and bool(
-        connector.credential_fields
-    )
-
-
-def _target_host(fields: tuple[CredentialField, ...], typed: Mapping[str, str]) -> str:
-    """The host of the form's URL field (what the attempts per target host count)."""
-    for field in fields:
-        if field.input_type == "url":
-            raw = typed.get(field.name, "").strip()
-            try:
-                return (urlsplit(raw if "://" in raw else f"https://{raw}").hostname or "").lower()
-            except ValueError:
-                return ""
-    return ""

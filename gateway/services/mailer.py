@@ -14,7 +14,7 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from gateway.request_log import redact_url
+from gateway.log_redaction import redact_url
 
 log = logging.getLogger(__name__)
 

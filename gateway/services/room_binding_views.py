@@ -1,7 +1,7 @@
 """Reading rooms' bindings back: the calendars behind a room, opened only where needed.
 
-A room is backed by up to five calendars (storage/rooms.py MAX_CALENDARS), each sealed under
-its own grant's data key. Free/busy's cold path opens many at once per grant
+A room is backed by up to five calendars (storage/room_calendars.py MAX_CALENDARS), each
+sealed under its own grant's data key. Free/busy's cold path opens many at once per grant
 (`calendars_of`); the host's pages see each calendar as a `BindingView`, never its id when
 the calendar has a name.
 """
@@ -17,7 +17,8 @@ from gateway.services.grants import GrantService
 from gateway.services.room_calendars import PRIMARY
 from gateway.services.room_model import Room
 from gateway.storage.grants import GrantRecord
-from gateway.storage.rooms import BindingRecord, RoomStore
+from gateway.storage.room_calendars import BindingRecord
+from gateway.storage.rooms import RoomStore
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Binding a room to calendars of its host's grants, and ending those bindings.
 
-A host binds a room to up to five calendars (storage/rooms.py MAX_CALENDARS) of active
+A host binds a room to up to five calendars (storage/room_calendars.py MAX_CALENDARS) of active
 `room-availability` grants, of one provider account or several (the room's own mailbox and
 the host's calendar, say); which calendar a grant offers is services/room_calendars.py's.
 Calendar ids and names can be e-mail addresses, so each is sealed under its grant's own
@@ -28,7 +28,8 @@ from gateway.services.room_model import (
 )
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantRecord
-from gateway.storage.rooms import MAX_CALENDARS, BindingRecord, RoomStore
+from gateway.storage.room_calendars import MAX_CALENDARS, BindingRecord
+from gateway.storage.rooms import RoomStore
 
 
 class RoomBindings:

@@ -32,7 +32,9 @@ from gateway.services.room_model import (
     validated,
 )
 from gateway.storage.audit import AuditTrail
-from gateway.storage.rooms import BindingRecord, HistoryEntry, Pointer, RoomStore
+from gateway.storage.room_calendars import BindingRecord, Pointer
+from gateway.storage.room_history import HistoryEntry
+from gateway.storage.rooms import RoomStore
 
 log = logging.getLogger(__name__)
 

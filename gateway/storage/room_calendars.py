@@ -1,5 +1,5 @@
 """The calendars behind a room as Redis keeps them: the binding hash's fields, the pointer
-free/busy follows, and the scripts that keep the two in step (see storage/rooms.py for the
+free/busy follows, and the scripts that keep the two in step (see storage/room_keys.py for the
 keys and the order of writes).
 
 A binding hash holds `room`, `gen` and one field `cal:<version>` per calendar (JSON: grant,

@@ -7,10 +7,8 @@ person still end with one user.
 
 Names, e-mail addresses and subjects are personal data: they are sealed under the user's own
 data key (gateway.crypto.vault), so Redis holds none of them in plaintext and deleting the
-wrapped key erases them all at once. Where a subject names a key or a field, it is as an
-HMAC under a key from GATEWAY_SECRET_KEY (keys.subject_digest), so a Redis reader cannot
-test a subject they know. Lookups and fields named the older way (plain SHA-256) are moved
-to their keyed names when they are next read; nothing writes the old names any more.
+wrapped key erases them all at once. How subjects name keys and fields (keyed, and the
+older names moved) is in `user_names`.
 """
 
 from __future__ import annotations
@@ -19,16 +17,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import redis
 
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
-from gateway.crypto.secret_source import SecretSource, reveal
+from gateway.crypto.secret_source import SecretSource
 from gateway.crypto.vault import Vault, user_context
 from gateway.storage import keys
-from gateway.storage.readable import get_text, hgetall_text
+from gateway.storage.readable import hgetall_text
+from gateway.storage.user_names import SubjectNames, legacy_field
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +53,11 @@ class IdentityTaken(Exception):
     """This provider identity already belongs to another user."""
 
 
-class UserStore:
+class UserStore(SubjectNames):
     def __init__(self, client: redis.Redis, vault: Vault, secret_key: SecretSource) -> None:
         self.client = client
         self.vault = vault
         self._secret = secret_key
-
-    @cached_property
-    def _subject_key(self) -> bytes:
-        return keys.subject_key(reveal(self._secret))
-
-    def _lookup(self, provider: str, subject: str) -> str:
-        return keys.identity_lookup(provider, keys.subject_digest(self._subject_key, subject))
-
-    def _field(self, identity: LinkedIdentity) -> str:
-        digest = keys.subject_digest(self._subject_key, identity.subject)
-        return f"{identity.provider}|{digest}"
 
     def _sealed_identity(self, data_key: bytes, uid: str, identity: LinkedIdentity) -> str:
         return self.vault.seal_json(
@@ -128,73 +115,12 @@ class UserStore:
             keyed = self._field(identity)
             if field == keyed:  # not another identity's record moved here
                 opened[field] = identity
-            elif field == _legacy_field(identity):
+            elif field == legacy_field(identity):
                 opened.setdefault(keyed, identity)
                 legacy[field] = keyed
             else:
                 broken.append(field)
         return opened, broken, legacy
-
-    def _move_fields(
-        self, pipe: Any, uid: str, linked: dict[str, str], legacy: dict[str, str]
-    ) -> None:
-        """Queue the rename of legacy identity fields (one hash: atomic in the MULTI)."""
-        name = keys.identities(uid)
-        for old, keyed in legacy.items():
-            if keyed not in linked:
-                pipe.hset(name, keyed, linked[old])
-            pipe.hdel(name, old)
-
-    def owner_of(self, provider: str, subject: str) -> str | None:
-        lookup = self._lookup(provider, subject)
-        found = get_text(self.client, lookup, "identity lookup")
-        return found if found is not None else self._move_lookup(provider, subject, lookup)
-
-    def _move_lookup(self, provider: str, subject: str, lookup: str) -> str | None:
-        """The owner named by a legacy lookup (plain SHA-256 of the subject), moved now to
-        its keyed name; None when there is none.
-
-        Safe with several processes: the keyed name is claimed with SET NX (two movers
-        write the same uid), the user's index lists it before the old name goes, and the
-        old name is never written again. The two names are in different Cluster slots, so
-        this is not one transaction; a user erased meanwhile (no profile left) gets no
-        keyed name."""
-        legacy = keys.identity_lookup(provider, keys.digest(subject))
-        uid = get_text(self.client, legacy, "identity lookup")
-        if uid is None:
-            # another process may have moved it since our first read: it writes the keyed
-            # name before it deletes the legacy one, so the keyed name is there now
-            return get_text(self.client, lookup, "identity lookup")
-        if not self.client.set(lookup, uid, nx=True):
-            current = get_text(self.client, lookup, "identity lookup")
-            if current != uid:  # claimed by another user meanwhile: that claim stands
-                return current
-        index = keys.user_index(uid)
-        self.client.sadd(index, lookup)
-        self.client.delete(legacy)
-        self.client.srem(index, legacy)
-        if not self.client.exists(keys.profile(uid)):
-            self.client.delete(lookup)
-            self.client.srem(index, lookup)
-            return None
-        log.info("identity lookup moved to its keyed name: user=%s", uid)
-        return uid
-
-    def move_legacy_names(self) -> int:
-        """One pass over every user, moving the legacy names of their subjects (lookups,
-        identity fields) to the keyed ones, so people who do not sign in again are not left
-        under a name a Redis reader could test. The subjects come from the sealed
-        identities. Idempotent and safe while serving; returns how many lookups moved."""
-        moved = 0
-        for name in self.client.scan_iter(match=keys.profile("*"), count=500):
-            uid = keys.owner_of_key(str(name))
-            user = self.get(uid)  # moves identity fields named the legacy way
-            for identity in user.identities if user else ():
-                legacy = keys.identity_lookup(identity.provider, keys.digest(identity.subject))
-                if self.client.exists(legacy):
-                    lookup = self._lookup(identity.provider, identity.subject)
-                    moved += self._move_lookup(identity.provider, identity.subject, lookup) == uid
-        return moved
 
     def create_with_identity(self, identity: LinkedIdentity) -> str:
         """The user owning `identity`, created now unless a concurrent sign-in won the race."""
@@ -363,11 +289,6 @@ def _created(profile: dict[str, str]) -> str | None:
     except ValueError:
         return None
     return value
-
-
-def _legacy_field(identity: LinkedIdentity) -> str:
-    """The field name of an identity before names were keyed: moved when next read."""
-    return f"{identity.provider}|{keys.digest(identity.subject)}"
 
 
 def _display(identity: LinkedIdentity) -> dict[Any, Any]:

@@ -12,7 +12,7 @@ from connectors.base import CalendarInfo
 from connectors.errors import AuthorizationDenied, ProviderUnavailable
 from connectors.google import GOOGLE_API_BASE, GoogleConnector
 from emulator.calendar_list import HOLIDAYS_ID
-from emulator.state import Fault
+from emulator.records import Fault
 from tests.connectors.grants_support import ALICE, CALENDARS, CAROL, FREEBUSY, google, grant
 from tests.connectors.grants_support import microsoft as microsoft_connector
 

@@ -16,7 +16,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from emulator.state import Fault
+from emulator.records import Fault
 
 CALENDARLIST = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"

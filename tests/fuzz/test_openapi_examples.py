@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 import tests.fuzz.test_openapi_fuzz as fuzz
-from gateway.blueprints.api_v1 import RoomSearchRequest
+from gateway.blueprints.api_models import RoomSearchRequest
 from tests.fuzz.conftest import World
 
 DOCUMENTED = RoomSearchRequest.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]

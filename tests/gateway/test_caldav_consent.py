@@ -14,7 +14,7 @@ import trustme
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.services import consent as consent_service
+from gateway.services import consent_attempts
 from tests.conftest import SignIn
 from tests.connectors.caldav_events import DAY, EVENTS, EXPECTED, PLANTED
 from tests.connectors.radicale_server import Radicale, seed, start_radicale
@@ -178,7 +178,7 @@ def test_a_slow_server_is_unknown_within_the_deadline(
 def test_attempts_are_limited_per_person(
     host: tuple[FlaskClient, str], radicale: Radicale, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consent_service, "ATTEMPTS_PER_PERSON", 2)
+    monkeypatch.setattr(consent_attempts, "ATTEMPTS_PER_PERSON", 2)
     client, _ = host
     assert connect(client, radicale, "wrong-1").status_code == 400
     assert connect(client, radicale, "wrong-2").status_code == 400
@@ -194,7 +194,7 @@ def test_failures_are_limited_per_target_host(
     radicale: Radicale,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(consent_service, "FAILURES_PER_HOST", 2)
+    monkeypatch.setattr(consent_attempts, "FAILURES_PER_HOST", 2)
     browsers = []
     for provider, account in (
         ("google", "alice@example.com"),

@@ -19,7 +19,7 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from gateway.front import Front, Limits
+from gateway.front_proxy import Front, Limits
 
 Started = Callable[..., int]
 

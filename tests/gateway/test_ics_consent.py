@@ -16,7 +16,7 @@ import trustme
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.services import consent as consent_service
+from gateway.services import consent_attempts
 from tests.conftest import SignIn
 from tests.connectors.ics_events import EXPECTED, FEED, PLANTED_IN_FEED
 from tests.connectors.ics_server import SECRET_PATH, FeedServer, publish_feed
@@ -240,7 +240,7 @@ def test_a_feed_answering_garbage_is_unknown_not_free(
 def test_attempts_are_limited_per_person(
     host: tuple[FlaskClient, str], server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consent_service, "ATTEMPTS_PER_PERSON", 2)
+    monkeypatch.setattr(consent_attempts, "ATTEMPTS_PER_PERSON", 2)
     client, _ = host
     assert connect(client, server.origin + "/guess-1.ics").status_code == 400
     assert connect(client, server.origin + "/guess-2.ics").status_code == 400
@@ -253,7 +253,7 @@ def test_attempts_are_limited_per_person(
 def test_failures_are_limited_per_target_host(
     ics_app: Flask, emulator: Any, server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consent_service, "FAILURES_PER_HOST", 2)
+    monkeypatch.setattr(consent_attempts, "FAILURES_PER_HOST", 2)
     browsers = []
     for provider, account in (
         ("google", "alice@example.com"),

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from gateway.blueprints.api_v1 import MAX_DURATION
+from gateway.blueprints.api_models import MAX_DURATION
 from gateway.errors import STORAGE_RETRY_AFTER
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
 from gateway.openapi import IGNORED_METHODS, openapi_path

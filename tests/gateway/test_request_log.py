@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.request_log import JsonFormatter, init_request_log, redact_url
+from gateway.log_redaction import redact_url
+from gateway.request_log import JsonFormatter, init_request_log
 
 Lines = Callable[[], list[dict[str, Any]]]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

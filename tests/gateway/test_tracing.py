@@ -18,7 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.http import BoundedHttp, ProviderSession
-from gateway.request_log import JsonFormatter, init_request_log, parse_traceparent
+from gateway.request_log import JsonFormatter, init_request_log
+from gateway.request_trace import parse_traceparent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
 PARENT = "00f067aa0ba902b7"

@@ -10,14 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from limits.storage import storage_from_string
 
-from gateway.blueprints.api_v1 import (
-    PUBLIC_ENDPOINTS,
-    FreeBusyResponse,
-    RoomList,
-    SlotsResponse,
-    api_v1,
-    request_caller,
-)
+from gateway.blueprints.api_models import FreeBusyResponse, RoomList, SlotsResponse
+from gateway.blueprints.api_v1 import PUBLIC_ENDPOINTS, api_v1, request_caller
 from gateway.cli_clients import clients_cli
 from gateway.limits import ANONYMOUS_RATE_LIMIT, ApiLimiter, init_limits
 from gateway.services.api_clients import ApiClientService

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.blueprints.api_v1 import RoomSearchResponse
+from gateway.blueprints.api_models import RoomSearchResponse
 from gateway.services.api_clients import ApiClientService
 from tests.gateway.services.test_freebusy import PROVIDER_APIS
 from tests.hosts import Hosts

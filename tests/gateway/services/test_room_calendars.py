@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 
 from gateway.services.room_model import BindingRefused, TooManyCalendars
-from gateway.storage import rooms as room_keys
+from gateway.storage import room_keys
 from gateway.storage.grants import ACTIVE
 from tests.hosts import PLANTED, Hosts
 

@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 
 from connectors.base import Identity
-from emulator.state import Fault
+from emulator.records import Fault
 from gateway.blueprints.admin_rooms import admin_rooms
 from gateway.blueprints.rooms import rooms
 from gateway.cli_rooms import rooms_cli
@@ -24,8 +24,7 @@ from gateway.services.room_model import (
     RoomNotFound,
 )
 from gateway.services.rooms import RoomService
-from gateway.storage import keys
-from gateway.storage import rooms as room_keys
+from gateway.storage import keys, room_keys
 from gateway.storage.grants import REVOKED
 from gateway.storage.rooms import RoomStore
 

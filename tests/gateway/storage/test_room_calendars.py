@@ -6,7 +6,9 @@ from __future__ import annotations
 import redis
 
 from gateway.storage import keys
-from gateway.storage.rooms import MAX_CALENDARS, RoomStore, binding, room_bound
+from gateway.storage.room_calendars import MAX_CALENDARS
+from gateway.storage.room_keys import binding, room_bound
+from gateway.storage.rooms import RoomStore
 
 BINARY = b"\x80\x81\xfe\xff"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from gateway.storage import keys
-from gateway.storage import rooms as room_keys
-from gateway.storage.rooms import HISTORY_SECONDS, RoomStore
+from gateway.storage import keys, room_keys
+from gateway.storage.room_history import HISTORY_SECONDS
+from gateway.storage.rooms import RoomStore
 
 
 def test_room_keys_follow_the_schema() -> None:

@@ -24,7 +24,8 @@ from gateway.storage.flows import FlowStore
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import GrantStore
 from gateway.storage.readable import get_many_text, hgetall_text
-from gateway.storage.rooms import RoomStore, room, room_bound
+from gateway.storage.room_keys import room, room_bound
+from gateway.storage.rooms import RoomStore
 from tests.security.support import DAY, api_client, bearer, make_room
 
 BINARY = pickle.dumps({"not": "ours"}, protocol=5)  # not UTF-8
