@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.services.tombstones import Tombstones
+from gateway.services.watches import WatchService
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
@@ -70,6 +72,7 @@ from gateway.storage.sessions import RedisSessionInterface, UserSessions
 from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
+from gateway.storage.watches import WatchStore
 from gateway.storage.wrapped_keys import WrappedKeyStore
 from scopes import load_catalogue
 
@@ -169,6 +172,7 @@ def build_services(
     disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
     grant_endings = GrantEndings()  # in-process caches of an ended grant drop it
     grant_losses = GrantEndings()  # a grant ended without its owner: its host is told
+    grant_closing = GrantEndings()  # a grant about to end: its provider channels close
 
     account_mark = _account_marker(lasting)
     grants = GrantService(
@@ -193,6 +197,7 @@ def build_services(
         scrub=disk_scrub.request,
         unbind=[rooms.unbind_grant],
         tombstones=Tombstones(TombstoneLog(_tombstone_dir(settings))),
+        closing=grant_closing,
     )
     consent = ConsentService(
         catalogue,
@@ -248,6 +253,17 @@ def build_services(
         ),
         grant_endings=grant_endings,
     )
+    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
+    watches = WatchService(
+        WatchStore(client),
+        grants,
+        rooms,
+        freebusy,
+        connectors.calendars(),
+        _stable_secret(stable, "watch-channel-secret"),
+        settings.public_url,
+        closing=grant_closing,
+    )
     health = ConnectionHealth(
         grants,
         rooms,
@@ -288,6 +304,7 @@ def build_services(
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
+        watches=watches,
     )
 
 
@@ -324,6 +341,7 @@ def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.privacy import privacy
     from gateway.blueprints.register import register
     from gateway.blueprints.rooms import rooms
+    from gateway.blueprints.webhooks import webhooks
     from gateway.blueprints.well_known import well_known
 
     app.register_blueprint(pages)
@@ -341,6 +359,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
     app.register_blueprint(well_known)
+    app.register_blueprint(webhooks)
+    csrf.exempt(webhooks)  # providers post notifications; each is checked by its secret
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     # sends back a receipt only if this gateway signed it, changes nothing, reads no session
@@ -377,6 +397,20 @@ def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], s
             if not found:
                 initial = settings.oldest_secret_key.encode()
                 found.append(stable.get("lasting-secret", initial).decode())
+            return found[0]
+
+    return read
+
+
+def _stable_secret(stable: StableSecrets, name: str) -> Callable[[], bytes]:
+    """A random secret stored once under `name`, read from Redis on first use."""
+    lock = threading.Lock()
+    found: list[bytes] = []
+
+    def read() -> bytes:
+        with lock:
+            if not found:
+                found.append(stable.get(name, secrets.token_bytes(32)))
             return found[0]
 
     return read

@@ -69,7 +69,14 @@ def gateway_jobs(found: Services) -> list[Job]:
     def refresh_idle_grants() -> str:
         return f"grants refreshed {found.health.keep_alive()}"
 
-    return registry(sweep_retention=sweep_retention, refresh_idle_grants=refresh_idle_grants)
+    def renew_watches() -> str:
+        return str(found.watches.renew(lambda: {r.host for r in found.rooms.all() if r.host}))
+
+    return registry(
+        sweep_retention=sweep_retention,
+        refresh_idle_grants=refresh_idle_grants,
+        renew_watches=renew_watches,
+    )
 
 
 class Worker:

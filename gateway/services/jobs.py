@@ -6,6 +6,10 @@
 |                       |        |                    | and the pruning of old tombstones
 | `refresh-idle-grants` | hour   | 5 min past         | refresh active grants not refreshed for 7
 |                       |        |                    | days (services/connection_health.py)
+| `renew-watches`       | hour   | 10 min past        | replace provider channels about to
+|                       |        |                    | lapse, open those that failed (polled
+|                       |        |                    | until then), stop unbound ones
+|                       |        |                    | (services/watches.py)
 
 A period of a job runs once across every worker process and machine: huey's scheduler in
 each worker enqueues a tick of each job (every minute), and the tick that claims the
@@ -60,12 +64,16 @@ class Job:
 
 
 def registry(
-    *, sweep_retention: Callable[[], str], refresh_idle_grants: Callable[[], str]
+    *,
+    sweep_retention: Callable[[], str],
+    refresh_idle_grants: Callable[[], str],
+    renew_watches: Callable[[], str],
 ) -> list[Job]:
     """The gateway's jobs (the table above), given what each one calls."""
     return [
         Job("retention", 24 * 3600, 3 * 3600 + 17 * 60, sweep_retention),
         Job("refresh-idle-grants", 3600, 5 * 60, refresh_idle_grants),
+        Job("renew-watches", 3600, 10 * 60, renew_watches),
     ]
 
 

@@ -22,9 +22,16 @@ def runner(client: redis.Redis, at: float) -> JobRunner:
 
 
 def test_the_registry_says_what_runs_when() -> None:
-    jobs = {job.name: job for job in registry(sweep_retention=str, refresh_idle_grants=str)}
+    jobs = {
+        job.name: job
+        for job in registry(sweep_retention=str, refresh_idle_grants=str, renew_watches=str)
+    }
     assert (jobs["retention"].every_seconds, jobs["retention"].offset_seconds) == (DAY, 11820)
     assert (jobs["refresh-idle-grants"].every_seconds,) == (HOUR,)
+    assert (jobs["renew-watches"].every_seconds, jobs["renew-watches"].offset_seconds) == (
+        HOUR,
+        600,
+    )
     # /metrics reports every job's last success (storage names no service: kept equal here)
     assert names(list(jobs.values())) == job_runs.JOBS
 

@@ -1,0 +1,314 @@
+"""Provider channels on bound calendars: started, renewed, stopped, and what they tell.
+
+A calendar bound to a room is watched when its provider opens channels and its grant's
+scopes allow one (`Capabilities.can_watch`); every other calendar is polled as before, and
+so is a watched one whose channel could not be opened (the public URL unreachable, the
+provider refusing): the renewal job tries again every hour. `reconcile(uid)` makes a
+user's channels match their bound calendars; it runs after every binding change (off the
+request thread), and the renewal job runs it for every host.
+
+A channel's secret (Google's channel token) is an HMAC of its id under a secret kept in
+stable_secrets, so nothing about it is stored and a notification is checked in constant
+time. A valid notification drops the calendar's cached days and the answers generation,
+then reads the days again once, debounced per calendar across processes
+(storage/watches.py): a storm of notifications costs a few provider calls.
+
+The re-fetch runs on a small in-process executor rather than the worker queue: it must
+start within the second, and the worker polls its queue once a tick and may not run at
+all (tests, a single `flask run`); the claim in Redis keeps it once per calendar anyway.
+Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
+their stop needs (`stop_grant`, a revocation hook).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from connectors.base import Connector, Handshake, Notification, NotificationRefused
+from connectors.errors import ConnectorError
+from gateway.services.freebusy import FreeBusyService
+from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
+from gateway.services.rooms import RoomService
+from gateway.storage.watches import WatchRecord, WatchStore
+
+log = logging.getLogger(__name__)
+
+# gw<uid>.<gid>.<random>: opaque ids, so that a channel whose record is gone can still be
+# stopped with its own grant; at most 64 characters (Google's limit on a channel id)
+WATCH_ID = re.compile(r"^gw([A-Za-z0-9_-]{1,24})\.([A-Za-z0-9_-]{1,20})\.[A-Za-z0-9_-]{16}$")
+TTL_SECONDS = 7 * 86_400  # Google's default and longest useful channel life
+RENEW_AHEAD_SECONDS = 2 * 3600  # the hourly job renews a channel twice before it lapses
+CLAIM_MILLISECONDS = 30_000  # a re-fetch that died leaves its claim this long
+UNKNOWN_GRACE_SECONDS = 2.0  # a channel being opened is stored within this
+MAX_ROUNDS = 5  # re-fetches of one claim while notifications keep coming
+
+
+class UnknownProvider(LookupError):
+    """The webhook names no provider with channels (404)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the webhook answers: a handshake, or a status (202 taken, 204 ignored,
+    403 refused: a forged secret)."""
+
+    status: int
+    handshake: Handshake | None = None
+
+
+class WatchService:
+    def __init__(
+        self,
+        store: WatchStore,
+        grants: GrantService,
+        rooms: RoomService,
+        freebusy: FreeBusyService,
+        connectors: Mapping[str, Connector],
+        secret: Callable[[], bytes],
+        public_url: str,
+        *,
+        closing: GrantEndings | None = None,
+        debounce_seconds: float = 0.3,
+    ) -> None:
+        self.store = store
+        self.grants = grants
+        self.rooms = rooms
+        self.freebusy = freebusy
+        self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch != "none"}
+        self.secret = secret
+        self.public_url = public_url.rstrip("/")
+        self.debounce_seconds = debounce_seconds
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="watch")
+        self._user_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        rooms.on_calendars_changed(self.reconcile_later)  # bound, unbound: (un)watched
+        if closing is not None:  # a grant about to end: close its channels first
+            closing.subscribe(self._close_grant)
+
+    # -- secrets ------------------------------------------------------------------------------
+    def _hmac(self, text: str) -> str:
+        return hmac.new(self.secret(), text.encode(), hashlib.sha256).hexdigest()
+
+    def channel_secret(self, watch_id: str) -> str:
+        return self._hmac(f"channel|{watch_id}")
+
+    def calendar_mark(self, gid: str, calendar: str) -> str:
+        return self._hmac(f"calendar|{gid}|{calendar}")
+
+    # -- which calendars are watched -----------------------------------------------------------
+    def wanted(self, uid: str) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
+        """mark -> (gid, calendar id, its (room, version) slots) of every bound calendar
+        of `uid` that may be watched."""
+        by_grant: dict[str, list[tuple[str, str]]] = {}
+        for found in self.rooms.binding_records(uid):
+            by_grant.setdefault(found.gid, []).append((found.room_id, found.version))
+        wanted: dict[str, tuple[str, str, list[tuple[str, str]]]] = {}
+        for gid, slots in by_grant.items():
+            record = self.grants.record(uid, gid)
+            connector = self.connectors.get(record.provider) if record else None
+            if record is None or connector is None or not record.usable:
+                continue
+            if not connector.capabilities.can_watch(record.scopes):
+                continue
+            for slot, calendar in self.rooms.calendars_of(uid, gid, slots).items():
+                mark = self.calendar_mark(gid, calendar)
+                wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
+        return wanted
+
+    def watched_marks(self, uid: str) -> set[str]:
+        """The calendars of `uid` with a live channel (the account page's "watched")."""
+        now = time.time()
+        return {w.calendar_mark for w in self.store.of_user(uid) if w.expires_at > now}
+
+    def reconcile_later(self, uid: str) -> None:
+        """`reconcile`, off the request thread (a binding changed)."""
+        self.executor.submit(self._quietly, self.reconcile, uid)
+
+    def reconcile(self, uid: str) -> tuple[int, int]:
+        """Open a channel on every watchable bound calendar of `uid` without a live one, and
+        stop the channels of calendars no longer bound; (started, stopped)."""
+        with self._lock_of(uid):
+            wanted = self.wanted(uid)
+            started = stopped = 0
+            live = time.time() + RENEW_AHEAD_SECONDS
+            have: set[str] = set()
+            for record in self.store.of_user(uid):
+                if record.calendar_mark in wanted and record.expires_at > live:
+                    have.add(record.calendar_mark)
+                elif record.calendar_mark not in wanted:
+                    stopped += self.stop(record)
+            for mark, (gid, calendar, _slots) in wanted.items():
+                if mark not in have:
+                    started += self.start(uid, gid, calendar, mark)
+            return started, stopped
+
+    def start(self, uid: str, gid: str, calendar: str, mark: str) -> int:
+        """Open one channel (replacing the calendar's older ones once it is open); 1 when
+        it opened, 0 when the calendar stays polled."""
+        record = self.grants.record(uid, gid)
+        connector = self.connectors.get(record.provider) if record else None
+        if record is None or connector is None:
+            return 0
+        watch_id = f"gw{uid}.{gid}.{secrets.token_urlsafe(12)}"
+        if not WATCH_ID.match(watch_id):
+            return 0  # ids longer than this gateway makes: not watched
+        try:
+            token = self.grants.access_token(uid, gid)
+            opened = connector.start_watch(
+                token,
+                calendar,
+                watch_id=watch_id,
+                address=f"{self.public_url}/webhooks/{connector.name}",
+                secret=self.channel_secret(watch_id),
+                ttl_seconds=TTL_SECONDS,
+            )
+        except (ConnectorError, GrantUnavailable) as error:
+            log.info("watch not opened: grant=%s, polled instead (%s)", gid, type(error).__name__)
+            return 0
+        older = [w for w in self.store.of_user(uid) if w.calendar_mark == mark]
+        self.store.add(
+            WatchRecord(
+                watch_id, uid, gid, record.provider, mark, opened.resource_id, opened.expires_at
+            )
+        )
+        for old in older:
+            self.stop(old)
+        return 1
+
+    def stop(self, record: WatchRecord) -> int:
+        """Close one channel at the provider where the grant still allows; forget it."""
+        connector = self.connectors.get(record.provider)
+        closed = 0
+        try:
+            if connector is not None:
+                token = self.grants.access_token(record.uid, record.gid)
+                closed = int(connector.stop_watch(token, record.watch_id, record.resource_id))
+        except (ConnectorError, GrantUnavailable) as error:
+            log.info("watch not stopped at the provider (%s); it lapses", type(error).__name__)
+        self.store.remove(record)
+        return closed
+
+    def stop_grant(self, uid: str, gid: str) -> int:
+        """Close the channels of a grant about to end (before its tokens go)."""
+        return sum(self.stop(w) for w in self.store.of_user(uid) if w.gid == gid)
+
+    def _close_grant(self, uid: str, gid: str) -> None:
+        self.stop_grant(uid, gid)
+
+    def renew(self, hosts: Callable[[], set[str]]) -> str:
+        """The periodic job: every host's channels made to match their calendars, and
+        channels about to lapse replaced (a channel cannot be extended: a new one opens)."""
+        due = {
+            w.uid
+            for w in map(
+                self.store.get, self.store.expiring_before(time.time() + RENEW_AHEAD_SECONDS)
+            )
+            if w is not None
+        }
+        started = stopped = 0
+        for uid in sorted(due | hosts()):
+            more, fewer = self.reconcile(uid)
+            started, stopped = started + more, stopped + fewer
+        return f"channels opened {started}, stopped {stopped}"
+
+    # -- notifications ------------------------------------------------------------------------
+    def receive(
+        self, provider: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> Outcome:
+        """One webhook request. Raises `UnknownProvider`, `NotificationRefused` (4xx)."""
+        connector = self.connectors.get(provider)
+        if connector is None:
+            raise UnknownProvider(provider)
+        read = connector.read_notification(headers, body, query)
+        if isinstance(read, Handshake):
+            return Outcome(200, read)
+        statuses = [self._one(connector, note) for note in read]
+        return Outcome(max(statuses) if statuses else 204)
+
+    def _one(self, connector: Connector, note: Notification) -> int:
+        if not WATCH_ID.match(note.watch_id):
+            return 403  # never one of ours
+        ours = hmac.compare_digest(
+            note.secret.encode(), self.channel_secret(note.watch_id).encode()
+        )
+        if not ours:
+            return 403
+        record = self.store.get(note.watch_id)
+        if record is None or record.provider != connector.name:
+            if note.state != "sync":  # a sync may come before `start` has stored its channel
+                self.executor.submit(self._quietly, self._stop_unknown, connector, note)
+            return 202
+        if note.number is not None and not self.store.newer(note.watch_id, note.number):
+            return 202  # a duplicate or an older message: the newer one did the work
+        if note.state == "sync":
+            return 202
+        if self.store.claim_refresh(note.watch_id, CLAIM_MILLISECONDS):
+            self.executor.submit(self._quietly, self._refresh, record)
+        return 202
+
+    def _stop_unknown(self, connector: Connector, note: Notification) -> None:
+        """A channel of ours the gateway no longer knows (its record went): stop it with
+        the grant its id names, or else any live grant of the same provider (a channel
+        belongs to the OAuth client, not to one grant)."""
+        time.sleep(UNKNOWN_GRACE_SECONDS)
+        if self.store.get(note.watch_id) is not None:
+            return  # it was being stored as its first notification came
+        named = WATCH_ID.match(note.watch_id)
+        grants = [named.groups()] if named else []
+        for watch_id in self.store.expiring_before(float("inf"), limit=20):
+            other = self.store.get(watch_id)
+            if other is not None and other.provider == connector.name:
+                grants.append((other.uid, other.gid))
+        for uid, gid in grants:
+            try:
+                token = self.grants.access_token(uid, gid)
+                connector.stop_watch(token, note.watch_id, note.resource_id)
+                log.info("an unknown channel was stopped")
+                return
+            except (ConnectorError, GrantUnavailable):
+                continue
+
+    def _refresh(self, record: WatchRecord) -> None:
+        """Read the calendar's days again, once per burst of notifications."""
+        rounds = 0
+        while True:
+            time.sleep(self.debounce_seconds)
+            try:
+                while rounds < MAX_ROUNDS:
+                    rounds += 1
+                    self.store.take_dirty(record.watch_id)
+                    slots = self.wanted(record.uid).get(record.calendar_mark, ("", "", []))[2]
+                    self.freebusy.refresh_slots(record.uid, record.gid, slots)
+                    if not self.store.take_dirty(record.watch_id):
+                        break
+            finally:
+                self.store.release_refresh(record.watch_id)
+            # a notification between the last look and the release: claim it again
+            if not self.store.take_dirty(record.watch_id) or rounds >= MAX_ROUNDS:
+                return
+            if not self.store.claim_refresh(record.watch_id, CLAIM_MILLISECONDS):
+                return
+
+    # -- inside --------------------------------------------------------------------------------
+    def _lock_of(self, uid: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._user_locks.setdefault(uid, threading.Lock())
+
+    @staticmethod
+    def _quietly(work: Callable[..., object], *args: object) -> None:
+        try:
+            work(*args)
+        except Exception as error:  # a background task: one line, never a trace
+            log.warning("watch task failed (%s)", type(error).__name__)
+
+
+__all__ = ["NotificationRefused", "Outcome", "UnknownProvider", "WatchService"]

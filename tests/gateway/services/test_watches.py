@@ -1,0 +1,232 @@
+"""Push: a bound calendar is watched through a real channel at the emulator, which delivers
+its notifications over HTTP to a live gateway; a change shows in the next free/busy answer
+without waiting for the TTL (an hour here), and only authenticated notifications count."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from gateway.services.callers import Caller
+from gateway.storage.watches import WatchRecord
+from tests.gateway.services.watch_support import (
+    ALICE,
+    at,
+    live_channels,
+    tomorrow,
+    wait_for,
+    watching_host,
+)
+from tests.hosts import FREEBUSY, OFFICE_HOURS, PLANTED, Hosts
+
+FRONTEND = Caller(kind="client", id="frontend", audiences=frozenset({"frontend"}))
+EVERY_DAY = {d: h for d, h in OFFICE_HOURS.items()} | {
+    d: [["08:00", "18:00"]] for d in ("friday", "saturday", "sunday")
+}
+
+
+@pytest.fixture
+def app(build_gateway: Any, make_env: Any) -> Iterator[Flask]:
+    """The gateway with an hour's TTL, also listening on a free loopback port: the address
+    its channels give the emulator to deliver to."""
+    gateway = build_gateway(make_env(GATEWAY_FREEBUSY_TTL_SECONDS="3600"))
+    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    gateway.extensions["gateway"].watches.public_url = f"http://127.0.0.1:{server.port}"
+    yield gateway
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def hosts(app: Flask, sign_in: Any, another_browser: Any) -> Hosts:
+    return Hosts(app, sign_in, another_browser)
+
+
+def bind_room(app: Flask, uid: str, gid: str, room_id: str = "atlas") -> str:
+    services = app.extensions["gateway"]
+    services.rooms.create(
+        {
+            "id": room_id,
+            "name": room_id.title(),
+            "time_zone": "UTC",
+            "hours": EVERY_DAY,
+            "host": uid,
+            "visibility": ["frontend"],
+        }
+    )
+    services.rooms.bind(uid, room_id, gid)
+    return room_id
+
+
+def busy(app: Flask, room_id: str = "atlas") -> list[tuple[str, str]]:
+    start, end = tomorrow()
+    answer = app.extensions["gateway"].freebusy.query(FRONTEND, [room_id], start, end)
+    assert answer.rooms[room_id].status == "ok"
+    return [
+        (i.start.strftime("%H:%M"), i.end.strftime("%H:%M")) for i in answer.rooms[room_id].busy
+    ]
+
+
+def watched(app: Flask, emulator: Any, hosts: Hosts) -> tuple[str, str, dict[str, Any]]:
+    uid, gid = watching_host(hosts)
+    bind_room(app, uid, gid)
+    [channel] = wait_for(lambda: live_channels(emulator))
+    return uid, gid, channel
+
+
+def record_of(app: Flask, uid: str) -> WatchRecord:
+    [record] = app.extensions["gateway"].watches.store.of_user(uid)
+    return record
+
+
+def test_a_change_at_the_provider_shows_at_once_though_the_ttl_is_an_hour(
+    app: Flask, hosts: Hosts, emulator: Any, redis_contents: Any
+) -> None:
+    uid, _, channel = watched(app, emulator, hosts)
+    assert channel["calendar_id"] == ALICE
+    assert busy(app) == []
+    day, _ = tomorrow()
+
+    event = emulator.client.add_event(
+        ALICE, at(day, 9), at(day, 10), summary=PLANTED[0], location=PLANTED[1]
+    )
+    wait_for(lambda: busy(app) == [("09:00", "10:00")], timeout=5)
+
+    emulator.client.delete_event(event)
+    wait_for(lambda: busy(app) == [], timeout=5)
+
+    stored = redis_contents()
+    for planted in PLANTED:
+        assert planted not in stored
+    assert record_of(app, uid).watch_id == channel["id"]
+
+
+def test_a_forged_notification_changes_nothing_and_costs_no_provider_call(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    _, _, channel = watched(app, emulator, hosts)
+    assert busy(app) == []
+    calls = emulator.client.calls().get("google.freebusy", 0)
+    forged = {
+        "X-Goog-Channel-ID": channel["id"],
+        "X-Goog-Channel-Token": "0" * 64,
+        "X-Goog-Resource-ID": channel["resource_id"],
+        "X-Goog-Resource-State": "exists",
+        "X-Goog-Message-Number": "99",
+    }
+    answer = app.test_client().post("/webhooks/google", headers=forged)
+    assert answer.status_code == 403
+    assert answer.get_json()["error"] == "forbidden"
+    time.sleep(1.0)
+    assert busy(app) == []
+    assert emulator.client.calls().get("google.freebusy", 0) == calls  # still cached: no call
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/webhooks/google", {}, 400),
+        ("/webhooks/google", {"X-Goog-Resource-State": "exists"}, 400),
+        ("/webhooks/nosuch", {"X-Goog-Resource-State": "exists"}, 404),
+        ("/webhooks/a.b", {}, 404),
+    ],
+)
+def test_what_is_not_a_notification_is_a_4xx_json_error(
+    app: Flask, path: str, headers: dict[str, str], status: int
+) -> None:
+    answer = app.test_client().post(path, headers=headers, data=b"x" * 10)
+    assert answer.status_code == status
+    assert answer.is_json
+
+
+def test_a_storm_of_notifications_costs_a_few_provider_calls(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    _, _, channel = watched(app, emulator, hosts)
+    assert busy(app) == []
+    watches = app.extensions["gateway"].watches
+    before = emulator.client.calls().get("google.freebusy", 0)
+    client = app.test_client()
+    statuses = set()
+    started = time.monotonic()
+    for number in range(10, 1010):
+        headers = {
+            "X-Goog-Channel-ID": channel["id"],
+            "X-Goog-Channel-Token": watches.channel_secret(channel["id"]),
+            "X-Goog-Resource-ID": channel["resource_id"],
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Message-Number": str(number),
+        }
+        statuses.add(client.post("/webhooks/google", headers=headers).status_code)
+    assert statuses <= {202, 429}
+    time.sleep(2.0)
+    calls = emulator.client.calls().get("google.freebusy", 0) - before
+    assert 1 <= calls <= 5, (calls, time.monotonic() - started)
+
+
+def test_unbinding_stops_the_channel_and_an_unknown_channel_is_stopped(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    uid, gid, channel = watched(app, emulator, hosts)
+    services = app.extensions["gateway"]
+    services.rooms.unbind(uid, "atlas")
+    wait_for(lambda: not live_channels(emulator))
+    assert services.watches.store.of_user(uid) == []
+
+    services.rooms.bind(uid, "atlas", gid)
+    [again] = wait_for(lambda: live_channels(emulator))
+    services.watches.store.remove(record_of(app, uid))  # the gateway lost its record
+    day, _ = tomorrow()
+    hosts.event(ALICE, at(day, 11), at(day, 12))  # its notification finds no channel
+    wait_for(lambda: not live_channels(emulator), timeout=8)
+    assert again["id"] != channel["id"]
+
+
+@pytest.mark.parametrize("ending", ["revocation", "erasure"])
+def test_revocation_and_erasure_stop_every_channel(
+    app: Flask, hosts: Hosts, emulator: Any, ending: str
+) -> None:
+    uid, gid, _ = watched(app, emulator, hosts)
+    services = app.extensions["gateway"]
+    if ending == "revocation":
+        services.revocation.revoke_grant(uid, gid, reason="user", actor=uid)
+    else:
+        services.privacy.erase(uid, actor=uid)
+    assert not live_channels(emulator)  # stopped before the tokens went, not lapsed
+    assert emulator.client.calls().get("google.channels_stop", 0) >= 1
+
+
+def test_the_renewal_job_replaces_a_channel_about_to_lapse(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    uid, _, channel = watched(app, emulator, hosts)
+    services = app.extensions["gateway"]
+    old = record_of(app, uid)
+    services.watches.store.add(
+        WatchRecord(**{**old.__dict__, "expires_at": time.time() + 600})  # lapses soon
+    )
+    summary = services.watches.renew(set)
+    assert summary == "channels opened 1, stopped 0"
+    [new] = live_channels(emulator)
+    assert new["id"] != channel["id"]
+    assert record_of(app, uid).watch_id == new["id"]
+    assert services.watches.renew(set) == "channels opened 0, stopped 0"  # nothing due
+
+
+def test_a_grant_under_the_old_consent_is_polled(app: Flask, hosts: Hosts, emulator: Any) -> None:
+    uid, gid = watching_host(hosts, scope=FREEBUSY)
+    bind_room(app, uid, gid)
+    time.sleep(0.5)
+    assert app.extensions["gateway"].watches.reconcile(uid) == (0, 0)
+    assert not live_channels(emulator)
+    assert emulator.client.calls().get("google.watch", 0) == 0
+    assert busy(app) == []
