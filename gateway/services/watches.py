@@ -37,6 +37,7 @@ from connectors.base import Connector, Handshake, Notification, NotificationRefu
 from connectors.errors import ConnectorError
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
+from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
 from gateway.storage.watches import WatchRecord, WatchStore
 
@@ -50,6 +51,16 @@ RENEW_AHEAD_SECONDS = 2 * 3600  # the hourly job renews a channel twice before i
 CLAIM_MILLISECONDS = 30_000  # a re-fetch that died leaves its claim this long
 UNKNOWN_GRACE_SECONDS = 2.0  # a channel being opened is stored within this
 MAX_ROUNDS = 5  # re-fetches of one claim while notifications keep coming
+
+
+# How a calendar's changes reach the gateway (the account page and the admin console).
+WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
+UPDATES = {
+    WATCHED: "watched: a change shows within seconds",
+    PENDING: "polled: the provider's channel is not open yet (retried every hour)",
+    UPGRADE: "polled: give the new version of the consent to have it watched",
+    POLLED: "polled: read again when its cached busy times are older than the TTL",
+}
 
 
 class UnknownProvider(LookupError):
@@ -128,6 +139,41 @@ class WatchService:
         """The calendars of `uid` with a live channel (the account page's "watched")."""
         now = time.time()
         return {w.calendar_mark for w in self.store.of_user(uid) if w.expires_at > now}
+
+    def updates_of(self, uid: str) -> dict[tuple[str, str], str]:
+        """(room, version) -> how changes of that calendar of `uid` arrive (UPDATES)."""
+        wanted = self.wanted(uid)
+        watched = self.watched_marks(uid)
+        found: dict[tuple[str, str], str] = {}
+        for mark, (_, _, slots) in wanted.items():
+            for slot in slots:
+                found[slot] = WATCHED if mark in watched else PENDING
+        upgradable = self.upgradable(uid)
+        for binding in self.rooms.binding_records(uid):
+            slot = (binding.room_id, binding.version)
+            if slot not in found:
+                found[slot] = UPGRADE if binding.gid in upgradable else POLLED
+        return found
+
+    def room_updates(self, room_id: str) -> list[tuple[str, str]]:
+        """How changes of each calendar behind a room arrive: (state, words), in order."""
+        found = []
+        for binding in self.rooms.bindings(room_id):
+            how = self.updates_of(binding.uid).get((room_id, binding.version), POLLED)
+            found.append((how, UPDATES[how]))
+        return found
+
+    def upgradable(self, uid: str) -> set[str]:
+        """Ids of `uid`'s usable grants whose provider has channels but whose scopes do not
+        allow one: consented under an older text (the account page offers the new one)."""
+        return {
+            record.id
+            for record in self.grants.records(uid)
+            if record.usable
+            and record.purpose == ROOM_AVAILABILITY
+            and record.provider in self.connectors
+            and not self.connectors[record.provider].capabilities.can_watch(record.scopes)
+        }
 
     def reconcile_later(self, uid: str) -> None:
         """`reconcile`, off the request thread (a binding changed)."""

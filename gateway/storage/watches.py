@@ -1,6 +1,6 @@
 """The provider channels watching bound calendars, and the debounce of their re-fetches.
 
-    gw:watch:WID               hash   one channel: uid, gid, provider, cal (keyed hash of the
+    gw:watch:{WID}             hash   one channel: uid, gid, provider, cal (keyed hash of the
                                       calendar id: never the id, which may be an address),
                                       resource (the provider's id of the watched resource),
                                       expires (UNIX time), number (the highest message number
@@ -8,9 +8,9 @@
                                       user's index
     gw:{u:UID}:watches         set    the user's channel ids
     gw:watches:expiry          zset   channel id -> expiry (the renewal job's list)
-    gw:watch:WID:refresh       string "1" while a re-fetch of the channel's calendar is
+    gw:watch:{WID}:refresh     string "1" while a re-fetch of the channel's calendar is
                                       pending or running (one per calendar, across processes)
-    gw:watch:WID:dirty         string "1": a notification came after that re-fetch began
+    gw:watch:{WID}:dirty       string "1": a notification came after that re-fetch began
 
 No notification body and no event data is ever stored: a notification only says "this
 calendar changed". The secret a channel carries is not stored either: it is an HMAC of the
@@ -38,7 +38,7 @@ return 1
 
 
 def watch_key(watch_id: str) -> str:
-    return f"{keys.PREFIX}:watch:{watch_id}"
+    return f"{keys.PREFIX}:watch:{{{watch_id}}}"  # its debounce keys share its slot
 
 
 def user_watches(uid: str) -> str:

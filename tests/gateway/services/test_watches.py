@@ -222,7 +222,9 @@ def test_the_renewal_job_replaces_a_channel_about_to_lapse(
     assert services.watches.renew(set) == "channels opened 0, stopped 0"  # nothing due
 
 
-def test_a_grant_under_the_old_consent_is_polled(app: Flask, hosts: Hosts, emulator: Any) -> None:
+def test_a_grant_under_the_old_consent_is_polled_and_its_host_offered_the_new_one(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
     uid, gid = watching_host(hosts, scope=FREEBUSY)
     bind_room(app, uid, gid)
     time.sleep(0.5)
@@ -230,3 +232,22 @@ def test_a_grant_under_the_old_consent_is_polled(app: Flask, hosts: Hosts, emula
     assert not live_channels(emulator)
     assert emulator.client.calls().get("google.watch", 0) == 0
     assert busy(app) == []
+
+    page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
+    assert f'id="upgrade-{gid}"' in page
+    assert "never what" in page  # the reason: what the new consent changes
+    [version] = [b.version for b in app.extensions["gateway"].rooms.bindings_of(uid)]
+    assert f'class="updates updates-upgrade" id="updates-atlas-{version}"' in page
+
+
+def test_the_account_page_says_which_rooms_are_watched(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    uid, gid, _ = watched(app, emulator, hosts)
+    wait_for(lambda: app.extensions["gateway"].watches.watched_marks(uid))
+    page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
+    assert "updates updates-watched" in page
+    assert f'id="upgrade-{gid}"' not in page
+    assert app.extensions["gateway"].watches.room_updates("atlas") == [
+        ("watched", "watched: a change shows within seconds")
+    ]
