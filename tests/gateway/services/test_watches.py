@@ -89,7 +89,7 @@ def record_of(app: Flask, uid: str) -> WatchRecord:
 
 
 def test_a_change_at_the_provider_shows_at_once_though_the_ttl_is_an_hour(
-    app: Flask, hosts: Hosts, emulator: Any, redis_contents: Any
+    app: Flask, hosts: Hosts, emulator: Any, redis_contents: Any, caplog: Any
 ) -> None:
     uid, _, channel = watched(app, emulator, hosts)
     assert channel["calendar_id"] == ALICE
@@ -105,8 +105,10 @@ def test_a_change_at_the_provider_shows_at_once_though_the_ttl_is_an_hour(
     wait_for(lambda: busy(app) == [], timeout=5)
 
     stored = redis_contents()
-    for planted in PLANTED:
+    secret = app.extensions["gateway"].watches.channel_secret(channel["id"])
+    for planted in (*PLANTED, secret, ALICE):  # no event, no channel token, no calendar id
         assert planted not in stored
+        assert planted not in caplog.text
     assert record_of(app, uid).watch_id == channel["id"]
 
 
@@ -132,20 +134,22 @@ def test_a_forged_notification_changes_nothing_and_costs_no_provider_call(
 
 
 @pytest.mark.parametrize(
-    ("path", "headers", "status"),
+    ("path", "headers", "size", "status"),
     [
-        ("/webhooks/google", {}, 400),
-        ("/webhooks/google", {"X-Goog-Resource-State": "exists"}, 400),
-        ("/webhooks/nosuch", {"X-Goog-Resource-State": "exists"}, 404),
-        ("/webhooks/a.b", {}, 404),
+        ("/webhooks/google", {}, 10, 400),
+        ("/webhooks/google", {"X-Goog-Resource-State": "exists"}, 10, 400),
+        ("/webhooks/google", {"X-Goog-Resource-State": "exists"}, 70_000, 413),
+        ("/webhooks/nosuch", {"X-Goog-Resource-State": "exists"}, 10, 404),
+        ("/webhooks/a.b", {}, 10, 404),
     ],
 )
 def test_what_is_not_a_notification_is_a_4xx_json_error(
-    app: Flask, path: str, headers: dict[str, str], status: int
+    app: Flask, path: str, headers: dict[str, str], size: int, status: int
 ) -> None:
-    answer = app.test_client().post(path, headers=headers, data=b"x" * 10)
+    answer = app.test_client().post(path, headers=headers, data=b"x" * size)
     assert answer.status_code == status
     assert answer.is_json
+    assert app.test_client().get(path).status_code == 405
 
 
 def test_a_storm_of_notifications_costs_a_few_provider_calls(
