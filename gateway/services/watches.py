@@ -4,8 +4,8 @@ A calendar bound to a room is watched when its provider opens channels and its g
 scopes allow one (`Capabilities.can_watch`); every other calendar is polled as before, and
 so is a watched one whose channel could not be opened (the public URL unreachable, the
 provider refusing): the renewal job tries again every hour. `reconcile(uid)` makes a
-user's channels match their bound calendars; it runs after every binding change (off the
-request thread), and the renewal job runs it for every host.
+user's channels match their bound calendars; it runs after every binding change, and the
+renewal job runs it for every host.
 
 A channel's secret (Google's channel token) is an HMAC of its id under a secret kept in
 stable_secrets, so nothing about it is stored and a notification is checked in constant
@@ -101,7 +101,7 @@ class WatchService:
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="watch")
         self._user_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        rooms.on_calendars_changed(self.reconcile_later)  # bound, unbound: (un)watched
+        rooms.on_calendars_changed(self.calendars_changed)  # bound, unbound: (un)watched
         if closing is not None:  # a grant about to end: close its channels first
             closing.subscribe(self._close_grant)
 
@@ -175,9 +175,11 @@ class WatchService:
             and not self.connectors[record.provider].capabilities.can_watch(record.scopes)
         }
 
-    def reconcile_later(self, uid: str) -> None:
-        """`reconcile`, off the request thread (a binding changed)."""
-        self.executor.submit(self._quietly, self.reconcile, uid)
+    def calendars_changed(self, uid: str) -> None:
+        """A binding of `uid` changed: `reconcile` now, in the request that changed it (a
+        few Redis reads, and a provider call only for a calendar to watch or unwatch), so
+        the answer tells the truth about it; a failure leaves the calendar polled."""
+        self._quietly(self.reconcile, uid)
 
     def reconcile(self, uid: str) -> tuple[int, int]:
         """Open a channel on every watchable bound calendar of `uid` without a live one, and

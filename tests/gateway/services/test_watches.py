@@ -255,3 +255,63 @@ def test_the_account_page_says_which_rooms_are_watched(
     assert app.extensions["gateway"].watches.room_updates("atlas") == [
         ("watched", "watched: a change shows within seconds")
     ]
+
+
+def notification(app: Flask, channel: dict[str, Any], number: int) -> dict[str, str]:
+    """What Google would post on `channel`, its token recomputed by `app`'s gateway."""
+    return {
+        "X-Goog-Channel-ID": channel["id"],
+        "X-Goog-Channel-Token": app.extensions["gateway"].watches.channel_secret(channel["id"]),
+        "X-Goog-Resource-ID": channel["resource_id"],
+        "X-Goog-Resource-State": "exists",
+        "X-Goog-Message-Number": str(number),
+    }
+
+
+def test_a_forged_delivery_by_the_provider_is_refused_and_changes_nothing(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    watched(app, emulator, hosts)
+    assert busy(app) == []
+    calls = emulator.client.calls().get("google.freebusy", 0)
+    emulator.client.delivery_fault(kind="google", forge=True)
+    day, _ = tomorrow()
+    emulator.client.add_event(ALICE, at(day, 13), at(day, 14))
+    forged = [d for d in emulator.client.deliveries("google") if d["forged"]]
+    assert [d["status"] for d in forged] == [403]
+    time.sleep(1.0)
+    assert busy(app) == []  # the hour's TTL holds: nothing was invalidated
+    assert emulator.client.calls().get("google.freebusy", 0) == calls
+
+
+def test_a_missed_notification_is_recovered_by_polling_within_the_ttl(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    watched(app, emulator, hosts)
+    app.extensions["gateway"].freebusy.ttl_seconds = 5  # the fallback's bound
+    assert busy(app) == []
+    emulator.client.delivery_fault(kind="google", drop=True)
+    day, _ = tomorrow()
+    emulator.client.add_event(ALICE, at(day, 15), at(day, 16))
+    assert busy(app) == []  # not told: still the cached day
+    wait_for(lambda: busy(app) == [("15:00", "16:00")], timeout=8)
+
+
+def test_a_notification_landing_on_another_process_refreshes_what_both_serve(
+    app: Flask, hosts: Hosts, emulator: Any, build_gateway: Any, make_env: Any
+) -> None:
+    _, _, channel = watched(app, emulator, hosts)
+    other = build_gateway(make_env(GATEWAY_FREEBUSY_TTL_SECONDS="3600"))  # same Redis
+    assert busy(app) == [] and busy(other) == []
+    emulator.client.delivery_fault(kind="google", drop=True)  # the first never hears
+    day, _ = tomorrow()
+    emulator.client.add_event(ALICE, at(day, 8), at(day, 9))
+    answer = other.test_client().post("/webhooks/google", headers=notification(other, channel, 50))
+    assert answer.status_code == 202
+    wait_for(lambda: busy(app) == [("08:00", "09:00")], timeout=5)
+    assert busy(other) == [("08:00", "09:00")]
+    calls = emulator.client.calls().get("google.freebusy", 0)
+    again = other.test_client().post("/webhooks/google", headers=notification(other, channel, 50))
+    assert again.status_code == 202  # the same message again: taken, and ignored
+    time.sleep(1.0)
+    assert emulator.client.calls().get("google.freebusy", 0) == calls
