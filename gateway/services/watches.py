@@ -50,7 +50,8 @@ TTL_SECONDS = 7 * 86_400  # Google's default and longest useful channel life
 RENEW_AHEAD_SECONDS = 2 * 3600  # the hourly job renews a channel twice before it lapses
 CLAIM_MILLISECONDS = 30_000  # a re-fetch that died leaves its claim this long
 UNKNOWN_GRACE_SECONDS = 2.0  # a channel being opened is stored within this
-MAX_ROUNDS = 5  # re-fetches of one claim while notifications keep coming
+MIN_REFRESH_SECONDS = 1.0  # while notifications keep coming, one read a second at most
+TOKEN_MARGIN_SECONDS = 60  # a token this close to expiry is not used without a refresh
 
 
 # How a calendar's changes reach the gateway (the account page and the admin console).
@@ -61,6 +62,10 @@ UPDATES = {
     UPGRADE: "polled: give the new version of the consent to have it watched",
     POLLED: "polled: read again when its cached busy times are older than the TTL",
 }
+
+
+class _NotCurrent(Exception):
+    """No current access token, and this call may not refresh one."""
 
 
 class UnknownProvider(LookupError):
@@ -177,13 +182,15 @@ class WatchService:
 
     def calendars_changed(self, uid: str) -> None:
         """A binding of `uid` changed: `reconcile` now, in the request that changed it (a
-        few Redis reads, and a provider call only for a calendar to watch or unwatch), so
-        the answer tells the truth about it; a failure leaves the calendar polled."""
-        self._quietly(self.reconcile, uid)
+        few Redis reads, and a provider call only for a calendar to watch or unwatch, with
+        the grant's current access token: a refresh is left to free/busy and to the hourly
+        job); a failure leaves the calendar polled."""
+        self._quietly(self.reconcile, uid, False)
 
-    def reconcile(self, uid: str) -> tuple[int, int]:
+    def reconcile(self, uid: str, refresh: bool = True) -> tuple[int, int]:
         """Open a channel on every watchable bound calendar of `uid` without a live one, and
-        stop the channels of calendars no longer bound; (started, stopped)."""
+        stop the channels of calendars no longer bound; (started, stopped). Without
+        `refresh`, only while the grant's access token is current."""
         with self._lock_of(uid):
             wanted = self.wanted(uid)
             started = stopped = 0
@@ -193,13 +200,13 @@ class WatchService:
                 if record.calendar_mark in wanted and record.expires_at > live:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
-                    stopped += self.stop(record)
+                    stopped += self.stop(record, refresh)
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
-                    started += self.start(uid, gid, calendar, mark)
+                    started += self.start(uid, gid, calendar, mark, refresh)
             return started, stopped
 
-    def start(self, uid: str, gid: str, calendar: str, mark: str) -> int:
+    def start(self, uid: str, gid: str, calendar: str, mark: str, refresh: bool = True) -> int:
         """Open one channel (replacing the calendar's older ones once it is open); 1 when
         it opened, 0 when the calendar stays polled."""
         record = self.grants.record(uid, gid)
@@ -210,7 +217,7 @@ class WatchService:
         if not WATCH_ID.match(watch_id):
             return 0  # ids longer than this gateway makes: not watched
         try:
-            token = self.grants.access_token(uid, gid)
+            token = self._token(uid, gid, refresh)
             opened = connector.start_watch(
                 token,
                 calendar,
@@ -219,7 +226,7 @@ class WatchService:
                 secret=self.channel_secret(watch_id),
                 ttl_seconds=TTL_SECONDS,
             )
-        except (ConnectorError, GrantUnavailable) as error:
+        except (ConnectorError, GrantUnavailable, _NotCurrent) as error:
             log.info("watch not opened: grant=%s, polled instead (%s)", gid, type(error).__name__)
             return 0
         older = [w for w in self.store.of_user(uid) if w.calendar_mark == mark]
@@ -232,15 +239,16 @@ class WatchService:
             self.stop(old)
         return 1
 
-    def stop(self, record: WatchRecord) -> int:
-        """Close one channel at the provider where the grant still allows; forget it."""
+    def stop(self, record: WatchRecord, refresh: bool = True) -> int:
+        """Close one channel at the provider where the grant still allows; forget it (a
+        channel left open is stopped when its next notification finds no record)."""
         connector = self.connectors.get(record.provider)
         closed = 0
         try:
             if connector is not None:
-                token = self.grants.access_token(record.uid, record.gid)
+                token = self._token(record.uid, record.gid, refresh)
                 closed = int(connector.stop_watch(token, record.watch_id, record.resource_id))
-        except (ConnectorError, GrantUnavailable) as error:
+        except (ConnectorError, GrantUnavailable, _NotCurrent) as error:
             log.info("watch not stopped at the provider (%s); it lapses", type(error).__name__)
         self.store.remove(record)
         return closed
@@ -326,27 +334,41 @@ class WatchService:
                 continue
 
     def _refresh(self, record: WatchRecord) -> None:
-        """Read the calendar's days again, once per burst of notifications."""
-        rounds = 0
+        """Read the calendar's days again: once after a burst of notifications, and while
+        they keep coming, at most once per MIN_REFRESH_SECONDS."""
+        watch_id = record.watch_id
+        time.sleep(self.debounce_seconds)
         while True:
-            time.sleep(self.debounce_seconds)
             try:
-                while rounds < MAX_ROUNDS:
-                    rounds += 1
-                    self.store.take_dirty(record.watch_id)
+                while True:
+                    started = time.monotonic()
+                    self.store.take_dirty(watch_id)  # what came so far, this read covers
+                    self.store.hold_refresh(watch_id, CLAIM_MILLISECONDS)
                     slots = self.wanted(record.uid).get(record.calendar_mark, ("", "", []))[2]
                     self.freebusy.refresh_slots(record.uid, record.gid, slots)
-                    if not self.store.take_dirty(record.watch_id):
+                    if not self.store.take_dirty(watch_id):
                         break
+                    spent = time.monotonic() - started
+                    time.sleep(max(self.debounce_seconds, MIN_REFRESH_SECONDS - spent))
             finally:
-                self.store.release_refresh(record.watch_id)
+                self.store.release_refresh(watch_id)
             # a notification between the last look and the release: claim it again
-            if not self.store.take_dirty(record.watch_id) or rounds >= MAX_ROUNDS:
+            if not self.store.take_dirty(watch_id):
                 return
-            if not self.store.claim_refresh(record.watch_id, CLAIM_MILLISECONDS):
+            if not self.store.claim_refresh(watch_id, CLAIM_MILLISECONDS):
                 return
 
     # -- inside --------------------------------------------------------------------------------
+    def _token(self, uid: str, gid: str, refresh: bool) -> str:
+        if refresh:
+            return self.grants.access_token(uid, gid)
+        tokens = self.grants.tokens_if_readable(uid, gid)
+        if tokens is None or not tokens.access_token:
+            raise _NotCurrent("no access token")
+        if (tokens.expires_at or 0) < time.time() + TOKEN_MARGIN_SECONDS:
+            raise _NotCurrent("the access token is due for a refresh")
+        return tokens.access_token
+
     def _lock_of(self, uid: str) -> threading.Lock:
         with self._locks_lock:
             return self._user_locks.setdefault(uid, threading.Lock())

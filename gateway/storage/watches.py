@@ -124,6 +124,10 @@ class WatchStore:
         self.client.set(f"{key}:dirty", "1", px=milliseconds * 10)
         return False
 
+    def hold_refresh(self, watch_id: str, milliseconds: int) -> None:
+        """The re-fetch is still running: keep its claim this much longer."""
+        self.client.set(f"{watch_key(watch_id)}:refresh", "1", px=milliseconds)
+
     def take_dirty(self, watch_id: str) -> bool:
         """Whether a notification came since the last look (and forget it)."""
         return bool(self.client.delete(f"{watch_key(watch_id)}:dirty"))
