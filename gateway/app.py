@@ -47,6 +47,7 @@ from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.services.tombstones import Tombstones
+from gateway.services.watch_notices import WatchNotices
 from gateway.services.watches import WatchService
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
@@ -258,12 +259,13 @@ def build_services(
         WatchStore(client),
         grants,
         rooms,
-        freebusy,
         connectors.calendars(),
         _stable_secret(stable, "watch-channel-secret"),
         settings.public_url,
         closing=grant_closing,
     )
+    # a notification: checked, then its calendar read again, debounced (watch_notices.py)
+    notices = WatchNotices(WatchStore(client), watches, freebusy)
     health = ConnectionHealth(
         grants,
         rooms,
@@ -305,6 +307,7 @@ def build_services(
         disk_scrub=disk_scrub,
         health=health,
         watches=watches,
+        watch_notices=notices,
     )
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from connectors.base import NotificationRefused
 from gateway.context import services
 from gateway.errors import error_response
-from gateway.services.watches import UnknownProvider
+from gateway.services.watch_notices import UnknownProvider
 
 webhooks = Blueprint("webhooks", __name__)
 
@@ -41,7 +41,7 @@ def notification(provider: str) -> Any:
     if len(data) > MAX_NOTIFICATION_BYTES:
         return error_response(413, "too_large", "A notification is at most 64 KiB.")
     try:
-        outcome = services().watches.receive(
+        outcome = services().watch_notices.receive(
             provider, request.headers, data, request.args.to_dict()
         )
     except UnknownProvider:

@@ -8,14 +8,8 @@ user's channels match their bound calendars; it runs after every binding change,
 renewal job runs it for every host.
 
 A channel's secret (Google's channel token) is an HMAC of its id under a secret kept in
-stable_secrets, so nothing about it is stored and a notification is checked in constant
-time. A valid notification drops the calendar's cached days and the answers generation,
-then reads the days again once, debounced per calendar across processes
-(storage/watches.py): a storm of notifications costs a few provider calls.
-
-The re-fetch runs on a small in-process executor rather than the worker queue: it must
-start within the second, and the worker polls its queue once a tick and may not run at
-all (tests, a single `flask run`); the claim in Redis keeps it once per calendar anyway.
+stable_secrets, so nothing about it is stored; what a notification does is
+services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
 their stop needs (`stop_grant`, a revocation hook).
 """
@@ -30,12 +24,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-from connectors.base import Connector, Handshake, Notification, NotificationRefused
+from connectors.base import Connector
 from connectors.errors import ConnectorError
-from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
@@ -48,9 +39,6 @@ log = logging.getLogger(__name__)
 WATCH_ID = re.compile(r"^gw([A-Za-z0-9_-]{1,24})\.([A-Za-z0-9_-]{1,20})\.[A-Za-z0-9_-]{16}$")
 TTL_SECONDS = 7 * 86_400  # Google's default and longest useful channel life
 RENEW_AHEAD_SECONDS = 2 * 3600  # the hourly job renews a channel twice before it lapses
-CLAIM_MILLISECONDS = 30_000  # a re-fetch that died leaves its claim this long
-UNKNOWN_GRACE_SECONDS = 2.0  # a channel being opened is stored within this
-MIN_REFRESH_SECONDS = 1.0  # while notifications keep coming, one read a second at most
 TOKEN_MARGIN_SECONDS = 60  # a token this close to expiry is not used without a refresh
 
 
@@ -64,21 +52,8 @@ UPDATES = {
 }
 
 
-class _NotCurrent(Exception):
+class NotCurrent(Exception):
     """No current access token, and this call may not refresh one."""
-
-
-class UnknownProvider(LookupError):
-    """The webhook names no provider with channels (404)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the webhook answers: a handshake, or a status (202 taken, 204 ignored,
-    403 refused: a forged secret)."""
-
-    status: int
-    handshake: Handshake | None = None
 
 
 class WatchService:
@@ -87,23 +62,18 @@ class WatchService:
         store: WatchStore,
         grants: GrantService,
         rooms: RoomService,
-        freebusy: FreeBusyService,
         connectors: Mapping[str, Connector],
         secret: Callable[[], bytes],
         public_url: str,
         *,
         closing: GrantEndings | None = None,
-        debounce_seconds: float = 0.3,
     ) -> None:
         self.store = store
         self.grants = grants
         self.rooms = rooms
-        self.freebusy = freebusy
         self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch != "none"}
         self.secret = secret
         self.public_url = public_url.rstrip("/")
-        self.debounce_seconds = debounce_seconds
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="watch")
         self._user_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         rooms.on_calendars_changed(self.calendars_changed)  # bound, unbound: (un)watched
@@ -185,7 +155,7 @@ class WatchService:
         few Redis reads, and a provider call only for a calendar to watch or unwatch, with
         the grant's current access token: a refresh is left to free/busy and to the hourly
         job); a failure leaves the calendar polled."""
-        self._quietly(self.reconcile, uid, False)
+        self.quietly(self.reconcile, uid, False)
 
     def reconcile(self, uid: str, refresh: bool = True) -> tuple[int, int]:
         """Open a channel on every watchable bound calendar of `uid` without a live one, and
@@ -217,7 +187,7 @@ class WatchService:
         if not WATCH_ID.match(watch_id):
             return 0  # ids longer than this gateway makes: not watched
         try:
-            token = self._token(uid, gid, refresh)
+            token = self.token(uid, gid, refresh)
             opened = connector.start_watch(
                 token,
                 calendar,
@@ -226,7 +196,7 @@ class WatchService:
                 secret=self.channel_secret(watch_id),
                 ttl_seconds=TTL_SECONDS,
             )
-        except (ConnectorError, GrantUnavailable, _NotCurrent) as error:
+        except (ConnectorError, GrantUnavailable, NotCurrent) as error:
             log.info("watch not opened: grant=%s, polled instead (%s)", gid, type(error).__name__)
             return 0
         older = [w for w in self.store.of_user(uid) if w.calendar_mark == mark]
@@ -246,9 +216,9 @@ class WatchService:
         closed = 0
         try:
             if connector is not None:
-                token = self._token(record.uid, record.gid, refresh)
+                token = self.token(record.uid, record.gid, refresh)
                 closed = int(connector.stop_watch(token, record.watch_id, record.resource_id))
-        except (ConnectorError, GrantUnavailable, _NotCurrent) as error:
+        except (ConnectorError, GrantUnavailable, NotCurrent) as error:
             log.info("watch not stopped at the provider (%s); it lapses", type(error).__name__)
         self.store.remove(record)
         return closed
@@ -276,97 +246,16 @@ class WatchService:
             started, stopped = started + more, stopped + fewer
         return f"channels opened {started}, stopped {stopped}"
 
-    # -- notifications ------------------------------------------------------------------------
-    def receive(
-        self, provider: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
-    ) -> Outcome:
-        """One webhook request. Raises `UnknownProvider`, `NotificationRefused` (4xx)."""
-        connector = self.connectors.get(provider)
-        if connector is None:
-            raise UnknownProvider(provider)
-        read = connector.read_notification(headers, body, query)
-        if isinstance(read, Handshake):
-            return Outcome(200, read)
-        statuses = [self._one(connector, note) for note in read]
-        return Outcome(max(statuses) if statuses else 204)
-
-    def _one(self, connector: Connector, note: Notification) -> int:
-        if not WATCH_ID.match(note.watch_id):
-            return 403  # never one of ours
-        ours = hmac.compare_digest(
-            note.secret.encode(), self.channel_secret(note.watch_id).encode()
-        )
-        if not ours:
-            return 403
-        record = self.store.get(note.watch_id)
-        if record is None or record.provider != connector.name:
-            if note.state != "sync":  # a sync may come before `start` has stored its channel
-                self.executor.submit(self._quietly, self._stop_unknown, connector, note)
-            return 202
-        if note.number is not None and not self.store.newer(note.watch_id, note.number):
-            return 202  # a duplicate or an older message: the newer one did the work
-        if note.state == "sync":
-            return 202
-        if self.store.claim_refresh(note.watch_id, CLAIM_MILLISECONDS):
-            self.executor.submit(self._quietly, self._refresh, record)
-        return 202
-
-    def _stop_unknown(self, connector: Connector, note: Notification) -> None:
-        """A channel of ours the gateway no longer knows (its record went): stop it with
-        the grant its id names, or else any live grant of the same provider (a channel
-        belongs to the OAuth client, not to one grant)."""
-        time.sleep(UNKNOWN_GRACE_SECONDS)
-        if self.store.get(note.watch_id) is not None:
-            return  # it was being stored as its first notification came
-        named = WATCH_ID.match(note.watch_id)
-        grants = [named.groups()] if named else []
-        for watch_id in self.store.expiring_before(float("inf"), limit=20):
-            other = self.store.get(watch_id)
-            if other is not None and other.provider == connector.name:
-                grants.append((other.uid, other.gid))
-        for uid, gid in grants:
-            try:
-                token = self.grants.access_token(uid, gid)
-                connector.stop_watch(token, note.watch_id, note.resource_id)
-                log.info("an unknown channel was stopped")
-                return
-            except (ConnectorError, GrantUnavailable):
-                continue
-
-    def _refresh(self, record: WatchRecord) -> None:
-        """Read the calendar's days again: once after a burst of notifications, and while
-        they keep coming, at most once per MIN_REFRESH_SECONDS."""
-        watch_id = record.watch_id
-        time.sleep(self.debounce_seconds)
-        while True:
-            try:
-                while True:
-                    started = time.monotonic()
-                    self.store.take_dirty(watch_id)  # what came so far, this read covers
-                    self.store.hold_refresh(watch_id, CLAIM_MILLISECONDS)
-                    slots = self.wanted(record.uid).get(record.calendar_mark, ("", "", []))[2]
-                    self.freebusy.refresh_slots(record.uid, record.gid, slots)
-                    if not self.store.take_dirty(watch_id):
-                        break
-                    spent = time.monotonic() - started
-                    time.sleep(max(self.debounce_seconds, MIN_REFRESH_SECONDS - spent))
-            finally:
-                self.store.release_refresh(watch_id)
-            # a notification between the last look and the release: claim it again
-            if not self.store.take_dirty(watch_id):
-                return
-            if not self.store.claim_refresh(watch_id, CLAIM_MILLISECONDS):
-                return
-
     # -- inside --------------------------------------------------------------------------------
-    def _token(self, uid: str, gid: str, refresh: bool) -> str:
+    def token(self, uid: str, gid: str, refresh: bool = True) -> str:
+        """An access token of the grant; without `refresh`, only a current one."""
         if refresh:
             return self.grants.access_token(uid, gid)
         tokens = self.grants.tokens_if_readable(uid, gid)
         if tokens is None or not tokens.access_token:
-            raise _NotCurrent("no access token")
+            raise NotCurrent("no access token")
         if (tokens.expires_at or 0) < time.time() + TOKEN_MARGIN_SECONDS:
-            raise _NotCurrent("the access token is due for a refresh")
+            raise NotCurrent("the access token is due for a refresh")
         return tokens.access_token
 
     def _lock_of(self, uid: str) -> threading.Lock:
@@ -374,11 +263,10 @@ class WatchService:
             return self._user_locks.setdefault(uid, threading.Lock())
 
     @staticmethod
-    def _quietly(work: Callable[..., object], *args: object) -> None:
+    def quietly(work: Callable[..., object], *args: object) -> None:
+        """Run `work`; a failure is one log line (a background task, or one a request must
+        not fail on), never a trace."""
         try:
             work(*args)
         except Exception as error:  # a background task: one line, never a trace
             log.warning("watch task failed (%s)", type(error).__name__)
-
-
-__all__ = ["NotificationRefused", "Outcome", "UnknownProvider", "WatchService"]
