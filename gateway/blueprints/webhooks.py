@@ -9,6 +9,7 @@ logged. Counted per provider name against a rate limit shared through Redis; CSR
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -22,12 +23,12 @@ webhooks = Blueprint("webhooks", __name__)
 
 WEBHOOK_RATE_LIMIT = "300/second;20000/minute"  # per provider: a storm, not an outage
 MAX_NOTIFICATION_BYTES = 64 * 1024  # Google's bodies are empty; a batch of Graph's is small
-MAX_NAME = 64
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a configured provider's name
 
 
 @webhooks.post("/webhooks/<provider>")
 def notification(provider: str) -> Any:
-    if len(provider) > MAX_NAME or not provider.isalnum():
+    if not PROVIDER_NAME.match(provider):
         return error_response(404, "not_found", "No such webhook.")
     refused = current_app.extensions["gateway_limiter"].hit(
         f"webhook:{provider}", WEBHOOK_RATE_LIMIT
