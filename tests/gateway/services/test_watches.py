@@ -204,7 +204,7 @@ def test_unbinding_stops_the_channel_and_an_unknown_channel_is_stopped(
 def test_revocation_and_erasure_stop_every_channel(
     app: Flask, hosts: Hosts, emulator: Any, ending: str
 ) -> None:
-    uid, gid, _ = watched(app, emulator, hosts)
+    uid, gid, channel = watched(app, emulator, hosts)
     services = app.extensions["gateway"]
     if ending == "revocation":
         services.revocation.revoke_grant(uid, gid, reason="user", actor=uid)
@@ -212,6 +212,15 @@ def test_revocation_and_erasure_stop_every_channel(
         services.privacy.erase(uid, actor=uid)
     assert not live_channels(emulator)  # stopped before the tokens went, not lapsed
     assert emulator.client.calls().get("google.channels_stop", 0) >= 1
+    assert services.watches.store.expiring_before(float("inf")) == []
+
+    calls = emulator.client.calls()
+    late = app.test_client().post("/webhooks/google", headers=notification(app, channel, 99))
+    assert late.status_code == 202  # a late notification after the ending changes nothing
+    time.sleep(2.5)  # past the grace an unknown channel is given
+    after = emulator.client.calls()
+    for endpoint in ("google.freebusy", "google.token", "google.watch"):
+        assert after.get(endpoint, 0) == calls.get(endpoint, 0), endpoint
 
 
 def test_the_renewal_job_replaces_a_channel_about_to_lapse(
