@@ -32,6 +32,9 @@ from typing import Any, ClassVar, Literal
 Addressing = Literal["listed", "mailbox", "none"]
 # What a grant of this provider holds: OAuth tokens, an app password, a secret feed URL.
 Credential = Literal["oauth_token", "app_password", "feed_url", "none"]
+# How the provider tells of a change in a calendar: not at all (the gateway polls), or by
+# posting to the gateway's webhook on a channel the gateway opened for that calendar.
+WatchKind = Literal["none", "channel"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Capabilities:
     `batch_size` calendars go into one free/busy call, over at most `window_limit`;
     `can_revoke`: the provider has a revocation endpoint (else the person is told where to
     remove the app); `sign_in`: it signs people in; `calendars`: it backs rooms.
+    `watch`: how it tells of changes ("channel": `start_watch` and friends work), and
+    `watch_scopes`: a grant holding any one of these may open a channel (a narrower grant
+    is polled).
     """
 
     sign_in: bool
@@ -50,6 +56,12 @@ class Capabilities:
     batch_size: int = 0
     window_limit: timedelta = timedelta(0)
     addressing: Addressing = "none"
+    watch: WatchKind = "none"
+    watch_scopes: frozenset[str] = frozenset()
+
+    def can_watch(self, granted: frozenset[str]) -> bool:
+        """Whether a grant with `granted` scopes may open a channel on its calendars."""
+        return self.watch != "none" and bool(self.watch_scopes & granted)
 
 
 SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)
@@ -281,6 +293,48 @@ class Identity:
     tokens: TokenSet | None = field(default=None, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class WatchStarted:
+    """A channel the provider opened: its id (the gateway's choice), the provider's id of
+    the watched resource (needed to stop it) and when it expires (seconds since the epoch)."""
+
+    watch_id: str
+    resource_id: str
+    expires_at: float
+
+
+# What a notification says of its calendar: "sync" (the channel is open, nothing changed),
+# "changed", "gone" (the calendar no longer exists), "missed" (notifications were lost:
+# read again), "reauthorize" (renew the channel with a fresh token), "removed" (the
+# provider closed the channel: open another).
+NotificationState = Literal["sync", "changed", "gone", "missed", "reauthorize", "removed"]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification, as plain values: which channel, what it says, the secret it
+    carries (checked by the gateway in constant time) and its message number, where the
+    provider numbers them (a repeated or older number is a duplicate). Never event data."""
+
+    watch_id: str
+    state: NotificationState
+    secret: str = field(default="", repr=False)
+    resource_id: str = ""
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What to answer a provider checking the webhook before it opens a channel."""
+
+    body: str
+    content_type: str = "text/plain"
+
+
+class NotificationRefused(ValueError):
+    """A request to the webhook that is no notification of this provider (4xx)."""
+
+
 class Connector(ABC):
     """A provider. Subclasses implement `begin`, `complete` and `from_config`, and, when
     their `capabilities` say they back rooms, `refresh`, `list_calendars` and `free_busy`.
@@ -361,3 +415,30 @@ class Connector(ABC):
     def forget_grant(self, grant: str) -> None:
         """The grant ended (revoked, erased, refused): keep nothing of it in memory."""
         return None  # a connector that keeps nothing per grant has nothing to drop
+
+    # -- watches: providers whose capabilities.watch is "channel" ---------------------------
+    def start_watch(
+        self,
+        access_token: str,
+        calendar_id: str,
+        *,
+        watch_id: str,
+        address: str,
+        secret: str,
+        ttl_seconds: int,
+    ) -> WatchStarted:
+        """Open a channel: the provider posts to `address` when `calendar_id` changes,
+        carrying `secret`. Raises `ScopeRefused` when the grant may not watch,
+        `AccessRefused` on 401, `ProviderUnavailable` otherwise."""
+        raise NotImplementedError(f"{self.name} has no channels")
+
+    def stop_watch(self, access_token: str, watch_id: str, resource_id: str) -> bool:
+        """Close a channel; True when the provider closed it or knew it no more."""
+        raise NotImplementedError(f"{self.name} has no channels")
+
+    def read_notification(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> list[Notification] | Handshake:
+        """The notifications one webhook request carries (or the handshake to answer).
+        Raises `NotificationRefused` for anything else."""
+        raise NotificationRefused(f"{self.name} sends no notifications")

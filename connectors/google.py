@@ -4,7 +4,8 @@ Grants (calendar scopes) keep Google's refresh token, which does not rotate. Ref
 through google-auth's `Credentials`; revocation through the discovery document's RFC 7009
 `revocation_endpoint` (PROTOCOLS.md §1.3, §1.5, §1.8, §1.9); the token endpoint's
 transport and error mapping are connectors/google_tokens.py's. Calendars (calendarList.list
-and freebusy.query) are connectors/google_calendar.py's.
+and freebusy.query) are connectors/google_calendar.py's; push channels (events.watch,
+channels.stop, notifications) connectors/google_watch.py's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from connectors.google_tokens import (
     oauth_error,
     refresh_error,
 )
+from connectors.google_watch import WATCH_SCOPES, GoogleWatchApi
 from connectors.oidc import OidcConfig, OidcConnector
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
@@ -51,7 +53,7 @@ GOOGLE_API_BASE = "https://www.googleapis.com"
 log = logging.getLogger(__name__)
 
 
-class GoogleConnector(GoogleCalendarApi, OidcConnector):
+class GoogleConnector(GoogleCalendarApi, GoogleWatchApi, OidcConnector):
     """Google sign-in; calendar scopes are added incrementally (include_granted_scopes)."""
 
     kind = "google"
@@ -64,6 +66,8 @@ class GoogleConnector(GoogleCalendarApi, OidcConnector):
         batch_size=50,  # freeBusy items per call
         window_limit=timedelta(days=60),  # Google refuses past ~90 days (PROTOCOLS §1.7)
         addressing="listed",
+        watch="channel",  # events.watch (connectors/google_watch.py)
+        watch_scopes=WATCH_SCOPES,
     )
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ from gateway.services.revocation import RevocationService
 from gateway.services.rooms import RoomService
 from gateway.services.signin import SignInService
 from gateway.services.tombstones import Tombstones
+from gateway.services.watch_notices import WatchNotices
+from gateway.services.watches import WatchService
 from gateway.storage import answers, keys
 from gateway.storage.access_log import AccessLog
 from gateway.storage.api_clients import ApiClientStore
@@ -70,6 +73,7 @@ from gateway.storage.sessions import RedisSessionInterface, UserSessions
 from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
+from gateway.storage.watches import WatchStore
 from gateway.storage.wrapped_keys import WrappedKeyStore
 from gateway.tracing_otel import install_tracing
 from scopes import load_catalogue
@@ -171,6 +175,7 @@ def build_services(
     disk_scrub = DiskScrub(ScrubStore(client), settings.disk_scrub_seconds)
     grant_endings = GrantEndings()  # in-process caches of an ended grant drop it
     grant_losses = GrantEndings()  # a grant ended without its owner: its host is told
+    grant_closing = GrantEndings()  # a grant about to end: its provider channels close
 
     account_mark = _account_marker(lasting)
     grants = GrantService(
@@ -195,6 +200,7 @@ def build_services(
         scrub=disk_scrub.request,
         unbind=[rooms.unbind_grant],
         tombstones=Tombstones(TombstoneLog(_tombstone_dir(settings))),
+        closing=grant_closing,
     )
     consent = ConsentService(
         catalogue,
@@ -253,6 +259,18 @@ def build_services(
         ),
         grant_endings=grant_endings,
     )
+    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
+    watches = WatchService(
+        WatchStore(client),
+        grants,
+        rooms,
+        connectors.calendars(),
+        _stable_secret(stable, "watch-channel-secret"),
+        settings.public_url,
+        closing=grant_closing,
+    )
+    # a notification: checked, then its calendar read again, debounced (watch_notices.py)
+    notices = WatchNotices(WatchStore(client), watches, freebusy)
     health = ConnectionHealth(
         grants,
         rooms,
@@ -295,6 +313,8 @@ def build_services(
         embedded_redis=embedded,
         disk_scrub=disk_scrub,
         health=health,
+        watches=watches,
+        watch_notices=notices,
     )
 
 
@@ -331,6 +351,7 @@ def _register_blueprints(app: Flask) -> None:
     from gateway.blueprints.privacy import privacy
     from gateway.blueprints.register import register
     from gateway.blueprints.rooms import rooms
+    from gateway.blueprints.webhooks import webhooks
     from gateway.blueprints.well_known import well_known
 
     app.register_blueprint(pages)
@@ -348,6 +369,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)
     app.register_blueprint(well_known)
+    app.register_blueprint(webhooks)
+    csrf.exempt(webhooks)  # providers post notifications; each is checked by its secret
     csrf.exempt(api_v1)  # it checks CSRF itself for session callers, not for Bearer ones
     csrf.exempt("gateway.blueprints.auth.form_post_callback")
     # sends back a receipt only if this gateway signed it, changes nothing, reads no session
@@ -384,6 +407,20 @@ def _lasting_secret(stable: StableSecrets, settings: Settings) -> Callable[[], s
             if not found:
                 initial = settings.oldest_secret_key.encode()
                 found.append(stable.get("lasting-secret", initial).decode())
+            return found[0]
+
+    return read
+
+
+def _stable_secret(stable: StableSecrets, name: str) -> Callable[[], bytes]:
+    """A random secret stored once under `name`, read from Redis on first use."""
+    lock = threading.Lock()
+    found: list[bytes] = []
+
+    def read() -> bytes:
+        with lock:
+            if not found:
+                found.append(stable.get(name, secrets.token_bytes(32)))
             return found[0]
 
     return read

@@ -50,6 +50,8 @@ class Services:
     embedded_redis: Any = None
     disk_scrub: Any = None  # services/disk_scrub.py
     health: Any = None  # services/connection_health.py
+    watches: Any = None  # services/watches.py: provider channels on bound calendars
+    watch_notices: Any = None  # services/watch_notices.py: what a notification does
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""

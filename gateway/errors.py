@@ -43,7 +43,7 @@ from gateway.storage.errors import StorageUnreachable as StorageUnreachable
 
 log = logging.getLogger(__name__)
 
-API_PREFIXES = ("/v1/", "/healthz", "/readyz")
+API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/webhooks/")
 # Every "storage is not answering" 503 says when to try again: soon. A Redis restart or a
 # Sentinel failover lasts seconds (deploy/REDIS.md), and a client that honours the header
 # must be back as soon as storage is.

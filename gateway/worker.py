@@ -75,10 +75,14 @@ def gateway_jobs(found: Services) -> list[Job]:
         reconnect_counts.write(found.redis, grants, rooms, time.time())
         return f"grants needing reconnect {grants}, rooms {rooms}"
 
+    def renew_watches() -> str:
+        return str(found.watches.renew(lambda: {r.host for r in found.rooms.all() if r.host}))
+
     return registry(
         sweep_retention=sweep_retention,
         refresh_idle_grants=refresh_idle_grants,
         count_reconnects=count_reconnects,
+        renew_watches=renew_watches,
     )
 
 

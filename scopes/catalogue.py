@@ -174,6 +174,9 @@ class ScopeEntry(Text):
     echoed: bool = True
     # Other spellings the provider uses for it in `scope` (Google's long userinfo forms).
     echoed_as: tuple[str, ...] = ()
+    # What served in its place under an earlier consent version: a grant holding that one
+    # instead stays usable (Google's calendar.freebusy: polled, never watched).
+    earlier: tuple[str, ...] = ()
 
     @field_validator("source")
     @classmethod
@@ -273,7 +276,10 @@ class Purpose(Activity):
         return tuple(
             e.scope
             for e in self._entries(provider_kind)
-            if e.echoed and e.scope not in have and not have.intersection(e.echoed_as)
+            if e.echoed
+            and e.scope not in have
+            and not have.intersection(e.echoed_as)
+            and not have.intersection(e.earlier)
         )
 
     def is_usable(self, provider_kind: ProviderKind, granted: Iterable[str]) -> bool:

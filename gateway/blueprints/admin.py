@@ -172,6 +172,7 @@ def room(room_id: str) -> str:
         room=shown,
         binding=found.rooms.binding(room_id),
         titles=_titles(),
+        updates=found.watches.room_updates(room_id),
     )
 
 

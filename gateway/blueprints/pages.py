@@ -13,6 +13,7 @@ from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.services.endings import explain
 from gateway.services.receipts import in_zone
 from gateway.services.room_hours import time_zones
+from gateway.services.watches import UPDATES
 
 pages = Blueprint("pages", __name__)
 
@@ -95,6 +96,10 @@ def account() -> Response | str:
         ],
         is_admin=is_admin(),
         bindings=found.rooms.bindings_of(user.id),
+        # watched or polled, per calendar, and the grants offered the consent that watches
+        updates=found.watches.updates_of(user.id),
+        update_texts=UPDATES,
+        upgradable=found.watches.upgradable(user.id),
         reconnect_ids={r.grant_id for r in found.health.needing_reconnect(user.id)},
         restricted=found.privacy.restricted_since(user.id) is not None,
         disk=found.disk_scrub.of_receipts(found.revocation.receipts(user.id)[:5]),

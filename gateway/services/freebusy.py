@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.base import Connector
@@ -335,6 +335,22 @@ class FreeBusyService:
             for api in self.apis.values():
                 api.forget_grant(need.gid)
         return need.active
+
+    def refresh_slots(self, uid: str, gid: str, slots: Sequence[tuple[str, str]]) -> int:
+        """A provider said the calendar behind these (room, version) slots changed: their
+        cached days go, and so do the answers holding them; the days from yesterday on are
+        read again now (services/watches.py). How many days were read again."""
+        dropped = self.cache.drop_days(uid, gid, slots)
+        self.cache.bump_answers(settled=False)
+        horizon = datetime.now(UTC).date() - timedelta(days=1)
+        days = {d for found in dropped.values() for d in map(date.fromisoformat, found)}
+        days = {d for d in days if d >= horizon}
+        record = self.grants.get(uid, gid)
+        if not days or record is None or record.status != ACTIVE:
+            return 0
+        need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
+        self.fetcher.fetch_all({gid: need})
+        return len(days)
 
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy

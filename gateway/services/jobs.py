@@ -8,6 +8,10 @@
 |                       |        |                    | days (services/connection_health.py)
 | `count-reconnects`    | 5 min  | at once            | count grants and rooms needing reconnect,
 |                       |        |                    | for /metrics (storage/reconnect_counts.py)
+| `renew-watches`       | hour   | 10 min past        | replace provider channels about to
+|                       |        |                    | lapse, open those that failed (polled
+|                       |        |                    | until then), stop unbound ones
+|                       |        |                    | (services/watches.py)
 
 A period of a job runs once across every worker process and machine: huey's scheduler in
 each worker enqueues a tick of each job (every minute), and the tick that claims the
@@ -66,12 +70,14 @@ def registry(
     sweep_retention: Callable[[], str],
     refresh_idle_grants: Callable[[], str],
     count_reconnects: Callable[[], str],
+    renew_watches: Callable[[], str],
 ) -> list[Job]:
     """The gateway's jobs (the table above), given what each one calls."""
     return [
         Job("retention", 24 * 3600, 3 * 3600 + 17 * 60, sweep_retention),
         Job("refresh-idle-grants", 3600, 5 * 60, refresh_idle_grants),
         Job("count-reconnects", 5 * 60, 0, count_reconnects),
+        Job("renew-watches", 3600, 10 * 60, renew_watches),
     ]
 
 

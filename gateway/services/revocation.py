@@ -40,7 +40,7 @@ from gateway import metrics
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
 from gateway.services.disk_scrub import DiskStatus
-from gateway.services.grants import GrantService
+from gateway.services.grants import GrantEndings, GrantService
 from gateway.services.tombstones import Tombstones
 from gateway.storage.audit import AuditTrail
 from gateway.storage.errors import StorageFull
@@ -98,6 +98,7 @@ class RevocationService:
         scrub: Callable[[], DiskStatus] | None = None,
         unbind: Sequence[UnbindHook] = (),
         tombstones: Tombstones | None = None,
+        closing: GrantEndings | None = None,
     ) -> None:
         self.store = store
         self.receipt_store = receipts
@@ -107,6 +108,9 @@ class RevocationService:
         self.signer = signer
         # remove the room bindings that used an ended grant (RoomService.unbind_grant)
         self.unbind_hooks: list[UnbindHook] = list(unbind)
+        # told of a grant about to end while its tokens can still be read: its provider
+        # channels are stopped (services/watches.py)
+        self.closing = closing
         # asks for the deleted data to leave Redis's disk (services/disk_scrub.py)
         self.scrub = scrub
         # remembers each ending outside Redis, against restores (services/tombstones.py)
@@ -131,6 +135,8 @@ class RevocationService:
         had_tokens = record.wrapped_key is not None
         # 1. the provider, while the tokens can still be read
         provider_result = self.store.provider_result(uid, gid)
+        if had_tokens and self.closing is not None:
+            self.closing.announce(uid, gid, contained=True)
         if had_tokens:
             if tell_provider is None:
                 tell_provider = not self._other_live_grants(uid, gid, record.provider)

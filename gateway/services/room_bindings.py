@@ -50,6 +50,8 @@ class RoomBindings:
         # (provider, subject) -> a keyed hash: what a primary-calendar binding keeps of its
         # account, so that reconnecting it after the provider ended the grant restores it
         self.account_mark = account_mark
+        # told the host's uid after any of their rooms' calendars changed (services/watches.py)
+        self.observers: list[Callable[[str], None]] = []
 
     def bind(self, uid: str, room_id: str, gid: str, calendar: str = PRIMARY) -> BindingView:
         """Back a room `uid` hosts by `calendar` ("primary", a listed calendar id, or a
@@ -171,6 +173,7 @@ class RoomBindings:
             detail["calendars_left"] = left
         self.audit.record(actor=actor, action="room.unbind", subject=uid, detail=detail)
         security_event("room.unbind", "success", actor=actor, subject=room_id, reason=action)
+        self._tell(uid)
         return True
 
     def _changed(self, uid: str, room_id: str, actor: str, change: str, gid: str) -> None:
@@ -180,6 +183,11 @@ class RoomBindings:
         )
         if change != "replace-grant":
             security_event("room.bind", "success", actor=actor, subject=room_id, grant=gid)
+        self._tell(uid)
+
+    def _tell(self, uid: str) -> None:
+        for observer in self.observers:
+            observer(uid)
 
     def _written(
         self, room: Room, uid: str, room_id: str, version: str, record: GrantRecord

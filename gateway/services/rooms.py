@@ -185,6 +185,10 @@ class RoomService:
     def rebind_grant(self, uid: str, old_gid: str, new_gid: str, actor: str) -> int:
         return self.calendar_bindings.rebind_grant(uid, old_gid, new_gid, actor)
 
+    def on_calendars_changed(self, observer: Callable[[str], None]) -> None:
+        """Call `observer(uid)` after any calendar behind a room of host `uid` changed."""
+        self.calendar_bindings.observers.append(observer)
+
     def binding(self, room_id: str) -> Binding | None:
         """The room's first readable calendar (see `bindings` for all of them)."""
         return self.reader.binding(room_id)

@@ -133,6 +133,29 @@ class FreeBusyCache:
         )
         return bool(written)
 
+    def drop_days(
+        self, uid: str, gid: str, slots: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        """Delete the cached days of these (room, version) slots of a grant (their calendar
+        changed at the provider); which days each had."""
+        prefixes = {
+            f"{keys.user_tag(uid)}:fb:{gid}:{room}:{version}:": (room, version)
+            for room, version in slots
+        }
+        index = keys.grant_cached(uid, gid)
+        dropped: dict[tuple[str, str], set[str]] = {}
+        doomed: list[str] = []
+        for name in map(str, self.client.smembers(index)):
+            head, _, day = name.rpartition(":")
+            slot = prefixes.get(head + ":")
+            if slot is not None:
+                dropped.setdefault(slot, set()).add(day)
+                doomed.append(name)
+        if doomed:
+            self.client.delete(*doomed)
+            self.client.srem(index, *doomed)
+        return dropped
+
     def lock(self, uid: str, gid: str, milliseconds: int) -> str | None:
         holder = secrets.token_urlsafe(9)
         taken = self.client.set(fetch_lock(uid, gid), holder, nx=True, px=milliseconds)

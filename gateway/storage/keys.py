@@ -51,6 +51,11 @@ the user's index set, so "delete everything of this user" is exact.
                                        (storage/job_runs.py)
     gw:job:<job>:last-failure   string UNIX time a scheduled job last failed or died
     gw:{jobs}:...               the job queue and its once-per-period ledger (storage/jobs.py)
+    gw:watch:{WID}              hash   a provider push channel: uid, gid, provider, keyed hash
+                                       of the calendar, resource id, expiry, last message
+                                       number; in the owner's index (storage/watches.py)
+    gw:{u:UID}:watches          set    the user's channel ids
+    gw:watches:expiry           zset   channel id -> expiry (the renewal job's list)
     gw:receipt-keys             hash   "current" -> kid of the Ed25519 key signing receipts;
                                        "kid:<kid>" -> when it was made; the private keys
                                        sealed in gw:stable-secrets (storage/receipt_keys.py)

@@ -52,7 +52,9 @@ def test_every_selected_label_value_is_one_the_gateway_exports(client: Any) -> N
     exported = exported_labels(client)
     jobs = {
         job.name
-        for job in registry(sweep_retention=str, refresh_idle_grants=str, count_reconnects=str)
+        for job in registry(
+            sweep_retention=str, refresh_idle_grants=str, count_reconnects=str, renew_watches=str
+        )
     }
     checked = 0
     for name, rule in alert_rules().items():
@@ -82,7 +84,9 @@ def test_every_selected_label_value_is_one_the_gateway_exports(client: Any) -> N
 
 def test_every_job_has_a_late_and_a_never_ran_alert_longer_than_its_period() -> None:
     rules = alert_rules()
-    for job in registry(sweep_retention=str, refresh_idle_grants=str, count_reconnects=str):
+    for job in registry(
+        sweep_retention=str, refresh_idle_grants=str, count_reconnects=str, renew_watches=str
+    ):
         on_task = [
             rule
             for rule in rules.values()

@@ -66,7 +66,7 @@ def test_a_host_gives_consent_and_binds_a_room_in_a_browser(
     page.wait_for_url(live_gateway + "/account")
 
     page.click("#offer-room-availability-google")
-    assert "calendar.freebusy" in page.inner_text("#scopes")
+    assert "calendar.events.freebusy" in page.inner_text("#scopes")
     page.click("#give-consent")
     page.check('input[name="account"][value="alice@example.com"]')
     page.click("#allow")  # every box left ticked

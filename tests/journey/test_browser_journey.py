@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "journey"
-FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+FREEBUSY = "https://www.googleapis.com/auth/calendar.events.freebusy"  # consent version 2
 PLANTED = "Quarterly layoffs planning"
 HOST, COLLEAGUE = "alice@example.com", "carol@contoso.example"
 

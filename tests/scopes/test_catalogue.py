@@ -30,13 +30,15 @@ CATALOGUE = load_catalogue()
 PURPOSES = {p.id: p for p in CATALOGUE.purposes}
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache/documents/calendar.v3.json"
 FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+EVENTS_FREEBUSY = "https://www.googleapis.com/auth/calendar.events.freebusy"
 CALENDARLIST = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 
 # Each consent text version, pinned to the digest of its exact text: editing a text without
 # bumping its version fails here, because people consented to the old words.
 CONSENT_TEXTS = {
     ("sign-in", "1"): "ec236402cdd4c97f27d41608b0066b8654e6bec4942423b9bac45cc354af66f6",
-    ("room-availability", "1"): "2f1c2d7cfdec40b7f4fba7e29c955dfca32eace19354b1a3b3436034752ae3da",
+    # version 1 (calendar.freebusy; such grants are polled) was 2f1c2d7c...52ae3da
+    ("room-availability", "2"): "b7bec6d32dd93d12d11ab5164bdd6bf542ca83e823a618d89ecb1c50c0082365",
     ("calendar-choice", "1"): "84f51b3d274f8d3dfa733e74eb03cd8076409b3f0f4b253599ef3cb0e43090b2",
 }
 
@@ -149,7 +151,11 @@ def test_consent_text_versions_are_pinned_to_their_text() -> None:
 
 def test_room_availability_asks_for_the_narrowest_scopes() -> None:
     purpose = PURPOSES["room-availability"]
-    assert purpose.scopes_for("google") == (FREEBUSY,)
+    # free/busy and a push channel (events.watch): the narrowest scope that allows both
+    assert purpose.scopes_for("google") == (EVENTS_FREEBUSY,)
+    both = google_methods()["freebusy.query"] & google_methods()["events.watch"]
+    fewest = min(len(google_methods_allowing(s)) for s in both)
+    assert {s for s in both if len(google_methods_allowing(s)) == fewest} == {EVENTS_FREEBUSY}
     assert narrowest_google_scopes("freebusy.query") == {FREEBUSY}
     assert google_methods_allowing(FREEBUSY) == {"freebusy.query"}
     assert purpose.scopes_for("microsoft") == ("Calendars.ReadBasic", "offline_access")
@@ -185,7 +191,10 @@ def test_sign_in_asks_only_for_openid_email_and_profile() -> None:
 def test_required_scopes_leave_out_what_microsoft_never_echoes() -> None:
     purpose = PURPOSES["room-availability"]
     assert purpose.required_scopes("microsoft") == ("Calendars.ReadBasic",)
-    assert purpose.required_scopes("google") == (FREEBUSY,)
+    assert purpose.required_scopes("google") == (EVENTS_FREEBUSY,)
+    # a grant under consent version 1 holds calendar.freebusy: still usable (polled)
+    assert purpose.is_usable("google", ["openid", FREEBUSY])
+    assert purpose.missing_scopes("google", ["openid"]) == (EVENTS_FREEBUSY,)
     # The token response of PROTOCOLS.md §2.2: no offline_access, yet usable.
     granted = ["Calendars.ReadBasic", "User.Read", "profile", "openid", "email"]
     assert purpose.is_usable("microsoft", granted)

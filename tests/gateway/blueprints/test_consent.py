@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 
 from gateway.storage import keys
 
-FREEBUSY = "https://www.googleapis.com/auth/calendar.freebusy"
+# what room availability asks Google for (consent version 2: free/busy and push channels)
+FREEBUSY = "https://www.googleapis.com/auth/calendar.events.freebusy"
 PURPOSE = "room-availability"
 
 

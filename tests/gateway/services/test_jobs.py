@@ -24,10 +24,19 @@ def runner(client: redis.Redis, at: float) -> JobRunner:
 def test_the_registry_says_what_runs_when() -> None:
     jobs = {
         job.name: job
-        for job in registry(sweep_retention=str, refresh_idle_grants=str, count_reconnects=str)
+        for job in registry(
+            sweep_retention=str,
+            refresh_idle_grants=str,
+            count_reconnects=str,
+            renew_watches=str,
+        )
     }
     assert (jobs["retention"].every_seconds, jobs["retention"].offset_seconds) == (DAY, 11820)
     assert (jobs["refresh-idle-grants"].every_seconds,) == (HOUR,)
+    assert (jobs["renew-watches"].every_seconds, jobs["renew-watches"].offset_seconds) == (
+        HOUR,
+        600,
+    )
     # the count behind the reconnect alert: fresh within 5 minutes, due at once
     assert (jobs["count-reconnects"].every_seconds, jobs["count-reconnects"].offset_seconds) == (
         300,
