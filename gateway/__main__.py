@@ -242,7 +242,7 @@ def main() -> int:
             )
     redis_shown = redact_url(settings.redis_url) if settings.redis_url else None
     print("  Redis: " + (redis_shown or "embedded, data in " + str(data_dir / "redis")))
-    print(f"  Worker (background jobs: retention, idle-grant refresh): pid {worker.pid}")
+    print(f"  Worker (the background jobs of gateway/services/jobs.py): pid {worker.pid}")
     if emulator is not None:
         print(f"  Provider emulator on {redact_url(emulator.url)} (CA bundle {emulator.ca_path})")
         print(

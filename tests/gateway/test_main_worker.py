@@ -31,7 +31,7 @@ def test_the_gateway_runs_a_worker_and_stops_it(how: signal.Signals, tmp_path: P
     gateway = Gateway(tmp_path / "var", tmp_path / "gateway.log")
     gateway.wait_until_ready()
     worker = worker_of(gateway)
-    assert f"Worker (background jobs: retention, idle-grant refresh): pid {worker.pid}" in (
+    assert f"Worker (the background jobs of gateway/services/jobs.py): pid {worker.pid}" in (
         gateway.output()
     )
     wait_for_line(gateway, "worker started: retention, refresh-idle-grants")
