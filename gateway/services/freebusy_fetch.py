@@ -96,6 +96,18 @@ class GrantFetcher:
         waiting = self.deadline_seconds if wait_seconds is None else wait_seconds
         wait(futures, timeout=max(0.0, min(waiting, deadline - time.monotonic())))
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no fetch of this process is under way (a cold request's fetch goes on
+        after its answer: tests, a graceful stop); False when `timeout` passed first."""
+        until = time.monotonic() + timeout
+        while True:
+            with self._inflight_lock:
+                running = list(self._inflight.values())
+            if not running:
+                return True
+            if not running[0].wait(timeout=max(0.0, until - time.monotonic())):
+                return False
+
     def refresh(self, need: GrantNeed) -> bool:
         """A background refresh of one grant's expired days under the full deadline; a
         fetch another process holds the lock for is left to it (nothing waits here).
