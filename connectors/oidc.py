@@ -15,19 +15,8 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.base import (
-    SIGN_IN_ONLY,
-    AuthRequest,
-    Connector,
-    Identity,
-    OAuthClientConfig,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    Setting,
-    SettingError,
-    TokenSet,
-)
+from connectors.base import Connector
+from connectors.capabilities import SIGN_IN_ONLY
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -36,6 +25,15 @@ from connectors.errors import (
 )
 from connectors.http import DEFAULT_TIMEOUT, ProviderSession, environment_proxies, get_json
 from connectors.id_token import JwksCache, validate_id_token
+from connectors.provider_spec import (
+    OAuthClientConfig,
+    ProviderConfig,
+    ProviderEnv,
+    ProviderSpec,
+    Setting,
+    SettingError,
+)
+from connectors.values import AuthRequest, Identity, TokenSet
 
 WELL_KNOWN = "/.well-known/openid-configuration"
 # Token-endpoint errors that say "try later", not "this request is wrong".

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from connectors import registry
-from connectors.base import ProviderConfig, SettingError
+from connectors.provider_spec import ProviderConfig, SettingError
 from gateway import secret_files
 from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.log_redaction import redact_url

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors import registry
-from connectors.base import CalendarInfo
 from connectors.errors import ConnectorError
+from connectors.values import CalendarInfo
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.room_model import BindingRefused, CalendarListUnavailable, InvalidCalendar
 from gateway.storage.grants import GrantRecord

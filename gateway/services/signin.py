@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import Connector, Identity
+from connectors.base import Connector
 from connectors.errors import (
     AuthorizationDenied,
     ConnectorError,
@@ -31,6 +31,7 @@ from connectors.errors import (
     ProviderUnavailable,
     TenantNotAllowed,
 )
+from connectors.values import Identity
 from gateway import metrics
 from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
