@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Self
 
 from connectors.base import Connector
 from connectors.errors import AuthorizationDenied
-from connectors.outbound import Allowlist, OutboundGuard
+from connectors.outbound_guard import Allowlist, OutboundGuard
 from connectors.provider_spec import (
     ProviderConfig,
     ProviderEnv,

@@ -14,7 +14,7 @@ import trustme
 from connectors.errors import AccessRefused, AuthorizationDenied, GrantInvalid
 from connectors.ics import IcsConnector
 from connectors.ics_feed import FEED_BYTES, typed_address
-from connectors.outbound import AddressRefused
+from connectors.outbound_guard import AddressRefused
 from connectors.values import CalendarBusy, TokenSet
 from tests.connectors.ics_events import (
     ALL_DAY_FEED,
