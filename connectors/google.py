@@ -34,7 +34,8 @@ from connectors.google_tokens import (
     refresh_error,
 )
 from connectors.google_watch import WATCH_SCOPES, GoogleWatchApi
-from connectors.oidc import OidcConfig, OidcConnector
+from connectors.oidc import OidcConnector
+from connectors.oidc_config import OidcConfig
 from connectors.provider_spec import ProviderConfig, ProviderEnv, ProviderSpec, Setting
 from connectors.values import TokenSet
 

@@ -13,7 +13,7 @@ import connectors
 from connectors import registry
 from connectors.google import GoogleConnector
 from connectors.microsoft_config import MicrosoftConfig
-from connectors.oidc import OidcConfig
+from connectors.oidc_config import OidcConfig
 from connectors.provider_spec import SettingError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,8 @@ CLIENT = ("emulator-client", "emulator-secret")
 NEW_PROVIDER = """
 from connectors.capabilities import Capabilities
 from connectors.provider_spec import ProviderEnv, ProviderSpec, Setting
-from connectors.oidc import OidcConfig, OidcConnector
+from connectors.oidc import OidcConnector
+from connectors.oidc_config import OidcConfig
 
 
 class FeedConnector(OidcConnector):
