@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from connectors.base import Connector, CredentialField
-from gateway.services.signin import SignInError
+from gateway.services.signin_errors import SignInError
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
 
