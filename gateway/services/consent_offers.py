@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from connectors.base import Connector
 from connectors.capabilities import CredentialField
-from gateway.services.signin import SignInError
+from gateway.services.signin_errors import SignInError
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
 
