@@ -10,6 +10,7 @@ token in `X-CSRFToken`, which `_authenticate` checks with Flask-WTF itself.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from gateway.api_reference import inline_markdown, readable_operations, schema_shape
 from gateway.blueprints.api_models import (
+    FreeBusyQuery,
     FreeBusyRequest,
     FreeBusyResponse,
     RoomList,
@@ -209,6 +211,53 @@ def freebusy() -> Any:
         caller(), query.rooms, query.time_min, query.time_max, query.granularity
     )
     return current_app.response_class(answer.encoded, mimetype="application/json")
+
+
+@api_v1.get("/v1/freebusy")
+@documented(
+    Operation(
+        summary="Busy time of many rooms, for a frontend that polls",
+        description="The same query and answer as the POST form, as query parameters "
+        "(`rooms` repeated or comma-separated). The answer has a strong `ETag`: send it back "
+        "in `If-None-Match` and the answer is *Not Modified*, with no body, until something "
+        "in it changed.",
+        query=FreeBusyQuery,
+        response=FreeBusyResponse,
+        errors=(400, 404, 503),
+    )
+)
+def freebusy_get() -> Any:
+    try:
+        query = FreeBusyRequest.model_validate(_freebusy_arguments())
+    except ValidationError as error:
+        return _invalid(error)
+    who = caller()
+    answer = services().freebusy.query(
+        who, query.rooms, query.time_min, query.time_max, query.granularity
+    )
+    # over the caller too: two callers' equal answers never share a validator
+    digest = hashlib.sha256(f"{who.kind}:{who.id}\n{answer.encoded}".encode()).hexdigest()
+    response = current_app.response_class(answer.encoded, mimetype="application/json")
+    response.set_etag(digest[:32])
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
+
+
+def _freebusy_arguments() -> dict[str, Any]:
+    """The query string as the POST body would say it: rooms repeated or comma-separated,
+    granularity a number when it is written as one (pydantic then names what is wrong)."""
+    found: dict[str, Any] = {}
+    for name in request.args:
+        values = request.args.getlist(name)
+        if name == "rooms":
+            found[name] = [r for value in values for r in value.split(",")]
+        elif len(values) != 1:
+            found[name] = values  # pydantic refuses a list where one value belongs
+        elif name == "granularity" and values[0].isascii() and values[0].isdigit():
+            found[name] = int(values[0])
+        else:
+            found[name] = values[0]
+    return found
 
 
 @api_v1.get("/v1/rooms/<room_id>/slots")
