@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from connectors import registry
+from connectors.outbound_guard import Allowlist
 from connectors.provider_spec import ProviderConfig
 from gateway import config_admins, config_keys, config_services, config_web, secret_files
 from gateway.config_admins import AdminRules
@@ -104,6 +105,8 @@ class Settings(AdminRules):
     smtp_from: str = "consent-gateway@localhost"
     # OpenTelemetry spans exported over OTLP/HTTP (gateway/tracing_otel.py); off by default
     otel_enabled: bool = False
+    # addresses let past the SSRF guard: CalDAV/ICS servers and API clients' webhooks
+    outbound_allowlist: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -198,6 +201,7 @@ class Settings(AdminRules):
             smtp_url=config_services.smtp_url(env),
             smtp_from=config_services.smtp_from(env, public_host),
             otel_enabled=flag(env, "GATEWAY_OTEL_ENABLED"),
+            outbound_allowlist=_outbound_allowlist(env),
         )
 
 
@@ -208,3 +212,12 @@ def _reject_unknown(env: Mapping[str, str]) -> None:
         guess = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
         hint = f" (did you mean {guess[0]}?)" if guess else ""
         raise ConfigError(f"{name} is not a known setting{hint}")
+
+
+def _outbound_allowlist(env: Mapping[str, str]) -> str:
+    text = env.get("GATEWAY_OUTBOUND_ALLOWLIST", "")
+    try:
+        Allowlist.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"GATEWAY_OUTBOUND_ALLOWLIST: {error}") from None
+    return text

@@ -52,6 +52,8 @@ class Services:
     health: Any = None  # services/connection_health.py
     watches: Any = None  # services/watches.py: provider channels on bound calendars
     watch_notices: Any = None  # services/watch_notices.py: what a notification does
+    change_feed: Any = None  # services/change_feed.py: API clients' webhooks, their events
+    webhook_deliverer: Any = None  # services/change_feed_delivery.py: the worker's sender
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""

@@ -24,11 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 
 from connectors.base import Connector
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.callers import Caller
 from gateway.services.freebusy_answer import (
+    MAX_DAYS,
     MAX_ROOMS,
     FreeBusyAnswer,
     RoomAvailability,
@@ -68,6 +70,7 @@ class FreeBusyService:
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
         grant_endings: GrantEndings | None = None,
+        changed: Callable[[str, datetime, datetime], object] = lambda *_: None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -77,6 +80,7 @@ class FreeBusyService:
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker
+        self.changed = changed  # (room, start, end): the change feed (services/change_feed.py)
         self.max_rooms = MAX_ROOMS
         self.composer = Composer(self.freshness)
         self.fetcher = GrantFetcher(
@@ -259,11 +263,20 @@ class FreeBusyService:
         days = {d for found in dropped.values() for d in map(date.fromisoformat, found)}
         days = {d for d in days if d >= horizon}
         record = self.grants.get(uid, gid)
-        if not days or record is None or record.status != ACTIVE:
-            return 0
-        need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
-        self.fetcher.fetch_all({gid: need})
-        return len(days)
+        read = 0
+        if days and record is not None and record.status == ACTIVE:
+            need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
+            self.fetcher.fetch_all({gid: need})
+            read = len(days)
+        # after the read, so a client told asks and finds the new busy time; a calendar
+        # with nothing cached may have changed anywhere within the longest query from today
+        first = min(days, default=horizon + timedelta(days=1))
+        last = max(days, default=first + timedelta(days=MAX_DAYS - 1))
+        start = datetime.combine(first, time_of_day.min, UTC)
+        end = datetime.combine(last + timedelta(days=1), time_of_day.min, UTC)
+        for room_id in sorted({room for room, _ in slots}):
+            self.changed(room_id, start, end)
+        return read
 
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy
