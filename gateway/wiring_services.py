@@ -162,6 +162,7 @@ def build_services(
         access_log,
         signer,
         catalogue,
+        restricted=feed.restriction_changed,
     )
     freebusy = FreeBusyService(
         rooms,

@@ -30,7 +30,7 @@ from gateway.request_log import security_event
 from gateway.services.api_clients import ApiClientError, ApiClientService, as_caller
 from gateway.services.freebusy_answer import MAX_DAYS
 from gateway.services.intervals import rfc3339
-from gateway.services.room_status import NEEDS_RECONNECT, OK, UNBOUND
+from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND
 from gateway.services.rooms import RoomService
 from gateway.storage.audit import AuditTrail
 from gateway.storage.webhook_endpoints import WebhookEndpoint, WebhookEndpointStore
@@ -150,9 +150,16 @@ class ChangeFeed:
         for room_id in self._rooms_of(uid, gid):
             self.status_changed(room_id, NEEDS_RECONNECT)
 
-    def _rooms_of(self, uid: str, gid: str) -> list[str]:
+    def restriction_changed(self, uid: str, restricted: bool) -> None:
+        """A host restricted processing (their rooms are `restricted`) or lifted it (`ok`)."""
+        for room_id in self._rooms_of(uid):
+            self.status_changed(room_id, RESTRICTED if restricted else OK)
+
+    def _rooms_of(self, uid: str, gid: str | None = None) -> list[str]:
+        """The rooms a calendar of `uid` backs (of grant `gid` only, when given)."""
         try:
-            return sorted({b.room_id for b in self.rooms.binding_records(uid) if b.gid == gid})
+            records = self.rooms.binding_records(uid)
+            return sorted({b.room_id for b in records if gid is None or b.gid == gid})
         except Exception as error:  # the change itself goes on without its announcement
             log.warning("change feed: rooms not read (%s)", type(error).__name__)
             return []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,8 +65,10 @@ class PrivacyService:
         access: AccessLog,
         signer: ReceiptSigner,
         catalogue: Catalogue,
+        restricted: Callable[[str, bool], object] = lambda *_: None,
     ) -> None:
         self.restrictions = restrictions
+        self.restricted = restricted  # (uid, now restricted): the change feed tells clients
         self.erasure = erasure
         self.sessions = sessions
         self.users = users
@@ -84,11 +87,9 @@ class PrivacyService:
             self.restrictions.restrict(uid, time.time())
         else:
             self.restrictions.lift(uid)
-        self.audit.record(
-            actor=actor,
-            action="restriction.set" if restricted else "restriction.lift",
-            subject=uid,
-        )
+        action = "restriction.set" if restricted else "restriction.lift"
+        self.audit.record(actor=actor, action=action, subject=uid)
+        self.restricted(uid, restricted)
 
     def restricted_since(self, uid: str) -> float | None:
         return self.restrictions.since(uid)

@@ -187,6 +187,42 @@ def test_a_revoked_grant_tells_the_frontend_its_rooms_are_unbound(
     assert verified(secret, changed)["data"] == {"room": "atlas", "status": "unbound"}
 
 
+def test_a_grant_the_provider_refuses_tells_the_frontend_its_rooms_need_reconnect(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    _, secret = subscribed(app, receiver)
+    _, _, atlas = hosts.hosted_room("google", "atlas")
+    hosts.emulator.client.fault("google.freebusy", status=401, times=-1)
+    hosts.emulator.client.fault("google.token", error="invalid_grant", times=-1)
+
+    assert hosts.status(atlas) == "needs_reconnect"
+
+    [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    assert verified(secret, changed)["data"] == {"room": "atlas", "status": "needs_reconnect"}
+
+
+def test_a_host_who_restricts_processing_makes_their_rooms_restricted_then_ok(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    _, secret = subscribed(app, receiver)
+    uid, _, _ = hosts.hosted_room("google", "atlas")
+    privacy = app.extensions["gateway"].privacy
+
+    privacy.restrict(uid, True, actor=uid)
+    [restricted] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    privacy.restrict(uid, False, actor=uid)
+    events = wait_for(
+        lambda: (
+            len(receiver.of_type("room.status.changed")) == 2
+            and receiver.of_type("room.status.changed")
+        ),
+        timeout=GENEROUS,
+    )
+
+    assert verified(secret, restricted)["data"] == {"room": "atlas", "status": "restricted"}
+    assert verified(secret, events[1])["data"] == {"room": "atlas", "status": "ok"}
+
+
 @pytest.mark.parametrize(
     "url",
     [
