@@ -46,7 +46,8 @@ class Capabilities:
     remove the app); `sign_in`: it signs people in; `calendars`: it backs rooms.
     `watch`: how it tells of changes ("channel": `start_watch` and friends work), and
     `watch_scopes`: a grant holding any one of these may open a channel (a narrower grant
-    is polled).
+    is polled), `watch_extends`: an open channel can be extended (`renew_watch`) instead
+    of replaced.
     """
 
     sign_in: bool
@@ -58,6 +59,7 @@ class Capabilities:
     addressing: Addressing = "none"
     watch: WatchKind = "none"
     watch_scopes: frozenset[str] = frozenset()
+    watch_extends: bool = False
 
     def can_watch(self, granted: frozenset[str]) -> bool:
         """Whether a grant with `granted` scopes may open a channel on its calendars."""
@@ -431,6 +433,13 @@ class Connector(ABC):
         carrying `secret`. Raises `ScopeRefused` when the grant may not watch,
         `AccessRefused` on 401, `ProviderUnavailable` otherwise."""
         raise NotImplementedError(f"{self.name} has no channels")
+
+    def renew_watch(
+        self, access_token: str, watch_id: str, resource_id: str, ttl_seconds: int
+    ) -> float | None:
+        """Extend an open channel by `ttl_seconds`: its new expiry, or None where a channel
+        cannot be extended (the gateway opens another and closes the old)."""
+        return None
 
     def stop_watch(self, access_token: str, watch_id: str, resource_id: str) -> bool:
         """Close a channel; True when the provider closed it or knew it no more."""

@@ -43,6 +43,7 @@ from connectors.id_token import JwksCache, validate_id_token
 from connectors.microsoft_config import MicrosoftConfig, configure
 from connectors.microsoft_graph import GraphCalendarApi
 from connectors.microsoft_tokens import TRANSIENT_ERRORS, refresh_error, without_id_tokens
+from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
 from connectors.oidc import _safe_code, expires_at
 
 MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
@@ -53,7 +54,7 @@ FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
-class MicrosoftConnector(GraphCalendarApi, Connector):
+class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, Connector):
     """Work, school and (if allowed) personal Microsoft accounts; callback by form_post."""
 
     kind = "microsoft"
@@ -66,6 +67,9 @@ class MicrosoftConnector(GraphCalendarApi, Connector):
         batch_size=20,  # schedules per getSchedule call
         window_limit=timedelta(days=60),  # Graph: "less than 62 days"
         addressing="mailbox",  # getSchedule names calendars by mailbox address (§2.6)
+        watch="channel",  # Graph subscriptions (connectors/microsoft_watch.py)
+        watch_scopes=WATCH_SCOPES,
+        watch_extends=True,  # PATCH /subscriptions/{id}
     )
     response_method = "POST"
     SIGN_IN_SCOPES = ("email",)  # MSAL adds openid, profile and offline_access itself

@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
@@ -158,9 +159,10 @@ class WatchService:
         self.quietly(self.reconcile, uid, False)
 
     def reconcile(self, uid: str, refresh: bool = True) -> tuple[int, int]:
-        """Open a channel on every watchable bound calendar of `uid` without a live one, and
-        stop the channels of calendars no longer bound; (started, stopped). Without
-        `refresh`, only while the grant's access token is current."""
+        """Open a channel on every watchable bound calendar of `uid` without a live one
+        (extending one about to lapse, where its provider can), and stop the channels of
+        calendars no longer bound; (started or extended, stopped). Without `refresh`, only
+        while the grant's access token is current."""
         with self._lock_of(uid):
             wanted = self.wanted(uid)
             started = stopped = 0
@@ -171,6 +173,9 @@ class WatchService:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
                     stopped += self.stop(record, refresh)
+                elif record.calendar_mark not in have and self.extend(record, refresh):
+                    have.add(record.calendar_mark)
+                    started += 1
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
                     started += self.start(uid, gid, calendar, mark, refresh)
@@ -208,6 +213,25 @@ class WatchService:
         for old in older:
             self.stop(old)
         return 1
+
+    def extend(self, record: WatchRecord, refresh: bool = True) -> bool:
+        """Extend a channel in place where its provider can (Graph's PATCH); False when it
+        cannot or failed, and the caller opens another."""
+        connector = self.connectors.get(record.provider)
+        if connector is None or not connector.capabilities.watch_extends:
+            return False
+        try:
+            token = self.token(record.uid, record.gid, refresh)
+            expires_at = connector.renew_watch(
+                token, record.watch_id, record.resource_id, TTL_SECONDS
+            )
+        except (ConnectorError, GrantUnavailable, NotCurrent) as error:
+            log.info("watch not extended (%s); another is opened", type(error).__name__)
+            return False
+        if expires_at is None:
+            return False
+        self.store.add(replace(record, expires_at=expires_at))
+        return True
 
     def stop(self, record: WatchRecord, refresh: bool = True) -> int:
         """Close one channel at the provider where the grant still allows; forget it (a
