@@ -44,7 +44,7 @@ LIFECYCLE = {
     "subscriptionRemoved": "removed",
     "missed": "missed",
 }
-MAX_CLIENT_STATE = 128  # Graph's limit on clientState
+MAX_CLIENT_STATE = 128  # the subscription resource's limit (255 in some versions of its page)
 MAX_VALIDATION_TOKEN = 1024  # Graph's are ~110 characters; anything longer is not Graph's
 MAX_ID = 128  # a subscription id is a GUID
 MAX_ITEMS = 100  # notifications in one POST: Graph batches a few

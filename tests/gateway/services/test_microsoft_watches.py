@@ -87,6 +87,9 @@ def test_a_change_in_the_mailbox_shows_at_once_though_the_ttl_is_an_hour(
     emulator.client.delete_event(event)
     wait_for(lambda: busy(app) == [], timeout=SOON)
 
+    assert app.extensions["gateway"].watches.room_updates("atlas") == [
+        ("watched", "watched: a change shows within seconds")
+    ]
     record = record_of(app, uid)
     assert record.resource_id == subscription["id"]
     secret = app.extensions["gateway"].watches.channel_secret(record.watch_id)
