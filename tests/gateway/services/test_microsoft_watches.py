@@ -246,3 +246,40 @@ def test_a_grant_under_the_old_consent_is_polled_and_its_host_offered_the_new_on
     page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
     assert f'id="upgrade-{gid}"' in page
     assert "never what" in page  # the reason: what the new consent changes
+
+
+def test_unbinding_deletes_the_subscription(app: Flask, hosts: Hosts, emulator: Any) -> None:
+    uid, _, _ = watched(app, emulator, hosts)
+    app.extensions["gateway"].rooms.unbind(uid, "atlas")
+    wait_for(lambda: not live_subscriptions(emulator))
+    assert app.extensions["gateway"].watches.store.of_user(uid) == []
+
+
+def test_a_failed_validation_leaves_the_mailbox_polled(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    emulator.client.delivery_fault(kind="validation", drop=True)  # the handshake never comes
+    uid, gid = microsoft_host(hosts)
+    bind_room(app, uid, gid)
+    assert not live_subscriptions(emulator)
+    assert app.extensions["gateway"].watches.room_updates("atlas") == [
+        ("pending", "polled: the provider's channel is not open yet (retried every hour)")
+    ]
+    assert busy(app) == []  # read as before, by polling
+    assert app.extensions["gateway"].watches.reconcile(uid) == (1, 0)  # the hourly retry
+    assert len(live_subscriptions(emulator)) == 1
+
+
+def test_a_notification_landing_on_another_process_refreshes_what_both_serve(
+    app: Flask, hosts: Hosts, emulator: Any, build_gateway: Any, make_env: Any
+) -> None:
+    _, _, subscription = watched(app, emulator, hosts)
+    other = build_gateway(make_env(GATEWAY_FREEBUSY_TTL_SECONDS="3600"))  # same Redis
+    assert busy(app) == [] and busy(other) == []
+    emulator.client.delivery_fault(kind="graph", drop=True)  # the first never hears
+    day, _ = tomorrow()
+    emulator.client.add_event(CAROL, at(day, 8), at(day, 9))
+    answer = post(other, change(subscription, subscription["client_state"]))
+    assert answer.status_code == 202
+    wait_for(lambda: busy(app) == [("08:00", "09:00")], timeout=SOON)
+    assert busy(other) == [("08:00", "09:00")]
