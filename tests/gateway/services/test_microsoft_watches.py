@@ -283,3 +283,23 @@ def test_a_notification_landing_on_another_process_refreshes_what_both_serve(
     assert answer.status_code == 202
     wait_for(lambda: busy(app) == [("08:00", "09:00")], timeout=SOON)
     assert busy(other) == [("08:00", "09:00")]
+
+
+def test_a_room_mailbox_typed_by_address_stays_polled(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    """A delegated grant may subscribe to its own mailbox only: Graph refuses the room's."""
+    uid, gid = microsoft_host(hosts)
+    bind_room(app, uid, gid)
+    choice = hosts.services.grants.create(
+        uid, "calendar-choice", hosts.identity(uid, "microsoft", CAROL)
+    )
+    assert choice.id
+    app.extensions["gateway"].rooms.bind(uid, "atlas", gid, "room-atlas@contoso.example")
+    wait_for(lambda: not live_subscriptions(emulator))  # its own mailbox's was unbound
+    assert app.extensions["gateway"].watches.reconcile(uid) == (0, 0)
+    assert not live_subscriptions(emulator)
+    assert app.extensions["gateway"].watches.room_updates("atlas") == [
+        ("pending", "polled: the provider's channel is not open yet (retried every hour)")
+    ]
+    assert busy(app) == []  # read by polling, as before
