@@ -21,16 +21,8 @@ import msal
 import requests
 from msal.exceptions import MsalServiceError
 
-from connectors.base import (
-    AuthRequest,
-    Capabilities,
-    Connector,
-    Identity,
-    ProviderConfig,
-    ProviderSpec,
-    Setting,
-    TokenSet,
-)
+from connectors.base import Connector
+from connectors.capabilities import Capabilities
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -50,6 +42,8 @@ from connectors.microsoft_tokens import (
 )
 from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
 from connectors.oidc import _safe_code, expires_at
+from connectors.provider_spec import ProviderConfig, ProviderSpec, Setting
+from connectors.values import AuthRequest, Identity, TokenSet
 
 MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 GRAPH_API = "https://graph.microsoft.com"

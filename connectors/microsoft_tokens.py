@@ -13,7 +13,6 @@ import msal
 import requests
 from msal.exceptions import MsalError
 
-from connectors.base import TokenSet
 from connectors.errors import (
     ConsentWithdrawn,
     GrantInvalid,
@@ -21,6 +20,7 @@ from connectors.errors import (
     TokenExchangeFailed,
 )
 from connectors.oidc import _safe_code, expires_at
+from connectors.values import TokenSet
 
 # MSAL adds these itself and refuses them from callers (PROTOCOLS.md §2.4).
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})

@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import requests
 
-from connectors.base import Handshake, Notification, NotificationRefused, WatchStarted
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
+from connectors.notifications import Handshake, Notification, NotificationRefused, WatchStarted
 
 # The delegated permissions the subscription permissions table accepts for events (a
 # subscription takes no write permission where a read one serves, but a grant holding one

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Handshake, Notification, NotificationRefused
 from connectors.errors import ScopeRefused
 from connectors.microsoft import MicrosoftConnector
+from connectors.notifications import Handshake, Notification, NotificationRefused
 from tests.connectors.grants_support import CALENDARS, CAROL, grant, microsoft
 from tests.emulator.push_helpers import Receiver
 
