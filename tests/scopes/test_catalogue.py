@@ -40,7 +40,8 @@ CONSENT_TEXTS = {
     # version 1 (calendar.freebusy; such grants are polled) was 2f1c2d7c...52ae3da, version 2
     # (Calendars.ReadBasic at Microsoft; such grants are polled) was b7bec6d3...0082365
     ("room-availability", "3"): "63a553f079c1797b5730a6b5b6ffd6444f061b61536182719afcfc252b74f401",
-    ("calendar-choice", "1"): "84f51b3d274f8d3dfa733e74eb03cd8076409b3f0f4b253599ef3cb0e43090b2",
+    # version 1 (Microsoft: "the same permission as room availability") was 84f51b3d...b0b2
+    ("calendar-choice", "2"): "e4ac1d70573eb3b05776c9a034d015055930af38592f18133660d796027ec052",
 }
 
 
