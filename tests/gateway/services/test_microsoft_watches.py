@@ -303,3 +303,16 @@ def test_a_room_mailbox_typed_by_address_stays_polled(
         ("pending", "polled: the provider's channel is not open yet (retried every hour)")
     ]
     assert busy(app) == []  # read by polling, as before
+
+
+def test_a_subscription_the_gateway_lost_is_deleted_by_its_next_notification(
+    app: Flask, hosts: Hosts, emulator: Any
+) -> None:
+    uid, _, subscription = watched(app, emulator, hosts)
+    services = app.extensions["gateway"]
+    services.watches.store.remove(record_of(app, uid))  # the gateway lost its record
+    day, _ = tomorrow()
+    emulator.client.add_event(CAROL, at(day, 11), at(day, 12))  # finds no record
+    wait_for(lambda: not live_subscriptions(emulator), timeout=SOON)
+    [gone] = [s for s in emulator.client.subscriptions() if s["id"] == subscription["id"]]
+    assert gone["removed"]
