@@ -121,7 +121,7 @@ class GraphWatchApi:
             return Handshake(body=token, content_type="text/plain")
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested past any sense
             raise NotificationRefused("the body is not JSON") from None
         items = data.get("value") if isinstance(data, dict) else None
         if not isinstance(items, list) or not 0 < len(items) <= MAX_ITEMS:

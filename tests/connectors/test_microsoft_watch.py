@@ -109,6 +109,8 @@ def test_calendars_readbasic_alone_may_not_watch(
     [
         (b"", {}),
         (b"not json", {}),
+        (b"\xff\xfe", {}),
+        (b"[" * 60_000, {}),
         (b'{"value": []}', {}),
         (b'{"value": "x"}', {}),
         (b'{"value": [{"changeType": "created"}]}', {}),

@@ -316,3 +316,14 @@ def test_a_subscription_the_gateway_lost_is_deleted_by_its_next_notification(
     wait_for(lambda: not live_subscriptions(emulator), timeout=SOON)
     [gone] = [s for s in emulator.client.subscriptions() if s["id"] == subscription["id"]]
     assert gone["removed"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"not json", b"\xff\xfe", b"[" * 60_000, b'{"value": [{"changeType": "x"}]}']
+)
+def test_what_graph_would_not_send_is_a_4xx_json_error(app: Flask, body: bytes) -> None:
+    answer = app.test_client().post(
+        "/webhooks/microsoft", data=body, content_type="application/json"
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "bad_notification"
