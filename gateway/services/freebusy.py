@@ -220,7 +220,8 @@ class FreeBusyService:
             answers[room.id] = self.composer.compose(
                 gids,
                 room,
-                [entries.get((room.id, v, d)) for _, _, v in bound[room.id] for d in days],
+                days,
+                [[entries.get((room.id, v, d)) for _, _, v in bound[room.id]] for d in days],
                 now,
                 time_min,
                 time_max,
