@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
-from connectors.base import Connector, Identity
+from connectors.base import Connector
 from connectors.errors import ConnectorError, ProviderUnavailable
+from connectors.values import Identity
 from gateway.request_log import security_event
 from gateway.services.consent_attempts import TypedAttempts, target_host
 from gateway.services.consent_offers import ConsentError, ConsentOffers, Offer, Refusal

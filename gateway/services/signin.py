@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from connectors.base import Connector, Identity
+from connectors.base import Connector
 from connectors.errors import ConnectorError
+from connectors.values import Identity
 from gateway import metrics
 from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
