@@ -39,7 +39,7 @@ CONSENT_TEXTS = {
     ("sign-in", "1"): "ec236402cdd4c97f27d41608b0066b8654e6bec4942423b9bac45cc354af66f6",
     # version 1 (calendar.freebusy; such grants are polled) was 2f1c2d7c...52ae3da, version 2
     # (Calendars.ReadBasic at Microsoft; such grants are polled) was b7bec6d3...0082365
-    ("room-availability", "3"): "63a553f079c1797b5730a6b5b6ffd6444f061b61536182719afcfc252b74f401",
+    ("room-availability", "3"): "2b9e4b76f600518cdc58371ac185fa8a0f6f6d8891a917f3db0a22380bef91ac",
     # version 1 (Microsoft: "the same permission as room availability") was 84f51b3d...b0b2
     ("calendar-choice", "2"): "e4ac1d70573eb3b05776c9a034d015055930af38592f18133660d796027ec052",
 }
@@ -281,3 +281,14 @@ def test_a_retention_without_any_limit_is_refused() -> None:
 def test_durations_are_read_as_timedeltas() -> None:
     assert CATALOGUE.category("busy-times").retention.max_age == timedelta(hours=1)
     assert CATALOGUE.category("session").retention.idle == timedelta(minutes=30)
+
+
+def test_the_room_availability_text_names_every_kind_of_calendar_it_reads() -> None:
+    """A host connecting a CalDAV calendar or an ICS address reads who sees what and how
+    to end it for their kind too, not only for Google and Microsoft."""
+    consent = PURPOSES["room-availability"].consent
+    for words in (consent.recipients, consent.withdraw):
+        assert "CalDAV" in words and "ICS address" in words, words
+    assert "app password" in consent.withdraw and "secret address" in consent.withdraw
+    (provider,) = [r for r in PURPOSES["room-availability"].recipients if "provider" in r.who]
+    assert "CalDAV" in provider.who and "ICS" in provider.who
