@@ -239,6 +239,17 @@ def build_services(
         signer,
         catalogue,
     )
+    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
+    watches = WatchService(
+        WatchStore(client),
+        grants,
+        rooms,
+        connectors.calendars(),
+        _stable_secret(stable, "watch-channel-secret"),
+        settings.public_url,
+        closing=grant_closing,
+        cache=FreeBusyCache(client),
+    )
     freebusy = FreeBusyService(
         rooms,
         grants,
@@ -258,16 +269,8 @@ def build_services(
             slow_seconds=settings.breaker_slow_seconds,
         ),
         grant_endings=grant_endings,
-    )
-    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
-    watches = WatchService(
-        WatchStore(client),
-        grants,
-        rooms,
-        connectors.calendars(),
-        _stable_secret(stable, "watch-channel-secret"),
-        settings.public_url,
-        closing=grant_closing,
+        watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
+        lasting=watches.lasting,
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)

@@ -39,7 +39,7 @@ from gateway.services.freebusy_answer import (
 )
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
-from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed
+from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed, Lasting
 from gateway.services.freebusy_refresh import Refresher
 from gateway.services.grants import GrantEndings, GrantService
 from gateway.services.intervals import Interval, free_slots
@@ -86,12 +86,15 @@ class FreeBusyService:
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
         grant_endings: GrantEndings | None = None,
+        watched_ttl_seconds: int = 0,
+        lasting: Lasting | None = None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
         self.cache = cache
         self.apis = dict(apis)
-        self.freshness = Freshness(ttl_seconds, stale_seconds)
+        # watched calendars' days stay fresh longer (`lasting`: until when they are watched)
+        self.freshness = Freshness(ttl_seconds, stale_seconds, watched_ttl_seconds, lasting)
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker
@@ -288,7 +291,6 @@ class FreeBusyService:
         """What each grant must fetch: its calendars' days that are missing or not fresh;
         a grant is cold when one of them has no entry within the stale bound."""
         now = time.time()
-        servable = self.ttl_seconds + self.freshness.stale_seconds
         needs: dict[str, GrantNeed] = {}
         hits = wanted = 0
         for room_id, found in bound.items():
@@ -296,7 +298,7 @@ class FreeBusyService:
                 for day in days:
                     wanted += 1
                     entry = entries.get((room_id, version, day))
-                    if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
+                    if entry is not None and self.freshness.is_fresh(entry, now):
                         hits += 1
                         continue
                     if gid not in needs:
@@ -309,7 +311,7 @@ class FreeBusyService:
                         )
                     needs[gid].slots.add((room_id, version))
                     needs[gid].days.add(day)
-                    if entry is None or now - entry.fetched_at > servable:
+                    if entry is None or not self.freshness.servable(entry, now):
                         needs[gid].cold = True
         metrics.cache(hit=True, n=hits)
         metrics.cache(hit=False, n=wanted - hits)

@@ -75,9 +75,9 @@ class Composer:
             return RoomAvailability(room.id, "unknown")
         present = [e for e in day_entries if e is not None]
         oldest = min(e.fetched_at for e in present)
-        ttl = self.freshness.ttl_seconds
-        if now - oldest > self.freshness.stale_seconds + ttl:
+        if not all(self.freshness.servable(e, now) for e in present):
             return RoomAvailability(room.id, "unknown")
+        stale = not all(self.freshness.is_fresh(e, now) for e in present)
         key = (
             gids,  # so that forget_grant finds what came from those grants
             room.id,
@@ -99,4 +99,4 @@ class Composer:
             if len(self._published) > KEPT_PUBLISHED:
                 self._published.clear()
             self._published[key] = published
-        return RoomAvailability(room.id, "ok", published, stale=now - oldest > ttl, as_of=oldest)
+        return RoomAvailability(room.id, "ok", published, stale=stale, as_of=oldest)

@@ -12,6 +12,11 @@ stable_secrets, so nothing about it is stored; what a notification does is
 services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
 their stop needs (`stop_grant`, a revocation hook).
+
+A watched calendar's cached days stay fresh for GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS
+(`lasting` tells free/busy until when each calendar is watched), never past its channel's
+end; a channel lost before its end (`lost`, or stopped while its calendar is still bound)
+drops the calendar's cached days at once, so they are read again under the polled TTL.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
+from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.watches import WatchRecord, WatchStore
 
 log = logging.getLogger(__name__)
@@ -67,8 +73,10 @@ class WatchService:
         public_url: str,
         *,
         closing: GrantEndings | None = None,
+        cache: FreeBusyCache | None = None,
     ) -> None:
         self.store = store
+        self.cache = cache  # a lost channel's calendar: its long-lived days dropped
         self.grants = grants
         self.rooms = rooms
         self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch != "none"}
@@ -109,6 +117,40 @@ class WatchService:
                 mark = self.calendar_mark(gid, calendar)
                 wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
         return wanted
+
+    def lasting(self, uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]:
+        """calendar id -> the end of its live channel, for those of `uid`'s calendars of
+        grant `gid` that have one (free/busy keeps their days fresh longer, Freshness)."""
+        now = time.time()
+        ends: dict[str, float] = {}
+        for w in self.store.of_user(uid):
+            if w.gid == gid and w.expires_at > now:
+                ends[w.calendar_mark] = max(ends.get(w.calendar_mark, 0.0), w.expires_at)
+        if not ends:
+            return {}
+        marks = {cid: self.calendar_mark(gid, cid) for cid in calendar_ids}
+        return {cid: ends[mark] for cid, mark in marks.items() if mark in ends}
+
+    def lost(self, record: WatchRecord) -> None:
+        """A channel ended before its time (removed by the provider, failed): forgotten,
+        and its calendar's cached days dropped, so they are polled again at once."""
+        self.store.remove(record)
+        self.drop_days(record)
+
+    def drop_days(self, record: WatchRecord) -> None:
+        """Drop the cached days of the calendar a channel watched, in every room it backs:
+        they may have been written under the watched TTL."""
+        if self.cache is None:
+            return
+        bound = self.rooms.binding_records(record.uid)
+        slots = [(b.room_id, b.version) for b in bound if b.gid == record.gid]
+        slots = [
+            slot
+            for slot, calendar in self.rooms.calendars_of(record.uid, record.gid, slots).items()
+            if self.calendar_mark(record.gid, calendar) == record.calendar_mark
+        ]
+        if slots and self.cache.drop_days(record.uid, record.gid, slots):
+            self.cache.bump_answers(settled=False)
 
     def watched_marks(self, uid: str) -> set[str]:
         """The calendars of `uid` with a live channel (the account page's "watched")."""
@@ -171,6 +213,7 @@ class WatchService:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
                     stopped += self.stop(record, refresh)
+                    self.drop_days(record)  # still bound, no longer watchable: polled
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
                     started += self.start(uid, gid, calendar, mark, refresh)

@@ -2,7 +2,9 @@
 is still the one the fetch started under.
 
     gw:{u:UID}:fb:GID:ROOM:VERSION:DAY   string JSON {"b": [[start, end], ...] epoch seconds,
-                                         "t": fetched at}; TTL = the stale bound; listed in
+                                         "t": fetched at, "f": fresh until (only for a
+                                         watched calendar's day: its longer TTL, never past
+                                         its channel's end)}; TTL = the stale bound; listed in
                                          gw:{u:UID}:grant:GID:cached (purged with the grant)
     gw:{u:UID}:grant:GID:fetch           string single-flight lock of the grant's fetches
 
@@ -60,6 +62,7 @@ def fetch_lock(uid: str, gid: str) -> str:
 class Entry:
     busy: tuple[tuple[int, int], ...]
     fetched_at: float
+    fresh_until: float | None = None  # None: fresh for the TTL of polled calendars
 
 
 class FreeBusyCache:
@@ -123,10 +126,7 @@ class FreeBusyCache:
         if not entries:
             return True
         names = list(entries)
-        values = [
-            json.dumps({"b": list(map(list, entries[n].busy)), "t": entries[n].fetched_at})
-            for n in names
-        ]
+        values = [json.dumps(_document(entries[n])) for n in names]
         written = self._write(
             keys=[keys.grant(uid, gid), keys.grant_cached(uid, gid), *names],
             args=[epoch, max(1, ttl_seconds), *values],
@@ -168,13 +168,21 @@ class FreeBusyCache:
         self._unlock(keys=[fetch_lock(uid, gid)], args=[holder])
 
 
+def _document(entry: Entry) -> dict[str, object]:
+    document: dict[str, object] = {"b": list(map(list, entry.busy)), "t": entry.fetched_at}
+    if entry.fresh_until is not None:
+        document["f"] = entry.fresh_until
+    return document
+
+
 def _entry(raw: object) -> Entry | None:
     if raw is None:
         return None
     try:
         data = json.loads(str(raw))
         busy = tuple((int(s), int(e)) for s, e in data["b"])
-        return Entry(busy=busy, fetched_at=float(data["t"]))
+        until = data.get("f")
+        return Entry(busy, float(data["t"]), None if until is None else float(until))
     except (ValueError, KeyError, TypeError, OverflowError):
         unreadable("free/busy cache entry")
         return None
