@@ -31,7 +31,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.base import Connector
@@ -74,6 +74,7 @@ class Ending:
     marked: bool = False
     bindings: int | None = None
     audited: bool = False
+    channels: dict[str, int] = field(default_factory=dict)  # stopped, per provider kind
 
     def to_json(self) -> str:
         return _json(asdict(self))
@@ -135,8 +136,9 @@ class RevocationService:
         had_tokens = record.wrapped_key is not None
         # 1. the provider, while the tokens can still be read
         provider_result = self.store.provider_result(uid, gid)
-        if had_tokens and self.closing is not None:
-            self.closing.announce(uid, gid, contained=True)
+        channels: dict[str, int] = {}
+        if had_tokens and self.closing is not None:  # its channels stopped, counted
+            channels = self.closing.announce(uid, gid, contained=True)
         if had_tokens:
             if tell_provider is None:
                 tell_provider = not self._other_live_grants(uid, gid, record.provider)
@@ -170,6 +172,7 @@ class RevocationService:
             disk=disk,
             receipt_id=secrets.token_urlsafe(12),
             at=round(time.time(), 3),
+            channels=channels,
         )
         metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
         try:
@@ -233,9 +236,12 @@ class RevocationService:
                 "token_sets": int(ending.had_tokens),
                 "cached_entries": ending.cached,
                 "bindings": ending.bindings,
+                "channels": sum(ending.channels.values()),
             },
             "provider_revocation": ending.provider_result or "not needed",
         }
+        if ending.channels:  # how many per provider kind: never a channel's id
+            body["channels_stopped"] = dict(sorted(ending.channels.items()))
         if ending.disk is not None:
             body["disk"] = ending.disk.as_receipt()
         if pending:

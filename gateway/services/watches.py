@@ -270,8 +270,14 @@ class WatchService:
         """Close the channels of a grant about to end (before its tokens go)."""
         return sum(self.stop(w) for w in self.store.of_user(uid) if w.gid == gid)
 
-    def _close_grant(self, uid: str, gid: str) -> None:
-        self.stop_grant(uid, gid)
+    def _close_grant(self, uid: str, gid: str) -> dict[str, int]:
+        """The revocation hook: the grant's channels stopped, counted per provider kind
+        for the receipt (only those the provider confirmed; no channel or resource id)."""
+        stopped: dict[str, int] = {}
+        for record in self.store.of_user(uid):
+            if record.gid == gid:
+                stopped[record.provider] = stopped.get(record.provider, 0) + self.stop(record)
+        return {kind: count for kind, count in stopped.items() if count}
 
     def renew(self, hosts: Callable[[], set[str]]) -> str:
         """The periodic job: every host's channels made to match their calendars, and
