@@ -32,9 +32,10 @@ from typing import Any, ClassVar, Literal
 Addressing = Literal["listed", "mailbox", "none"]
 # What a grant of this provider holds: OAuth tokens, an app password, a secret feed URL.
 Credential = Literal["oauth_token", "app_password", "feed_url", "none"]
-# How the provider tells of a change in a calendar: not at all (the gateway polls), or by
-# posting to the gateway's webhook on a channel the gateway opened for that calendar.
-WatchKind = Literal["none", "channel"]
+# How the provider tells of a change in a calendar: not at all (the gateway polls), by
+# posting to the gateway's webhook on a channel the gateway opened for that calendar, or
+# by a cheap version the gateway checks on a short interval ("check": `change_token`).
+WatchKind = Literal["none", "channel", "check"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Capabilities:
 
     def can_watch(self, granted: frozenset[str]) -> bool:
         """Whether a grant with `granted` scopes may open a channel on its calendars."""
-        return self.watch != "none" and bool(self.watch_scopes & granted)
+        return self.watch == "channel" and bool(self.watch_scopes & granted)
 
 
 SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)
@@ -442,3 +443,13 @@ class Connector(ABC):
         """The notifications one webhook request carries (or the handshake to answer).
         Raises `NotificationRefused` for anything else."""
         raise NotificationRefused(f"{self.name} sends no notifications")
+
+    # -- change checks: providers whose capabilities.watch is "check" -----------------------
+    def change_token(
+        self, access_token: str, calendar_id: str, previous: str | None = None
+    ) -> str | None:
+        """A short value that changes whenever the calendar does, read cheaply (no event);
+        `previous` is what it returned last time (it may make the read conditional). None:
+        the server offers no such value (the calendar stays polled). Raises
+        `AccessRefused` on 401, `ConnectorError` when the server failed."""
+        raise NotImplementedError(f"{self.name} has no change checks")
