@@ -276,7 +276,7 @@ def build_services(
         ),
         grant_endings=grant_endings,
         watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
-        lasting=either(watches.lasting, versions.lasting),
+        lasting=either(watches.days.lasting, versions.lasting),
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)

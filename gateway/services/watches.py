@@ -11,12 +11,8 @@ A channel's secret (Google's channel token) is an HMAC of its id under a secret 
 stable_secrets, so nothing about it is stored; what a notification does is
 services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
-their stop needs (`stop_grant`, a revocation hook).
-
-A watched calendar's cached days stay fresh for GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS
-(`lasting` tells free/busy until when each calendar is watched), never past its channel's
-end; a channel lost before its end (`lost`, or stopped while its calendar is still bound)
-drops the calendar's cached days at once, so they are read again under the polled TTL.
+their stop needs (`stop_grant`, a revocation hook). How long watched days stay fresh, and
+what a lost channel drops: services/watch_freshness.py.
 """
 
 from __future__ import annotations
@@ -28,13 +24,14 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
+from gateway.services.watch_freshness import WatchedDays
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.watches import WatchRecord, WatchStore
 
@@ -50,8 +47,10 @@ TOKEN_MARGIN_SECONDS = 60  # a token this close to expiry is not used without a 
 
 # How a calendar's changes reach the gateway (the account page and the admin console).
 WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
+CHECKED = "checked"
 UPDATES = {
     WATCHED: "watched: a change shows within seconds",
+    CHECKED: "checked for changes every minute: a change shows within about a minute",
     PENDING: "polled: the provider's channel is not open yet (retried every hour)",
     UPGRADE: "polled: give the new version of the consent to have it watched",
     POLLED: "polled: read again when its cached busy times are older than the TTL",
@@ -76,10 +75,13 @@ class WatchService:
         cache: FreeBusyCache | None = None,
     ) -> None:
         self.store = store
-        self.cache = cache  # a lost channel's calendar: its long-lived days dropped
+        # how long watched days stay fresh, and dropping them when a channel is lost
+        self.days = WatchedDays(store, rooms, self.calendar_mark, cache)
         self.grants = grants
         self.rooms = rooms
-        self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch != "none"}
+        self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch == "channel"}
+        # providers without channels whose versions the worker checks (change_checks.py)
+        self.checked = {n for n, c in connectors.items() if c.capabilities.watch == "check"}
         self.secret = secret
         self.public_url = public_url.rstrip("/")
         self._user_locks: dict[str, threading.Lock] = {}
@@ -118,39 +120,11 @@ class WatchService:
                 wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
         return wanted
 
-    def lasting(self, uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]:
-        """calendar id -> the end of its live channel, for those of `uid`'s calendars of
-        grant `gid` that have one (free/busy keeps their days fresh longer, Freshness)."""
-        now = time.time()
-        ends: dict[str, float] = {}
-        for w in self.store.of_user(uid):
-            if w.gid == gid and w.expires_at > now:
-                ends[w.calendar_mark] = max(ends.get(w.calendar_mark, 0.0), w.expires_at)
-        if not ends:
-            return {}
-        marks = {cid: self.calendar_mark(gid, cid) for cid in calendar_ids}
-        return {cid: ends[mark] for cid, mark in marks.items() if mark in ends}
-
     def lost(self, record: WatchRecord) -> None:
         """A channel ended before its time (removed by the provider, failed): forgotten,
         and its calendar's cached days dropped, so they are polled again at once."""
         self.store.remove(record)
-        self.drop_days(record)
-
-    def drop_days(self, record: WatchRecord) -> None:
-        """Drop the cached days of the calendar a channel watched, in every room it backs:
-        they may have been written under the watched TTL."""
-        if self.cache is None:
-            return
-        bound = self.rooms.binding_records(record.uid)
-        slots = [(b.room_id, b.version) for b in bound if b.gid == record.gid]
-        slots = [
-            slot
-            for slot, calendar in self.rooms.calendars_of(record.uid, record.gid, slots).items()
-            if self.calendar_mark(record.gid, calendar) == record.calendar_mark
-        ]
-        if slots and self.cache.drop_days(record.uid, record.gid, slots):
-            self.cache.bump_answers(settled=False)
+        self.days.drop_days(record)
 
     def watched_marks(self, uid: str) -> set[str]:
         """The calendars of `uid` with a live channel (the account page's "watched")."""
@@ -170,6 +144,9 @@ class WatchService:
             slot = (binding.room_id, binding.version)
             if slot not in found:
                 found[slot] = UPGRADE if binding.gid in upgradable else POLLED
+                record = self.grants.record(uid, binding.gid) if self.checked else None
+                if record is not None and record.provider in self.checked:
+                    found[slot] = CHECKED
         return found
 
     def room_updates(self, room_id: str) -> list[tuple[str, str]]:
@@ -213,7 +190,7 @@ class WatchService:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
                     stopped += self.stop(record, refresh)
-                    self.drop_days(record)  # still bound, no longer watchable: polled
+                    self.days.drop_days(record)  # still bound, not watchable: polled
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
                     started += self.start(uid, gid, calendar, mark, refresh)

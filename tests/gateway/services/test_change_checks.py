@@ -198,3 +198,15 @@ def test_two_workers_check_each_calendar_once_a_period(
             consumer.stop(graceful=True)
     checks = [b for b in radicale.behaviour.bodies if b"sync-token" in b]
     assert len(checks) == 1
+
+
+def test_the_account_page_says_a_caldav_room_is_checked_for_changes(
+    app: Flask, host: tuple[FlaskClient, str], radicale: Radicale
+) -> None:
+    client, uid = host
+    room = caldav_room(app, host, radicale)
+    [version] = [b.version for b in app.extensions["gateway"].rooms.bindings_of(uid)]
+    page = client.get("/account").get_data(as_text=True)
+    assert f'class="updates updates-checked" id="updates-{room}-{version}"' in page
+    assert "checked for changes every minute" in page
+    assert 'id="upgrade-' not in page  # no consent to upgrade: CalDAV has no channels
