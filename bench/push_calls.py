@@ -91,7 +91,7 @@ def expire(scenario: Scenario, uids: list[str]) -> None:
 def expiry_cost(scenario: Scenario, uids: list[str], rooms: list[str]) -> int:
     """Calls made when every day of these rooms expires once and the frontend asks."""
     expire(scenario, uids)
-    scenario.services.freebusy._remembered.clear()  # as when the TTL ends an answer
+    scenario.services.freebusy.remembered.clear()  # as when the TTL ends an answer
     before = calls(scenario)
     ask(scenario, rooms)
     settle(scenario)
