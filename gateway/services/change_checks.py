@@ -11,7 +11,7 @@ generation dropped, the days read again): a change is a change whichever way it 
 and only the calendars that changed are read again. One whose version stayed costs that
 one request and no free/busy call, and its days stay fresh for the watched TTL
 (`lasting`), while its checks keep succeeding: a check that fails forgets the version and
-drops the days, so the calendar is polled under the short TTL until a check succeeds.
+puts the days back on the short TTL, so the calendar is polled until a check succeeds.
 
 What is not covered: days cached under the watched TTL stay fresh that long if no worker
 runs at all (the job's last success is on /metrics: gw_job_last_success_timestamp).
@@ -167,10 +167,11 @@ class ChangeChecks:
 
     def _forget(self, checked: Checked, mark: str) -> None:
         """No version vouches for the calendar now: its days, perhaps cached under the
-        watched TTL, are dropped (read again under the short one)."""
+        watched TTL, fall back to the polled one (served stale while the server fails,
+        within the stale bound, as for any polled calendar)."""
         self.store.forget(checked.uid, checked.gid, mark)
         cache = self.freebusy.cache
-        if cache.drop_days(checked.uid, checked.gid, checked.slots):
+        if cache.shorten(checked.uid, checked.gid, checked.slots):
             cache.bump_answers(settled=False)
 
 

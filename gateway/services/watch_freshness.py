@@ -3,8 +3,8 @@
 Free/busy asks `lasting` which calendars have a live channel and until when (their days
 are fresh for GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS, never past the channel's end:
 services/freebusy_fetch.py, Freshness); a channel lost before its end, or stopped while
-its calendar is still bound, drops that calendar's cached days (`drop_days`), so they are
-read again under the polled TTL at once.
+its calendar is still bound, puts that calendar's cached days back on the polled TTL at
+once (`back_to_polling`: expired, they are served marked stale while they are read again).
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ class WatchedDays:
         marks = {cid: self.calendar_mark(gid, cid) for cid in calendar_ids}
         return {cid: ends[mark] for cid, mark in marks.items() if mark in ends}
 
-    def drop_days(self, record: WatchRecord) -> None:
-        """Drop the cached days of the calendar a channel watched, in every room it backs:
-        they may have been written under the watched TTL."""
+    def back_to_polling(self, record: WatchRecord) -> None:
+        """The cached days of the calendar a channel watched, in every room it backs, fall
+        back to the polled TTL: they may have been written under the watched one (expired
+        now, they are still served, marked stale, while they are read again)."""
         if self.cache is None:
             return
         bound = self.rooms.binding_records(record.uid)
@@ -55,5 +56,5 @@ class WatchedDays:
             for slot, calendar in self.rooms.calendars_of(record.uid, record.gid, slots).items()
             if self.calendar_mark(record.gid, calendar) == record.calendar_mark
         ]
-        if slots and self.cache.drop_days(record.uid, record.gid, slots):
+        if slots and self.cache.shorten(record.uid, record.gid, slots):
             self.cache.bump_answers(settled=False)

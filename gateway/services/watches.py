@@ -12,7 +12,7 @@ stable_secrets, so nothing about it is stored; what a notification does is
 services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
 their stop needs (`stop_grant`, a revocation hook). How long watched days stay fresh, and
-what a lost channel drops: services/watch_freshness.py.
+what a lost channel changes: services/watch_freshness.py.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class WatchService:
         cache: FreeBusyCache | None = None,
     ) -> None:
         self.store = store
-        # how long watched days stay fresh, and dropping them when a channel is lost
+        # how long watched days stay fresh, and back to the polled TTL when a channel is lost
         self.days = WatchedDays(store, rooms, self.calendar_mark, cache)
         self.grants = grants
         self.rooms = rooms
@@ -122,9 +122,9 @@ class WatchService:
 
     def lost(self, record: WatchRecord) -> None:
         """A channel ended before its time (removed by the provider, failed): forgotten,
-        and its calendar's cached days dropped, so they are polled again at once."""
+        and its calendar's cached days back on the polled TTL at once."""
         self.store.remove(record)
-        self.days.drop_days(record)
+        self.days.back_to_polling(record)
 
     def watched_marks(self, uid: str) -> set[str]:
         """The calendars of `uid` with a live channel (the account page's "watched")."""
@@ -190,7 +190,7 @@ class WatchService:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
                     stopped += self.stop(record, refresh)
-                    self.days.drop_days(record)  # still bound, not watchable: polled
+                    self.days.back_to_polling(record)  # still bound, not watchable: polled
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
                     started += self.start(uid, gid, calendar, mark, refresh)

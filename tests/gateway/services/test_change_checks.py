@@ -136,7 +136,7 @@ def test_a_caldav_event_shows_after_one_check_and_nothing_changed_costs_one_prop
     assert b"sync-token" in radicale.behaviour.bodies[0]
 
 
-def test_checked_days_keep_the_watched_ttl_and_a_failed_check_drops_them(
+def test_checked_days_keep_the_watched_ttl_until_a_check_fails(
     app: Flask, host: tuple[FlaskClient, str], radicale: Radicale
 ) -> None:
     _, uid = host
@@ -151,7 +151,7 @@ def test_checked_days_keep_the_watched_ttl_and_a_failed_check_drops_them(
 
     radicale.set_password("alice", "changed-at-the-server")
     assert check(app) == "same 0, changed 0, first 0, failed 1, unsupported 0"
-    assert cached_fresh_until(app, uid) == []  # dropped: read again under the short TTL
+    assert cached_fresh_until(app, uid) == [None]  # back on the polled TTL (served stale)
 
 
 def test_an_ics_feed_is_checked_by_conditional_get(

@@ -70,7 +70,7 @@ def test_a_polled_calendar_keeps_the_short_ttl(app: Flask, hosts: Hosts, emulato
     assert freebusy_calls(emulator) == calls + 1
 
 
-def test_a_lost_channel_drops_its_days_and_the_calendar_is_polled_at_once(
+def test_a_lost_channel_puts_its_days_on_the_polled_ttl_at_once(
     app: Flask, hosts: Hosts, emulator: Any
 ) -> None:
     uid, gid, _ = watched(app, emulator, hosts)
@@ -80,8 +80,11 @@ def test_a_lost_channel_drops_its_days_and_the_calendar_is_polled_at_once(
     services = app.extensions["gateway"]
 
     services.watches.lost(record_of(app, uid))  # e.g. removed by the provider
-    assert cached(app, uid, gid) == []  # the long-lived days are gone
-    assert busy(app) == []  # read again: cold
+    [entry] = cached(app, uid, gid)
+    assert entry.fresh_until is None  # back on the polled TTL
+    time.sleep(POLLED_TTL + 0.5)  # past it
+    assert busy(app) == []  # answered (stale) at once, read again behind it
+    assert services.freebusy.refresher.wait_idle(5)
     assert freebusy_calls(emulator) == calls + 1
     [entry] = cached(app, uid, gid)
     assert entry.fresh_until is None  # no channel now: the polled TTL
