@@ -116,7 +116,10 @@ def cached_fresh_until(app: Flask, uid: str) -> list[float | None]:
 
 
 def test_a_caldav_event_shows_after_one_check_and_nothing_changed_costs_one_propfind(
-    app: Flask, host: tuple[FlaskClient, str], radicale: Radicale
+    app: Flask,
+    host: tuple[FlaskClient, str],
+    radicale: Radicale,
+    redis_contents: Callable[[], str],
 ) -> None:
     room = caldav_room(app, host, radicale)
     assert busy(app, room) == ["09:00"]
@@ -134,6 +137,10 @@ def test_a_caldav_event_shows_after_one_check_and_nothing_changed_costs_one_prop
     assert check(app) == "same 1, changed 0, first 0, failed 0, unsupported 0"
     assert radicale.behaviour.methods == ["PROPFIND"]  # the cheap check, no REPORT
     assert b"sync-token" in radicale.behaviour.bodies[0]
+    stored = redis_contents()
+    calendar_url = str(app.extensions["gateway"].change_checks.calendars()[0].calendar)
+    for private in ("Private first", "Private added", calendar_url):
+        assert private not in stored  # no event text, no calendar address: a keyed hash
 
 
 def test_checked_days_keep_the_watched_ttl_until_a_check_fails(
