@@ -148,3 +148,13 @@ class Connector(ABC):
         """The notifications one webhook request carries (or the handshake to answer).
         Raises `NotificationRefused` for anything else."""
         raise NotificationRefused(f"{self.name} sends no notifications")
+
+    # -- change checks: providers whose capabilities.watch is "check" -----------------------
+    def change_token(
+        self, access_token: str, calendar_id: str, previous: str | None = None
+    ) -> str | None:
+        """A short value that changes whenever the calendar does, read cheaply (no event);
+        `previous` is what it returned last time (it may make the read conditional). None:
+        the server offers no such value (the calendar stays polled). Raises
+        `AccessRefused` on 401, `ConnectorError` when the server failed."""
+        raise NotImplementedError(f"{self.name} has no change checks")
