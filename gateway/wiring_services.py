@@ -19,6 +19,7 @@ from gateway.services import purposes
 from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
+from gateway.services.change_checks import ChangeChecks, CheckedVersions, either
 from gateway.services.change_feed import ChangeFeed
 from gateway.services.change_feed_delivery import Deliverer
 from gateway.services.connection_health import ConnectionHealth
@@ -42,6 +43,7 @@ from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.breaker import BreakerStore
+from gateway.storage.change_checks import ChangeCheckStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
@@ -164,6 +166,21 @@ def build_services(
         catalogue,
         restricted=feed.restriction_changed,
     )
+    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
+    watches = WatchService(
+        WatchStore(client),
+        grants,
+        rooms,
+        connectors.calendars(),
+        stable_secret(stable, "watch-channel-secret"),
+        settings.public_url,
+        closing=grant_closing,
+        cache=FreeBusyCache(client),
+    )
+    # CalDAV and ICS versions, checked on a short interval (change_checks.py)
+    versions = CheckedVersions(
+        ChangeCheckStore(client), watches.calendar_mark, settings.change_check_seconds
+    )
     freebusy = FreeBusyService(
         rooms,
         grants,
@@ -183,20 +200,21 @@ def build_services(
             slow_seconds=settings.breaker_slow_seconds,
         ),
         grant_endings=grant_endings,
+        watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
+        lasting=either(watches.days.lasting, versions.lasting),
         changed=feed.availability_changed,
-    )
-    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
-    watches = WatchService(
-        WatchStore(client),
-        grants,
-        rooms,
-        connectors.calendars(),
-        stable_secret(stable, "watch-channel-secret"),
-        settings.public_url,
-        closing=grant_closing,
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)
+    change_checks = ChangeChecks(
+        versions,
+        grants,
+        rooms,
+        connectors.calendars(),
+        freebusy,
+        restricted_among=privacy.restricted_among,
+        closing=grant_closing,
+    )
     health = ConnectionHealth(
         grants,
         rooms,
@@ -240,6 +258,7 @@ def build_services(
         health=health,
         watches=watches,
         watch_notices=notices,
+        change_checks=change_checks,
         change_feed=feed,
         webhook_deliverer=Deliverer(endpoints, clients, guard, settings.ca_bundle),
     )

@@ -41,7 +41,7 @@ from gateway.services.freebusy_answer import (
 from gateway.services.freebusy_cached_days import CachedDays, Pointers
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
-from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed
+from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed, Lasting
 from gateway.services.freebusy_refresh import Refresher
 from gateway.services.freebusy_remembered import RememberedAnswers
 from gateway.services.grants import GrantEndings, GrantService
@@ -70,13 +70,16 @@ class FreeBusyService:
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
         grant_endings: GrantEndings | None = None,
+        watched_ttl_seconds: int = 0,
+        lasting: Lasting | None = None,
         changed: Callable[[str, datetime, datetime], object] = lambda *_: None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
         self.cache = cache
         self.apis = dict(apis)
-        self.freshness = Freshness(ttl_seconds, stale_seconds)
+        # watched calendars' days stay fresh longer (`lasting`: until when they are watched)
+        self.freshness = Freshness(ttl_seconds, stale_seconds, watched_ttl_seconds, lasting)
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker
@@ -187,7 +190,8 @@ class FreeBusyService:
         pointers: Pointers | None = None,
     ) -> dict[str, RoomAvailability]:
         """Each room's answer: the union of its calendars' busy times. Any one calendar
-        unread makes the room unknown (never free); any one grant ended, needs_reconnect."""
+        unread makes the room unknown (never free) for the days it was not read (the
+        composer); any one grant ended, needs_reconnect."""
         days = utc_days(time_min, time_max)
         if pointers is None:
             pointers = self.rooms.pointer_sets([r.id for r in rooms])
@@ -224,7 +228,8 @@ class FreeBusyService:
             answers[room.id] = self.composer.compose(
                 gids,
                 room,
-                [entries.get((room.id, v, d)) for _, _, v in bound[room.id] for d in days],
+                days,
+                [[entries.get((room.id, v, d)) for _, _, v in bound[room.id]] for d in days],
                 now,
                 time_min,
                 time_max,
