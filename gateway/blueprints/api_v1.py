@@ -14,12 +14,13 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
 from gateway.api_reference import inline_markdown, readable_operations, schema_shape
+from gateway.blueprints.api_caller import caller, request_caller, unauthorized
 from gateway.blueprints.api_models import (
     FreeBusyQuery,
     FreeBusyRequest,
@@ -30,14 +31,12 @@ from gateway.blueprints.api_models import (
     SlotsQuery,
     SlotsResponse,
 )
-from gateway.blueprints.guards import current_uid
 from gateway.context import services
-from gateway.errors import StorageError, error_response
+from gateway.errors import error_response
 from gateway.openapi import Operation, build_document, documented
 from gateway.openapi_examples import operation_examples
 from gateway.openapi_routes import OTHER_ROUTES
 from gateway.security import runs_own_scripts
-from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS, FreeBusyError
 from gateway.services.intervals import rfc3339
 from gateway.services.room_model import Room, describe
@@ -50,60 +49,15 @@ PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi_json", "api_v1.api_page"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# -- who is asking --------------------------------------------------------------------------
-def request_caller() -> Caller | None:
-    """The caller of this request, resolved once (the rate limiter asks first).
-
-    A storage failure is remembered as well: the limiter asks several times and then the
-    view, and each asking a hung Redis again would stack their timeouts far past 2 s.
-    """
-    if "api_caller_error" in g:
-        raise g.api_caller_error
-    if "api_caller" not in g:
-        try:
-            g.api_caller = _resolve_caller()
-        except StorageError as error:
-            g.api_caller_error = error
-            raise
-    found: Caller | None = g.api_caller
-    return found
-
-
-def bearer_presented() -> bool:
-    return "Authorization" in request.headers
-
-
-def _resolve_caller() -> Caller | None:
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, secret = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return None
-        return services().clients.authenticate(secret.strip())
-    uid = current_uid()
-    return user_caller(uid) if uid else None
-
-
-def _unauthorized() -> tuple[Response | str, int, dict[str, str]]:
-    if bearer_presented():
-        # RFC 6750 §3.1: the same answer for unknown, wrong, disabled or malformed.
-        challenge = 'Bearer realm="gateway", error="invalid_token"'
-        message = "The credential is not valid."
-    else:
-        challenge = 'Bearer realm="gateway"'
-        message = "Send 'Authorization: Bearer <client secret>', or sign in."
-    body, status = error_response(401, "unauthorized", message)
-    return body, status, {"WWW-Authenticate": challenge}
-
-
+# -- who is asking (api_caller.py) -----------------------------------------------------------
 @api_v1.before_request
 def _authenticate() -> Any:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    caller = request_caller()
-    if caller is None:
-        return _unauthorized()
-    if caller.kind == "user" and request.method not in SAFE_METHODS:
+    found = request_caller()
+    if found is None:
+        return unauthorized()
+    if found.kind == "user" and request.method not in SAFE_METHODS:
         try:
             current_app.extensions["csrf"].protect()
         except CSRFError:
@@ -114,12 +68,6 @@ def _authenticate() -> Any:
                 "(or use a Bearer credential).",
             )
     return None
-
-
-def caller() -> Caller:
-    found = request_caller()
-    assert found is not None  # _authenticate answered 401 otherwise
-    return found
 
 
 @api_v1.errorhandler(FreeBusyError)
