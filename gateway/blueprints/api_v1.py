@@ -36,6 +36,7 @@ from gateway.errors import error_response
 from gateway.openapi import Operation, build_document, documented
 from gateway.openapi_examples import operation_examples
 from gateway.openapi_routes import OTHER_ROUTES
+from gateway.openapi_webhooks import add_webhooks
 from gateway.security import runs_own_scripts
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS, FreeBusyError
 from gateway.services.intervals import rfc3339
@@ -251,17 +252,19 @@ def openapi_document() -> dict[str, Any]:
     """Built once per app: routes do not change after start."""
     cache = current_app.extensions.setdefault("api_v1", {})
     if "openapi" not in cache:
-        cache["openapi"] = build_document(
-            current_app,
-            title="Consent gateway API",
-            version=API_VERSION,
-            description="Rooms, free/busy and free slots for booking frontends. Errors are "
-            '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
-            "client its own, a signed-in user and an anonymous address a fixed one).",
-            extra=OTHER_ROUTES,
-            examples=operation_examples(),
-            session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
-            body_limit=current_app.config["MAX_CONTENT_LENGTH"],
+        cache["openapi"] = add_webhooks(
+            build_document(
+                current_app,
+                title="Consent gateway API",
+                version=API_VERSION,
+                description="Rooms, free/busy and free slots for booking frontends. Errors are "
+                '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
+                "client its own, a signed-in user and an anonymous address a fixed one).",
+                extra=OTHER_ROUTES,
+                examples=operation_examples(),
+                session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
+                body_limit=current_app.config["MAX_CONTENT_LENGTH"],
+            )
         )
     document: dict[str, Any] = cache["openapi"]
     return document

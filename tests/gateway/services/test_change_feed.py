@@ -16,6 +16,7 @@ from flask import Flask
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
+from gateway.openapi_webhooks import AvailabilityChanged, StatusChanged
 from gateway.services.change_feed import InvalidWebhook
 from gateway.worker import Worker
 from tests.gateway.services.watch_support import (
@@ -125,6 +126,7 @@ def test_a_change_at_the_provider_reaches_the_webhook_signed_and_without_the_eve
 
     [first, *_] = wait_for(lambda: receiver.of_type("room.availability.changed"), timeout=GENEROUS)
     event = verified(secret, first)
+    AvailabilityChanged.model_validate(event)  # as the OpenAPI document's webhooks say
     assert event["type"] == "room.availability.changed"
     assert event["data"]["room"] == "atlas"
     start = datetime.fromisoformat(event["data"]["start"])
@@ -184,7 +186,9 @@ def test_a_revoked_grant_tells_the_frontend_its_rooms_are_unbound(
     app.extensions["gateway"].revocation.revoke_grant(uid, gid, reason="admin", actor="admin")
 
     [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
-    assert verified(secret, changed)["data"] == {"room": "atlas", "status": "unbound"}
+    event = verified(secret, changed)
+    StatusChanged.model_validate(event)  # as the OpenAPI document's webhooks say
+    assert event["data"] == {"room": "atlas", "status": "unbound"}
 
 
 def test_a_grant_the_provider_refuses_tells_the_frontend_its_rooms_need_reconnect(
