@@ -10,7 +10,9 @@ a proxy (deploy/k8s/overlays/*/egress-proxy.yaml); unset, every call goes direct
 from __future__ import annotations
 
 import email.utils
+import os
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,10 +69,31 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+# The variables that decide an http(s) URL's proxy (urllib reads either case).
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
 def environment_proxies(url: str) -> dict[str, str]:
     """The proxies HTTPS_PROXY / HTTP_PROXY name for `url`, none when unset or when NO_PROXY
-    exempts its host: only these variables of the environment, never REQUESTS_CA_BUNDLE."""
-    return dict(requests.utils.get_environ_proxies(url))
+    exempts its host: only these variables of the environment, never REQUESTS_CA_BUNDLE.
+
+    Asked on every provider call: requests' lookup walks the whole environment each time
+    (about 1 ms of a cold free/busy fan-out's CPU per call, README "Benchmarks"), so the
+    answer is kept per scheme and host for as long as the proxy variables are unchanged."""
+    parts = urlsplit(url)
+    settings = tuple(os.environ.get(name) for name in PROXY_VARIABLES)
+    return dict(_proxies_for(f"{parts.scheme}://{parts.netloc}", settings))
+
+
+@lru_cache(maxsize=256)
+def _proxies_for(origin: str, settings: tuple[str | None, ...]) -> tuple[tuple[str, str], ...]:
+    """requests' answer for `origin` under the proxy variables' values `settings` (part
+    of the key only: a change of them is a new entry)."""
+    return tuple(requests.utils.get_environ_proxies(origin).items())
 
 
 def get_json(session: requests.Session, url: str) -> dict[str, Any]:
