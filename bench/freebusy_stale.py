@@ -64,7 +64,7 @@ def timed_queries(
     samples, stale = [], 0
     for _ in range(count):
         if not remembered:
-            freebusy._remembered.clear()
+            freebusy.remembered.clear()
         started = time.perf_counter()
         answer = freebusy.query(CALLER, rooms, START, END)
         samples.append(time.perf_counter() - started)
@@ -107,14 +107,14 @@ def measure(
         for n in range(rounds):
             scenario.emulator.client.clear_faults()
             drop_cache(scenario, uids)
-            freebusy._remembered.clear()
+            freebusy.remembered.clear()
             timed_queries(scenario, room_ids, 1)  # cold: every day fetched, fresh
             warm, _ = timed_queries(scenario, room_ids, requests)
             recomputed, _ = timed_queries(scenario, room_ids, requests, remembered=False)
             for endpoint in ENDPOINTS:
                 scenario.emulator.client.fault(endpoint, delay_ms=delay_ms, times=-1)
             age_cache(scenario, uids, freebusy.ttl_seconds + 10)
-            freebusy._remembered.clear()  # as when the TTL ends a remembered answer
+            freebusy.remembered.clear()  # as when the TTL ends a remembered answer
             calls = provider_calls(scenario)
             held_from = time.perf_counter()
             stale, marked = timed_queries(scenario, room_ids, requests)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.report import Row, over_rounds, table
-from connectors.base import TokenSet
+from connectors.values import TokenSet
 from gateway.crypto.keyring import KeyRing, new_key_entry
 from gateway.crypto.vault import Vault, grant_context
 from gateway.storage import keys

@@ -34,16 +34,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from connectors import caldav_dav as dav
-from connectors.base import (
-    CalendarBusy,
-    CalendarInfo,
-    Capabilities,
-    CredentialField,
-    Identity,
-    TokenSet,
-)
 from connectors.caldav_dav import Account
 from connectors.caldav_session import CalDavSession
+from connectors.capabilities import Capabilities, CredentialField
 from connectors.errors import (
     AccessRefused,
     AuthorizationDenied,
@@ -55,6 +48,7 @@ from connectors.typed_credential import (
     TypedCredentialConnector,
     typed_credential_provider,
 )
+from connectors.values import CalendarBusy, CalendarInfo, Identity, TokenSet
 
 SCOPES = ("caldav:free-busy",)
 

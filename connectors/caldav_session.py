@@ -20,11 +20,12 @@ from lxml import etree
 from requests.auth import HTTPBasicAuth
 
 from connectors import caldav_dav as dav
-from connectors.base import CalendarBusy
 from connectors.caldav_dav import Account
 from connectors.errors import AuthorizationDenied, ConnectorError, ProviderUnavailable
 from connectors.ical_busy import busy_from_events, parse_free_busy, zone_of
-from connectors.outbound import GuardedSession, OutboundGuard
+from connectors.outbound import GuardedSession
+from connectors.outbound_guard import OutboundGuard
+from connectors.values import CalendarBusy
 
 # The library logs whole requests and answers at DEBUG (event titles included): never.
 logging.getLogger("caldav").disabled = True

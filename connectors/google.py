@@ -20,14 +20,7 @@ import google.auth.transport.requests
 import google.oauth2.credentials
 import requests
 
-from connectors.base import (
-    Capabilities,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    Setting,
-    TokenSet,
-)
+from connectors.capabilities import Capabilities
 from connectors.errors import (
     GrantInvalid,
     ProviderUnavailable,
@@ -41,7 +34,10 @@ from connectors.google_tokens import (
     refresh_error,
 )
 from connectors.google_watch import WATCH_SCOPES, GoogleWatchApi
-from connectors.oidc import OidcConfig, OidcConnector
+from connectors.oidc import OidcConnector
+from connectors.oidc_config import OidcConfig
+from connectors.provider_spec import ProviderConfig, ProviderEnv, ProviderSpec, Setting
+from connectors.values import TokenSet
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 GOOGLE_ISSUER = "https://accounts.google.com"

@@ -22,9 +22,9 @@ import httplib2
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from connectors.base import CalendarBusy, CalendarInfo
 from connectors.errors import AccessRefused, AuthorizationDenied, ProviderUnavailable, ScopeRefused
 from connectors.http import BoundedHttp, retry_after
+from connectors.values import CalendarBusy, CalendarInfo
 
 CALENDAR_LIST_PAGE = 250  # calendarList.list: "never larger than 250" entries a page
 CALENDAR_LIST_PAGES = 20  # 5,000 calendars: more is a broken answer, not an account

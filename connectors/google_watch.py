@@ -20,8 +20,8 @@ import google.auth.exceptions
 import httplib2
 from googleapiclient.errors import HttpError
 
-from connectors.base import Handshake, Notification, NotificationRefused, WatchStarted
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
+from connectors.notifications import Handshake, Notification, NotificationRefused, WatchStarted
 
 AUTH = "https://www.googleapis.com/auth/"
 # events.watch's scopes in the discovery document, narrowest first.

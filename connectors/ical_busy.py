@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 import icalendar
 import recurring_ical_events
 
-from connectors.base import Busy
+from connectors.values import Busy
 
 FLOATING_MARGIN = timedelta(days=2)  # floating times compare as wall time: widen, then clip
 # What busy time needs of a calendar (RFC 5545): the components that carry or place times,

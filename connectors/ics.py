@@ -25,14 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from connectors.base import (
-    CalendarBusy,
-    CalendarInfo,
-    Capabilities,
-    CredentialField,
-    Identity,
-    TokenSet,
-)
+from connectors.capabilities import Capabilities, CredentialField
 from connectors.errors import (
     AccessRefused,
     AuthorizationDenied,
@@ -58,6 +51,7 @@ from connectors.typed_credential import (
     TypedCredentialConnector,
     typed_credential_provider,
 )
+from connectors.values import CalendarBusy, CalendarInfo, Identity, TokenSet
 
 SCOPES = ("ics:feed",)
 

@@ -29,10 +29,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 
-from connectors.base import Busy
 from connectors.errors import AuthorizationDenied, ConnectorError, ProviderUnavailable
 from connectors.ical_busy import busy_of_calendar, times_only
-from connectors.outbound import GuardedSession, OutboundGuard
+from connectors.outbound import GuardedSession
+from connectors.outbound_guard import OutboundGuard
+from connectors.values import Busy
 
 FEED_BYTES = 10 * 1024 * 1024  # a whole calendar, past included: more than a CalDAV answer
 MAX_ADDRESS = 512  # the consent form's field takes no more

@@ -20,16 +20,8 @@ import msal
 import requests
 from msal.exceptions import MsalError, MsalServiceError
 
-from connectors.base import (
-    AuthRequest,
-    Capabilities,
-    Connector,
-    Identity,
-    ProviderConfig,
-    ProviderSpec,
-    Setting,
-    TokenSet,
-)
+from connectors.base import Connector
+from connectors.capabilities import Capabilities
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -44,6 +36,8 @@ from connectors.microsoft_config import MicrosoftConfig, configure
 from connectors.microsoft_graph import GraphCalendarApi
 from connectors.microsoft_tokens import TRANSIENT_ERRORS, refresh_error, without_id_tokens
 from connectors.oidc import _safe_code, expires_at
+from connectors.provider_spec import ProviderConfig, ProviderSpec, Setting
+from connectors.values import AuthRequest, Identity, TokenSet
 
 MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 GRAPH_API = "https://graph.microsoft.com"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from connectors.base import OAuthClientConfig, ProviderConfig, ProviderEnv, SettingError
+from connectors.provider_spec import OAuthClientConfig, ProviderConfig, ProviderEnv, SettingError
 
 TENANT_NAMES = ("common", "organizations", "consumers")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

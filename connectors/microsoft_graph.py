@@ -19,9 +19,9 @@ from typing import Any
 
 import requests
 
-from connectors.base import CalendarBusy, CalendarInfo
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
 from connectors.http import retry_after
+from connectors.values import CalendarBusy, CalendarInfo
 
 # Graph freeBusyStatus values that mean free; every other one (busy, tentative, oof,
 # unknown, a missing or a future value) is published as busy. scheduleItem.status: "free,

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
-from connectors.base import (
-    SIGN_IN_ONLY,
-    AuthRequest,
-    Connector,
-    Identity,
-    OAuthClientConfig,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    Setting,
-    SettingError,
-    TokenSet,
-)
+from connectors.base import Connector
+from connectors.capabilities import SIGN_IN_ONLY
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
@@ -36,19 +22,18 @@ from connectors.errors import (
 )
 from connectors.http import DEFAULT_TIMEOUT, ProviderSession, environment_proxies, get_json
 from connectors.id_token import JwksCache, validate_id_token
+from connectors.oidc_config import EMULATOR_NAME, WELL_KNOWN, OidcConfig, configure
+from connectors.provider_spec import (
+    ProviderConfig,
+    ProviderEnv,
+    ProviderSpec,
+    Setting,
+    SettingError,
+)
+from connectors.values import AuthRequest, Identity, TokenSet
 
-WELL_KNOWN = "/.well-known/openid-configuration"
 # Token-endpoint errors that say "try later", not "this request is wrong".
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "internal_failure"})
-# The generic provider the emulator serves, signed in at /auth/login/emulator.
-EMULATOR_NAME = "emulator"
-
-
-@dataclass(frozen=True, kw_only=True)
-class OidcConfig(OAuthClientConfig):
-    """An OpenID Connect client; `discovery_url` None: the provider's own, well-known one."""
-
-    discovery_url: str | None = None
 
 
 class OidcConnector(Connector):
@@ -264,52 +249,9 @@ def _safe_code(value: object) -> str:
     return text if text.replace("_", "").isalnum() and len(text) <= 64 else "provider_error"
 
 
-# -- configuration ------------------------------------------------------------------------------
 def _configure(env: ProviderEnv) -> list[ProviderConfig]:
-    """`GATEWAY_OIDC_<NAME>_DISCOVERY_URL`, `_CLIENT_ID`, `_CLIENT_SECRET` for each NAME; with
-    the emulator, also its generic provider (unless a NAME of EMULATOR is configured)."""
-    names = sorted({m.group(1) for k in env.values if (m := _VARIABLE.match(k))})
-    found: list[ProviderConfig] = []
-    for upper in names:
-        prefix = f"{PROVIDER.prefix}_{upper}"
-        discovery = env.get(f"{prefix}_DISCOVERY_URL")
-        pair = env.client(prefix)
-        if not discovery or not pair:
-            missing = f"{prefix}_DISCOVERY_URL" if not discovery else f"{prefix}_CLIENT_ID"
-            raise SettingError(f"{missing} is missing (other {prefix}_* variables are set)")
-        parts = urlsplit(discovery)
-        if parts.scheme != "https" or not parts.path.endswith(WELL_KNOWN):
-            raise SettingError(
-                f"{prefix}_DISCOVERY_URL must be an https URL ending in "
-                "/.well-known/openid-configuration"
-            )
-        if upper.lower() in env.taken_names:
-            raise SettingError(
-                f"{prefix}_*: the name {upper.lower()!r} is taken by a built-in provider"
-            )
-        found.append(
-            OidcConfig(
-                name=upper.lower(),
-                kind=PROVIDER.kind,
-                client_id=pair[0],
-                client_secret=pair[1],
-                discovery_url=discovery,
-                title=upper.capitalize(),
-            )
-        )
-    client = env.emulator_client
-    if env.emulator_url and client and EMULATOR_NAME not in {c.name for c in found}:
-        found.append(
-            OidcConfig(
-                name=EMULATOR_NAME,
-                kind=PROVIDER.kind,
-                client_id=client[0],
-                client_secret=client[1],
-                discovery_url=f"{env.emulator_url}/generic{WELL_KNOWN}",
-                title="Emulated OpenID Connect",
-            )
-        )
-    return found
+    """This provider's configured instances (the settings are read in oidc_config.py)."""
+    return configure(env, PROVIDER)
 
 
 PROVIDER = ProviderSpec(
@@ -325,4 +267,3 @@ PROVIDER = ProviderSpec(
     named=True,
     emulated_names=(EMULATOR_NAME,),
 )
-_VARIABLE = PROVIDER.pattern or re.compile("(?!)")  # named: always a pattern

@@ -1,7 +1,7 @@
 """Every provider, keyed by kind, and the connectors built from configuration.
 
 A provider module is any module of this package with a module-level `PROVIDER` (a
-`connectors.base.ProviderSpec`): adding one needs no edit here. Kinds are listed in the
+`connectors.provider_spec.ProviderSpec`): adding one needs no edit here. Kinds are listed in the
 order of their module names. From this one table come the catalogue's provider kinds
 (scopes/catalogue.py), the `GATEWAY_*` variables each provider reads (gateway/config.py),
 what the emulator stands in for (gateway/__main__.py), and, once configured, the
@@ -16,14 +16,9 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 
 import connectors
-from connectors.base import (
-    Capabilities,
-    Connector,
-    ProviderConfig,
-    ProviderEnv,
-    ProviderSpec,
-    SettingError,
-)
+from connectors.base import Connector
+from connectors.capabilities import Capabilities
+from connectors.provider_spec import ProviderConfig, ProviderEnv, ProviderSpec, SettingError
 
 
 class UnknownProvider(LookupError):

@@ -22,19 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from connectors.base import (
-    AuthRequest,
-    Connector,
-    Identity,
+from connectors.base import Connector
+from connectors.errors import AuthorizationDenied
+from connectors.outbound_guard import Allowlist, OutboundGuard
+from connectors.provider_spec import (
     ProviderConfig,
     ProviderEnv,
     ProviderSpec,
     Setting,
     SettingError,
-    TokenSet,
 )
-from connectors.errors import AuthorizationDenied
-from connectors.outbound import Allowlist, OutboundGuard
+from connectors.values import AuthRequest, Identity, TokenSet
 
 CHECK_EVERY_SECONDS = 3600  # how long a checked secret counts as an "access token"
 RECHECK_SECONDS = 300  # after a check the server did not answer (the gateway refreshes

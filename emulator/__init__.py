@@ -3,7 +3,7 @@
 It serves HTTPS (MSAL insists) with a throw-away CA, so the gateway's real clients
 (Authlib, MSAL, requests) talk to it exactly as they talk to the providers. Steer it through
 the JSON control API under /_emulator/ or `EmulatorClient`. See server.py to start it,
-control.py for the control API, and PROTOCOLS.md for the facts it follows.
+control.py (and control_*.py) for the control API, and PROTOCOLS.md for the facts it follows.
 """
 
 from emulator.client import EmulatorClient, EmulatorError, read_form_post

@@ -1,99 +1,35 @@
 """The control API under /_emulator/: how tests and demos steer the emulator (JSON only).
 
-Stable and public: queued sign-in answers, ID-token tampering, accounts, calendar events,
-faults, call counters, clients, grants, settings and reset. Bad input is a 400
+Stable and public: queued sign-in answers, ID-token tampering, accounts, call counters,
+clients, grants, settings and reset here; calendar events (control_events.py), faults
+(control_faults.py) and push (control_push.py) beside it. Bad input is a 400
 `{"error", "message"}`, never a stack trace.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from emulator.errors import control_error
+from emulator.control_input import BadInput, bad_input, body, text, whole
 from emulator.faults import current_state
-from emulator.push import announce
 from emulator.records import (
-    ENDPOINTS,
     ID_TOKEN_TAMPERS,
     PROVIDERS,
     Account,
     AuthorizeAnswer,
     Client,
-    Event,
-    Fault,
     Settings,
     new_subject,
 )
 
-SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 SETTING_NAMES = {f.name for f in fields(Settings)}
-SCOPED_APIS = (
-    "google.freebusy",
-    "google.watch",
-    "microsoft.getschedule",
-    "microsoft.rooms",
-    "microsoft.subscriptions",
-)
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
-
-
-class BadInput(ValueError):
-    def __init__(self, message: str, error: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.error = error
-
-
-@bp.errorhandler(BadInput)
-def bad_input(error: BadInput) -> Response:
-    return control_error(error.error, str(error))
-
-
-def body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadInput("the body must be a JSON object", "invalid_json")
-    return data
-
-
-def text(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = data.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise BadInput(f"{name!r} must be a non-empty string")
-    return value.strip()
-
-
-def whole(data: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
-    value = data.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadInput(f"{name!r} must be a whole number from {low} to {high}")
-    return value
-
-
-def moment(data: dict[str, Any], name: str) -> datetime:
-    raw = text(data, name)
-    try:
-        value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"{name!r} must be an RFC 3339 date-time") from None
-    if value.tzinfo is None:
-        raise BadInput(f"{name!r} needs a UTC offset or Z")
-    return value
-
-
-def known_email(email: str) -> bool:
-    state = current_state()
-    rooms = {str(r["emailAddress"]).lower() for r in state.rooms}
-    return bool(state.accounts_by_email(email)) or email.lower() in rooms
+bp.register_error_handler(BadInput, bad_input)
 
 
 @bp.post("/authorize-next")
@@ -156,104 +92,6 @@ def add_account() -> Any:
     )
     current_state().add_account(account)
     return jsonify(account.as_json()), 201
-
-
-@bp.post("/events")
-def add_event() -> Any:
-    data = body()
-    owner = str(text(data, "account")).lower()
-    if not known_email(owner):
-        raise BadInput(f"no account or room {owner!r}", "unknown_account")
-    start, end = moment(data, "start"), moment(data, "end")
-    if end <= start:
-        raise BadInput("'end' must be after 'start'")
-    show_as = data.get("show_as", "busy")
-    if show_as not in SHOW_AS:
-        raise BadInput(f"'show_as' must be one of {', '.join(SHOW_AS)}")
-    view_code = data.get("view_code")
-    if view_code is not None and (not isinstance(view_code, str) or len(view_code) != 1):
-        raise BadInput("'view_code' must be one character (an availabilityView code)")
-    attendees = data.get("attendees") or []
-    if not isinstance(attendees, list) or not all(isinstance(a, str) for a in attendees):
-        raise BadInput("'attendees' must be a list of e-mail addresses")
-    given_id = text(data, "id", required=False)
-    if given_id is not None and (len(given_id) > 128 or not given_id.isprintable()):
-        raise BadInput("'id' must be at most 128 printable characters")
-    extra = {"id": given_id} if given_id else {}
-    event = Event(
-        **extra,
-        owner=owner,
-        calendar=str(text(data, "calendar", required=False) or "primary"),
-        start=start,
-        end=end,
-        summary=text(data, "summary", required=False),
-        location=text(data, "location", required=False),
-        attendees=tuple(attendees),
-        show_as=str(show_as),
-        description=text(data, "description", required=False),
-        organizer=text(data, "organizer", required=False),
-        view_code=view_code,
-    )
-    state = current_state()
-    with state.lock:
-        # an event with the same id is replaced, so a seeding script can run again
-        before = next((e for e in state.events if e.id == event.id), None)
-        state.events[:] = [*(e for e in state.events if e.id != event.id), event]
-    announce(state, before, event)  # watchers hear of it, as from a real calendar
-    return jsonify({"id": event.id}), 200 if before is not None else 201
-
-
-@bp.post("/faults")
-def add_fault() -> Any:
-    data = body()
-    name = text(data, "endpoint")
-    if name not in ENDPOINTS:
-        raise BadInput(f"unknown endpoint {name!r}; known: {', '.join(sorted(ENDPOINTS))}")
-    retry_after = data.get("retry_after")
-    if retry_after is not None:
-        if isinstance(retry_after, bool) or not isinstance(retry_after, int | float | str):
-            raise BadInput("'retry_after' must be a number of seconds or an HTTP date")
-        retry_after = str(retry_after)
-    malformed = data.get("body")
-    if malformed not in (None, "malformed"):
-        raise BadInput("'body' must be \"malformed\" or null")
-    error = data.get("error")
-    if error not in (None, "invalid_grant", "interaction_required", "insufficient_scope"):
-        raise BadInput(
-            "'error' must be invalid_grant, interaction_required, insufficient_scope or null"
-        )
-    if error == "interaction_required" and name != "microsoft.token":
-        raise BadInput("'error' interaction_required applies to microsoft.token only")
-    if error == "invalid_grant" and not str(name).endswith(".token"):
-        raise BadInput("'error' invalid_grant applies to token endpoints only")
-    if error == "insufficient_scope" and name not in SCOPED_APIS:
-        raise BadInput(f"'error' insufficient_scope applies to {', '.join(SCOPED_APIS)} only")
-    times = whole(data, "times", 1, -1, 1_000_000)
-    if times == 0:
-        raise BadInput("'times' must be positive, or -1 for ever")
-    fault = Fault(
-        status=whole(data, "status", None, 100, 599),
-        retry_after=retry_after,
-        delay_ms=whole(data, "delay_ms", 0, 0, 60_000) or 0,
-        body=malformed,
-        error=error,
-        times=int(times or 1),
-    )
-    state = current_state()
-    with state.lock:
-        state.faults[str(name)].append(fault)
-    return jsonify({"endpoint": name, "queued": len(state.faults[str(name)])}), 201
-
-
-@bp.delete("/faults")
-def clear_faults() -> Any:
-    """Drop every queued fault (the test's outage is over); grants, events, tokens and
-    counters stay, unlike /reset."""
-    state = current_state()
-    with state.lock:
-        cleared = sum(len(queue) for queue in state.faults.values())
-        state.faults.clear()
-    return jsonify({"cleared": cleared})
 
 
 @bp.get("/calls")

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from emulator import push_graph_notices
-from emulator.control import BadInput, bad_input, body, text, whole
+from emulator.control_input import BadInput, bad_input, body, text, whole
 from emulator.deliveries import current_deliverer
 from emulator.faults import current_state
 from emulator.push import announce

@@ -27,6 +27,8 @@ from emulator import (
     calendar,
     calendar_list,
     control,
+    control_events,
+    control_faults,
     control_push,
     generic,
     google,
@@ -75,6 +77,8 @@ def create_app(state: EmulatorState, signer: Signer | None = None) -> Flask:
 
     signer = signer or Signer(PROVIDERS)
     app.register_blueprint(control.bp)
+    app.register_blueprint(control_events.bp)
+    app.register_blueprint(control_faults.bp)
     app.register_blueprint(google.create_blueprint(signer))
     app.register_blueprint(microsoft.create_blueprint(signer))
     app.register_blueprint(generic.create_blueprint(signer))

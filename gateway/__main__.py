@@ -26,7 +26,8 @@ from gateway import local, secret_files
 from gateway.config import ConfigError, Settings
 from gateway.crypto.keyring import new_key_entry
 from gateway.log_redaction import redact_url
-from gateway.services.demo import ADMIN_EMAIL, DemoError, admin_entry
+from gateway.services.demo import DemoError, admin_entry
+from gateway.services.demo_data import ADMIN_EMAIL
 
 
 class QuietRequestHandler(WSGIRequestHandler):

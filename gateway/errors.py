@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
 from gateway.log_redaction import kind_of
-from gateway.services.signin import SignInError
+from gateway.services.signin_errors import SignInError
 
 # re-exported: blueprints and the CLI catch them
 from gateway.storage.errors import StorageCredentialsRefused as StorageCredentialsRefused

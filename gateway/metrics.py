@@ -34,29 +34,17 @@ the session or the rate limiter touch a scrape). It is meant for the cluster net
 (see deploy/k8s/base/networkpolicy.yaml): a request that came through a proxy, i.e. carries
 X-Forwarded-For, Forwarded or X-Real-IP, is answered 404.
 
-Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (an empty, writable folder)
-before start: prometheus_client then keeps each worker's values in files there and /metrics
-adds them up; without it the values of the answering process are shown. prometheus_client
-leaves a dead worker's counter and histogram files behind (about 28 KiB per worker
-generation, without end); `forget_process`, called by gunicorn's `child_exit`
-(deploy/gunicorn.conf.py), adds them into one archive file per type and removes them, so the
-folder holds the live workers' files and two archives, and totals never go back. The folder
-lock (`.lock`, exclusive while compacting, shared while scraping) keeps a scrape from seeing
-a worker's values twice or not at all.
+Split by what each part holds: the series and what services call (here), the app side
+that counts requests and serves /metrics (metrics_app.py), the multiprocess folder
+(metrics_folder.py), and what is read from Redis at each scrape (metrics_state.py).
 """
 
 from __future__ import annotations
 
-import fcntl
-import glob
 import os
-import platform
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # prometheus_client turns multiprocess mode on when the variable merely exists, and an empty
 # value then puts its files in the working directory (read-only in a pod, the repository in
@@ -68,26 +56,13 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR", None) == "":
 elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client import Counter, Gauge, Histogram
+
+from gateway.metrics_folder import forget_process as forget_process  # gunicorn child_exit
 
 if TYPE_CHECKING:  # services import this module for the counters; only init_metrics needs Flask
     from flask import Flask
 
-PATH = "/metrics"
-PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
-ENDPOINT_KEY = "gateway.endpoint"  # set on the WSGI environ at the end of each request
-UNMATCHED = "unmatched"
 OTHER = "other"
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -105,9 +80,6 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 CACHE_RESULTS = ("hit", "miss")
 PROVIDER_KINDS = ("signin", "freebusy", "refresh", "revoke")
-LOCK_FILE = ".lock"
-ARCHIVE = "archive"  # counter_archive.db, histogram_archive.db: what dead workers counted
-COMPACTED_TYPES = ("counter", "histogram")
 
 REQUESTS = Counter(
     "gateway_http_requests",
@@ -254,41 +226,6 @@ def version() -> str:
             return "unknown"
 
 
-# -- multiprocess folder -----------------------------------------------------------------------
-@contextmanager
-def folder_lock(path: str, *, exclusive: bool) -> Iterator[None]:
-    """The metrics folder's lock: compaction holds it alone, scrapes share it."""
-    with open(os.path.join(path, LOCK_FILE), "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def forget_process(pid: int, path: str) -> None:
-    """A worker exited: drop its live gauges and add its counters and histograms to the
-    archive files, then delete its files, so the folder does not grow with every worker
-    generation. Runs in the gunicorn master (child_exit), one worker at a time."""
-    multiprocess.mark_process_dead(pid, path)
-    with folder_lock(path, exclusive=True):
-        for kind in COMPACTED_TYPES:
-            dead = os.path.join(path, f"{kind}_{pid}.db")
-            if not os.path.exists(dead):
-                continue
-            archive = MmapedDict(os.path.join(path, f"{kind}_{ARCHIVE}.db"))
-            try:
-                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(dead):
-                    current, _ = archive.read_value(key)
-                    archive.write_value(key, current + value, timestamp)
-            finally:
-                archive.close()
-            os.remove(dead)
-        # gauges of a dead worker mean nothing any more (ours are all live* anyway)
-        for dead in glob.glob(os.path.join(path, f"gauge_*_{pid}.db")):
-            os.remove(dead)
-
-
 def in_flight() -> Gauge:
     """gateway_http_requests_in_flight, made on first use: a gauge without labels writes its
     file at once, and importing this module (the gunicorn master does, for its log
@@ -304,172 +241,9 @@ def in_flight() -> Gauge:
     return _IN_FLIGHT[0]
 
 
-def _zero_families(app: Flask) -> None:
-    """Every fixed label set at 0, in this process (see the module docstring)."""
-    for outcome in REFRESH_OUTCOMES:
-        REFRESHES.labels(outcome)
-    for kind in REVOCATION_KINDS:
-        REVOCATIONS.labels(kind)
-    for result in CACHE_RESULTS:
-        CACHE.labels(result)
-    for error in ("connectionerror", "timeouterror"):
-        REDIS_ERRORS.labels(error)
-    for kind in TOMBSTONE_KINDS:
-        TOMBSTONE_FAILURES.labels(kind)
-    services = app.extensions.get("gateway")
-    providers = [p.name for p in services.settings.providers] if services else []
-    for provider in map(_safe, providers):
-        for kind in PROVIDER_KINDS:
-            PROVIDER_CALLS.labels(provider, kind, "ok")
-        for event in BREAKER_EVENTS:
-            BREAKER.labels(provider, event)
-    for rule in app.url_map.iter_rules():
-        for method in sorted((rule.methods or set()) & METHODS - {"HEAD", "OPTIONS"}):
-            REQUESTS.labels(rule.endpoint, method, "500")
-    BUILD_INFO.labels(version(), platform.python_version()).set(1)
-    in_flight()
-
-
-class JobRunsCollector:
-    """`gateway_job_last_success_timestamp_seconds{task}`, read from Redis at each scrape
-    (the jobs run in other processes); a job never run, or Redis not answering, has none.
-    The label is `task`, not `job`: Prometheus sets `job` itself."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from gateway.storage import job_runs
-        from gateway.storage.errors import StorageError
-
-        family = GaugeMetricFamily(
-            "gateway_job_last_success_timestamp_seconds",
-            "UNIX time a background job of the worker last ended without error.",
-            labels=["task"],
-        )
-        for job in job_runs.JOBS:
-            try:
-                at = job_runs.last_success(self.client, job)
-            except StorageError as error:
-                redis_error(error)
-                break
-            if at is not None:
-                family.add_metric([job], at)
-        yield family
-
-
-# -- the app side ----------------------------------------------------------------------------
 def init_metrics(app: Flask) -> None:
-    """Count every request of `app` and serve /metrics in front of it."""
-    from flask import request
+    """Count every request of `app` and serve /metrics in front of it (metrics_app.py,
+    imported here on call: importing this module, as services do, does not import Flask)."""
+    from gateway.metrics_app import install_metrics
 
-    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    registry: CollectorRegistry = REGISTRY
-    if multiproc_dir:
-        os.makedirs(multiproc_dir, exist_ok=True)  # emptied by a test or an operator meanwhile
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
-    app.extensions["metrics"] = registry
-    # what this app reads from elsewhere at a scrape: its own registry, not the shared one
-    own = CollectorRegistry(auto_describe=False)
-    services = app.extensions.get("gateway")
-    if services is not None:
-        from gateway.metrics_state import BreakerStateCollector, ReconnectCountsCollector
-
-        own.register(JobRunsCollector(services.redis))
-        own.register(ReconnectCountsCollector(services.redis))
-        providers = [p.name for p in services.settings.providers]
-        threshold = services.settings.breaker_failures
-        own.register(BreakerStateCollector(services.redis, providers, threshold))
-    _zero_families(app)
-
-    @app.teardown_request
-    def note_endpoint(_error: BaseException | None) -> None:
-        request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
-
-    app.wsgi_app = MetricsMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, registry, own, multiproc_dir
-    )
-
-
-StartResponse = Callable[..., Any]
-
-
-class MetricsMiddleware:
-    """Times and counts each request of the wrapped app; answers /metrics itself."""
-
-    def __init__(
-        self,
-        wsgi_app: Callable[..., Iterable[bytes]],
-        registry: Any,
-        own: Any = None,
-        multiproc_dir: str | None = None,
-    ) -> None:
-        self.wsgi_app = wsgi_app
-        self.registry = registry
-        self.own = own
-        self.multiproc_dir = multiproc_dir
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PATH:
-            return self.serve(environ, start_response)
-        started = time.perf_counter()
-        seen: list[int] = []
-        gauge = in_flight()
-        gauge.inc()
-
-        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
-            seen[:] = [int(status.split(" ", 1)[0])]
-            return start_response(status, headers, *args)
-
-        try:
-            return self.wsgi_app(environ, recording_start_response)
-        except BaseException:
-            seen[:] = [500]
-            raise
-        finally:
-            gauge.dec()
-            method = environ.get("REQUEST_METHOD", "")
-            endpoint = environ.get(ENDPOINT_KEY, UNMATCHED)
-            method = method if method in METHODS else OTHER
-            status = seen[0] if seen else 0
-            REQUESTS.labels(endpoint, method, status_code(status)).inc()
-            REQUEST_SECONDS.labels(endpoint, method, status_class(status)).observe(
-                time.perf_counter() - started
-            )
-
-    def serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if any(environ.get(name) for name in PROXY_HEADERS):
-            return _answer(start_response, "404 NOT FOUND", b'{"error": "not_found"}\n', "json")
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return _answer(start_response, "405 METHOD NOT ALLOWED", b"", "json", allow="GET")
-        if self.multiproc_dir:
-            with folder_lock(self.multiproc_dir, exclusive=False):
-                body = generate_latest(self.registry)
-        else:
-            body = generate_latest(self.registry)
-        if self.own is not None:
-            body += generate_latest(self.own)
-        head = environ["REQUEST_METHOD"] == "HEAD"
-        return _answer(start_response, "200 OK", body, CONTENT_TYPE_LATEST, head=head)
-
-
-def _answer(
-    start_response: StartResponse,
-    status: str,
-    body: bytes,
-    kind: str,
-    *,
-    allow: str | None = None,
-    head: bool = False,
-) -> list[bytes]:
-    headers = [
-        ("Content-Type", "application/json" if kind == "json" else kind),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
-    if allow:
-        headers.append(("Allow", allow))
-    start_response(status, headers)
-    return [b"" if head else body]
+    install_metrics(app)

@@ -5,6 +5,7 @@ gauge kept in one process would be wrong in all the others.
                                               closed (open, or half-open awaiting a success)
     gateway_grants_needing_reconnect          grants that ended while rooms are bound to them
     gateway_rooms_needing_reconnect           rooms that answer needs_reconnect because of them
+    gateway_job_last_success_timestamp_seconds{task}   when each worker job last ended well
 
 Each is cheap: an EXISTS and a GET per configured provider (services/breaker.py keeps the
 state; this only reads it) and one HMGET of the count the worker's `count-reconnects` job writes
@@ -87,3 +88,31 @@ class ReconnectCountsCollector:
             rooms.add_metric([], counted.rooms)
         yield grants
         yield rooms
+
+
+class JobRunsCollector:
+    """`gateway_job_last_success_timestamp_seconds{task}`, read from Redis at each scrape
+    (the jobs run in other processes); a job never run, or Redis not answering, has none.
+    The label is `task`, not `job`: Prometheus sets `job` itself."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from gateway.storage import job_runs
+        from gateway.storage.errors import StorageError
+
+        family = GaugeMetricFamily(
+            "gateway_job_last_success_timestamp_seconds",
+            "UNIX time a background job of the worker last ended without error.",
+            labels=["task"],
+        )
+        for job in job_runs.JOBS:
+            try:
+                at = job_runs.last_success(self.client, job)
+            except StorageError as error:
+                metrics.redis_error(error)
+                break
+            if at is not None:
+                family.add_metric([job], at)
+        yield family

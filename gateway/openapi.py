@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
-from gateway.openapi_examples import STORAGE_RETRY_SECONDS, Examples, error_examples
+from gateway.openapi_errors import STORAGE_RETRY_SECONDS, error_examples
+from gateway.openapi_examples import Examples
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
 from gateway.services.room_model import ROOM_ID
 

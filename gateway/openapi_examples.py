@@ -5,106 +5,34 @@ the one the example tests seed (tests/fuzz/conftest.py): rooms `blue` and `green
 Brussels, bookable 08:00-18:00 on weekdays, `blue` bound to a calendar with meetings at
 09:00-10:30 and 13:15-14:00 UTC on 25 November 2026, and an API client that sees both. So
 the examples are not only read: test_openapi_examples.py sends them and tests compare them
-with what the API answers. Error messages are the code's own (tests/gateway/
-test_openapi_examples.py sends the request behind each and compares), and every limit in
-them comes from the constant the code enforces.
+with what the API answers. Error messages are the code's own, and every limit in them comes
+from the constant the code enforces; the generic error answers, and which of them a route
+shows, are in gateway/openapi_errors.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import STORAGE_RETRY_AFTER
-from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
-from gateway.services.api_clients import DEFAULT_RATE_LIMIT
+from gateway.openapi_errors import Refusal
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from gateway.services.intervals import SUPPORTED_RANGE
 from gateway.services.privacy import EXPORT_FORMAT
 from scopes.catalogue import load_catalogue
 from scopes.register import processing_register
 
-# (error code, message) of one example answer
-Refusal = tuple[str, str]
-
 
 @dataclass(frozen=True)
 class Examples:
     """One operation's examples: its body, its parameters by name, its success answer, and
-    error answers by status and name where they differ from the generic ones below."""
+    error answers by status and name where they differ from the generic ones (openapi_errors.py)."""
 
     request: Any = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     response: Any = None
     errors: Mapping[int, Mapping[str, Refusal]] = field(default_factory=dict)
-
-
-def too_many(limit: str) -> Refusal:
-    """The 429 of `limit`, whose message says it as the `limits` library does: "600/minute"
-    is "600 per 1 minute"."""
-    count, _, per = limit.partition("/")
-    return ("rate_limited", f"Too many requests: the limit is {count} per 1 {per}.")
-
-
-NO_CREDENTIAL: Refusal = (
-    "unauthorized",
-    "Send 'Authorization: Bearer <client secret>', or sign in.",
-)
-SIGN_IN_FIRST: Refusal = ("unauthorized", "Sign in first.")
-STORAGE: Refusal = ("storage_unavailable", "Storage is not answering; try again.")
-STORAGE_RETRY_SECONDS = int(STORAGE_RETRY_AFTER["Retry-After"])
-# By status; an operation's own `errors` replace the ones of a status it names.
-GENERIC_ERRORS: dict[int, dict[str, Refusal]] = {
-    400: {
-        "csrf_failed": (
-            "csrf_failed",
-            "A signed-in session must send its CSRF token in the "
-            "X-CSRFToken header (or use a Bearer credential).",
-        )
-    },
-    401: {
-        "no_credential": NO_CREDENTIAL,
-        "invalid_credential": ("unauthorized", "The credential is not valid."),
-    },
-    403: {"not_an_admin": ("forbidden", "This needs an administrator.")},
-    404: {"no_such_room": ("room_not_found", "no such room: nowhere")},
-    413: {"too_large": ("request_entity_too_large", "The request body is too large.")},
-    429: {
-        "api_client": too_many(DEFAULT_RATE_LIMIT),
-        "signed_in_user": too_many(USER_RATE_LIMIT),
-        "anonymous": too_many(ANONYMOUS_RATE_LIMIT),
-    },
-    503: {"storage": STORAGE},
-}
-SESSION_ONLY_ERRORS: dict[int, dict[str, Refusal]] = {
-    400: {
-        "csrf_failed": (
-            "csrf_failed",
-            "This form has expired or did not come from this site. Reload the page and try again.",
-        )
-    },
-    401: {"not_signed_in": SIGN_IN_FIRST},
-}
-
-
-def error_examples(
-    status: int, auth: Collection[str], *, takes_csrf: bool, own: Mapping[str, Refusal]
-) -> dict[str, Any]:
-    """Named example answers of one error status, as OpenAPI Example objects: the generic
-    ones that apply to the route (a session-only route has its own CSRF and 401 answers; a
-    route without a CSRF token to miss has no CSRF one), then the operation's `own`."""
-    generic = GENERIC_ERRORS if "bearer" in auth else SESSION_ONLY_ERRORS
-    found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
-    if status == 400 and not takes_csrf:
-        found = {}
-    if status == 429 and "bearer" not in auth:
-        found.pop("api_client", None)
-    found.update(own)
-    return {
-        name: {"summary": name.replace("_", " "), "value": {"error": code, "message": message}}
-        for name, (code, message) in (found or {"refused": ("refused", "Refused.")}).items()
-    }
 
 
 WINDOW = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}

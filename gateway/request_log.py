@@ -18,131 +18,40 @@ e-mail address (gateway/log_redaction.py; `redact_url` there is the same rule fo
 printed anywhere else). Trace Context (the request's trace and span ids, `traceresponse`)
 is read and written by gateway/request_trace.py.
 
-Security events (ASVS 5.0 16.2.1, 16.3.1-16.3.4) are written by `security_event` as ONE
-record each, on the logger `gateway.security`: the line above plus `action`, `outcome`,
-`actor`, `subject` and `detail` (ids and codes only, never a token, code, state or e-mail).
-The actor is an opaque user id, `client:<id>` for an API client, `provider`, `system` or
-`anonymous`. Event → record:
-
-    login ok                 login / success        services/signin.py (callback)
-    login failed             login / failure        blueprints/auth.py (any SignInError on
-                                                    the callback: bad state, provider error)
-    consent given            consent.give / success services/consent.py
-    consent refused          consent.give / refused services/consent.py (scopes withheld)
-    consent withdrawn        consent.withdraw / success  services/consent.py
-    refresh failure          token.refresh / failure     services/grants.py (invalid_grant,
-                                                    scope lost, provider error)
-    revoke (user, admin)     grant.revoke / success services/revocation.py (actor tells who)
-    admin: end sessions      sessions.end / success blueprints/admin.py
-    admin: rooms, clients    room.* / api_client.* / success  services/rooms.py, api_clients.py
-    erasure                  account.erase / success      services/privacy.py
-    authorization deny       authz.deny / denied    here, for a 401 or 403, or a 404 from a
-                                                    route (absent and not-yours answer alike)
-    input reject             input.reject / rejected  here, for 400, 405, 413, 415, 422 or a
-                                                    404 no route matched
-
-The last two come from one after-request hook and only when the request recorded no event
-of its own, so a refused sign-in is one `login` record, not also an `input.reject`. The
-access line (`gateway.access`) is not an event record. Data-changing events also write one
-entry to the audit stream (gateway/storage/audit.py; the catalogue's `audit_events` say
-which), which is the durable, pseudonymised trail; the JSON line is the operational one.
+Security events, one record each on the logger `gateway.security`, are written by
+gateway/security_events.py (`security_event`, re-exported here for its callers); the
+request's id and the fields naming it come from gateway/request_ids.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request, session
+from flask import Flask, request
 
 from connectors import trace_context
 from gateway.log_redaction import kind_of, scrub
+from gateway.request_ids import (
+    CURRENT_ID,
+    ENDPOINT_KEY,
+    HEADER,
+    UNMATCHED,
+    method_of,
+    request_fields,
+    request_id,
+)
 from gateway.request_trace import CURRENT_TRACE, TRACERESPONSE, trace_of
+from gateway.security_events import EVENT_FIELDS, record_refusal
+from gateway.security_events import security_event as security_event
 
-HEADER = "X-Request-Id"
-ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
-ID_KEY = "gateway.request_id"
-ENDPOINT_KEY = "gateway.endpoint"  # set on the WSGI environ at the end of each request
-UNMATCHED = "unmatched"
 ACCESS_LOGGER = "gateway.access"
-SECURITY_LOGGER = "gateway.security"
-EVENTS_KEY = "gateway.security_events"  # how many events this request has recorded
-EVENT_FIELDS = ("action", "outcome", "actor", "subject", "detail")
-DENIED = frozenset({401, 403})
-REJECTED = frozenset({400, 405, 413, 415, 422})
-VALID_ID = re.compile(r"[A-Za-z0-9._:=-]{8,128}")
-METHOD = re.compile(r"[A-Z]{1,16}")
-
-REQUEST_FIELDS = ("request_id", "trace_id", "span_id", "method", "endpoint")
-# The id of the request being answered, for code it runs in a copied context (worker threads).
-CURRENT_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 ACCESS_FIELDS = ("status", "duration_ms")
-
-
-def request_id(environ: dict[str, Any]) -> str:
-    """This request's id: the caller's valid `X-Request-Id`, else a new one (kept on environ)."""
-    found = environ.get(ID_KEY)
-    if found is None:
-        offered = environ.get(ENVIRON_HEADER, "")
-        found = offered if VALID_ID.fullmatch(offered) else str(uuid.uuid4())
-        environ[ID_KEY] = found
-    return str(found)
-
-
-def current_request_id() -> str | None:
-    return request_id(request.environ) if has_request_context() else None
-
-
-def security_event(
-    action: str, outcome: str, *, actor: str, subject: str = "", **detail: Any
-) -> None:
-    """Write the one JSON record of a security event (see the module docstring)."""
-    extra: dict[str, Any] = {
-        "action": action,
-        "outcome": outcome,
-        "actor": actor or "anonymous",
-        "subject": subject,
-        "detail": detail,
-    }
-    if has_request_context():
-        request.environ[EVENTS_KEY] = int(request.environ.get(EVENTS_KEY, 0)) + 1
-        # on the record itself, so a handler that formats later still names the request
-        extra.update(_request_fields(None))
-    level = logging.INFO if outcome == "success" else logging.WARNING
-    logging.getLogger(SECURITY_LOGGER).log(level, "%s %s", action, outcome, extra=extra)
-
-
-def _caller() -> str:
-    """Who is asking, for a refusal record: the API client, else the signed-in user."""
-    found = g.get("api_caller")
-    if found is not None:
-        return f"client:{found.id}" if found.kind == "client" else str(found.id)
-    uid = session.get("uid")
-    return uid if isinstance(uid, str) else "anonymous"
-
-
-def record_refusal(response: Response) -> Response:
-    """One `authz.deny` or `input.reject` record for a refused request that wrote none."""
-    status = response.status_code
-    if request.environ.get(EVENTS_KEY):
-        return response
-    if status in DENIED or (status == 404 and request.endpoint):
-        action, outcome = "authz.deny", "denied"
-    elif status in REJECTED or status == 404:
-        action, outcome = "input.reject", "rejected"
-    else:
-        return response
-    endpoint = request.endpoint or UNMATCHED
-    security_event(action, outcome, actor=_caller(), subject=endpoint, status=status)
-    return response
 
 
 class JsonFormatter(logging.Formatter):
@@ -157,7 +66,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
-        line.update(_request_fields(record))
+        line.update(request_fields(record))
         if hasattr(record, "action"):
             for name in EVENT_FIELDS:
                 line[name] = _scrubbed(getattr(record, name, ""))
@@ -181,30 +90,6 @@ def _scrubbed(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_scrubbed(v) for v in value]
     return value
-
-
-def _request_fields(record: logging.LogRecord | None) -> dict[str, Any]:
-    if record is not None and all(hasattr(record, name) for name in REQUEST_FIELDS):
-        return {name: getattr(record, name) for name in REQUEST_FIELDS}
-    if not has_request_context() or ID_KEY not in request.environ:
-        rid, trace = CURRENT_ID.get(), CURRENT_TRACE.get()
-        found = {"request_id": rid} if rid else {}
-        if trace is not None:
-            found |= {"trace_id": trace.trace_id, "span_id": trace.span_id}
-        return found
-    trace = trace_of(request.environ)
-    return {
-        "request_id": request.environ[ID_KEY],
-        "trace_id": trace.trace_id,
-        "span_id": trace.span_id,
-        "method": _method(request.environ),
-        "endpoint": request.endpoint or UNMATCHED,
-    }
-
-
-def _method(environ: dict[str, Any]) -> str:
-    method = str(environ.get("REQUEST_METHOD", ""))
-    return method if METHOD.fullmatch(method) else "other"
 
 
 def use_json_logs() -> None:
@@ -285,7 +170,7 @@ class RequestLogMiddleware:
             CURRENT_ID.reset(current)
             CURRENT_TRACE.reset(current_trace)
             trace_context.OUTGOING.reset(outgoing)
-            method = _method(environ)
+            method = method_of(environ)
             endpoint = str(environ.get(ENDPOINT_KEY, UNMATCHED))
             status = seen[0] if seen else 0
             self.log.info(

@@ -167,10 +167,12 @@ def room(room_id: str) -> str:
         subject=shown.host or "",
         detail={"room": room_id},
     )
+    bindings = found.rooms.bindings(room_id)
     return render_template(
         "admin_room.html",
         room=shown,
-        binding=found.rooms.binding(room_id),
+        bindings=bindings,
+        grants=list(dict.fromkeys((b.uid, b.gid, b.provider) for b in bindings)),
         titles=_titles(),
         updates=found.watches.room_updates(room_id),
     )
@@ -183,9 +185,14 @@ def revoke_room(room_id: str) -> str:
     found = services()
     if found.rooms.get(room_id) is None:
         abort(404, "There is no room with that id.")
-    binding = found.rooms.binding(room_id)
-    if binding is None:
+    bindings = found.rooms.bindings(room_id)
+    if not bindings:
         abort(409, "This room is not connected to an active grant: there is nothing to revoke.")
+    # a room backed by calendars of several grants: the form names the one to end
+    asked = request.form.get("grant", "").strip() or bindings[0].gid
+    binding = next((b for b in bindings if b.gid == asked), None)
+    if binding is None:
+        abort(400, "That grant is not behind this room. Nothing was revoked.")
     receipt = found.revocation.revoke_grant(
         binding.uid, binding.gid, reason=reason, actor=signed_in_uid()
     )

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 
 from gateway.context import services
 from gateway.request_log import security_event
-from gateway.services.signin import SignedIn, SignInError
+from gateway.services.signin import SignedIn
+from gateway.services.signin_errors import SignInError
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
 MAX_MARKS = 16  # identity marks a session keeps (two per identity proved in it)

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from connectors.base import NotificationRefused
+from connectors.notifications import NotificationRefused
 from gateway.context import services
 from gateway.errors import error_response
 from gateway.services.watch_notices import UnknownProvider

@@ -14,19 +14,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
-from connectors.base import Connector, Identity
+from connectors.base import Connector
 from connectors.errors import ConnectorError, ProviderUnavailable
+from connectors.values import Identity
 from gateway.request_log import security_event
 from gateway.services.consent_attempts import TypedAttempts, target_host
 from gateway.services.consent_offers import ConsentError, ConsentOffers, Offer, Refusal
+from gateway.services.consent_records import ConsentRecords
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.revocation import RevocationService
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.consents import (
-    GIVEN,
     REFUSED,
-    WITHDRAWN,
     ConsentEvent,
     ConsentInForce,
     ConsentStore,
@@ -59,6 +59,7 @@ class ConsentService:
         rebind: Sequence[RebindHook] = (),
     ) -> None:
         self.typed_attempts = TypedAttempts(attempts)
+        self.records = ConsentRecords(store, audit)
         self.offers = ConsentOffers(catalogue, connectors, kinds)
         self.catalogue = catalogue
         self.audit = audit
@@ -150,23 +151,7 @@ class ConsentService:
         try:
             grant = self.grants.create(uid, purpose_id, identity)
         except GrantUnavailable:
-            self.store.record(uid, action=REFUSED, **record)  # type: ignore[arg-type]
-            self.audit.record(
-                actor=uid,
-                action="consent.give",
-                subject=uid,
-                purpose=purpose_id,
-                result="refused",
-                detail={"provider": identity.provider, "version": consent.version},
-            )
-            security_event(
-                "consent.give",
-                "refused",
-                actor=uid,
-                subject=uid,
-                purpose=purpose_id,
-                provider=identity.provider,
-            )
+            self.records.refused(uid, record)
             return f"/consent/{quote(purpose_id)}/incomplete?provider={quote(identity.provider)}"
         # A consent replaces the earlier grant of the same purpose and provider account only:
         # another account of the same provider (a second Google account) keeps its own.
@@ -185,27 +170,7 @@ class ConsentService:
             self.revocation.revoke_grant(
                 uid, old.id, reason="replaced", actor=uid, forget=True, tell_provider=False
             )
-        self.store.record(uid, action=GIVEN, grant=grant.id, **record)  # type: ignore[arg-type]
-        self.audit.record(
-            actor=uid,
-            action="consent.give",
-            subject=uid,
-            purpose=purpose_id,
-            detail={
-                "provider": identity.provider,
-                "version": consent.version,
-                "replaced": len(replaced),
-            },
-        )
-        security_event(
-            "consent.give",
-            "success",
-            actor=uid,
-            subject=uid,
-            purpose=purpose_id,
-            provider=identity.provider,
-            grant=grant.id,
-        )
+        self.records.given(uid, grant.id, record, len(replaced))
         return "/account"
 
     def last_refusal(self, uid: str, purpose_id: str, provider: str) -> Refusal | None:
@@ -266,30 +231,8 @@ class ConsentService:
             version, digest = consent.version, consent.digest
         except UnknownPurpose:  # a purpose since taken out of the catalogue still ends
             version, digest = "", ""
-        self.store.record(
-            uid,
-            purpose=purpose_id,
-            provider=provider,
-            action=WITHDRAWN,
-            version=version,
-            digest=digest,
-            grant=grant,
-        )
-        self.audit.record(
-            actor=uid,
-            action="consent.withdraw",
-            subject=uid,
-            purpose=purpose_id,
-            detail={"provider": provider, "version": consent.version, "grants": ended},
-        )
-        security_event(
-            "consent.withdraw",
-            "success",
-            actor=uid,
-            subject=uid,
-            purpose=purpose_id,
-            provider=provider,
-            grants=ended,
+        self.records.withdrawn(
+            uid, purpose_id, provider, version=version, digest=digest, grant=grant, ended=ended
         )
         # A purpose that required this one cannot stand without it.
         for other in self.catalogue.purposes:

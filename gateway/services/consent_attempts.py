@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from connectors.base import CredentialField
+from connectors.capabilities import CredentialField
 from gateway.request_log import security_event
 from gateway.services.consent_offers import ConsentError
 from gateway.storage.attempts import AttemptCounter

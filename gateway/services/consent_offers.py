@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from connectors.base import Connector, CredentialField
-from gateway.services.signin import SignInError
+from connectors.base import Connector
+from connectors.capabilities import CredentialField
+from gateway.services.signin_errors import SignInError
 from scopes import Catalogue, Purpose, PurposeNotOffered, UnknownPurpose
 
 

@@ -13,7 +13,9 @@ and never a 500; a room with no calendar connected is "unbound"; a room whose ho
 provider refused (invalid_grant, a 401 that survives one forced refresh, a 403 for want of
 scope) or that otherwise ended while still bound is "needs_reconnect", and the grant shows
 why on its owner's account page. What is published is busy time only, clipped to bookable
-hours. Recent answers are remembered per worker while the answers' generation holds.
+hours. Recent answers are remembered per worker while the answers' generation holds
+(services/freebusy_remembered.py); which days are cached and what each grant must fetch is
+services/freebusy_cached_days.py.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from connectors.base import Connector
-from gateway import metrics
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.callers import Caller
 from gateway.services.freebusy_answer import (
@@ -37,37 +36,20 @@ from gateway.services.freebusy_answer import (
     check_query,
     utc_days,
 )
+from gateway.services.freebusy_cached_days import CachedDays, Pointers
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
 from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed
 from gateway.services.freebusy_refresh import Refresher
+from gateway.services.freebusy_remembered import RememberedAnswers
 from gateway.services.grants import GrantEndings, GrantService
 from gateway.services.intervals import Interval, free_slots
 from gateway.services.room_model import Room
 from gateway.services.room_status import UNBOUND
 from gateway.services.rooms import RoomService
-from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
+from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.grants import ACTIVE
 from gateway.storage.rooms import Pointer
-
-# A remembered answer is checked against the generation (storage/answers.py: what bumps it,
-# and the lease a worker holds on it); this bound only limits what a missed bump could cost.
-REMEMBER_AT_MOST_SECONDS = 5.0
-REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
-
-Pointers = Mapping[str, tuple[Pointer, ...]]  # room id -> its calendars: (uid, gid, version)
-
-
-@dataclass(frozen=True)
-class _Remembered:
-    """An answer a worker may serve again while the generation is unchanged and every
-    cached day in it is still fresh."""
-
-    generation: str
-    valid_until: float
-    answer: FreeBusyAnswer
-    hosts: tuple[tuple[str, str], ...]
-    grants: frozenset[str] = frozenset()  # whose busy times it holds (forget_grant)
 
 
 class FreeBusyService:
@@ -111,7 +93,8 @@ class FreeBusyService:
             deadline_seconds, cold_deadline_seconds or deadline_seconds
         )
         self.refresher = Refresher(self._refresh, self._still_active)
-        self._remembered: dict[tuple[Any, ...], _Remembered] = {}
+        self.remembered = RememberedAnswers()
+        self.cached_days = CachedDays(grants, cache, self.freshness)
         self._generation = cache.answers_lease()
         self._lock = threading.Lock()
         if grant_endings is not None:  # in-process caches of an ended grant go with it
@@ -163,12 +146,8 @@ class FreeBusyService:
         asker = f"client:{caller.id}" if caller.kind == "client" else "member"
         generation = self._generation.current()  # before any data: see answers.py
         key = (caller, tuple(room_ids), time_min, time_max, granularity)
-        remembered = self._remembered.get(key)
-        if (
-            remembered is not None
-            and remembered.generation == generation
-            and time.time() < remembered.valid_until
-        ):
+        remembered = self.remembered.get(key, generation)
+        if remembered is not None:
             self.record_access(asker, remembered.hosts)
             return remembered.answer
         documents, pointers = self.rooms.documents_and_pointers(room_ids)
@@ -178,28 +157,8 @@ class FreeBusyService:
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
         grants = frozenset(gid for found in pointers.values() for _, gid, _ in found)
-        self._remember(key, generation, answer, hosts, grants)
+        self.remembered.keep(key, generation, answer, hosts, grants, self.ttl_seconds)
         return answer
-
-    def _remember(
-        self,
-        key: tuple[Any, ...],
-        generation: str,
-        answer: FreeBusyAnswer,
-        hosts: tuple[tuple[str, str], ...],
-        grants: frozenset[str],
-    ) -> None:
-        """Keep an answer made only of fresh cached days (and restricted rooms): anything
-        unknown or stale is asked again next time, so a provider that recovers is seen."""
-        found = answer.rooms.values()
-        if any(r.stale or r.status not in ("ok", "restricted") for r in found):
-            return
-        fetched = [r.as_of for r in found if r.as_of is not None]
-        valid_until = min(fetched, default=time.time()) + self.ttl_seconds
-        valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
-        if len(self._remembered) >= REMEMBERED_ANSWERS:
-            self._remembered.clear()
-        self._remembered[key] = _Remembered(generation, valid_until, answer, hosts, grants)
 
     def slots(
         self, caller: Caller, room_id: str, start: datetime, end: datetime, duration: timedelta
@@ -239,8 +198,8 @@ class FreeBusyService:
                 answers[room.id] = RoomAvailability(room.id, "restricted")
             else:
                 bound[room.id] = found
-        entries = self._read(bound, days)
-        misses = self._misses(bound, days, entries)
+        entries = self.cached_days.read(bound, days)
+        misses = self.cached_days.misses(bound, days, entries)
         waiting = {gid: n for gid, n in misses.items() if n.cold or not n.active}
         for gid, need in misses.items():
             if gid not in waiting:  # all cached, some expired: answer now, refresh later
@@ -248,7 +207,7 @@ class FreeBusyService:
         ended: set[str] = set()
         if waiting:
             self.fetcher.fetch_all(waiting, wait_seconds=self.cold_deadline_seconds)
-            entries = self._read(bound, days)
+            entries = self.cached_days.read(bound, days)
             ended = {gid for gid, need in waiting.items() if not self._still_active(need)}
         now = time.time()
         for room in rooms:
@@ -268,52 +227,6 @@ class FreeBusyService:
                 granularity,
             )
         return answers
-
-    def _read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, str, date], Entry]:
-        wanted = [
-            ((room_id, version, day), entry_key(uid, gid, room_id, version, day.isoformat()))
-            for room_id, found in bound.items()
-            for uid, gid, version in found
-            for day in days
-        ]
-        values = self.cache.read([name for _, name in wanted])
-        return {slot: entry for (slot, _), entry in zip(wanted, values, strict=True) if entry}
-
-    def _misses(
-        self,
-        bound: Pointers,
-        days: list[date],
-        entries: Mapping[tuple[str, str, date], Entry],
-    ) -> dict[str, GrantNeed]:
-        """What each grant must fetch: its calendars' days that are missing or not fresh;
-        a grant is cold when one of them has no entry within the stale bound."""
-        now = time.time()
-        servable = self.ttl_seconds + self.freshness.stale_seconds
-        needs: dict[str, GrantNeed] = {}
-        hits = wanted = 0
-        for room_id, found in bound.items():
-            for uid, gid, version in found:
-                for day in days:
-                    wanted += 1
-                    entry = entries.get((room_id, version, day))
-                    if entry is not None and now - entry.fetched_at <= self.ttl_seconds:
-                        hits += 1
-                        continue
-                    if gid not in needs:
-                        record = self.grants.get(uid, gid)
-                        needs[gid] = GrantNeed(
-                            uid,
-                            gid,
-                            record.provider if record else "",
-                            active=record is not None and record.status == ACTIVE,
-                        )
-                    needs[gid].slots.add((room_id, version))
-                    needs[gid].days.add(day)
-                    if entry is None or now - entry.fetched_at > servable:
-                        needs[gid].cold = True
-        metrics.cache(hit=True, n=hits)
-        metrics.cache(hit=False, n=wanted - hits)
-        return needs
 
     def _refresh(self, need: GrantNeed) -> bool:
         """A background refresh, unless the host restricted processing since it was queued
@@ -358,6 +271,6 @@ class FreeBusyService:
         self.refresher.forget(gid)
         with self._lock:
             self.composer.forget_grant(gid)
-            self._remembered = {k: v for k, v in self._remembered.items() if gid not in v.grants}
+        self.remembered.forget_grant(gid)
         for api in self.apis.values():
             api.forget_grant(gid)

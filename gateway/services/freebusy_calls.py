@@ -15,8 +15,9 @@ import random
 import time
 from datetime import datetime
 
-from connectors.base import CalendarBusy, Connector
+from connectors.base import Connector
 from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
+from connectors.values import CalendarBusy
 from gateway import metrics
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.grants import GrantService, GrantUnavailable

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from connectors.base import Connector, TokenSet
+from connectors.base import Connector
 from connectors.errors import (
     AccessRefused,
     ConnectorError,
@@ -24,6 +24,7 @@ from connectors.errors import (
     GrantInvalid,
     ScopeRefused,
 )
+from connectors.values import TokenSet
 from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context

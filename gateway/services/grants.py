@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import CalendarInfo, Connector, Identity, TokenSet
+from connectors.base import Connector
 from connectors.errors import AccessRefused
+from connectors.values import CalendarInfo, Identity, TokenSet
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
 from gateway.services.grant_tokens import GrantTokens, GrantUnavailable

@@ -31,7 +31,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from connectors.base import Connector
@@ -41,6 +40,7 @@ from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
 from gateway.services.disk_scrub import DiskStatus
 from gateway.services.grants import GrantEndings, GrantService
+from gateway.services.revocation_receipt import Ending, as_json, receipt_body
 from gateway.services.tombstones import Tombstones
 from gateway.storage.audit import AuditTrail
 from gateway.storage.errors import StorageFull
@@ -51,38 +51,6 @@ log = logging.getLogger(__name__)
 
 # (uid, gid, actor) -> number of room bindings removed
 UnbindHook = Callable[[str, str, str], int]
-
-
-@dataclass
-class Ending:
-    """One revocation after its secrets were deleted: what the rest needs, and how far it
-    got (a revocation at Redis's memory limit is finished later, from this)."""
-
-    uid: str
-    gid: str
-    reason: str
-    actor: str
-    forget: bool
-    provider: str
-    purpose: str
-    had_tokens: bool
-    provider_result: str | None
-    cached: int
-    disk: DiskStatus | None
-    receipt_id: str
-    at: float
-    marked: bool = False
-    bindings: int | None = None
-    audited: bool = False
-
-    def to_json(self) -> str:
-        return _json(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Ending:
-        fields = json.loads(text)
-        disk = fields.pop("disk")
-        return cls(**fields, disk=DiskStatus(**disk) if disk else None)
 
 
 class RevocationService:
@@ -207,7 +175,9 @@ class RevocationService:
             )
             ending.audited = True
         # 5. the record itself
-        self.receipt_store.file(uid, _json(receipt), forgotten_grant=gid if ending.forget else None)
+        self.receipt_store.file(
+            uid, as_json(receipt), forgotten_grant=gid if ending.forget else None
+        )
         security_event(
             "grant.revoke",
             "success",
@@ -220,31 +190,7 @@ class RevocationService:
         return receipt
 
     def _receipt(self, ending: Ending, *, pending: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "receipt": ending.receipt_id,
-            "kind": "grant-revocation",
-            "at": ending.at,
-            "grant": ending.gid,
-            "provider": ending.provider,
-            "purpose": ending.purpose,
-            "reason": ending.reason,
-            "deleted": {
-                "data_keys": int(ending.had_tokens),
-                "token_sets": int(ending.had_tokens),
-                "cached_entries": ending.cached,
-                "bindings": ending.bindings,
-            },
-            "provider_revocation": ending.provider_result or "not needed",
-        }
-        if ending.disk is not None:
-            body["disk"] = ending.disk.as_receipt()
-        if pending:
-            body["pending"] = (
-                "The keys and tokens are deleted; Redis is at its memory limit, so the record, "
-                "bindings and audit entry are completed by the gateway as soon as it accepts "
-                "writes."
-            )
-        return self.signer.sign(body)
+        return self.signer.sign(receipt_body(ending, pending=pending))
 
     # -- revocations Redis refused to finish -------------------------------------------------
     def _keep_unfinished(self, ending: Ending) -> None:
@@ -342,7 +288,3 @@ class RevocationService:
 
     def receipts(self, uid: str) -> list[dict[str, Any]]:
         return [json.loads(r) for r in self.receipt_store.of(uid)]
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors import registry
-from connectors.base import CalendarInfo
 from connectors.errors import ConnectorError
+from connectors.values import CalendarInfo
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.room_model import BindingRefused, CalendarListUnavailable, InvalidCalendar
 from gateway.storage.grants import GrantRecord
@@ -39,6 +39,9 @@ class GrantChoice:
     calendars: tuple[CalendarInfo, ...]  # besides the primary one; empty without choice
     by_address: bool  # a mailbox address may be typed in
     problem: str | None = None  # why the list could not be shown
+    # a calendar-choice consent would let the host pick another calendar (an OAuth
+    # provider); an app password or a feed address already shows all there is
+    choice_by_consent: bool = True
 
 
 class CalendarChoices:
@@ -67,7 +70,13 @@ class CalendarChoices:
                         problem = error.message
             choices.append(
                 GrantChoice(
-                    record.id, record.provider, record.created, calendars, by_address, problem
+                    record.id,
+                    record.provider,
+                    record.created,
+                    calendars,
+                    by_address,
+                    problem,
+                    choice_by_consent=self.choice_by_consent(record.provider),
                 )
             )
         return choices
@@ -77,6 +86,13 @@ class CalendarChoices:
         types the room mailbox's address instead of picking from a list."""
         found = registry.capabilities(self.provider_kinds.get(provider))
         return found is not None and found.addressing == "mailbox"
+
+    def choice_by_consent(self, provider: str) -> bool:
+        """Whether another calendar of this provider is chosen by giving the calendar-choice
+        consent: not for a typed credential (app password, feed address), which has no
+        narrower scope and lists whatever it can see itself."""
+        found = registry.capabilities(self.provider_kinds.get(provider))
+        return found is None or found.credential == "oauth_token"
 
     def choice_grant(
         self, record: GrantRecord, records: list[GrantRecord] | None = None

@@ -20,20 +20,16 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.base import Connector, Identity
-from connectors.errors import (
-    AuthorizationDenied,
-    ConnectorError,
-    IdTokenInvalid,
-    ProviderUnavailable,
-    TenantNotAllowed,
-)
+from connectors.base import Connector
+from connectors.errors import ConnectorError
+from connectors.values import Identity
 from gateway import metrics
 from gateway.crypto.sealed import SealedBox
 from gateway.request_log import security_event
+from gateway.services.signin_errors import SignInError, refusal
+from gateway.services.signin_flows import PendingFlows
 from gateway.storage import keys
 from gateway.storage.audit import AuditTrail
 from gateway.storage.flows import FlowStore
@@ -46,19 +42,7 @@ log = logging.getLogger(__name__)
 GrantKeeper = Callable[[str, str, Identity], str]
 
 DEFAULT_NEXT = "/account"
-MAX_PENDING_FLOWS = 5
-MAX_COOKIE_CHARS = 3800  # browsers keep cookies up to 4096 bytes, name and attributes included
 FORM_POST_TTL = 120  # from Microsoft's POST to the browser's GET that follows it: a redirect
-
-
-class SignInError(Exception):
-    """A refused sign-in; `message` is safe to show, `status` is the HTTP status to answer."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -110,7 +94,7 @@ class SignInService:
         self.sessions = sessions
         self.audit = audit
         self.flows = flows
-        self.pending_flows = SealedBox(secret_key, "sign-in flows", secret_key_fallbacks)
+        self.pending_flows = PendingFlows(secret_key, secret_key_fallbacks, flows.ttl_seconds)
         self.form_posts = SealedBox(secret_key, "form_post response", secret_key_fallbacks)
         self.users = users
         self.redirect_uri_for = redirect_uri_for
@@ -153,7 +137,7 @@ class SignInService:
         try:
             request = connector.begin(self.redirect_uri_for(provider), state, scopes)
         except ConnectorError as error:
-            raise _refusal(error) from error
+            raise refusal(error) from error
         record = {
             "state": keys.digest(state),
             "provider": provider,
@@ -163,12 +147,7 @@ class SignInService:
             "flow": request.flow,
             "started": time.time(),
         }
-        flows = [*self._open_pending(pending), record][-MAX_PENDING_FLOWS:]
-        sealed = self._seal_pending(flows)
-        while len(sealed) > MAX_COOKIE_CHARS and len(flows) > 1:  # drop the oldest
-            flows = flows[1:]
-            sealed = self._seal_pending(flows)
-        return Started(url=request.url, pending=sealed)
+        return Started(url=request.url, pending=self.pending_flows.added(pending, record))
 
     def park_form_post(self, provider: str, params: Mapping[str, str]) -> str:
         """Seal a cross-site form_post callback for the same-site GET that follows it.
@@ -203,7 +182,7 @@ class SignInService:
         if not state:
             raise SignInError("missing_state", "The sign-in response lacks its state.", 400)
         state_hash = keys.digest(state)
-        flows = self._open_pending(pending)
+        flows = self.pending_flows.open(pending)
         record = next((f for f in flows if f.get("state") == state_hash), None)
         if record is None:
             raise SignInError(
@@ -228,7 +207,7 @@ class SignInService:
             identity = connector.complete(self.redirect_uri_for(provider), record["flow"], params)
         except ConnectorError as error:
             metrics.provider_call(provider, "signin", error.code, time.monotonic() - started)
-            raise _refusal(error) from error
+            raise refusal(error) from error
         metrics.provider_call(provider, "signin", "ok", time.monotonic() - started)
         link_uid = record.get("link_uid")
         if link_uid and link_uid != current_uid:
@@ -246,28 +225,10 @@ class SignInService:
             uid=uid,
             next_path=next_path,
             linked=linked,
-            pending=self._seal_pending(remaining) if remaining else None,
+            pending=self.pending_flows.seal(remaining) if remaining else None,
             marks=marks,
             purpose=str(purpose) if purpose else "",
         )
-
-    def _open_pending(self, pending: str | None) -> list[dict[str, Any]]:
-        """The browser's unexpired flows; an altered or foreign cookie holds none."""
-        opened = self.pending_flows.open(pending)
-        if not isinstance(opened, list):
-            return []
-        oldest = time.time() - self.flows.ttl_seconds
-        return [
-            f
-            for f in opened
-            if isinstance(f, dict)
-            and isinstance(f.get("flow"), dict)
-            and isinstance(f.get("started"), int | float)
-            and f["started"] > oldest
-        ]
-
-    def _seal_pending(self, flows: list[dict[str, Any]]) -> str:
-        return self.pending_flows.seal(flows, self.flows.ttl_seconds)
 
     def _resolve_user(
         self, identity: Identity, link_uid: str | None, current_uid: str | None
@@ -303,17 +264,3 @@ class SignInService:
             self.users.refresh_identity(owner, linked)
             return owner, False
         return self.users.create_with_identity(linked), False
-
-
-def _refusal(error: ConnectorError) -> SignInError:
-    if isinstance(error, AuthorizationDenied):
-        return SignInError(error.code, "Sign-in was cancelled or refused at the provider.", 403)
-    if isinstance(error, TenantNotAllowed):
-        return SignInError(error.code, "Accounts of your organisation may not sign in here.", 403)
-    if isinstance(error, IdTokenInvalid):
-        return SignInError(
-            error.code, f"The provider's answer failed a check: {error.message}", 400
-        )
-    if isinstance(error, ProviderUnavailable):
-        return SignInError(error.code, "The sign-in provider is not answering; try again.", 502)
-    return SignInError(error.code, error.message, 400)

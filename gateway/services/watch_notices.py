@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from connectors.base import Connector, Handshake, Notification
+from connectors.base import Connector
 from connectors.errors import ConnectorError
+from connectors.notifications import Handshake, Notification
 from gateway.services.freebusy import FreeBusyService
 from gateway.services.grants import GrantUnavailable
 from gateway.services.watches import WATCH_ID, NotCurrent, WatchService

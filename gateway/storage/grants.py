@@ -19,7 +19,7 @@ from typing import cast
 
 import redis
 
-from gateway.storage import answers, keys
+from gateway.storage import answers, grant_scripts, grant_sweeps, keys
 from gateway.storage.readable import hgetall_text, unreadable
 
 ACTIVE = "active"
@@ -30,44 +30,6 @@ SECRET_FIELDS = ("dk", "tokens", "subject")
 # revocations whose local part Redis refused to finish (memory limit): field "uid gid"
 UNFINISHED = f"{keys.PREFIX}:{{revocations}}:unfinished"
 LOCK_MILLISECONDS = 15_000
-
-# KEYS: grant hash, lock. ARGV: lock holder, expected version, then field/value pairs.
-_WRITE_IF_FENCED = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-return 1
-"""
-# KEYS: lock. ARGV: holder. Only the holder releases.
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# KEYS: grant hash, grant set, lock, cached index, cached keys... ARGV: "forget" or "keep",
-# grant id, secret fields... Deletes only (DEL, HDEL, SREM): they run at the memory limit.
-_SHRED = """
-if ARGV[1] == 'forget' then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-else
-  redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
-end
-for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
-return 1
-"""
-# KEYS: the unfinished-revocations hash. ARGV: field, value. (Not HSETNX: see the ACL.)
-_KEEP_IF_ABSENT = """
-if redis.call('HGET', KEYS[1], ARGV[1]) then return 0 end
-return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-"""
-# KEYS: grant hash. ARGV: expected wrapped key, new wrapped key.
-_REWRAP = """
-if redis.call('HGET', KEYS[1], 'dk') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'dk', ARGV[2])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -100,11 +62,11 @@ class GrantRecord:
 class GrantStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._write_if_fenced = client.register_script(_WRITE_IF_FENCED)
-        self._unlock = client.register_script(_UNLOCK)
-        self._rewrap = client.register_script(_REWRAP)
-        self._shred = client.register_script(_SHRED)
-        self._keep_if_absent = client.register_script(_KEEP_IF_ABSENT)
+        self._write_if_fenced = client.register_script(grant_scripts.WRITE_IF_FENCED)
+        self._unlock = client.register_script(grant_scripts.UNLOCK)
+        self._rewrap = client.register_script(grant_scripts.REWRAP)
+        self._shred = client.register_script(grant_scripts.SHRED)
+        self._keep_if_absent = client.register_script(grant_scripts.KEEP_IF_ABSENT)
 
     @staticmethod
     def new_id() -> str:
@@ -261,7 +223,7 @@ class GrantStore:
     # -- sweeps over every user ------------------------------------------------------------------
     def every_grant(self) -> Iterator[tuple[str, str]]:
         """(uid, gid) of every grant record (SCAN: admin sweeps and retention only)."""
-        return every_grant(self.client)
+        return grant_sweeps.every_grant(self.client)
 
     def provider_and_status(self, uid: str, gid: str) -> tuple[str | None, str | None]:
         """Two fields of a grant, without reading the rest (sweeps)."""
@@ -286,30 +248,6 @@ class GrantStore:
     # -- key rotation ----------------------------------------------------------------------------
     def rewrap(self, key: str, old: str, new: str) -> bool:
         return bool(self._rewrap(keys=[key], args=[old, new]))
-
-
-def every_grant(client: redis.Redis) -> Iterator[tuple[str, str]]:
-    """(uid, gid) of every grant record: the sweeps (keep-alive refresh) walk them."""
-    for key in client.scan_iter(match=f"{keys.PREFIX}:{{u:*}}:grant:*", count=500):
-        name = str(key)
-        if keys.holds_wrapped_key(name):
-            yield keys.owner_of_key(name), name.rpartition(":grant:")[2]
-
-
-def wrapped_keys(client: redis.Redis) -> Iterator[tuple[str, str]]:
-    """(redis key, wrapped data key) of every profile and grant, and of the stable secrets:
-    the sweep rotation walks."""
-    stable = client.hget(keys.STABLE_SECRETS, "dk")
-    if stable is not None:
-        yield keys.STABLE_SECRETS, str(stable)
-    for pattern in keys.WRAPPED_KEY_PATTERNS:
-        for key in client.scan_iter(match=pattern, count=500):
-            name = str(key)
-            if not keys.holds_wrapped_key(name):
-                continue
-            wrapped = client.hget(name, "dk")
-            if wrapped is not None:
-                yield name, str(wrapped)
 
 
 _TIMES = ("created", "last_used", "last_refreshed", "expires_at")

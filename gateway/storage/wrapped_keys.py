@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import redis
 
 from gateway.storage import keys
-from gateway.storage.grants import GrantStore, wrapped_keys
+from gateway.storage.grant_sweeps import wrapped_keys
+from gateway.storage.grants import GrantStore
 
 
 class WrappedKeyStore:

@@ -15,9 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from connectors.base import Connector, Identity, TokenSet
+from connectors.base import Connector
 from connectors.google import GoogleConnector
 from connectors.microsoft import MicrosoftConnector
+from connectors.values import Identity, TokenSet
 
 CALLBACK = "http://127.0.0.1:8000/auth/callback"
 CLIENT_ID = "connector-grant-tests"

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import trustme
 
-from connectors.base import TokenSet
 from connectors.caldav import CalDavConnector
 from connectors.errors import AccessRefused, AuthorizationDenied, GrantInvalid
 from connectors.ical_busy import busy_from_events, parse_free_busy
-from connectors.outbound import AddressRefused
+from connectors.outbound_guard import AddressRefused
+from connectors.values import TokenSet
 from tests.connectors.caldav_events import (
     ALL_DAY_EVENT,
     DAY,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import TokenSet
 from connectors.errors import ConnectorError, GrantInvalid, ProviderUnavailable
 from connectors.oidc import OidcConnector
+from connectors.values import TokenSet
 from tests.connectors.grants_support import (
     ALICE,
     CLIENT_ID,

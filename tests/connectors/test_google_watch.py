@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Notification, NotificationRefused
 from connectors.errors import ScopeRefused
 from connectors.google import GoogleConnector
+from connectors.notifications import Notification, NotificationRefused
 from tests.connectors.grants_support import ALICE, FREEBUSY, google, grant
 from tests.emulator.push_helpers import Receiver
 

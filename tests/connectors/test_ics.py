@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import trustme
 
-from connectors.base import CalendarBusy, TokenSet
 from connectors.errors import AccessRefused, AuthorizationDenied, GrantInvalid
 from connectors.ics import IcsConnector
 from connectors.ics_feed import FEED_BYTES, typed_address
-from connectors.outbound import AddressRefused
+from connectors.outbound_guard import AddressRefused
+from connectors.values import CalendarBusy, TokenSet
 from tests.connectors.ics_events import (
     ALL_DAY_FEED,
     DAY,

@@ -8,9 +8,9 @@ from typing import Any
 import httplib2
 import pytest
 
-from connectors.base import CalendarInfo
 from connectors.errors import AuthorizationDenied, ProviderUnavailable
 from connectors.google import GOOGLE_API_BASE, GoogleConnector
+from connectors.values import CalendarInfo
 from emulator.calendar_list import HOLIDAYS_ID
 from emulator.records import Fault
 from tests.connectors.grants_support import ALICE, CALENDARS, CAROL, FREEBUSY, google, grant

@@ -11,8 +11,8 @@ from typing import Any
 import msal
 import pytest
 
-from connectors.base import TokenSet
 from connectors.errors import ConnectorError, ConsentWithdrawn, GrantInvalid, ProviderUnavailable
+from connectors.values import TokenSet
 from tests.connectors.grants_support import (
     CALENDARS,
     CAROL,

@@ -11,18 +11,20 @@ import pytest
 
 import connectors
 from connectors import registry
-from connectors.base import SettingError
 from connectors.google import GoogleConnector
 from connectors.microsoft_config import MicrosoftConfig
-from connectors.oidc import OidcConfig
+from connectors.oidc_config import OidcConfig
+from connectors.provider_spec import SettingError
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR = "https://127.0.0.1:9443"
 CLIENT = ("emulator-client", "emulator-secret")
 
 NEW_PROVIDER = """
-from connectors.base import Capabilities, ProviderEnv, ProviderSpec, Setting
-from connectors.oidc import OidcConfig, OidcConnector
+from connectors.capabilities import Capabilities
+from connectors.provider_spec import ProviderEnv, ProviderSpec, Setting
+from connectors.oidc import OidcConnector
+from connectors.oidc_config import OidcConfig
 
 
 class FeedConnector(OidcConnector):

@@ -9,15 +9,16 @@ import time
 import pytest
 
 from connectors import registry
-from connectors.base import SettingError, TokenSet
 from connectors.caldav import CalDavConnector
 from connectors.errors import AuthorizationDenied
 from connectors.ics import IcsConnector
+from connectors.provider_spec import SettingError
 from connectors.typed_credential import (
     CHECK_EVERY_SECONDS,
     RECHECK_SECONDS,
     TypedCredentialConnector,
 )
+from connectors.values import TokenSet
 
 KINDS = {"caldav": CalDavConnector, "ics": IcsConnector}
 

@@ -211,7 +211,7 @@ def test_bad_parameters_get_a_400_naming_them(
 
 
 def test_faults_are_injected_in_the_calendar_api_shape(emu: Any, alice: Any) -> None:
-    # Queued on the state directly: control.py accepts only names listed in state.ENDPOINTS.
+    # Queued on the state directly: control_faults.py accepts only names listed in state.ENDPOINTS.
     with emu.state.lock:
         emu.state.faults["google.calendarlist"].append(Fault(status=429))
         emu.state.faults["google.calendarlist"].append(Fault(status=403))

@@ -21,7 +21,7 @@ import pytest
 import redis
 from flask import Flask
 
-from gateway.services.revocation import Ending
+from gateway.services.revocation_receipt import Ending
 from gateway.storage import keys
 from gateway.storage.audit import AUDIT
 from gateway.storage.embedded import EmbeddedRedis

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from gateway.limits import ANONYMOUS_RATE_LIMIT
-from gateway.openapi_examples import too_many
+from gateway.openapi_errors import too_many
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from tests.fuzz.conftest import FUZZ_HOST, NOWHERE, SESSION_COOKIE, Identity, World, fuzz_client
 

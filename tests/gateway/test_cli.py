@@ -10,7 +10,7 @@ from flask import Flask
 
 from gateway import create_app
 from gateway.crypto.keyring import new_key_entry
-from gateway.storage.grants import wrapped_keys
+from gateway.storage.grant_sweeps import wrapped_keys
 
 PURPOSE = "room-availability"
 SCOPE = "https://www.googleapis.com/auth/calendar.freebusy"

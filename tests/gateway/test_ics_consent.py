@@ -28,6 +28,7 @@ from tests.gateway.typed_credential_support import (
     send_consent_form,
     signed_in_host,
 )
+from tests.hosts import OFFICE_HOURS
 from tests.security.support import api_client, bearer
 
 SECRET = SECRET_PATH.split("/")[3]  # the random part of the address
@@ -184,6 +185,29 @@ def test_a_connected_feed_answers_free_busy_with_busy_times_only(
             ("log", logged),
         ):
             assert text not in shown, (text, where)
+
+
+def test_the_connect_page_does_not_send_a_feed_host_to_another_consent(
+    ics_app: Flask, host: tuple[FlaskClient, str], server: FeedServer
+) -> None:
+    """A feed address is one calendar: no calendar-choice consent would show another, so
+    the page says so instead of pointing at a consent that cannot help."""
+    client, uid = host
+    assert connect(client, server.url).status_code == 303
+    ics_app.extensions["gateway"].rooms.create(
+        {
+            "id": "unbound-feed-room",
+            "name": "Feed room",
+            "time_zone": "UTC",
+            "hours": OFFICE_HOURS,
+            "host": uid,
+            "visibility": ["frontend"],
+        }
+    )
+    page = client.get("/rooms/connect").get_data(as_text=True)
+    assert "Connect to Feed room" in page
+    assert "the only calendar this connection can read" in page
+    assert "Choose which calendar backs a room" not in page
 
 
 def test_the_feed_is_downloaded_once_while_unchanged(

@@ -16,7 +16,7 @@ from gateway.blueprints.api_models import MAX_DURATION
 from gateway.errors import STORAGE_RETRY_AFTER
 from gateway.limits import ANONYMOUS_RATE_LIMIT, USER_RATE_LIMIT
 from gateway.openapi import IGNORED_METHODS, openapi_path
-from gateway.openapi_examples import too_many
+from gateway.openapi_errors import too_many
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT
 from gateway.services.freebusy_answer import GRANULARITIES, MAX_DAYS, MAX_ROOMS
 from gateway.services.intervals import SUPPORTED_RANGE

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.services.demo import ROOMS
+from gateway.services.demo_data import ROOMS
 from tests.redis_cluster import free_port
 
 pytestmark = pytest.mark.browser

@@ -252,6 +252,45 @@ def test_revoking_by_room_ends_the_grant_behind_it(
     assert client.get("/admin/rooms/nowhere").status_code == 404
 
 
+def test_a_room_backed_by_two_grants_shows_both_and_revokes_the_one_named(
+    app: Flask, client: FlaskClient, bob: str, alice: Host
+) -> None:
+    """Alice backs Atlas by her Google calendar and by a Microsoft account's: the admin
+    page lists both calendars and offers each grant's revocation; ending one keeps the other."""
+    services = alice.services
+    connector = services.signin.connectors["microsoft"]
+    redirect_uri = services.settings.redirect_uri("microsoft")
+    started = connector.begin(redirect_uri, "second", (SCOPES["microsoft"],))
+    alice.browser.emulator.client.authorize_next(CAROL)
+    _, params = alice.browser.at_provider(started.url)
+    identity = connector.complete(redirect_uri, started.flow, params)
+    second = services.grants.create(alice.uid, "room-availability", identity).id
+    services.rooms.add_calendar(alice.uid, "atlas", second)
+
+    page = client.get("/admin/rooms/atlas").get_data(as_text=True)
+    assert 'id="calendar-1"' in page and 'id="calendar-2"' in page
+    assert alice.gid in page and second in page
+    assert f'id="revoke-room-{second}"' in page and 'id="revoke-room"' in page
+    token = csrf_token(client)
+    stranger = client.post(
+        "/admin/rooms/atlas/revoke",
+        data={"reason": REASON, "grant": "not-behind-atlas", "csrf_token": token},
+    )
+    assert stranger.status_code == 400
+    assert services.grants.get(alice.uid, second).status == ACTIVE
+
+    done = client.post(
+        "/admin/rooms/atlas/revoke", data={"reason": REASON, "grant": second, "csrf_token": token}
+    )
+    assert done.status_code == 200
+    assert receipts_of(done.get_data(as_text=True))[0]["grant"] == second
+    assert services.grants.get(alice.uid, second).status == REVOKED
+    assert alice.grant().status == ACTIVE
+    (left,) = services.rooms.bindings("atlas")
+    assert left.gid == alice.gid
+    assert freebusy(client, "atlas")["status"] == "ok"
+
+
 def test_revoking_a_provider_needs_its_name_typed_and_spares_the_others(
     app: Flask, client: FlaskClient, bob: str, alice: Host, another_browser: Any
 ) -> None:

@@ -413,7 +413,7 @@ def cached_of(app: Flask, gid: str) -> list[Any]:
     """Everything the process's free/busy wiring keeps in memory that names the grant."""
     freebusy = app.extensions["gateway"].freebusy
     found: list[Any] = [k for k in freebusy.composer._published if gid in k[0]]
-    found += [a for a in freebusy._remembered.values() if gid in a.grants]
+    found += freebusy.remembered.holding(gid)
     for api in freebusy.apis.values():
         found += [k for k in getattr(api, "_addresses", {}) if k == gid]
     return found
@@ -423,7 +423,7 @@ def memory_keys(app: Flask) -> str:
     freebusy = app.extensions["gateway"].freebusy
     keys_seen: list[Any] = [
         *freebusy.composer._published,
-        *freebusy._remembered,
+        *freebusy.remembered.keys(),
         *freebusy.composer._parsed,
     ]
     for api in freebusy.apis.values():
@@ -462,7 +462,7 @@ def test_a_grant_the_provider_ended_leaves_no_cache_either(app: Flask, hosts: Ho
     assert cached_of(app, gid)
     hosts.emulator.client.fault("microsoft.getschedule", status=401, times=-1)
     hosts.emulator.client.fault("microsoft.token", error="invalid_grant", times=-1)
-    app.extensions["gateway"].freebusy._remembered.clear()  # as after the TTL: ask again
+    app.extensions["gateway"].freebusy.remembered.clear()  # as after the TTL: ask again
     for entry in app.extensions["gateway"].redis.scan_iter(f"{keys.user_tag(carol)}:fb:*"):
         app.extensions["gateway"].redis.delete(entry)
     assert hosts.status(room) == "needs_reconnect"

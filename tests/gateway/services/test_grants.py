@@ -15,7 +15,7 @@ import pytest
 import redis
 from flask import Flask
 
-from connectors.base import Identity
+from connectors.values import Identity
 from emulator import DEFAULT_CLIENT_ID
 from gateway.services.grants import GrantUnavailable
 from gateway.storage import keys

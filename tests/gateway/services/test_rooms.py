@@ -9,7 +9,7 @@ import pytest
 import redis
 from flask import Flask
 
-from connectors.base import Identity
+from connectors.values import Identity
 from emulator.records import Fault
 from gateway.blueprints.admin_rooms import admin_rooms
 from gateway.blueprints.rooms import rooms
