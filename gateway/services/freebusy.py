@@ -157,7 +157,9 @@ class FreeBusyService:
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
         grants = frozenset(gid for found in pointers.values() for _, gid, _ in found)
-        self.remembered.keep(key, generation, answer, hosts, grants, self.ttl_seconds)
+        self.remembered.keep(
+            key, generation, answer, hosts, grants, self.ttl_seconds, self.freshness.stale_seconds
+        )
         return answer
 
     def slots(

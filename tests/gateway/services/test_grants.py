@@ -239,3 +239,19 @@ def test_many_threads_share_one_refresh(app: Flask, sign_in: Any, alice: str) ->
     assert len(tokens) == 16
     assert len(set(tokens)) == 1
     assert sign_in.emulator.client.calls()["google.token"] == before + 1
+
+
+def test_grant_states_are_read_together_and_say_what_get_says(
+    app: Flask, sign_in: Any, alice: str, redis_client: redis.Redis
+) -> None:
+    """The free/busy path reads every expired grant's provider and status in one round trip
+    (issue 17); what it reads is what `get` says, and a grant that is gone reads None."""
+    grants = app.extensions["gateway"].grants
+    google = grant_for(app, sign_in, alice)
+    broken = grant_for(app, sign_in, alice)
+    redis_client.hset(keys.grant(alice, broken), "status", BROKEN)
+
+    found = grants.states([(alice, google), (alice, broken), (alice, "no-such-grant")])
+
+    assert found == [("google", grants.get(alice, google).status), ("google", BROKEN), None]
+    assert found[0] == ("google", "active")
