@@ -215,8 +215,9 @@ class RoomSearchResponse(BaseModel):
 
 
 STATUS_DESCRIPTION = (
-    "Why the room has or lacks busy times; only `ok` carries them, and no other status "
-    "ever means free. " + status_words()
+    "Why the room has or lacks busy times; `ok` carries them for the whole range, "
+    "`unknown` only outside its `unknown` spans, and no other status ever means free. "
+    + status_words()
 )
 
 
@@ -231,6 +232,12 @@ class RoomBusy(BaseModel):
     stale: bool = Field(description="Served from an older cached answer.")
     as_of: str | None = Field(
         alias="asOf", description="When the calendar was read (RFC 3339, UTC)."
+    )
+    unknown: list[Span] = Field(
+        default_factory=list,
+        description="Only with status `unknown`: the spans where some calendar of the room "
+        "could not be read (the whole range when none could). Never free there; outside "
+        "them, `busy` is exact and the rest of the bookable hours is free.",
     )
 
 

@@ -185,7 +185,8 @@ class FreeBusyService:
         pointers: Pointers | None = None,
     ) -> dict[str, RoomAvailability]:
         """Each room's answer: the union of its calendars' busy times. Any one calendar
-        unread makes the room unknown (never free); any one grant ended, needs_reconnect."""
+        unread makes the room unknown (never free) for the days it was not read (the
+        composer); any one grant ended, needs_reconnect."""
         days = utc_days(time_min, time_max)
         if pointers is None:
             pointers = self.rooms.pointer_sets([r.id for r in rooms])
@@ -222,7 +223,8 @@ class FreeBusyService:
             answers[room.id] = self.composer.compose(
                 gids,
                 room,
-                [entries.get((room.id, v, d)) for _, _, v in bound[room.id] for d in days],
+                days,
+                [[entries.get((room.id, v, d)) for _, _, v in bound[room.id]] for d in days],
                 now,
                 time_min,
                 time_max,

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from gateway.services.intervals import Interval, rfc3339
+from gateway.services.room_status import UNKNOWN
 
 MAX_ROOMS = 250
 MAX_DAYS = 31
@@ -44,6 +45,9 @@ class RoomAvailability:
     busy: tuple[Interval, ...] = ()
     stale: bool = False
     as_of: float | None = None
+    # with status unknown: the spans no calendar answer covers (never free); busy time is
+    # published only outside them (services/freebusy_compose.py)
+    unknown: tuple[Interval, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,13 +100,19 @@ def as_json(answer: FreeBusyAnswer) -> dict[str, Any]:
     return {
         "timeMin": rfc3339(answer.time_min),
         "timeMax": rfc3339(answer.time_max),
-        "rooms": {
-            room_id: {
-                "busy": [i.as_json() for i in found.busy],
-                "status": found.status,
-                "stale": found.stale,
-                "asOf": rfc3339(datetime.fromtimestamp(found.as_of, UTC)) if found.as_of else None,
-            }
-            for room_id, found in answer.rooms.items()
-        },
+        "rooms": {room_id: room_json(found) for room_id, found in answer.rooms.items()},
     }
+
+
+def room_json(found: RoomAvailability) -> dict[str, Any]:
+    """One room's answer; an `unknown` room also lists its unknown spans (the whole range
+    when nothing could be read), so a caller can tell free from unknown in the rest."""
+    shown: dict[str, Any] = {
+        "busy": [i.as_json() for i in found.busy],
+        "status": found.status,
+        "stale": found.stale,
+        "asOf": rfc3339(datetime.fromtimestamp(found.as_of, UTC)) if found.as_of else None,
+    }
+    if found.status == UNKNOWN:
+        shown["unknown"] = [i.as_json() for i in found.unknown]
+    return shown

@@ -9,15 +9,17 @@ finds them when a grant ends.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.services.freebusy_answer import RoomAvailability
 from gateway.services.freebusy_fetch import Freshness
-from gateway.services.intervals import Interval, bookable_windows, publishable
+from gateway.services.intervals import Interval, bookable_windows, clip, merge, publishable
 from gateway.services.room_hours import exception_days
 from gateway.services.room_model import Room, read_room
+from gateway.services.room_status import OK, UNKNOWN
 from gateway.storage.freebusy_cache import Entry
 
 KEPT_PARSED = 10_000
@@ -63,21 +65,29 @@ class Composer:
         self,
         gids: tuple[str, ...],
         room: Room,
-        day_entries: list[Entry | None],
+        days: Sequence[date],
+        day_entries: Sequence[Sequence[Entry | None]],
         now: float,
         time_min: datetime,
         time_max: datetime,
         granularity: int,
     ) -> RoomAvailability:
-        """The room's answer from the cached days of all its calendars (their busy times'
-        union): unknown when any calendar's day is missing or too old, never free."""
-        if any(e is None for e in day_entries):
-            return RoomAvailability(room.id, "unknown")
-        present = [e for e in day_entries if e is not None]
-        oldest = min(e.fetched_at for e in present)
-        ttl = self.freshness.ttl_seconds
-        if now - oldest > self.freshness.stale_seconds + ttl:
-            return RoomAvailability(room.id, "unknown")
+        """The room's answer from the cached days of all its calendars (`day_entries[i]`:
+        each calendar's entry for `days[i]`), their busy times' union. A day is known when
+        every calendar has an entry within the stale bound; the room is `unknown` when any
+        day is not, and then its answer lists those days as `unknown` spans and publishes
+        busy time only inside the known ones (never free, never one calendar's alone)."""
+        servable = self.freshness.stale_seconds + self.freshness.ttl_seconds
+        known: list[Entry] = []
+        unknown: list[date] = []
+        for day, entries in zip(days, day_entries, strict=True):
+            if all(e is not None and now - e.fetched_at <= servable for e in entries):
+                known.extend(e for e in entries if e is not None)
+            else:
+                unknown.append(day)
+        if len(unknown) == len(days):
+            return RoomAvailability(room.id, UNKNOWN, unknown=(Interval(time_min, time_max),))
+        oldest = min(e.fetched_at for e in known)
         key = (
             gids,  # so that forget_grant finds what came from those grants
             room.id,
@@ -85,18 +95,38 @@ class Composer:
             time_min,
             time_max,
             granularity,
-            tuple((e.busy, e.fetched_at) for e in present),
+            tuple(unknown),
+            tuple((e.busy, e.fetched_at) for e in known),
         )
         published = self._published.get(key)
         if published is None:
             busy = [
                 Interval(datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC))
-                for entry in present
+                for entry in known
                 for s, e in entry.busy
             ]
             windows = self.bookable(room, time_min, time_max)
+            if unknown:
+                windows = clip(windows, known_spans(days, unknown, time_min, time_max))
             published = tuple(publishable(busy, windows, granularity))
             if len(self._published) > KEPT_PUBLISHED:
                 self._published.clear()
             self._published[key] = published
-        return RoomAvailability(room.id, "ok", published, stale=now - oldest > ttl, as_of=oldest)
+        stale = now - oldest > self.freshness.ttl_seconds
+        if not unknown:
+            return RoomAvailability(room.id, OK, published, stale=stale, as_of=oldest)
+        spans = tuple(merge(day_span(d, time_min, time_max) for d in unknown))
+        return RoomAvailability(room.id, UNKNOWN, published, stale, oldest, unknown=spans)
+
+
+def day_span(day: date, time_min: datetime, time_max: datetime) -> Interval:
+    """The part of [time_min, time_max) that falls on this UTC day."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return Interval(max(start, time_min), min(start + timedelta(days=1), time_max))
+
+
+def known_spans(
+    days: Sequence[date], unknown: Sequence[date], time_min: datetime, time_max: datetime
+) -> list[Interval]:
+    """The parts of [time_min, time_max) on the days every calendar was read."""
+    return merge(day_span(d, time_min, time_max) for d in days if d not in unknown)

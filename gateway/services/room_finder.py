@@ -5,7 +5,7 @@ Days are local days of that zone, so one can be 23 or 25 hours long (daylight sa
 bar of such a day is that many minutes wide, and every position is measured in real
 minutes from its midnight, so blocks stay to scale. Busy time is what free/busy publishes
 (clipped to bookable hours); a room whose calendar cannot be read has no busy blocks and
-no free slots, and says so: silence is never shown as free.
+no free slots on the days it could not be read, and says so: silence is never shown as free.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.services.freebusy_answer import MAX_ROOMS, RoomAvailability
 from gateway.services.intervals import Interval, clip, free_slots, supported
 from gateway.services.room_hours import exception_days
 from gateway.services.room_model import Room
-from gateway.services.room_status import label
+from gateway.services.room_status import OK, UNKNOWN, label
 
 SHORTEST_SLOT = timedelta(minutes=15)
 TICK_HOURS = (0, 6, 12, 18)
@@ -150,9 +150,11 @@ class RoomFinder:
         start, end = day_bounds(day, zone)
         windows = self.freebusy.bookable(room, start, end)
         status = found.status
+        if status == UNKNOWN and not clip(found.unknown, [Interval(start, end)]):
+            status = OK  # every calendar was read for this day: the unknown part is elsewhere
         busy: list[Interval] = []
         free: list[Interval] = []
-        if status == "ok":
+        if status == OK:
             busy = clip(found.busy, [Interval(start, end)])
             free = free_slots(busy, windows, SHORTEST_SLOT)
         room_zone = ZoneInfo(room.time_zone)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.services.room_status import RESTRICTED, WORDS
+from gateway.services.room_status import RESTRICTED, UNKNOWN, WORDS
 from tests.hosts import Hosts
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -149,6 +149,25 @@ def test_a_room_not_read_says_why_in_the_words_every_page_uses(
     label, meaning = WORDS[RESTRICTED]
     assert f"{label}</strong>, never shown as free. {meaning}" in day
     assert "busy 09:00" not in day and "free 08:00" not in day
+
+
+def test_a_day_read_is_drawn_while_days_not_read_say_why(
+    app: Flask, hosts: Hosts, member: FlaskClient
+) -> None:
+    """Wednesday is cached (its day view was shown); the provider fails for the rest of
+    the week: the week view draws Wednesday and says the other bookable days are unknown."""
+    assert "busy 09:00" in html(member, "/rooms/atlas/availability?date=2026-11-25&view=day")
+    hosts.emulator.client.fault("google.freebusy", status=500, times=-1)
+
+    page = html(member, "/rooms/atlas/availability?date=2026-11-25")
+
+    wednesday = section(page, "day-2026-11-25")
+    assert "busy 09:00\u201310:30" in wednesday and "free 10:30\u201318:00" in wednesday
+    label, meaning = WORDS[UNKNOWN]
+    for day in ("2026-11-23", "2026-11-24"):  # bookable Monday and Tuesday, not read
+        text = section(page, f"day-{day}")
+        assert f"{label}</strong>, never shown as free. {meaning}" in text
+        assert "<li>free" not in text and "<li>busy" not in text
 
 
 def test_the_badge_says_free_for_the_next_minutes_only_when_it_is(
