@@ -20,6 +20,7 @@ from typing import cast
 import redis
 
 from gateway.storage import answers, grant_scripts, grant_sweeps, keys
+from gateway.storage.grant_states import read_states
 from gateway.storage.readable import hgetall_text, unreadable
 
 ACTIVE = "active"
@@ -116,16 +117,9 @@ class GrantStore:
         return _record(uid, hgetall_text(self.client, keys.grant(uid, gid), "grant field"))
 
     def states(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
-        """(provider, status) of several grants, (uid, gid) each, in one pipeline of HMGETs
-        (one per node on a Cluster), without their sealed tokens; None: no such grant."""
-        pipe = self.client.pipeline(transaction=False)
-        for uid, gid in pairs:
-            pipe.hmget(keys.grant(uid, gid), ["id", "provider", "status"])
-        try:
-            found = pipe.execute()
-        except UnicodeDecodeError:  # a field is not ours: read them whole, one by one
-            return [(r.provider, r.status) if (r := self.load(*p)) else None for p in pairs]
-        return [(p or "", s or BROKEN) if i else None for i, p, s in found]
+        """(provider, status) of several grants, (uid, gid) each, in one round trip; None:
+        no such grant (gateway/storage/grant_states.py)."""
+        return read_states(self.client, pairs, self.load, _TIMES, _COUNTS)
 
     def list(self, uid: str) -> list[GrantRecord]:
         gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))

@@ -250,8 +250,14 @@ def test_grant_states_are_read_together_and_say_what_get_says(
     google = grant_for(app, sign_in, alice)
     broken = grant_for(app, sign_in, alice)
     redis_client.hset(keys.grant(alice, broken), "status", BROKEN)
+    pairs = [(alice, google), (alice, broken), (alice, "no-such-grant")]
 
-    found = grants.states([(alice, google), (alice, broken), (alice, "no-such-grant")])
+    found = grants.states(pairs)
 
-    assert found == [("google", grants.get(alice, google).status), ("google", BROKEN), None]
-    assert found[0] == ("google", "active")
+    assert found == [("google", "active"), ("google", BROKEN), None]
+    unreadable = grant_for(app, sign_in, alice)  # a number `get` cannot read: broken too
+    redis_client.hset(keys.grant(alice, unreadable), "version", "not a number")
+    again = grants.states([*pairs, (alice, unreadable)])
+    views = [grants.get(uid, gid) for uid, gid in [*pairs, (alice, unreadable)]]
+    assert again == [(v.provider, v.status) if v else None for v in views]
+    assert again[3] == ("google", BROKEN)
