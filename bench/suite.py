@@ -54,6 +54,16 @@ SUITE = (
         quick={"delay_ms": 300, "grants": 2, "rooms": 4, "rounds": 1, "requests": 3},
     ),
     Benchmark(
+        "push_latency",
+        full={"rounds": 5, "changes": 10, "polled_ttl": 5},
+        quick={"rounds": 1, "changes": 2, "polled_ttl": 1},
+    ),
+    Benchmark(
+        "push_calls",
+        full={"rooms": 100, "rounds": 5, "window": 10.0},
+        quick={"rooms": 2, "rounds": 1, "window": 1.0},
+    ),
+    Benchmark(
         "vault_decrypt",
         full={"grants": 200, "rounds": 7, "seconds": 1.0},
         quick={"grants": 10, "rounds": 1, "seconds": 0.05},

@@ -131,6 +131,13 @@ class Connector(ABC):
         `AccessRefused` on 401, `ProviderUnavailable` otherwise."""
         raise NotImplementedError(f"{self.name} has no channels")
 
+    def renew_watch(
+        self, access_token: str, watch_id: str, resource_id: str, ttl_seconds: int
+    ) -> float | None:
+        """Extend an open channel by `ttl_seconds`: its new expiry, or None where a channel
+        cannot be extended (the gateway opens another and closes the old)."""
+        return None
+
     def stop_watch(self, access_token: str, watch_id: str, resource_id: str) -> bool:
         """Close a channel; True when the provider closed it or knew it no more."""
         raise NotImplementedError(f"{self.name} has no channels")
@@ -141,3 +148,13 @@ class Connector(ABC):
         """The notifications one webhook request carries (or the handshake to answer).
         Raises `NotificationRefused` for anything else."""
         raise NotificationRefused(f"{self.name} sends no notifications")
+
+    # -- change checks: providers whose capabilities.watch is "check" -----------------------
+    def change_token(
+        self, access_token: str, calendar_id: str, previous: str | None = None
+    ) -> str | None:
+        """A short value that changes whenever the calendar does, read cheaply (no event);
+        `previous` is what it returned last time (it may make the read conditional). None:
+        the server offers no such value (the calendar stays polled). Raises
+        `AccessRefused` on 401, `ConnectorError` when the server failed."""
+        raise NotImplementedError(f"{self.name} has no change checks")

@@ -67,6 +67,7 @@ class CalDavConnector(TypedCredentialConnector):
         batch_size=10,  # one REPORT per calendar: keep a grant's call under the deadline
         window_limit=timedelta(days=62),
         addressing="listed",
+        watch="check",  # no push: its sync-token / CTag is checked on a short interval
     )
     credential_fields = (
         CredentialField("server_url", "Server address", "url", "url"),
@@ -174,6 +175,23 @@ class CalDavConnector(TypedCredentialConnector):
                     unreachable = error.code
                     answers[calendar_id] = CalendarBusy(error=unreachable)
         return answers
+
+    def change_token(
+        self, access_token: str, calendar_id: str, previous: str | None = None
+    ) -> str | None:
+        """The calendar's DAV:sync-token (RFC 6578), else its CTag: one PROPFIND of depth 0
+        that reads no event. (python-caldav's `objects_by_sync_token` would also list the
+        changed events: a REPORT the gateway does not need, the days are read again.)"""
+        account = Account.from_secret(access_token)
+        with self._session(account) as session:
+            url = calendar_id
+            if calendar_id == PRIMARY:
+                url = account.primary or next(
+                    (u for u, _ in session.calendars(account.principal)), ""
+                )
+            if not url.startswith(("https://", "http://")):
+                return None
+            return session.change_token(url)
 
     def _session(self, account: Account) -> CalDavSession:
         return CalDavSession(account, self.guard, self.ca_bundle, self.call_seconds)

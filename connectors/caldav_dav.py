@@ -31,6 +31,14 @@ TIMEZONE_QUERY = (
     f'<D:propfind xmlns:D="DAV:" xmlns:C="{CAL}"><D:prop><C:calendar-timezone/>'
     "</D:prop></D:propfind>"
 )
+CS = "http://calendarserver.org/ns/"
+# RFC 6578 §4: a collection's DAV:sync-token changes with every change in it; CalendarServer's
+# getctag likewise (iCloud, Nextcloud, Fastmail, Radicale answer one or both)
+CHANGE_QUERY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    f'<D:propfind xmlns:D="DAV:" xmlns:CS="{CS}"><D:prop><D:sync-token/><CS:getctag/>'
+    "</D:prop></D:propfind>"
+)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
@@ -156,6 +164,16 @@ def calendar_timezone(raw: bytes) -> str | None:
     if found is None or not (found.text or "").strip():
         return None
     return found.text
+
+
+def change_token(raw: bytes) -> str | None:
+    """The collection's sync-token, else its CTag, from a PROPFIND answer (None: neither)."""
+    tree = etree.fromstring(raw, parser=_PARSER)
+    for tag, kind in ((f"{{{DAV}}}sync-token", "sync"), (f"{{{CS}}}getctag", "ctag")):
+        found = tree.find(f".//{tag}")
+        if found is not None and (found.text or "").strip():
+            return f"{kind}:{(found.text or '').strip()[:MAX_FIELD]}"
+    return None
 
 
 def display_name(calendar: caldav.Calendar) -> str:

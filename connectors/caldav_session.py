@@ -130,6 +130,17 @@ class CalDavSession:
             ) from None
         return dav.Answer(response.status_code, response.content, response.url)
 
+    def change_token(self, calendar_id: str) -> str | None:
+        """The calendar's sync-token or CTag: one PROPFIND of depth 0, no event read."""
+        answer = self._request(calendar_id, "PROPFIND", dav.CHANGE_QUERY, {"Depth": "0"})
+        dav.raise_for_refusal(answer)
+        if answer.status != 207:
+            raise ProviderUnavailable(f"the CalDAV server answered {answer.status}")
+        try:
+            return dav.change_token(answer.raw)
+        except (etree.LxmlError, ValueError):
+            raise ProviderUnavailable("the CalDAV server's answer was unreadable") from None
+
     def calendar_busy(self, calendar_id: str, start: datetime, end: datetime) -> CalendarBusy:
         query = dav.free_busy_query(start, end)
         answer = self._request(calendar_id, "REPORT", query, {"Depth": "1"})

@@ -15,9 +15,10 @@ from typing import Literal
 Addressing = Literal["listed", "mailbox", "none"]
 # What a grant of this provider holds: OAuth tokens, an app password, a secret feed URL.
 Credential = Literal["oauth_token", "app_password", "feed_url", "none"]
-# How the provider tells of a change in a calendar: not at all (the gateway polls), or by
-# posting to the gateway's webhook on a channel the gateway opened for that calendar.
-WatchKind = Literal["none", "channel"]
+# How the provider tells of a change in a calendar: not at all (the gateway polls), by
+# posting to the gateway's webhook on a channel the gateway opened for that calendar, or
+# by a cheap version the gateway checks on a short interval ("check": `change_token`).
+WatchKind = Literal["none", "channel", "check"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Capabilities:
     remove the app); `sign_in`: it signs people in; `calendars`: it backs rooms.
     `watch`: how it tells of changes ("channel": `start_watch` and friends work), and
     `watch_scopes`: a grant holding any one of these may open a channel (a narrower grant
-    is polled).
+    is polled), `watch_extends`: an open channel can be extended (`renew_watch`) instead
+    of replaced.
     """
 
     sign_in: bool
@@ -41,10 +43,11 @@ class Capabilities:
     addressing: Addressing = "none"
     watch: WatchKind = "none"
     watch_scopes: frozenset[str] = frozenset()
+    watch_extends: bool = False
 
     def can_watch(self, granted: frozenset[str]) -> bool:
         """Whether a grant with `granted` scopes may open a channel on its calendars."""
-        return self.watch != "none" and bool(self.watch_scopes & granted)
+        return self.watch == "channel" and bool(self.watch_scopes & granted)
 
 
 SIGN_IN_ONLY = Capabilities(sign_in=True, calendars=False)

@@ -41,10 +41,12 @@ from connectors.ics_feed import (
     FeedAnswer,
     FeedMemo,
     Remembered,
+    change_token,
     fetch,
     parse,
     remember,
     typed_address,
+    validators_of,
 )
 from connectors.typed_credential import (
     PRIMARY,
@@ -70,6 +72,7 @@ class IcsConnector(TypedCredentialConnector):
         batch_size=1,  # one calendar: the feed
         window_limit=timedelta(days=62),
         addressing="listed",
+        watch="check",  # no push: a conditional GET on a short interval
     )
     credential_fields = (
         CredentialField("feed_url", "Secret address in iCal format", "url", secret=True),
@@ -161,6 +164,30 @@ class IcsConnector(TypedCredentialConnector):
 
     def forget_grant(self, grant: str) -> None:
         self.memo.forget(grant)
+
+    def change_token(
+        self, access_token: str, calendar_id: str, previous: str | None = None
+    ) -> str | None:
+        """A conditional GET with the validators of `previous`: a 304 is no change (the
+        same token), a 200 a token of its validators and body digest. 401/403/404/410:
+        `AccessRefused` (the refresh then decides whether the grant ended)."""
+        if calendar_id != PRIMARY:
+            return None
+        answer = self._fetch_validated(_address(access_token), previous)
+        if answer.status == 304 and previous is not None:
+            return previous
+        if answer.status == 304:  # a validator we did not send
+            answer = self._fetch_validated(_address(access_token), None)
+        if answer.status in GONE:
+            raise AccessRefused("The feed's address no longer answers")
+        if answer.status != 200:
+            raise ProviderUnavailable(f"the feed's server answered {answer.status}")
+        return change_token(answer)
+
+    def _fetch_validated(self, address: FeedAddress, previous: str | None) -> FeedAnswer:
+        return fetch(
+            address, self.guard, self.ca_bundle, self.call_seconds, validators_of(previous)
+        )
 
     # -- the feed ----------------------------------------------------------------------------
     def _feed_busy(

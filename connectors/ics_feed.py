@@ -20,6 +20,7 @@ on every grant ending) and, past `MAX_REMEMBERED` grants, oldest first.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -142,12 +143,39 @@ class FeedAnswer:
     last_modified: str | None
 
 
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET sends (RFC 7232): an ETag, a Last-Modified date."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+def change_token(answer: FeedAnswer) -> str:
+    """A 200's version for the change checks: its validators and a digest of its body (a
+    feed without validators still changes its token only when its content changes)."""
+    digest = hashlib.sha256(answer.body).hexdigest()[:32]
+    return json.dumps([answer.etag, answer.last_modified, digest])
+
+
+def validators_of(token: str | None) -> Validators | None:
+    """The validators a change token holds (None: not one of ours)."""
+    try:
+        etag, last_modified, _ = json.loads(token or "")
+    except (ValueError, TypeError):
+        return None
+    return Validators(
+        etag if isinstance(etag, str) else None,
+        last_modified if isinstance(last_modified, str) else None,
+    )
+
+
 def fetch(
     address: FeedAddress,
     guard: OutboundGuard,
     ca_bundle: str | None,
     seconds: float,
-    known: Remembered | None = None,
+    known: Remembered | Validators | None = None,
 ) -> FeedAnswer:
     """One GET of the feed, conditional when `known` has validators. Raises
     `AddressRefused`, or `ProviderUnavailable` (unreachable, slow, too large: code

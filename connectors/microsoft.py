@@ -4,7 +4,8 @@ free/busy through Graph's getSchedule (with requests: MSAL only provides the tok
 MSAL checks `state` and the nonce hash but no longer validates ID tokens (1.38+), so the
 signature, audience, expiry, issuer and tenant are checked here. The issuer is per tenant
 (`{authority}/{tid}/v2.0`) and the tenant must be on the configured allow-list.
-Graph (the mailbox, getSchedule) is connectors/microsoft_graph.py's.
+Graph (the mailbox, getSchedule) is connectors/microsoft_graph.py's, its subscriptions
+connectors/microsoft_watch.py's, and a grant's refresh connectors/microsoft_tokens.py's.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from typing import Any
 
 import msal
 import requests
-from msal.exceptions import MsalError, MsalServiceError
+from msal.exceptions import MsalServiceError
 
 from connectors.base import Connector
 from connectors.capabilities import Capabilities
 from connectors.errors import (
     AuthorizationDenied,
     CallbackRejected,
-    GrantInvalid,
     ProviderUnavailable,
     TenantNotAllowed,
     TokenExchangeFailed,
@@ -34,7 +34,13 @@ from connectors.http import ProviderSession, get_json
 from connectors.id_token import JwksCache, validate_id_token
 from connectors.microsoft_config import MicrosoftConfig, configure
 from connectors.microsoft_graph import GraphCalendarApi
-from connectors.microsoft_tokens import TRANSIENT_ERRORS, refresh_error, without_id_tokens
+from connectors.microsoft_tokens import (
+    RESERVED_SCOPES,
+    TRANSIENT_ERRORS,
+    MsalGrantApi,
+    without_id_tokens,
+)
+from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
 from connectors.oidc import _safe_code, expires_at
 from connectors.provider_spec import ProviderConfig, ProviderSpec, Setting
 from connectors.values import AuthRequest, Identity, TokenSet
@@ -43,11 +49,9 @@ MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 GRAPH_API = "https://graph.microsoft.com"
 # The flow keys MSAL needs back at the callback; `auth_uri` is not among them.
 FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
-# MSAL adds these itself and refuses them from callers (PROTOCOLS.md §2.4).
-RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
-class MicrosoftConnector(GraphCalendarApi, Connector):
+class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connector):
     """Work, school and (if allowed) personal Microsoft accounts; callback by form_post."""
 
     kind = "microsoft"
@@ -60,6 +64,9 @@ class MicrosoftConnector(GraphCalendarApi, Connector):
         batch_size=20,  # schedules per getSchedule call
         window_limit=timedelta(days=60),  # Graph: "less than 62 days"
         addressing="mailbox",  # getSchedule names calendars by mailbox address (§2.6)
+        watch="channel",  # Graph subscriptions (connectors/microsoft_watch.py)
+        watch_scopes=WATCH_SCOPES,
+        watch_extends=True,  # PATCH /subscriptions/{id}
     )
     response_method = "POST"
     SIGN_IN_SCOPES = ("email",)  # MSAL adds openid, profile and offline_access itself
@@ -208,60 +215,6 @@ class MicrosoftConnector(GraphCalendarApi, Connector):
             granted_scopes=granted,
             tokens=tokens,
         )
-
-    # -- grants --------------------------------------------------------------------------------
-    def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
-        """A new access token for `scopes` through MSAL, from the grant's token cache.
-
-        Microsoft rotates the refresh token on every refresh, so the returned TokenSet holds
-        the updated cache (again without ID tokens). `openid`, `profile` and
-        `offline_access` are dropped from `scopes`: MSAL adds them itself.
-        """
-        if not tokens.cache:
-            raise GrantInvalid("the grant holds no Microsoft token cache")
-        cache = msal.SerializableTokenCache()
-        try:
-            cache.deserialize(tokens.cache)
-        except (TypeError, ValueError):
-            raise GrantInvalid("the grant's Microsoft token cache is unreadable") from None
-        wanted = [s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES]
-        try:
-            app = self._app(cache)
-            accounts = app.get_accounts()
-            if not accounts:
-                raise GrantInvalid("the grant's token cache holds no Microsoft account")
-            result = app.acquire_token_silent_with_error(
-                wanted or list(self.SIGN_IN_SCOPES), accounts[0], force_refresh=True
-            )
-        except (requests.RequestException, MsalError, ValueError) as error:
-            # Network failure or timeout, a 5xx (MsalServiceError), an answer that is not
-            # JSON or a discovery failure (ValueError): never quote them, they may hold a body.
-            raise ProviderUnavailable(
-                f"Microsoft's token endpoint did not answer ({type(error).__name__})"
-            ) from None
-        if result is None:  # MSAL found no refresh token for the account
-            raise GrantInvalid("the grant's token cache holds no refresh token")
-        if "error" in result:
-            raise refresh_error(result)
-        access = result.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise ProviderUnavailable("Microsoft's token answer holds no access token")
-        scope = result.get("scope")
-        return TokenSet(
-            # RFC 6749 §5.1: without `scope` in the answer, the scopes are those asked for.
-            granted_scopes=frozenset(str(scope).split()) if scope else tokens.granted_scopes,
-            access_token=access,
-            expires_at=expires_at(None, result.get("expires_in")),
-            cache=without_id_tokens(cache.serialize()) if cache.has_state_changed else tokens.cache,
-        )
-
-    def revoke(self, tokens: TokenSet) -> bool:
-        """Microsoft has no revocation endpoint (PROTOCOLS.md §2.8): nothing is confirmed.
-
-        The refresh token stays valid at Microsoft until it expires or the person removes
-        the app; deleting the stored cache is all the gateway can do.
-        """
-        return False
 
     def issuer_for(self, tid: str) -> str:
         return f"{self.authority_base}/{tid}/v2.0"

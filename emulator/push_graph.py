@@ -6,7 +6,10 @@ text/plain with a 200 within 10 seconds, else the create fails with 400. Notific
 carry ids only (no `includeResourceData`), the subscription's `clientState`, and expect a
 2xx (202); push_graph_notices.py sends them. An event subscription lives at most 10,080
 minutes and needs `Calendars.Read` (the create-subscription permissions table lists no
-`Calendars.ReadBasic` for events).
+`Calendars.ReadBasic` for events). "Delegated permission supports subscribing to items in
+folders in only the signed-in user's mailbox" (the same page): every token the emulator
+issues is delegated, so a subscription on another mailbox (a room's) is refused with a 403
+(its exact body at Graph is unverified).
 Sources: learn.microsoft.com/graph/api/subscription-post-subscriptions,
 learn.microsoft.com/graph/change-notifications-delivery-webhooks,
 learn.microsoft.com/graph/change-notifications-lifecycle-events.
@@ -152,6 +155,13 @@ def create() -> Response:
     target = mailbox(account, resource)
     if isinstance(target, Response):
         return target
+    if target[0] != account.email:  # every token here is delegated: its own mailbox only
+        return graph_error(
+            403,
+            "ExtensionError",
+            "Operation: Create; Exception: [Status Code: Forbidden; "
+            "Reason: Access is denied. Check credentials and try again.]",
+        )
     expiration = expiration_of(body.get("expirationDateTime"))
     if isinstance(expiration, Response):
         return expiration

@@ -61,6 +61,9 @@ GATEWAY_VARIABLES = frozenset(
         "GATEWAY_SMTP_URL",
         "GATEWAY_SMTP_FROM",
         "GATEWAY_OTEL_ENABLED",
+        # freshness of watched calendars and change checks (issue 15 items 3 and 8)
+        "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS",
+        "GATEWAY_CHANGE_CHECK_SECONDS",
     }
 )
 KNOWN_VARIABLES = GATEWAY_VARIABLES | registry.known_variables()
@@ -104,6 +107,10 @@ class Settings(AdminRules):
     smtp_from: str = "consent-gateway@localhost"
     # OpenTelemetry spans exported over OTLP/HTTP (gateway/tracing_otel.py); off by default
     otel_enabled: bool = False
+    # a calendar with a live channel (or change check) keeps its cached days this long;
+    # CalDAV and ICS calendars are checked for changes this often (issue 15 items 3 and 8)
+    freebusy_watched_ttl_seconds: int = 3600
+    change_check_seconds: int = 60
 
     @property
     def secure_cookies(self) -> bool:
@@ -198,6 +205,10 @@ class Settings(AdminRules):
             smtp_url=config_services.smtp_url(env),
             smtp_from=config_services.smtp_from(env, public_host),
             otel_enabled=flag(env, "GATEWAY_OTEL_ENABLED"),
+            freebusy_watched_ttl_seconds=whole_number(
+                env, "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS", 3600, 5, 86400
+            ),
+            change_check_seconds=whole_number(env, "GATEWAY_CHANGE_CHECK_SECONDS", 60, 60, 3600),
         )
 
 

@@ -52,6 +52,7 @@ class Services:
     health: Any = None  # services/connection_health.py
     watches: Any = None  # services/watches.py: provider channels on bound calendars
     watch_notices: Any = None  # services/watch_notices.py: what a notification does
+    change_checks: Any = None  # services/change_checks.py: CalDAV / ICS versions checked
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""

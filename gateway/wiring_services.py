@@ -18,6 +18,7 @@ from gateway.services import purposes
 from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
+from gateway.services.change_checks import ChangeChecks, CheckedVersions, either
 from gateway.services.connection_health import ConnectionHealth
 from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
@@ -39,6 +40,7 @@ from gateway.storage.api_clients import ApiClientStore
 from gateway.storage.attempts import AttemptCounter
 from gateway.storage.audit import AuditTrail
 from gateway.storage.breaker import BreakerStore
+from gateway.storage.change_checks import ChangeCheckStore
 from gateway.storage.consents import ConsentStore
 from gateway.storage.disk_scrub import ScrubStore
 from gateway.storage.embedded import EmbeddedRedis
@@ -152,6 +154,21 @@ def build_services(
         signer,
         catalogue,
     )
+    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
+    watches = WatchService(
+        WatchStore(client),
+        grants,
+        rooms,
+        connectors.calendars(),
+        stable_secret(stable, "watch-channel-secret"),
+        settings.public_url,
+        closing=grant_closing,
+        cache=FreeBusyCache(client),
+    )
+    # CalDAV and ICS versions, checked on a short interval (change_checks.py)
+    versions = CheckedVersions(
+        ChangeCheckStore(client), watches.calendar_mark, settings.change_check_seconds
+    )
     freebusy = FreeBusyService(
         rooms,
         grants,
@@ -171,19 +188,20 @@ def build_services(
             slow_seconds=settings.breaker_slow_seconds,
         ),
         grant_endings=grant_endings,
-    )
-    # provider channels on bound calendars: a change re-reads its days at once (watches.py)
-    watches = WatchService(
-        WatchStore(client),
-        grants,
-        rooms,
-        connectors.calendars(),
-        stable_secret(stable, "watch-channel-secret"),
-        settings.public_url,
-        closing=grant_closing,
+        watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
+        lasting=either(watches.days.lasting, versions.lasting),
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)
+    change_checks = ChangeChecks(
+        versions,
+        grants,
+        rooms,
+        connectors.calendars(),
+        freebusy,
+        restricted_among=privacy.restricted_among,
+        closing=grant_closing,
+    )
     health = ConnectionHealth(
         grants,
         rooms,
@@ -228,6 +246,7 @@ def build_services(
         health=health,
         watches=watches,
         watch_notices=notices,
+        change_checks=change_checks,
     )
 
 

@@ -78,11 +78,16 @@ def gateway_jobs(found: Services) -> list[Job]:
     def renew_watches() -> str:
         return str(found.watches.renew(lambda: {r.host for r in found.rooms.all() if r.host}))
 
+    def check_changes() -> str:
+        return str(found.change_checks.check_all())
+
     return registry(
         sweep_retention=sweep_retention,
         refresh_idle_grants=refresh_idle_grants,
         count_reconnects=count_reconnects,
         renew_watches=renew_watches,
+        check_changes=check_changes,
+        check_seconds=found.settings.change_check_seconds,
     )
 
 

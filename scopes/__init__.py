@@ -13,21 +13,23 @@ from scopes.catalogue import (
     AuditEvent,
     Catalogue,
     CatalogueError,
-    ConsentText,
-    DataCategory,
-    LegalBasis,
-    ProviderKind,
     Purpose,
     PurposeNotOffered,
-    Recipient,
-    Retention,
-    ScopeEntry,
     UnknownCategory,
     UnknownPurpose,
     load_catalogue,
     parse_catalogue,
 )
 from scopes.register import processing_register
+from scopes.texts import (
+    ConsentText,
+    DataCategory,
+    LegalBasis,
+    ProviderKind,
+    Recipient,
+    Retention,
+    ScopeEntry,
+)
 
 __all__ = [
     "LEGAL_BASES",

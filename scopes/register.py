@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scopes.catalogue import Activity, Catalogue, DataCategory, Purpose, Retention
+from scopes.catalogue import Activity, Catalogue, Purpose
+from scopes.texts import DataCategory, Retention
 
 
 def retention_json(retention: Retention) -> dict[str, Any]:

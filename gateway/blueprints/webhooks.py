@@ -4,7 +4,10 @@ Only an authenticated notification does anything (its channel's secret, checked 
 time by services/watches.py); anything else is a 4xx JSON error that changes nothing, never
 a 5xx. The body is read (bounded) and handed to the provider's connector, never stored or
 logged. Counted per provider name against a rate limit shared through Redis; CSRF-exempt
-(app.py), since the caller is a provider, not a browser.
+(app.py), since the caller is a provider, not a browser. A provider checking the address
+before it opens a channel gets the handshake its connector reads from the request (Graph's
+validation token, bounded by the connector), answered as text/plain so that it cannot be
+read as a page; it changes nothing.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from gateway.services.freebusy_answer import (
 from gateway.services.freebusy_cached_days import CachedDays, Pointers
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
-from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed
+from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed, Lasting
 from gateway.services.freebusy_refresh import Refresher
 from gateway.services.freebusy_remembered import RememberedAnswers
 from gateway.services.grants import GrantEndings, GrantService
@@ -68,12 +68,15 @@ class FreeBusyService:
         record_access: Callable[[str, Sequence[tuple[str, str]]], None] = lambda *_: None,
         breaker: CircuitBreaker,
         grant_endings: GrantEndings | None = None,
+        watched_ttl_seconds: int = 0,
+        lasting: Lasting | None = None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
         self.cache = cache
         self.apis = dict(apis)
-        self.freshness = Freshness(ttl_seconds, stale_seconds)
+        # watched calendars' days stay fresh longer (`lasting`: until when they are watched)
+        self.freshness = Freshness(ttl_seconds, stale_seconds, watched_ttl_seconds, lasting)
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker

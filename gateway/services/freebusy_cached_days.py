@@ -46,8 +46,6 @@ class CachedDays:
         """What each grant must fetch: its calendars' days that are missing or not fresh;
         a grant is cold when one of them has no entry within the stale bound."""
         now = time.time()
-        ttl = self.freshness.ttl_seconds
-        servable = ttl + self.freshness.stale_seconds
         needs: dict[str, GrantNeed] = {}
         hits = wanted = 0
         for room_id, found in bound.items():
@@ -55,14 +53,14 @@ class CachedDays:
                 for day in days:
                     wanted += 1
                     entry = entries.get((room_id, version, day))
-                    if entry is not None and now - entry.fetched_at <= ttl:
+                    if entry is not None and self.freshness.is_fresh(entry, now):
                         hits += 1
                         continue
                     if gid not in needs:
                         needs[gid] = GrantNeed(uid, gid, "")
                     needs[gid].slots.add((room_id, version))
                     needs[gid].days.add(day)
-                    if entry is None or now - entry.fetched_at > servable:
+                    if entry is None or not self.freshness.servable(entry, now):
                         needs[gid].cold = True
         # every grant with a miss read in one round trip (a stale answer's cost was one
         # round trip per expired grant: README "Benchmarks")

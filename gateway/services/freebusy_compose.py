@@ -77,11 +77,10 @@ class Composer:
         every calendar has an entry within the stale bound; the room is `unknown` when any
         day is not, and then its answer lists those days as `unknown` spans and publishes
         busy time only inside the known ones (never free, never one calendar's alone)."""
-        servable = self.freshness.stale_seconds + self.freshness.ttl_seconds
         known: list[Entry] = []
         unknown: list[date] = []
         for day, entries in zip(days, day_entries, strict=True):
-            if all(e is not None and now - e.fetched_at <= servable for e in entries):
+            if all(e is not None and self.freshness.servable(e, now) for e in entries):
                 known.extend(e for e in entries if e is not None)
             else:
                 unknown.append(day)
@@ -112,7 +111,7 @@ class Composer:
             if len(self._published) > KEPT_PUBLISHED:
                 self._published.clear()
             self._published[key] = published
-        stale = now - oldest > self.freshness.ttl_seconds
+        stale = not all(self.freshness.is_fresh(e, now) for e in known)
         if not unknown:
             return RoomAvailability(room.id, OK, published, stale=stale, as_of=oldest)
         spans = tuple(merge(day_span(d, time_min, time_max) for d in unknown))

@@ -35,13 +35,52 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
 
 
+# (uid, gid, calendar ids) -> calendar id -> until when a change there is told at once
+# (a live channel's end; absent: polled)
+Lasting = Callable[[str, str, Sequence[str]], Mapping[str, float]]
+
+
 @dataclass
 class Freshness:
     """How long a cached day is fresh, and how long past that it may still be served
-    (marked stale); shared by the service and its fetcher, and adjustable by tests."""
+    (marked stale); shared by the service and its fetcher, and adjustable by tests.
+
+    A day of a watched calendar (`lasting` says until when its changes are told at once)
+    is fresh for `watched_ttl_seconds`, but never past its channel's end: a channel that
+    lapses unrenewed leaves its days fresh no longer than that, and one that is lost
+    earlier drops them (services/watches.py)."""
 
     ttl_seconds: int
     stale_seconds: int
+    watched_ttl_seconds: int = 0
+    lasting: Lasting | None = None
+
+    def fresh_until(self, entry: Entry) -> float:
+        if entry.fresh_until is not None:
+            return entry.fresh_until
+        return entry.fetched_at + self.ttl_seconds
+
+    def is_fresh(self, entry: Entry, now: float) -> bool:
+        return now <= self.fresh_until(entry)
+
+    def servable(self, entry: Entry, now: float) -> bool:
+        """Still within the stale bound past its freshness."""
+        return now <= self.fresh_until(entry) + self.stale_seconds
+
+    def watched_until(
+        self, uid: str, gid: str, ids: Sequence[str], fetched_at: float
+    ) -> dict[str, float]:
+        """calendar id -> until when its days fetched now are fresh, for the watched ones
+        whose channel outlives the polled TTL (the others keep the polled TTL)."""
+        if self.lasting is None or self.watched_ttl_seconds <= self.ttl_seconds:
+            return {}
+        polled = fetched_at + self.ttl_seconds
+        found = {}
+        for cid, until in self.lasting(uid, gid, ids).items():
+            fresh = min(fetched_at + self.watched_ttl_seconds, until)
+            if fresh > polled:
+                found[cid] = fresh
+        return found
 
 
 @dataclass
@@ -165,8 +204,10 @@ class GrantFetcher:
             for room_id, version in need.slots
             for day in need.days
         ]
-        now, ttl = time.time(), self.freshness.ttl_seconds
-        return all(e is not None and now - e.fetched_at <= ttl for e in self.cache.read(names))
+        now = time.time()
+        return all(
+            e is not None and self.freshness.is_fresh(e, now) for e in self.cache.read(names)
+        )
 
     def _fetch(self, need: GrantNeed, deadline: float) -> None:
         if not need.active:
@@ -255,21 +296,28 @@ class GrantFetcher:
         failed: set[str],
     ) -> None:
         """One entry per (room, calendar, day) whose calendar answered, under the fetch's
-        epoch. A room's calendars of one grant that share an id are fetched once."""
+        epoch. A room's calendars of one grant that share an id are fetched once. A watched
+        calendar's days are fresh longer (Freshness), and kept in Redis that much longer."""
         fetched_at = time.time()
-        entries: dict[str, Entry] = {}
+        watched = self.freshness.watched_until(
+            need.uid, need.gid, sorted(set(calendars.values())), fetched_at
+        )
+        stale = self.freshness.stale_seconds
+        by_ttl: dict[int, dict[str, Entry]] = {}
         for (room_id, version), cid in calendars.items():
             if cid in failed:
                 continue
+            until = watched.get(cid)
+            ttl = int((until or fetched_at + self.freshness.ttl_seconds) - fetched_at) + stale
             for day in days:
                 low, high = day_bounds(day)
                 busy = tuple(
                     (max(s, low), min(e, high)) for s, e in results[cid] if s < high and e > low
                 )
                 name = entry_key(need.uid, need.gid, room_id, version, day.isoformat())
-                entries[name] = Entry(busy=busy, fetched_at=fetched_at)
-        ttl = self.freshness.ttl_seconds + self.freshness.stale_seconds
-        if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
-            log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
-            return
+                by_ttl.setdefault(ttl, {})[name] = Entry(busy, fetched_at, until)
+        for ttl, entries in by_ttl.items():
+            if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
+                log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
+                return
         self.cache.bump_answers(settled=False)  # a fresher fill: nothing to wait for

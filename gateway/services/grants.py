@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 # (purpose, provider name, granted scopes) -> the scopes the purpose needs but lacks
 MissingScopes = Callable[[str, str, frozenset[str]], tuple[str, ...]]
 # (uid, gid): a grant ended (revoked, erased, refused); drop what a process keeps of it
-EndedHook = Callable[[str, str], None]
+# a listener may return counts of what it ended, by kind ({"google": 1} channels stopped)
+EndedHook = Callable[[str, str], object]
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,22 @@ class GrantEndings:
     def subscribe(self, listener: EndedHook) -> None:
         self._listeners.append(listener)
 
-    def announce(self, uid: str, gid: str, *, contained: bool = False) -> None:
-        """Tell every listener; `contained`: a listener's failure is logged, not raised."""
+    def announce(self, uid: str, gid: str, *, contained: bool = False) -> dict[str, int]:
+        """Tell every listener; `contained`: a listener's failure is logged, not raised.
+        The counts the listeners returned, added up (for the receipt)."""
+        counts: dict[str, int] = {}
         for listener in self._listeners:
             try:
-                listener(uid, gid)
+                found = listener(uid, gid)
             except Exception as error:
                 if not contained:
                     raise
                 log.error("grant listener failed: %s", type(error).__name__)
+                continue
+            if isinstance(found, Mapping):
+                for kind, count in found.items():
+                    counts[str(kind)] = counts.get(str(kind), 0) + int(count)
+        return counts
 
 
 class GrantService:

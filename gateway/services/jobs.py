@@ -12,6 +12,11 @@
 |                       |        |                    | lapse, open those that failed (polled
 |                       |        |                    | until then), stop unbound ones
 |                       |        |                    | (services/watches.py)
+| `check-changes`       | minute | at once            | read the version of every bound CalDAV
+|                       |        |                    | and ICS calendar; read again the days
+|                       |        |                    | of those that changed
+|                       |        |                    | (services/change_checks.py; every
+|                       |        |                    | GATEWAY_CHANGE_CHECK_SECONDS)
 
 A period of a job runs once across every worker process and machine: huey's scheduler in
 each worker enqueues a tick of each job (every minute), and the tick that claims the
@@ -71,6 +76,8 @@ def registry(
     refresh_idle_grants: Callable[[], str],
     count_reconnects: Callable[[], str],
     renew_watches: Callable[[], str],
+    check_changes: Callable[[], str],
+    check_seconds: float = 60,
 ) -> list[Job]:
     """The gateway's jobs (the table above), given what each one calls."""
     return [
@@ -78,6 +85,7 @@ def registry(
         Job("refresh-idle-grants", 3600, 5 * 60, refresh_idle_grants),
         Job("count-reconnects", 5 * 60, 0, count_reconnects),
         Job("renew-watches", 3600, 10 * 60, renew_watches),
+        Job("check-changes", check_seconds, 0, check_changes),
     ]
 
 

@@ -252,11 +252,14 @@ class PrivacyService:
     def erase(self, uid: str, actor: str) -> dict[str, Any]:
         """Everything about the user goes; returns the signed receipt (nothing of it is kept)."""
         grants = 0
+        channels: dict[str, int] = {}  # stopped, per provider kind
         for grant in self.grants.list(uid):
-            self.revocation.revoke_grant(
+            ended = self.revocation.revoke_grant(
                 uid, grant.id, reason="account erased", actor=actor, forget=True
             )
             grants += 1
+            for kind, count in ((ended or {}).get("channels_stopped") or {}).items():
+                channels[kind] = channels.get(kind, 0) + count
         rooms = self.rooms.forget_user(uid, actor)
         sessions = self.sessions.end_all(uid)
         self.access.forget(uid)
@@ -281,7 +284,9 @@ class PrivacyService:
                     "sessions": sessions,
                     "keys": deleted,
                     "room_history_entries": history,
+                    "channels": sum(channels.values()),
                 },
+                **({"channels_stopped": dict(sorted(channels.items()))} if channels else {}),
                 # under `subject`, the pseudonym, for the audit trail's retention
                 "kept": {"audit_entries": kept},
             }

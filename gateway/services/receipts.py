@@ -35,6 +35,10 @@ DELETED_WORDS = {
     "room_links": ("room link removed", "room links removed"),
     "sessions": ("sign-in session ended", "sign-in sessions ended"),
     "keys": ("stored record deleted", "stored records deleted"),
+    "channels": (
+        "calendar change-notification channel stopped",
+        "calendar change-notification channels stopped",
+    ),
     "room_history_entries": (
         "mention in a room's history removed",
         "mentions in rooms' histories removed",

@@ -103,8 +103,9 @@ class RevocationService:
         had_tokens = record.wrapped_key is not None
         # 1. the provider, while the tokens can still be read
         provider_result = self.store.provider_result(uid, gid)
-        if had_tokens and self.closing is not None:
-            self.closing.announce(uid, gid, contained=True)
+        channels: dict[str, int] = {}
+        if had_tokens and self.closing is not None:  # its channels stopped, counted
+            channels = self.closing.announce(uid, gid, contained=True)
         if had_tokens:
             if tell_provider is None:
                 tell_provider = not self._other_live_grants(uid, gid, record.provider)
@@ -138,6 +139,7 @@ class RevocationService:
             disk=disk,
             receipt_id=secrets.token_urlsafe(12),
             at=round(time.time(), 3),
+            channels=channels,
         )
         metrics.revocation("user" if actor == uid else "system" if actor == "system" else "admin")
         try:

@@ -9,7 +9,7 @@ what was deleted and whether the provider was told; the service signs it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.services.disk_scrub import DiskStatus
@@ -36,6 +36,7 @@ class Ending:
     marked: bool = False
     bindings: int | None = None
     audited: bool = False
+    channels: dict[str, int] = field(default_factory=dict)  # stopped, per provider kind
 
     def to_json(self) -> str:
         return as_json(asdict(self))
@@ -62,9 +63,12 @@ def receipt_body(ending: Ending, *, pending: bool = False) -> dict[str, Any]:
             "token_sets": int(ending.had_tokens),
             "cached_entries": ending.cached,
             "bindings": ending.bindings,
+            "channels": sum(ending.channels.values()),
         },
         "provider_revocation": ending.provider_result or "not needed",
     }
+    if ending.channels:  # how many per provider kind: never a channel's id
+        body["channels_stopped"] = dict(sorted(ending.channels.items()))
     if ending.disk is not None:
         body["disk"] = ending.disk.as_receipt()
     if pending:

@@ -94,6 +94,12 @@ class WatchNotices:
             return 202  # a duplicate or an older message: the newer one did the work
         if note.state == "sync":
             return 202
+        if note.state in ("reauthorize", "removed"):  # the channel itself needs work
+            renew = self._reauthorize if note.state == "reauthorize" else self._reopen
+            self.executor.submit(self.watches.quietly, renew, record)
+            if note.state == "reauthorize":
+                return 202
+        # "changed", "gone", "missed" (read again), "removed" (changes may have been lost)
         if self.store.claim_refresh(note.watch_id, CLAIM_MILLISECONDS):
             self.executor.submit(self.watches.quietly, self._refresh, record)
         return 202
@@ -119,6 +125,21 @@ class WatchNotices:
                 return
             except (ConnectorError, GrantUnavailable, NotCurrent):
                 continue
+
+    def _reauthorize(self, record: WatchRecord) -> None:
+        """The provider wants the channel confirmed with a fresh token (Graph's
+        reauthorizationRequired): extend it with one, or else open another."""
+        if self.store.get(record.watch_id) is None or self.watches.extend(record):
+            return
+        self._reopen(record)
+
+    def _reopen(self, record: WatchRecord) -> None:
+        """The provider closed the channel (Graph's subscriptionRemoved), or would not
+        extend it: forget it and open another on its calendar while it is bound."""
+        if self.store.get(record.watch_id) is None:
+            return  # replaced already (another notification, another process)
+        self.store.remove(record)
+        self.watches.reconcile(record.uid)
 
     def _slots(self, record: WatchRecord) -> list[tuple[str, str]]:
         """The (room, version) slots its calendar backs now (none once it is unbound)."""

@@ -11,7 +11,8 @@ A channel's secret (Google's channel token) is an HMAC of its id under a secret 
 stable_secrets, so nothing about it is stored; what a notification does is
 services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
-their stop needs (`stop_grant`, a revocation hook).
+their stop needs (`stop_grant`, a revocation hook). How long watched days stay fresh, and
+what a lost channel changes: services/watch_freshness.py.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
+from gateway.services.watch_freshness import WatchedDays
+from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.watches import WatchRecord, WatchStore
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,10 @@ TOKEN_MARGIN_SECONDS = 60  # a token this close to expiry is not used without a 
 
 # How a calendar's changes reach the gateway (the account page and the admin console).
 WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
+CHECKED = "checked"
 UPDATES = {
     WATCHED: "watched: a change shows within seconds",
+    CHECKED: "checked for changes every minute: a change shows within about a minute",
     PENDING: "polled: the provider's channel is not open yet (retried every hour)",
     UPGRADE: "polled: give the new version of the consent to have it watched",
     POLLED: "polled: read again when its cached busy times are older than the TTL",
@@ -67,11 +73,16 @@ class WatchService:
         public_url: str,
         *,
         closing: GrantEndings | None = None,
+        cache: FreeBusyCache | None = None,
     ) -> None:
         self.store = store
+        # how long watched days stay fresh, and back to the polled TTL when a channel is lost
+        self.days = WatchedDays(store, rooms, self.calendar_mark, cache)
         self.grants = grants
         self.rooms = rooms
-        self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch != "none"}
+        self.connectors = {n: c for n, c in connectors.items() if c.capabilities.watch == "channel"}
+        # providers without channels whose versions the worker checks (change_checks.py)
+        self.checked = {n for n, c in connectors.items() if c.capabilities.watch == "check"}
         self.secret = secret
         self.public_url = public_url.rstrip("/")
         self._user_locks: dict[str, threading.Lock] = {}
@@ -110,6 +121,12 @@ class WatchService:
                 wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
         return wanted
 
+    def lost(self, record: WatchRecord) -> None:
+        """A channel ended before its time (removed by the provider, failed): forgotten,
+        and its calendar's cached days back on the polled TTL at once."""
+        self.store.remove(record)
+        self.days.back_to_polling(record)
+
     def watched_marks(self, uid: str) -> set[str]:
         """The calendars of `uid` with a live channel (the account page's "watched")."""
         now = time.time()
@@ -128,6 +145,9 @@ class WatchService:
             slot = (binding.room_id, binding.version)
             if slot not in found:
                 found[slot] = UPGRADE if binding.gid in upgradable else POLLED
+                record = self.grants.record(uid, binding.gid) if self.checked else None
+                if record is not None and record.provider in self.checked:
+                    found[slot] = CHECKED
         return found
 
     def room_updates(self, room_id: str) -> list[tuple[str, str]]:
@@ -158,9 +178,10 @@ class WatchService:
         self.quietly(self.reconcile, uid, False)
 
     def reconcile(self, uid: str, refresh: bool = True) -> tuple[int, int]:
-        """Open a channel on every watchable bound calendar of `uid` without a live one, and
-        stop the channels of calendars no longer bound; (started, stopped). Without
-        `refresh`, only while the grant's access token is current."""
+        """Open a channel on every watchable bound calendar of `uid` without a live one
+        (extending one about to lapse, where its provider can), and stop the channels of
+        calendars no longer bound; (started or extended, stopped). Without `refresh`, only
+        while the grant's access token is current."""
         with self._lock_of(uid):
             wanted = self.wanted(uid)
             started = stopped = 0
@@ -171,6 +192,10 @@ class WatchService:
                     have.add(record.calendar_mark)
                 elif record.calendar_mark not in wanted:
                     stopped += self.stop(record, refresh)
+                    self.days.back_to_polling(record)  # still bound, not watchable: polled
+                elif record.calendar_mark not in have and self.extend(record, refresh):
+                    have.add(record.calendar_mark)
+                    started += 1
             for mark, (gid, calendar, _slots) in wanted.items():
                 if mark not in have:
                     started += self.start(uid, gid, calendar, mark, refresh)
@@ -209,6 +234,25 @@ class WatchService:
             self.stop(old)
         return 1
 
+    def extend(self, record: WatchRecord, refresh: bool = True) -> bool:
+        """Extend a channel in place where its provider can (Graph's PATCH); False when it
+        cannot or failed, and the caller opens another."""
+        connector = self.connectors.get(record.provider)
+        if connector is None or not connector.capabilities.watch_extends:
+            return False
+        try:
+            token = self.token(record.uid, record.gid, refresh)
+            expires_at = connector.renew_watch(
+                token, record.watch_id, record.resource_id, TTL_SECONDS
+            )
+        except (ConnectorError, GrantUnavailable, NotCurrent) as error:
+            log.info("watch not extended (%s); another is opened", type(error).__name__)
+            return False
+        if expires_at is None:
+            return False
+        self.store.add(replace(record, expires_at=expires_at))
+        return True
+
     def stop(self, record: WatchRecord, refresh: bool = True) -> int:
         """Close one channel at the provider where the grant still allows; forget it (a
         channel left open is stopped when its next notification finds no record)."""
@@ -227,8 +271,14 @@ class WatchService:
         """Close the channels of a grant about to end (before its tokens go)."""
         return sum(self.stop(w) for w in self.store.of_user(uid) if w.gid == gid)
 
-    def _close_grant(self, uid: str, gid: str) -> None:
-        self.stop_grant(uid, gid)
+    def _close_grant(self, uid: str, gid: str) -> dict[str, int]:
+        """The revocation hook: the grant's channels stopped, counted per provider kind
+        for the receipt (only those the provider confirmed; no channel or resource id)."""
+        stopped: dict[str, int] = {}
+        for record in self.store.of_user(uid):
+            if record.gid == gid:
+                stopped[record.provider] = stopped.get(record.provider, 0) + self.stop(record)
+        return {kind: count for kind, count in stopped.items() if count}
 
     def renew(self, hosts: Callable[[], set[str]]) -> str:
         """The periodic job: every host's channels made to match their calendars, and

@@ -2,7 +2,9 @@
 is still the one the fetch started under.
 
     gw:{u:UID}:fb:GID:ROOM:VERSION:DAY   string JSON {"b": [[start, end], ...] epoch seconds,
-                                         "t": fetched at}; TTL = the stale bound; listed in
+                                         "t": fetched at, "f": fresh until (only for a
+                                         watched calendar's day: its longer TTL, never past
+                                         its channel's end)}; TTL = the stale bound; listed in
                                          gw:{u:UID}:grant:GID:cached (purged with the grant)
     gw:{u:UID}:grant:GID:fetch           string single-flight lock of the grant's fetches
 
@@ -41,6 +43,24 @@ end
 return 1
 """
 
+# KEYS: entries. Each entry with a "fresh until" loses it (keeping its TTL): it falls back
+# to the polled TTL. An entry gone meanwhile stays gone. How many were shortened.
+_SHORTEN = """
+local n = 0
+for i = 1, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local ok, doc = pcall(cjson.decode, raw)
+    if ok and type(doc) == 'table' and doc['f'] ~= nil then
+      doc['f'] = nil
+      redis.call('SET', KEYS[i], cjson.encode(doc), 'KEEPTTL')
+      n = n + 1
+    end
+  end
+end
+return n
+"""
+
 # KEYS: lock. ARGV: holder. Only the holder releases.
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -60,6 +80,7 @@ def fetch_lock(uid: str, gid: str) -> str:
 class Entry:
     busy: tuple[tuple[int, int], ...]
     fetched_at: float
+    fresh_until: float | None = None  # None: fresh for the TTL of polled calendars
 
 
 class FreeBusyCache:
@@ -67,6 +88,7 @@ class FreeBusyCache:
         self.client = client
         self._write = client.register_script(_WRITE_IF_EPOCH)
         self._unlock = client.register_script(_UNLOCK)
+        self._shorten = client.register_script(_SHORTEN)
         self._parsed: dict[str, Entry | None] = {}
 
     def answers_lease(self) -> answers.Lease:
@@ -123,34 +145,44 @@ class FreeBusyCache:
         if not entries:
             return True
         names = list(entries)
-        values = [
-            json.dumps({"b": list(map(list, entries[n].busy)), "t": entries[n].fetched_at})
-            for n in names
-        ]
+        values = [json.dumps(_document(entries[n])) for n in names]
         written = self._write(
             keys=[keys.grant(uid, gid), keys.grant_cached(uid, gid), *names],
             args=[epoch, max(1, ttl_seconds), *values],
         )
         return bool(written)
 
+    def _days_of(
+        self, uid: str, gid: str, slots: Sequence[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], set[str]], list[str]]:
+        """The cached days of these (room, version) slots of a grant, and their keys."""
+        prefixes = {
+            f"{keys.user_tag(uid)}:fb:{gid}:{room}:{version}:": (room, version)
+            for room, version in slots
+        }
+        found: dict[tuple[str, str], set[str]] = {}
+        names: list[str] = []
+        for name in map(str, self.client.smembers(keys.grant_cached(uid, gid))):
+            head, _, day = name.rpartition(":")
+            slot = prefixes.get(head + ":")
+            if slot is not None:
+                found.setdefault(slot, set()).add(day)
+                names.append(name)
+        return found, names
+
+    def shorten(self, uid: str, gid: str, slots: Sequence[tuple[str, str]]) -> int:
+        """These slots' days, cached under a watched calendar's longer TTL, fall back to
+        the polled TTL (its watch was lost); how many were."""
+        _, names = self._days_of(uid, gid, slots)
+        return int(self._shorten(keys=names)) if names else 0
+
     def drop_days(
         self, uid: str, gid: str, slots: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], set[str]]:
         """Delete the cached days of these (room, version) slots of a grant (their calendar
         changed at the provider); which days each had."""
-        prefixes = {
-            f"{keys.user_tag(uid)}:fb:{gid}:{room}:{version}:": (room, version)
-            for room, version in slots
-        }
         index = keys.grant_cached(uid, gid)
-        dropped: dict[tuple[str, str], set[str]] = {}
-        doomed: list[str] = []
-        for name in map(str, self.client.smembers(index)):
-            head, _, day = name.rpartition(":")
-            slot = prefixes.get(head + ":")
-            if slot is not None:
-                dropped.setdefault(slot, set()).add(day)
-                doomed.append(name)
+        dropped, doomed = self._days_of(uid, gid, slots)
         if doomed:
             self.client.delete(*doomed)
             self.client.srem(index, *doomed)
@@ -168,13 +200,21 @@ class FreeBusyCache:
         self._unlock(keys=[fetch_lock(uid, gid)], args=[holder])
 
 
+def _document(entry: Entry) -> dict[str, object]:
+    document: dict[str, object] = {"b": list(map(list, entry.busy)), "t": entry.fetched_at}
+    if entry.fresh_until is not None:
+        document["f"] = entry.fresh_until
+    return document
+
+
 def _entry(raw: object) -> Entry | None:
     if raw is None:
         return None
     try:
         data = json.loads(str(raw))
         busy = tuple((int(s), int(e)) for s, e in data["b"])
-        return Entry(busy=busy, fetched_at=float(data["t"]))
+        until = data.get("f")
+        return Entry(busy, float(data["t"]), None if until is None else float(until))
     except (ValueError, KeyError, TypeError, OverflowError):
         unreadable("free/busy cache entry")
         return None

@@ -18,7 +18,7 @@ import redis
 from gateway.storage import keys
 
 # The jobs of services/jobs.py (a test keeps the two lists equal): storage names no service.
-JOBS = ("retention", "refresh-idle-grants", "count-reconnects", "renew-watches")
+JOBS = ("retention", "refresh-idle-grants", "count-reconnects", "renew-watches", "check-changes")
 
 
 def record_success(client: redis.Redis, job: str, at: float | None = None) -> None:

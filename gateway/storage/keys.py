@@ -56,6 +56,8 @@ the user's index set, so "delete everything of this user" is exact.
                                        number; in the owner's index (storage/watches.py)
     gw:{u:UID}:watches          set    the user's channel ids
     gw:watches:expiry           zset   channel id -> expiry (the renewal job's list)
+    gw:{u:UID}:changes:GID      hash   keyed hash of a CalDAV / ICS calendar -> JSON [its last
+                                       version, checked at] (storage/change_checks.py)
     gw:receipt-keys             hash   "current" -> kid of the Ed25519 key signing receipts;
                                        "kid:<kid>" -> when it was made; the private keys
                                        sealed in gw:stable-secrets (storage/receipt_keys.py)

@@ -2,7 +2,8 @@
 
     gw:watch:{WID}             hash   one channel: uid, gid, provider, cal (keyed hash of the
                                       calendar id: never the id, which may be an address),
-                                      resource (the provider's id of the watched resource),
+                                      resource (the provider's id of the watched resource,
+                                      or the id it gave the channel where it names them),
                                       expires (UNIX time), number (the highest message number
                                       seen: older and repeated ones are duplicates); in the
                                       user's index

@@ -53,7 +53,11 @@ def test_every_selected_label_value_is_one_the_gateway_exports(client: Any) -> N
     jobs = {
         job.name
         for job in registry(
-            sweep_retention=str, refresh_idle_grants=str, count_reconnects=str, renew_watches=str
+            sweep_retention=str,
+            refresh_idle_grants=str,
+            count_reconnects=str,
+            renew_watches=str,
+            check_changes=str,
         )
     }
     checked = 0
@@ -85,7 +89,11 @@ def test_every_selected_label_value_is_one_the_gateway_exports(client: Any) -> N
 def test_every_job_has_a_late_and_a_never_ran_alert_longer_than_its_period() -> None:
     rules = alert_rules()
     for job in registry(
-        sweep_retention=str, refresh_idle_grants=str, count_reconnects=str, renew_watches=str
+        sweep_retention=str,
+        refresh_idle_grants=str,
+        count_reconnects=str,
+        renew_watches=str,
+        check_changes=str,
     ):
         on_task = [
             rule

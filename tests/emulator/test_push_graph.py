@@ -171,14 +171,23 @@ def test_only_the_change_types_asked_for_are_sent(
     assert len(emu.client.deliveries("graph")) == 1
 
 
-def test_a_room_mailbox_can_be_watched(emu: Any, carol: requests.Session, receiver: Any) -> None:
-    subscribe(emu, carol, receiver, resource=f"users/{ATLAS}/events")
+def test_a_delegated_token_watches_only_its_own_mailbox(
+    emu: Any, carol: requests.Session, receiver: Any
+) -> None:
+    # "Delegated permission supports subscribing to items in folders in only the signed-in
+    # user's mailbox" (subscription-post-subscriptions): a room's mailbox is refused
+    refused = subscribe(emu, carol, receiver, resource=f"users/{ATLAS}/events")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "ExtensionError"
+    assert not emu.client.subscriptions()
+    mine = subscribe(emu, carol, receiver, resource=f"users/{CAROL}/calendar/events")
+    assert mine.status_code == 201, mine.text
 
-    add_event(emu, account=ATLAS)
-    add_event(emu)  # carol's own calendar: not the room's
+    add_event(emu, account=ATLAS)  # the room's calendar: not watched
+    add_event(emu)
 
     (post,) = receiver.wait_for(1, "/hooks/graph")
-    assert post.json()["value"][0]["resource"].startswith("Users/3162f3a1-")
+    assert post.json()["value"][0]["resource"].startswith("Users/")
     assert len(emu.client.deliveries("graph")) == 1
 
 

@@ -52,6 +52,14 @@ def settings(**env: str) -> Settings:
             {"GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS": "0"},
             "GATEWAY_FREEBUSY_COLD_DEADLINE_SECONDS must be",
         ),
+        (
+            {"GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS": "a day"},
+            "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS must be a whole number from 5 to 86400",
+        ),
+        (
+            {"GATEWAY_CHANGE_CHECK_SECONDS": "10"},
+            "GATEWAY_CHANGE_CHECK_SECONDS must be a whole number from 60 to 3600",
+        ),
         ({"GATEWAY_GOOGEL_CLIENT_ID": "x"}, "did you mean GATEWAY_GOOGLE_CLIENT_ID?"),
         ({"GATEWAY_PUBLIC_URL": "https://gw.example"}, "GATEWAY_REDIS_URL is missing"),
         (

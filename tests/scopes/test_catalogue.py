@@ -37,9 +37,11 @@ CALENDARLIST = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 # bumping its version fails here, because people consented to the old words.
 CONSENT_TEXTS = {
     ("sign-in", "1"): "ec236402cdd4c97f27d41608b0066b8654e6bec4942423b9bac45cc354af66f6",
-    # version 1 (calendar.freebusy; such grants are polled) was 2f1c2d7c...52ae3da
-    ("room-availability", "2"): "b7bec6d32dd93d12d11ab5164bdd6bf542ca83e823a618d89ecb1c50c0082365",
-    ("calendar-choice", "1"): "84f51b3d274f8d3dfa733e74eb03cd8076409b3f0f4b253599ef3cb0e43090b2",
+    # version 1 (calendar.freebusy; such grants are polled) was 2f1c2d7c...52ae3da, version 2
+    # (Calendars.ReadBasic at Microsoft; such grants are polled) was b7bec6d3...0082365
+    ("room-availability", "3"): "2b9e4b76f600518cdc58371ac185fa8a0f6f6d8891a917f3db0a22380bef91ac",
+    # version 1 (Microsoft: "the same permission as room availability") was 84f51b3d...b0b2
+    ("calendar-choice", "2"): "e4ac1d70573eb3b05776c9a034d015055930af38592f18133660d796027ec052",
 }
 
 
@@ -158,7 +160,9 @@ def test_room_availability_asks_for_the_narrowest_scopes() -> None:
     assert {s for s in both if len(google_methods_allowing(s)) == fewest} == {EVENTS_FREEBUSY}
     assert narrowest_google_scopes("freebusy.query") == {FREEBUSY}
     assert google_methods_allowing(FREEBUSY) == {"freebusy.query"}
-    assert purpose.scopes_for("microsoft") == ("Calendars.ReadBasic", "offline_access")
+    # getSchedule and a change-notification subscription on events (Calendars.Read: the
+    # create-subscription permissions table lists no Calendars.ReadBasic for events)
+    assert purpose.scopes_for("microsoft") == ("Calendars.Read", "offline_access")
 
 
 def test_calendar_choice_asks_for_the_narrowest_scope_that_lists_calendars() -> None:
@@ -190,15 +194,17 @@ def test_sign_in_asks_only_for_openid_email_and_profile() -> None:
 
 def test_required_scopes_leave_out_what_microsoft_never_echoes() -> None:
     purpose = PURPOSES["room-availability"]
-    assert purpose.required_scopes("microsoft") == ("Calendars.ReadBasic",)
+    assert purpose.required_scopes("microsoft") == ("Calendars.Read",)
     assert purpose.required_scopes("google") == (EVENTS_FREEBUSY,)
     # a grant under consent version 1 holds calendar.freebusy: still usable (polled)
     assert purpose.is_usable("google", ["openid", FREEBUSY])
     assert purpose.missing_scopes("google", ["openid"]) == (EVENTS_FREEBUSY,)
     # The token response of PROTOCOLS.md §2.2: no offline_access, yet usable.
-    granted = ["Calendars.ReadBasic", "User.Read", "profile", "openid", "email"]
+    granted = ["Calendars.Read", "User.Read", "profile", "openid", "email"]
     assert purpose.is_usable("microsoft", granted)
-    assert purpose.missing_scopes("microsoft", ["openid"]) == ("Calendars.ReadBasic",)
+    assert purpose.missing_scopes("microsoft", ["openid"]) == ("Calendars.Read",)
+    # a grant under consent version 2 holds Calendars.ReadBasic: still usable (polled)
+    assert purpose.is_usable("microsoft", ["openid", "Calendars.ReadBasic"])
 
 
 def test_google_long_scope_spellings_count_as_granted() -> None:
@@ -248,7 +254,7 @@ TEXT = CATALOGUE_FILE.read_text(encoding="utf-8")
         ('id = "calendar-choice"', 'id = "room-availability"', "used twice"),
         ('data_categories = ["calendar-list"', 'data_categories = ["mailbox"', "unknown data"),
         (
-            'source = "https://learn.microsoft.com/graph/api/calendar-getschedule#permissions"',
+            'source = "https://learn.microsoft.com/graph/api/subscription-post-subscriptions#permissions"',
             'source = "http://example.com"',
             "https://",
         ),
@@ -275,3 +281,14 @@ def test_a_retention_without_any_limit_is_refused() -> None:
 def test_durations_are_read_as_timedeltas() -> None:
     assert CATALOGUE.category("busy-times").retention.max_age == timedelta(hours=1)
     assert CATALOGUE.category("session").retention.idle == timedelta(minutes=30)
+
+
+def test_the_room_availability_text_names_every_kind_of_calendar_it_reads() -> None:
+    """A host connecting a CalDAV calendar or an ICS address reads who sees what and how
+    to end it for their kind too, not only for Google and Microsoft."""
+    consent = PURPOSES["room-availability"].consent
+    for words in (consent.recipients, consent.withdraw):
+        assert "CalDAV" in words and "ICS address" in words, words
+    assert "app password" in consent.withdraw and "secret address" in consent.withdraw
+    (provider,) = [r for r in PURPOSES["room-availability"].recipients if "provider" in r.who]
+    assert "CalDAV" in provider.who and "ICS" in provider.who

@@ -71,13 +71,14 @@ def test_google_consent_asks_for_exactly_the_catalogue_scopes_and_keeps_a_grant(
     assert grant.status == "active"
 
 
-def test_microsoft_consent_asks_for_calendars_readbasic(sign_in: Any, client: FlaskClient) -> None:
+def test_microsoft_consent_asks_for_calendars_read(sign_in: Any, client: FlaskClient) -> None:
     sign_in.complete("microsoft", "carol@contoso.example")
     done = give_consent(sign_in, client, "microsoft", "carol@contoso.example")
     assert done.status_code == 303
     asked = set(last_authorization(sign_in.emulator)["scope"].split())
-    assert {"Calendars.ReadBasic", "offline_access", "openid"} <= asked
-    assert not {s for s in asked if "calendar" in s.lower()} - {"Calendars.ReadBasic"}
+    # the narrowest permission a change-notification subscription on events takes
+    assert {"Calendars.Read", "offline_access", "openid"} <= asked
+    assert not {s for s in asked if "calendar" in s.lower()} - {"Calendars.Read"}
     uid = client.get("/v1/me").get_json()["id"]
     (grant,) = client.application.extensions["gateway"].grants.list(uid)
     assert grant.provider == "microsoft"

@@ -115,7 +115,7 @@ def test_json_register_says_what_room_availability_asks_for(browser: FlaskClient
     assert purpose["optional"] is True
     assert purpose["scopes"] == {
         "google": ["https://www.googleapis.com/auth/calendar.events.freebusy"],
-        "microsoft": ["Calendars.ReadBasic", "offline_access"],
+        "microsoft": ["Calendars.Read", "offline_access"],
         "caldav": ["caldav:free-busy"],
         "ics": ["ics:feed"],
     }

@@ -29,6 +29,7 @@ def test_the_registry_says_what_runs_when() -> None:
             refresh_idle_grants=str,
             count_reconnects=str,
             renew_watches=str,
+            check_changes=str,
         )
     }
     assert (jobs["retention"].every_seconds, jobs["retention"].offset_seconds) == (DAY, 11820)
@@ -42,6 +43,7 @@ def test_the_registry_says_what_runs_when() -> None:
         300,
         0,
     )
+    assert (jobs["check-changes"].every_seconds, jobs["check-changes"].offset_seconds) == (60, 0)
     # /metrics reports every job's last success (storage names no service: kept equal here)
     assert names(list(jobs.values())) == job_runs.JOBS
 

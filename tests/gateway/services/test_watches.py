@@ -302,7 +302,8 @@ def test_a_missed_notification_is_recovered_by_polling_within_the_ttl(
     app: Flask, hosts: Hosts, emulator: Any
 ) -> None:
     watched(app, emulator, hosts)
-    app.extensions["gateway"].freebusy.ttl_seconds = 5  # the fallback's bound
+    freshness = app.extensions["gateway"].freebusy.freshness
+    freshness.ttl_seconds = freshness.watched_ttl_seconds = 5  # the fallback's bound
     assert busy(app) == []
     emulator.client.delivery_fault(kind="google", drop=True)
     day, _ = tomorrow()
