@@ -3,13 +3,18 @@
 Every benchmark returns `Row`s: a measured value, the baseline measured in the same run,
 their ratio and, where PERFORMANCE.md or the issue names one, a target for that ratio.
 Absolute numbers drift between runs and machines; the ratio is what a row is judged on.
+A row measured over rounds keeps each round's figure (`samples`), and the table prints
+their min / median / max beside the median it judges: a ratio whose spread crosses the
+target is not a pass to rely on.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +51,7 @@ class Row:
     baseline: float | None = None
     baseline_name: str = ""
     target: Target | None = None
+    samples: tuple[float, ...] = ()  # each round's value, when measured over rounds
 
     @property
     def ratio(self) -> float | None:
@@ -60,6 +66,35 @@ class Row:
             return "-"
         return "pass" if self.target.met(ratio) else "MISS"
 
+    @property
+    def spread(self) -> str:
+        """min / median / max of the rounds (n), or "-" for a single figure."""
+        if len(self.samples) < 2:
+            return "-"
+        low, middle, high = min(self.samples), statistics.median(self.samples), max(self.samples)
+        numbers = "/".join(_number(x, "") for x in (low, middle, high))
+        return f"{numbers} ({len(self.samples)})"
+
+
+def over_rounds(
+    name: str,
+    values: Sequence[float],
+    unit: str,
+    baselines: Sequence[float] | None = None,
+    baseline_name: str = "",
+    target: Target | None = None,
+) -> Row:
+    """A row judged on the median of its rounds (and of its baseline's rounds)."""
+    return Row(
+        name,
+        statistics.median(values),
+        unit,
+        None if baselines is None else statistics.median(baselines),
+        baseline_name,
+        target,
+        tuple(values),
+    )
+
 
 def _number(value: float, unit: str) -> str:
     if float(value).is_integer():
@@ -70,7 +105,15 @@ def _number(value: float, unit: str) -> str:
 
 def table(rows: list[Row]) -> str:
     """A plain-text table (it goes into the README as printed)."""
-    header = ("benchmark", "measured", "same-run baseline", "ratio", "target", "result")
+    header = (
+        "benchmark",
+        "measured",
+        "min/median/max (rounds)",
+        "same-run baseline",
+        "ratio",
+        "target",
+        "result",
+    )
     lines = [header]
     for row in rows:
         baseline = "-"
@@ -81,6 +124,7 @@ def table(rows: list[Row]) -> str:
             (
                 row.name,
                 _number(row.value, row.unit),
+                row.spread,
                 baseline,
                 "-" if ratio is None else f"{ratio:.2f}",
                 "-" if row.target is None else str(row.target),
@@ -91,7 +135,7 @@ def table(rows: list[Row]) -> str:
     out = []
     for n, line in enumerate(lines):
         cells = [
-            cell.ljust(width) if i in (0, 2) else cell.rjust(width)
+            cell.ljust(width) if i in (0, 3) else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
         ]
         out.append("  ".join(cells).rstrip())

@@ -16,17 +16,16 @@ shows contention, not the gateway's scaling. No target: PERFORMANCE.md names non
 from __future__ import annotations
 
 import argparse
-import statistics
 
 from bench.freebusy_warm import GATEWAY, ROOMS, load_run, warm_gateway
 from bench.load import Load
-from bench.report import Row
+from bench.report import Row, over_rounds
 
 
 def measure(
     workers: tuple[int, ...] = (1, 2, 4),
     seconds: float = 6.0,
-    rounds: int = 2,
+    rounds: int = 5,
     connections: int = 32,
     settle: float = 1.0,
     rooms: int = ROOMS,
@@ -39,14 +38,13 @@ def measure(
                 found = load_run(warm, GATEWAY, seconds, connections, workers=count, settle=settle)
                 results[count].append(found)
                 print(f"scaling round {number + 1}, {count} worker(s): {found.line()}", flush=True)
-    medians = {count: statistics.median(r.rps for r in found) for count, found in results.items()}
     first = workers[0]
     return [
-        Row(
+        over_rounds(
             f"warm free/busy, {count} worker{'s' if count > 1 else ''}",
-            medians[count],
+            [r.rps for r in results[count]],
             "req/s",
-            None if count == first else medians[first],
+            None if count == first else [r.rps for r in results[first]],
             f"{first} worker",
         )
         for count in workers
@@ -57,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     options = parser.parse_args()
     from bench.report import table

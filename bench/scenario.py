@@ -28,8 +28,9 @@ SCOPES = {
 class Scenario:
     """A `Stack` (real Redis, the emulator) plus the gateway app built on it in-process."""
 
-    def __init__(self, **settings: str) -> None:
-        self.stack = Stack(**settings)
+    def __init__(self, own_process: bool = False, **settings: str) -> None:
+        """`own_process`: the emulator as a process of its own (bench/stack.py)."""
+        self.stack = Stack(own_process=own_process, **settings)
         try:
             self.app: Flask = create_app(self.stack.env)
         except BaseException:

@@ -3,6 +3,13 @@ emulator over HTTPS, the GATEWAY_* settings that join them, and gunicorn with th
 production config (deploy/gunicorn.conf.py).
 
 Each benchmark starts its own, so each stays runnable alone (`python -m bench.X`).
+
+The emulator runs in a thread of the benchmark's process by default. `own_process=True`
+runs it in a process of its own, under a server that keeps connections alive: a benchmark
+that calls the gateway in-process (cold free/busy) otherwise shares one interpreter, and
+its GIL, between the gateway's fan-out threads and the emulator's TLS handshakes and
+request handling, and pays a new connection per provider call, neither of which a real
+provider costs it (README, "Benchmarks": these were the cold row's spread).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 import requests
 
 from emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, start_emulator
+from emulator.client import EmulatorClient
 from gateway.crypto.keyring import new_key_entry
 from gateway.storage.embedded import EmbeddedRedis, find_redis_server
 
@@ -45,7 +53,9 @@ class Stack:
     everything (servers, temp files) goes at exit.
     """
 
-    def __init__(self, public_url: str | None = None, **settings: str) -> None:
+    def __init__(
+        self, public_url: str | None = None, own_process: bool = False, **settings: str
+    ) -> None:
         self.port = free_port()
         self.public_url = public_url or f"http://127.0.0.1:{self.port}"
         self._stack = ExitStack()
@@ -54,14 +64,18 @@ class Stack:
         binary = shutil.which("redis-server") or find_redis_server()
         self.redis = self._stack.enter_context(EmbeddedRedis(self.work / "redis", binary=binary))
         callbacks = [f"{self.public_url}/auth/callback/{name}" for name in PROVIDERS]
-        self.emulator: Any = self._stack.enter_context(
-            start_emulator(
-                ca_path=self.work / "ca.pem",
-                clients={
-                    DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": callbacks}
-                },
+        self.emulator: Any
+        if own_process:
+            self.emulator = self._stack.enter_context(
+                EmulatorProcess(self.work / "ca.pem", callbacks, self.work / "emulator.log")
             )
-        )
+        else:
+            clients = {
+                DEFAULT_CLIENT_ID: {"secret": DEFAULT_CLIENT_SECRET, "redirect_uris": callbacks}
+            }
+            self.emulator = self._stack.enter_context(
+                start_emulator(ca_path=self.work / "ca.pem", clients=clients)
+            )
         self.env = {
             "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
             "GATEWAY_ENCRYPTION_KEYS": new_key_entry("bench"),
@@ -87,6 +101,67 @@ class Stack:
         """The environment for a gunicorn serving this stack's gateway."""
         base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         return {**base, "PYTHONPATH": str(ROOT), **self.env, **extra}
+
+
+class EmulatorProcess:
+    """The emulator in a process of its own, keeping connections alive as real providers
+    do (bench/emulator_keepalive.py), on a free port: `url`, `ca_path`, `client` and `pid`
+    (gunicorn's worker, where the emulator's CPU goes), like the in-process emulator
+    without its `state`."""
+
+    def __init__(self, ca_path: Path, callbacks: list[str], log: Path) -> None:
+        port = free_port()
+        command = [sys.executable, "-m", "bench.emulator_keepalive", "--port", str(port)]
+        command += ["--ca-out", str(ca_path), "--work", str(log.parent / "emulator")]
+        command += ["--client-id", DEFAULT_CLIENT_ID, "--client-secret", DEFAULT_CLIENT_SECRET]
+        for uri in callbacks:
+            command += ["--redirect-uri", uri]
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command, cwd=ROOT, stdout=out, stderr=out, start_new_session=True
+            )
+        self.url = f"https://127.0.0.1:{port}"
+        self.ca_path = ca_path
+        deadline = time.monotonic() + 60
+        while not ca_path.exists() or not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"the emulator did not start; see {log}")
+            time.sleep(0.05)
+        self.client = EmulatorClient(self.url, ca_path)
+        self.pid = _only_child(self.process.pid)
+
+    def _answers(self) -> bool:
+        try:
+            with EmulatorClient(self.url, self.ca_path) as probe:
+                probe.calls()
+            return True
+        except (OSError, requests.RequestException, ValueError):
+            return False
+
+    def stop(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _only_child(pid: int) -> int:
+    """gunicorn's one worker under arbiter `pid` (the arbiter itself when there is none)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = children.read_text().split() if children.exists() else []
+    return int(found[0]) if found else pid
 
 
 @contextmanager

@@ -33,7 +33,7 @@ class Benchmark:
 SUITE = (
     Benchmark(
         "freebusy_warm",
-        full={"seconds": 10.0, "rounds": 3, "connections": 32},
+        full={"seconds": 8.0, "rounds": 5, "connections": 32},
         quick={
             "seconds": 0.2,
             "rounds": 1,
@@ -45,8 +45,8 @@ SUITE = (
     ),
     Benchmark(
         "freebusy_cold",
-        full={"latency_ms": 100, "grants": 40, "rooms": 200},
-        quick={"latency_ms": 0, "grants": 2, "rooms": 4, "growth": ()},
+        full={"latency_ms": 100, "grants": 40, "rooms": 200, "rounds": 5},
+        quick={"latency_ms": 0, "grants": 2, "rooms": 4, "rounds": 1, "big": None, "growth": ()},
     ),
     Benchmark(
         "freebusy_stale",
@@ -75,7 +75,7 @@ SUITE = (
     ),
     Benchmark(
         "scaling",
-        full={"workers": (1, 2, 4), "seconds": 6.0, "rounds": 3, "connections": 32},
+        full={"workers": (1, 2, 4), "seconds": 4.0, "rounds": 5, "connections": 32},
         quick={
             "workers": (1, 2),
             "seconds": 0.2,

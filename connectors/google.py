@@ -34,6 +34,7 @@ from connectors.google_tokens import (
     refresh_error,
 )
 from connectors.google_watch import WATCH_SCOPES, GoogleWatchApi
+from connectors.http import BoundedHttp, HttpPool
 from connectors.oidc import OidcConnector
 from connectors.oidc_config import OidcConfig
 from connectors.provider_spec import ProviderConfig, ProviderEnv, ProviderSpec, Setting
@@ -106,6 +107,7 @@ class GoogleConnector(GoogleCalendarApi, GoogleWatchApi, OidcConnector):
             api_origin = f"{parts.scheme}://{parts.netloc}"
         self.calendar_api = f"{api_origin}/calendar/v3/"
         self._local = threading.local()  # httplib2 and a built Resource: one per thread
+        self._http_pool = HttpPool(lambda: BoundedHttp(ca_bundle))  # free/busy's connections
 
     def accepted_issuers(self) -> frozenset[str]:
         if self.expected_issuer == GOOGLE_ISSUER:

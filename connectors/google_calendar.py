@@ -23,7 +23,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from connectors.errors import AccessRefused, AuthorizationDenied, ProviderUnavailable, ScopeRefused
-from connectors.http import BoundedHttp, retry_after
+from connectors.http import BoundedHttp, HttpPool, retry_after
 from connectors.values import CalendarBusy, CalendarInfo
 
 CALENDAR_LIST_PAGE = 250  # calendarList.list: "never larger than 250" entries a page
@@ -39,6 +39,7 @@ class GoogleCalendarApi:
     calendar_api: str
     _ca_bundle: str | None
     _local: threading.local  # httplib2 and a built Resource: one per thread
+    _http_pool: HttpPool  # free/busy's connections, shared by every grant and thread
 
     def list_calendars(self, access_token: str) -> list[CalendarInfo]:
         """The person's calendars (calendarList.list through google-api-python-client),
@@ -98,13 +99,7 @@ class GoogleCalendarApi:
         if base is None:
             base = BoundedHttp(self._ca_bundle)
             self._local.http = base
-        # An access token alone: a 401 is the answer (AccessRefused), never a cue for
-        # google-auth to try a refresh it cannot do (it would raise RefreshError instead).
-        return google_auth_httplib2.AuthorizedHttp(
-            google.oauth2.credentials.Credentials(token=access_token),
-            http=base,
-            refresh_status_codes=(),
-        )
+        return _authorized(base, access_token)
 
     def _freebusy_service(self) -> Any:
         # A Resource is cheap to use but slow to build; one per thread, requests get their
@@ -137,12 +132,13 @@ class GoogleCalendarApi:
             "items": [{"id": cid} for cid in calendar_ids],
         }
         try:
-            answer = (
-                self._freebusy_service()
-                .freebusy()
-                .query(body=body)
-                .execute(http=self._freebusy_http(access_token), num_retries=0)
-            )
+            with self._http_pool.borrowed() as base:  # a connection of any grant's
+                answer = (
+                    self._freebusy_service()
+                    .freebusy()
+                    .query(body=body)
+                    .execute(http=_authorized(base, access_token), num_retries=0)
+                )
         except HttpError as error:
             raise _freebusy_error(error) from None
         except google.auth.exceptions.RefreshError:  # only if google-auth refreshes anyway
@@ -230,3 +226,13 @@ def _freebusy_error(error: HttpError) -> Exception:
             f"Google Calendar answered {status}", code="provider_busy", retry_after=wait
         )
     return ProviderUnavailable(f"Google Calendar refused the request ({status})", code="refused")
+
+
+def _authorized(base: httplib2.Http, access_token: str) -> google_auth_httplib2.AuthorizedHttp:
+    # An access token alone: a 401 is the answer (AccessRefused), never a cue for
+    # google-auth to try a refresh it cannot do (it would raise RefreshError instead).
+    return google_auth_httplib2.AuthorizedHttp(
+        google.oauth2.credentials.Credentials(token=access_token),
+        http=base,
+        refresh_status_codes=(),
+    )

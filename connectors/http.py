@@ -10,7 +10,12 @@ a proxy (deploy/k8s/overlays/*/egress-proxy.yaml); unset, every call goes direct
 from __future__ import annotations
 
 import email.utils
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,10 +72,31 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+# The variables that decide an http(s) URL's proxy (urllib reads either case).
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
 def environment_proxies(url: str) -> dict[str, str]:
     """The proxies HTTPS_PROXY / HTTP_PROXY name for `url`, none when unset or when NO_PROXY
-    exempts its host: only these variables of the environment, never REQUESTS_CA_BUNDLE."""
-    return dict(requests.utils.get_environ_proxies(url))
+    exempts its host: only these variables of the environment, never REQUESTS_CA_BUNDLE.
+
+    Asked on every provider call: requests' lookup walks the whole environment each time
+    (about 1 ms of a cold free/busy fan-out's CPU per call, README "Benchmarks"), so the
+    answer is kept per scheme and host for as long as the proxy variables are unchanged."""
+    parts = urlsplit(url)
+    settings = tuple(os.environ.get(name) for name in PROXY_VARIABLES)
+    return dict(_proxies_for(f"{parts.scheme}://{parts.netloc}", settings))
+
+
+@lru_cache(maxsize=256)
+def _proxies_for(origin: str, settings: tuple[str | None, ...]) -> tuple[tuple[str, str], ...]:
+    """requests' answer for `origin` under the proxy variables' values `settings` (part
+    of the key only: a change of them is a new entry)."""
+    return tuple(requests.utils.get_environ_proxies(origin).items())
 
 
 def get_json(session: requests.Session, url: str) -> dict[str, Any]:
@@ -127,6 +153,38 @@ class BoundedHttp(httplib2.Http):
         if traced := trace_context.headers():  # the W3C trace of the request being answered
             args, kwargs = _with_headers(traced, args, kwargs)
         return super().request(uri, *args, connection_type=connection_type, **kwargs)
+
+
+class HttpPool:
+    """httplib2 clients (each keeps its connection alive) shared by every grant and thread
+    of one provider: a call borrows one, the most recently returned first, so calls reuse
+    the connections made last instead of each thread keeping its own. With one client per
+    thread, a cold fan-out's calls landed on pool threads with and without a connection
+    and paid 0 to 9 TLS handshakes a round (README, "Benchmarks"). At most `keep` idle
+    clients are kept; one whose call raised is closed, never lent again."""
+
+    def __init__(self, make: Callable[[], httplib2.Http], keep: int = 64) -> None:
+        self._make = make
+        self._keep = keep
+        self._idle: list[httplib2.Http] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrowed(self) -> Iterator[httplib2.Http]:
+        with self._lock:
+            http = self._idle.pop() if self._idle else None
+        if http is None:
+            http = self._make()
+        try:
+            yield http
+        except BaseException:
+            http.close()  # its connection may be half-used: never lend it again
+            raise
+        with self._lock:
+            if len(self._idle) < self._keep:
+                self._idle.append(http)
+                return
+        http.close()
 
 
 def _with_headers(

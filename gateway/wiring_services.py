@@ -202,7 +202,7 @@ def build_services(
         grant_endings=grant_endings,
         watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
         lasting=either(watches.days.lasting, versions.lasting),
-        changed=feed.availability_changed,
+        changed=feed.calendar_changed,
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)

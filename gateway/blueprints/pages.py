@@ -13,7 +13,7 @@ from gateway.crypto.receipt_keys import JWKS_PATH
 from gateway.services.endings import explain
 from gateway.services.receipts import in_zone
 from gateway.services.room_hours import time_zones
-from gateway.services.watches import UPDATES
+from gateway.services.watch_states import UPDATES
 
 pages = Blueprint("pages", __name__)
 

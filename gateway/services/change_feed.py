@@ -19,9 +19,8 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from connectors.errors import ConnectorError
@@ -112,6 +111,17 @@ class ChangeFeed:
         data = {"room": room_id, "start": rfc3339(start), "end": rfc3339(end)}
         return self._publish(AVAILABILITY_CHANGED, room_id, data)
 
+    def calendar_changed(self, room_ids: list[str], days: set[date]) -> None:
+        """A calendar behind these rooms changed and its cached `days` were read again
+        (FreeBusyService.refresh_slots); with none cached, it may have changed anywhere
+        within the longest query from today."""
+        first = min(days, default=datetime.now(UTC).date())
+        last = max(days, default=first + timedelta(days=MAX_DAYS - 1))
+        start = datetime.combine(first, time.min, UTC)
+        end = datetime.combine(last + timedelta(days=1), time.min, UTC)
+        for room_id in room_ids:
+            self.availability_changed(room_id, start, end)
+
     def status_changed(self, room_id: str, status: str) -> int:
         """The room's status is now `status` (ok, needs_reconnect, unbound, restricted...)."""
         return self._publish(STATUS_CHANGED, room_id, {"room": room_id, "status": status})
@@ -168,7 +178,7 @@ class ChangeFeed:
         try:
             audience = self._audience(room_id)
             event_id = f"msg_{secrets.token_urlsafe(18)}"
-            stamp = int(time.time())
+            stamp = int(datetime.now(UTC).timestamp())
             for client_id in audience:
                 self.queue.enqueue(
                     {"client": client_id, "id": event_id, "type": kind, "at": stamp, "data": data}

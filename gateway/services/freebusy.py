@@ -24,13 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as time_of_day
 
 from connectors.base import Connector
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.callers import Caller
 from gateway.services.freebusy_answer import (
-    MAX_DAYS,
     MAX_ROOMS,
     FreeBusyAnswer,
     RoomAvailability,
@@ -72,7 +70,7 @@ class FreeBusyService:
         grant_endings: GrantEndings | None = None,
         watched_ttl_seconds: int = 0,
         lasting: Lasting | None = None,
-        changed: Callable[[str, datetime, datetime], object] = lambda *_: None,
+        changed: Callable[[list[str], set[date]], object] = lambda *_: None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -83,7 +81,7 @@ class FreeBusyService:
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker
-        self.changed = changed  # (room, start, end): the change feed (services/change_feed.py)
+        self.changed = changed  # (rooms, days): the change feed (services/change_feed.py)
         self.max_rooms = MAX_ROOMS
         self.composer = Composer(self.freshness)
         self.fetcher = GrantFetcher(
@@ -164,7 +162,9 @@ class FreeBusyService:
         self.record_access(asker, hosts)
         answer = FreeBusyAnswer(time_min, time_max, availability)
         grants = frozenset(gid for found in pointers.values() for _, gid, _ in found)
-        self.remembered.keep(key, generation, answer, hosts, grants, self.ttl_seconds)
+        self.remembered.keep(
+            key, generation, answer, hosts, grants, self.ttl_seconds, self.freshness.stale_seconds
+        )
         return answer
 
     def slots(
@@ -216,7 +216,7 @@ class FreeBusyService:
         if waiting:
             self.fetcher.fetch_all(waiting, wait_seconds=self.cold_deadline_seconds)
             entries = self.cached_days.read(bound, days)
-            ended = {gid for gid, need in waiting.items() if not self._still_active(need)}
+            ended = self._ended(waiting)
         now = time.time()
         for room in rooms:
             if room.id in answers:
@@ -244,6 +244,21 @@ class FreeBusyService:
             return True
         return self.fetcher.refresh(need)
 
+    def _ended(self, needs: Mapping[str, GrantNeed]) -> set[str]:
+        """`_still_active` for a cold fetch's grants, their states read in one round trip
+        (one per grant was some 40 round trips on a 40-grant cold query's path)."""
+        was_active = [need for need in needs.values() if need.active]
+        had_ended = [need for need in needs.values() if not need.active]
+        states = self.grants.states([(need.uid, need.gid) for need in was_active])
+        for need, state in zip(was_active, states, strict=True):
+            need.active = state is not None and state[1] == ACTIVE
+            if not need.active:
+                self.forget_grant(need.uid, need.gid)
+        for need in had_ended:  # perhaps in another process: its calendar APIs' entries go
+            for api in self.apis.values():
+                api.forget_grant(need.gid)
+        return {gid for gid, need in needs.items() if not need.active}
+
     def _still_active(self, need: GrantNeed) -> bool:
         """Whether the grant is still usable after its fetch (which may have ended it).
         One that ended during the fetch is forgotten whole; one that had already ended
@@ -268,20 +283,11 @@ class FreeBusyService:
         days = {d for found in dropped.values() for d in map(date.fromisoformat, found)}
         days = {d for d in days if d >= horizon}
         record = self.grants.get(uid, gid)
-        read = 0
         if days and record is not None and record.status == ACTIVE:
             need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
             self.fetcher.fetch_all({gid: need})
-            read = len(days)
-        # after the read, so a client told asks and finds the new busy time; a calendar
-        # with nothing cached may have changed anywhere within the longest query from today
-        first = min(days, default=horizon + timedelta(days=1))
-        last = max(days, default=first + timedelta(days=MAX_DAYS - 1))
-        start = datetime.combine(first, time_of_day.min, UTC)
-        end = datetime.combine(last + timedelta(days=1), time_of_day.min, UTC)
-        for room_id in sorted({room for room, _ in slots}):
-            self.changed(room_id, start, end)
-        return read
+        self.changed(sorted({room for room, _ in slots}), days)  # after the read: clients ask
+        return len(days) if record is not None and record.status == ACTIVE else 0
 
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy

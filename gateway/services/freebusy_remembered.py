@@ -1,7 +1,11 @@
 """Recent free/busy answers a worker serves again while nothing has changed.
 
-An answer is kept only when it is made of fresh cached days (and restricted rooms): anything
-unknown or stale is asked again next time, so a provider that recovers is seen. A kept answer
+An answer is kept when it is made of cached days (and restricted rooms): anything unknown
+is asked again next time, so a provider that recovers is seen. An answer with stale days
+is kept only `REMEMBER_STALE_SECONDS` (the refresher does not try a grant again sooner, so
+asking again earlier only repeats the reads: a stale answer cost some 2.4x a warm one,
+README "Benchmarks"), and the refresh that makes its days fresh bumps the generation,
+which ends it at once, as it ends any remembered answer. A kept answer
 is checked against the answers' generation (storage/answers.py: what bumps it, and the lease
 a worker holds on it); `REMEMBER_AT_MOST_SECONDS` only limits what a missed bump could cost.
 Each answer names the grants whose busy times it holds, so that an ended grant's answers go
@@ -16,8 +20,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from gateway.services.freebusy_answer import FreeBusyAnswer
+from gateway.services.freebusy_refresh import RETRY_SECONDS
 
 REMEMBER_AT_MOST_SECONDS = 5.0
+REMEMBER_STALE_SECONDS = RETRY_SECONDS  # an answer with stale days: until a refresh may run
 REMEMBERED_ANSWERS = 1_000  # per worker: a 50-room answer with its JSON is some 30 KB
 
 Hosts = tuple[tuple[str, str], ...]  # (room id, host uid) of the rooms an answer shows
@@ -39,6 +45,7 @@ class RememberedAnswers:
     """The worker's remembered answers, keyed by the query (caller, rooms, range, granularity)."""
 
     def __init__(self) -> None:
+        self.stale_for = REMEMBER_STALE_SECONDS  # adjustable by tests
         self._answers: dict[Hashable, Remembered] = {}
         self._lock = threading.Lock()
 
@@ -57,14 +64,19 @@ class RememberedAnswers:
         hosts: Hosts,
         grants: frozenset[str],
         ttl_seconds: int,
+        stale_seconds: int = 0,
     ) -> None:
-        """Remember an answer made only of fresh cached days, until its oldest day expires."""
+        """Remember an answer made only of cached days, until its oldest day expires (one
+        with stale days: for a moment, and never past the stale bound)."""
         found = answer.rooms.values()
-        if any(r.stale or r.status not in ("ok", "restricted") for r in found):
+        if any(r.status not in ("ok", "restricted") for r in found):
             return
         fetched = [r.as_of for r in found if r.as_of is not None]
-        valid_until = min(fetched, default=time.time()) + ttl_seconds
-        valid_until = min(valid_until, time.time() + REMEMBER_AT_MOST_SECONDS)
+        oldest = min(fetched, default=time.time())
+        if any(r.stale for r in found):
+            valid_until = min(oldest + ttl_seconds + stale_seconds, time.time() + self.stale_for)
+        else:
+            valid_until = min(oldest + ttl_seconds, time.time() + REMEMBER_AT_MOST_SECONDS)
         if len(self._answers) >= REMEMBERED_ANSWERS:
             self._answers.clear()
         self._answers[key] = Remembered(generation, valid_until, answer, hosts, grants)

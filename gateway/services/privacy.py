@@ -17,15 +17,15 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.crypto.receipts import ReceiptSigner
 from gateway.request_log import security_event
 from gateway.services.consent import ConsentService
 from gateway.services.grants import GrantService
+from gateway.services.privacy_export import hosted_rooms
+from gateway.services.privacy_export import iso as _iso
 from gateway.services.revocation import RevocationService
-from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND, meaning
 from gateway.services.rooms import RoomService
 from gateway.services.tombstones import ACTOR as REPLAY_ACTOR
 from gateway.services.tombstones import REASON as REPLAY_REASON
@@ -33,7 +33,6 @@ from gateway.services.tombstones import Replayed
 from gateway.storage.access_log import AccessLog
 from gateway.storage.audit import AuditTrail
 from gateway.storage.erasure import ErasureStore
-from gateway.storage.grants import ACTIVE
 from gateway.storage.restrictions import RestrictionStore
 from gateway.storage.sessions import UserSessions
 from gateway.storage.users import UserStore
@@ -42,12 +41,6 @@ from scopes import Catalogue, processing_register
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "consent-gateway-export/1"
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if not timestamp:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class PrivacyService:
@@ -98,34 +91,6 @@ class PrivacyService:
         return self.restrictions.among(uids)
 
     # -- access and portability --------------------------------------------------------------------
-    def _hosted(self, uid: str) -> list[dict[str, Any]]:
-        """The rooms the user hosts, each with the status the API gives it as far as the
-        gateway knows without asking the provider (`unknown` arises only when it is asked)."""
-        restricted = self.restricted_since(uid) is not None
-        found = []
-        hosted = self.rooms.hosted_by(uid)
-        calendars = self.rooms.pointer_sets([r.id for r in hosted]) if hosted else {}
-        for room in hosted:
-            pointers = calendars.get(room.id, ())
-            grants = [self.grants.get(p[0], p[1]) for p in pointers]
-            if not pointers:
-                status = UNBOUND
-            elif pointers[0][0] == uid and restricted:
-                status = RESTRICTED
-            elif any(g is None or g.status != ACTIVE for g in grants):  # any one calendar
-                status = NEEDS_RECONNECT
-            else:
-                status = OK
-            found.append(
-                {
-                    "id": room.id,
-                    "name": room.name,
-                    "status": status,
-                    "statusMeaning": meaning(status),
-                }
-            )
-        return found
-
     def export(self, uid: str) -> dict[str, Any]:
         user = self.users.get(uid)
         if user is None:
@@ -193,7 +158,9 @@ class PrivacyService:
                 ],
             },
             "rooms": {
-                "hosted": self._hosted(uid),
+                "hosted": hosted_rooms(
+                    self.rooms, self.grants, uid, self.restricted_since(uid) is not None
+                ),
                 "bindings": [
                     {
                         "room": b.room_id,

@@ -12,7 +12,8 @@ stable_secrets, so nothing about it is stored; what a notification does is
 services/watch_notices.py's.
 Channels are stopped on unbind, and before a revocation or an erasure shreds the tokens
 their stop needs (`stop_grant`, a revocation hook). How long watched days stay fresh, and
-what a lost channel changes: services/watch_freshness.py.
+what a lost channel changes: services/watch_freshness.py; what the pages say of each
+calendar (watched, checked, polled): services/watch_states.py.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from dataclasses import replace
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
-from gateway.services.room_calendars import ROOM_AVAILABILITY
 from gateway.services.rooms import RoomService
 from gateway.services.watch_freshness import WatchedDays
+from gateway.services.watch_states import WatchStates
 from gateway.storage.freebusy_cache import FreeBusyCache
 from gateway.storage.watches import WatchRecord, WatchStore
 
@@ -46,23 +47,11 @@ RENEW_AHEAD_SECONDS = 2 * 3600  # the hourly job renews a channel twice before i
 TOKEN_MARGIN_SECONDS = 60  # a token this close to expiry is not used without a refresh
 
 
-# How a calendar's changes reach the gateway (the account page and the admin console).
-WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
-CHECKED = "checked"
-UPDATES = {
-    WATCHED: "watched: a change shows within seconds",
-    CHECKED: "checked for changes every minute: a change shows within about a minute",
-    PENDING: "polled: the provider's channel is not open yet (retried every hour)",
-    UPGRADE: "polled: give the new version of the consent to have it watched",
-    POLLED: "polled: read again when its cached busy times are older than the TTL",
-}
-
-
 class NotCurrent(Exception):
     """No current access token, and this call may not refresh one."""
 
 
-class WatchService:
+class WatchService(WatchStates):
     def __init__(
         self,
         store: WatchStore,
@@ -126,49 +115,6 @@ class WatchService:
         and its calendar's cached days back on the polled TTL at once."""
         self.store.remove(record)
         self.days.back_to_polling(record)
-
-    def watched_marks(self, uid: str) -> set[str]:
-        """The calendars of `uid` with a live channel (the account page's "watched")."""
-        now = time.time()
-        return {w.calendar_mark for w in self.store.of_user(uid) if w.expires_at > now}
-
-    def updates_of(self, uid: str) -> dict[tuple[str, str], str]:
-        """(room, version) -> how changes of that calendar of `uid` arrive (UPDATES)."""
-        wanted = self.wanted(uid)
-        watched = self.watched_marks(uid)
-        found: dict[tuple[str, str], str] = {}
-        for mark, (_, _, slots) in wanted.items():
-            for slot in slots:
-                found[slot] = WATCHED if mark in watched else PENDING
-        upgradable = self.upgradable(uid)
-        for binding in self.rooms.binding_records(uid):
-            slot = (binding.room_id, binding.version)
-            if slot not in found:
-                found[slot] = UPGRADE if binding.gid in upgradable else POLLED
-                record = self.grants.record(uid, binding.gid) if self.checked else None
-                if record is not None and record.provider in self.checked:
-                    found[slot] = CHECKED
-        return found
-
-    def room_updates(self, room_id: str) -> list[tuple[str, str]]:
-        """How changes of each calendar behind a room arrive: (state, words), in order."""
-        found = []
-        for binding in self.rooms.bindings(room_id):
-            how = self.updates_of(binding.uid).get((room_id, binding.version), POLLED)
-            found.append((how, UPDATES[how]))
-        return found
-
-    def upgradable(self, uid: str) -> set[str]:
-        """Ids of `uid`'s usable grants whose provider has channels but whose scopes do not
-        allow one: consented under an older text (the account page offers the new one)."""
-        return {
-            record.id
-            for record in self.grants.records(uid)
-            if record.usable
-            and record.purpose == ROOM_AVAILABILITY
-            and record.provider in self.connectors
-            and not self.connectors[record.provider].capabilities.can_watch(record.scopes)
-        }
 
     def calendars_changed(self, uid: str) -> None:
         """A binding of `uid` changed: `reconcile` now, in the request that changed it (a

@@ -13,13 +13,14 @@ from __future__ import annotations
 import builtins
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import redis
 
 from gateway.storage import answers, grant_scripts, grant_sweeps, keys
+from gateway.storage.grant_states import read_states
 from gateway.storage.readable import hgetall_text, unreadable
 
 ACTIVE = "active"
@@ -114,6 +115,11 @@ class GrantStore:
 
     def load(self, uid: str, gid: str) -> GrantRecord | None:
         return _record(uid, hgetall_text(self.client, keys.grant(uid, gid), "grant field"))
+
+    def states(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
+        """(provider, status) of several grants, (uid, gid) each, in one round trip; None:
+        no such grant (gateway/storage/grant_states.py)."""
+        return read_states(self.client, pairs, self.load, _TIMES, _COUNTS)
 
     def list(self, uid: str) -> list[GrantRecord]:
         gids = sorted(str(g) for g in self.client.smembers(keys.grants(uid)))

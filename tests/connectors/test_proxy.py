@@ -79,6 +79,27 @@ def test_no_proxy_exempts_a_host_and_no_variable_means_direct(
     ]
 
 
+def test_a_proxy_set_after_calls_to_a_host_is_used_for_the_next_call_to_it(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy lookup is kept per host (it walks the environment), but only for as long
+    as the proxy variables say the same."""
+    target = proxy + "/direct"  # the recorder itself: direct (origin-form) or proxied
+    for _ in range(2):
+        ProviderSession().get(target)
+    monkeypatch.setenv("http_proxy", proxy)
+    ProviderSession().get(target)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    ProviderSession().get(target)
+
+    assert FirstLine.seen == [
+        "GET /direct HTTP/1.1",
+        "GET /direct HTTP/1.1",
+        f"GET {target} HTTP/1.1",
+        "GET /direct HTTP/1.1",
+    ]
+
+
 def test_member_typed_addresses_tunnel_to_the_checked_address(
     proxy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -99,6 +99,31 @@ def test_a_cached_span_answers_at_once_while_a_slow_provider_is_refreshed_behind
     assert hosts.calls(endpoint) == calls + 1
 
 
+def test_a_stale_answer_is_remembered_until_the_refresh_makes_its_days_fresh(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    """A stale answer is served again from the worker's memory (not recomputed with a read
+    of every expired grant, issue 17), yet the refresh that makes its days fresh ends it at
+    once: here it would otherwise be remembered for an hour."""
+    uid, _, room = hosts.hosted_room("google", "atlas")
+    freebusy = app.extensions["gateway"].freebusy
+    freebusy.remembered.stale_for = 3600.0
+    hosts.event("alice@example.com", "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    assert busy(hosts.query(room), room) == [NINE_TO_TEN]
+    age_cache(redis_client, uid, freebusy.ttl_seconds + 10)
+    freebusy.remembered.clear()  # as when the TTL ends the remembered fresh answer
+    hosts.event("alice@example.com", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z")
+    hosts.emulator.client.fault("google.freebusy", delay_ms=1000)
+
+    stale = hosts.query(room)
+    assert (stale.rooms[room].stale, busy(stale, room)) == (True, [NINE_TO_TEN])
+    assert hosts.query(room) is stale  # remembered: the same answer, not a new one
+
+    assert freebusy.refresher.wait_idle(timeout=PATIENCE)
+    fresh = hosts.query(room)
+    assert (fresh.rooms[room].stale, busy(fresh, room)) == (False, [NINE_TO_TEN, ONE_TO_TWO])
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_cold_span_waits_only_the_cold_deadline_then_the_fetch_fills_the_cache(
     app: Flask, hosts: Hosts, provider: str

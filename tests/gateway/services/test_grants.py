@@ -239,3 +239,25 @@ def test_many_threads_share_one_refresh(app: Flask, sign_in: Any, alice: str) ->
     assert len(tokens) == 16
     assert len(set(tokens)) == 1
     assert sign_in.emulator.client.calls()["google.token"] == before + 1
+
+
+def test_grant_states_are_read_together_and_say_what_get_says(
+    app: Flask, sign_in: Any, alice: str, redis_client: redis.Redis
+) -> None:
+    """The free/busy path reads every expired grant's provider and status in one round trip
+    (issue 17); what it reads is what `get` says, and a grant that is gone reads None."""
+    grants = app.extensions["gateway"].grants
+    google = grant_for(app, sign_in, alice)
+    broken = grant_for(app, sign_in, alice)
+    redis_client.hset(keys.grant(alice, broken), "status", BROKEN)
+    pairs = [(alice, google), (alice, broken), (alice, "no-such-grant")]
+
+    found = grants.states(pairs)
+
+    assert found == [("google", "active"), ("google", BROKEN), None]
+    unreadable = grant_for(app, sign_in, alice)  # a number `get` cannot read: broken too
+    redis_client.hset(keys.grant(alice, unreadable), "version", "not a number")
+    again = grants.states([*pairs, (alice, unreadable)])
+    views = [grants.get(uid, gid) for uid, gid in [*pairs, (alice, unreadable)]]
+    assert again == [(v.provider, v.status) if v else None for v in views]
+    assert again[3] == ("google", BROKEN)

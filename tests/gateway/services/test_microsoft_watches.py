@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from gateway.storage import job_runs
 from gateway.storage.watches import WatchRecord
+from gateway.worker import Worker
 from tests.gateway.services.test_watches import app, bind_room, busy, hosts, record_of
 from tests.gateway.services.watch_support import at, tomorrow, wait_for
+from tests.gateway.test_worker_jobs import midday
 from tests.hosts import CALENDARS, PLANTED, Hosts
 
 __all__ = ["app", "hosts"]  # the live gateway and its hosts, as the Google push tests have them
@@ -284,3 +287,40 @@ def test_a_subscription_the_gateway_lost_is_deleted_by_its_next_notification(
     wait_for(lambda: not live_subscriptions(emulator), timeout=SOON)
     [gone] = [s for s in emulator.client.subscriptions() if s["id"] == subscription["id"]]
     assert gone["removed"]
+
+
+def test_two_workers_extend_a_lapsing_subscription_once(
+    app: Flask,
+    hosts: Hosts,
+    emulator: Any,
+    redis_client: Any,
+    build_gateway: Any,
+    make_env: Any,
+) -> None:
+    """The hourly renew-watches job, run by the workers of two gateways on the same Redis
+    (two machines, each with its own in-process locks): the subscription is PATCHed once."""
+    uid, _, subscription = watched(app, emulator, hosts)
+    services = app.extensions["gateway"]
+    old = record_of(app, uid)
+    services.watches.store.add(WatchRecord(**{**old.__dict__, "expires_at": time.time() + 600}))
+    before = emulator.client.calls().get("microsoft.subscriptions", 0)
+
+    other = build_gateway(make_env(GATEWAY_FREEBUSY_TTL_SECONDS="3600"))  # same Redis
+    other.extensions["gateway"].watches.public_url = services.watches.public_url
+    workers = [
+        Worker(each, tick_seconds=0.2, clock=midday).consumer(signals=False)
+        for each in (app, other)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_for(lambda: job_runs.last_success(redis_client, "renew-watches"), timeout=60)
+        time.sleep(1.5)  # several more ticks of both workers: the hour's run is done
+    finally:
+        for worker in workers:
+            worker.stop(graceful=True)
+
+    assert emulator.client.calls().get("microsoft.subscriptions", 0) == before + 1
+    [live] = live_subscriptions(emulator)
+    assert live["id"] == subscription["id"]  # extended in place
+    assert record_of(app, uid).expires_at > time.time() + 6 * 86_400
