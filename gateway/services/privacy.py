@@ -80,8 +80,11 @@ class PrivacyService:
             self.restrictions.restrict(uid, time.time())
         else:
             self.restrictions.lift(uid)
-        action = "restriction.set" if restricted else "restriction.lift"
-        self.audit.record(actor=actor, action=action, subject=uid)
+        self.audit.record(
+            actor=actor,
+            action="restriction.set" if restricted else "restriction.lift",
+            subject=uid,
+        )
         self.restricted(uid, restricted)
 
     def restricted_since(self, uid: str) -> float | None:
