@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.freebusy import FreeBusyService
-from gateway.services.freebusy_fetch import Lasting
+from gateway.services.freebusy_freshness import Lasting
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.rooms import RoomService
 from gateway.storage.change_checks import ChangeCheckStore, Seen

@@ -39,7 +39,8 @@ from gateway.services.freebusy_answer import (
 from gateway.services.freebusy_cached_days import CachedDays, Pointers
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_compose import Composer
-from gateway.services.freebusy_fetch import Freshness, GrantFetcher, GrantNeed, Lasting
+from gateway.services.freebusy_fetch import GrantFetcher, GrantNeed
+from gateway.services.freebusy_freshness import Freshness, Lasting
 from gateway.services.freebusy_refresh import Refresher
 from gateway.services.freebusy_remembered import RememberedAnswers
 from gateway.services.grants import GrantEndings, GrantService

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from datetime import date
 
 from gateway import metrics
-from gateway.services.freebusy_fetch import Freshness, GrantNeed
+from gateway.services.freebusy_fetch import GrantNeed
+from gateway.services.freebusy_freshness import Freshness
 from gateway.services.grants import GrantService
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.services.freebusy_answer import RoomAvailability
-from gateway.services.freebusy_fetch import Freshness
+from gateway.services.freebusy_freshness import Freshness
 from gateway.services.intervals import Interval, bookable_windows, clip, merge, publishable
 from gateway.services.room_hours import exception_days
 from gateway.services.room_model import Room, read_room
