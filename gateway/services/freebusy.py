@@ -277,18 +277,17 @@ class FreeBusyService:
     def refresh_slots(self, uid: str, gid: str, slots: Sequence[tuple[str, str]]) -> int:
         """A provider said the calendar behind these (room, version) slots changed: their
         cached days go, and so do the answers holding them; the days from yesterday on are
-        read again now (services/watches.py). How many days were read again."""
+        read again now (services/watches.py), if its grant is active. How many such days."""
         dropped = self.cache.drop_days(uid, gid, slots)
         self.cache.bump_answers(settled=False)
         horizon = datetime.now(UTC).date() - timedelta(days=1)
-        days = {d for found in dropped.values() for d in map(date.fromisoformat, found)}
-        days = {d for d in days if d >= horizon}
+        days = {d for f in dropped.values() for d in map(date.fromisoformat, f) if d >= horizon}
         record = self.grants.get(uid, gid)
         if days and record is not None and record.status == ACTIVE:
             need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
             self.fetcher.fetch_all({gid: need})
         self.changed(sorted({room for room, _ in slots}), days)  # after the read: clients ask
-        return len(days) if record is not None and record.status == ACTIVE else 0
+        return len(days)
 
     def forget_grant(self, uid: str, gid: str) -> None:
         """Drop everything this process keeps of a grant that ended: its published busy
