@@ -12,9 +12,9 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
-from flask import has_request_context, request
+from flask import Flask, has_request_context, request
 
-from gateway.request_trace import CURRENT_TRACE, trace_of
+from gateway.request_trace import CURRENT_TRACE, random_bytes, trace_of
 
 HEADER = "X-Request-Id"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
@@ -34,9 +34,27 @@ def request_id(environ: dict[str, Any]) -> str:
     found = environ.get(ID_KEY)
     if found is None:
         offered = environ.get(ENVIRON_HEADER, "")
-        found = offered if VALID_ID.fullmatch(offered) else str(uuid.uuid4())
+        found = offered if VALID_ID.fullmatch(offered) else _new_id(environ)
         environ[ID_KEY] = found
     return str(found)
+
+
+def _new_id(environ: dict[str, Any]) -> str:
+    """A random (version 4) UUID, as `uuid.uuid4()` makes, from the request's one draw."""
+    return str(uuid.UUID(bytes=random_bytes(environ, 16), version=4))
+
+
+def install_endpoint_note(app: Flask) -> None:
+    """Name the matched route on the WSGI environ when a request ends, for the wrappers
+    outside Flask (metrics, the access line): one hook however many of them ask for it."""
+    if note_endpoint not in app.teardown_request_funcs.get(None, []):
+        app.teardown_request(note_endpoint)
+
+
+def note_endpoint(_error: BaseException | None) -> None:
+    environ = request.environ
+    if ENDPOINT_KEY not in environ:
+        environ[ENDPOINT_KEY] = request.endpoint or UNMATCHED
 
 
 def current_request_id() -> str | None:
