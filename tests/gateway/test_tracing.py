@@ -8,8 +8,10 @@ import http.server
 import io
 import json
 import logging
+import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.http import BoundedHttp, ProviderSession
+from gateway.request_ids import uuid4_text
 from gateway.request_log import JsonFormatter, init_request_log
 from gateway.request_trace import parse_traceparent
 
@@ -94,6 +97,11 @@ def test_the_ids_made_for_requests_are_well_formed_and_never_repeat(client: Flas
     assert len(set(made)) == len(made) == 150
     halves = [text[i : i + 16] for text in made for i in range(0, len(text), 16)]
     assert len(set(halves)) == len(halves)  # no 8 bytes handed out twice
+
+
+def test_a_new_request_id_is_the_uuid4_of_its_random_bytes() -> None:
+    for raw in (bytes(16), b"\xff" * 16, os.urandom(16), os.urandom(16)):
+        assert uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
 
 
 def test_a_later_version_is_read_by_its_first_four_fields() -> None:
