@@ -73,8 +73,36 @@ def cpu_per_request(app: App, template: dict[str, Any], body: bytes, requests: i
             close()
     spent = time.process_time() - started
     if set(statuses) != {"200 OK"}:
-        raise SystemExit(f"unexpected answers: {sorted(set(statuses))}")
+        raise RuntimeError(f"unexpected answers: {sorted(set(statuses))}")
     return spent * 1000 / requests
+
+
+def cpu_rounds(requests: int = 3000, rounds: int = 5, profile: int = 0) -> dict[str, list[float]]:
+    """Gateway and baseline take turns, `rounds` times: ms of CPU per request each round."""
+    with warm_gateway() as warm:
+        os.environ["BENCH_REDIS_URL"] = warm.scenario.redis.url
+        apps: dict[str, App] = {"gateway": warm.scenario.app, "baseline": baseline_app()}
+        template = environ(warm)
+        for app in apps.values():  # warm both: imports, caches, connections
+            cpu_per_request(app, template, warm.body, min(200, requests))
+        spent: dict[str, list[float]] = {name: [] for name in apps}
+        for number in range(rounds):
+            for name, app in apps.items():
+                spent[name].append(cpu_per_request(app, template, warm.body, requests))
+            print(
+                f"round {number + 1}: gateway {spent['gateway'][-1]:.3f} ms, "
+                f"baseline {spent['baseline'][-1]:.3f} ms of CPU per request",
+                flush=True,
+            )
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            cpu_per_request(apps["gateway"], template, warm.body, requests)
+            profiler.disable()
+            stats = pstats.Stats(profiler).sort_stats("tottime")
+            stats.print_stats(profile)
+            stats.sort_stats("cumulative").print_stats(r"gateway\/|flask\/app", profile)
+    return spent
 
 
 def main() -> None:
@@ -83,37 +111,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     options = parser.parse_args()
-    with warm_gateway() as warm:
-        os.environ["BENCH_REDIS_URL"] = warm.scenario.redis.url
-        apps: dict[str, App] = {"gateway": warm.scenario.app, "baseline": baseline_app()}
-        template = environ(warm)
-        for app in apps.values():  # warm both: imports, caches, connections
-            cpu_per_request(app, template, warm.body, 200)
-        spent: dict[str, list[float]] = {name: [] for name in apps}
-        for number in range(options.rounds):
-            for name, app in apps.items():
-                spent[name].append(cpu_per_request(app, template, warm.body, options.requests))
-            print(
-                f"round {number + 1}: gateway {spent['gateway'][-1]:.3f} ms, "
-                f"baseline {spent['baseline'][-1]:.3f} ms of CPU per request",
-                flush=True,
-            )
-        for name, values in spent.items():
-            print(
-                f"{name}: median {statistics.median(values):.3f} ms "
-                f"(min {min(values):.3f}, max {max(values):.3f})",
-                flush=True,
-            )
-        ratio = statistics.median(spent["gateway"]) / statistics.median(spent["baseline"])
-        print(f"gateway / baseline: {ratio:.2f}", flush=True)
-        if options.profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            cpu_per_request(apps["gateway"], template, warm.body, options.requests)
-            profiler.disable()
-            stats = pstats.Stats(profiler).sort_stats("tottime")
-            stats.print_stats(options.profile)
-            stats.sort_stats("cumulative").print_stats(r"gateway/|flask/app", options.profile)
+    spent = cpu_rounds(options.requests, options.rounds, options.profile)
+    for name, values in spent.items():
+        print(
+            f"{name}: median {statistics.median(values):.3f} ms "
+            f"(min {min(values):.3f}, max {max(values):.3f})",
+            flush=True,
+        )
+    ratio = statistics.median(spent["gateway"]) / statistics.median(spent["baseline"])
+    print(f"gateway / baseline: {ratio:.2f}", flush=True)
 
 
 if __name__ == "__main__":
