@@ -11,7 +11,7 @@ token in `X-CSRFToken`, which `_authenticate` checks with Flask-WTF itself.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -46,6 +46,7 @@ api_v1 = Blueprint("api_v1", __name__)
 API_VERSION = "1.0.0"
 PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi_json", "api_v1.api_page"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_UNRESOLVED = object()  # g holds no caller yet (None is a resolved "nobody")
 
 
 # -- who is asking --------------------------------------------------------------------------
@@ -55,15 +56,16 @@ def request_caller() -> Caller | None:
     A storage failure is remembered as well: the limiter asks several times and then the
     view, and each asking a hung Redis again would stack their timeouts far past 2 s.
     """
+    known = g.get("api_caller", _UNRESOLVED)  # one look at g when already resolved
+    if known is not _UNRESOLVED:
+        return cast("Caller | None", known)
     if "api_caller_error" in g:
         raise g.api_caller_error
-    if "api_caller" not in g:
-        try:
-            g.api_caller = _resolve_caller()
-        except StorageError as error:
-            g.api_caller_error = error
-            raise
-    found: Caller | None = g.api_caller
+    try:
+        g.api_caller = found = _resolve_caller()
+    except StorageError as error:
+        g.api_caller_error = error
+        raise
     return found
 
 
