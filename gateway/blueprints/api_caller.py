@@ -3,6 +3,8 @@ signed-in user; resolved once per request (the rate limiter asks first, then the
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import g, request
 from werkzeug.wrappers import Response
 
@@ -11,6 +13,8 @@ from gateway.context import services
 from gateway.errors import StorageError, error_response
 from gateway.services.callers import Caller, user_caller
 
+_UNRESOLVED = object()  # g holds no caller yet (None is a resolved "nobody")
+
 
 def request_caller() -> Caller | None:
     """The caller of this request, resolved once (the rate limiter asks first).
@@ -18,15 +22,16 @@ def request_caller() -> Caller | None:
     A storage failure is remembered as well: the limiter asks several times and then the
     view, and each asking a hung Redis again would stack their timeouts far past 2 s.
     """
+    known = g.get("api_caller", _UNRESOLVED)  # one look at g when already resolved
+    if known is not _UNRESOLVED:
+        return cast("Caller | None", known)
     if "api_caller_error" in g:
         raise g.api_caller_error
-    if "api_caller" not in g:
-        try:
-            g.api_caller = _resolve_caller()
-        except StorageError as error:
-            g.api_caller_error = error
-            raise
-    found: Caller | None = g.api_caller
+    try:
+        g.api_caller = found = _resolve_caller()
+    except StorageError as error:
+        g.api_caller_error = error
+        raise
     return found
 
 
