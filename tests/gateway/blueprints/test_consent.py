@@ -276,3 +276,10 @@ def test_a_consent_whose_grant_an_admin_revoked_says_nothing_uses_it(
     assert "no calendar access uses it" in said
     assert "revoked (Room closed for refurbishment.)" in said
     assert f'href="/consent/{PURPOSE}?provider=google"' in said
+
+
+def test_the_consent_page_states_the_legal_basis_once(sign_in: Any, client: FlaskClient) -> None:
+    """The text's own legal basis names the article: the page does not repeat it below."""
+    sign_in.complete("google", "alice@example.com")
+    page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
+    assert page.count("Article 6(1)(a)") == 1, page
