@@ -87,7 +87,8 @@ def test_a_broken_grant_is_seen_mailed_and_reconnected(
             assert answer.status_code == 200, answer.text
             return str(answer.json()["rooms"]["atlas"]["status"])
 
-        found.freebusy.ttl_seconds = 0  # every answer asks the provider (no cached day)
+        # every answer asks the provider (no cached day), though the calendar is watched
+        found.freebusy.ttl_seconds = found.freebusy.freshness.watched_ttl_seconds = 0
         assert api_status() == "ok"
 
         # the provider refuses: 401 on free/busy, then invalid_grant on the forced refresh
