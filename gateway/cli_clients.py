@@ -109,3 +109,47 @@ def clients_delete(client_id: str) -> None:
     except ApiClientError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"deleted {client_id}")
+
+
+@clients_cli.command("webhook")
+@click.argument("client_id")
+@click.argument("url")
+def clients_webhook(client_id: str, url: str) -> None:
+    """Send CLIENT_ID's change feed to URL (https) and print its signing secret, once."""
+    try:
+        secret = services().change_feed.register(client_id, url, actor=ACTOR)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"webhook: {url}")
+    click.echo(f"signing secret: {secret}")
+    click.echo(
+        "Store this secret now: the receiver checks each event's signature with it "
+        "(Standard Webhooks); it cannot be shown again.",
+        err=True,
+    )
+
+
+@clients_cli.command("webhook-remove")
+@click.argument("client_id")
+def clients_webhook_remove(client_id: str) -> None:
+    """Stop CLIENT_ID's change feed."""
+    try:
+        services().change_feed.remove(client_id, actor=ACTOR)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"no webhook for {client_id}")
+
+
+@clients_cli.command("deliveries")
+@click.argument("client_id")
+def clients_deliveries(client_id: str) -> None:
+    """CLIENT_ID's last webhook deliveries, newest first: time, event, room, status, attempts."""
+    try:
+        _service().require(client_id)
+    except ApiClientError as error:
+        raise click.ClickException(error.message) from None
+    for entry in services().change_feed.deliveries(client_id):
+        click.echo(
+            f"{entry['at']}\t{entry['type']}\t{entry['room']}\t{entry['status']}\t"
+            f"attempts={entry['attempts']}\t{entry['id']}"
+        )

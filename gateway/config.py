@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from connectors import registry
+from connectors.outbound_guard import Allowlist
 from connectors.provider_spec import ProviderConfig
 from gateway import config_admins, config_keys, config_services, config_web, secret_files
 from gateway.config_admins import AdminRules
@@ -111,6 +112,8 @@ class Settings(AdminRules):
     # CalDAV and ICS calendars are checked for changes this often (issue 15 items 3 and 8)
     freebusy_watched_ttl_seconds: int = 3600
     change_check_seconds: int = 60
+    # addresses let past the SSRF guard: CalDAV/ICS servers and API clients' webhooks
+    outbound_allowlist: str = ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -209,6 +212,7 @@ class Settings(AdminRules):
                 env, "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS", 3600, 5, 86400
             ),
             change_check_seconds=whole_number(env, "GATEWAY_CHANGE_CHECK_SECONDS", 60, 60, 3600),
+            outbound_allowlist=_outbound_allowlist(env),
         )
 
 
@@ -219,3 +223,12 @@ def _reject_unknown(env: Mapping[str, str]) -> None:
         guess = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
         hint = f" (did you mean {guess[0]}?)" if guess else ""
         raise ConfigError(f"{name} is not a known setting{hint}")
+
+
+def _outbound_allowlist(env: Mapping[str, str]) -> str:
+    text = env.get("GATEWAY_OUTBOUND_ALLOWLIST", "")
+    try:
+        Allowlist.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"GATEWAY_OUTBOUND_ALLOWLIST: {error}") from None
+    return text

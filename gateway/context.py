@@ -53,6 +53,8 @@ class Services:
     watches: Any = None  # services/watches.py: provider channels on bound calendars
     watch_notices: Any = None  # services/watch_notices.py: what a notification does
     change_checks: Any = None  # services/change_checks.py: CalDAV / ICS versions checked
+    change_feed: Any = None  # services/change_feed.py: API clients' webhooks, their events
+    webhook_deliverer: Any = None  # services/change_feed_delivery.py: the worker's sender
 
     def storage_answers(self) -> bool:
         """Does the storage answer now (the readiness probe)?"""

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -46,7 +46,7 @@ from gateway.metrics import (
 )
 from gateway.metrics_folder import folder_lock
 from gateway.metrics_state import BreakerStateCollector, JobRunsCollector, ReconnectCountsCollector
-from gateway.request_ids import ENDPOINT_KEY, UNMATCHED
+from gateway.request_ids import ENDPOINT_KEY, UNMATCHED, install_endpoint_note
 
 PATH = "/metrics"
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
@@ -72,9 +72,7 @@ def install_metrics(app: Flask) -> None:
         own.register(BreakerStateCollector(services.redis, providers, threshold))
     _zero_families(app)
 
-    @app.teardown_request
-    def note_endpoint(_error: BaseException | None) -> None:
-        request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
+    install_endpoint_note(app)
 
     app.wsgi_app = MetricsMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, registry, own, multiproc_dir
@@ -98,6 +96,7 @@ class MetricsMiddleware:
         self.registry = registry
         self.own = own
         self.multiproc_dir = multiproc_dir
+        self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == PATH:
@@ -122,10 +121,22 @@ class MetricsMiddleware:
             endpoint = environ.get(ENDPOINT_KEY, UNMATCHED)
             method = method if method in METHODS else OTHER
             status = seen[0] if seen else 0
-            REQUESTS.labels(endpoint, method, status_code(status)).inc()
-            REQUEST_SECONDS.labels(endpoint, method, status_class(status)).observe(
-                time.perf_counter() - started
+            counter, timer = self.children_of(endpoint, method, status)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)
+
+    def children_of(self, endpoint: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and timer's series for these labels, looked up once each:
+        prometheus_client's `labels()` checks and joins its arguments on every call."""
+        key = (endpoint, method, status)
+        found = self.children.get(key)
+        if found is None:
+            found = (
+                REQUESTS.labels(endpoint, method, status_code(status)),
+                REQUEST_SECONDS.labels(endpoint, method, status_class(status)),
             )
+            self.children[key] = found
+        return found
 
     def serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if any(environ.get(name) for name in PROXY_HEADERS):

@@ -70,6 +70,13 @@ MEETINGS = [
     {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:30:00Z"},
     {"start": "2026-11-25T13:15:00Z", "end": "2026-11-25T14:00:00Z"},
 ]
+FREEBUSY_ANSWER = {
+    **WINDOW,
+    "rooms": {
+        "blue": {"busy": MEETINGS, "status": "ok", "stale": False, "asOf": AS_OF},
+        "green": {"busy": [], "status": "unbound", "stale": False, "asOf": None},
+    },
+}
 TOO_MANY_ROOMS = f"rooms: at most {MAX_ROOMS} rooms per call, got {MAX_ROOMS + 1}"
 TOO_LONG = f"body: at most {MAX_DAYS} days from timeMin to timeMax"
 NOT_RFC3339 = "from: must be an RFC 3339 date-time with an offset, e.g. 2025-03-03T09:00:00Z"
@@ -94,13 +101,7 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "api_v1.freebusy": Examples(
         request={"rooms": ["blue", "green"], **WINDOW, "granularity": 15},
-        response={
-            **WINDOW,
-            "rooms": {
-                "blue": {"busy": MEETINGS, "status": "ok", "stale": False, "asOf": AS_OF},
-                "green": {"busy": [], "status": "unbound", "stale": False, "asOf": None},
-            },
-        },
+        response=FREEBUSY_ANSWER,
         errors={
             400: {
                 "too_many_rooms": ("invalid_request", TOO_MANY_ROOMS),
@@ -108,6 +109,11 @@ EXAMPLES: dict[str, Examples] = {
                 "out_of_range": ("invalid_request", OUT_OF_RANGE),
             }
         },
+    ),
+    "api_v1.freebusy_get": Examples(
+        parameters={"rooms": ["blue", "green"], **WINDOW, "granularity": 15},
+        response=FREEBUSY_ANSWER,
+        errors={400: {"too_many_days": ("invalid_request", TOO_LONG)}},
     ),
     "api_v1.slots": Examples(
         parameters={

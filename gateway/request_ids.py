@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
-from flask import has_request_context, request
+from flask import Flask, has_request_context, request
 
-from gateway.request_trace import CURRENT_TRACE, trace_of
+from gateway.request_trace import CURRENT_TRACE, random_bytes, trace_of
 
 HEADER = "X-Request-Id"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
@@ -34,9 +33,37 @@ def request_id(environ: dict[str, Any]) -> str:
     found = environ.get(ID_KEY)
     if found is None:
         offered = environ.get(ENVIRON_HEADER, "")
-        found = offered if VALID_ID.fullmatch(offered) else str(uuid.uuid4())
+        found = offered if VALID_ID.fullmatch(offered) else _new_id(environ)
         environ[ID_KEY] = found
     return str(found)
+
+
+def _new_id(environ: dict[str, Any]) -> str:
+    """A random (version 4) UUID, as `uuid.uuid4()` makes, from the request's one draw."""
+    return uuid4_text(random_bytes(environ, 16))
+
+
+def uuid4_text(raw: bytes) -> str:
+    """`str(uuid.UUID(bytes=raw, version=4))` without building the UUID object: the version
+    and variant bits set, the hex grouped 8-4-4-4-12."""
+    found = bytearray(raw)
+    found[6] = found[6] & 0x0F | 0x40
+    found[8] = found[8] & 0x3F | 0x80
+    text = found.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def install_endpoint_note(app: Flask) -> None:
+    """Name the matched route on the WSGI environ when a request ends, for the wrappers
+    outside Flask (metrics, the access line): one hook however many of them ask for it."""
+    if note_endpoint not in app.teardown_request_funcs.get(None, []):
+        app.teardown_request(note_endpoint)
+
+
+def note_endpoint(_error: BaseException | None) -> None:
+    environ = request.environ
+    if ENDPOINT_KEY not in environ:
+        environ[ENDPOINT_KEY] = request.endpoint or UNMATCHED
 
 
 def current_request_id() -> str | None:

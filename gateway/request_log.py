@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from connectors import trace_context
 from gateway.log_redaction import kind_of, scrub
@@ -42,6 +42,7 @@ from gateway.request_ids import (
     ENDPOINT_KEY,
     HEADER,
     UNMATCHED,
+    install_endpoint_note,
     method_of,
     request_fields,
     request_id,
@@ -52,6 +53,7 @@ from gateway.security_events import security_event as security_event
 
 ACCESS_LOGGER = "gateway.access"
 ACCESS_FIELDS = ("status", "duration_ms")
+OWN_HEADERS = frozenset({HEADER.lower(), TRACERESPONSE})  # set here, never passed on from the app
 
 
 class JsonFormatter(logging.Formatter):
@@ -108,10 +110,7 @@ def init_request_log(app: Flask) -> None:
     use_json_logs()
     app.extensions["request_log"] = True
     app.after_request(record_refusal)
-
-    @app.teardown_request
-    def note_endpoint(_error: BaseException | None) -> None:
-        request.environ.setdefault(ENDPOINT_KEY, request.endpoint or UNMATCHED)
+    install_endpoint_note(app)
 
     app.wsgi_app = RequestLogMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, app.extensions.get("error_tally")
@@ -144,11 +143,10 @@ class RequestLogMiddleware:
         outgoing = trace_context.OUTGOING.set((trace.traceparent, trace.state))
         started = time.perf_counter()
         seen: list[int] = []
-        ours = {HEADER.lower(), TRACERESPONSE}
 
         def start_with_id(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             seen[:] = [int(status.split(" ", 1)[0])]
-            headers = [(k, v) for k, v in headers if k.lower() not in ours]
+            headers = [(k, v) for k, v in headers if k.lower() not in OWN_HEADERS]
             headers.append((HEADER, rid))
             headers.append((TRACERESPONSE, trace.traceparent))
             return start_response(status, headers, *args)

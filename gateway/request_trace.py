@@ -13,13 +13,15 @@ Kept apart from `request_log`, which writes these ids on every line.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 TRACE_KEY = "gateway.trace"
+ENTROPY_KEY = "gateway.entropy"  # what is left of this request's one random draw
+ENTROPY_SIZE = 40  # a request id (16 bytes), a trace id (16) and a span id (8)
 TRACEPARENT_ENVIRON = "HTTP_TRACEPARENT"
 TRACESTATE_ENVIRON = "HTTP_TRACESTATE"
 TRACERESPONSE = "traceresponse"
@@ -68,9 +70,9 @@ def trace_of(environ: dict[str, Any]) -> Trace:
     if isinstance(found, Trace):
         return found
     parsed = parse_traceparent(str(environ.get(TRACEPARENT_ENVIRON, "")))
-    span_id = _random_hex(8)
+    span_id = _random_hex(environ, 8)
     if parsed is None:
-        trace = Trace(trace_id=_random_hex(16), span_id=span_id, flags="00")
+        trace = Trace(trace_id=_random_hex(environ, 16), span_id=span_id, flags="00")
     else:
         trace_id, _parent, flags = parsed
         # version 00 defines only the sampled bit; pass that on, nothing we cannot honour
@@ -85,11 +87,21 @@ def trace_of(environ: dict[str, Any]) -> Trace:
     return trace
 
 
-def _random_hex(size: int) -> str:
+def _random_hex(environ: dict[str, Any], size: int) -> str:
     while True:
-        value = secrets.token_hex(size)
+        value = random_bytes(environ, size).hex()
         if set(value) != {"0"}:  # all zeros is the invalid id
             return value
+
+
+def random_bytes(environ: dict[str, Any], size: int) -> bytes:
+    """`size` random bytes for one of this request's new ids: the request id, trace id and
+    span id share one `os.urandom` draw (kept on environ), none of its bytes used twice."""
+    pool = environ.get(ENTROPY_KEY, b"")
+    if len(pool) < size:
+        pool = os.urandom(max(size, ENTROPY_SIZE))
+    environ[ENTROPY_KEY] = pool[size:]
+    return bytes(pool[:size])
 
 
 # The trace of the request being answered, for code it runs in a copied context (threads).

@@ -48,20 +48,43 @@ def scripted_endpoints(app: Flask) -> set[str]:
 
 
 def install_security_headers(app: Flask, *, https: bool) -> None:
+    """The headers every answer carries unless its view set its own: built once per app,
+    and each endpoint's choice of policy looked up once (views are fixed once it serves)."""
+    common = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cache-Control", "no-store"),
+    ]
+    if https:
+        common.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    # (lower-case name, name, value): header names are compared case-insensitively
+    plain = tuple(
+        (name.lower(), name, value)
+        for name, value in (("Content-Security-Policy", CONTENT_SECURITY_POLICY), *common)
+    )
+    scripted = tuple(
+        (name.lower(), name, value)
+        for name, value in (("Content-Security-Policy", OWN_SCRIPTS_POLICY), *common)
+    )
+    by_endpoint: dict[str, tuple[tuple[str, str, str], ...]] = {}
+
+    def defaults_for(endpoint: str) -> tuple[tuple[str, str, str], ...]:
+        found = by_endpoint.get(endpoint)
+        if found is None:
+            view = app.view_functions.get(endpoint)
+            found = scripted if getattr(view, OWN_SCRIPTS, False) else plain
+            by_endpoint[endpoint] = found
+        return found
+
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        view = app.view_functions.get(request.endpoint or "")
-        scripted = getattr(view, OWN_SCRIPTS, False)
-        policy = OWN_SCRIPTS_POLICY if scripted else CONTENT_SECURITY_POLICY
-        headers.setdefault("Content-Security-Policy", policy)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Cache-Control", "no-store")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = set(headers.keys(lower=True))
+        for lower, name, value in defaults_for(request.endpoint or ""):
+            if lower not in present:
+                headers.add(name, value)
         return response
 
 

@@ -44,6 +44,7 @@ EVENTS_KEY = "gateway.security_events"  # how many events this request has recor
 EVENT_FIELDS = ("action", "outcome", "actor", "subject", "detail")
 DENIED = frozenset({401, 403})
 REJECTED = frozenset({400, 405, 413, 415, 422})
+REFUSED = DENIED | REJECTED | {404}  # the statuses that may need a record
 
 
 def security_event(
@@ -77,14 +78,12 @@ def _caller() -> str:
 def record_refusal(response: Response) -> Response:
     """One `authz.deny` or `input.reject` record for a refused request that wrote none."""
     status = response.status_code
-    if request.environ.get(EVENTS_KEY):
-        return response
+    if status not in REFUSED or request.environ.get(EVENTS_KEY):
+        return response  # most answers: no refusal, decided without touching the request
     if status in DENIED or (status == 404 and request.endpoint):
         action, outcome = "authz.deny", "denied"
-    elif status in REJECTED or status == 404:
+    else:  # REJECTED, or a 404 no route matched
         action, outcome = "input.reject", "rejected"
-    else:
-        return response
     endpoint = request.endpoint or UNMATCHED
     security_event(action, outcome, actor=_caller(), subject=endpoint, status=status)
     return response

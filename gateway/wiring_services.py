@@ -7,6 +7,7 @@ import atexit
 import logging
 from pathlib import Path
 
+from connectors.outbound_guard import Allowlist, OutboundGuard
 from connectors.registry import Registry
 from gateway import metrics
 from gateway.config import Settings
@@ -19,6 +20,8 @@ from gateway.services.admin_directory import AdminDirectory
 from gateway.services.api_clients import ApiClientService
 from gateway.services.breaker import CircuitBreaker
 from gateway.services.change_checks import ChangeChecks, CheckedVersions, either
+from gateway.services.change_feed import ChangeFeed
+from gateway.services.change_feed_delivery import Deliverer
 from gateway.services.connection_health import ConnectionHealth
 from gateway.services.consent import ConsentService
 from gateway.services.disk_scrub import DiskScrub
@@ -59,6 +62,8 @@ from gateway.storage.stable_secrets import StableSecrets
 from gateway.storage.tombstones import TombstoneLog
 from gateway.storage.users import UserStore
 from gateway.storage.watches import WatchStore
+from gateway.storage.webhook_endpoints import WebhookEndpointStore
+from gateway.storage.webhook_queue import WebhookQueue
 from gateway.storage.wrapped_keys import WrappedKeyStore
 from gateway.wiring_secrets import account_marker, lasting_secret, stable_secret
 from scopes import load_catalogue
@@ -105,6 +110,12 @@ def build_services(
         account_mark=account_mark,
     )
     rooms = RoomService(RoomStore(client), grants, kinds, audit, account_mark=account_mark)
+    clients = ApiClientService(api_clients, audit)
+    # API clients' webhooks: rooms' changes as signed events, sent by the worker
+    guard = OutboundGuard(Allowlist.parse(settings.outbound_allowlist))
+    endpoints = WebhookEndpointStore(client, vault)
+    feed = ChangeFeed(endpoints, clients, rooms, guard, WebhookQueue(client), audit)
+    grant_losses.subscribe(feed.grant_lost)  # its rooms need their host again
     revocation = RevocationService(
         grant_store,
         ReceiptStore(client),
@@ -113,7 +124,7 @@ def build_services(
         audit,
         signer,
         scrub=disk_scrub.request,
-        unbind=[rooms.unbind_grant],
+        unbind=[feed.unbinding(rooms.unbind_grant)],
         tombstones=Tombstones(TombstoneLog(_tombstone_dir(settings))),
         closing=grant_closing,
     )
@@ -126,7 +137,7 @@ def build_services(
         kinds,
         audit,
         AttemptCounter(client),
-        rebind=[rooms.rebind_grant],
+        rebind=[feed.rebinding(rooms.rebind_grant)],
     )
     signin = SignInService(
         connectors,
@@ -153,6 +164,7 @@ def build_services(
         access_log,
         signer,
         catalogue,
+        restricted=feed.restriction_changed,
     )
     # provider channels on bound calendars: a change re-reads its days at once (watches.py)
     watches = WatchService(
@@ -190,6 +202,7 @@ def build_services(
         grant_endings=grant_endings,
         watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
         lasting=either(watches.days.lasting, versions.lasting),
+        changed=feed.calendar_changed,
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)
     notices = WatchNotices(WatchStore(client), watches, freebusy)
@@ -214,7 +227,6 @@ def build_services(
         {name: c.title for name, c in connectors.items()},
         idle_after=Limits.of(catalogue).grant_idle,
     )
-    clients = ApiClientService(api_clients, audit)
     grant_losses.subscribe(health.grant_lost)  # the host is told, once per ending
     disk_scrub.check_persistence()
     # each poll also finishes the revocations Redis refused at its memory limit (the other
@@ -247,6 +259,8 @@ def build_services(
         watches=watches,
         watch_notices=notices,
         change_checks=change_checks,
+        change_feed=feed,
+        webhook_deliverer=Deliverer(endpoints, clients, guard, settings.ca_bundle),
     )
 
 

@@ -37,7 +37,7 @@ from gateway.context import Services
 from gateway.errors import ErrorTally
 from gateway.log_redaction import kind_of
 from gateway.services.jobs import LEASE_SECONDS, Job, JobRunner, registry
-from gateway.storage import reconnect_counts
+from gateway.storage import reconnect_counts, webhook_queue
 from gateway.storage.job_runs import JobRuns
 from gateway.storage.jobs import JobLedger, JobQueueStorage, JsonMessages
 
@@ -125,6 +125,12 @@ class Worker:
         )
         for job in self.jobs:
             self._register(job)
+        # one-off tasks: API clients' webhooks, retried with backoff (storage/webhook_queue.py)
+        webhook_queue.register(self.huey, self._deliver)
+
+    def _deliver(self, delivery: dict[str, Any], attempt: int) -> None:
+        with self.app.app_context():
+            self.app.extensions["gateway"].webhook_deliverer.deliver(delivery, attempt)
 
     def _register(self, job: Job) -> None:
         def tick() -> str:

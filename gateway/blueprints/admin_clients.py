@@ -15,6 +15,7 @@ from gateway.blueprints.guards import admin_required, signed_in_uid
 from gateway.context import services
 from gateway.errors import error_response
 from gateway.services.api_clients import DEFAULT_RATE_LIMIT, ApiClientError, ClientNotFound
+from gateway.services.change_feed import InvalidWebhook
 
 admin_clients = Blueprint("admin_clients", __name__, url_prefix="/admin/clients")
 TEXT_MAX = 2000
@@ -93,6 +94,50 @@ def confirm_delete(client_id: str) -> str:
 def delete(client_id: str) -> Response:
     services().clients.delete(client_id, actor=signed_in_uid())
     return redirect(url_for("admin_lists.clients", done="client-deleted"), code=303)
+
+
+# -- the change feed: the client's webhook and its delivery log (services/change_feed.py) ----
+def _webhook_page(
+    client_id: str, url: str = "", error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    feed = services().change_feed
+    page = render_template(
+        "admin_client_webhook.html",
+        client=services().clients.require(client_id),
+        endpoint=feed.endpoint(client_id),
+        deliveries=feed.deliveries(client_id),
+        url=url,
+        error=error,
+    )
+    return page, status
+
+
+@admin_clients.get("/<client_id>/webhook")
+@admin_required
+def webhook(client_id: str) -> tuple[str, int]:
+    return _webhook_page(client_id)
+
+
+@admin_clients.post("/<client_id>/webhook")
+@admin_required
+def set_webhook(client_id: str) -> Response | tuple[str, int]:
+    client = services().clients.require(client_id)
+    url = request.form.get("url", "")[:TEXT_MAX].strip()
+    try:
+        secret = services().change_feed.register(client_id, url, actor=signed_in_uid())
+    except InvalidWebhook as error:
+        return _webhook_page(client_id, url, error.message, 400)
+    page = render_template("admin_client_webhook_set.html", client=client, url=url, secret=secret)
+    response = Response(page, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"  # the secret stays in no cache
+    return response
+
+
+@admin_clients.post("/<client_id>/webhook/delete")
+@admin_required
+def remove_webhook(client_id: str) -> Response:
+    services().change_feed.remove(client_id, actor=signed_in_uid())
+    return redirect(url_for("admin_clients.webhook", client_id=client_id), code=303)
 
 
 def _listed(text: str) -> list[str]:

@@ -93,6 +93,10 @@ class FreeBusyRequest(BaseModel):
         return self
 
 
+class FreeBusyQuery(FreeBusyRequest):
+    """Busy time of many rooms, asked with query parameters: the fields of the POST body."""
+
+
 class SlotsQuery(BaseModel):
     """Free slots of at least `duration` minutes inside the room's bookable hours."""
 

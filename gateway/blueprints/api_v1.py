@@ -10,16 +10,19 @@ token in `X-CSRFToken`, which `_authenticate` checks with Flask-WTF itself.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
 from gateway.api_reference import inline_markdown, readable_operations, schema_shape
+from gateway.blueprints.api_caller import caller, request_caller, unauthorized
 from gateway.blueprints.api_models import (
+    FreeBusyQuery,
     FreeBusyRequest,
     FreeBusyResponse,
     RoomList,
@@ -28,14 +31,13 @@ from gateway.blueprints.api_models import (
     SlotsQuery,
     SlotsResponse,
 )
-from gateway.blueprints.guards import current_uid
 from gateway.context import services
-from gateway.errors import StorageError, error_response
+from gateway.errors import error_response
 from gateway.openapi import Operation, build_document, documented
 from gateway.openapi_examples import operation_examples
 from gateway.openapi_routes import OTHER_ROUTES
+from gateway.openapi_webhooks import add_webhooks
 from gateway.security import runs_own_scripts
-from gateway.services.callers import Caller, user_caller
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS, FreeBusyError
 from gateway.services.intervals import rfc3339
 from gateway.services.room_model import Room, describe
@@ -48,60 +50,15 @@ PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi_json", "api_v1.api_page"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# -- who is asking --------------------------------------------------------------------------
-def request_caller() -> Caller | None:
-    """The caller of this request, resolved once (the rate limiter asks first).
-
-    A storage failure is remembered as well: the limiter asks several times and then the
-    view, and each asking a hung Redis again would stack their timeouts far past 2 s.
-    """
-    if "api_caller_error" in g:
-        raise g.api_caller_error
-    if "api_caller" not in g:
-        try:
-            g.api_caller = _resolve_caller()
-        except StorageError as error:
-            g.api_caller_error = error
-            raise
-    found: Caller | None = g.api_caller
-    return found
-
-
-def bearer_presented() -> bool:
-    return "Authorization" in request.headers
-
-
-def _resolve_caller() -> Caller | None:
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, secret = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return None
-        return services().clients.authenticate(secret.strip())
-    uid = current_uid()
-    return user_caller(uid) if uid else None
-
-
-def _unauthorized() -> tuple[Response | str, int, dict[str, str]]:
-    if bearer_presented():
-        # RFC 6750 §3.1: the same answer for unknown, wrong, disabled or malformed.
-        challenge = 'Bearer realm="gateway", error="invalid_token"'
-        message = "The credential is not valid."
-    else:
-        challenge = 'Bearer realm="gateway"'
-        message = "Send 'Authorization: Bearer <client secret>', or sign in."
-    body, status = error_response(401, "unauthorized", message)
-    return body, status, {"WWW-Authenticate": challenge}
-
-
+# -- who is asking (api_caller.py) -----------------------------------------------------------
 @api_v1.before_request
 def _authenticate() -> Any:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    caller = request_caller()
-    if caller is None:
-        return _unauthorized()
-    if caller.kind == "user" and request.method not in SAFE_METHODS:
+    found = request_caller()
+    if found is None:
+        return unauthorized()
+    if found.kind == "user" and request.method not in SAFE_METHODS:
         try:
             current_app.extensions["csrf"].protect()
         except CSRFError:
@@ -112,12 +69,6 @@ def _authenticate() -> Any:
                 "(or use a Bearer credential).",
             )
     return None
-
-
-def caller() -> Caller:
-    found = request_caller()
-    assert found is not None  # _authenticate answered 401 otherwise
-    return found
 
 
 @api_v1.errorhandler(FreeBusyError)
@@ -211,6 +162,53 @@ def freebusy() -> Any:
     return current_app.response_class(answer.encoded, mimetype="application/json")
 
 
+@api_v1.get("/v1/freebusy")
+@documented(
+    Operation(
+        summary="Busy time of many rooms, for a frontend that polls",
+        description="The same query and answer as the POST form, as query parameters "
+        "(`rooms` repeated or comma-separated). The answer has a strong `ETag`: send it back "
+        "in `If-None-Match` and the answer is *Not Modified*, with no body, until something "
+        "in it changed.",
+        query=FreeBusyQuery,
+        response=FreeBusyResponse,
+        errors=(400, 404, 503),
+    )
+)
+def freebusy_get() -> Any:
+    try:
+        query = FreeBusyRequest.model_validate(_freebusy_arguments())
+    except ValidationError as error:
+        return _invalid(error)
+    who = caller()
+    answer = services().freebusy.query(
+        who, query.rooms, query.time_min, query.time_max, query.granularity
+    )
+    # over the caller too: two callers' equal answers never share a validator
+    digest = hashlib.sha256(f"{who.kind}:{who.id}\n{answer.encoded}".encode()).hexdigest()
+    response = current_app.response_class(answer.encoded, mimetype="application/json")
+    response.set_etag(digest[:32])
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
+
+
+def _freebusy_arguments() -> dict[str, Any]:
+    """The query string as the POST body would say it: rooms repeated or comma-separated,
+    granularity a number when it is written as one (pydantic then names what is wrong)."""
+    found: dict[str, Any] = {}
+    for name in request.args:
+        values = request.args.getlist(name)
+        if name == "rooms":
+            found[name] = [r for value in values for r in value.split(",")]
+        elif len(values) != 1:
+            found[name] = values  # pydantic refuses a list where one value belongs
+        elif name == "granularity" and values[0].isascii() and values[0].isdigit():
+            found[name] = int(values[0])
+        else:
+            found[name] = values[0]
+    return found
+
+
 @api_v1.get("/v1/rooms/<room_id>/slots")
 @documented(
     Operation(
@@ -254,17 +252,19 @@ def openapi_document() -> dict[str, Any]:
     """Built once per app: routes do not change after start."""
     cache = current_app.extensions.setdefault("api_v1", {})
     if "openapi" not in cache:
-        cache["openapi"] = build_document(
-            current_app,
-            title="Consent gateway API",
-            version=API_VERSION,
-            description="Rooms, free/busy and free slots for booking frontends. Errors are "
-            '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
-            "client its own, a signed-in user and an anonymous address a fixed one).",
-            extra=OTHER_ROUTES,
-            examples=operation_examples(),
-            session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
-            body_limit=current_app.config["MAX_CONTENT_LENGTH"],
+        cache["openapi"] = add_webhooks(
+            build_document(
+                current_app,
+                title="Consent gateway API",
+                version=API_VERSION,
+                description="Rooms, free/busy and free slots for booking frontends. Errors are "
+                '`{"error": code, "message": text}`. Each caller has a rate limit (an API '
+                "client its own, a signed-in user and an anonymous address a fixed one).",
+                extra=OTHER_ROUTES,
+                examples=operation_examples(),
+                session_cookie=getattr(current_app.session_interface, "cookie_name", "gw_session"),
+                body_limit=current_app.config["MAX_CONTENT_LENGTH"],
+            )
         )
     document: dict[str, Any] = cache["openapi"]
     return document

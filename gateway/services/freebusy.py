@@ -71,6 +71,7 @@ class FreeBusyService:
         grant_endings: GrantEndings | None = None,
         watched_ttl_seconds: int = 0,
         lasting: Lasting | None = None,
+        changed: Callable[[list[str], set[date]], object] = lambda *_: None,
     ) -> None:
         self.rooms = rooms
         self.grants = grants
@@ -81,6 +82,7 @@ class FreeBusyService:
         self.restricted_among = restricted_among
         self.record_access = record_access
         self.breaker = breaker
+        self.changed = changed  # (rooms, days): the change feed (services/change_feed.py)
         self.max_rooms = MAX_ROOMS
         self.composer = Composer(self.freshness)
         self.fetcher = GrantFetcher(
@@ -275,17 +277,16 @@ class FreeBusyService:
     def refresh_slots(self, uid: str, gid: str, slots: Sequence[tuple[str, str]]) -> int:
         """A provider said the calendar behind these (room, version) slots changed: their
         cached days go, and so do the answers holding them; the days from yesterday on are
-        read again now (services/watches.py). How many days were read again."""
+        read again now (services/watches.py), if its grant is active. How many such days."""
         dropped = self.cache.drop_days(uid, gid, slots)
         self.cache.bump_answers(settled=False)
         horizon = datetime.now(UTC).date() - timedelta(days=1)
-        days = {d for found in dropped.values() for d in map(date.fromisoformat, found)}
-        days = {d for d in days if d >= horizon}
+        days = {d for f in dropped.values() for d in map(date.fromisoformat, f) if d >= horizon}
         record = self.grants.get(uid, gid)
-        if not days or record is None or record.status != ACTIVE:
-            return 0
-        need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
-        self.fetcher.fetch_all({gid: need})
+        if days and record is not None and record.status == ACTIVE:
+            need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
+            self.fetcher.fetch_all({gid: need})
+        self.changed(sorted({room for room, _ in slots}), days)  # after the read: clients ask
         return len(days)
 
     def forget_grant(self, uid: str, gid: str) -> None:

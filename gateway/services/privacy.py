@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.crypto.receipts import ReceiptSigner
@@ -57,8 +58,10 @@ class PrivacyService:
         access: AccessLog,
         signer: ReceiptSigner,
         catalogue: Catalogue,
+        restricted: Callable[[str, bool], object] = lambda *_: None,
     ) -> None:
         self.restrictions = restrictions
+        self.restricted = restricted  # (uid, now restricted): the change feed tells clients
         self.erasure = erasure
         self.sessions = sessions
         self.users = users
@@ -82,6 +85,7 @@ class PrivacyService:
             action="restriction.set" if restricted else "restriction.lift",
             subject=uid,
         )
+        self.restricted(uid, restricted)
 
     def restricted_since(self, uid: str) -> float | None:
         return self.restrictions.since(uid)

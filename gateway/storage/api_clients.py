@@ -30,6 +30,7 @@ import redis
 from gateway.crypto.secret_source import SecretSource, reveal
 from gateway.storage.keys import PREFIX
 from gateway.storage.readable import hgetall_text, unreadable
+from gateway.storage.webhook_endpoints import WEBHOOKS, endpoint_keys
 
 AUTH_CACHE_SECONDS = 5.0
 SECRET_PREFIX = "gwc_"  # noqa: S105 - a prefix, not a secret
@@ -151,8 +152,11 @@ class ApiClientStore:
         return True
 
     def delete(self, client_id: str) -> bool:
+        """The client, its webhook endpoint and delivery log (storage/webhook_endpoints.py)."""
         self._verified.clear()
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(client_key(client_id))
         pipe.srem(CLIENTS, client_id)
+        pipe.delete(*endpoint_keys(client_id))
+        pipe.srem(WEBHOOKS, client_id)
         return bool(pipe.execute()[0])

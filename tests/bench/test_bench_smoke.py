@@ -9,6 +9,7 @@ import pytest
 
 from bench.report import Row, at_least, at_most, table
 from bench.suite import SUITE, Benchmark
+from bench.warm_cpu import cpu_rounds
 
 
 @pytest.mark.parametrize("benchmark", SUITE, ids=[b.module for b in SUITE])
@@ -20,6 +21,12 @@ def test_each_benchmark_runs_at_tiny_sizes(benchmark: Benchmark) -> None:
         assert row.baseline is None or (math.isfinite(row.baseline) and row.baseline > 0), row
         assert row.verdict in {"pass", "MISS", "-"}
     assert "same-run baseline" in table(rows)
+
+
+def test_the_warm_cpu_probe_answers_every_request_and_times_both_apps() -> None:
+    spent = cpu_rounds(requests=5, rounds=1)  # it stops at any answer other than 200
+    assert set(spent) == {"gateway", "baseline"}
+    assert all(len(values) == 1 and values[0] > 0 for values in spent.values())
 
 
 def test_a_row_is_judged_on_its_ratio_against_its_target() -> None:

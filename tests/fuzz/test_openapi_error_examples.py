@@ -72,6 +72,12 @@ def own(operation_id: str, status: str, name: str, path: str, method: str) -> Pr
             json={"rooms": ["blue"], "timeMin": "1969-12-31T12:00:00Z",
                   "timeMax": "1970-01-02T00:00:00Z"},
         ),
+        ("api_v1_freebusy_get", "too_many_days"): Provocation(
+            method,
+            room,
+            query={"rooms": "blue", "timeMin": "2026-01-01T00:00:00Z",
+                   "timeMax": f"{date(2026, 1, 2) + timedelta(days=MAX_DAYS)}T00:00:00Z"},
+        ),
         ("api_v1_slots", "not_a_date_time"): Provocation(
             method, room, query={**SLOTS, "from": "2026-11-25"}
         ),
@@ -103,9 +109,11 @@ def generic(
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
     # the search's example is its schema's; an empty body is refused after every check here
     json = body.get("example", {} if "requestBody" in operation else None)
-    if path == "/v1/freebusy" and status == "404":
-        json = {**json, "rooms": [NOWHERE]}
     query = {p["name"]: p["example"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    if path == "/v1/freebusy" and status == "404" and json is not None:
+        json = {**json, "rooms": [NOWHERE]}
+    elif path == "/v1/freebusy" and status == "404":
+        query = {**query, "rooms": [NOWHERE]}
     send = Provocation(method, room, who=owner, json=json, query=query)
     if status == "401" and name in ("no_credential", "not_signed_in"):
         send.who = None

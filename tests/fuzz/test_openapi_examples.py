@@ -37,6 +37,7 @@ WITH_EXAMPLES = {
     "test_the_documented_examples_are_answered_as_documented": (
         "POST /v1/rooms/search",
         "POST /v1/freebusy",
+        "GET /v1/freebusy",
         "GET /v1/rooms/{room_id}/slots",
         "GET /v1/me/export",
         "POST /v1/me/restriction",

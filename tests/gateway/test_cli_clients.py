@@ -94,3 +94,36 @@ def test_mistakes_are_clear_errors(app: Flask, args: list[str], expected: str) -
     assert result.exit_code != 0
     assert expected in result.output
     assert "secret:" not in result.output
+
+
+def test_webhook_prints_its_signing_secret_once_and_refuses_a_private_address(
+    app: Flask, redis_contents: Any
+) -> None:
+    client_id, _, _ = created(app, "booking", "--audience", "frontend")
+
+    refused = clients(app, "webhook", client_id, "https://192.168.1.20/hooks")
+    assert refused.exit_code != 0
+    assert "private" in refused.output
+    assert "webhook" not in redis_contents().replace("gw:{clients}:webhooks", "")
+
+    result = clients(app, "webhook", client_id, "https://8.8.8.8/hooks")
+    assert result.exit_code == 0, result.output
+    secret = re.search(r"^signing secret: (whsec_\S+)$", result.stdout, re.M)
+    assert secret is not None
+    assert secret.group(1) not in redis_contents()
+    app.extensions["gateway"].change_feed.store.log(
+        client_id,
+        "msg_1",
+        {"type": "room.status.changed", "room": "atlas", "at": "2026-12-07T18:00:00Z",
+         "status": "delivered", "answer": "ok", "attempts": 1},
+    )  # fmt: skip
+    listed = clients(app, "deliveries", client_id)
+    assert listed.stdout.split("\t")[1:5] == [
+        "room.status.changed",
+        "atlas",
+        "delivered",
+        "attempts=1",
+    ]
+    removed = clients(app, "webhook-remove", client_id)
+    assert removed.exit_code == 0
+    assert app.extensions["gateway"].change_feed.endpoint(client_id) is None

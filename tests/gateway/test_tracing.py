@@ -8,8 +8,10 @@ import http.server
 import io
 import json
 import logging
+import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +20,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.http import BoundedHttp, ProviderSession
+from gateway.request_ids import uuid4_text
 from gateway.request_log import JsonFormatter, init_request_log
 from gateway.request_trace import parse_traceparent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
 PARENT = "00f067aa0ba902b7"
 VALID = f"00-{TRACE}-{PARENT}-01"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 TRACERESPONSE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])")
 
 
@@ -79,6 +83,25 @@ def test_an_invalid_traceparent_starts_a_new_trace(client: FlaskClient, header: 
     second, _span, _flags = answered(client, traceparent=header)
 
     assert first not in (TRACE, second) and flags == "00"
+
+
+def test_the_ids_made_for_requests_are_well_formed_and_never_repeat(client: FlaskClient) -> None:
+    """A request's id, trace id and span id come from one random draw: none shares bytes."""
+    made: list[str] = []
+    for _ in range(50):
+        response = client.get("/healthz")
+        found = TRACERESPONSE.fullmatch(response.headers["traceresponse"])
+        assert found and UUID.fullmatch(response.headers["X-Request-Id"])
+        made += [response.headers["X-Request-Id"].replace("-", ""), found.group(1), found.group(2)]
+
+    assert len(set(made)) == len(made) == 150
+    halves = [text[i : i + 16] for text in made for i in range(0, len(text), 16)]
+    assert len(set(halves)) == len(halves)  # no 8 bytes handed out twice
+
+
+def test_a_new_request_id_is_the_uuid4_of_its_random_bytes() -> None:
+    for raw in (bytes(16), b"\xff" * 16, os.urandom(16), os.urandom(16)):
+        assert uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
 
 
 def test_a_later_version_is_read_by_its_first_four_fields() -> None:

@@ -1,0 +1,270 @@
+"""The change feed: an API client's webhook receives signed `room.availability.changed` and
+`room.status.changed` events (Standard Webhooks), sent by the worker with retries; nothing in
+them names a calendar's event; a receiver address the SSRF rules refuse is never stored."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from standardwebhooks import Webhook
+from werkzeug.serving import make_server
+
+from gateway.openapi_webhooks import AvailabilityChanged, StatusChanged
+from gateway.services.change_feed import InvalidWebhook
+from gateway.worker import Worker
+from tests.gateway.services.watch_support import (
+    ALICE,
+    at,
+    live_channels,
+    tomorrow,
+    wait_for,
+    watching_host,
+)
+from tests.gateway.services.webhook_receiver import Receiver, webhook_receiver
+from tests.hosts import PLANTED, Hosts
+
+EVERY_DAY = {
+    d: [["08:00", "18:00"]]
+    for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+}
+GENEROUS = 60.0  # an overall bound for a shared machine, not a latency measured
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    with webhook_receiver(tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+def app(
+    build_gateway: Any, make_env: Any, emulator: Any, receiver: Receiver, tmp_path: Path
+) -> Iterator[Flask]:
+    """The gateway (an hour's TTL) trusting the receiver's CA, loopback allow-listed, also
+    listening on loopback for the emulator's notifications."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(emulator.ca_path).read_bytes() + receiver.ca_path.read_bytes())
+    gateway = build_gateway(
+        make_env(
+            GATEWAY_FREEBUSY_TTL_SECONDS="3600",
+            GATEWAY_CA_BUNDLE=str(bundle),
+            GATEWAY_OUTBOUND_ALLOWLIST="127.0.0.1/32",
+        )
+    )
+    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    gateway.extensions["gateway"].watches.public_url = f"http://127.0.0.1:{server.port}"
+    yield gateway
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def worker(app: Flask) -> Iterator[None]:
+    """A worker running the delivery tasks (no periodic jobs)."""
+    consumer = Worker(app, jobs=[], tick_seconds=0.2).consumer(signals=False)
+    consumer.start()
+    yield
+    consumer.stop(graceful=True)
+
+
+@pytest.fixture
+def hosts(app: Flask, sign_in: Any, another_browser: Any) -> Hosts:
+    return Hosts(app, sign_in, another_browser)
+
+
+def subscribed(app: Flask, receiver: Receiver) -> tuple[str, str]:
+    """(client id, signing secret) of a `frontend` client whose webhook is the receiver."""
+    services = app.extensions["gateway"]
+    client, _ = services.clients.create("booking", audiences=["frontend"])
+    return client.id, services.change_feed.register(client.id, receiver.url)
+
+
+def room(app: Flask, room_id: str, uid: str | None = None, visibility: str = "frontend") -> None:
+    app.extensions["gateway"].rooms.create(
+        {
+            "id": room_id,
+            "name": room_id.title(),
+            "time_zone": "UTC",
+            "hours": EVERY_DAY,
+            "host": uid,
+            "visibility": [visibility],
+        }
+    )
+
+
+def verified(secret: str, received: Any) -> dict[str, Any]:
+    """The event, once its signature checks (raises otherwise), as a receiver does."""
+    payload: dict[str, Any] = Webhook(secret).verify(received.body, received.headers)
+    return payload
+
+
+def test_a_change_at_the_provider_reaches_the_webhook_signed_and_without_the_event(
+    app: Flask, hosts: Hosts, emulator: Any, receiver: Receiver, worker: None, redis_contents: Any
+) -> None:
+    client_id, secret = subscribed(app, receiver)
+    uid, gid = watching_host(hosts)
+    room(app, "atlas", uid)
+    room(app, "hidden", uid, visibility="staff")  # the client may not see it: never told
+    app.extensions["gateway"].rooms.bind(uid, "atlas", gid)
+    app.extensions["gateway"].rooms.bind(uid, "hidden", gid)
+    wait_for(lambda: live_channels(emulator), timeout=GENEROUS)
+    day, _ = tomorrow()
+
+    emulator.client.add_event(
+        ALICE, at(day, 9), at(day, 10), summary=PLANTED[0], location=PLANTED[1]
+    )
+
+    [first, *_] = wait_for(lambda: receiver.of_type("room.availability.changed"), timeout=GENEROUS)
+    event = verified(secret, first)
+    AvailabilityChanged.model_validate(event)  # as the OpenAPI document's webhooks say
+    assert event["type"] == "room.availability.changed"
+    assert event["data"]["room"] == "atlas"
+    start = datetime.fromisoformat(event["data"]["start"])
+    end = datetime.fromisoformat(event["data"]["end"])
+    assert start <= day < day + timedelta(hours=10) <= end  # the span holds the change
+    assert set(event["data"]) == {"room", "start", "end"}
+    assert first.headers["webhook-id"].startswith("msg_")
+    for planted in PLANTED:
+        assert planted.encode() not in first.body
+    assert all(b"hidden" not in r.body for r in receiver.received)
+    wait_for(lambda: app.extensions["gateway"].change_feed.deliveries(client_id))
+    [logged, *_] = app.extensions["gateway"].change_feed.deliveries(client_id)
+    assert logged["status"] == "delivered" and logged["room"] == "atlas"
+    stored = redis_contents()
+    assert secret not in stored  # sealed, never in the clear
+    assert secret.removeprefix("whsec_") not in stored
+
+
+def test_a_receiver_that_fails_gets_the_same_event_again_until_it_takes_it(
+    app: Flask, receiver: Receiver, worker: None
+) -> None:
+    client_id, secret = subscribed(app, receiver)
+    room(app, "atlas")
+    receiver.failures = [500, 503]
+    now = datetime.now(UTC)
+
+    told = app.extensions["gateway"].change_feed.availability_changed(
+        "atlas", now, now + timedelta(hours=1)
+    )
+
+    assert told == 1
+    attempts = wait_for(
+        lambda: len(receiver.received) >= 3 and list(receiver.received), timeout=GENEROUS
+    )
+    assert len({r.headers["webhook-id"] for r in attempts}) == 1  # one event, to dedupe
+    for attempt in attempts:
+        assert verified(secret, attempt)["data"]["room"] == "atlas"
+    log = wait_for(
+        lambda: [
+            d
+            for d in app.extensions["gateway"].change_feed.deliveries(client_id)
+            if d["status"] == "delivered"
+        ],
+        timeout=GENEROUS,
+    )
+    assert log[0]["attempts"] == 3
+    assert log[0]["type"] == "room.availability.changed"
+    assert set(log[0]) == {"id", "type", "room", "at", "status", "answer", "attempts"}
+
+
+def test_a_revoked_grant_tells_the_frontend_its_rooms_are_unbound(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    _, secret = subscribed(app, receiver)
+    uid, gid, _ = hosts.hosted_room("google", "atlas")
+
+    app.extensions["gateway"].revocation.revoke_grant(uid, gid, reason="admin", actor="admin")
+
+    [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    event = verified(secret, changed)
+    StatusChanged.model_validate(event)  # as the OpenAPI document's webhooks say
+    assert event["data"] == {"room": "atlas", "status": "unbound"}
+
+
+def test_a_grant_the_provider_refuses_tells_the_frontend_its_rooms_need_reconnect(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    _, secret = subscribed(app, receiver)
+    _, _, atlas = hosts.hosted_room("google", "atlas")
+    hosts.emulator.client.fault("google.freebusy", status=401, times=-1)
+    hosts.emulator.client.fault("google.token", error="invalid_grant", times=-1)
+
+    assert hosts.status(atlas) == "needs_reconnect"
+
+    [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    assert verified(secret, changed)["data"] == {"room": "atlas", "status": "needs_reconnect"}
+
+
+def test_a_host_who_restricts_processing_makes_their_rooms_restricted_then_ok(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    _, secret = subscribed(app, receiver)
+    uid, _, _ = hosts.hosted_room("google", "atlas")
+    privacy = app.extensions["gateway"].privacy
+
+    privacy.restrict(uid, True, actor=uid)
+    [restricted] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    privacy.restrict(uid, False, actor=uid)
+    events = wait_for(
+        lambda: (
+            len(receiver.of_type("room.status.changed")) == 2
+            and receiver.of_type("room.status.changed")
+        ),
+        timeout=GENEROUS,
+    )
+
+    assert verified(secret, restricted)["data"] == {"room": "atlas", "status": "restricted"}
+    assert verified(secret, events[1])["data"] == {"room": "atlas", "status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.1.2.3/hooks",
+        "https://192.168.0.7/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hooks",
+        "https://127.0.0.1:8443/hooks",
+        "http://hooks.example.com/rooms",
+        "ftp://hooks.example.com/rooms",
+        "https://user:pw@hooks.example.com/rooms",
+        "not a url",
+        "",
+    ],
+)
+def test_a_url_the_ssrf_rules_refuse_is_a_clear_refusal_and_nothing_is_stored(
+    build_gateway: Any, make_env: Any, url: str, redis_contents: Any
+) -> None:
+    app = build_gateway(make_env())  # no allowlist: loopback refused as well
+    services = app.extensions["gateway"]
+    client, _ = services.clients.create("booking", audiences=["frontend"])
+    before = redis_contents()
+
+    with pytest.raises(InvalidWebhook) as refused:
+        services.change_feed.register(client.id, url)
+
+    assert refused.value.status == 400
+    assert "webhook URL" in refused.value.message
+    assert services.change_feed.endpoint(client.id) is None
+    assert redis_contents() == before
+
+
+def test_deleting_the_client_deletes_its_webhook_and_log(app: Flask, receiver: Receiver) -> None:
+    client_id, _ = subscribed(app, receiver)
+    services = app.extensions["gateway"]
+    assert services.change_feed.endpoint(client_id).url == receiver.url
+
+    services.clients.delete(client_id)
+
+    assert services.change_feed.endpoint(client_id) is None
+    assert json.dumps(services.redis.keys(f"gw:{{clients}}:{client_id}*")) == "[]"
