@@ -175,5 +175,6 @@ def bare_provider_round_trip(http: requests.Session, emulator: Any, provider: st
 
 
 def _registered_redirect_uri(emulator: Any, provider: str) -> str:
-    client = emulator.state.clients[DEFAULT_CLIENT_ID]
-    return next(uri for uri in client.redirect_uris if uri.endswith(f"/callback/{provider}"))
+    own_process = getattr(emulator, "redirect_uris", None)  # bench.stack.EmulatorProcess
+    uris = own_process or emulator.state.clients[DEFAULT_CLIENT_ID].redirect_uris
+    return next(uri for uri in uris if uri.endswith(f"/callback/{provider}"))

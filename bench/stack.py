@@ -122,6 +122,7 @@ class EmulatorProcess:
             )
         self.url = f"https://127.0.0.1:{port}"
         self.ca_path = ca_path
+        self.redirect_uris = tuple(callbacks)  # the client's, as the in-process state lists
         deadline = time.monotonic() + 60
         while not ca_path.exists() or not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -205,7 +205,11 @@ class OidcConnector(Connector):
         return self._jwks
 
     def _client(self, redirect_uri: str, scopes: tuple[str, ...]) -> OAuth2Session:
-        return OAuth2Session(
+        """A client for one flow, sending through the connector's connection pool: a new
+        session of its own would pay a TCP connect, a TLS handshake and a CA bundle load
+        on every code exchange (most of the gateway's own time per sign-in, README
+        "Benchmarks"). Same CA bundle, timeouts and proxies; only the pool is shared."""
+        client = OAuth2Session(
             self.client_id,
             self._client_secret,
             scope=" ".join(scopes),
@@ -217,6 +221,9 @@ class OidcConnector(Connector):
             trust_env=False,
             proxies=environment_proxies(self.discovery_url),  # HTTPS_PROXY, when set
         )
+        for prefix in ("https://", "http://"):
+            client.mount(prefix, self._session.get_adapter(prefix))
+        return client
 
 
 def _grant_tokens(token: Mapping[str, Any], granted: frozenset[str]) -> TokenSet:

@@ -263,4 +263,5 @@ class SignInService:
         if owner:
             self.users.refresh_identity(owner, linked)
             return owner, False
-        return self.users.create_with_identity(linked), False
+        # owner_of just said none (and moved any legacy name): not asked again (3 GETs)
+        return self.users.create_with_identity(linked, asked=True), False

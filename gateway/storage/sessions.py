@@ -119,10 +119,12 @@ class RedisSessionInterface(SessionInterface):
         if not session.sid:
             session.sid = secrets.token_urlsafe(32)
         record = json.dumps({"created": session.created, "data": dict(session)})
-        self.client.set(keys.session(session.sid), record, ex=self.idle_seconds)
+        pipe = self.client.pipeline(transaction=False)  # one round trip (issue 17: sign-in)
+        pipe.set(keys.session(session.sid), record, ex=self.idle_seconds)
         uid = session.get("uid")
         if uid:
-            self.client.sadd(keys.user_index(uid), keys.session(session.sid))
+            pipe.sadd(keys.user_index(uid), keys.session(session.sid))
+        pipe.execute()
         response.set_cookie(
             name,
             session.sid,

@@ -122,9 +122,9 @@ class UserStore(SubjectNames):
                 broken.append(field)
         return opened, broken, legacy
 
-    def create_with_identity(self, identity: LinkedIdentity) -> str:
-        """The user owning `identity`, created now unless a concurrent sign-in won the race."""
-        existing = self.owner_of(identity.provider, identity.subject)  # moves a legacy name
+    def create_with_identity(self, identity: LinkedIdentity, *, asked: bool = False) -> str:
+        """Its owner, made now unless a sign-in won the race; `asked`: owner_of just said none."""
+        existing = None if asked else self.owner_of(identity.provider, identity.subject)
         if existing:
             return existing
         uid = secrets.token_urlsafe(16)

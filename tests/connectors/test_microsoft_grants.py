@@ -98,6 +98,20 @@ def test_sign_in_alone_keeps_no_tokens(connector: Any, emulator: Any) -> None:
     assert identity.subject.startswith("11111111-")
 
 
+def test_flows_start_from_one_kept_app_whose_token_cache_stays_empty(
+    connector: Any, emulator: Any
+) -> None:
+    """Starting a flow only builds a URL, so one app starts them all (issue 17: MSAL's
+    setup of an app, once per process); the tokens a flow redeems never land in it."""
+    authorize(connector, emulator, CAROL, ())
+    starter = connector._starting_app()
+    grant(connector, emulator, CAROL, CALENDARS)
+    assert connector._starting_app() is starter
+    assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
+    assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
+    assert starter.get_accounts() == []
+
+
 def test_an_unticked_calendar_scope_is_not_granted(connector: Any, emulator: Any) -> None:
     tokens = grant(connector, emulator, CAROL, CALENDARS, grant=["openid", "profile", "email"])
     assert tokens.granted_scopes == SIGN_IN

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from tests.conftest import SignIn
@@ -47,3 +48,26 @@ def test_a_discovery_document_naming_another_issuer_is_refused(
     answer = sign_in.client.get("/auth/login/emulator")
     assert answer.status_code == 502, answer.get_data(as_text=True)
     assert "Traceback" not in answer.get_data(as_text=True)
+
+
+def test_the_code_exchange_goes_through_the_connectors_own_connection_pool(
+    app: Flask, sign_in: SignIn, emulator: Any
+) -> None:
+    """A sign-in's token request uses the pool that discovery and the signing keys use, so
+    against a provider that keeps connections alive it pays no new TCP connect, TLS
+    handshake or CA bundle load (README "Benchmarks": most of the gateway's own time)."""
+    connector = app.extensions["gateway"].signin.connectors["emulator"]
+    first = sign_in.complete("emulator", GENERIC_ACCOUNT)  # discovery and keys read, kept
+    assert first.status_code == 303, first.get_data(as_text=True)
+    pool = connector._session.get_adapter(emulator.url).get_connection_with_tls_context(
+        connector._session.prepare_request(requests.Request("GET", emulator.url)),
+        verify=connector._session.verify,
+    )
+    before = pool.num_requests
+
+    out = sign_in.client.post("/auth/logout", data={"csrf_token": csrf_token(sign_in.client)})
+    assert out.status_code == 303
+    again = sign_in.complete("emulator", GENERIC_ACCOUNT)
+    assert again.status_code == 303, again.get_data(as_text=True)
+    assert sign_in.client.get("/v1/me").status_code == 200
+    assert pool.num_requests == before + 1  # the code exchange, nothing else, and through it

@@ -348,3 +348,17 @@ def test_ids_lists_every_user_with_a_profile_and_nothing_else(
     assert store.ids() == sorted([alice, bob])
     redis_client.delete(keys.profile(bob))  # an erased user's profile is gone
     assert store.ids() == [alice]
+
+
+def test_creating_after_a_lookup_said_none_still_loses_a_race_to_the_first_sign_in(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    """Sign-in asks owner_of once and then creates without asking again (issue 17: three
+    GETs fewer per new person); the SET NX on the lookup still decides a race: a second
+    sign-in of the same identity that also saw none gets the first one's user, and no
+    second user is made."""
+    first = store.create_with_identity(identity("google", "g-race", "Alice"), asked=True)
+    second = store.create_with_identity(identity("google", "g-race", "Alice"), asked=True)
+    assert second == first
+    assert store.owner_of("google", "g-race") == first
+    assert store.ids() == [first]
