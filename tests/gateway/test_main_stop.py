@@ -53,9 +53,14 @@ class Gateway:
         (server,) = [child for child in children if "redis-server" in child.name()]
         return server
 
-    def stop(self, how: signal.Signals) -> int:
+    def stop(self, how: signal.Signals, seconds: float = 30) -> int:
         self.process.send_signal(how)
-        return self.process.wait(timeout=30)
+        try:
+            return self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"not stopped in {seconds} s:\n{self.output()}") from None
 
 
 def gone(process: psutil.Process) -> bool:
