@@ -55,10 +55,21 @@ def test_sealed_tokens_are_compact_and_keep_no_null_fields(
     gid = grant_for(app, sign_in, alice)
     data_key, context, sealed, body = _opened(app, alice, gid)
     assert None not in body.values()
-    assert {"granted_scopes", "access_token", "expires_at", "refresh_token"} <= set(body)
+    assert {"access_token", "expires_at", "refresh_token"} <= set(body)
     assert "cache" not in body  # Google keeps no MSAL cache
+    assert "granted_scopes" not in body  # the record keeps them, beside the sealed tokens
     plaintext = decrypt(data_key, sealed, f"{context}|tokens").decode()
     assert plaintext == json.dumps(body, separators=(",", ":"))
+
+
+def test_tokens_opened_for_use_carry_the_record_s_scopes(
+    app: Flask, sign_in: Any, alice: str
+) -> None:
+    gid = grant_for(app, sign_in, alice)
+    record = app.extensions["gateway"].grants.store.load(alice, gid)
+    tokens = app.extensions["gateway"].grants.tokens_if_readable(alice, gid)
+    assert tokens is not None and tokens.granted_scopes == record.scopes
+    assert "https://www.googleapis.com/auth/calendar.freebusy" in tokens.granted_scopes
 
 
 def test_a_microsoft_grant_keeps_no_second_copy_of_its_access_token(
@@ -78,8 +89,11 @@ def test_a_google_grant_written_the_old_way_is_still_used(
 ) -> None:
     gid = grant_for(app, sign_in, alice)
     _, _, _, body = _opened(app, alice, gid)
-    _reseal_the_old_way(app, redis_client, alice, gid, body)
+    body_scopes = ["https://www.googleapis.com/auth/calendar.freebusy", "openid"]
+    _reseal_the_old_way(app, redis_client, alice, gid, body | {"granted_scopes": body_scopes})
     assert app.extensions["gateway"].grants.access_token(alice, gid) == body["access_token"]
+    tokens = app.extensions["gateway"].grants.tokens_if_readable(alice, gid)
+    assert tokens is not None and tokens.granted_scopes == frozenset(body_scopes)
 
 
 def test_a_microsoft_grant_written_the_old_way_still_refreshes(
