@@ -47,6 +47,25 @@ def sizes(client: redis.Redis) -> dict[str, int]:
     return found
 
 
+def detail(client: redis.Redis, before: dict[str, int], title: str) -> None:
+    """Every key one step added or grew: MEMORY USAGE growth, encoding, and for a hash
+    each field's value length (a value over hash-max-listpack-value, 64 B by default,
+    turns the whole hash from a listpack into a hashtable)."""
+    after = sizes(client)
+    print(f"{title}: keys added or grown (MEMORY USAGE growth, encoding, field lengths)")
+    for key in sorted(after):
+        grown = after[key] - before.get(key, 0)
+        if not grown:
+            continue
+        encoding = client.object("encoding", key)
+        fields = ""
+        if client.type(key) == "hash":
+            raw = client.hgetall(key)
+            fields = " ".join(f"{name}={len(value)}" for name, value in raw.items())
+        shown = re.sub(r"\{u:[^}]+\}", "{u:UID}", key)
+        print(f"  {grown:6d} B {encoding!s:9s} {shown[:60]:60s} {fields}")
+
+
 def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
@@ -110,9 +129,12 @@ def _query(url: str, secret: str, rooms: list[str], days: int) -> None:
         raise SystemExit(f"free/busy failed: {answer.status_code} {answer.text[:300]}")
 
 
-def measure(users: int = 20, days: int = 7, flush_wait: float = 2.2) -> list[Row]:
+def measure(
+    users: int = 20, days: int = 7, flush_wait: float = 2.2, show_keys: bool = False
+) -> list[Row]:
     """Bytes per signed-in user, session, grant, room, binding and cached room-day.
-    `flush_wait` lets the worker's batched access counts reach Redis (0: leave them out)."""
+    `flush_wait` lets the worker's batched access counts reach Redis (0: leave them out);
+    `show_keys` prints every key one grant and one binding of each provider add."""
     from gateway import create_app
     from gateway.services.api_clients import ApiClientService
 
@@ -140,8 +162,11 @@ def measure(users: int = 20, days: int = 7, flush_wait: float = 2.2) -> list[Row
             gids = {}
             for kind in ("google", "microsoft"):
                 theirs = [b for b in browsers if b[2] == kind]
-                for browser, uid, provider, account in theirs:
+                for n, (browser, uid, provider, account) in enumerate(theirs):
+                    before = sizes(client) if n == 0 and show_keys else {}
                     browser.consent(PURPOSE, provider, account)
+                    if before:
+                        detail(client, before, f"one {kind} grant")
                     (grant,) = [g for g in services.grants.list(uid) if g.purpose == PURPOSE]
                     gids[uid] = grant.id
                     ids[grant.id] = "GID"
@@ -162,8 +187,11 @@ def measure(users: int = 20, days: int = 7, flush_wait: float = 2.2) -> list[Row
                 )
                 rooms.append(room_id)
             room_stage = meter.stage("room (admin-created, unbound)", users)
-            for (browser, uid, _, _), room_id in zip(browsers, rooms, strict=True):
+            for n, ((browser, uid, _, _), room_id) in enumerate(zip(browsers, rooms, strict=True)):
+                before = sizes(client) if n < 2 and show_keys else {}
                 browser.bind(room_id, gids[uid])
+                if before:
+                    detail(client, before, f"one binding ({browsers[n][2]})")
                 browser.close()
             bind_stage = meter.stage("binding (room <- host's calendar)", users)
             api_client, secret = ApiClientService(services.api_clients, services.audit).create(
@@ -211,10 +239,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--keys", action="store_true", help="print one grant's keys")
     options = parser.parse_args()
     from bench.report import table
 
-    print(table(measure(options.users, options.days)))
+    print(table(measure(options.users, options.days, show_keys=options.keys)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 # The serialized cache's ID-token section: a grant never keeps ID tokens.
 ID_TOKEN_SECTION = "IdToken"  # noqa: S105 - a section name
+# Nor the cache's copy of the access token: the TokenSet keeps the live one, and every
+# refresh is forced (it never reads an access token from the cache). Redis bytes, issue 17.
+ACCESS_TOKEN_SECTION = "AccessToken"  # noqa: S105 - a section name
 # Token errors that say "try later" rather than "this grant is wrong".
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # Token errors that say the refresh token can no longer be used without the person:
@@ -54,13 +57,16 @@ if not any(isinstance(f, _WithholdTokenBodies) for f in _MSAL_OAUTH2_LOG.filters
 
 
 def without_id_tokens(serialized: str) -> str:
-    """A serialized MSAL cache with its ID-token section removed (we never keep ID tokens).
+    """A serialized MSAL cache with its ID-token section removed (we never keep ID tokens),
+    and its access-token section (a second copy of TokenSet.access_token), without
+    whitespace: what a grant keeps is sealed and stored per grant in Redis.
 
-    MSAL finds the account and its refresh token without it.
+    MSAL finds the account and its refresh token without them.
     """
     data = json.loads(serialized)
     data.pop(ID_TOKEN_SECTION, None)
-    return json.dumps(data)
+    data.pop(ACCESS_TOKEN_SECTION, None)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def refresh_error(result: dict[str, Any]) -> Exception:

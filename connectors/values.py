@@ -63,13 +63,16 @@ class TokenSet:
     cache: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Fields that are None are left out (from_dict reads them as None): fewer bytes
+        sealed per grant in Redis."""
+        found = {
             "granted_scopes": sorted(self.granted_scopes),
             "access_token": self.access_token,
             "expires_at": self.expires_at,
             "refresh_token": self.refresh_token,
             "cache": self.cache,
         }
+        return {name: value for name, value in found.items() if value is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TokenSet:

@@ -35,7 +35,9 @@ class Vault:
 
     @staticmethod
     def seal_json(data_key: bytes, value: Any, context: str, field: str) -> str:
-        return encrypt(data_key, json.dumps(value).encode(), f"{context}|{field}")
+        """`value` as JSON without whitespace (open_json reads the older spaced form too)."""
+        body = json.dumps(value, separators=(",", ":")).encode()
+        return encrypt(data_key, body, f"{context}|{field}")
 
     @staticmethod
     def open_json(data_key: bytes, sealed: str, context: str, field: str) -> Any:

@@ -11,6 +11,7 @@ consent". The grant service (services/grants.py) hands these calls here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -130,7 +131,7 @@ class GrantTokens:
         try:
             data_key = self.vault.owner_key(str(record.wrapped_key), context)
             sealed = str(record.sealed_tokens)
-            return TokenSet.from_dict(self.vault.open_json(data_key, sealed, context, "tokens"))
+            return opened(self.vault.open_json(data_key, sealed, context, "tokens"), record)
         except KeyRetired as error:
             raise KeyRingIncomplete(str(error)) from None
         except DecryptionFailed:
@@ -223,7 +224,7 @@ class GrantTokens:
         written = self.store.write_refreshed(
             record,
             holder,
-            sealed_tokens=self.vault.seal_json(data_key, fresh.to_dict(), context, "tokens"),
+            sealed_tokens=self.vault.seal_json(data_key, sealable(fresh), context, "tokens"),
             scopes=fresh.granted_scopes,
             expires_at=fresh.expires_at or 0.0,
         )
@@ -242,6 +243,21 @@ class GrantTokens:
             if not self.store.locked(seen.uid, seen.id):
                 return
         raise GrantUnavailable("busy", "the provider is slow to refresh this grant; try again")
+
+
+def sealable(tokens: TokenSet) -> dict[str, object]:
+    """What a grant seals of its tokens: not the granted scopes, which its record keeps in
+    the clear beside them, written with every new token set (Redis bytes, issue 17)."""
+    return {k: v for k, v in tokens.to_dict().items() if k != "granted_scopes"}
+
+
+def opened(sealed: dict[str, object], record: GrantRecord) -> TokenSet:
+    """The tokens as sealed, with the record's scopes; tokens sealed before issue 17 carry
+    their own granted scopes, which are kept as they are."""
+    tokens = TokenSet.from_dict(sealed)
+    if tokens.granted_scopes:
+        return tokens
+    return dataclasses.replace(tokens, granted_scopes=record.scopes)
 
 
 def _fresh(tokens: TokenSet) -> bool:

@@ -24,7 +24,7 @@ from connectors.errors import AccessRefused
 from connectors.values import CalendarInfo, Identity, TokenSet
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
-from gateway.services.grant_tokens import GrantTokens, GrantUnavailable
+from gateway.services.grant_tokens import GrantTokens, GrantUnavailable, opened, sealable
 from gateway.services.grant_tokens import KeyRingIncomplete as KeyRingIncomplete  # re-exported
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import ACTIVE as ACTIVE  # re-exported for the blueprints
@@ -235,7 +235,7 @@ class GrantService:
             scopes=tokens.granted_scopes,
             expires_at=tokens.expires_at or 0.0,
             wrapped_key=wrapped,
-            sealed_tokens=self.vault.seal_json(data_key, tokens.to_dict(), context, "tokens"),
+            sealed_tokens=self.vault.seal_json(data_key, sealable(tokens), context, "tokens"),
             sealed_subject=self.vault.seal_json(data_key, identity.subject, context, "subject"),
             account_mark=(
                 self.account_mark(identity.provider, identity.subject) if self.account_mark else ""
@@ -268,7 +268,7 @@ class GrantService:
             data = self.vault.open_json(data_key, record.sealed_tokens, context, "tokens")
         except DecryptionFailed:
             return None
-        return TokenSet.from_dict(data)
+        return opened(data, record)
 
     # -- using (services/grant_tokens.py) ------------------------------------------------------
     def access_token(self, uid: str, gid: str, refused: str | None = None) -> str:

