@@ -13,7 +13,7 @@ from gateway.openapi import REF_TEMPLATE
 from gateway.services.change_feed import AVAILABILITY_CHANGED, STATUS_CHANGED
 from gateway.services.room_status import RoomStatus
 
-AT = "2026-11-25T08:58:12Z"
+AT = "2026-11-25T08:58:12.407Z"
 
 
 class ChangedSpan(BaseModel):
@@ -26,7 +26,10 @@ class AvailabilityChanged(BaseModel):
     """A room's busy time may have changed within a span: ask the booking API again."""
 
     type: Literal["room.availability.changed"]
-    timestamp: str = Field(description="When the change was seen (RFC 3339, UTC).")
+    timestamp: str = Field(
+        description="When the change was seen (RFC 3339, UTC, to the millisecond). Deliveries "
+        "run in parallel and are retried: order a room's events by this, not by arrival."
+    )
     data: ChangedSpan
 
 
@@ -39,7 +42,10 @@ class StatusChanged(BaseModel):
     """A room's status changed (its calendar unbound, refused, restricted, or back to ok)."""
 
     type: Literal["room.status.changed"]
-    timestamp: str = Field(description="When the change was seen (RFC 3339, UTC).")
+    timestamp: str = Field(
+        description="When the change was seen (RFC 3339, UTC, to the millisecond). Deliveries "
+        "run in parallel and are retried: order a room's events by this, not by arrival."
+    )
     data: StatusNow
 
 

@@ -116,6 +116,7 @@ def build_services(
     endpoints = WebhookEndpointStore(client, vault)
     feed = ChangeFeed(endpoints, clients, rooms, guard, WebhookQueue(client), audit)
     grant_losses.subscribe(feed.grant_lost)  # its rooms need their host again
+    rooms.on_room_calendars_changed(feed.room_calendars_changed)  # bound, unbound by hand
     revocation = RevocationService(
         grant_store,
         ReceiptStore(client),

@@ -40,6 +40,8 @@ AVAILABILITY_CHANGED = "room.availability.changed"
 STATUS_CHANGED = "room.status.changed"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 MAX_URL_LENGTH = 2000
+# binding changes whose announcement comes from elsewhere (unbinding, rebinding) or none
+TOLD_ELSEWHERE = frozenset({"grant-ended", "replace-grant", "room-deleted"})
 
 
 GrantHook = Callable[[str, str, str], int]  # (uid, gid, actor) -> rooms changed
@@ -155,6 +157,21 @@ class ChangeFeed:
 
         return rebind_and_tell
 
+    def room_calendars_changed(self, room_id: str, change: str, left: int) -> None:
+        """A host or an admin changed the calendars behind a room: with none left it is
+        `unbound`, its first calendar makes it `ok`, any other change its availability.
+        A grant's ending and its replacement are told by `unbinding` and `rebinding`; a
+        deleted room is no one's to tell about."""
+        if change in TOLD_ELSEWHERE:
+            return
+        if left == 0:
+            self.status_changed(room_id, UNBOUND)
+        elif change == "bind":
+            self.status_changed(room_id, OK)
+        else:
+            now = datetime.now(UTC)
+            self.availability_changed(room_id, now, now + timedelta(days=MAX_DAYS))
+
     def grant_lost(self, uid: str, gid: str) -> None:
         """The provider refused a grant still bound: its rooms need their host again."""
         for room_id in self._rooms_of(uid, gid):
@@ -178,7 +195,7 @@ class ChangeFeed:
         try:
             audience = self._audience(room_id)
             event_id = f"msg_{secrets.token_urlsafe(18)}"
-            stamp = int(datetime.now(UTC).timestamp())
+            stamp = round(datetime.now(UTC).timestamp(), 3)  # ms: receivers order by it
             for client_id in audience:
                 self.queue.enqueue(
                     {"client": client_id, "id": event_id, "type": kind, "at": stamp, "data": data}

@@ -67,7 +67,7 @@ class Deliverer:
         data: dict[str, Any] = dict(delivery["data"])
         sent_at = datetime.now(UTC)
         body = json.dumps(
-            {"type": kind, "timestamp": _iso(float(delivery["at"])), "data": data},
+            {"type": kind, "timestamp": _iso_ms(float(delivery["at"])), "data": data},
             separators=(",", ":"),
         )
         headers = {
@@ -113,3 +113,10 @@ class Deliverer:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_ms(timestamp: float) -> str:
+    """When the change was seen, to the millisecond: deliveries run in parallel and are
+    retried, so a receiver orders a room's events by this, not by their arrival."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

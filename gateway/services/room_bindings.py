@@ -52,6 +52,8 @@ class RoomBindings:
         self.account_mark = account_mark
         # told the host's uid after any of their rooms' calendars changed (services/watches.py)
         self.observers: list[Callable[[str], None]] = []
+        # (room id, what changed, how many calendars back it now): the change feed's
+        self.room_observers: list[Callable[[str, str, int], None]] = []
 
     def bind(self, uid: str, room_id: str, gid: str, calendar: str = PRIMARY) -> BindingView:
         """Back a room `uid` hosts by `calendar` ("primary", a listed calendar id, or a
@@ -173,7 +175,7 @@ class RoomBindings:
             detail["calendars_left"] = left
         self.audit.record(actor=actor, action="room.unbind", subject=uid, detail=detail)
         security_event("room.unbind", "success", actor=actor, subject=room_id, reason=action)
-        self._tell(uid)
+        self._tell(uid, room_id, action, left)
         return True
 
     def _changed(self, uid: str, room_id: str, actor: str, change: str, gid: str) -> None:
@@ -183,11 +185,14 @@ class RoomBindings:
         )
         if change != "replace-grant":
             security_event("room.bind", "success", actor=actor, subject=room_id, grant=gid)
-        self._tell(uid)
+        left = len(self.store.load_bindings(uid, room_id)) if self.room_observers else 0
+        self._tell(uid, room_id, change, left)
 
-    def _tell(self, uid: str) -> None:
+    def _tell(self, uid: str, room_id: str, change: str, left: int) -> None:
         for observer in self.observers:
             observer(uid)
+        for room_observer in self.room_observers:
+            room_observer(room_id, change, left)
 
     def _written(
         self, room: Room, uid: str, room_id: str, version: str, record: GrantRecord

@@ -189,6 +189,11 @@ class RoomService:
         """Call `observer(uid)` after any calendar behind a room of host `uid` changed."""
         self.calendar_bindings.observers.append(observer)
 
+    def on_room_calendars_changed(self, observer: Callable[[str, str, int], None]) -> None:
+        """Call `observer(room id, change, calendars left)` after a room's calendars changed
+        (bind, add-calendar, unbind, remove-calendar, erasure, ...)."""
+        self.calendar_bindings.room_observers.append(observer)
+
     def binding(self, room_id: str) -> Binding | None:
         """The room's first readable calendar (see `bindings` for all of them)."""
         return self.reader.binding(room_id)

@@ -108,6 +108,27 @@ def verified(secret: str, received: Any) -> dict[str, Any]:
     return payload
 
 
+def statuses(secret: str, receiver: Receiver, room_id: str) -> list[str]:
+    """The statuses the receiver was told for a room, each signature checked, in the order
+    of their timestamps (deliveries run in parallel: arrival is no order)."""
+    events = [verified(secret, r) for r in receiver.of_type("room.status.changed")]
+    events.sort(key=lambda e: str(e["timestamp"]))
+    return [e["data"]["status"] for e in events if e["data"]["room"] == room_id]
+
+
+def told(secret: str, receiver: Receiver, room_id: str, status: str) -> Any:
+    """The first status event of the room saying `status` (binding the room said `ok`)."""
+    for received in wait_for(
+        lambda: [
+            r
+            for r in receiver.of_type("room.status.changed")
+            if verified(secret, r)["data"] == {"room": room_id, "status": status}
+        ],
+        timeout=GENEROUS,
+    ):
+        return received
+
+
 def test_a_change_at_the_provider_reaches_the_webhook_signed_and_without_the_event(
     app: Flask, hosts: Hosts, emulator: Any, receiver: Receiver, worker: None, redis_contents: Any
 ) -> None:
@@ -185,10 +206,9 @@ def test_a_revoked_grant_tells_the_frontend_its_rooms_are_unbound(
 
     app.extensions["gateway"].revocation.revoke_grant(uid, gid, reason="admin", actor="admin")
 
-    [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
-    event = verified(secret, changed)
+    event = verified(secret, told(secret, receiver, "atlas", "unbound"))
     StatusChanged.model_validate(event)  # as the OpenAPI document's webhooks say
-    assert event["data"] == {"room": "atlas", "status": "unbound"}
+    assert statuses(secret, receiver, "atlas") == ["ok", "unbound"]  # bound, then revoked
 
 
 def test_a_grant_the_provider_refuses_tells_the_frontend_its_rooms_need_reconnect(
@@ -201,8 +221,8 @@ def test_a_grant_the_provider_refuses_tells_the_frontend_its_rooms_need_reconnec
 
     assert hosts.status(atlas) == "needs_reconnect"
 
-    [changed, *_] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
-    assert verified(secret, changed)["data"] == {"room": "atlas", "status": "needs_reconnect"}
+    told(secret, receiver, "atlas", "needs_reconnect")
+    assert statuses(secret, receiver, "atlas") == ["ok", "needs_reconnect"]
 
 
 def test_a_host_who_restricts_processing_makes_their_rooms_restricted_then_ok(
@@ -212,19 +232,40 @@ def test_a_host_who_restricts_processing_makes_their_rooms_restricted_then_ok(
     uid, _, _ = hosts.hosted_room("google", "atlas")
     privacy = app.extensions["gateway"].privacy
 
+    told(secret, receiver, "atlas", "ok")  # bound
     privacy.restrict(uid, True, actor=uid)
-    [restricted] = wait_for(lambda: receiver.of_type("room.status.changed"), timeout=GENEROUS)
+    told(secret, receiver, "atlas", "restricted")
     privacy.restrict(uid, False, actor=uid)
-    events = wait_for(
-        lambda: (
-            len(receiver.of_type("room.status.changed")) == 2
-            and receiver.of_type("room.status.changed")
-        ),
-        timeout=GENEROUS,
-    )
+    wait_for(lambda: len(statuses(secret, receiver, "atlas")) == 3, timeout=GENEROUS)
 
-    assert verified(secret, restricted)["data"] == {"room": "atlas", "status": "restricted"}
-    assert verified(secret, events[1])["data"] == {"room": "atlas", "status": "ok"}
+    assert statuses(secret, receiver, "atlas") == ["ok", "restricted", "ok"]
+
+
+def test_a_host_unbinding_and_binding_a_room_tells_the_frontend(
+    app: Flask, hosts: Hosts, receiver: Receiver, worker: None
+) -> None:
+    """Not only endings: a host who disconnects a room's calendar by hand makes it
+    `unbound`, connecting one makes it `ok`, and replacing it changes its availability."""
+    _, secret = subscribed(app, receiver)
+    uid, gid, _ = hosts.hosted_room("google", "atlas")
+    rooms = app.extensions["gateway"].rooms
+    told(secret, receiver, "atlas", "ok")
+
+    assert rooms.unbind(uid, "atlas")
+    told(secret, receiver, "atlas", "unbound")
+    rooms.bind(uid, "atlas", gid)
+    wait_for(lambda: statuses(secret, receiver, "atlas") == ["ok", "unbound", "ok"], GENEROUS)
+
+    before = len(receiver.of_type("room.availability.changed"))
+    rooms.bind(uid, "atlas", gid)  # bound again, to the same calendar: its availability
+    changed = wait_for(
+        lambda: receiver.of_type("room.availability.changed")[before:], timeout=GENEROUS
+    )
+    assert verified(secret, changed[0])["data"]["room"] == "atlas"
+    assert statuses(secret, receiver, "atlas") == ["ok", "unbound", "ok"]  # still bound
+    for received in receiver.received:
+        for planted in PLANTED:
+            assert planted.encode() not in received.body
 
 
 @pytest.mark.parametrize(
