@@ -162,7 +162,7 @@ class ChangeFeed:
         `unbound`, its first calendar makes it `ok`, any other change its availability.
         A grant's ending and its replacement are told by `unbinding` and `rebinding`; a
         deleted room is no one's to tell about."""
-        if change in TOLD_ELSEWHERE:
+        if change in TOLD_ELSEWHERE or left < 0:  # told elsewhere, or not known
             return
         if left == 0:
             self.status_changed(room_id, UNBOUND)

@@ -12,6 +12,7 @@ history with opaque ids only, and is one audit record about the host.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import GrantRecord
 from gateway.storage.room_calendars import MAX_CALENDARS, BindingRecord
 from gateway.storage.rooms import RoomStore
+
+log = logging.getLogger(__name__)
 
 
 class RoomBindings:
@@ -185,8 +188,18 @@ class RoomBindings:
         )
         if change != "replace-grant":
             security_event("room.bind", "success", actor=actor, subject=room_id, grant=gid)
-        left = len(self.store.load_bindings(uid, room_id)) if self.room_observers else 0
-        self._tell(uid, room_id, change, left)
+        self._tell(uid, room_id, change, self._left(uid, room_id))
+
+    def _left(self, uid: str, room_id: str) -> int:
+        """How many calendars back the room now, for the room observers (-1: unknown, the
+        change itself is done and stays done)."""
+        if not self.room_observers:
+            return -1
+        try:
+            return len(self.store.load_bindings(uid, room_id))
+        except Exception as error:  # an announcement never fails the change it tells of
+            log.warning("calendars behind a room not counted (%s)", type(error).__name__)
+            return -1
 
     def _tell(self, uid: str, room_id: str, change: str, left: int) -> None:
         for observer in self.observers:
