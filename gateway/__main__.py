@@ -201,6 +201,9 @@ def command(args: list[str]) -> int:
 def main() -> int:
     for name in STOP_SIGNALS:
         signal.signal(name, stop_on_signal)
+    # Ctrl-C or `kill -INT` stops it however it was started: a non-interactive shell starts
+    # a background job (`make run &`) with SIGINT ignored, and Python then leaves it so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if sys.argv[1:]:
         return command(sys.argv[1:])
     env = gateway_environment()

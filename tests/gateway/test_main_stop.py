@@ -21,10 +21,16 @@ STARTUP_SECONDS = 60.0
 READY = "Press Ctrl-C to stop."
 
 
+def ignore_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Gateway:
     """One `python -m gateway` (embedded Redis, in-process emulator) on a data folder."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, *, interrupt_ignored: bool = False) -> None:
+        """`interrupt_ignored`: started as a shell starts a background job (`make run &`),
+        with SIGINT ignored, which Python then leaves ignored unless told otherwise."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env.update(GATEWAY_DATA_DIR=str(data_dir), GATEWAY_PORT=str(free_port()))
         self.log = log
@@ -36,6 +42,7 @@ class Gateway:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=ignore_interrupt if interrupt_ignored else None,
             )
 
     def output(self) -> str:
@@ -94,6 +101,21 @@ def test_a_stop_signal_stops_the_embedded_redis(
     code = gateway.stop(how)
     assert gone(server), f"redis-server {server.pid} still runs after {how.name}"
     assert code == 0
+    assert "Traceback" not in gateway.output()
+
+
+def test_sigint_stops_a_gateway_started_with_it_ignored(
+    tmp_path: Path, started: list[psutil.Process]
+) -> None:
+    """A background job of a non-interactive shell starts with SIGINT ignored: the
+    gateway still stops on it (`kill -INT`), with its embedded Redis."""
+    gateway = Gateway(tmp_path / "var", tmp_path / "gateway.log", interrupt_ignored=True)
+    gateway.wait_until_ready()
+    server = gateway.redis_server()
+    started.append(server)
+
+    assert gateway.stop(signal.SIGINT) == 0
+    assert gone(server)
     assert "Traceback" not in gateway.output()
 
 
