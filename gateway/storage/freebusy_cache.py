@@ -178,15 +178,22 @@ class FreeBusyCache:
 
     def drop_days(
         self, uid: str, gid: str, slots: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], set[str]]:
+    ) -> dict[tuple[str, str], dict[str, Entry | None]]:
         """Delete the cached days of these (room, version) slots of a grant (their calendar
-        changed at the provider); which days each had."""
+        changed at the provider); which days each had, with what they held (the change
+        feed tells only of days whose busy time the re-read changed)."""
         index = keys.grant_cached(uid, gid)
-        dropped, doomed = self._days_of(uid, gid, slots)
+        days, doomed = self._days_of(uid, gid, slots)
+        held = dict(zip(doomed, self.read(doomed), strict=True))
         if doomed:
             self.client.delete(*doomed)
             self.client.srem(index, *doomed)
-        return dropped
+        return {
+            (room, version): {
+                day: held.get(entry_key(uid, gid, room, version, day)) for day in sorted(found)
+            }
+            for (room, version), found in days.items()
+        }
 
     def lock(self, uid: str, gid: str, milliseconds: int) -> str | None:
         holder = secrets.token_urlsafe(9)
