@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 AVAILABILITY_CHANGED = "room.availability.changed"
 STATUS_CHANGED = "room.status.changed"
+EVENTS = (AVAILABILITY_CHANGED, STATUS_CHANGED)  # what every endpoint receives
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 MAX_URL_LENGTH = 2000
 # binding changes whose announcement comes from elsewhere (unbinding, rebinding) or none
@@ -52,6 +53,10 @@ RebindHook = Callable[[str, str, str, str], int]  # (uid, old gid, new gid, acto
 
 class InvalidWebhook(ApiClientError):
     status, code = 400, "invalid_webhook"
+
+
+class NoWebhook(ApiClientError):
+    status, code = 404, "webhook_not_found"
 
 
 class Queue(Protocol):
@@ -106,6 +111,14 @@ class ChangeFeed:
 
     def endpoint(self, client_id: str) -> WebhookEndpoint | None:
         return self.store.get(client_id)
+
+    def require_endpoint(self, client_id: str) -> WebhookEndpoint:
+        """The client's endpoint; raises ClientNotFound, or NoWebhook when it has none."""
+        self.clients.require(client_id)
+        found = self.store.get(client_id)
+        if found is None:
+            raise NoWebhook(f"API client {client_id!r} has no webhook")
+        return found
 
     def deliveries(self, client_id: str) -> list[dict[str, Any]]:
         """The last deliveries to the client's endpoint, newest first (the admin's log)."""
