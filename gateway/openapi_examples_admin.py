@@ -14,7 +14,7 @@ from gateway.openapi_examples import (
 )
 from gateway.services.change_feed import EVENTS
 
-FRONT_CLIENT = "0f1e2d3c4b5a"  # the seeded booking client: the one with a webhook
+FRONT_CLIENT = "0f1e2d3c4b5a"  # pragma: allowlist secret (booking client id, with a webhook)
 KIOSK_CLIENT = "decafbadcafe"  # the seeded kiosk client: none (no digit: it is in prose)
 HOOK_URL = "https://booking.example.com/hooks/rooms"
 NO_CLIENT = ("client_not_found", "there is no API client 'nowhere'")
@@ -93,7 +93,7 @@ ADMIN_EXAMPLES: dict[str, Examples] = {
             "client": FRONT_CLIENT,
             "deliveries": [
                 {
-                    "id": "msg_2qJ0a8Zr5c1xWm3eTn6vYb4d",
+                    "id": "msg_2qJ0a8Zr5c1xWm3eTn6vYb4d",  # pragma: allowlist secret (an event id)
                     "type": "room.availability.changed",
                     "room": "blue",
                     "at": "2026-11-25T08:58:13Z",
@@ -102,7 +102,7 @@ ADMIN_EXAMPLES: dict[str, Examples] = {
                     "attempts": 2,
                 },
                 {
-                    "id": "msg_7hK1b9Ys3d0zXn2fUo5wZc8e",
+                    "id": "msg_7hK1b9Ys3d0zXn2fUo5wZc8e",  # pragma: allowlist secret (an event id)
                     "type": "room.status.changed",
                     "room": "blue",
                     "at": "2026-11-25T08:41:02Z",
