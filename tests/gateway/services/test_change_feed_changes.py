@@ -86,6 +86,27 @@ def test_only_a_change_of_busy_time_is_told_and_only_over_the_days_it_changed(
     ]
 
 
+def test_a_re_read_the_provider_fails_is_told_over_every_day_it_left_unread(
+    app: Flask, hosts: Hosts, emulator: Any, receiver: Receiver, worker: None
+) -> None:
+    """The days dropped and not read again are `unknown` now: the frontend is told to ask."""
+    _, secret = subscribed(app, receiver)
+    uid, gid = watching_host(hosts)
+    room(app, "atlas", uid)
+    app.extensions["gateway"].rooms.bind(uid, "atlas", gid)
+    wait_for(lambda: live_channels(emulator), timeout=GENEROUS)
+    day, _ = tomorrow()
+    app.extensions["gateway"].freebusy.query(FRONTEND, ["atlas"], day, day + timedelta(2))
+    emulator.client.fault("google.freebusy", status=503, times=-1)
+
+    emulator.client.add_event(ALICE, at(day, 9), at(day, 10))
+    wait_for(lambda: spans(secret, receiver, "atlas"), timeout=GENEROUS)
+
+    assert spans(secret, receiver, "atlas") == [(day, day + timedelta(days=2))]
+    answer = app.extensions["gateway"].freebusy.query(FRONTEND, ["atlas"], day, day + timedelta(2))
+    assert answer.rooms["atlas"].status == "unknown"
+
+
 def test_lifting_a_restriction_tells_needs_reconnect_when_the_grant_was_refused(
     app: Flask, hosts: Hosts, receiver: Receiver, worker: None
 ) -> None:
