@@ -12,7 +12,7 @@ horizon, as a change may be anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
@@ -21,23 +21,24 @@ Slot = tuple[str, str]  # (room id, calendar version)
 Before = Mapping[Slot, Mapping[str, Entry | None]]  # slot -> ISO day -> entry it held
 
 
-def changes(
+def tell(
+    changed: Callable[[list[str], set[date]], object],
     cache: FreeBusyCache,
     uid: str,
     gid: str,
     slots: Sequence[Slot],
     before: Before,
     days: set[date],
-) -> list[tuple[list[str], set[date]]]:
-    """What to tell the change feed after the re-read of `days`: (rooms, their changed
-    days) pairs; with no day cached before, every room of `slots` may have changed
-    anywhere (an empty set of days: the whole horizon, ChangeFeed.calendar_changed)."""
+) -> None:
+    """Tell `changed` (the change feed) what the re-read of `days` changed: each room with
+    its changed days (after the read, so that clients asking get the new answer); with no
+    day cached before, every room of `slots` may have changed anywhere (an empty set of
+    days: the whole horizon, ChangeFeed.calendar_changed)."""
     if not days:
-        return [(sorted({room for room, _ in slots}), set())]
-    return [
-        ([room], found)
-        for room, found in sorted(changed_days(cache, uid, gid, before, days).items())
-    ]
+        changed(sorted({room for room, _ in slots}), set())
+        return
+    for room, found in sorted(changed_days(cache, uid, gid, before, days).items()):
+        changed([room], found)
 
 
 def changed_days(
