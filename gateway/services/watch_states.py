@@ -22,14 +22,18 @@ if TYPE_CHECKING:
 # How a calendar's changes reach the gateway (the account page and the admin console).
 WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
 CHECKED, UNWATCHABLE = "checked", "unwatchable"
+READ_AGAIN = (
+    "read again when the room is asked for and the last read is older than the cache time"
+    " (two minutes unless the operator changed it)"
+)
 UPDATES = {
     WATCHED: "watched: a change shows within seconds",
     CHECKED: "checked for changes every minute: a change shows within about a minute",
     PENDING: "polled: the provider's channel is not open yet (retried every hour)",
     UPGRADE: "polled: give the new version of the consent to have it watched",
-    POLLED: "polled: read again when its cached busy times are older than the TTL",
+    POLLED: "polled: " + READ_AGAIN,
     UNWATCHABLE: "polled: a room or shared mailbox cannot be watched under the permission "
-    "its host gave; read again when its cached busy times are older than the TTL",
+    "its host gave; " + READ_AGAIN,
 }
 
 
