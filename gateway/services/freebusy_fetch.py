@@ -34,6 +34,15 @@ from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
+# Grants fetched at once per process. A grant's calls wait on the provider, not the CPU, so
+# a cap of N makes G cold grants take G/N provider round trips however fast the rest is:
+# 64 made a 200-grant query four rounds of 100 ms. 256 covers the largest query's grants
+# (1,000 rooms, at most one grant each, in practice far fewer) in one round. Still polite:
+# each thread fetches one grant (single-flight per grant), so a provider sees at most one
+# call at a time per user or mailbox (Graph's limit is 4 concurrent per mailbox, Google's
+# quotas are per user and project per minute, not concurrency); a 429 still holds the
+# grant back and opens the provider's breaker (freebusy_calls.py).
+FETCH_THREADS = 256
 
 
 @dataclass
@@ -72,7 +81,7 @@ class GrantFetcher:
         self.calendars_of = calendars_of  # (uid, gid, slots) -> slot -> calendar id
         self.freshness = freshness
         self.deadline_seconds = deadline_seconds
-        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
+        self._pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._inflight_lock = threading.Lock()
 
