@@ -145,11 +145,15 @@ class GrantFetcher:
     ) -> None:
         milliseconds = int(self.deadline_seconds * 1000) + 1000
         while time.monotonic() < deadline:
-            holder = self.cache.lock(need.uid, need.gid, milliseconds)
+            # the lock, the entries (another fetch may have just finished) and the epoch
+            # the fetch writes under, in one round trip
+            holder, entries, epoch = self.cache.lock_and_read(
+                need.uid, need.gid, milliseconds, self._entry_keys(need)
+            )
             if holder is not None:
                 try:
-                    if not self._all_fresh(need):  # another fetch may have just finished
-                        self._fetch(need, deadline)
+                    if not self._fresh(entries):
+                        self._fetch(need, deadline, epoch)
                 finally:
                     self.cache.unlock(need.uid, need.gid, holder)
                 return
@@ -160,21 +164,25 @@ class GrantFetcher:
             if self._all_fresh(need):
                 return
 
-    def _all_fresh(self, need: GrantNeed) -> bool:
-        names = [
+    def _entry_keys(self, need: GrantNeed) -> list[str]:
+        return [
             entry_key(need.uid, need.gid, room_id, version, day.isoformat())
             for room_id, version in need.slots
             for day in need.days
         ]
-        now = time.time()
-        return all(
-            e is not None and self.freshness.is_fresh(e, now) for e in self.cache.read(names)
-        )
 
-    def _fetch(self, need: GrantNeed, deadline: float) -> None:
+    def _all_fresh(self, need: GrantNeed) -> bool:
+        return self._fresh(self.cache.read(self._entry_keys(need)))
+
+    def _fresh(self, entries: Sequence[Entry | None]) -> bool:
+        now = time.time()
+        return all(e is not None and self.freshness.is_fresh(e, now) for e in entries)
+
+    def _fetch(self, need: GrantNeed, deadline: float, epoch: str | None) -> None:
+        """Fetch and store under `epoch`, the grant's epoch read with the fetch's lock
+        (none: the grant is gone, nothing is fetched)."""
         if not need.active:
             return  # an ended grant: its rooms need the host, not the provider
-        epoch = self.cache.epoch(need.uid, need.gid)
         if epoch is None:
             return
         api = self.apis.get(need.provider)
