@@ -105,8 +105,9 @@ class GoogleCalendarApi:
         return _authorized(base, access_token)
 
     def _freebusy_service(self) -> Any:
-        # A Resource is cheap to use but slow to build (its discovery document parsed, some
-        # 5 ms of CPU): one per connector, built once and shared by every thread. It only
+        # A Resource is cheap to use but costly to build (its discovery document read and
+        # parsed, about 0.6 ms of CPU on a quiet interpreter, several times that among a
+        # fan-out's threads): one per connector, built once and shared by every thread. It only
         # describes the API: each request is executed with its caller's own authorised http
         # (`execute(http=...)`), so no connection or token is shared through it. One per
         # thread was a build per pool thread, 64 of them in a 200-grant cold fan-out.
@@ -126,8 +127,8 @@ class GoogleCalendarApi:
         return service
 
     def _freebusy_query(self) -> Any:
-        """The freebusy collection of the shared Resource (building it per call cost about
-        as much CPU as the call's own request), made once like the Resource."""
+        """The freebusy collection of the shared Resource (about 45 us of CPU to make, per
+        call until now), made once like the Resource."""
         query = self._freebusy
         if query is None:
             query = self._freebusy = self._freebusy_service().freebusy()
