@@ -69,10 +69,11 @@ class Warm:
 
 
 @contextmanager
-def warm_gateway(rooms: int = ROOMS) -> Iterator[Warm]:
+def warm_gateway(rooms: int = ROOMS, cluster: bool = False) -> Iterator[Warm]:
     """A host, a grant, `rooms` bound rooms, an API client, a warm cache for tomorrow, and
-    the baseline's 50 keys, all in one real Redis."""
-    with Scenario(GATEWAY_FREEBUSY_TTL_SECONDS="3600") as scenario:
+    the baseline's 50 keys, all in one real Redis (`cluster`: a three-master Redis Cluster,
+    without the baseline's keys, which one MGET could not read across slots)."""
+    with Scenario(cluster=cluster, GATEWAY_FREEBUSY_TTL_SECONDS="3600") as scenario:
         uid, gid = scenario.host("google", 0)
         services = scenario.services
         room_ids = [f"bench-{i:02d}" for i in range(rooms)]
@@ -119,12 +120,13 @@ def warm_gateway(rooms: int = ROOMS) -> Iterator[Warm]:
         if answer.status_code != 200 or statuses != {"ok"}:
             raise SystemExit(f"warm-up failed: {answer.status_code} {statuses or found}")
 
-        from gateway.storage.redis_client import connect
+        if not cluster:
+            from gateway.storage.redis_client import connect
 
-        raw = connect(scenario.redis.url)
-        payload = json.dumps({"busy": [{"start": start, "end": end}] * 3, "status": "ok"})
-        raw.mset({key: payload[:200].ljust(200) for key in BASELINE_KEYS})
-        raw.close()
+            raw = connect(scenario.redis.url)
+            payload = json.dumps({"busy": [{"start": start, "end": end}] * 3, "status": "ok"})
+            raw.mset({key: payload[:200].ljust(200) for key in BASELINE_KEYS})
+            raw.close()
         yield Warm(scenario, body, headers)
 
 

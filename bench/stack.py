@@ -54,15 +54,29 @@ class Stack:
     """
 
     def __init__(
-        self, public_url: str | None = None, own_process: bool = False, **settings: str
+        self,
+        public_url: str | None = None,
+        own_process: bool = False,
+        cluster: bool = False,
+        **settings: str,
     ) -> None:
+        """`cluster`: a three-master Redis Cluster (tests/redis_cluster.py, AOF on like the
+        single server) instead of one redis-server."""
         self.port = free_port()
         self.public_url = public_url or f"http://127.0.0.1:{self.port}"
         self._stack = ExitStack()
         self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-b-")))
         # Debian's redis-server when installed (what deploy/ runs), else the wheel's.
         binary = shutil.which("redis-server") or find_redis_server()
-        self.redis = self._stack.enter_context(EmbeddedRedis(self.work / "redis", binary=binary))
+        self.redis: Any
+        if cluster:
+            from tests.redis_cluster import LocalCluster  # the suites' own cluster start-up
+
+            self.redis = self._stack.enter_context(LocalCluster(self.work / "redis", binary))
+        else:
+            self.redis = self._stack.enter_context(
+                EmbeddedRedis(self.work / "redis", binary=binary)
+            )
         callbacks = [f"{self.public_url}/auth/callback/{name}" for name in PROVIDERS]
         self.emulator: Any
         if own_process:
