@@ -11,7 +11,9 @@ then runs two apps under gunicorn with deploy/gunicorn.conf.py, taking turns:
 - gateway: `gateway:create_app()`, `POST /v1/freebusy` with a Bearer credential (so the
   request also authenticates the client and passes the rate limiter).
 
-The load generator (bench/load.py) shares the machine's cores with gunicorn. Target
+Each run also prints the gunicorn workers' CPU per request (from /proc), the figure the
+shared cores disturb least. The load generator (bench/load.py) shares the machine's cores
+with gunicorn. Target
 (issue 17): gateway >= 1.0 x baseline requests/s, and p99 <= 1.0 x baseline. Only the
 ratios measured in one run mean anything. Not a test.
 """
@@ -30,7 +32,7 @@ from typing import Any
 from bench.load import Load, post_load
 from bench.report import Row, at_least, at_most, over_rounds
 from bench.scenario import Scenario
-from bench.stack import gunicorn
+from bench.stack import gunicorn, workers_cpu_seconds
 
 ROOMS = 50
 BASELINE_KEYS = [f"bench:baseline:{i}" for i in range(ROOMS)]
@@ -136,16 +138,23 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
     env = stack.process_env(BENCH_REDIS_URL=stack.redis.url)
     log = stack.work / "gunicorn.log"
     settle = extra.pop("settle", 1.0)
+    warmup = min(1.0, seconds)
     with gunicorn(target, stack.port, env, log, settle=settle, **extra):
-        return post_load(
+        spent = workers_cpu_seconds(stack.port)
+        found = post_load(
             stack.port,
             "/v1/freebusy",
             warm.body,
             warm.headers,
             connections=connections,
             seconds=seconds,
-            warmup=min(1.0, seconds),
+            warmup=warmup,
         )
+        spent = workers_cpu_seconds(stack.port) - spent
+    if found.rps:  # the warm-up's requests counted at the measured rate
+        per_request = 1000 * spent / (found.rps * (seconds + warmup))
+        print(f"  {target}: workers' CPU {per_request:.3f} ms per request", flush=True)
+    return found
 
 
 # -- the run ------------------------------------------------------------------------------------
