@@ -13,9 +13,8 @@ then runs two apps under gunicorn with deploy/gunicorn.conf.py, taking turns:
 
 Each run also prints the gunicorn workers' CPU per request (from /proc), the figure the
 shared cores disturb least. The load generator (bench/load.py) shares the machine's cores
-with gunicorn. Target
-(issue 17): gateway >= 1.0 x baseline requests/s, and p99 <= 1.0 x baseline. Only the
-ratios measured in one run mean anything. Not a test.
+with gunicorn. Target (issue 17): gateway >= 1.0 x baseline requests/s, and p99 <= 1.0 x
+baseline. Only the ratios measured in one run mean anything. Not a test.
 """
 
 from __future__ import annotations
