@@ -11,9 +11,10 @@ then runs two apps under gunicorn with deploy/gunicorn.conf.py, taking turns:
 - gateway: `gateway:create_app()`, `POST /v1/freebusy` with a Bearer credential (so the
   request also authenticates the client and passes the rate limiter).
 
-The load generator (bench/load.py) shares the machine's cores with gunicorn. Target
-(issue 17): gateway >= 1.0 x baseline requests/s, and p99 <= 1.0 x baseline. Only the
-ratios measured in one run mean anything. Not a test.
+Each run also prints the gunicorn workers' CPU per request (from /proc), the figure the
+shared cores disturb least. The load generator (bench/load.py) shares the machine's cores
+with gunicorn. Target (issue 17): gateway >= 1.0 x baseline requests/s, and p99 <= 1.0 x
+baseline. Only the ratios measured in one run mean anything. Not a test.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from bench.load import Load, post_load
 from bench.report import Row, at_least, at_most, over_rounds
 from bench.scenario import Scenario
-from bench.stack import gunicorn
+from bench.stack import gunicorn, workers_cpu_seconds
 
 ROOMS = 50
 BASELINE_KEYS = [f"bench:baseline:{i}" for i in range(ROOMS)]
@@ -69,10 +70,11 @@ class Warm:
 
 
 @contextmanager
-def warm_gateway(rooms: int = ROOMS) -> Iterator[Warm]:
+def warm_gateway(rooms: int = ROOMS, cluster: bool = False) -> Iterator[Warm]:
     """A host, a grant, `rooms` bound rooms, an API client, a warm cache for tomorrow, and
-    the baseline's 50 keys, all in one real Redis."""
-    with Scenario(GATEWAY_FREEBUSY_TTL_SECONDS="3600") as scenario:
+    the baseline's 50 keys, all in one real Redis (`cluster`: a three-master Redis Cluster,
+    without the baseline's keys, which one MGET could not read across slots)."""
+    with Scenario(cluster=cluster, GATEWAY_FREEBUSY_TTL_SECONDS="3600") as scenario:
         uid, gid = scenario.host("google", 0)
         services = scenario.services
         room_ids = [f"bench-{i:02d}" for i in range(rooms)]
@@ -119,12 +121,13 @@ def warm_gateway(rooms: int = ROOMS) -> Iterator[Warm]:
         if answer.status_code != 200 or statuses != {"ok"}:
             raise SystemExit(f"warm-up failed: {answer.status_code} {statuses or found}")
 
-        from gateway.storage.redis_client import connect
+        if not cluster:
+            from gateway.storage.redis_client import connect
 
-        raw = connect(scenario.redis.url)
-        payload = json.dumps({"busy": [{"start": start, "end": end}] * 3, "status": "ok"})
-        raw.mset({key: payload[:200].ljust(200) for key in BASELINE_KEYS})
-        raw.close()
+            raw = connect(scenario.redis.url)
+            payload = json.dumps({"busy": [{"start": start, "end": end}] * 3, "status": "ok"})
+            raw.mset({key: payload[:200].ljust(200) for key in BASELINE_KEYS})
+            raw.close()
         yield Warm(scenario, body, headers)
 
 
@@ -134,16 +137,23 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
     env = stack.process_env(BENCH_REDIS_URL=stack.redis.url)
     log = stack.work / "gunicorn.log"
     settle = extra.pop("settle", 1.0)
+    warmup = min(1.0, seconds)
     with gunicorn(target, stack.port, env, log, settle=settle, **extra):
-        return post_load(
+        spent = workers_cpu_seconds(stack.port)
+        found = post_load(
             stack.port,
             "/v1/freebusy",
             warm.body,
             warm.headers,
             connections=connections,
             seconds=seconds,
-            warmup=min(1.0, seconds),
+            warmup=warmup,
         )
+        spent = workers_cpu_seconds(stack.port) - spent
+    if found.rps:  # the warm-up's requests counted at the measured rate
+        per_request = 1000 * spent / (found.rps * (seconds + warmup))
+        print(f"  {target}: workers' CPU {per_request:.3f} ms per request", flush=True)
+    return found
 
 
 # -- the run ------------------------------------------------------------------------------------

@@ -28,9 +28,10 @@ SCOPES = {
 class Scenario:
     """A `Stack` (real Redis, the emulator) plus the gateway app built on it in-process."""
 
-    def __init__(self, own_process: bool = False, **settings: str) -> None:
-        """`own_process`: the emulator as a process of its own (bench/stack.py)."""
-        self.stack = Stack(own_process=own_process, **settings)
+    def __init__(self, own_process: bool = False, cluster: bool = False, **settings: str) -> None:
+        """`own_process`: the emulator as a process of its own; `cluster`: a three-master
+        Redis Cluster instead of one server (bench/stack.py)."""
+        self.stack = Stack(own_process=own_process, cluster=cluster, **settings)
         try:
             self.app: Flask = create_app(self.stack.env)
         except BaseException:
@@ -52,6 +53,9 @@ class Scenario:
         self.close()
 
     def close(self) -> None:
+        from gateway.services.disk_scrub import stop_all
+
+        stop_all()  # the app's disk-scrub thread would poll a Redis about to stop
         self.http.close()
         self.stack.close()
 

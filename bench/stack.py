@@ -54,15 +54,29 @@ class Stack:
     """
 
     def __init__(
-        self, public_url: str | None = None, own_process: bool = False, **settings: str
+        self,
+        public_url: str | None = None,
+        own_process: bool = False,
+        cluster: bool = False,
+        **settings: str,
     ) -> None:
+        """`cluster`: a three-master Redis Cluster (tests/redis_cluster.py, AOF on like the
+        single server) instead of one redis-server."""
         self.port = free_port()
         self.public_url = public_url or f"http://127.0.0.1:{self.port}"
         self._stack = ExitStack()
         self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-b-")))
         # Debian's redis-server when installed (what deploy/ runs), else the wheel's.
         binary = shutil.which("redis-server") or find_redis_server()
-        self.redis = self._stack.enter_context(EmbeddedRedis(self.work / "redis", binary=binary))
+        self.redis: Any
+        if cluster:
+            from tests.redis_cluster import LocalCluster  # the suites' own cluster start-up
+
+            self.redis = self._stack.enter_context(LocalCluster(self.work / "redis", binary))
+        else:
+            self.redis = self._stack.enter_context(
+                EmbeddedRedis(self.work / "redis", binary=binary)
+            )
         callbacks = [f"{self.public_url}/auth/callback/{name}" for name in PROVIDERS]
         self.emulator: Any
         if own_process:
@@ -195,6 +209,31 @@ def gunicorn(
         # files are unlinked at creation): kill the whole group at once.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def workers_cpu_seconds(port: int) -> float:
+    """CPU seconds (user + system) the workers of the gunicorn serving 127.0.0.1:`port` have
+    used so far: under load, the figure the shared cores disturb least (README,
+    "Benchmarks"). 0.0 when no such gunicorn is found."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"gunicorn" not in command:
+                continue
+            if f"127.0.0.1:{port}".encode() not in command:
+                continue
+            children = (entry / "task" / entry.name / "children").read_text().split()
+            total = 0
+            for child in children:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue
+        return total / tick
+    return 0.0
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:

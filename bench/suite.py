@@ -44,6 +44,18 @@ SUITE = (
         },
     ),
     Benchmark(
+        "freebusy_cluster",
+        full={"seconds": 8.0, "rounds": 5, "connections": 32},
+        quick={
+            "seconds": 0.2,
+            "rounds": 1,
+            "connections": 4,
+            "settle": 0.0,
+            "workers": 1,
+            "rooms": 5,
+        },
+    ),
+    Benchmark(
         "freebusy_cold",
         full={"latency_ms": 100, "grants": 40, "rooms": 200, "rounds": 5},
         quick={"latency_ms": 0, "grants": 2, "rooms": 4, "rounds": 1, "big": None, "growth": ()},

@@ -94,3 +94,18 @@ def child_exit(server, worker):
         from gateway.metrics import forget_process
 
         forget_process(worker.pid, path)
+
+
+def post_worker_init(worker):
+    """The worker's app is built: collect what its start-up left as garbage, then move
+    everything alive (modules, the app, its clients: some 140,000 objects) out of the
+    garbage collector's reach with `gc.freeze()`. They live as long as the worker, yet a
+    full collection walks them all: 120-160 ms measured in one process (bench/warm_cpu.py
+    --gc), every thread of the worker stopped meanwhile, against 0.5 ms frozen. Full passes
+    come once enough new objects survive (a worker's remembered answers churning, say);
+    objects made after this are collected as before. The worker is not forked again, so
+    freezing costs no copy-on-write."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

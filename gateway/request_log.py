@@ -47,7 +47,7 @@ from gateway.request_ids import (
     request_fields,
     request_id,
 )
-from gateway.request_trace import CURRENT_TRACE, TRACERESPONSE, trace_of
+from gateway.request_trace import CURRENT_TRACE, TRACERESPONSE, Trace, trace_of
 from gateway.security_events import EVENT_FIELDS, record_refusal
 from gateway.security_events import security_event as security_event
 
@@ -168,21 +168,28 @@ class RequestLogMiddleware:
             CURRENT_ID.reset(current)
             CURRENT_TRACE.reset(current_trace)
             trace_context.OUTGOING.reset(outgoing)
-            method = method_of(environ)
-            endpoint = str(environ.get(ENDPOINT_KEY, UNMATCHED))
-            status = seen[0] if seen else 0
-            self.log.info(
-                "%s %s %s",
-                method,
-                endpoint,
-                status,
-                extra={
-                    "request_id": rid,
-                    "trace_id": trace.trace_id,
-                    "span_id": trace.span_id,
-                    "method": method,
-                    "endpoint": endpoint,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
+            if self.log.isEnabledFor(logging.INFO):  # off (a WARNING level): nothing to build
+                self._access_line(environ, rid, trace, seen, started)
+
+    def _access_line(
+        self, environ: dict[str, Any], rid: str, trace: Trace, seen: list[int], started: float
+    ) -> None:
+        """The request's one access line: method, endpoint, status, ids and duration."""
+        method = method_of(environ)
+        endpoint = str(environ.get(ENDPOINT_KEY, UNMATCHED))
+        status = seen[0] if seen else 0
+        self.log.info(
+            "%s %s %s",
+            method,
+            endpoint,
+            status,
+            extra={
+                "request_id": rid,
+                "trace_id": trace.trace_id,
+                "span_id": trace.span_id,
+                "method": method,
+                "endpoint": endpoint,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )

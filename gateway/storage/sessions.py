@@ -66,6 +66,8 @@ class RedisSessionInterface(SessionInterface):
         return self.cookie_name
 
     def open_session(self, app: Flask, request: Request) -> RedisSession:
+        if "HTTP_COOKIE" not in request.environ:  # an API client's call: nothing to parse
+            return RedisSession()
         sid = request.cookies.get(self.cookie_name)
         if not sid or len(sid) > 128:
             return RedisSession()
@@ -89,6 +91,8 @@ class RedisSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, RedisSession) or session.unavailable:
+            return
+        if not session and not session.sid:  # nothing kept, nothing to end
             return
         name, domain, path = (
             self.cookie_name,
