@@ -51,6 +51,15 @@ GRAPH_API = "https://graph.microsoft.com"
 FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
 
 
+class KeepsNothing(msal.TokenCache):
+    """The token cache of the kept sign-in app: MSAL offers it the tokens of every code it
+    redeems, and it drops them at once (a sign-in keeps no provider token; a grant's code
+    is redeemed by an app of its own, with a cache that is kept)."""
+
+    def add(self, event: dict[str, Any], now: float | None = None) -> None:
+        return None
+
+
 class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connector):
     """Work, school and (if allowed) personal Microsoft accounts; callback by form_post."""
 
@@ -111,7 +120,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         self._http_cache: dict[Any, Any] = {}
         self._jwks: JwksCache | None = None
         self._lock = threading.Lock()
-        self._starter: msal.ConfidentialClientApplication | None = None  # begin's, kept
+        self._starter: msal.ConfidentialClientApplication | None = None  # sign-in's, kept
         # Graph is Microsoft's for Microsoft's own authority, the emulator's otherwise.
         if graph_base is None:
             own = self.authority_base == MICROSOFT_AUTHORITY_BASE
@@ -129,7 +138,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         scopes = tuple(s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES)
         requested = list(dict.fromkeys(self.SIGN_IN_SCOPES + scopes))
         try:
-            flow = self._starting_app().initiate_auth_code_flow(
+            flow = self._sign_in_app().initiate_auth_code_flow(
                 requested,
                 redirect_uri=redirect_uri,
                 state=state,
@@ -158,11 +167,13 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
         grant = bool(flow.get("grant_scopes"))
-        # A grant's tokens land in a cache of their own; sign-in alone keeps none.
-        cache = msal.SerializableTokenCache() if grant else msal.TokenCache()
+        # A grant's tokens land in a cache of their own; sign-in alone keeps none, so the
+        # kept app whose cache drops them redeems its code (no MSAL app built per sign-in).
+        cache = msal.SerializableTokenCache() if grant else None
+        app = self._app(cache) if cache is not None else self._sign_in_app()
         msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
-            result = self._app(cache).acquire_token_by_auth_code_flow(msal_flow, dict(params))
+            result = app.acquire_token_by_auth_code_flow(msal_flow, dict(params))
         except json.JSONDecodeError:  # the token endpoint's answer is not JSON
             raise ProviderUnavailable("Microsoft's token endpoint answered unreadably") from None
         except ValueError as error:  # MSAL: state mismatch
@@ -199,7 +210,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             access = result.get("access_token")
             if not isinstance(access, str) or not access:
                 raise ProviderUnavailable("Microsoft's token answer holds no access token")
-            assert isinstance(cache, msal.SerializableTokenCache)
+            assert cache is not None
             tokens = TokenSet(
                 granted_scopes=granted,
                 access_token=access,
@@ -243,11 +254,14 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
                 self._jwks = JwksCache(self._session, jwks_uri)
             return self._jwks
 
-    def _starting_app(self) -> msal.ConfidentialClientApplication:
-        """One app to start every flow, kept: starting only builds a URL, so its token cache
-        stays empty, and MSAL's setup of an app (~0.7 ms) is paid once, not per sign-in."""
+    def _sign_in_app(self) -> msal.ConfidentialClientApplication:
+        """One app, kept, to start every flow and to redeem the code of every sign-in that
+        is not a grant: starting only builds a URL, and its token cache keeps nothing
+        (`KeepsNothing`), so no sign-in's tokens are ever held and there is nothing in it
+        for two sign-ins to share. MSAL's setup of an app (0.3-0.7 ms, most of it an
+        import probe) is paid once per process, not per sign-in (issue 17)."""
         if self._starter is None:  # a race builds two alike; one is kept
-            self._starter = self._app()
+            self._starter = self._app(KeepsNothing())
         return self._starter
 
     def _app(self, cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:

@@ -108,12 +108,42 @@ def test_flows_start_from_one_kept_app_whose_token_cache_stays_empty(
     """Starting a flow only builds a URL, so one app starts them all (issue 17: MSAL's
     setup of an app, once per process); the tokens a flow redeems never land in it."""
     authorize(connector, emulator, CAROL, ())
-    starter = connector._starting_app()
+    starter = connector._sign_in_app()
     grant(connector, emulator, CAROL, CALENDARS)
-    assert connector._starting_app() is starter
+    assert connector._sign_in_app() is starter
     assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
     assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
     assert starter.get_accounts() == []
+
+
+def test_sign_ins_redeem_their_codes_in_the_kept_app_which_keeps_none_of_their_tokens(
+    connector: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-in's code exchange builds no MSAL app (issue 17) and leaves no token, ID
+    token or account in the kept one; a grant's still gets an app and a cache of its own."""
+    authorize(connector, emulator, CAROL, ())  # the kept app is built
+    starter = connector._sign_in_app()
+    built: list[object] = []
+    real_init = msal.ConfidentialClientApplication.__init__
+
+    def counted(app: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(kwargs.get("token_cache"))
+        real_init(app, *args, **kwargs)
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "__init__", counted)
+    before = calls(emulator, "microsoft.token")
+    first = authorize(connector, emulator, CAROL, ())
+    second = authorize(connector, emulator, CAROL, ())
+    assert calls(emulator, "microsoft.token") == before + 2
+    assert first.subject == second.subject and first.tokens is None and second.tokens is None
+    assert built == []
+    kinds = msal.TokenCache.CredentialType
+    for kind in (kinds.ACCESS_TOKEN, kinds.REFRESH_TOKEN, kinds.ID_TOKEN, kinds.ACCOUNT):
+        assert not list(starter.token_cache.search(kind))
+    assert connector._sign_in_app() is starter
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    assert len(built) == 1 and isinstance(built[0], msal.SerializableTokenCache)
+    assert tokens.cache is not None and refresh_tokens_in(tokens.cache)
 
 
 def test_an_unticked_calendar_scope_is_not_granted(connector: Any, emulator: Any) -> None:
