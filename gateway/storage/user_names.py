@@ -60,7 +60,7 @@ class SubjectNames:
 
         Both names are read in one MGET (issue 17: a new person's sign-in paid three GETs).
         On one server MGET reads them at one instant, and a mover writes the keyed name
-        before it deletes the legacy one, so "neither" is the truth. A Cluster reads them
+        before it deletes the legacy one, so "neither" is the truth. A Cluster may read them
         on two nodes at different instants: there "neither" is asked once more, of the
         keyed name, as `_move_lookup` does after a legacy name it found gone."""
         lookup = self._lookup(provider, subject)
