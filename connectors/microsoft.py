@@ -52,9 +52,8 @@ FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims
 
 
 class KeepsNothing(msal.TokenCache):
-    """The token cache of the kept sign-in app: MSAL offers it the tokens of every code it
-    redeems, and it drops them at once (a sign-in keeps no provider token; a grant's code
-    is redeemed by an app of its own, with a cache that is kept)."""
+    """The kept apps' token cache: MSAL offers it every token it gets, and it drops them
+    (a sign-in keeps no provider token; a grant's code is redeemed around its own cache)."""
 
     def add(self, event: dict[str, Any], now: float | None = None) -> None:
         return None
@@ -120,7 +119,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         self._http_cache: dict[Any, Any] = {}
         self._jwks: JwksCache | None = None
         self._lock = threading.Lock()
-        self._starter: msal.ConfidentialClientApplication | None = None  # sign-in's, kept
+        self._kept: dict[bool, msal.ConfidentialClientApplication] = {}  # grant? -> app
         # Graph is Microsoft's for Microsoft's own authority, the emulator's otherwise.
         if graph_base is None:
             own = self.authority_base == MICROSOFT_AUTHORITY_BASE
@@ -138,7 +137,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         scopes = tuple(s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES)
         requested = list(dict.fromkeys(self.SIGN_IN_SCOPES + scopes))
         try:
-            flow = self._sign_in_app().initiate_auth_code_flow(
+            flow = self._kept_app(grant=bool(scopes)).initiate_auth_code_flow(
                 requested,
                 redirect_uri=redirect_uri,
                 state=state,
@@ -167,10 +166,9 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
         grant = bool(flow.get("grant_scopes"))
-        # A grant's tokens land in a cache of their own; sign-in alone keeps none, so the
-        # kept app whose cache drops them redeems its code (no MSAL app built per sign-in).
+        # A grant's tokens land in a cache of their own; a sign-in's in the kept app's, none.
         cache = msal.SerializableTokenCache() if grant else None
-        app = self._app(cache) if cache is not None else self._sign_in_app()
+        app = self._app(cache) if cache is not None else self._kept_app()
         msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
             result = app.acquire_token_by_auth_code_flow(msal_flow, dict(params))
@@ -254,17 +252,20 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
                 self._jwks = JwksCache(self._session, jwks_uri)
             return self._jwks
 
-    def _sign_in_app(self) -> msal.ConfidentialClientApplication:
-        """One app, kept, to start every flow and to redeem the code of every sign-in that
-        is not a grant: starting only builds a URL, and its token cache keeps nothing
-        (`KeepsNothing`), so no sign-in's tokens are ever held and there is nothing in it
-        for two sign-ins to share. MSAL's setup of an app (0.3-0.7 ms, most of it an
-        import probe) is paid once per process, not per sign-in (issue 17)."""
-        if self._starter is None:  # a race builds two alike; one is kept
-            self._starter = self._app(KeepsNothing())
-        return self._starter
+    def _kept_app(self, grant: bool = False) -> msal.ConfidentialClientApplication:
+        """An app of each kind, kept: sign-in's starts and redeems every sign-in that is not
+        a grant, without the `offline_access` MSAL adds otherwise (a sign-in has no use for
+        a refresh token); the other starts grants (each grant's code is redeemed around its
+        own cache). Their caches keep nothing, so no two flows share anything, and MSAL's
+        setup of an app (0.3-0.7 ms, mostly an import probe) is paid once (issue 17)."""
+        if grant not in self._kept:  # a race builds two alike; one is kept
+            excluded = None if grant else ["offline_access"]
+            self._kept[grant] = self._app(KeepsNothing(), exclude_scopes=excluded)
+        return self._kept[grant]
 
-    def _app(self, cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
+    def _app(
+        self, cache: msal.TokenCache | None = None, exclude_scopes: list[str] | None = None
+    ) -> msal.ConfidentialClientApplication:
         """A new app per flow or refresh: its token cache must never outlive the request.
 
         `http_cache` is shared: it holds discovery documents and MSAL's throttling of
@@ -278,6 +279,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             http_client=self._session,
             http_cache=self._http_cache,
             token_cache=cache if cache is not None else msal.TokenCache(),
+            exclude_scopes=exclude_scopes,
         )
 
 
