@@ -51,6 +51,14 @@ GRAPH_API = "https://graph.microsoft.com"
 FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
 
 
+class KeepsNothing(msal.TokenCache):
+    """The kept apps' token cache: MSAL offers it every token it gets, and it drops them
+    (a sign-in keeps no provider token; a grant's code is redeemed around its own cache)."""
+
+    def add(self, event: dict[str, Any], now: float | None = None) -> None:
+        return None
+
+
 class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connector):
     """Work, school and (if allowed) personal Microsoft accounts; callback by form_post."""
 
@@ -111,7 +119,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         self._http_cache: dict[Any, Any] = {}
         self._jwks: JwksCache | None = None
         self._lock = threading.Lock()
-        self._starter: msal.ConfidentialClientApplication | None = None  # begin's, kept
+        self._kept: dict[bool, msal.ConfidentialClientApplication] = {}  # grant? -> app
         # Graph is Microsoft's for Microsoft's own authority, the emulator's otherwise.
         if graph_base is None:
             own = self.authority_base == MICROSOFT_AUTHORITY_BASE
@@ -129,7 +137,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         scopes = tuple(s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES)
         requested = list(dict.fromkeys(self.SIGN_IN_SCOPES + scopes))
         try:
-            flow = self._starting_app().initiate_auth_code_flow(
+            flow = self._kept_app(grant=bool(scopes)).initiate_auth_code_flow(
                 requested,
                 redirect_uri=redirect_uri,
                 state=state,
@@ -158,11 +166,12 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
         grant = bool(flow.get("grant_scopes"))
-        # A grant's tokens land in a cache of their own; sign-in alone keeps none.
-        cache = msal.SerializableTokenCache() if grant else msal.TokenCache()
+        # A grant's tokens land in a cache of their own; a sign-in's in the kept app's, none.
+        cache = msal.SerializableTokenCache() if grant else None
+        app = self._app(cache) if cache is not None else self._kept_app()
         msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
-            result = self._app(cache).acquire_token_by_auth_code_flow(msal_flow, dict(params))
+            result = app.acquire_token_by_auth_code_flow(msal_flow, dict(params))
         except json.JSONDecodeError:  # the token endpoint's answer is not JSON
             raise ProviderUnavailable("Microsoft's token endpoint answered unreadably") from None
         except ValueError as error:  # MSAL: state mismatch
@@ -199,7 +208,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             access = result.get("access_token")
             if not isinstance(access, str) or not access:
                 raise ProviderUnavailable("Microsoft's token answer holds no access token")
-            assert isinstance(cache, msal.SerializableTokenCache)
+            assert cache is not None
             tokens = TokenSet(
                 granted_scopes=granted,
                 access_token=access,
@@ -243,14 +252,20 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
                 self._jwks = JwksCache(self._session, jwks_uri)
             return self._jwks
 
-    def _starting_app(self) -> msal.ConfidentialClientApplication:
-        """One app to start every flow, kept: starting only builds a URL, so its token cache
-        stays empty, and MSAL's setup of an app (~0.7 ms) is paid once, not per sign-in."""
-        if self._starter is None:  # a race builds two alike; one is kept
-            self._starter = self._app()
-        return self._starter
+    def _kept_app(self, grant: bool = False) -> msal.ConfidentialClientApplication:
+        """An app of each kind, kept: sign-in's starts and redeems every sign-in that is not
+        a grant, without the `offline_access` MSAL adds otherwise (a sign-in has no use for
+        a refresh token); the other starts grants (each grant's code is redeemed around its
+        own cache). Their caches keep nothing, so no two flows share anything, and MSAL's
+        setup of an app (0.3-0.7 ms, mostly an import probe) is paid once (issue 17)."""
+        if grant not in self._kept:  # a race builds two alike; one is kept
+            excluded = None if grant else ["offline_access"]
+            self._kept[grant] = self._app(KeepsNothing(), exclude_scopes=excluded)
+        return self._kept[grant]
 
-    def _app(self, cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
+    def _app(
+        self, cache: msal.TokenCache | None = None, exclude_scopes: list[str] | None = None
+    ) -> msal.ConfidentialClientApplication:
         """A new app per flow or refresh: its token cache must never outlive the request.
 
         `http_cache` is shared: it holds discovery documents and MSAL's throttling of
@@ -264,6 +279,7 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             http_client=self._session,
             http_cache=self._http_cache,
             token_cache=cache if cache is not None else msal.TokenCache(),
+            exclude_scopes=exclude_scopes,
         )
 
 

@@ -36,3 +36,23 @@ def test_a_row_is_judged_on_its_ratio_against_its_target() -> None:
     assert (fast.verdict, slow.verdict, busy.verdict) == ("pass", "MISS", "MISS")
     assert Row("z", 7416.0, "B").verdict == "-"
     assert "7,416 B" in table([Row("z", 7416.0, "B")])
+
+
+def test_the_sign_in_benchmark_can_say_which_request_took_the_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m bench.signin --steps`: each request of a Microsoft round trip, the
+    form_post POST among them, and the bare provider's two, in the order a browser sends them."""
+    from bench.signin import measure
+
+    measure(sign_ins=1, warmup=0, providers=("microsoft",), workers=1, settle=0.0, steps=True)
+    printed = [line.split()[1:4] for line in capsys.readouterr().out.splitlines()]
+    steps = [line for line in printed if line and (line[0].isdigit() or line[0] == "bare")]
+    assert [s[1:] for s in steps if s[0] != "bare"] == [
+        ["GET", "/auth/login/microsoft"],
+        ["GET", "/organizations/oauth2/v2.0/authorize"],
+        ["POST", "/auth/callback/microsoft"],
+        ["GET", "/auth/callback/microsoft"],
+        ["GET", "/v1/me"],
+    ]
+    assert [s[2] for s in steps if s[0] == "bare"] == ["GET", "POST"]

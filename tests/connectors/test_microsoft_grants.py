@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import msal
 import pytest
@@ -96,6 +97,18 @@ def test_begin_records_the_extra_scopes(connector: Any) -> None:
     assert connector.begin(callback, "s").flow["grant_scopes"] == []
 
 
+def test_a_sign_in_asks_for_no_refresh_token_and_a_grant_does(connector: Any) -> None:
+    """MSAL adds `offline_access` to every request unless told not to; a sign-in throws
+    the refresh token away, so it does not ask for one (issue 17: nor does the provider
+    mint one per sign-in). A grant lives on its refresh token: it still asks."""
+    callback = "http://127.0.0.1:8000/auth/callback/microsoft"
+    signing_in = parse_qs(urlsplit(connector.begin(callback, "s").url).query)
+    granting = parse_qs(urlsplit(connector.begin(callback, "s", (CALENDARS,)).url).query)
+    assert set(signing_in["scope"][0].split()) == {"openid", "profile", "email"}
+    assert "offline_access" in granting["scope"][0].split()
+    assert CALENDARS in granting["scope"][0].split()
+
+
 def test_sign_in_alone_keeps_no_tokens(connector: Any, emulator: Any) -> None:
     identity = authorize(connector, emulator, CAROL, ())
     assert identity.tokens is None
@@ -108,12 +121,43 @@ def test_flows_start_from_one_kept_app_whose_token_cache_stays_empty(
     """Starting a flow only builds a URL, so one app starts them all (issue 17: MSAL's
     setup of an app, once per process); the tokens a flow redeems never land in it."""
     authorize(connector, emulator, CAROL, ())
-    starter = connector._starting_app()
+    starter = connector._kept_app()
     grant(connector, emulator, CAROL, CALENDARS)
-    assert connector._starting_app() is starter
+    assert connector._kept_app() is starter
     assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
     assert not list(starter.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
     assert starter.get_accounts() == []
+
+
+def test_sign_ins_redeem_their_codes_in_the_kept_app_which_keeps_none_of_their_tokens(
+    connector: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-in's code exchange builds no MSAL app (issue 17) and leaves no token, ID
+    token or account in the kept one; a grant's still gets an app and a cache of its own."""
+    authorize(connector, emulator, CAROL, ())  # the kept apps are built
+    grant(connector, emulator, CAROL, CALENDARS)
+    starter = connector._kept_app()
+    built: list[object] = []
+    real_init = msal.ConfidentialClientApplication.__init__
+
+    def counted(app: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(kwargs.get("token_cache"))
+        real_init(app, *args, **kwargs)
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "__init__", counted)
+    before = calls(emulator, "microsoft.token")
+    first = authorize(connector, emulator, CAROL, ())
+    second = authorize(connector, emulator, CAROL, ())
+    assert calls(emulator, "microsoft.token") == before + 2
+    assert first.subject == second.subject and first.tokens is None and second.tokens is None
+    assert built == []
+    kinds = msal.TokenCache.CredentialType
+    for kind in (kinds.ACCESS_TOKEN, kinds.REFRESH_TOKEN, kinds.ID_TOKEN, kinds.ACCOUNT):
+        assert not list(starter.token_cache.search(kind))
+    assert connector._kept_app() is starter
+    tokens = grant(connector, emulator, CAROL, CALENDARS)
+    assert len(built) == 1 and type(built[0]) is msal.SerializableTokenCache
+    assert tokens.cache is not None and refresh_tokens_in(tokens.cache)
 
 
 def test_an_unticked_calendar_scope_is_not_granted(connector: Any, emulator: Any) -> None:

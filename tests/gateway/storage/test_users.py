@@ -362,3 +362,41 @@ def test_creating_after_a_lookup_said_none_still_loses_a_race_to_the_first_sign_
     assert second == first
     assert store.owner_of("google", "g-race") == first
     assert store.ids() == [first]
+
+
+def commands_sent(client: redis.Redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT (this test's server, no one else's)."""
+    stats = client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+    return {name: n for name, n in calls.items() if not name.startswith("config")}
+
+
+def test_a_person_never_seen_is_asked_of_redis_in_one_command(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    """A first sign-in's lookup (issue 17): the keyed and the old name in one MGET, read at
+    one instant, where it was three GETs (keyed, old, keyed again); known people too."""
+    uid = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    redis_client.config_resetstat()
+    assert store.owner_of("google", "108-nobody") is None
+    assert store.owner_of("google", "108-alice") == uid
+    assert commands_sent(redis_client) == {"mget": 2}
+
+
+@pytest.mark.redis_deployments
+def test_owners_are_found_by_either_name_on_a_server_and_on_a_cluster(
+    store: UserStore, redis_client: redis.Redis
+) -> None:
+    """On a cluster the two names live on different nodes and are read one after the other;
+    what owner_of answers is the same on both deployments."""
+    alice = store.create_with_identity(identity("google", "108-alice", "Alice"))
+    bob = store.create_with_identity(identity("microsoft", "tid:bob", "Bob"))
+    legacy = make_legacy(redis_client, bob, "microsoft", "tid:bob")
+    assert store.owner_of("google", "108-nobody") is None
+    assert store.owner_of("google", "108-alice") == alice
+    assert store.owner_of("microsoft", "tid:bob") == bob
+    assert redis_client.exists(legacy) == 0
+    assert store.create_with_identity(identity("google", "108-carol", "Carol"), asked=True) not in (
+        alice,
+        bob,
+    )
