@@ -17,7 +17,10 @@ def test_each_benchmark_runs_at_tiny_sizes(benchmark: Benchmark) -> None:
     rows = benchmark.run(quick=True)
     assert rows
     for row in rows:
-        assert math.isfinite(row.value) and row.value > 0, row
+        # a difference of two timings (the gateway's own time: its round trip less the
+        # provider's) can come out at or below zero at one sample on a busy machine
+        difference = "own time" in row.name
+        assert math.isfinite(row.value) and (row.value > 0 or difference), row
         assert row.baseline is None or (math.isfinite(row.baseline) and row.baseline > 0), row
         assert row.verdict in {"pass", "MISS", "-"}
     assert "same-run baseline" in table(rows)
