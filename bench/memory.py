@@ -20,7 +20,7 @@ import argparse
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -88,6 +88,8 @@ class Stage:
     made: int
     bytes: int = 0
     info_bytes: int = 0
+    # growth by key family (ids replaced by what they are), for `--keys`
+    families: dict[str, int] = field(default_factory=dict)
 
     @property
     def per_item(self) -> float:
@@ -97,8 +99,9 @@ class Stage:
 class Meter:
     """Measures the growth of the whole keyspace across a stage."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ids: dict[str, str]) -> None:
         self.client = client
+        self.ids = ids  # filled in as the bench makes them
         self.stages: list[Stage] = []
         self.last = sizes(client)
         self.last_info = used_memory(client)
@@ -106,6 +109,11 @@ class Meter:
     def stage(self, name: str, made: int) -> Stage:
         now, info = sizes(self.client), used_memory(self.client)
         done = Stage(name, made, sum(now.values()) - sum(self.last.values()), info - self.last_info)
+        for key in now.keys() | self.last.keys():
+            grown = now.get(key, 0) - self.last.get(key, 0)
+            if grown:
+                name = family(key, self.ids)
+                done.families[name] = done.families.get(name, 0) + grown
         self.stages.append(done)
         self.last, self.last_info = now, info
         return done
@@ -149,8 +157,9 @@ def measure(
             for n in range(users):
                 provider = "google" if n % 2 == 0 else "microsoft"
                 people.append((provider, new_account(stack.emulator, provider, f"Person {n}")))
-            meter = Meter(client)
-            browsers, ids = [], {}
+            ids: dict[str, str] = {}
+            meter = Meter(client, ids)
+            browsers = []
             for provider, account in people:
                 browser = Browser(url, stack.emulator)
                 stack.emulator.client.authorize_next(account)
@@ -219,6 +228,9 @@ def measure(
     for stage in meter.stages:
         info = stage.info_bytes / stage.made
         print(f"  {stage.name:46s} {stage.per_item:7.0f} B   (INFO {info:7.0f} B)")
+        if show_keys:
+            for name, grown in sorted(stage.families.items(), key=lambda item: -item[1]):
+                print(f"      {grown / stage.made:7.0f} B  {name}")
 
     session = sum(sessions) / len(sessions) if sessions else 0.0
     rows = [

@@ -38,7 +38,6 @@ from connectors.microsoft_tokens import (
     RESERVED_SCOPES,
     TRANSIENT_ERRORS,
     MsalGrantApi,
-    without_id_tokens,
 )
 from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
 from connectors.oidc import _safe_code, expires_at
@@ -158,11 +157,10 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
         grant = bool(flow.get("grant_scopes"))
-        # A grant's tokens land in a cache of their own; sign-in alone keeps none.
-        cache = msal.SerializableTokenCache() if grant else msal.TokenCache()
         msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
-            result = self._app(cache).acquire_token_by_auth_code_flow(msal_flow, dict(params))
+            # a cache of its own, dropped with the app: a grant keeps its tokens from the answer
+            result = self._app().acquire_token_by_auth_code_flow(msal_flow, dict(params))
         except json.JSONDecodeError:  # the token endpoint's answer is not JSON
             raise ProviderUnavailable("Microsoft's token endpoint answered unreadably") from None
         except ValueError as error:  # MSAL: state mismatch
@@ -199,12 +197,15 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             access = result.get("access_token")
             if not isinstance(access, str) or not access:
                 raise ProviderUnavailable("Microsoft's token answer holds no access token")
-            assert isinstance(cache, msal.SerializableTokenCache)
+            refresh = result.get("refresh_token")
+            if not isinstance(refresh, str) or not refresh:
+                raise ProviderUnavailable("Microsoft's token answer holds no refresh token")
+            # what refreshing needs, not MSAL's serialized cache (microsoft_tokens.py)
             tokens = TokenSet(
                 granted_scopes=granted,
                 access_token=access,
                 expires_at=expires_at(None, result.get("expires_in")),
-                cache=without_id_tokens(cache.serialize()),
+                refresh_token=refresh,
             )
         return Identity(
             provider=self.name,

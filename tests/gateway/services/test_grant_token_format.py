@@ -72,16 +72,17 @@ def test_tokens_opened_for_use_carry_the_record_s_scopes(
     assert "https://www.googleapis.com/auth/calendar.freebusy" in tokens.granted_scopes
 
 
-def test_a_microsoft_grant_keeps_no_second_copy_of_its_access_token(
-    app: Flask, sign_in: Any, client: Any
+def test_a_microsoft_grant_keeps_its_refresh_token_and_no_msal_cache(
+    app: Flask, sign_in: Any, client: Any, redis_client: redis.Redis
 ) -> None:
     uid = signed_in_user(sign_in, client, CAROL, "microsoft")
     gid = grant_for(app, sign_in, uid, "microsoft")
     _, _, _, body = _opened(app, uid, gid)
-    cache = json.loads(body["cache"])
-    assert "AccessToken" not in cache and "IdToken" not in cache
-    assert cache["RefreshToken"]
-    assert body["access_token"] not in body["cache"]
+    assert set(body) == {"access_token", "expires_at", "refresh_token"}
+    assert body["refresh_token"] != body["access_token"]
+    # small enough for a listpack hash, like Google's (issue 17)
+    compact = {"listpack", "ziplist"}
+    assert redis_client.object("encoding", keys.grant(uid, gid)) in compact
 
 
 def test_a_google_grant_written_the_old_way_is_still_used(
@@ -99,19 +100,26 @@ def test_a_google_grant_written_the_old_way_is_still_used(
 def test_a_microsoft_grant_written_the_old_way_still_refreshes(
     app: Flask, sign_in: Any, client: Any, redis_client: redis.Redis
 ) -> None:
+    """Before issue 17 a Microsoft grant kept MSAL's serialized cache (its refresh token
+    inside) and no refresh token of its own: it refreshes, and is then kept the new way."""
     uid = signed_in_user(sign_in, client, CAROL, "microsoft")
     gid = expire_access_tokens(app, sign_in, uid, "microsoft")
     _, _, _, body = _opened(app, uid, gid)
-    cache = json.loads(body["cache"])
-    cache["AccessToken"] = {"old-copy": {"secret": body["access_token"]}}  # as MSAL kept it
-    _reseal_the_old_way(app, redis_client, uid, gid, body | {"cache": json.dumps(cache)})
+    entry = {"credential_type": "RefreshToken", "secret": body["refresh_token"]}
+    cache = {
+        "RefreshToken": {"uid.utid-emulator-refreshtoken-client--": entry},
+        "AccessToken": {"old-copy": {"secret": body["access_token"]}},  # as MSAL kept it
+    }
+    old = {k: v for k, v in body.items() if k != "refresh_token"}
+    _reseal_the_old_way(app, redis_client, uid, gid, old | {"cache": json.dumps(cache)})
     calls = sign_in.emulator.client.calls().get("microsoft.token", 0)
     token = app.extensions["gateway"].grants.access_token(uid, gid)
     assert token and token != body["access_token"]
     assert sign_in.emulator.client.calls()["microsoft.token"] == calls + 1
     _, _, _, now = _opened(app, uid, gid)
     assert TokenSet.from_dict(now).access_token == token
-    assert "AccessToken" not in json.loads(now["cache"])
+    assert "cache" not in now
+    assert now["refresh_token"] not in (None, body["refresh_token"])  # rotated
 
 
 def test_a_google_grant_hash_stays_a_listpack(
