@@ -17,7 +17,10 @@ the user's index set, so "delete everything of this user" is exact.
                                        new consent of the same account replaces)
     gw:{u:UID}:grant:GID:lock   string refresh lock holder; PX 15 s
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
-    gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
+    gw:{u:UID}:consent-history  list   consent history, append-only: one compact JSON array per
+                                       event (see storage/consents.py)
+    gw:{u:UID}:consent-log      stream the consent history as written before issue 17: read,
+                                       never written again
     gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
     gw:{u:UID}:receipts         list   signed revocation receipts, newest first (receipts.py)
     gw:{u:UID}:restricted       string since when processing is restricted (restrictions.py)
@@ -116,6 +119,11 @@ def grant_cached(uid: str, gid: str) -> str:
 
 
 def consent_log(uid: str) -> str:
+    """The consent history (a list; before issue 17 a stream, `consent_log_stream`)."""
+    return f"{user_tag(uid)}:consent-history"
+
+
+def consent_log_stream(uid: str) -> str:
     return f"{user_tag(uid)}:consent-log"
 
 
