@@ -6,12 +6,15 @@ Everything is written by the real gateway (gunicorn, deploy config, one worker) 
 people sign in, consent to room availability and bind their room's calendar; an admin
 creates the rooms (in-process service, as the CLI does); an API client asks free/busy for
 every room over `days` days, which fills the cache. Half the people use Google, half
-Microsoft (whose grant also keeps the sealed MSAL token cache).
+Microsoft.
 
 After each stage every key is measured with `MEMORY USAGE key SAMPLES 0` (exact, with
 Redis's per-key overhead); a stage's cost is the growth of the total, shared keys
 included (the rooms set, the audit stream), divided by what the stage made. INFO's
 used_memory growth is printed beside it: it adds allocator slack and is noisier.
+"Redis per grant" is the consent stage's growth without what expires on its own (the
+session's growth, the spent sign-in state: their own row); `--keys` prints each stage's
+growth by key family.
 """
 
 from __future__ import annotations
@@ -64,6 +67,19 @@ def detail(client: redis.Redis, before: dict[str, int], title: str) -> None:
             fields = " ".join(f"{name}={len(value)}" for name, value in raw.items())
         shown = re.sub(r"\{u:[^}]+\}", "{u:UID}", key)
         print(f"  {grown:6d} B {encoding!s:9s} {shown[:60]:60s} {fields}")
+
+
+# What a consent's sign-in flow leaves that expires on its own: the session's growth (a
+# flash message until the next page, the account marks: the session's idle TTL) and the
+# spent-state marker (10 minutes). Not kept for the grant: "Redis per grant" leaves them out
+# and its own row shows them (issue 17).
+EXPIRING = ("gw:session:", "gw:flow-spent:")
+
+
+def transient(stage: Stage) -> float:
+    """Bytes per item of a stage's keys that expire with the sign-in flow or session."""
+    grown = sum(v for name, v in stage.families.items() if name.startswith(EXPIRING))
+    return grown / stage.made if stage.made else 0.0
 
 
 def used_memory(client: redis.Redis) -> int:
@@ -238,7 +254,11 @@ def measure(
         Row("Redis per session", session, "B"),
     ]
     for provider, stage in grants.items():
-        rows.append(Row(f"Redis per grant, {provider.capitalize()}", stage.per_item, "B"))
+        kept = stage.per_item - transient(stage)
+        rows.append(Row(f"Redis per grant, {provider.capitalize()}", kept, "B"))
+    flows = list(grants.values())
+    spent = sum(transient(s) * s.made for s in flows) / max(1, sum(s.made for s in flows))
+    rows.append(Row("Redis per consent flow, expiring (session, spent state)", spent, "B"))
     rows += [
         Row("Redis per room (definition)", room_stage.per_item, "B"),
         Row("Redis per room binding", bind_stage.per_item, "B"),

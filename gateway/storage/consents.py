@@ -2,8 +2,10 @@
 
     gw:{u:UID}:consent-history  list  one compact JSON array per event: [at (ms), purpose,
                                       provider, action (given, refused, withdrawn), text
-                                      version, text digest, scopes requested, scopes granted,
-                                      grant id] — opaque ids only
+                                      version, text digest, scopes requested, scopes granted
+                                      (one also requested as "#<its place>"), grant id] —
+                                      opaque ids only; scope lists front-coded
+                                      (storage/scope_lists.py)
     gw:{u:UID}:consent          hash  "<purpose>|<provider>" -> JSON {version, grant, given}
 
 The history is never edited: withdrawing appends an event, it does not remove the one it
@@ -25,6 +27,7 @@ import redis
 
 from gateway.storage import keys
 from gateway.storage.readable import hgetall_text, unreadable
+from gateway.storage.scope_lists import packed, unpacked
 
 GIVEN = "given"
 REFUSED = "refused"
@@ -96,8 +99,8 @@ class ConsentStore:
             action,
             version,
             digest,
-            " ".join(requested),
-            " ".join(granted),
+            packed(requested),
+            _granted(requested, granted),
             grant,
         ]
         pipe = self.client.pipeline(transaction=True)
@@ -132,8 +135,8 @@ class ConsentStore:
                         action=str(action),
                         version=str(version),
                         digest=str(digest),
-                        requested=tuple(str(asked).split()),
-                        granted=tuple(str(got).split()),
+                        requested=tuple(unpacked(str(asked))),
+                        granted=_expanded(unpacked(str(asked)), unpacked(str(got))),
                         grant=str(grant),
                         at=float(at) / 1000,
                     )
@@ -190,6 +193,29 @@ class ConsentStore:
                 continue
             found.append(consent)
         return sorted(found, key=lambda c: c.given)
+
+
+def _granted(requested: tuple[str, ...], granted: tuple[str, ...]) -> str:
+    """The granted scopes, each one also requested written as "#<its place in requested>"
+    (a provider grants what was asked and a few sign-in scopes: a long scope URL is
+    written once); any other starting with "#" gets one more "#" in front."""
+    places = {scope: n for n, scope in reversed(list(enumerate(requested)))}
+    return packed(
+        f"#{places[s]}" if s in places else f"#{s}" if s.startswith("#") else s for s in granted
+    )
+
+
+def _expanded(requested: list[str], granted: list[str]) -> tuple[str, ...]:
+    found = []
+    for scope in granted:
+        place = scope[1:]
+        if scope.startswith("##"):
+            found.append(place)
+        elif scope.startswith("#") and place.isdigit() and int(place) < len(requested):
+            found.append(requested[int(place)])
+        else:  # a scope that was not requested
+            found.append(scope)
+    return tuple(found)
 
 
 def _compact(value: object) -> str:

@@ -55,7 +55,8 @@ def test_an_event_is_one_compact_list_element_holding_everything_the_history_sho
     give(store, "U1")
     assert redis_client.type(keys.consent_log("U1")) == "list"
     [raw] = redis_client.lrange(keys.consent_log("U1"), 0, -1)
-    assert " " not in raw.replace(f"{SCOPE} openid", "")  # no whitespace but the scopes'
+    assert " " not in raw.replace("#0 openid", "")  # no whitespace but the scopes'
+    # a granted scope that was requested is written as its place among the requested
     assert json.loads(raw)[1:] == [
         "room-availability",
         "google",
@@ -63,7 +64,7 @@ def test_an_event_is_one_compact_list_element_holding_everything_the_history_sho
         "3",
         DIGEST,
         SCOPE,
-        f"{SCOPE} openid",
+        "#0 openid",
         "G1",
     ]
     [event] = store.history("U1")
@@ -109,6 +110,22 @@ def test_retention_finds_histories_of_either_form_whose_owner_holds_nothing_in_f
     assert set(found) == {"OLD", "NEW"}
     assert found["OLD"] == 1_700_000_000.0
     assert found["NEW"] is not None and found["NEW"] > 1_700_000_000.0
+
+
+def test_granted_scopes_read_back_whatever_was_requested(redis_client: redis.Redis) -> None:
+    store = ConsentStore(redis_client)
+    cases = [
+        ((), ()),
+        ((SCOPE,), ()),
+        (("a", "b", "a"), ("b", "a", "c")),
+        (("x",), ("#0", "#1", "#", "#x")),  # scopes that look like places stay themselves
+    ]
+    for requested, granted in cases:
+        store.record(
+            "U1", purpose="p", provider="google", action=REFUSED, version="1", digest="",
+            requested=requested, granted=granted,
+        )  # fmt: skip
+    assert [(e.requested, e.granted) for e in store.history("U1")] == cases
 
 
 def test_an_element_that_is_not_ours_is_left_out(redis_client: redis.Redis) -> None:
