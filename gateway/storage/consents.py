@@ -1,12 +1,13 @@
 """Consent records: an append-only history per user, and the consents currently in force.
 
-    gw:{u:UID}:consent-history  list  one compact JSON array per event: [at (ms), purpose,
-                                      provider, action (given, refused, withdrawn), text
-                                      version, text digest, scopes requested, scopes granted
-                                      (one also requested as "#<its place>"), grant id] —
-                                      opaque ids only; scope lists front-coded
-                                      (storage/scope_lists.py)
-    gw:{u:UID}:consent          hash  "<purpose>|<provider>" -> JSON {version, grant, given}
+    gw:{u:UID}:consent-events   list  one compact JSON array per event, newest first: time,
+                                      purpose, provider, action (given, refused, withdrawn),
+                                      text version and digest, scopes requested and granted,
+                                      grant id (storage/consent_events.py) — opaque ids only
+    gw:consent-texts            hash  "<purpose>|<version>" -> the consent text's digest
+                                      (kept once for every event of that text)
+    gw:{u:UID}:consent          hash  "<purpose>|<provider>" -> JSON [version, grant, given]
+                                      ({version, grant, given} before issue 17: still read)
 
 The history is never edited: withdrawing appends an event, it does not remove the one it
 ends. Before issue 17 it was a stream (`gw:{u:UID}:consent-log`, a field per datum): a
@@ -26,26 +27,19 @@ from typing import cast
 import redis
 
 from gateway.storage import keys
+from gateway.storage.consent_events import (
+    TEXTS,
+    ConsentEvent,
+    decoded,
+    encoded,
+    text_field,
+    text_fields,
+)
 from gateway.storage.readable import hgetall_text, unreadable
-from gateway.storage.scope_lists import packed, unpacked
 
 GIVEN = "given"
 REFUSED = "refused"
 WITHDRAWN = "withdrawn"
-
-
-@dataclass(frozen=True)
-class ConsentEvent:
-    id: str
-    purpose: str
-    provider: str
-    action: str
-    version: str
-    digest: str
-    requested: tuple[str, ...]
-    granted: tuple[str, ...]
-    grant: str
-    at: float
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,7 @@ class ConsentStore:
         """(uid, time of the newest event or None) of every consent history whose owner
         holds no consent in force and no grant: the ones retention may end (SCAN)."""
         owners = set()
-        for suffix in ("consent-history", "consent-log"):
+        for suffix in ("consent-events", "consent-log"):
             pattern = f"{keys.PREFIX}:{{u:*}}:{suffix}"
             owners |= {keys.owner_of_key(str(k)) for k in self.client.scan_iter(pattern, 500)}
         for uid in sorted(owners):
@@ -92,22 +86,13 @@ class ConsentStore:
         grant: str = "",
     ) -> None:
         now = time.time()
-        event = [
-            round(now * 1000),
-            purpose,
-            provider,
-            action,
-            version,
-            digest,
-            packed(requested),
-            _granted(requested, granted),
-            grant,
-        ]
+        kept = self._kept_digest(purpose, version, digest)
+        event = encoded(now, purpose, provider, action, version, kept, requested, granted, grant)
         pipe = self.client.pipeline(transaction=True)
-        pipe.rpush(keys.consent_log(uid), _compact(event))
+        pipe.lpush(keys.consent_log(uid), event)  # newest first: the ACL has no RPUSH
         field = f"{purpose}|{provider}"
         if action == GIVEN:
-            state = {"version": version, "grant": grant, "given": round(now, 3)}
+            state = [version, grant, round(now, 3)]  # {version, grant, given} before issue 17
             pipe.hset(keys.consents(uid), field, _compact(state))
         elif action == WITHDRAWN:
             pipe.hdel(keys.consents(uid), field)
@@ -119,31 +104,29 @@ class ConsentStore:
 
     def _listed(self, uid: str) -> list[ConsentEvent]:
         try:
-            raws = cast(list[str], self.client.lrange(keys.consent_log(uid), 0, -1))
+            newest_first = cast(list[str], self.client.lrange(keys.consent_log(uid), 0, -1))
+            raws = newest_first[::-1]
         except UnicodeDecodeError:
             unreadable("consent history")
             return []
+        needed = sorted(text_fields(raws))
+        texts = dict(zip(needed, self.client.hmget(TEXTS, needed), strict=True)) if needed else {}
         events = []
         for n, raw in enumerate(raws):
             try:
-                at, purpose, provider, action, version, digest, asked, got, grant = json.loads(raw)
-                events.append(
-                    ConsentEvent(
-                        id=str(n),
-                        purpose=str(purpose),
-                        provider=str(provider),
-                        action=str(action),
-                        version=str(version),
-                        digest=str(digest),
-                        requested=tuple(unpacked(str(asked))),
-                        granted=_expanded(unpacked(str(asked)), unpacked(str(got))),
-                        grant=str(grant),
-                        at=float(at) / 1000,
-                    )
-                )
+                events.append(decoded(n, raw, {k: str(v) for k, v in texts.items() if v}))
             except (ValueError, TypeError):
                 unreadable("consent history")
         return events
+
+    def _kept_digest(self, purpose: str, version: str, digest: str) -> str | int:
+        """KEPT_DIGEST when TEXTS holds this digest for the text (kept there now if it held
+        none), else the digest itself. Its own command: TEXTS is in another Cluster slot."""
+        if not digest:
+            return digest
+        field = text_field(purpose, version)
+        self.client.hsetnx(TEXTS, field, digest)
+        return 0 if self.client.hget(TEXTS, field) == digest else digest
 
     def _streamed(self, uid: str) -> list[ConsentEvent]:
         try:
@@ -181,41 +164,21 @@ class ConsentStore:
             purpose, _, provider = str(field).partition("|")
             try:
                 state = json.loads(raw)
+                if isinstance(state, dict):  # written before issue 17
+                    state = [state["version"], state.get("grant", ""), state["given"]]
+                version, grant, given = state
                 consent = ConsentInForce(
                     purpose=purpose,
                     provider=provider,
-                    version=str(state["version"]),
-                    grant=str(state.get("grant", "")),
-                    given=float(state["given"]),
+                    version=str(version),
+                    grant=str(grant),
+                    given=float(given),
                 )
             except (ValueError, KeyError, TypeError):
                 unreadable("consent")
                 continue
             found.append(consent)
         return sorted(found, key=lambda c: c.given)
-
-
-def _granted(requested: tuple[str, ...], granted: tuple[str, ...]) -> str:
-    """The granted scopes, each one also requested written as "#<its place in requested>"
-    (a provider grants what was asked and a few sign-in scopes: a long scope URL is
-    written once); any other starting with "#" gets one more "#" in front."""
-    places = {scope: n for n, scope in reversed(list(enumerate(requested)))}
-    return packed(
-        f"#{places[s]}" if s in places else f"#{s}" if s.startswith("#") else s for s in granted
-    )
-
-
-def _expanded(requested: list[str], granted: list[str]) -> tuple[str, ...]:
-    found = []
-    for scope in granted:
-        place = scope[1:]
-        if scope.startswith("##"):
-            found.append(place)
-        elif scope.startswith("#") and place.isdigit() and int(place) < len(requested):
-            found.append(requested[int(place)])
-        else:  # a scope that was not requested
-            found.append(scope)
-    return tuple(found)
 
 
 def _compact(value: object) -> str:

@@ -159,8 +159,11 @@ def test_a_new_consent_text_version_asks_again(
     assert 'id="already-given"' in page
     uid = client.get("/v1/me").get_json()["id"]
     field = f"{PURPOSE}|google"
-    state = json.loads(redis_client.hget(keys.consents(uid), field))
-    redis_client.hset(keys.consents(uid), field, json.dumps({**state, "version": "0"}))
+    version, grant, given = json.loads(redis_client.hget(keys.consents(uid), field))
+    assert version != "0"
+    # the same consent under an older text version, in the form written before issue 17
+    older = {"version": "0", "grant": grant, "given": given}
+    redis_client.hset(keys.consents(uid), field, json.dumps(older))
     page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
     assert 'id="give-consent"' in page
 
@@ -198,9 +201,9 @@ def test_disconnecting_a_grant_withdraws_its_consent_and_logs_it(
 
     # Redis: nothing in force, and the history says why (the dependent purpose went with it).
     assert redis_client.hgetall(keys.consents(uid)) == {}
-    # one compact JSON array per event: [at, purpose, provider, action, version, digest,
-    # requested, granted, grant] (storage/consents.py)
-    log = [json.loads(raw) for raw in redis_client.lrange(keys.consent_log(uid), 0, -1)]
+    # newest first, one compact JSON array per event: [at, purpose, provider, action,
+    # version, digest, requested, granted, grant] (storage/consent_events.py)
+    log = [json.loads(raw) for raw in redis_client.lrange(keys.consent_log(uid), 0, -1)][::-1]
     assert [(e[1], e[3]) for e in log] == [
         (PURPOSE, "given"),
         ("calendar-choice", "given"),

@@ -9,6 +9,7 @@ import time
 import redis
 
 from gateway.storage import keys
+from gateway.storage.consent_events import TEXTS
 from gateway.storage.consents import GIVEN, REFUSED, WITHDRAWN, ConsentStore
 
 DIGEST = "2b9e4b76f600518cdc58371ac185fa8a0f6f6d8891a917f3db0a22380bef91ac"
@@ -56,17 +57,19 @@ def test_an_event_is_one_compact_list_element_holding_everything_the_history_sho
     assert redis_client.type(keys.consent_log("U1")) == "list"
     [raw] = redis_client.lrange(keys.consent_log("U1"), 0, -1)
     assert " " not in raw.replace("#0 openid", "")  # no whitespace but the scopes'
-    # a granted scope that was requested is written as its place among the requested
+    # a granted scope that was requested is written as its place among the requested; the
+    # text's digest is kept once, for every event of that text (0: "the one kept")
     assert json.loads(raw)[1:] == [
         "room-availability",
         "google",
         GIVEN,
         "3",
-        DIGEST,
+        0,
         SCOPE,
         "#0 openid",
         "G1",
     ]
+    assert redis_client.hgetall(TEXTS) == {"room-availability|3": DIGEST}
     [event] = store.history("U1")
     assert (event.purpose, event.provider, event.action) == ("room-availability", "google", GIVEN)
     assert (event.version, event.digest, event.grant) == ("3", DIGEST, "G1")
@@ -119,6 +122,8 @@ def test_granted_scopes_read_back_whatever_was_requested(redis_client: redis.Red
         ((SCOPE,), ()),
         (("a", "b", "a"), ("b", "a", "c")),
         (("x",), ("#0", "#1", "#", "#x")),  # scopes that look like places stay themselves
+        (("https://a.example/x",), ("https://a.example/y", "https://a.example/x", "12\\z")),
+        ((), ("https://a.example/long", "https://a.example/longer", "https://a.example/l")),
     ]
     for requested, granted in cases:
         store.record(
@@ -128,9 +133,48 @@ def test_granted_scopes_read_back_whatever_was_requested(redis_client: redis.Red
     assert [(e.requested, e.granted) for e in store.history("U1")] == cases
 
 
+def test_a_text_changed_without_a_new_version_keeps_its_own_digest(
+    redis_client: redis.Redis,
+) -> None:
+    store = ConsentStore(redis_client)
+    give(store, "U1")
+    store.record(
+        "U2", purpose="room-availability", provider="google", action=GIVEN, version="3",
+        digest="f" * 64, grant="G2",
+    )  # fmt: skip
+    store.record(
+        "U2", purpose="room-availability", provider="google", action=WITHDRAWN, version="",
+        digest="", grant="G2",
+    )  # fmt: skip
+    [raw, _] = redis_client.lrange(keys.consent_log("U2"), 0, -1)[::-1]
+    assert json.loads(raw)[5] == "f" * 64
+    given, withdrawn = store.history("U2")
+    assert (given.digest, withdrawn.digest, withdrawn.version) == ("f" * 64, "", "")
+    assert [e.digest for e in store.history("U1")] == [DIGEST]
+    assert redis_client.hgetall(TEXTS) == {"room-availability|3": DIGEST}
+
+
 def test_an_element_that_is_not_ours_is_left_out(redis_client: redis.Redis) -> None:
     store = ConsentStore(redis_client)
     give(store, "U1")
-    redis_client.rpush(keys.consent_log("U1"), '{"not": "an event"}', "[1, 2]", "not json")
+    redis_client.lpush(keys.consent_log("U1"), '{"not": "an event"}', "[1, 2]", "not json")
     give(store, "U1", WITHDRAWN)
     assert [e.action for e in store.history("U1")] == [GIVEN, WITHDRAWN]
+
+
+def test_a_consent_in_force_written_before_issue_17_is_still_in_force(
+    redis_client: redis.Redis,
+) -> None:
+    store = ConsentStore(redis_client)
+    give(store, "U1")
+    assert json.loads(redis_client.hget(keys.consents("U1"), "room-availability|google"))[:2] == [
+        "3",
+        "G1",
+    ]
+    old = {"version": "2", "grant": "G0", "given": 1_700_000_000.5}
+    redis_client.hset(keys.consents("U1"), "calendar-choice|google", json.dumps(old))
+    older, newer = store.in_force("U1")
+    assert (older.purpose, older.version, older.grant, older.given) == (
+        "calendar-choice", "2", "G0", 1_700_000_000.5,
+    )  # fmt: skip
+    assert (newer.purpose, newer.version, newer.grant) == ("room-availability", "3", "G1")

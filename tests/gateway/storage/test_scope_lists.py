@@ -33,6 +33,7 @@ def test_scopes_sharing_a_prefix_write_it_once() -> None:
         ["openid", "openid"],  # a repeat is kept
         ["abcd", "abcde", "abc", "abcdef"],
         ["#0", "12", "https://x.example/a", "https://x.example/b"],
+        ["12\\z", "https://x.example/a", "https://x.example/a\\b", "0\\"],  # not valid scopes
     ],
 )
 def test_any_list_reads_back_as_written(scopes: list[str]) -> None:
