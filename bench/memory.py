@@ -184,7 +184,7 @@ def measure(
                 browsers.append((browser, uid, provider, account))
             signed_in = meter.stage("signed-in user (profile, identity, session)", users)
             # The booking frontend's client comes first, as in a deployment: its audit
-            # record makes the audit stream, whose creation (~0.6 KB, once) is no grant's.
+            # record makes the audit stream, whose creation (~1 KB, once) is no grant's.
             api_client, secret = ApiClientService(services.api_clients, services.audit).create(
                 "bench", audiences=["bench"], rate_limit="1000000/hour"
             )

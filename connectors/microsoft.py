@@ -198,14 +198,13 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             if not isinstance(access, str) or not access:
                 raise ProviderUnavailable("Microsoft's token answer holds no access token")
             refresh = result.get("refresh_token")
-            if not isinstance(refresh, str) or not refresh:
-                raise ProviderUnavailable("Microsoft's token answer holds no refresh token")
-            # what refreshing needs, not MSAL's serialized cache (microsoft_tokens.py)
+            # what refreshing needs, not MSAL's serialized cache (microsoft_tokens.py); with
+            # no refresh token (offline_access withheld) the grant ends at its first refresh
             tokens = TokenSet(
                 granted_scopes=granted,
                 access_token=access,
                 expires_at=expires_at(None, result.get("expires_in")),
-                refresh_token=refresh,
+                refresh_token=refresh if isinstance(refresh, str) and refresh else None,
             )
         return Identity(
             provider=self.name,

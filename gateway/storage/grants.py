@@ -258,9 +258,7 @@ _TIMES = ("created", "last_used", "last_refreshed", "expires_at")
 
 
 def _seconds(moment: float) -> str:
-    """Whole seconds (rounded down): Redis keeps a number this short as an integer in a
-    listpack, 6 bytes where "1796676565.222933" took 19 (issue 17). An access token's
-    expiry read a fraction of a second early only refreshes it that much sooner."""
+    """Whole seconds: a listpack keeps them as an integer, 6 bytes, not 19 (issue 17)."""
     return str(int(moment))
 
 
