@@ -10,7 +10,9 @@ the emulator's CPU (its own process, so it does not share the gateway's GIL), TL
 handshakes the gateway made, provider calls. Then a growth table: cold and warm times
 for 1, 10, 100 and 1,000 rooms.
 
-    python -m bench.freebusy_cold [--latency-ms 100] [--rounds 5]
+    python -m bench.freebusy_cold [--latency-ms 100] [--rounds 5] [--phases]
+
+`--phases` also prints each round's CPU per phase of the cold path (bench/freebusy_phases.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.freebusy_phases import PhaseTimers
 from bench.report import Row, at_most, over_rounds, table
 from bench.scenario import Scenario
 from gateway.services.callers import Caller
@@ -136,9 +139,15 @@ class Round:
 
 
 def cold_rounds(
-    scenario: Scenario, hosts: list[tuple[str, str, str]], rooms: int, rounds: int, label: str
+    scenario: Scenario,
+    hosts: list[tuple[str, str, str]],
+    rooms: int,
+    rounds: int,
+    label: str,
+    phases: PhaseTimers | None = None,
 ) -> list[Round]:
-    """`rounds` cold queries of `rooms` new rooms each over `hosts`' grants."""
+    """`rounds` cold queries of `rooms` new rooms each over `hosts`' grants (with `phases`,
+    each round's CPU per phase printed after it)."""
     pairs = [(uid, gid) for uid, gid, _ in hosts]
     emulator_pid = getattr(scenario.emulator, "pid", None)
     found = []
@@ -161,6 +170,8 @@ def cold_rounds(
             )
         )
         print(f"cold {label} round {number + 1}: {found[-1].line()}", flush=True)
+        if phases is not None:
+            print("\n".join(phases.lines()), flush=True)
     return found
 
 
@@ -183,6 +194,7 @@ def measure(
     big: tuple[int, int] | None = (1000, 200),
     growth: tuple[int, ...] = (1, 10, 100, 1000),
     own_process: bool = True,
+    phases: bool = False,
 ) -> list[Row]:
     """Cold query time against one provider call over `rounds` (and for the `big` rooms /
     grants), provider calls against the minimum, and (printed only) the growth table."""
@@ -198,7 +210,11 @@ def measure(
         used = hosts[:grants]
         first = ask(scenario, scenario.rooms(rooms, [(u, g) for u, g, _ in used], prefix="first"))
         print(f"cold: first query (new connections) {first * 1000:8.1f} ms", flush=True)
-        found = cold_rounds(scenario, used, rooms, rounds, "cold")
+        timers = PhaseTimers() if phases else None
+        if timers is not None:
+            timers.install(scenario.services.freebusy)
+            timers.lines()  # from the rounds on
+        found = cold_rounds(scenario, used, rooms, rounds, "cold", timers)
         least = minimum_calls(used, rooms)
         print(f"cold: provider calls {[r.calls for r in found]} (minimum {least})")
         result = [
@@ -213,7 +229,7 @@ def measure(
             ),
         ]
         if big:
-            many = cold_rounds(scenario, hosts[: big[1]], big[0], rounds, "big")
+            many = cold_rounds(scenario, hosts[: big[1]], big[0], rounds, "big", timers)
             result.append(rows_for(many, big[0], big[1], latency_ms, 2.0))
         if growth:
             print("cold growth: rooms  grants  provider calls  cold ms  warm ms")
@@ -240,6 +256,7 @@ def main() -> None:
     parser.add_argument("--no-big", action="store_true", help="skip 1,000 rooms / 200 grants")
     parser.add_argument("--no-growth", action="store_true", help="skip the growth table")
     parser.add_argument("--in-process", action="store_true", help="the emulator in this process")
+    parser.add_argument("--phases", action="store_true", help="each round's CPU per phase")
     options = parser.parse_args()
     rows = measure(
         options.latency_ms,
@@ -248,6 +265,7 @@ def main() -> None:
         big=None if options.no_big else (1000, 200),
         growth=() if options.no_growth else (1, 10, 100, 1000),
         own_process=not options.in_process,
+        phases=options.phases,
     )
     print(table(rows))
 

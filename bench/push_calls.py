@@ -32,16 +32,7 @@ import json
 import statistics
 import time
 
-from bench.push_support import (
-    CALLER,
-    POLLED_SCOPE,
-    WATCHED_SCOPE,
-    google_host,
-    room_of,
-    serving,
-    tomorrow,
-    wait_for_channels,
-)
+from bench.push_support import CALLER, tomorrow, wait_for_channels, watched_and_polled
 from bench.report import Row, at_most
 from bench.scenario import Scenario
 from gateway.services.watches import RENEW_AHEAD_SECONDS, TTL_SECONDS
@@ -121,26 +112,18 @@ def idle_cost(scenario: Scenario, rooms: list[str], window: float) -> int:
     return calls(scenario) - before
 
 
-def hosts_and_rooms(
-    scenario: Scenario, count: int, scope: str, name: str
-) -> tuple[list[str], list[str]]:
-    uids, rooms = [], []
-    for n in range(count):
-        uid, gid, _ = google_host(scenario, n, scope)
-        uids.append(uid)
-        rooms.append(room_of(scenario, uid, gid, f"{name}-{n}"))
-    return uids, rooms
-
-
 def spread(values: list[float]) -> str:
     return f"min {min(values):g}  median {statistics.median(values):g}  max {max(values):g}"
 
 
 def measure(rooms: int = 100, rounds: int = 5, window: float = 10.0) -> list[Row]:
-    with Scenario(GATEWAY_FREEBUSY_TTL_SECONDS=str(POLLED_TTL)) as scenario, serving(scenario):
-        watched_uids, watched_rooms = hosts_and_rooms(scenario, rooms, WATCHED_SCOPE, "watched")
-        wait_for_channels(scenario, rooms)
-        polled_uids, polled_rooms = hosts_and_rooms(scenario, rooms, POLLED_SCOPE, "polled")
+    with watched_and_polled(rooms, GATEWAY_FREEBUSY_TTL_SECONDS=str(POLLED_TTL)) as (
+        scenario,
+        watched_hosts,
+        polled_hosts,
+    ):
+        watched_uids, watched_rooms = watched_hosts.uids, watched_hosts.rooms
+        polled_uids, polled_rooms = polled_hosts.uids, polled_hosts.rooms
         ask(scenario, watched_rooms + polled_rooms)  # every day cached
         settle(scenario)
         watched_ttl = scenario.services.freebusy.freshness.watched_ttl_seconds

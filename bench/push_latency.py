@@ -26,16 +26,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from bench.push_support import (
-    CALLER,
-    POLLED_SCOPE,
-    WATCHED_SCOPE,
-    google_host,
-    room_of,
-    serving,
-    tomorrow,
-    wait_for_channels,
-)
+from bench.push_support import CALLER, tomorrow, watched_and_polled
 from bench.report import Row, at_most
 from bench.scenario import Scenario
 
@@ -100,14 +91,14 @@ def spread(values: list[float]) -> str:
 
 
 def measure(rounds: int = 5, changes: int = 10, polled_ttl: int = 5) -> list[Row]:
-    with Scenario(GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS="3600") as scenario, serving(scenario):
-        freebusy = scenario.services.freebusy
-        freebusy.ttl_seconds = polled_ttl
-        uid, gid, watched_email = google_host(scenario, 1, WATCHED_SCOPE)
-        watched_room = room_of(scenario, uid, gid, "watched")
-        wait_for_channels(scenario, 1)
-        uid, gid, polled_email = google_host(scenario, 2, POLLED_SCOPE)
-        polled_room = room_of(scenario, uid, gid, "polled")
+    with watched_and_polled(1, GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS="3600") as (
+        scenario,
+        watched_host,
+        polled_host,
+    ):
+        scenario.services.freebusy.ttl_seconds = polled_ttl
+        [watched_email], [watched_room] = watched_host.emails, watched_host.rooms
+        [polled_email], [polled_room] = polled_host.emails, polled_host.rooms
         busy_count(scenario, watched_room), busy_count(scenario, polled_room)  # cached
         watched: list[float] = []
         polled: list[float] = []

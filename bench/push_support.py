@@ -1,7 +1,8 @@
 """What the push benchmarks share (issue 15): the in-process gateway also served over HTTP
 at the stack's public URL (where the emulator delivers channel notifications), and hosts
 whose Google grants may watch (calendar.events.freebusy) or may not (calendar.freebusy:
-polled), each with a room open all day tomorrow."""
+polled), each with a room open all day tomorrow; `watched_and_polled` is the setup both
+bench/push_calls.py and bench/push_latency.py start with."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from werkzeug.serving import make_server
@@ -89,3 +91,34 @@ def wait_for_channels(scenario: Scenario, count: int, seconds: float = 60) -> No
         if time.monotonic() > deadline:
             raise SystemExit(f"only {live_channels(scenario)} of {count} channels opened")
         time.sleep(0.05)
+
+
+@dataclass
+class Hosted:
+    """Hosts of one kind (watched or polled), each with one room: in the same order."""
+
+    uids: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    rooms: list[str] = field(default_factory=list)
+
+
+def hosts_and_rooms(scenario: Scenario, count: int, scope: str, name: str) -> Hosted:
+    """`count` new Google hosts with grants of `scope`, each with a room `name-n`."""
+    hosted = Hosted()
+    for n in range(count):
+        uid, gid, email = google_host(scenario, n, scope)
+        hosted.uids.append(uid)
+        hosted.emails.append(email)
+        hosted.rooms.append(room_of(scenario, uid, gid, f"{name}-{n}"))
+    return hosted
+
+
+@contextmanager
+def watched_and_polled(count: int, **settings: str) -> Iterator[tuple[Scenario, Hosted, Hosted]]:
+    """A scenario with these settings served on its public URL, `count` watched hosts
+    whose channels are open, and `count` polled hosts, each host with one room."""
+    with Scenario(**settings) as scenario, serving(scenario):
+        watched = hosts_and_rooms(scenario, count, WATCHED_SCOPE, "watched")
+        wait_for_channels(scenario, count)
+        polled = hosts_and_rooms(scenario, count, POLLED_SCOPE, "polled")
+        yield scenario, watched, polled

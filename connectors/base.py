@@ -116,6 +116,12 @@ class Connector(ABC):
         return None  # a connector that keeps nothing per grant has nothing to drop
 
     # -- watches: providers whose capabilities.watch is "channel" ---------------------------
+    def can_watch_calendar(self, calendar_id: str) -> bool:
+        """Whether a grant that may watch (`capabilities.can_watch`) can open a channel on
+        this one of its calendars: False where the provider is known to refuse it (another
+        mailbox, under a delegated permission), so that it is polled without trying."""
+        return True
+
     def start_watch(
         self,
         access_token: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
@@ -106,7 +107,10 @@ class GoogleConnector(GoogleCalendarApi, GoogleWatchApi, OidcConnector):
             parts = urlsplit(discovery_url)
             api_origin = f"{parts.scheme}://{parts.netloc}"
         self.calendar_api = f"{api_origin}/calendar/v3/"
-        self._local = threading.local()  # httplib2 and a built Resource: one per thread
+        self._local = threading.local()  # httplib2 for push channels' calls: one per thread
+        self._service: Any = None  # the Calendar API's Resource, built once when first used
+        self._service_lock = threading.Lock()
+        self._freebusy: Any = None
         self._http_pool = HttpPool(lambda: BoundedHttp(ca_bundle))  # free/busy's connections
 
     def accepted_issuers(self) -> frozenset[str]:

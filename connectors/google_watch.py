@@ -43,7 +43,7 @@ MAX_HEADER = 512  # a channel id is at most 64 characters, a token at most 256
 
 class GoogleWatchApi:
     """The push half of the Google connector (mixed into GoogleConnector, beside
-    GoogleCalendarApi whose per-thread Resource and http it reuses)."""
+    GoogleCalendarApi whose shared Resource and per-thread http it reuses)."""
 
     if TYPE_CHECKING:  # GoogleCalendarApi's, which comes first in GoogleConnector's bases
 

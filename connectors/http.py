@@ -27,6 +27,11 @@ from connectors.errors import ProviderUnavailable
 
 # (connect, read) seconds: well under a gunicorn worker timeout (SECURITY.md T19).
 DEFAULT_TIMEOUT = (3.0, 10.0)
+# Connections kept alive per provider for free/busy: as many as the gateway fetches grants
+# at once (services/freebusy_fetch.py FETCH_THREADS), so a 200-grant fan-out's calls all
+# find one; with fewer, the calls past the pool's size opened (and threw away) their own,
+# a TLS handshake each on both sides.
+FANOUT_CONNECTIONS = 256
 
 
 class ProviderSession(requests.Session):
@@ -163,7 +168,7 @@ class HttpPool:
     and paid 0 to 9 TLS handshakes a round (README, "Benchmarks"). At most `keep` idle
     clients are kept; one whose call raised is closed, never lent again."""
 
-    def __init__(self, make: Callable[[], httplib2.Http], keep: int = 64) -> None:
+    def __init__(self, make: Callable[[], httplib2.Http], keep: int = FANOUT_CONNECTIONS) -> None:
         self._make = make
         self._keep = keep
         self._idle: list[httplib2.Http] = []

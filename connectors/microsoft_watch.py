@@ -14,7 +14,8 @@ learn.microsoft.com/graph/change-notifications-lifecycle-events).
 Event subscriptions need `Calendars.Read` (delegated): the create-subscription permissions
 table lists it, and not `Calendars.ReadBasic`, for events (docs/PROVIDERS.md). A delegated
 permission covers only the signed-in user's own mailbox: Graph refuses a subscription on
-another mailbox (a room's), which then stays polled.
+another mailbox (a room's), which then stays polled: `can_watch_calendar` says so up front,
+and the gateway does not try.
 
 The `clientState` Graph echoes in every notification is `<watch id>:<secret>`: the gateway's
 channel id and the HMAC it checks, so nothing about it needs storing.
@@ -56,6 +57,12 @@ class GraphWatchApi:
 
     graph_base: str
     _graph_session: requests.Session
+
+    def can_watch_calendar(self, calendar_id: str) -> bool:
+        """Only the host's own mailbox: a subscription on another one (a room mailbox typed
+        by its address) needs an application permission, and Graph refuses a delegated
+        grant's (403); the hourly renewal would try, and log it, for nothing."""
+        return calendar_id == "primary"
 
     def start_watch(
         self,

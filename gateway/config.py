@@ -110,7 +110,7 @@ class Settings(AdminRules):
     otel_enabled: bool = False
     # a calendar with a live channel (or change check) keeps its cached days this long;
     # CalDAV and ICS calendars are checked for changes this often (issue 15 items 3 and 8)
-    freebusy_watched_ttl_seconds: int = 3600
+    freebusy_watched_ttl_seconds: int = 21600
     change_check_seconds: int = 60
     # addresses let past the SSRF guard: CalDAV/ICS servers and API clients' webhooks
     outbound_allowlist: str = ""
@@ -209,7 +209,7 @@ class Settings(AdminRules):
             smtp_from=config_services.smtp_from(env, public_host),
             otel_enabled=flag(env, "GATEWAY_OTEL_ENABLED"),
             freebusy_watched_ttl_seconds=whole_number(
-                env, "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS", 3600, 5, 86400
+                env, "GATEWAY_FREEBUSY_WATCHED_TTL_SECONDS", 21600, 5, 86400
             ),
             change_check_seconds=whole_number(env, "GATEWAY_CHANGE_CHECK_SECONDS", 60, 60, 3600),
             outbound_allowlist=_outbound_allowlist(env),

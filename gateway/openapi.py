@@ -43,6 +43,7 @@ Auth = Literal["bearer", "session"]
 # Path arguments by name; every route names a room the same way.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "room_id": {"type": "string", "pattern": ROOM_ID.pattern},
+    "client_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 
 SUCCESS = {200: "OK", 201: "Created", 204: "Done; no body."}
@@ -231,7 +232,7 @@ def _operation(
         if operation.response is not None:
             media["schema"] = refs[(operation.response, "serialization")]
         if examples.response is not None:
-            media["example"] = examples.response
+            media.update(examples.shown_answers())
         ok["content"] = {"application/json": media}
     responses: dict[str, Any] = {str(operation.success): ok}
     statuses = set(operation.errors)

@@ -72,11 +72,12 @@ def error_examples(
 ) -> dict[str, Any]:
     """Named example answers of one error status, as OpenAPI Example objects: the generic
     ones that apply to the route (a session-only route has its own CSRF and 401 answers; a
-    route without a CSRF token to miss has no CSRF one), then the operation's `own`."""
+    route without a CSRF token to miss has no CSRF one; a route with 404s of its own has
+    not the generic one, a room's), then the operation's `own`."""
     generic = GENERIC_ERRORS if "bearer" in auth else SESSION_ONLY_ERRORS
     found = dict(generic.get(status) or GENERIC_ERRORS.get(status, {}))
-    if status == 400 and not takes_csrf:
-        found = {}
+    if (status == 400 and not takes_csrf) or (status == 404 and own):
+        found = {}  # no CSRF token to miss; a 404 of its own (the generic one is a room's)
     if status == 429 and "bearer" not in auth:
         found.pop("api_client", None)
     found.update(own)

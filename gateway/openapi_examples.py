@@ -27,12 +27,23 @@ from scopes.register import processing_register
 @dataclass(frozen=True)
 class Examples:
     """One operation's examples: its body, its parameters by name, its success answer, and
-    error answers by status and name where they differ from the generic ones (openapi_errors.py)."""
+    error answers by status and name where they differ from the generic ones (openapi_errors.py),
+    and other success answers worth showing (a room partly unknown)."""
 
     request: Any = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     response: Any = None
     errors: Mapping[int, Mapping[str, Refusal]] = field(default_factory=dict)
+    # other success answers by name: (summary, answer), shown beside `response`
+    other_responses: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
+
+    def shown_answers(self) -> dict[str, Any]:
+        """The success answer's `example`, or, with others, its named `examples` (OpenAPI
+        allows one or the other)."""
+        if not self.other_responses:
+            return {"example": self.response}
+        named = {"answer": ("answer", self.response), **self.other_responses}
+        return {"examples": {n: {"summary": s, "value": v} for n, (s, v) in named.items()}}
 
 
 WINDOW = {"timeMin": "2026-11-25T00:00:00Z", "timeMax": "2026-11-26T00:00:00Z"}
@@ -70,13 +81,33 @@ MEETINGS = [
     {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:30:00Z"},
     {"start": "2026-11-25T13:15:00Z", "end": "2026-11-25T14:00:00Z"},
 ]
+GREEN_UNBOUND = {"busy": [], "status": "unbound", "stale": False, "asOf": None}
 FREEBUSY_ANSWER = {
     **WINDOW,
     "rooms": {
         "blue": {"busy": MEETINGS, "status": "ok", "stale": False, "asOf": AS_OF},
-        "green": {"busy": [], "status": "unbound", "stale": False, "asOf": None},
+        "green": GREEN_UNBOUND,
     },
 }
+# The next day as well, with Blue's calendar not answering for it: busy time is exact on the
+# 25th, and the 26th is `unknown` (never free), as services/freebusy_compose.py answers.
+PARTLY_UNKNOWN = (
+    "Blue's calendar could not be read for the second day: never free there",
+    {
+        "timeMin": WINDOW["timeMin"],
+        "timeMax": "2026-11-27T00:00:00Z",
+        "rooms": {
+            "blue": {
+                "busy": MEETINGS,
+                "status": "unknown",
+                "stale": False,
+                "asOf": AS_OF,
+                "unknown": [{"start": "2026-11-26T00:00:00Z", "end": "2026-11-27T00:00:00Z"}],
+            },
+            "green": GREEN_UNBOUND,
+        },
+    },
+)
 TOO_MANY_ROOMS = f"rooms: at most {MAX_ROOMS} rooms per call, got {MAX_ROOMS + 1}"
 TOO_LONG = f"body: at most {MAX_DAYS} days from timeMin to timeMax"
 NOT_RFC3339 = "from: must be an RFC 3339 date-time with an offset, e.g. 2025-03-03T09:00:00Z"
@@ -88,9 +119,11 @@ OUT_OF_RANGE = f"timeMin: must lie {SUPPORTED_RANGE}"
 def operation_examples() -> dict[str, Examples]:
     """Every operation's examples by endpoint (the register's is the catalogue's own, cut
     to one entry of each list)."""
+    from gateway.openapi_examples_admin import ADMIN_EXAMPLES  # it builds on this module's
+
     register = processing_register(load_catalogue())
     cut = {k: v[:1] if isinstance(v, list) else v for k, v in register.items()}
-    return {**EXAMPLES, "register.register_json": Examples(response=cut)}
+    return {**EXAMPLES, **ADMIN_EXAMPLES, "register.register_json": Examples(response=cut)}
 
 
 EXAMPLES: dict[str, Examples] = {
@@ -102,6 +135,7 @@ EXAMPLES: dict[str, Examples] = {
     "api_v1.freebusy": Examples(
         request={"rooms": ["blue", "green"], **WINDOW, "granularity": 15},
         response=FREEBUSY_ANSWER,
+        other_responses={"partly_unknown": PARTLY_UNKNOWN},
         errors={
             400: {
                 "too_many_rooms": ("invalid_request", TOO_MANY_ROOMS),
@@ -113,6 +147,7 @@ EXAMPLES: dict[str, Examples] = {
     "api_v1.freebusy_get": Examples(
         parameters={"rooms": ["blue", "green"], **WINDOW, "granularity": 15},
         response=FREEBUSY_ANSWER,
+        other_responses={"partly_unknown": PARTLY_UNKNOWN},
         errors={400: {"too_many_days": ("invalid_request", TOO_LONG)}},
     ),
     "api_v1.slots": Examples(
@@ -204,57 +239,5 @@ EXAMPLES: dict[str, Examples] = {
                 )
             }
         },
-    ),
-    "admin_rooms.create": Examples(
-        request=VIOLET_SPEC,
-        response={**VIOLET_SPEC, "created": AS_OF, "updated": AS_OF, "bound": False},
-        errors={
-            400: {
-                "bad_id": (
-                    "invalid_room",
-                    "id: must be 1 to 64 lower-case letters, digits or hyphens",
-                )
-            },
-            409: {"exists": ("room_exists", "a room with id 'blue' exists already")},
-        },
-    ),
-    "admin_rooms.list_rooms": Examples(response={"rooms": [BLUE_AS_ADMIN]}),
-    "admin_rooms.show": Examples(
-        parameters={"room_id": "blue"},
-        response=BLUE_AS_ADMIN,
-        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
-    ),
-    "admin_rooms.calendars": Examples(
-        parameters={"room_id": "blue"},
-        response={
-            "room": "blue",
-            "calendars": [
-                {
-                    "provider": "example",
-                    "grant": "Jr3Qe0a9XgT2LmPw",
-                    "grantStatus": "active",
-                    "since": "2026-12-01T09:30:00+00:00",
-                }
-            ],
-        },
-        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
-    ),
-    "admin_rooms.update": Examples(
-        parameters={"room_id": "blue"},
-        request={"capacity": 10, "exceptions": [*CHRISTMAS, CHRISTMAS_EVE]},
-        response={**BLUE_AS_ADMIN, "capacity": 10, "exceptions": [*CHRISTMAS, CHRISTMAS_EVE]},
-        errors={
-            400: {
-                "bad_zone": (
-                    "invalid_room",
-                    "time_zone: 'Europe/Brusels' is not an IANA time zone such as Europe/Brussels",
-                )
-            },
-            404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")},
-        },
-    ),
-    "admin_rooms.delete": Examples(
-        parameters={"room_id": "green"},  # not blue, which the other examples show
-        errors={404: {"no_such_room": ("room_not_found", "there is no room 'nowhere'")}},
     ),
 }

@@ -1,6 +1,6 @@
 """The routes under /v1 that other blueprints serve (/v1/me, the processing register, the
-privacy API, the admin rooms API), described by endpoint for gateway/openapi.py, so the
-document is whole although those views carry no `@documented`."""
+privacy API, the admin rooms and webhooks APIs), described by endpoint for
+gateway/openapi.py, so the document is whole although those views carry no `@documented`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,35 @@ class AdminRoomCalendar(BaseModel):
 class AdminRoomCalendars(BaseModel):
     room: str
     calendars: list[AdminRoomCalendar]
+
+
+class AdminWebhook(BaseModel):
+    """An API client's webhook (route of the `admin_webhooks` blueprint): never its secret,
+    which is shown once, when it is registered."""
+
+    client: str
+    url: str
+    created: str
+    events: list[str]
+
+
+class AdminDelivery(BaseModel):
+    """One delivery of an event to a client's webhook: its outcome, never the event's data.
+    `answer` is `ok`, the receiver's HTTP status, or why nothing was answered (e.g. a
+    timeout); `status` is delivered, retrying or failed."""
+
+    id: str
+    type: str
+    room: str | None
+    at: str
+    status: str
+    answer: str
+    attempts: int
+
+
+class AdminDeliveries(BaseModel):
+    client: str
+    deliveries: list[AdminDelivery]
 
 
 class RoomChanges(BaseModel):
@@ -139,4 +168,12 @@ OTHER_ROUTES = {
         "Change a room", body=RoomChanges, response=AdminRoom, errors=(400, 403, 404)
     ),
     "admin_rooms.delete": _admin("Delete a room and its binding", errors=(403, 404), success=204),
+    "admin_webhooks.webhook": _admin(
+        "An API client's webhook (never its secret)", response=AdminWebhook, errors=(403, 404)
+    ),
+    "admin_webhooks.deliveries": _admin(
+        "The last deliveries to an API client's webhook, newest first",
+        response=AdminDeliveries,
+        errors=(403, 404),
+    ),
 }

@@ -20,6 +20,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     from gateway.blueprints.admin_lists import admin_lists
     from gateway.blueprints.admin_room_form import admin_room_form
     from gateway.blueprints.admin_rooms import admin_rooms
+    from gateway.blueprints.admin_webhooks import admin_webhooks
     from gateway.blueprints.api import api
     from gateway.blueprints.api_v1 import api_v1
     from gateway.blueprints.auth import auth
@@ -43,6 +44,7 @@ def register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
     app.register_blueprint(admin_lists)
     app.register_blueprint(admin_room_form)
     app.register_blueprint(admin_clients)
+    app.register_blueprint(admin_webhooks)
     app.register_blueprint(availability)
     app.register_blueprint(privacy)
     app.register_blueprint(api_v1)

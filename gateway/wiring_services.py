@@ -114,7 +114,7 @@ def build_services(
     # API clients' webhooks: rooms' changes as signed events, sent by the worker
     guard = OutboundGuard(Allowlist.parse(settings.outbound_allowlist))
     endpoints = WebhookEndpointStore(client, vault)
-    feed = ChangeFeed(endpoints, clients, rooms, guard, WebhookQueue(client), audit)
+    feed = ChangeFeed(endpoints, clients, rooms, guard, WebhookQueue(client), audit, grants)
     grant_losses.subscribe(feed.grant_lost)  # its rooms need their host again
     rooms.on_room_calendars_changed(feed.room_calendars_changed)  # bound, unbound by hand
     revocation = RevocationService(

@@ -28,16 +28,19 @@ from connectors.outbound_guard import OutboundGuard
 from gateway.request_log import security_event
 from gateway.services.api_clients import ApiClientError, ApiClientService, as_caller
 from gateway.services.freebusy_answer import MAX_DAYS
+from gateway.services.grants import GrantService
 from gateway.services.intervals import rfc3339
 from gateway.services.room_status import NEEDS_RECONNECT, OK, RESTRICTED, UNBOUND
 from gateway.services.rooms import RoomService
 from gateway.storage.audit import AuditTrail
+from gateway.storage.grants import ACTIVE
 from gateway.storage.webhook_endpoints import WebhookEndpoint, WebhookEndpointStore
 
 log = logging.getLogger(__name__)
 
 AVAILABILITY_CHANGED = "room.availability.changed"
 STATUS_CHANGED = "room.status.changed"
+EVENTS = (AVAILABILITY_CHANGED, STATUS_CHANGED)  # what every endpoint receives
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 MAX_URL_LENGTH = 2000
 # binding changes whose announcement comes from elsewhere (unbinding, rebinding) or none
@@ -50,6 +53,10 @@ RebindHook = Callable[[str, str, str, str], int]  # (uid, old gid, new gid, acto
 
 class InvalidWebhook(ApiClientError):
     status, code = 400, "invalid_webhook"
+
+
+class NoWebhook(ApiClientError):
+    status, code = 404, "webhook_not_found"
 
 
 class Queue(Protocol):
@@ -65,8 +72,10 @@ class ChangeFeed:
         guard: OutboundGuard,
         queue: Queue,
         audit: AuditTrail,
+        grants: GrantService,
     ) -> None:
         self.store = store
+        self.grants = grants
         self.clients = clients
         self.rooms = rooms
         self.guard = guard
@@ -102,6 +111,14 @@ class ChangeFeed:
 
     def endpoint(self, client_id: str) -> WebhookEndpoint | None:
         return self.store.get(client_id)
+
+    def require_endpoint(self, client_id: str) -> WebhookEndpoint:
+        """The client's endpoint; raises ClientNotFound, or NoWebhook when it has none."""
+        self.clients.require(client_id)
+        found = self.store.get(client_id)
+        if found is None:
+            raise NoWebhook(f"API client {client_id!r} has no webhook")
+        return found
 
     def deliveries(self, client_id: str) -> list[dict[str, Any]]:
         """The last deliveries to the client's endpoint, newest first (the admin's log)."""
@@ -178,9 +195,23 @@ class ChangeFeed:
             self.status_changed(room_id, NEEDS_RECONNECT)
 
     def restriction_changed(self, uid: str, restricted: bool) -> None:
-        """A host restricted processing (their rooms are `restricted`) or lifted it (`ok`)."""
+        """A host restricted processing (their rooms are `restricted`) or lifted it: then
+        each room is what /v1/freebusy would say of it (`room_status`)."""
         for room_id in self._rooms_of(uid):
-            self.status_changed(room_id, RESTRICTED if restricted else OK)
+            self.status_changed(room_id, RESTRICTED if restricted else self.room_status(room_id))
+
+    def room_status(self, room_id: str) -> str:
+        """The room's status as /v1/freebusy decides it before reading a calendar
+        (FreeBusyService._availability): `unbound` with no calendar, `needs_reconnect` when
+        a grant behind it ended, else `ok` (`unknown` comes only from a failed read, which
+        this does not make: the next query tells)."""
+        pointers = self.rooms.pointer_sets([room_id]).get(room_id)
+        if not pointers:
+            return UNBOUND
+        states = self.grants.states([(uid, gid) for uid, gid, _ in pointers])
+        if any(state is None or state[1] != ACTIVE for state in states):
+            return NEEDS_RECONNECT
+        return OK
 
     def _rooms_of(self, uid: str, gid: str | None = None) -> list[str]:
         """The rooms a calendar of `uid` backs (of grant `gid` only, when given)."""

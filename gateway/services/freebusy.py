@@ -38,6 +38,7 @@ from gateway.services.freebusy_answer import (
 )
 from gateway.services.freebusy_cached_days import CachedDays, Pointers
 from gateway.services.freebusy_calls import ProviderCalls
+from gateway.services.freebusy_changes import tell
 from gateway.services.freebusy_compose import Composer
 from gateway.services.freebusy_fetch import GrantFetcher, GrantNeed
 from gateway.services.freebusy_freshness import Freshness, Lasting
@@ -275,9 +276,8 @@ class FreeBusyService:
         return need.active
 
     def refresh_slots(self, uid: str, gid: str, slots: Sequence[tuple[str, str]]) -> int:
-        """A provider said the calendar behind these (room, version) slots changed: their
-        cached days go, and so do the answers holding them; the days from yesterday on are
-        read again now (services/watches.py), if its grant is active. How many such days."""
+        """These slots' calendar changed at its provider: their cached days and answers go, days
+        from yesterday on are read again (an active grant), the feed hears what changed."""
         dropped = self.cache.drop_days(uid, gid, slots)
         self.cache.bump_answers(settled=False)
         horizon = datetime.now(UTC).date() - timedelta(days=1)
@@ -286,7 +286,7 @@ class FreeBusyService:
         if days and record is not None and record.status == ACTIVE:
             need = GrantNeed(uid, gid, record.provider, slots=set(dropped), days=days)
             self.fetcher.fetch_all({gid: need})
-        self.changed(sorted({room for room, _ in slots}), days)  # after the read: clients ask
+        tell(self.changed, self.cache, uid, gid, slots, dropped, days)  # after the read
         return len(days)
 
     def forget_grant(self, uid: str, gid: str) -> None:

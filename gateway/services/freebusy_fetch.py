@@ -34,6 +34,15 @@ from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
+# Grants fetched at once per process. A grant's calls wait on the provider, not the CPU, so
+# a cap of N makes G cold grants take G/N provider round trips however fast the rest is:
+# 64 made a 200-grant query four rounds of 100 ms. 256 covers the largest query's grants
+# (1,000 rooms, at most one grant each, in practice far fewer) in one round. Still polite:
+# each thread fetches one grant (single-flight per grant), so a provider sees at most one
+# call at a time per user or mailbox (Graph's limit is 4 concurrent per mailbox, Google's
+# quotas are per user and project per minute, not concurrency); a 429 still holds the
+# grant back and opens the provider's breaker (freebusy_calls.py).
+FETCH_THREADS = 256
 
 
 @dataclass
@@ -72,7 +81,7 @@ class GrantFetcher:
         self.calendars_of = calendars_of  # (uid, gid, slots) -> slot -> calendar id
         self.freshness = freshness
         self.deadline_seconds = deadline_seconds
-        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="freebusy")
+        self._pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="freebusy")
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._inflight_lock = threading.Lock()
 
@@ -136,11 +145,15 @@ class GrantFetcher:
     ) -> None:
         milliseconds = int(self.deadline_seconds * 1000) + 1000
         while time.monotonic() < deadline:
-            holder = self.cache.lock(need.uid, need.gid, milliseconds)
+            # the lock, the entries (another fetch may have just finished) and the epoch
+            # the fetch writes under, in one round trip
+            holder, entries, epoch = self.cache.lock_and_read(
+                need.uid, need.gid, milliseconds, self._entry_keys(need)
+            )
             if holder is not None:
                 try:
-                    if not self._all_fresh(need):  # another fetch may have just finished
-                        self._fetch(need, deadline)
+                    if not self._fresh(entries):
+                        self._fetch(need, deadline, epoch)
                 finally:
                     self.cache.unlock(need.uid, need.gid, holder)
                 return
@@ -151,21 +164,25 @@ class GrantFetcher:
             if self._all_fresh(need):
                 return
 
-    def _all_fresh(self, need: GrantNeed) -> bool:
-        names = [
+    def _entry_keys(self, need: GrantNeed) -> list[str]:
+        return [
             entry_key(need.uid, need.gid, room_id, version, day.isoformat())
             for room_id, version in need.slots
             for day in need.days
         ]
-        now = time.time()
-        return all(
-            e is not None and self.freshness.is_fresh(e, now) for e in self.cache.read(names)
-        )
 
-    def _fetch(self, need: GrantNeed, deadline: float) -> None:
+    def _all_fresh(self, need: GrantNeed) -> bool:
+        return self._fresh(self.cache.read(self._entry_keys(need)))
+
+    def _fresh(self, entries: Sequence[Entry | None]) -> bool:
+        now = time.time()
+        return all(e is not None and self.freshness.is_fresh(e, now) for e in entries)
+
+    def _fetch(self, need: GrantNeed, deadline: float, epoch: str | None) -> None:
+        """Fetch and store under `epoch`, the grant's epoch read with the fetch's lock
+        (none: the grant is gone, nothing is fetched)."""
         if not need.active:
             return  # an ended grant: its rooms need the host, not the provider
-        epoch = self.cache.epoch(need.uid, need.gid)
         if epoch is None:
             return
         api = self.apis.get(need.provider)

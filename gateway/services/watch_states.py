@@ -21,13 +21,19 @@ if TYPE_CHECKING:
 
 # How a calendar's changes reach the gateway (the account page and the admin console).
 WATCHED, PENDING, UPGRADE, POLLED = "watched", "pending", "upgrade", "polled"
-CHECKED = "checked"
+CHECKED, UNWATCHABLE = "checked", "unwatchable"
+READ_AGAIN = (
+    "read again when the room is asked for and the last read is older than the cache time"
+    " (two minutes unless the operator changed it)"
+)
 UPDATES = {
     WATCHED: "watched: a change shows within seconds",
     CHECKED: "checked for changes every minute: a change shows within about a minute",
     PENDING: "polled: the provider's channel is not open yet (retried every hour)",
     UPGRADE: "polled: give the new version of the consent to have it watched",
-    POLLED: "polled: read again when its cached busy times are older than the TTL",
+    POLLED: "polled: " + READ_AGAIN,
+    UNWATCHABLE: "polled: a room or shared mailbox cannot be watched under the permission "
+    "its host gave; " + READ_AGAIN,
 }
 
 
@@ -39,6 +45,9 @@ class WatchStates:
     checked: set[str]
 
     def wanted(self, uid: str) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
+        raise NotImplementedError  # WatchService's
+
+    def unwatchable(self, uid: str) -> set[tuple[str, str]]:
         raise NotImplementedError  # WatchService's
 
     def watched_marks(self, uid: str) -> set[str]:
@@ -54,6 +63,7 @@ class WatchStates:
         for mark, (_, _, slots) in wanted.items():
             for slot in slots:
                 found[slot] = WATCHED if mark in watched else PENDING
+        found.update(dict.fromkeys(self.unwatchable(uid), UNWATCHABLE))
         upgradable = self.upgradable(uid)
         for binding in self.rooms.binding_records(uid):
             slot = (binding.room_id, binding.version)

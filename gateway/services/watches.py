@@ -94,10 +94,25 @@ class WatchService(WatchStates):
     def wanted(self, uid: str) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
         """mark -> (gid, calendar id, its (room, version) slots) of every bound calendar
         of `uid` that may be watched."""
+        wanted: dict[str, tuple[str, str, list[tuple[str, str]]]] = {}
+        for gid, calendar, slot, watchable in self._may_watch(uid):
+            if watchable:
+                mark = self.calendar_mark(gid, calendar)
+                wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
+        return wanted
+
+    def unwatchable(self, uid: str) -> set[tuple[str, str]]:
+        """The (room, version) slots of `uid` whose grant may watch but whose calendar its
+        provider cannot watch (`Connector.can_watch_calendar`): polled, never tried."""
+        return {slot for _, _, slot, watchable in self._may_watch(uid) if not watchable}
+
+    def _may_watch(self, uid: str) -> list[tuple[str, str, tuple[str, str], bool]]:
+        """(gid, calendar id, (room, version) slot, whether it can be watched) of every
+        bound calendar of `uid` whose grant's provider and scopes allow channels."""
         by_grant: dict[str, list[tuple[str, str]]] = {}
         for found in self.rooms.binding_records(uid):
             by_grant.setdefault(found.gid, []).append((found.room_id, found.version))
-        wanted: dict[str, tuple[str, str, list[tuple[str, str]]]] = {}
+        calendars = []
         for gid, slots in by_grant.items():
             record = self.grants.record(uid, gid)
             connector = self.connectors.get(record.provider) if record else None
@@ -106,9 +121,8 @@ class WatchService(WatchStates):
             if not connector.capabilities.can_watch(record.scopes):
                 continue
             for slot, calendar in self.rooms.calendars_of(uid, gid, slots).items():
-                mark = self.calendar_mark(gid, calendar)
-                wanted.setdefault(mark, (gid, calendar, []))[2].append(slot)
-        return wanted
+                calendars.append((gid, calendar, slot, connector.can_watch_calendar(calendar)))
+        return calendars
 
     def lost(self, record: WatchRecord) -> None:
         """A channel ended before its time (removed by the provider, failed): forgotten,

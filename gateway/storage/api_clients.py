@@ -68,9 +68,16 @@ class ApiClientStore:
         return reveal(self._pepper_source).encode()
 
     def create(
-        self, name: str, audiences: set[str], rooms: set[str], rate_limit: str
+        self,
+        name: str,
+        audiences: set[str],
+        rooms: set[str],
+        rate_limit: str,
+        client_id: str | None = None,
     ) -> tuple[ApiClient, str]:
-        client_id = secrets.token_hex(6)
+        """A new client and its secret; its id is random unless given (seeded test data
+        whose documented examples name it: tests/fuzz/conftest.py)."""
+        client_id = client_id or secrets.token_hex(6)
         secret = f"{SECRET_PREFIX}{client_id}.{secrets.token_urlsafe(32)}"
         now = time.time()
         pipe = self.client.pipeline(transaction=True)

@@ -42,6 +42,10 @@ from redis.sentinel import Sentinel
 CONNECT_TIMEOUT = 0.5
 SOCKET_TIMEOUT = 0.5
 CLIENT_NAME = "consent-gateway"
+# Connections a process may open (redis-py's default is 100): a cold free/busy fan-out runs
+# up to 256 grant fetches at once (services/freebusy_fetch.py), each holding one connection
+# per command, beside the request threads; past the limit a command fails outright.
+MAX_CONNECTIONS = 512
 
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
@@ -130,6 +134,7 @@ def _fail_fast() -> dict[str, Any]:
         "socket_timeout": SOCKET_TIMEOUT,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
         "client_name": CLIENT_NAME,
+        "max_connections": MAX_CONNECTIONS,
     }
 
 

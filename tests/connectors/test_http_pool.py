@@ -1,5 +1,6 @@
 """Google free/busy calls share one pool of kept-alive httplib2 clients across grants and
-threads (connectors/http.py HttpPool), instead of one client per thread (issue 17)."""
+threads (connectors/http.py HttpPool), instead of one client per thread, and one built
+Resource, each call executed with its own authorised http (issue 17)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,32 @@ def test_two_grants_calls_go_through_one_pooled_client_each_with_its_own_token(
 
     assert [[(s.hour, e.hour) for s, e in busy] for busy in answers] == [[(9, 10)], [(13, 14)]]
     assert len(made.clients) == 1  # the second grant borrowed the first one's client
+
+
+def test_threads_calling_for_different_grants_share_one_resource_and_each_gets_its_own_answer(
+    emulator: Any,
+) -> None:
+    connector = google(emulator)
+    alice = grant(connector, emulator, ALICE, FREEBUSY)
+    bob = grant(connector, emulator, BOB, FREEBUSY)
+    emulator.client.add_event(ALICE, "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z")
+    emulator.client.add_event(BOB, "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z")
+    tokens = [str(alice.access_token), str(bob.access_token)] * 4
+    all_in = threading.Barrier(len(tokens))
+    answers: dict[int, list[tuple[int, int]]] = {}
+    resources: set[int] = set()
+
+    def ask(n: int) -> None:
+        all_in.wait(timeout=30)  # every thread asks at once, through the one Resource
+        busy = connector.free_busy(tokens[n], ["primary"], START, END)["primary"].busy
+        answers[n] = [(s.hour, e.hour) for s, e in busy]
+        resources.add(id(connector._freebusy_service()))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == {n: [(9, 10)] if n % 2 == 0 else [(13, 14)] for n in range(len(tokens))}
+    assert len(resources) == 1  # built once, by whichever thread came first

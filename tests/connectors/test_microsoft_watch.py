@@ -104,6 +104,26 @@ def test_calendars_readbasic_alone_may_not_watch(
     assert not emulator.client.subscriptions()
 
 
+def test_another_mailbox_is_said_unwatchable_up_front_and_graph_would_refuse_it(
+    connector: MicrosoftConnector, emulator: Any, receiver: Receiver
+) -> None:
+    """A delegated grant that may watch its own mailbox may not watch a room's: the
+    connector says so before any call, and the answer is true (the refusal it spares)."""
+    token = token_for(connector, emulator, CALENDARS_READ)
+    assert connector.can_watch_calendar("primary")
+    assert not connector.can_watch_calendar("room-atlas@contoso.example")
+    with pytest.raises(ScopeRefused):
+        connector.start_watch(
+            token,
+            "room-atlas@contoso.example",
+            watch_id="w-4",
+            address=receiver.url(),
+            secret="s",
+            ttl_seconds=60,
+        )
+    assert not emulator.client.subscriptions()
+
+
 @pytest.mark.parametrize(
     ("body", "query"),
     [

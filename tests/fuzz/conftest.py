@@ -3,7 +3,8 @@ makes answers mean something.
 
 Alice (an administrator by e-mail domain) hosts rooms bound to her room-availability grant;
 her calendar has events on the days in `WINDOWS`. Two API clients see different rooms
-(`front`: audience frontend; `kiosk`: audience kiosk plus one room named explicitly). Bob,
+(`front`: audience frontend, with a webhook; `kiosk`: audience kiosk plus one room named
+explicitly), their ids the ones the admin API's examples name. Bob,
 a member, signs in in another browser: his session is the credential of the
 session-only operations, and a third caller for the object-level checks.
 
@@ -12,6 +13,7 @@ there), so that host is trusted besides the public URL's."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from gateway.openapi_examples_admin import FRONT_CLIENT, HOOK_URL, KIOSK_CLIENT
 from tests.conftest import SignIn
 from tests.gateway.services.test_grants import grant_for
 from tests.security import support
@@ -135,13 +138,24 @@ def make_room(app: Flask, room_id: str, visibility: list[str], host: str | None 
     )
 
 
-def api_client(app: Flask, name: str, audiences: set[str], rooms: set[str] | None = None) -> str:
-    """A new API client's Bearer secret, with a limit no fuzz run reaches."""
+def api_client(
+    app: Flask, name: str, audiences: set[str], rooms: set[str] | None = None, client_id: str = ""
+) -> str:
+    """A new API client's Bearer secret, with a limit no fuzz run reaches; `client_id` fixed
+    where the document's examples name it (gateway/openapi_examples_admin.py)."""
     with app.app_context():
         _, secret = app.extensions["gateway"].api_clients.create(
-            name, audiences, rooms or set(), "100000/second"
+            name, audiences, rooms or set(), "100000/second", client_id=client_id or None
         )
     return str(secret)
+
+
+def webhook(app: Flask, client_id: str, url: str) -> None:
+    """The client's webhook as the examples show it, stored as registering stores it (the
+    address is an example one, which the SSRF rules would look up and refuse here)."""
+    signing = b"fuzz world webhook secret, 32 b!"
+    secret = "whsec_" + base64.b64encode(signing).decode()  # pragma: allowlist secret
+    app.extensions["gateway"].change_feed.store.put(client_id, url, secret)
 
 
 @pytest.fixture
@@ -172,16 +186,14 @@ def world(fuzz_app: Flask, emulator: Any) -> Iterator[World]:
     make_room(app, "attic", [])
     admin_cookie, admin_csrf = session_of(alice_browser.client)
     member_cookie, member_csrf = session_of(bob_browser.client)
+    front = api_client(app, "front", {"frontend"}, client_id=FRONT_CLIENT)
+    webhook(app, FRONT_CLIENT, HOOK_URL)
     yield World(
         app=app,
-        front=Identity(
-            "front",
-            bearer=api_client(app, "front", {"frontend"}),
-            visible=frozenset({"blue", "green"}),
-        ),
+        front=Identity("front", bearer=front, visible=frozenset({"blue", "green"})),
         kiosk=Identity(
             "kiosk",
-            bearer=api_client(app, "kiosk", {"kiosk"}, {"attic"}),
+            bearer=api_client(app, "kiosk", {"kiosk"}, {"attic"}, client_id=KIOSK_CLIENT),
             visible=frozenset({"red", "attic"}),
         ),
         member=Identity(

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.limits import ANONYMOUS_RATE_LIMIT
 from gateway.openapi_errors import too_many
+from gateway.openapi_examples_admin import FRONT_CLIENT, KIOSK_CLIENT
 from gateway.services.freebusy_answer import MAX_DAYS, MAX_ROOMS
 from tests.fuzz.conftest import FUZZ_HOST, NOWHERE, SESSION_COOKIE, Identity, World, fuzz_client
 
@@ -94,6 +95,15 @@ def own(operation_id: str, status: str, name: str, path: str, method: str) -> Pr
         ("admin_rooms_update", "bad_zone"): Provocation(
             method, room, who="admin", json={"time_zone": "Europe/Brusels"}
         ),
+        ("admin_webhooks_webhook", "no_such_client"): Provocation(
+            method, room.replace("{client_id}", NOWHERE), who="admin"
+        ),
+        ("admin_webhooks_webhook", "no_webhook"): Provocation(
+            method, room.replace("{client_id}", KIOSK_CLIENT), who="admin"
+        ),
+        ("admin_webhooks_deliveries", "no_such_client"): Provocation(
+            method, room.replace("{client_id}", NOWHERE), who="admin"
+        ),
     }  # fmt: skip
     return found.get((operation_id, name))
 
@@ -106,6 +116,7 @@ def generic(
     schemes = {scheme for item in operation["security"] for scheme in item}
     owner = "front" if "bearer" in schemes else "admin" if "/admin/" in path else "member"
     room = path.replace("{room_id}", NOWHERE if status == "404" else "blue")
+    room = room.replace("{client_id}", NOWHERE if status == "404" else FRONT_CLIENT)
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
     # the search's example is its schema's; an empty body is refused after every check here
     json = body.get("example", {} if "requestBody" in operation else None)

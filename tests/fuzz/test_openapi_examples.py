@@ -48,6 +48,8 @@ WITH_EXAMPLES = {
         "GET /v1/admin/rooms/{room_id}/calendars",
         "PATCH /v1/admin/rooms/{room_id}",
         "DELETE /v1/admin/rooms/{room_id}",
+        "GET /v1/admin/clients/{client_id}/webhook",
+        "GET /v1/admin/clients/{client_id}/deliveries",
     ),
 }
 EXPLICIT = settings(

@@ -81,7 +81,8 @@ def test_every_operation_has_an_example_of_each_part(document: dict[str, Any]) -
                 assert media is not None or status == "204", (label, status)
                 if media is not None:
                     schema = resolved(document, media["schema"])
-                    assert "example" in media or schema.get("examples"), (label, status)
+                    shown = "example" in media or media.get("examples")
+                    assert shown or schema.get("examples"), (label, status)
             else:
                 assert media["examples"], (label, status)
 
@@ -116,3 +117,17 @@ def test_errors_show_the_one_error_shape_with_the_codes_a_client_switches_on(
     assert {"invalid_request", "unauthorized", "room_not_found", "rate_limited"} <= codes
     assert {"storage_unavailable", "csrf_failed", "forbidden", "room_exists"} <= codes
     assert "refused" not in codes  # every status has an example of its own
+
+
+def test_the_freebusy_answers_show_a_room_partly_unknown(document: dict[str, Any]) -> None:
+    """Besides the answer to the example request, one whose room could be read for one day
+    only: `unknown`, with the span that was not read; it validates against the schema."""
+    for method in ("post", "get"):
+        answers = document["paths"]["/v1/freebusy"][method]["responses"]["200"]
+        media = answers["content"]["application/json"]
+        shown = media["examples"]
+        assert set(shown) == {"answer", "partly_unknown"}
+        blue = shown["partly_unknown"]["value"]["rooms"]["blue"]
+        assert blue["status"] == "unknown" and blue["busy"]
+        assert blue["unknown"] == [{"start": "2026-11-26T00:00:00Z", "end": "2026-11-27T00:00:00Z"}]
+        assert problems(document, shown["partly_unknown"]["value"], media["schema"]) == []

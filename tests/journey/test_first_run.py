@@ -131,6 +131,12 @@ def test_a_newcomers_first_run_survives_a_restart(tmp_path: Path, chromium: Any)
         shot(page, "03b-rooms-for-ten")
         page.goto(gateway.url + "/admin")
         assert page.inner_text("h1") == "Admin console"  # bob is the demo admin
+        # a room mailbox its host typed is polled, and the page says why (never "not open yet")
+        page.goto(gateway.url + "/admin/rooms/nyc-atlas")
+        updates = page.inner_text("#updates")
+        assert "room or shared mailbox cannot be watched" in updates, updates
+        assert "not open yet" not in updates
+        shot(page, "03c-room-mailbox-polled")
 
         # the CLI in the same folder, with no variable set, finds the running gateway
         listed = cli(tmp_path, "rooms", "list")

@@ -6,13 +6,16 @@ and an ended grant leaves no subscription behind."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from gateway.services.watch_states import UPDATES
 from gateway.storage import job_runs
 from gateway.storage.watches import WatchRecord
 from gateway.worker import Worker
@@ -268,12 +271,23 @@ def test_a_room_mailbox_typed_by_address_stays_polled(
     assert choice.id
     app.extensions["gateway"].rooms.bind(uid, "atlas", gid, "room-atlas@contoso.example")
     wait_for(lambda: not live_subscriptions(emulator))  # its own mailbox's was unbound
+    tried = emulator.client.calls().get("microsoft.subscriptions", 0)
     assert app.extensions["gateway"].watches.reconcile(uid) == (0, 0)
+    assert app.extensions["gateway"].watches.renew(lambda: {uid}) == (
+        "channels opened 0, stopped 0"
+    )
     assert not live_subscriptions(emulator)
+    assert emulator.client.calls().get("microsoft.subscriptions", 0) == tried  # never tried
     assert app.extensions["gateway"].watches.room_updates("atlas") == [
-        ("pending", "polled: the provider's channel is not open yet (retried every hour)")
+        ("unwatchable", UPDATES["unwatchable"])
     ]
+    assert "room or shared mailbox cannot be watched" in UPDATES["unwatchable"]
     assert busy(app) == []  # read by polling, as before
+    page = hosts.browsers[uid].client.get("/account").get_data(as_text=True)
+    cells = r'<td class="updates updates-(\w+)" id="updates-atlas-[^"]*">([^<]*)<'
+    [cell] = re.findall(cells, page)
+    assert cell == ("unwatchable", html.escape(UPDATES["unwatchable"], quote=True))
+    assert "not open yet" not in page
 
 
 def test_a_subscription_the_gateway_lost_is_deleted_by_its_next_notification(

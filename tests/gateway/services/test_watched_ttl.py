@@ -45,7 +45,7 @@ def test_a_watched_calendar_keeps_its_days_past_the_polled_ttl(
     assert busy(app) == []
     [entry] = cached(app, uid, gid)
     channel_end = record_of(app, uid).expires_at
-    assert entry.fresh_until == min(entry.fetched_at + 3600, channel_end)  # the default
+    assert entry.fresh_until == min(entry.fetched_at + 21600, channel_end)  # the default, 6 h
     calls = freebusy_calls(emulator)
 
     time.sleep(POLLED_TTL + 0.5)  # past the polled TTL
