@@ -29,7 +29,7 @@ from typing import Any
 import redis
 
 from bench.browser import Browser, new_account
-from bench.report import Row
+from bench.report import Row, at_most
 from bench.stack import Stack, gunicorn
 from gateway.storage.redis_client import connect
 
@@ -74,6 +74,7 @@ def detail(client: redis.Redis, before: dict[str, int], title: str) -> None:
 # spent-state marker (10 minutes). Not kept for the grant: "Redis per grant" leaves them out
 # and its own row shows them (issue 17).
 EXPIRING = ("gw:session:", "gw:flow-spent:")
+GRANT_BUDGET = 2048  # issue 17: at most 2 KB of Redis per grant, for every provider
 
 
 def transient(stage: Stage) -> float:
@@ -257,7 +258,8 @@ def measure(
     ]
     for provider, stage in grants.items():
         kept = stage.per_item - transient(stage)
-        rows.append(Row(f"Redis per grant, {provider.capitalize()}", kept, "B"))
+        name = f"Redis per grant, {provider.capitalize()}"
+        rows.append(Row(name, kept, "B", GRANT_BUDGET, "2 KB", at_most(1.0)))
     flows = list(grants.values())
     spent = sum(transient(s) * s.made for s in flows) / max(1, sum(s.made for s in flows))
     rows.append(Row("Redis per consent flow, expiring (session, spent state)", spent, "B"))
