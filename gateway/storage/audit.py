@@ -151,6 +151,12 @@ class AuditTrail:
         return int(self.client.xtrim(AUDIT, minid=f"{oldest}-0"))
 
 
+def entry_of(entry_id: str, fields: dict[str, str]) -> AuditEntry:
+    """One record as XRANGE gives it, written now (FIELD) or before issue 17 (a field per
+    datum): for readers of the raw stream (tests that watch what an action appended)."""
+    return _entry(entry_id, fields)
+
+
 def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
     """One record, as written now (FIELD) or before issue 17 (a field per datum)."""
     if FIELD in fields:
