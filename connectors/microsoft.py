@@ -38,7 +38,6 @@ from connectors.microsoft_tokens import (
     RESERVED_SCOPES,
     TRANSIENT_ERRORS,
     MsalGrantApi,
-    without_id_tokens,
 )
 from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
 from connectors.oidc import _safe_code, expires_at
@@ -166,12 +165,13 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
         if not params.get("code"):
             raise CallbackRejected("the callback carries no authorization code")
         grant = bool(flow.get("grant_scopes"))
-        # A grant's tokens land in a cache of their own; a sign-in's in the kept app's, none.
-        cache = msal.SerializableTokenCache() if grant else None
-        app = self._app(cache) if cache is not None else self._kept_app()
         msal_flow = {k: flow.get(k) for k in FLOW_KEYS}
         try:
-            result = app.acquire_token_by_auth_code_flow(msal_flow, dict(params))
+            # the kept app of the flow's kind, whose cache keeps nothing: a grant keeps its
+            # tokens from the answer (microsoft_tokens.py), a sign-in none
+            result = self._kept_app(grant=grant).acquire_token_by_auth_code_flow(
+                msal_flow, dict(params)
+            )
         except json.JSONDecodeError:  # the token endpoint's answer is not JSON
             raise ProviderUnavailable("Microsoft's token endpoint answered unreadably") from None
         except ValueError as error:  # MSAL: state mismatch
@@ -208,12 +208,14 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             access = result.get("access_token")
             if not isinstance(access, str) or not access:
                 raise ProviderUnavailable("Microsoft's token answer holds no access token")
-            assert cache is not None
+            refresh = result.get("refresh_token")
+            # what refreshing needs, not MSAL's serialized cache (microsoft_tokens.py); with
+            # no refresh token (offline_access withheld) the grant ends at its first refresh
             tokens = TokenSet(
                 granted_scopes=granted,
                 access_token=access,
                 expires_at=expires_at(None, result.get("expires_in")),
-                cache=without_id_tokens(cache.serialize()),
+                refresh_token=refresh if isinstance(refresh, str) and refresh else None,
             )
         return Identity(
             provider=self.name,
@@ -255,9 +257,10 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
     def _kept_app(self, grant: bool = False) -> msal.ConfidentialClientApplication:
         """An app of each kind, kept: sign-in's starts and redeems every sign-in that is not
         a grant, without the `offline_access` MSAL adds otherwise (a sign-in has no use for
-        a refresh token); the other starts grants (each grant's code is redeemed around its
-        own cache). Their caches keep nothing, so no two flows share anything, and MSAL's
-        setup of an app (0.3-0.7 ms, mostly an import probe) is paid once (issue 17)."""
+        a refresh token); the other starts grants and redeems their codes (a grant keeps
+        its tokens from the answer, not from a cache). Their caches keep nothing, so no two
+        flows share anything, and MSAL's setup of an app (0.3-0.7 ms, mostly an import
+        probe) is paid once (issue 17)."""
         if grant not in self._kept:  # a race builds two alike; one is kept
             excluded = None if grant else ["offline_access"]
             self._kept[grant] = self._app(KeepsNothing(), exclude_scopes=excluded)

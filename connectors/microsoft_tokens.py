@@ -1,7 +1,16 @@
-"""A Microsoft grant's tokens through MSAL: the refresh (from the grant's serialized
-cache), what MSAL's token answers leave behind (the cache a grant keeps, without ID
-tokens), the mapping of a refused refresh to the connector errors, and MSAL's logs kept
-free of token bodies."""
+"""A Microsoft grant's tokens through MSAL: the refresh (from the grant's refresh token),
+the refresh token of a grant stored before issue 17 (inside MSAL's serialized cache), the
+mapping of a refused refresh to the connector errors, and MSAL's logs kept free of token
+bodies.
+
+A grant keeps what refreshing needs and nothing else: the refresh token, and the access
+token with its expiry. Not MSAL's serialized cache: its account, app metadata and ID token
+sections are never read again, and it made a Microsoft grant three times a Google one in
+Redis (issue 17). MSAL redeems the refresh token itself (`acquire_token_by_refresh_token`,
+in an app whose in-memory cache ends with the call), so its throttling, telemetry headers
+and error answers are the same as before; Microsoft rotates the refresh token on every
+refresh, and the new one is kept.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +34,9 @@ from connectors.values import TokenSet
 # MSAL adds these itself and refuses them from callers (PROTOCOLS.md §2.4).
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
-# The serialized cache's ID-token section: a grant never keeps ID tokens.
-ID_TOKEN_SECTION = "IdToken"  # noqa: S105 - a section name
-# Nor the cache's copy of the access token: the TokenSet keeps the live one, and every
-# refresh is forced (it never reads an access token from the cache). Redis bytes, issue 17.
-ACCESS_TOKEN_SECTION = "AccessToken"  # noqa: S105 - a section name
+# The section of MSAL's serialized cache that held the refresh token of a grant stored
+# before issue 17 (its grants kept the whole cache, without ID and access tokens).
+REFRESH_TOKEN_SECTION = "RefreshToken"  # noqa: S105 - a section name
 # Token errors that say "try later" rather than "this grant is wrong".
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 # Token errors that say the refresh token can no longer be used without the person:
@@ -56,17 +63,22 @@ if not any(isinstance(f, _WithholdTokenBodies) for f in _MSAL_OAUTH2_LOG.filters
     _MSAL_OAUTH2_LOG.addFilter(_WithholdTokenBodies())
 
 
-def without_id_tokens(serialized: str) -> str:
-    """A serialized MSAL cache with its ID-token section removed (we never keep ID tokens),
-    and its access-token section (a second copy of TokenSet.access_token), without
-    whitespace: what a grant keeps is sealed and stored per grant in Redis.
-
-    MSAL finds the account and its refresh token without them.
-    """
-    data = json.loads(serialized)
-    data.pop(ID_TOKEN_SECTION, None)
-    data.pop(ACCESS_TOKEN_SECTION, None)
-    return json.dumps(data, separators=(",", ":"))
+def refresh_token_of(tokens: TokenSet) -> str:
+    """The grant's refresh token: its own field, or for a grant stored before issue 17 the
+    one inside its serialized MSAL cache (read, never written again: the refresh stores
+    the new token in the field and drops the cache)."""
+    if tokens.refresh_token:
+        return tokens.refresh_token
+    if not tokens.cache:
+        raise GrantInvalid("the grant holds no Microsoft refresh token")
+    try:
+        section = json.loads(tokens.cache).get(REFRESH_TOKEN_SECTION) or {}
+        secrets = [str(entry["secret"]) for entry in section.values() if entry.get("secret")]
+    except (TypeError, ValueError, AttributeError, KeyError):
+        raise GrantInvalid("the grant's Microsoft token cache is unreadable") from None
+    if not secrets:
+        raise GrantInvalid("the grant's token cache holds no refresh token")
+    return secrets[0]
 
 
 def refresh_error(result: dict[str, Any]) -> Exception:
@@ -87,7 +99,7 @@ def refresh_error(result: dict[str, Any]) -> Exception:
 
 class MsalGrantApi:
     """The grant half of the Microsoft connector (mixed into MicrosoftConnector, whose
-    `_app` builds the MSAL application around a grant's cache)."""
+    `_app` builds an MSAL application with a token cache of its own, per call)."""
 
     SIGN_IN_SCOPES: tuple[str, ...]
 
@@ -98,27 +110,17 @@ class MsalGrantApi:
         ) -> msal.ConfidentialClientApplication: ...
 
     def refresh(self, tokens: TokenSet, scopes: tuple[str, ...]) -> TokenSet:
-        """A new access token for `scopes` through MSAL, from the grant's token cache.
+        """A new access token for `scopes` through MSAL, from the grant's refresh token.
 
-        Microsoft rotates the refresh token on every refresh, so the returned TokenSet holds
-        the updated cache (again without ID tokens). `openid`, `profile` and
-        `offline_access` are dropped from `scopes`: MSAL adds them itself.
+        Microsoft rotates the refresh token on every refresh: the returned TokenSet holds
+        the new one (the old one if an answer carries none, RFC 6749 §6). `openid`,
+        `profile` and `offline_access` are dropped from `scopes`: MSAL adds them itself.
         """
-        if not tokens.cache:
-            raise GrantInvalid("the grant holds no Microsoft token cache")
-        cache = msal.SerializableTokenCache()
-        try:
-            cache.deserialize(tokens.cache)
-        except (TypeError, ValueError):
-            raise GrantInvalid("the grant's Microsoft token cache is unreadable") from None
+        refresh_token = refresh_token_of(tokens)
         wanted = [s for s in dict.fromkeys(scopes) if s not in RESERVED_SCOPES]
         try:
-            app = self._app(cache)
-            accounts = app.get_accounts()
-            if not accounts:
-                raise GrantInvalid("the grant's token cache holds no Microsoft account")
-            result = app.acquire_token_silent_with_error(
-                wanted or list(self.SIGN_IN_SCOPES), accounts[0], force_refresh=True
+            result = self._app().acquire_token_by_refresh_token(
+                refresh_token, wanted or list(self.SIGN_IN_SCOPES)
             )
         except (requests.RequestException, MsalError, ValueError) as error:
             # Network failure or timeout, a 5xx (MsalServiceError), an answer that is not
@@ -126,26 +128,25 @@ class MsalGrantApi:
             raise ProviderUnavailable(
                 f"Microsoft's token endpoint did not answer ({type(error).__name__})"
             ) from None
-        if result is None:  # MSAL found no refresh token for the account
-            raise GrantInvalid("the grant's token cache holds no refresh token")
         if "error" in result:
             raise refresh_error(result)
         access = result.get("access_token")
         if not isinstance(access, str) or not access:
             raise ProviderUnavailable("Microsoft's token answer holds no access token")
+        rotated = result.get("refresh_token")
         scope = result.get("scope")
         return TokenSet(
             # RFC 6749 §5.1: without `scope` in the answer, the scopes are those asked for.
             granted_scopes=frozenset(str(scope).split()) if scope else tokens.granted_scopes,
             access_token=access,
             expires_at=expires_at(None, result.get("expires_in")),
-            cache=without_id_tokens(cache.serialize()) if cache.has_state_changed else tokens.cache,
+            refresh_token=rotated if isinstance(rotated, str) and rotated else refresh_token,
         )
 
     def revoke(self, tokens: TokenSet) -> bool:
         """Microsoft has no revocation endpoint (PROTOCOLS.md §2.8): nothing is confirmed.
 
         The refresh token stays valid at Microsoft until it expires or the person removes
-        the app; deleting the stored cache is all the gateway can do.
+        the app; deleting the stored tokens is all the gateway can do.
         """
         return False

@@ -50,10 +50,11 @@ class AuthRequest:
 class TokenSet:
     """The only tokens a grant keeps: never an ID token, never an authorization code.
 
-    Google keeps its refresh token (it does not rotate) and the current access token;
-    Microsoft keeps MSAL's serialized token cache in `cache` (its refresh token rotates on
-    every refresh), with the ID-token section removed. `expires_at` is the access token's
-    expiry in seconds since the epoch.
+    Google and Microsoft keep the refresh token (Microsoft's rotates on every refresh) and
+    the current access token. `cache` is read only from Microsoft grants stored before
+    issue 17, which kept MSAL's serialized token cache (ID tokens removed) instead of the
+    refresh token; nothing writes it now. `expires_at` is the access token's expiry in
+    seconds since the epoch.
     """
 
     granted_scopes: frozenset[str]

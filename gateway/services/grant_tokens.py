@@ -11,7 +11,6 @@ consent". The grant service (services/grants.py) hands these calls here.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from gateway import metrics
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
 from gateway.request_log import security_event
+from gateway.services.sealed_tokens import opened, sealable
 from gateway.storage.grants import BROKEN, NEEDS_CONSENT, REVOKED, GrantRecord, GrantStore
 
 if TYPE_CHECKING:
@@ -243,21 +243,6 @@ class GrantTokens:
             if not self.store.locked(seen.uid, seen.id):
                 return
         raise GrantUnavailable("busy", "the provider is slow to refresh this grant; try again")
-
-
-def sealable(tokens: TokenSet) -> dict[str, object]:
-    """What a grant seals of its tokens: not the granted scopes, which its record keeps in
-    the clear beside them, written with every new token set (Redis bytes, issue 17)."""
-    return {k: v for k, v in tokens.to_dict().items() if k != "granted_scopes"}
-
-
-def opened(sealed: dict[str, object], record: GrantRecord) -> TokenSet:
-    """The tokens as sealed, with the record's scopes; tokens sealed before issue 17 carry
-    their own granted scopes, which are kept as they are."""
-    tokens = TokenSet.from_dict(sealed)
-    if tokens.granted_scopes:
-        return tokens
-    return dataclasses.replace(tokens, granted_scopes=record.scopes)
 
 
 def _fresh(tokens: TokenSet) -> bool:

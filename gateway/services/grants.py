@@ -24,8 +24,9 @@ from connectors.errors import AccessRefused
 from connectors.values import CalendarInfo, Identity, TokenSet
 from gateway.crypto.keyring import DecryptionFailed, KeyRetired
 from gateway.crypto.vault import Vault, grant_context
-from gateway.services.grant_tokens import GrantTokens, GrantUnavailable, opened, sealable
+from gateway.services.grant_tokens import GrantTokens, GrantUnavailable
 from gateway.services.grant_tokens import KeyRingIncomplete as KeyRingIncomplete  # re-exported
+from gateway.services.sealed_tokens import opened, sealable
 from gateway.storage.audit import AuditTrail
 from gateway.storage.grants import ACTIVE as ACTIVE  # re-exported for the blueprints
 from gateway.storage.grants import (

@@ -1,7 +1,15 @@
 """The audit trail: an append-only Redis stream of who did what to whose data.
 
-    gw:audit    stream  at, actor, action, subject, purpose, result, detail (JSON of counts
-                        and codes); trimmed by age (the catalogue's `audit-event` retention)
+    gw:audit    stream  one field, "r": a compact JSON array [actor, action, subject,
+                        purpose, result, detail (an object of counts and codes)]; its time is
+                        the entry id's (milliseconds); trimmed by age (the catalogue's
+                        `audit-event` retention)
+
+Compact because every consent and change of personal data adds one (issue 17: Redis bytes
+per grant): one field instead of seven leaves each stream node one field name, the time is
+not written twice, and a subject who is the actor (someone acting on their own data, most
+records) is written "=". Entries written before that (a field per datum, `at` among them)
+are still read; `entries` expands both to the same AuditEntry.
 
 One record for every access to or change of personal data by anyone other than its owner,
 and for every security-relevant change. The actions it may hold are the catalogue's
@@ -35,6 +43,8 @@ from gateway.storage.keys import PREFIX
 AUDIT = f"{PREFIX}:audit"
 MAX_ENTRIES = 1_000_000  # an upper bound on top of the age-based trim
 NAMED_ACTORS = frozenset({"", "system", "provider", "cli", "operator"})  # not persons
+FIELD = "r"  # an entry's one field: the JSON array of its record
+SELF = "="  # the subject of a record is its actor (never a pseudonym or a named actor)
 
 
 @dataclass(frozen=True)
@@ -85,16 +95,10 @@ class AuditTrail:
         """Append one record; `detail` holds counts and codes only, never an id or a name."""
         if action not in self.actions:
             raise UnknownAuditAction(f"{action!r} is not an audit event of the catalogue")
-        fields = {
-            "at": f"{time.time():.3f}",
-            "actor": self.pseudonym(actor),
-            "action": action,
-            "subject": self.pseudonym(subject),
-            "purpose": purpose,
-            "result": result,
-            "detail": json.dumps(detail or {}, sort_keys=True),
-        }
-        entry = self.client.xadd(AUDIT, fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+        who, about = self.pseudonym(actor), self.pseudonym(subject)
+        record = [who, action, SELF if about == who and who else about, purpose, result]
+        body = json.dumps([*record, detail or {}], sort_keys=True, separators=(",", ":"))
+        entry = self.client.xadd(AUDIT, {FIELD: body}, maxlen=MAX_ENTRIES, approximate=True)
         return str(entry)
 
     def entries(
@@ -138,10 +142,8 @@ class AuditTrail:
     def count_about(self, uid: str) -> int:
         """How many records name this user as actor or subject (an erasure keeps them)."""
         name = self.pseudonym(uid)
-        return sum(
-            name in (fields.get("actor"), fields.get("subject"))
-            for _, fields in cast(list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT))
-        )
+        entries = cast(list[tuple[str, dict[str, str]]], self.client.xrange(AUDIT))
+        return sum(name in (e.actor, e.subject) for e in (_entry(i, f) for i, f in entries))
 
     def trim(self, keep_seconds: float, now: float | None = None) -> int:
         """Drop entries older than the trail's retention (counted back from `now`)."""
@@ -149,7 +151,16 @@ class AuditTrail:
         return int(self.client.xtrim(AUDIT, minid=f"{oldest}-0"))
 
 
+def entry_of(entry_id: str, fields: dict[str, str]) -> AuditEntry:
+    """One record as XRANGE gives it, written now (FIELD) or before issue 17 (a field per
+    datum): for readers of the raw stream (tests that watch what an action appended)."""
+    return _entry(entry_id, fields)
+
+
 def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
+    """One record, as written now (FIELD) or before issue 17 (a field per datum)."""
+    if FIELD in fields:
+        return _compact_entry(entry_id, fields[FIELD])
     try:
         detail = json.loads(fields.get("detail", "{}"))
     except ValueError:
@@ -164,3 +175,28 @@ def _entry(entry_id: str, fields: dict[str, str]) -> AuditEntry:
         result=fields.get("result", ""),
         detail=detail if isinstance(detail, dict) else {},
     )
+
+
+def _compact_entry(entry_id: str, body: str) -> AuditEntry:
+    try:
+        actor, action, subject, purpose, result, detail = json.loads(body)
+    except (ValueError, TypeError):
+        actor, action, subject, purpose, result, detail = "", "", "", "", "", {}
+    return AuditEntry(
+        id=entry_id,
+        at=_entry_time(entry_id),
+        actor=str(actor),
+        action=str(action),
+        subject=str(actor) if subject == SELF else str(subject),
+        purpose=str(purpose),
+        result=str(result),
+        detail=detail if isinstance(detail, dict) else {},
+    )
+
+
+def _entry_time(entry_id: str) -> float:
+    """The entry id's milliseconds: when Redis appended it (the ids only increase)."""
+    try:
+        return int(entry_id.partition("-")[0]) / 1000
+    except ValueError:
+        return 0.0

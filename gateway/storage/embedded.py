@@ -162,7 +162,7 @@ class EmbeddedRedis:
                     # plain-text AOF: a rewrite provably drops erased values (no RDB blob)
                     "aof-use-rdb-preamble no",
                     'save ""',
-                    # most streams hold a few entries (consent log, room history): small nodes
+                    # most streams hold a few entries (room history): small nodes
                     "stream-node-max-bytes 512",
                     # a grant's hash holds its sealed tokens (Google's ~0.5 KB): over the
                     # default 64 B one value makes the whole hash a hashtable (~0.8 KB more);

@@ -22,6 +22,7 @@ import redis
 from gateway.storage import answers, grant_scripts, grant_sweeps, keys
 from gateway.storage.grant_states import read_states
 from gateway.storage.readable import hgetall_text, unreadable
+from gateway.storage.scope_lists import packed, unpacked
 
 ACTIVE = "active"
 NEEDS_CONSENT = "needs_consent"
@@ -87,21 +88,18 @@ class GrantStore:
         sealed_subject: str,
         account_mark: str = "",
     ) -> None:
-        now = str(time.time())
+        now = time.time()
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
             keys.grant(uid, gid),
-            mapping={
+            mapping={  # no `reason`, `last_used`, `last_refreshed` yet: "", 0, `created`
                 "id": gid,
                 "provider": provider,
                 "purpose": purpose,
                 "status": ACTIVE,
-                "reason": "",
-                "scopes": " ".join(sorted(scopes)),
-                "created": now,
-                "last_used": "0",
-                "last_refreshed": now,
-                "expires_at": str(expires_at),
+                "scopes": packed(sorted(scopes)),
+                "created": f"{now:.3f}",
+                "expires_at": _seconds(expires_at),
                 "version": "1",
                 "epoch": "1",
                 "dk": wrapped_key,
@@ -157,9 +155,9 @@ class GrantStore:
         """Store refreshed tokens; False when the lock or the version was lost meanwhile."""
         fields = {
             "tokens": sealed_tokens,
-            "scopes": " ".join(sorted(scopes)),
-            "expires_at": str(expires_at),
-            "last_refreshed": str(time.time()),
+            "scopes": packed(sorted(scopes)),
+            "expires_at": _seconds(expires_at),
+            "last_refreshed": _seconds(time.time()),
         }
         args: list[str] = [holder, str(record.version)]
         for name, value in fields.items():
@@ -174,7 +172,7 @@ class GrantStore:
         """Record use at most once a minute: the hot path should not write on every read."""
         now = time.time()
         if now - record.last_used >= every_seconds:
-            self.client.hset(keys.grant(record.uid, record.id), "last_used", str(now))
+            self.client.hset(keys.grant(record.uid, record.id), "last_used", _seconds(now))
 
     # -- ending a grant ------------------------------------------------------------------------
     def purge(self, uid: str, gid: str, *, status: str, reason: str, forget: bool = False) -> int:
@@ -257,6 +255,13 @@ class GrantStore:
 
 
 _TIMES = ("created", "last_used", "last_refreshed", "expires_at")
+
+
+def _seconds(moment: float) -> str:
+    """Whole seconds: a listpack keeps them as an integer, 6 bytes, not 19 (issue 17)."""
+    return str(int(moment))
+
+
 _COUNTS = ("version", "epoch")
 
 
@@ -272,6 +277,8 @@ def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
         unreadable("grant field")
         numbers, status = [0.0] * (len(_TIMES) + len(_COUNTS)), BROKEN
     created, last_used, last_refreshed, expires_at, version, epoch = numbers
+    if "last_refreshed" not in raw:  # not refreshed since it was created
+        last_refreshed = created
     return GrantRecord(
         uid=uid,
         id=raw["id"],
@@ -279,7 +286,7 @@ def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
         purpose=raw.get("purpose", ""),
         status=status,
         reason=raw.get("reason", ""),
-        scopes=frozenset(raw.get("scopes", "").split()),
+        scopes=frozenset(unpacked(raw.get("scopes", ""))),
         created=created,
         last_used=last_used,
         last_refreshed=last_refreshed,

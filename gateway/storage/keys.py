@@ -17,7 +17,12 @@ the user's index set, so "delete everything of this user" is exact.
                                        new consent of the same account replaces)
     gw:{u:UID}:grant:GID:lock   string refresh lock holder; PX 15 s
     gw:{u:UID}:grant:GID:cached set    keys of data cached for this grant (purged with it)
-    gw:{u:UID}:consent-log      stream consent history, append-only (see storage/consents.py)
+    gw:{u:UID}:consent-events   list   consent history, append-only, newest first: one compact
+                                       JSON array per event (storage/consent_events.py)
+    gw:{u:UID}:consent-log      stream the consent history as written before issue 17: read,
+                                       never written again
+    gw:consent-texts            hash   "<purpose>|<version>" -> digest of that consent text, kept
+                                       once for every event of it (no personal data)
     gw:{u:UID}:consent          hash   consents in force: "<purpose>|<provider>" -> JSON
     gw:{u:UID}:receipts         list   signed revocation receipts, newest first (receipts.py)
     gw:{u:UID}:restricted       string since when processing is restricted (restrictions.py)
@@ -116,6 +121,11 @@ def grant_cached(uid: str, gid: str) -> str:
 
 
 def consent_log(uid: str) -> str:
+    """The consent history (a list; before issue 17 a stream, `consent_log_stream`)."""
+    return f"{user_tag(uid)}:consent-events"
+
+
+def consent_log_stream(uid: str) -> str:
     return f"{user_tag(uid)}:consent-log"
 
 
@@ -136,6 +146,7 @@ WRAPPED_KEY_PATTERNS = (f"{PREFIX}:{{u:*}}:profile", f"{PREFIX}:{{u:*}}:grant:*"
 RETIRED_KEY_VERSIONS = f"{PREFIX}:keyring:retired"
 # secrets that outlive a GATEWAY_SECRET_KEY rotation (storage/stable_secrets.py)
 STABLE_SECRETS = f"{PREFIX}:stable-secrets"
+CONSENT_TEXTS = f"{PREFIX}:consent-texts"  # storage/consent_events.py
 # the receipt signing keys' ids; their private halves are stable secrets (receipt_keys.py)
 RECEIPT_KEYS = f"{PREFIX}:receipt-keys"
 

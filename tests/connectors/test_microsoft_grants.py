@@ -1,5 +1,6 @@
-"""Microsoft grants through the real MSAL, against the emulator over HTTPS: the token cache
-a calendar authorization keeps (without ID tokens), rotating refreshes, and the failures."""
+"""Microsoft grants through the real MSAL, against the emulator over HTTPS: the tokens a
+calendar authorization keeps (the refresh and access tokens, not MSAL's cache), rotating
+refreshes, grants stored with MSAL's cache before issue 17, and the failures."""
 
 from __future__ import annotations
 
@@ -44,34 +45,11 @@ def all_scopes(tokens: TokenSet) -> tuple[str, ...]:
     return tuple(sorted(tokens.granted_scopes))
 
 
-def test_a_calendar_grant_keeps_the_msal_cache_without_id_tokens(
-    connector: Any, emulator: Any
-) -> None:
-    identity = authorize(connector, emulator, CAROL, (CALENDARS,))
-    tokens = identity.tokens
-    assert tokens is not None
-    assert tokens.granted_scopes == SIGN_IN | {CALENDARS}
-    assert tokens.granted_scopes == identity.granted_scopes
-    assert tokens.access_token and tokens.access_token.startswith("EwA-emu.")
-    assert tokens.refresh_token is None  # it lives in the cache, and rotates
-    ttl = emulator.client.settings()["access_token_ttl"]
-    assert tokens.expires_at is not None
-    assert abs(tokens.expires_at - (time.time() + ttl)) < 30
-    assert tokens.cache is not None
-    assert "IdToken" not in tokens.cache
-    sections = json.loads(tokens.cache)
-    assert {"RefreshToken", "Account"} <= set(sections)
-    # no second copy of the access token (issue 17: the TokenSet keeps the live one)
-    assert "AccessToken" not in sections
-    assert tokens.access_token not in tokens.cache
-    assert len(refresh_tokens_in(tokens.cache)) == 1
-    assert not any(str(v).startswith("eyJ") for v in tokens.to_dict().values())
-
-
-def test_msal_still_works_from_a_cache_without_id_tokens(connector: Any, emulator: Any) -> None:
-    tokens = grant(connector, emulator, CAROL, CALENDARS)
+def old_style(connector: Any, emulator: Any, tokens: TokenSet) -> TokenSet:
+    """The same grant as a gateway stored it before issue 17: MSAL's serialized cache
+    (made by MSAL itself from a real token answer) without its ID and access tokens, and
+    no refresh token of its own."""
     cache = msal.SerializableTokenCache()
-    cache.deserialize(tokens.cache)
     app = msal.ConfidentialClientApplication(
         CLIENT_ID,
         client_credential=CLIENT_SECRET,
@@ -80,15 +58,58 @@ def test_msal_still_works_from_a_cache_without_id_tokens(connector: Any, emulato
         http_client=connector._session,
         token_cache=cache,
     )
-    [account] = app.get_accounts()
+    answer = app.acquire_token_by_refresh_token(tokens.refresh_token, [CALENDARS])
+    assert "access_token" in answer
+    sections = json.loads(cache.serialize())
+    sections.pop("IdToken", None)
+    sections.pop("AccessToken", None)
+    assert sections["RefreshToken"] and sections["Account"]
+    return TokenSet(
+        tokens.granted_scopes,
+        access_token=answer["access_token"],
+        expires_at=tokens.expires_at,
+        cache=json.dumps(sections, separators=(",", ":")),
+    )
+
+
+def test_a_calendar_grant_keeps_its_refresh_and_access_tokens_and_no_msal_cache(
+    connector: Any, emulator: Any
+) -> None:
+    identity = authorize(connector, emulator, CAROL, (CALENDARS,))
+    tokens = identity.tokens
+    assert tokens is not None
+    assert tokens.granted_scopes == SIGN_IN | {CALENDARS}
+    assert tokens.granted_scopes == identity.granted_scopes
+    assert tokens.access_token and tokens.access_token.startswith("EwA-emu.")
+    assert tokens.refresh_token and tokens.refresh_token != tokens.access_token
+    ttl = emulator.client.settings()["access_token_ttl"]
+    assert tokens.expires_at is not None
+    assert abs(tokens.expires_at - (time.time() + ttl)) < 30
+    # issue 17: no MSAL cache (its account, app metadata and ID token are never read again)
+    assert tokens.cache is None
+    assert set(tokens.to_dict()) == {
+        "granted_scopes",
+        "access_token",
+        "expires_at",
+        "refresh_token",
+    }
+    assert not any(str(v).startswith("eyJ") for v in tokens.to_dict().values())
+
+
+def test_a_grant_stored_with_msal_s_cache_before_issue_17_still_refreshes(
+    connector: Any, emulator: Any
+) -> None:
+    old = old_style(connector, emulator, grant(connector, emulator, CAROL, CALENDARS))
+    (kept,) = refresh_tokens_in(old.cache)
     before = calls(emulator, "microsoft.token")
-    # the kept cache holds no access token: MSAL redeems the refresh token for one
-    silent = app.acquire_token_silent([CALENDARS], account)
-    assert silent is not None and silent["access_token"] != tokens.access_token
+    fresh = connector.refresh(old, all_scopes(old))
     assert calls(emulator, "microsoft.token") == before + 1
-    forced = app.acquire_token_silent([CALENDARS], account, force_refresh=True)
-    assert forced is not None and "access_token" in forced
-    assert calls(emulator, "microsoft.token") == before + 2
+    assert fresh.access_token and fresh.access_token != old.access_token
+    # the rotated refresh token moves to its own field; the cache is not written again
+    assert fresh.refresh_token and fresh.refresh_token != kept
+    assert fresh.cache is None
+    again = connector.refresh(fresh, (CALENDARS,))
+    assert again.access_token not in (None, fresh.access_token)
 
 
 def test_begin_records_the_extra_scopes(connector: Any) -> None:
@@ -133,7 +154,7 @@ def test_sign_ins_redeem_their_codes_in_the_kept_app_which_keeps_none_of_their_t
     connector: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sign-in's code exchange builds no MSAL app (issue 17) and leaves no token, ID
-    token or account in the kept one; a grant's still gets an app and a cache of its own."""
+    token or account in the kept one; nor does a grant's, whose tokens come from the answer."""
     authorize(connector, emulator, CAROL, ())  # the kept apps are built
     grant(connector, emulator, CAROL, CALENDARS)
     starter = connector._kept_app()
@@ -156,8 +177,10 @@ def test_sign_ins_redeem_their_codes_in_the_kept_app_which_keeps_none_of_their_t
         assert not list(starter.token_cache.search(kind))
     assert connector._kept_app() is starter
     tokens = grant(connector, emulator, CAROL, CALENDARS)
-    assert len(built) == 1 and type(built[0]) is msal.SerializableTokenCache
-    assert tokens.cache is not None and refresh_tokens_in(tokens.cache)
+    assert built == [] and tokens.refresh_token and tokens.access_token
+    for app in (starter, connector._kept_app(grant=True)):
+        for kind in (kinds.ACCESS_TOKEN, kinds.REFRESH_TOKEN, kinds.ID_TOKEN, kinds.ACCOUNT):
+            assert not list(app.token_cache.search(kind))
 
 
 def test_an_unticked_calendar_scope_is_not_granted(connector: Any, emulator: Any) -> None:
@@ -175,13 +198,12 @@ def test_refresh_rotates_the_refresh_token_and_refreshes_again(
     assert fresh.access_token and fresh.access_token != tokens.access_token
     assert fresh.granted_scopes == tokens.granted_scopes
     assert fresh.expires_at is not None and fresh.expires_at > time.time()
-    assert fresh.cache != tokens.cache
-    assert fresh.cache is not None and "IdToken" not in fresh.cache
-    assert refresh_tokens_in(fresh.cache) != refresh_tokens_in(tokens.cache)
+    assert fresh.cache is None
+    assert fresh.refresh_token and fresh.refresh_token != tokens.refresh_token
     again = connector.refresh(fresh, (CALENDARS,))
     assert calls(emulator, "microsoft.token") == before + 2
     assert again.access_token not in (None, fresh.access_token)
-    assert refresh_tokens_in(again.cache) != refresh_tokens_in(fresh.cache)
+    assert again.refresh_token not in (None, fresh.refresh_token)
 
 
 def test_refresh_reports_a_narrowed_grant(connector: Any, emulator: Any) -> None:
@@ -260,7 +282,7 @@ def test_a_slow_token_endpoint_times_out(connector: Any, emulator: Any) -> None:
 
 
 def test_a_grant_without_a_usable_cache_is_grant_invalid(connector: Any) -> None:
-    for cache in (None, "not json", "{}"):
+    for cache in (None, "not json", "{}", "[]", '{"RefreshToken": {"k": {}}}'):
         with pytest.raises(GrantInvalid):
             connector.refresh(TokenSet(frozenset({CALENDARS}), cache=cache), (CALENDARS,))
 

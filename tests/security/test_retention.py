@@ -32,6 +32,7 @@ KEPT = [  # until revoked, erased or deleted by an admin
     r"gw:\{answers\}:generation",  # a counter, no personal data (storage/answers.py)
     r"gw:audit",  # pseudonymous; the retention sweep trims it to the catalogue's max_age
     r"gw:stable-secrets",  # the gateway's own keys, no personal data (storage/stable_secrets.py)
+    r"gw:consent-texts",  # consent text digests, no personal data (storage/consent_events.py)
 ]
 
 

@@ -31,7 +31,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.request_log import JsonFormatter
-from gateway.storage.audit import AUDIT
+from gateway.storage.audit import AUDIT, entry_of
 from tests.security.support import (
     DAY,
     GENERIC_ACCOUNT,
@@ -185,7 +185,7 @@ def grant_of(app: Flask, uid: str) -> str:
 
 
 def audit_actions(redis_client: redis.Redis) -> list[str]:
-    return [fields["action"] for _, fields in redis_client.xrange(AUDIT)]
+    return [entry_of(i, fields).action for i, fields in redis_client.xrange(AUDIT)]
 
 
 # -- authentication -----------------------------------------------------------------------------

@@ -159,8 +159,11 @@ def test_a_new_consent_text_version_asks_again(
     assert 'id="already-given"' in page
     uid = client.get("/v1/me").get_json()["id"]
     field = f"{PURPOSE}|google"
-    state = json.loads(redis_client.hget(keys.consents(uid), field))
-    redis_client.hset(keys.consents(uid), field, json.dumps({**state, "version": "0"}))
+    version, grant, given = json.loads(redis_client.hget(keys.consents(uid), field))
+    assert version != "0"
+    # the same consent under an older text version, in the form written before issue 17
+    older = {"version": "0", "grant": grant, "given": given}
+    redis_client.hset(keys.consents(uid), field, json.dumps(older))
     page = client.get(f"/consent/{PURPOSE}?provider=google").get_data(as_text=True)
     assert 'id="give-consent"' in page
 
@@ -196,16 +199,18 @@ def test_disconnecting_a_grant_withdraws_its_consent_and_logs_it(
     )
     assert done.status_code == 303 and done.headers["Location"] == "/account?done=disconnected"
 
-    # Redis: nothing in force, and the stream says why (the dependent purpose went with it).
+    # Redis: nothing in force, and the history says why (the dependent purpose went with it).
     assert redis_client.hgetall(keys.consents(uid)) == {}
-    log = [fields for _, fields in redis_client.xrange(keys.consent_log(uid))]
-    assert [(e["purpose"], e["action"]) for e in log] == [
+    # newest first, one compact JSON array per event: [at, purpose, provider, action,
+    # version, digest, requested, granted, grant] (storage/consent_events.py)
+    log = [json.loads(raw) for raw in redis_client.lrange(keys.consent_log(uid), 0, -1)][::-1]
+    assert [(e[1], e[3]) for e in log] == [
         (PURPOSE, "given"),
         ("calendar-choice", "given"),
         (PURPOSE, "withdrawn"),
         ("calendar-choice", "withdrawn"),
     ]
-    assert log[2]["grant"] == gid and log[2]["provider"] == "google"
+    assert log[2][8] == gid and log[2][2] == "google"
     assert services.grants.get(uid, gid).status == "revoked"
 
     # The page: the grant says it was disconnected; no consent listed as given.
@@ -220,7 +225,7 @@ def test_disconnecting_a_grant_withdraws_its_consent_and_logs_it(
         f"/account/grants/{gid}/disconnect", data={"csrf_token": csrf_from(client, "/account")}
     )
     assert again.status_code == 303
-    assert redis_client.xlen(keys.consent_log(uid)) == 4
+    assert redis_client.llen(keys.consent_log(uid)) == 4
 
 
 def test_a_grant_of_someone_else_answers_as_one_that_does_not_exist(
