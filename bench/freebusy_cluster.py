@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
-from bench.freebusy_warm import GATEWAY, ROOMS, load_run, warm_gateway
+from bench.freebusy_warm import GATEWAY, ROOMS, compared, load_run, warm_gateway
 from bench.load import Load
-from bench.report import Row, at_least, over_rounds
+from bench.report import Row, at_least
 
 DEPLOYMENTS = ("single", "cluster")
 
@@ -57,30 +57,14 @@ def measure(
         flush=True,
     )
 
-    def each(name: str, field: str) -> list[float]:
-        return [getattr(r, field) for r in results[name]]
-
-    for field in ("rps", "p99_ms"):
-        pairs = zip(each("cluster", field), each("single", field), strict=True)
-        ratios = ", ".join(f"{c / s:.2f}" for c, s in pairs if s)
-        print(f"cluster {field} ratio per round: {ratios}", flush=True)
-    return [
-        over_rounds(
-            f"warm free/busy, {rooms} rooms, Redis Cluster: req/s",
-            each("cluster", "rps"),
-            "req/s",
-            each("single", "rps"),
-            "the same on one Redis server",
-            at_least(0.9),
-        ),
-        over_rounds(
-            f"warm free/busy, {rooms} rooms, Redis Cluster: p99",
-            each("cluster", "p99_ms"),
-            "ms",
-            each("single", "p99_ms"),
-            "the same on one Redis server",
-        ),
-    ]
+    return compared(
+        "cluster",
+        f"warm free/busy, {rooms} rooms, Redis Cluster",
+        results["cluster"],
+        results["single"],
+        "the same on one Redis server",
+        (at_least(0.9), None),
+    )
 
 
 def main() -> None:

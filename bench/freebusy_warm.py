@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.load import Load, post_load
-from bench.report import Row, at_least, at_most, over_rounds
+from bench.report import Row, Target, at_least, at_most, over_rounds
 from bench.scenario import Scenario
 from bench.stack import gunicorn, workers_cpu_seconds
 
@@ -181,30 +181,44 @@ def measure(
         flush=True,
     )
 
-    def each(name: str, field: str) -> list[float]:
-        return [getattr(r, field) for r in results[name]]
+    return compared(
+        "warm",
+        f"warm free/busy, {rooms} rooms",
+        results["gateway"],
+        results["baseline"],
+        "bare Flask MGET 50",
+        (at_least(1.0), at_most(1.0)),
+    )
 
+
+def compared(
+    tag: str,
+    name: str,
+    measured: list[Load],
+    baseline: list[Load],
+    baseline_name: str,
+    targets: tuple[Target | None, Target | None],
+) -> list[Row]:
+    """The req/s and p99 rows of rounds measured in turns against a baseline, each round's
+    ratio printed first (the medians hide which rounds were disturbed)."""
     for field in ("rps", "p99_ms"):
-        pairs = zip(each("gateway", field), each("baseline", field), strict=True)
-        ratios = ", ".join(f"{g / b:.2f}" for g, b in pairs if b)
-        print(f"warm {field} ratio per round: {ratios}", flush=True)
+        pairs = zip(measured, baseline, strict=True)
+        ratios = ", ".join(
+            f"{getattr(m, field) / getattr(b, field):.2f}" for m, b in pairs if getattr(b, field)
+        )
+        print(f"{tag} {field} ratio per round: {ratios}", flush=True)
     return [
         over_rounds(
-            f"warm free/busy, {rooms} rooms: req/s",
-            each("gateway", "rps"),
-            "req/s",
-            each("baseline", "rps"),
-            "bare Flask MGET 50",
-            at_least(1.0),
-        ),
-        over_rounds(
-            f"warm free/busy, {rooms} rooms: p99",
-            each("gateway", "p99_ms"),
-            "ms",
-            each("baseline", "p99_ms"),
-            "bare Flask MGET 50",
-            at_most(1.0),
-        ),
+            f"{name}: {label}",
+            [getattr(m, field) for m in measured],
+            unit,
+            [getattr(b, field) for b in baseline],
+            baseline_name,
+            target,
+        )
+        for (field, label, unit), target in zip(
+            (("rps", "req/s", "req/s"), ("p99_ms", "p99", "ms")), targets, strict=True
+        )
     ]
 
 
