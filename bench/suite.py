@@ -1,7 +1,7 @@
 """The benchmark suite: which benchmarks run, with which sizes, and the one table at the end.
 
 Each entry names a module's `measure` function and its keyword arguments for a full run
-(`make bench`, about 4 minutes on 2 cores) and for a quick one (`--quick`, and the smoke
+(`make bench`, about 13 minutes on 2 cores) and for a quick one (`--quick`, and the smoke
 test in tests/bench/: proves each benchmark works, measures nothing worth reading).
 Modules are imported only when run, so the load generator's spawned processes, which
 import the main module, stay light.
