@@ -255,12 +255,11 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             return self._jwks
 
     def _kept_app(self, grant: bool = False) -> msal.ConfidentialClientApplication:
-        """An app of each kind, kept: sign-in's starts and redeems every sign-in that is not
-        a grant, without the `offline_access` MSAL adds otherwise (a sign-in has no use for
-        a refresh token); the other starts grants and redeems their codes (a grant keeps
-        its tokens from the answer, not from a cache). Their caches keep nothing, so no two
-        flows share anything, and MSAL's setup of an app (0.3-0.7 ms, mostly an import
-        probe) is paid once (issue 17)."""
+        """An app of each kind, kept: sign-in's starts and redeems sign-ins without the
+        `offline_access` MSAL adds otherwise (a sign-in needs no refresh token); the other
+        starts grants and redeems their codes (a grant keeps its tokens from the answer).
+        Their caches keep nothing, so no two flows share anything, and MSAL's setup of an
+        app (0.3-0.7 ms, mostly an import probe) is paid once (issue 17)."""
         if grant not in self._kept:  # a race builds two alike; one is kept
             excluded = None if grant else ["offline_access"]
             self._kept[grant] = self._app(KeepsNothing(), exclude_scopes=excluded)

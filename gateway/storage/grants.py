@@ -157,9 +157,7 @@ class GrantStore:
             "tokens": sealed_tokens,
             "scopes": packed(sorted(scopes)),
             "expires_at": _seconds(expires_at),
-            # to the millisecond, as `created` is, which stands in for it until the first
-            # refresh: in whole seconds a refresh within a second of it went back before it
-            "last_refreshed": f"{time.time():.3f}",
+            "last_refreshed": f"{time.time():.3f}",  # ms, as `created`: never before it
         }
         args: list[str] = [holder, str(record.version)]
         for name, value in fields.items():
