@@ -6,6 +6,13 @@ query touches, then the misses grouped per host grant (`GrantNeed`). A day is a 
 it has no entry or its entry is past the TTL; a grant is cold when one of its days has no
 entry within the stale bound (the request must wait for it), otherwise its misses are
 refreshed in the background while the stale days are served.
+
+Which grants with a miss are active is read from Redis once per answers' generation and
+then remembered by the worker (`KnownActive`): every write that ends a grant bumps the
+generation after it commits and waits out the lease before it answers (storage/answers.py,
+tests/gateway/storage/test_grant_status_bumps.py), so no grant is taken for active here
+once its ending has answered, and a stale answer recomputed costs the one read of its
+cached days that a warm one makes (it cost a second round trip: README "Benchmarks").
 """
 
 from __future__ import annotations
@@ -18,12 +25,32 @@ from gateway import metrics
 from gateway.services.freebusy_fetch import GrantNeed
 from gateway.services.freebusy_freshness import Freshness
 from gateway.services.grants import GrantService
+from gateway.storage.answers import Lease
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
 from gateway.storage.rooms import Pointer
 
 Pointers = Mapping[str, tuple[Pointer, ...]]  # room id -> its calendars: (uid, gid, version)
 Entries = Mapping[tuple[str, str, date], Entry]  # (room id, calendar version, day) -> entry
+KNOWN_AT_MOST = 10_000  # grants remembered as active per worker (a gid and a provider each)
+
+
+class KnownActive:
+    """The grants this worker read as active, with their provider, under one generation of
+    the answers' counter; a new generation starts with none known."""
+
+    def __init__(self, lease: Lease) -> None:
+        self._lease = lease
+        self._known: tuple[str, dict[str, str]] = ("", {})  # generation, gid -> provider
+
+    def now(self) -> dict[str, str]:
+        """Those known under the generation as it stands; read before the states it is
+        filled with, so a state read after a change's bump is never kept under an older one."""
+        generation = self._lease.current()
+        known = self._known
+        if known[0] != generation:
+            known = self._known = (generation, {})
+        return known[1]
 
 
 class CachedDays:
@@ -31,6 +58,7 @@ class CachedDays:
         self.grants = grants
         self.cache = cache
         self.freshness = freshness
+        self.known_active = KnownActive(cache.answers_lease())
 
     def read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, str, date], Entry]:
         """Every cached day of the bound rooms' calendars, in one read."""
@@ -63,12 +91,26 @@ class CachedDays:
                     needs[gid].days.add(day)
                     if entry is None or not self.freshness.servable(entry, now):
                         needs[gid].cold = True
-        # every grant with a miss read in one round trip (a stale answer's cost was one
-        # round trip per expired grant: README "Benchmarks")
-        states = self.grants.states([(need.uid, need.gid) for need in needs.values()])
-        for need, state in zip(needs.values(), states, strict=True):
-            need.provider, status = state or ("", "")
-            need.active = status == ACTIVE
+        self._states(needs)
         metrics.cache(hit=True, n=hits)
         metrics.cache(hit=False, n=wanted - hits)
         return needs
+
+    def _states(self, needs: Mapping[str, GrantNeed]) -> None:
+        """Each grant's provider and whether it is active: known ones from memory, the rest
+        in one round trip (one per grant was a stale answer's cost: README "Benchmarks")."""
+        known = self.known_active.now()  # before the read: see KnownActive.now
+        unknown = []
+        for gid, need in needs.items():
+            if gid in known:
+                need.provider, need.active = known[gid], True
+            else:
+                unknown.append(need)
+        if not unknown:
+            return
+        states = self.grants.states([(need.uid, need.gid) for need in unknown])
+        for need, state in zip(unknown, states, strict=True):
+            need.provider, status = state or ("", "")
+            need.active = status == ACTIVE
+            if need.active and len(known) < KNOWN_AT_MOST:
+                known[need.gid] = need.provider
