@@ -25,7 +25,7 @@ from gateway import metrics
 from gateway.services.freebusy_fetch import GrantNeed
 from gateway.services.freebusy_freshness import Freshness
 from gateway.services.grants import GrantService
-from gateway.storage.answers import Lease
+from gateway.storage.answers import Lease, shared_lease
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
 from gateway.storage.rooms import Pointer
@@ -58,7 +58,7 @@ class CachedDays:
         self.grants = grants
         self.cache = cache
         self.freshness = freshness
-        self.known_active = KnownActive(cache.answers_lease())
+        self.known_active = KnownActive(shared_lease(cache.client))
 
     def read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, str, date], Entry]:
         """Every cached day of the bound rooms' calendars, in one read."""

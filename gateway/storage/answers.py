@@ -4,7 +4,10 @@ Workers keep recent free/busy answers in memory (services/freebusy.py) so that a
 request costs no read of rooms, bindings, restriction flags or cached days. Every write
 that can change an answer bumps the counter after it has committed: a cache fill, a grant
 purged or revoked, a binding made or ended, a room changed or deleted, a restriction set or
-lifted.
+lifted; and an API client disabled or deleted. Two more things a worker keeps are trusted
+only under the generation they were read under: which grants are active
+(services/freebusy_cached_days.py) and which API client secrets were verified
+(storage/api_clients.py); `shared_lease` gives them one lease per process.
 
 A worker reads the counter at most once per `LEASE_SECONDS` (a lease timed from before the
 read) and serves remembered answers of that generation meanwhile; any bump made by the same
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import redis
 
@@ -51,6 +55,19 @@ class Lease:
         value = str(self.client.get(GENERATION) or "0")
         self._held = (value, now + LEASE_SECONDS, seen)  # timed from before the read
         return value
+
+
+_shared: weakref.WeakKeyDictionary[redis.Redis, Lease] = weakref.WeakKeyDictionary()
+
+
+def shared_lease(client: redis.Redis) -> Lease:
+    """The one lease of this process on `client`: what each of its readers trusts (the
+    grants known active, the API clients' verified secrets) costs one read per lease in
+    all, not one each."""
+    found = _shared.get(client)
+    if found is None:
+        found = _shared.setdefault(client, Lease(client))
+    return found
 
 
 def bump(client: redis.Redis, *, settled: bool = True) -> None:

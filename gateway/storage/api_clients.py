@@ -11,8 +11,11 @@ one transaction on a Redis Cluster too; they are few, so one slot holds them eas
 A client secret is `gwc_<id>.<random>`, shown once at creation. What is stored is an HMAC of
 it under the gateway's secret key, so a copy of Redis alone cannot be turned into a working
 credential, and the comparison is constant-time. A worker remembers a verified credential
-for AUTH_CACHE_SECONDS (the hot path), so disabling a client takes effect in other workers
-within that time (at once in the worker that disabled it).
+(the hot path) for AUTH_CACHE_SECONDS at most, and only while the answers' generation is the
+one it was verified under (storage/answers.py: a lease read at most once per 50 ms per
+worker, no round trip per request). Disabling or deleting a client bumps that generation
+after its write and waits out the lease before it answers, so from then on no worker
+accepts the client's secret (it took up to AUTH_CACHE_SECONDS in other workers before).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import cast
 import redis
 
 from gateway.crypto.secret_source import SecretSource, reveal
+from gateway.storage import answers
 from gateway.storage.keys import PREFIX
 from gateway.storage.readable import hgetall_text, unreadable
 from gateway.storage.webhook_endpoints import WEBHOOKS, endpoint_keys
@@ -58,7 +62,9 @@ class ApiClientStore:
     def __init__(self, client: redis.Redis, pepper: SecretSource) -> None:
         self.client = client
         self._pepper_source = pepper
-        self._verified: dict[str, tuple[float, ApiClient]] = {}  # HMAC of secret -> client
+        # HMAC of secret -> (until, generation verified under, client)
+        self._verified: dict[str, tuple[float, str, ApiClient]] = {}
+        self._generation = answers.shared_lease(client)
 
     def _hash(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -128,9 +134,10 @@ class ApiClientStore:
         if not secret.startswith(SECRET_PREFIX) or "." not in secret or len(secret) > 200:
             return None
         presented = self._hash(secret)
+        generation = self._generation.current()  # before the read: see answers.py
         remembered = self._verified.get(presented)
-        if remembered is not None and remembered[0] > time.monotonic():
-            return remembered[1]
+        if remembered and remembered[0] > time.monotonic() and remembered[1] == generation:
+            return remembered[2]
         client_id = secret[len(SECRET_PREFIX) :].split(".", 1)[0]
         try:
             stored = self.client.hget(client_key(client_id), "secret_hash")
@@ -144,7 +151,7 @@ class ApiClientStore:
             return None
         if len(self._verified) > 1000:
             self._verified.clear()
-        self._verified[presented] = (time.monotonic() + AUTH_CACHE_SECONDS, found)
+        self._verified[presented] = (time.monotonic() + AUTH_CACHE_SECONDS, generation, found)
         return found
 
     def all(self) -> list[ApiClient]:
@@ -156,6 +163,7 @@ class ApiClientStore:
         if not self.client.exists(client_key(client_id)):
             return False
         self.client.hset(client_key(client_id), "disabled", "1" if disabled else "0")
+        answers.bump(self.client)  # other workers' verified secrets end (module docstring)
         return True
 
     def delete(self, client_id: str) -> bool:
@@ -166,4 +174,6 @@ class ApiClientStore:
         pipe.srem(CLIENTS, client_id)
         pipe.delete(*endpoint_keys(client_id))
         pipe.srem(WEBHOOKS, client_id)
-        return bool(pipe.execute()[0])
+        deleted = bool(pipe.execute()[0])
+        answers.bump(self.client)  # other workers' verified secrets end (module docstring)
+        return deleted

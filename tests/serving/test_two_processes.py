@@ -212,6 +212,50 @@ def test_a_revocation_ends_a_remembered_answer_on_a_process_that_was_serving_it(
         asking.close()
 
 
+@pytest.mark.parametrize("ending", ["disable", "delete"])
+def test_a_client_disabled_or_deleted_is_refused_at_once_by_a_process_that_knew_its_secret(
+    two_processes: list[Process],
+    app: Any,
+    ending: str,
+) -> None:
+    """A process remembers a verified secret only under the answers' generation, and
+    disabling or deleting a client bumps it and waits out the leases before it answers
+    (storage/api_clients.py): so the first request after that finds the secret refused,
+    on a process that was accepting it from memory a moment before (it took 5 s)."""
+    with app.app_context():
+        clients = app.extensions["gateway"].api_clients
+        client, secret = clients.create("frontend", {"frontend"}, set(), "100000/minute")
+    serving = two_processes[0]
+    headers = {**HOST, "Authorization": f"Bearer {secret}"}
+
+    def answered(http: requests.Session) -> int:
+        return http.get(serving.url("/v1/rooms"), headers=headers, timeout=10).status_code
+
+    asking = requests.Session()
+    assert answered(asking) == 200  # verified and remembered by the serving process
+    stop = threading.Event()
+
+    def keep_asking() -> None:  # the serving process renews its lease all along
+        with requests.Session() as http:
+            while not stop.is_set():
+                answered(http)
+
+    load = threading.Thread(target=keep_asking)
+    load.start()
+    try:
+        time.sleep(0.3)
+        with app.app_context():  # the admin's process: its context ends once the leases have
+            if ending == "disable":
+                clients.set_disabled(client.id, True)
+            else:
+                clients.delete(client.id)
+        assert answered(asking) == 401
+    finally:
+        stop.set()
+        load.join(timeout=10)
+        asking.close()
+
+
 def test_gunicorn_hands_on_a_chunked_body_that_the_body_limit_refuses(
     two_processes: list[Process],
 ) -> None:
