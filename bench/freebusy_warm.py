@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from typing import Any
 from bench.load import Load, post_load
 from bench.report import Row, Target, at_least, at_most, over_rounds
 from bench.scenario import Scenario
-from bench.stack import gunicorn, workers_cpu_seconds
+from bench.stack import connections_per_worker, gunicorn, workers_cpu_seconds
 
 ROOMS = 50
 BASELINE_KEYS = [f"bench:baseline:{i}" for i in range(ROOMS)]
@@ -138,8 +139,13 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
     log = stack.work / "gunicorn.log"
     settle = extra.pop("settle", 1.0)
     warmup = min(1.0, seconds)
+    spread: list[int] = []  # connections per worker, mid-run
+    probe = threading.Timer(
+        warmup + seconds / 2, lambda: spread.extend(connections_per_worker(stack.port))
+    )
     with gunicorn(target, stack.port, env, log, settle=settle, **extra):
         spent = workers_cpu_seconds(stack.port)
+        probe.start()
         found = post_load(
             stack.port,
             "/v1/freebusy",
@@ -150,9 +156,14 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
             warmup=warmup,
         )
         spent = workers_cpu_seconds(stack.port) - spent
+        probe.join()
     if found.rps:  # the warm-up's requests counted at the measured rate
         per_request = 1000 * spent / (found.rps * (seconds + warmup))
-        print(f"  {target}: workers' CPU {per_request:.3f} ms per request", flush=True)
+        print(
+            f"  {target}: workers' CPU {per_request:.3f} ms per request;"
+            f" connections per worker {spread}",
+            flush=True,
+        )
     return found
 
 

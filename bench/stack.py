@@ -211,6 +211,46 @@ def gunicorn(
         process.wait()
 
 
+def connections_per_worker(port: int) -> list[int]:
+    """Established connections each worker of the gunicorn serving 127.0.0.1:`port` holds,
+    most first: with keep-alive a connection stays with the worker that accepted it, and
+    an uneven spread queues the crowded worker's connections (README, "Benchmarks"). Read
+    from /proc (sockets by inode); [] when no such gunicorn is found."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                established.add(fields[9])  # the socket's inode
+    counts = []
+    for pid in _workers(port):
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        counts.append(sum(1 for link in links if link[8:-1] in established))
+    return sorted(counts, reverse=True)
+
+
+def _workers(port: int) -> list[int]:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"gunicorn" in command and f"127.0.0.1:{port}".encode() in command:
+                return [
+                    int(c) for c in (entry / "task" / entry.name / "children").read_text().split()
+                ]
+        except OSError:
+            continue
+    return []
+
+
 def workers_cpu_seconds(port: int) -> float:
     """CPU seconds (user + system) the workers of the gunicorn serving 127.0.0.1:`port` have
     used so far: under load, the figure the shared cores disturb least (README,

@@ -4,9 +4,11 @@ belongs to `make bench`, never to a test)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
+from bench.freebusy_warm import BASELINE
 from bench.report import Row, at_least, at_most, table
 from bench.suite import SUITE, Benchmark
 from bench.warm_cpu import cpu_rounds
@@ -59,3 +61,26 @@ def test_the_sign_in_benchmark_can_say_which_request_took_the_time(
         ["GET", "/v1/me"],
     ]
     assert [s[2] for s in steps if s[0] == "bare"] == ["GET", "POST"]
+
+
+def test_the_warm_benchmark_counts_each_workers_connections(tmp_path: Any) -> None:
+    """`connections_per_worker`: every kept-alive connection to a gunicorn is counted once,
+    with the worker holding it (the warm rounds print it: an uneven spread queues one
+    worker). A real gunicorn with the production config, the bare baseline app."""
+    import http.client
+
+    from bench.stack import Stack, connections_per_worker, gunicorn
+
+    with Stack() as stack:
+        env = stack.process_env(BENCH_REDIS_URL=stack.redis.url)
+        with gunicorn(BASELINE, stack.port, env, tmp_path / "g.log", workers=2, settle=0.0):
+            before = sum(connections_per_worker(stack.port))  # the start-up probe's, if kept
+            kept = [http.client.HTTPConnection("127.0.0.1", stack.port) for _ in range(5)]
+            for connection in kept:
+                connection.request("GET", "/healthz")  # accepted: a worker holds it
+                connection.getresponse().read()
+            counts = connections_per_worker(stack.port)
+            for connection in kept:
+                connection.close()
+    assert sum(counts) - before == 5
+    assert len(counts) == 2 and counts == sorted(counts, reverse=True)
