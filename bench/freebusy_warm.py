@@ -136,6 +136,8 @@ def load_run(warm: Warm, target: str, seconds: float, connections: int, **extra:
     """One gunicorn serving `target` on the warm state, loaded for `seconds`."""
     stack = warm.scenario.stack
     env = stack.process_env(BENCH_REDIS_URL=stack.redis.url)
+    if gunicorn_args := extra.pop("gunicorn_args", ""):  # more flags, both apps alike
+        env["GUNICORN_CMD_ARGS"] = gunicorn_args
     log = stack.work / "gunicorn.log"
     settle = extra.pop("settle", 1.0)
     warmup = min(1.0, seconds)
@@ -175,6 +177,7 @@ def measure(
     settle: float = 1.0,
     workers: int | None = None,
     rooms: int = ROOMS,
+    gunicorn_args: str = "",
 ) -> list[Row]:
     """Gateway and baseline take turns, `rounds` times; medians of req/s and p99 (and each
     round's gateway/baseline ratio, printed). Both run with the production config's worker
@@ -183,12 +186,21 @@ def measure(
     with warm_gateway(rooms) as warm:
         for number in range(rounds):
             for name, target in (("baseline", BASELINE), ("gateway", GATEWAY)):
-                found = load_run(warm, target, seconds, connections, settle=settle, workers=workers)
+                found = load_run(
+                    warm,
+                    target,
+                    seconds,
+                    connections,
+                    settle=settle,
+                    workers=workers,
+                    gunicorn_args=gunicorn_args,
+                )
                 results[name].append(found)
                 print(f"warm round {number + 1} {name:8s}: {found.line()}", flush=True)
     print(
         f"warm config: deploy/gunicorn.conf.py, {connections} keep-alive connections, "
-        f"{seconds:g} s x {rounds} rounds, {rooms} rooms, one day",
+        f"{seconds:g} s x {rounds} rounds, {rooms} rooms, one day"
+        + (f", gunicorn {gunicorn_args}" if gunicorn_args else ""),
         flush=True,
     )
 
@@ -238,10 +250,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--gunicorn-args", default="", help="more gunicorn flags for both apps (an experiment)"
+    )
     options = parser.parse_args()
     from bench.report import table
 
-    print(table(measure(options.seconds, options.rounds, options.connections)))
+    rows = measure(
+        options.seconds, options.rounds, options.connections, gunicorn_args=options.gunicorn_args
+    )
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -84,3 +84,43 @@ def test_the_warm_benchmark_counts_each_workers_connections(tmp_path: Any) -> No
                 connection.close()
     assert sum(counts) - before == 5
     assert len(counts) == 2 and counts == sorted(counts, reverse=True)
+
+
+def test_the_even_spread_worker_serves_every_connection_of_a_burst(tmp_path: Any) -> None:
+    """bench/balanced_worker.py (a benchmark option): more connections at once than the
+    workers have threads, each asking three times; none is refused, dropped or left waiting,
+    and the workers hold them all, under the production config with that worker class."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.stack import Stack, connections_per_worker, gunicorn
+
+    burst = 24  # three times the 2 x 4 threads
+    with Stack() as stack:
+        env = stack.process_env(BENCH_REDIS_URL=stack.redis.url)
+        env["GUNICORN_CMD_ARGS"] = "--worker-class bench.balanced_worker.BalancedWorker"
+        log = tmp_path / "g.log"
+        with gunicorn(BASELINE, stack.port, env, log, workers=2, settle=0.0):
+            before = sum(connections_per_worker(stack.port))
+            kept = [
+                http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
+                for _ in range(burst)
+            ]
+
+            def ask(connection: http.client.HTTPConnection) -> list[int]:
+                statuses = []
+                for _ in range(3):
+                    connection.request("POST", "/v1/freebusy")
+                    answer = connection.getresponse()
+                    answer.read()
+                    statuses.append(answer.status)
+                return statuses
+
+            with ThreadPoolExecutor(burst) as pool:
+                answered = list(pool.map(ask, kept))
+            held = sum(connections_per_worker(stack.port)) - before
+            for connection in kept:
+                connection.close()
+    assert answered == [[200, 200, 200]] * burst
+    assert held == burst
+    assert "Using worker: bench.balanced_worker.BalancedWorker" in log.read_text()
