@@ -25,7 +25,7 @@ from gateway import metrics
 from gateway.services.freebusy_fetch import GrantNeed
 from gateway.services.freebusy_freshness import Freshness
 from gateway.services.grants import GrantService
-from gateway.storage.answers import Lease, shared_lease
+from gateway.storage.answers import Lease
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.grants import ACTIVE
 from gateway.storage.rooms import Pointer
@@ -58,7 +58,7 @@ class CachedDays:
         self.grants = grants
         self.cache = cache
         self.freshness = freshness
-        self.known_active = KnownActive(shared_lease(cache.client))
+        self.known_active = KnownActive(cache.answers_lease())
 
     def read(self, bound: Pointers, days: list[date]) -> dict[tuple[str, str, date], Entry]:
         """Every cached day of the bound rooms' calendars, in one read."""
@@ -99,6 +99,8 @@ class CachedDays:
     def _states(self, needs: Mapping[str, GrantNeed]) -> None:
         """Each grant's provider and whether it is active: known ones from memory, the rest
         in one round trip (one per grant was a stale answer's cost: README "Benchmarks")."""
+        if not needs:  # a warm recomputation: nothing to read, no lease to look at
+            return
         known = self.known_active.now()  # before the read: see KnownActive.now
         unknown = []
         for gid, need in needs.items():

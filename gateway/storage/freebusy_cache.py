@@ -93,7 +93,7 @@ class FreeBusyCache:
 
     def answers_lease(self) -> answers.Lease:
         """The generation of remembered answers, as this worker reads it (answers.py)."""
-        return answers.Lease(self.client)
+        return answers.shared_lease(self.client)  # one per process: the API clients' too
 
     def bump_answers(self, *, settled: bool = True) -> None:
         """Remembered answers are out of date (answers.py)."""
