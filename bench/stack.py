@@ -284,7 +284,8 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
             if process.poll() is not None:
                 raise SystemExit(f"gunicorn exited; see {log}")
             try:
-                http.get(f"{url}/healthz", timeout=5)
+                # closed after: a kept probe connection would sit on one worker all run
+                http.get(f"{url}/healthz", timeout=5, headers={"Connection": "close"})
                 return
             except requests.RequestException:
                 time.sleep(0.05)
