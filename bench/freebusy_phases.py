@@ -59,6 +59,14 @@ class PhaseTimers:
             (fetcher.freshness, "watched_until", "grant: cache write: watched"),
             (fetcher.cache, "unlock", "grant: unlock"),
         ]
+        rounds = getattr(fetcher, "rounds", None)  # a cold round's pipelines (freebusy_round.py)
+        if rounds is not None:
+            steps += [
+                (rounds, "open", "query: round opened (locks, reads, admits)"),
+                (rounds.store, "close", "round: closed (writes, unlocks; per pipeline)"),
+                (rounds, "calendars", "grant: calendars of bindings"),
+                (fetcher.grants.tokens, "token_of", "grant: access token"),
+            ]
         steps += [(api, "free_busy", f"grant: {kind} call") for kind, api in fetcher.apis.items()]
         for owner, name, label in steps:
             self.wrap(owner, name, label)
