@@ -10,6 +10,7 @@ as milliseconds in all and microseconds per call; a benchmark aid, never wired i
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 from collections import Counter
@@ -49,19 +50,22 @@ class PhaseTimers:
             (freebusy, "_visible", "query: rooms parsed"),
             (freebusy.cached_days, "read", "query: cached days read"),
             (freebusy.composer, "compose", "query: rooms composed"),
-            (fetcher, "_fetch_grant", "grant: all of it"),
+            (fetcher, "_lead" if hasattr(fetcher, "_lead") else "_fetch_grant", "grant: all of it"),
             (fetcher.cache, "lock_and_read", "grant: lock, entries, epoch"),
             (fetcher.calls.breaker, "admit", "grant: breaker admit"),
             (fetcher.grants, "access_token", "grant: access token"),
             (fetcher, "calendars_of", "grant: calendars of bindings"),
             (fetcher.calls.breaker, "answered", "grant: breaker answered"),
-            (fetcher, "_store", "grant: cache write (all)"),
             (fetcher.freshness, "watched_until", "grant: cache write: watched"),
             (fetcher.cache, "unlock", "grant: unlock"),
         ]
         rounds = getattr(fetcher, "rounds", None)  # a cold round's pipelines (freebusy_round.py)
-        if rounds is not None:
+        if rounds is None:
+            steps.append((fetcher, "_store", "grant: cache write (all)"))
+        else:
+            module = sys.modules[type(fetcher).__module__]
             steps += [
+                (module, "entries_by_ttl", "grant: entries (watched lookup)"),
                 (rounds, "open", "query: round opened (locks, reads, admits)"),
                 (rounds.store, "close", "round: closed (writes, unlocks; per pipeline)"),
                 (rounds, "calendars", "grant: calendars of bindings"),
