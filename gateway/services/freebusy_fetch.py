@@ -27,7 +27,7 @@ from connectors.errors import ConnectorError, ProviderUnavailable
 from gateway.services.breaker import HELD, OPEN
 from gateway.services.freebusy_calls import ProviderCalls
 from gateway.services.freebusy_freshness import Freshness
-from gateway.services.freebusy_round import DONE, ColdRounds, Ready, entries_by_ttl, need_keys
+from gateway.services.freebusy_round import DONE, Answered, ColdRounds, Ready, need_keys
 from gateway.services.grants import GrantService, GrantUnavailable
 from gateway.services.room_binding_views import Slot
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache
@@ -204,10 +204,11 @@ class GrantFetcher:
         writes, unlock and breaker success go with the round's others (ColdRounds.close)."""
         closing = Closing(need.uid, need.gid, ready.holder, ready.epoch)
         prompt: set[str] = set()
+        answered = None
         try:
-            closing.writes = self._call(need, deadline, ready, prompt) or {}
+            answered = self._call(need, deadline, ready, prompt)
         finally:
-            held = self.rounds.close(closing, prompt)
+            held = self.rounds.close(closing, answered, prompt)
         if not held:
             log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
 
@@ -251,8 +252,9 @@ class GrantFetcher:
             return
         if self.calls.breaker.admit(need.provider, need.gid) in (OPEN, HELD):
             return  # its rooms stay unknown (or stale within the bound)
-        by_ttl = self._call(need, deadline, None, None)
-        for ttl, entries in (by_ttl or {}).items():
+        answered = self._call(need, deadline, None, None)
+        by_ttl = self.rounds.entries(answered) if answered is not None else {}
+        for ttl, entries in by_ttl.items():
             if not self.cache.write(need.uid, need.gid, epoch, entries, ttl):
                 log.info("free/busy result dropped: grant=%s changed meanwhile", need.gid)
                 return
@@ -265,9 +267,9 @@ class GrantFetcher:
         deadline: float,
         ready: Ready | None,
         prompt: set[str] | None,
-    ) -> dict[int, dict[str, Entry]] | None:
-        """The token, the calendars and the provider's answers, as entries by TTL to
-        write (None: nothing to write). With `ready`, from what its round read."""
+    ) -> Answered | None:
+        """The token, the calendars and the provider's answers (None: nothing to write).
+        With `ready`, from what its round read."""
         api = self.apis[need.provider]
         try:
             if ready is None:
@@ -293,6 +295,4 @@ class GrantFetcher:
         ids = sorted(set(calendars.values()))
         asked = (need.provider, need.uid, need.gid)
         found = self.calls.busy_times(api, asked, token, ids, days, deadline, prompt)
-        return (
-            None if found is None else entries_by_ttl(self.freshness, need, calendars, days, *found)
-        )
+        return None if found is None else Answered(need, calendars, days, *found)

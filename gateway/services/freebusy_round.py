@@ -66,6 +66,7 @@ class Ready:
 @dataclass
 class _Handed:
     closing: Closing
+    answered: Answered | None
     prompt: set[str]
     held: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -159,11 +160,17 @@ class ColdRounds:
                 found[(binding.room_id, binding.version)] = str(calendar["id"])
         return found
 
-    def close(self, closing: Closing, prompt: set[str]) -> bool:
-        """Write a grant's entries under its epoch, release its lock and record its prompt
-        answers, together with whatever other fetches hand in meanwhile; False when a
-        write was dropped (the grant changed meanwhile)."""
-        handed = _Handed(closing, set(prompt))
+    def entries(self, answered: Answered) -> dict[int, dict[str, Entry]]:
+        """A grant's entries by TTL, its watched calendars looked up on its own (the
+        per-grant way; a round looks them up for all it closes at once)."""
+        watched = self.freshness.watched_until(*answered.asked, answered.fetched_at)
+        return entries_by_ttl(self.freshness, answered, watched)
+
+    def close(self, closing: Closing, answered: Answered | None, prompt: set[str]) -> bool:
+        """Write a grant's entries (what it `answered`) under its epoch, release its lock
+        and record its prompt answers, together with whatever other fetches hand in
+        meanwhile; False when a write was dropped (the grant changed meanwhile)."""
+        handed = _Handed(closing, answered, set(prompt))
         with self._lock:
             self._handed.append(handed)
             leading = not self._closing
@@ -184,6 +191,12 @@ class ColdRounds:
         providers = sorted({p for one in batch for p in one.prompt})
         held = [False] * len(batch)
         try:
+            self._entries(batch)
+        except Exception as error:  # nothing written, but the locks go all the same
+            log.error("free/busy round lookup failed (%s)", type(error).__name__)
+            for one in batch:
+                one.closing.writes = {}
+        try:
             held, reset = self.store.close([one.closing for one in batch], providers)
             for provider, counts in zip(providers, reset, strict=True):
                 self.breaker.closed(provider, *counts)
@@ -198,38 +211,59 @@ class ColdRounds:
                 one.held = h
                 one.done.set()
 
+    def _entries(self, batch: list[_Handed]) -> None:
+        """The entries of every grant of `batch` that answered, their watched calendars
+        looked up at once, just before their writes (as close to them as a grant's own
+        lookup was: a channel lost in between is all it can miss)."""
+        answered = [(one, one.answered) for one in batch if one.answered is not None]
+        lasting = self.freshness.lasting_many([a.asked for _, a in answered])
+        for (one, a), found in zip(answered, lasting, strict=True):
+            watched = self.freshness.watched_from(found, a.fetched_at)
+            one.closing.writes = entries_by_ttl(self.freshness, a, watched)
+
 
 def day_bounds(day: date) -> tuple[int, int]:
     start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
     return start, start + 86400
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What a grant's provider answered, to be written as its cache entries."""
+
+    need: GrantNeed
+    calendars: Mapping[Slot, str]  # (room id, version) -> calendar id
+    days: list[date]
+    results: Mapping[str, list[tuple[int, int]]]  # calendar id -> busy (epoch seconds)
+    failed: set[str]  # calendar ids whose answer failed: no entry
+    fetched_at: float = field(default_factory=time.time)
+
+    @property
+    def asked(self) -> tuple[str, str, list[str]]:
+        return self.need.uid, self.need.gid, sorted(set(self.calendars.values()))
+
+
 def entries_by_ttl(
-    freshness: Freshness,
-    need: GrantNeed,
-    calendars: Mapping[Slot, str],
-    days: list[date],
-    results: Mapping[str, list[tuple[int, int]]],
-    failed: set[str],
+    freshness: Freshness, answered: Answered, watched: Mapping[str, float]
 ) -> dict[int, dict[str, Entry]]:
     """One entry per (room, calendar, day) whose calendar answered, by TTL. A room's
     calendars of one grant that share an id are fetched once. A watched calendar's
-    days are fresh longer (Freshness), and kept in Redis that much longer."""
-    fetched_at = time.time()
-    watched = freshness.watched_until(
-        need.uid, need.gid, sorted(set(calendars.values())), fetched_at
-    )
+    days (`watched`: calendar id -> fresh until) are fresh longer (Freshness), and kept
+    in Redis that much longer."""
+    need, fetched_at = answered.need, answered.fetched_at
     stale = freshness.stale_seconds
     by_ttl: dict[int, dict[str, Entry]] = {}
-    for (room_id, version), cid in calendars.items():
-        if cid in failed:
+    for (room_id, version), cid in answered.calendars.items():
+        if cid in answered.failed:
             continue
         until = watched.get(cid)
         ttl = int((until or fetched_at + freshness.ttl_seconds) - fetched_at) + stale
-        for day in days:
+        for day in answered.days:
             low, high = day_bounds(day)
             busy = tuple(
-                (max(s, low), min(e, high)) for s, e in results[cid] if s < high and e > low
+                (max(s, low), min(e, high))
+                for s, e in answered.results[cid]
+                if s < high and e > low
             )
             name = entry_key(need.uid, need.gid, room_id, version, day.isoformat())
             by_ttl.setdefault(ttl, {})[name] = Entry(busy, fetched_at, until)

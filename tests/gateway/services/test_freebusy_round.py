@@ -110,8 +110,9 @@ def test_a_cold_query_costs_a_few_round_trips_whatever_its_grants(
     """Grant by grant, a cold grant made eleven round trips (lock and reads, admit, its
     grant hash twice, bindings, watched lookup twice, write, generation, success,
     unlock); a round makes a fixed few (rooms, cached days, the round's reads, admits,
-    grant states) plus, per grant, only the watched-calendar lookup (two) and its share of
-    the group-committed writes (at most one pipeline and one generation bump each), and its token's last use at most once a minute."""
+    grant states) and at most one group commit per grant (fewer when grants finish
+    together): the watched lookup (two pipelines), the writes (one), a generation bump;
+    and its token's last use at most once a minute."""
     grants = grants_with_rooms(hosts, extra_google=6)
     rooms = [room for _, _, made in grants for room in made]
     query(app, rooms, DAY_START + timedelta(days=1))  # the pool's connections, once
