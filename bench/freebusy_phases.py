@@ -10,7 +10,6 @@ as milliseconds in all and microseconds per call; a benchmark aid, never wired i
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 import time
 from collections import Counter
@@ -63,9 +62,8 @@ class PhaseTimers:
         if rounds is None:
             steps.append((fetcher, "_store", "grant: cache write (all)"))
         else:
-            module = sys.modules[type(fetcher).__module__]
             steps += [
-                (module, "entries_by_ttl", "grant: entries (watched lookup)"),
+                (rounds, "_entries", "round: entries, watched lookup (per commit)"),
                 (rounds, "open", "query: round opened (locks, reads, admits)"),
                 (rounds.store, "close", "round: closed (writes, unlocks; per pipeline)"),
                 (rounds, "calendars", "grant: calendars of bindings"),
