@@ -123,6 +123,7 @@ def test_a_cold_query_costs_a_few_round_trips_whatever_its_grants(
     assert spent <= 10 + 5 * len(grants), spent  # grant by grant: 8 + 11 a grant
 
 
+@pytest.mark.redis_deployments  # a Cluster splits the round's pipelines per node
 def test_every_grant_of_a_round_is_written_and_unlocked_and_then_served_from_the_cache(
     app: Flask, hosts: Hosts, redis_client: redis.Redis, redis_contents: Callable[[], str]
 ) -> None:
@@ -137,3 +138,38 @@ def test_every_grant_of_a_round_is_written_and_unlocked_and_then_served_from_the
     again = query(app, rooms)  # all from the cache
     assert {again.rooms[room].status for room in rooms} == {"ok"}
     assert hosts.emulator.client.calls() == calls
+
+
+@pytest.mark.redis_deployments  # a Cluster splits the round's pipelines per node
+def test_a_failing_provider_leaves_no_lock_and_opens_its_breaker_while_others_are_written(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    grants = grants_with_rooms(hosts, extra_google=2)  # three Google grants, one Microsoft
+    rooms = [room for _, _, made in grants for room in made]
+    hosts.emulator.client.fault("google.freebusy", status=500, times=-1)
+    answer = query(app, rooms)
+    microsoft = set(grants[1][2])
+    assert {answer.rooms[r].status for r in rooms if r not in microsoft} == {"unknown"}
+    assert {answer.rooms[r].status for r in microsoft} == {"ok"}
+    app.extensions["gateway"].freebusy.fetcher.wait_idle(10)
+    for uid, gid, _ in grants:
+        assert not redis_client.exists(fetch_lock(uid, gid))
+    breaker = app.extensions["gateway"].freebusy.breaker
+    assert breaker.state("google") == "open"  # three grants' failures, counted as they came
+    assert breaker.state("microsoft") == "closed"
+
+
+@pytest.mark.redis_deployments  # a Cluster splits the round's pipelines per node
+def test_a_grant_another_process_is_fetching_is_left_to_it_then_read_once(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    """The round locks nothing another process holds: that grant waits for the holder (here
+    a lock that lapses, as a dead holder's would) and is then fetched once, alone."""
+    uid, gid = hosts.host("google", "alice@example.com")
+    room = hosts.room("atlas", uid, gid)
+    redis_client.set(fetch_lock(uid, gid), "another-process", px=1000)
+    calls = hosts.calls("google.freebusy")
+    answer = query(app, [room])
+    assert answer.rooms[room].status == "ok"
+    assert hosts.calls("google.freebusy") == calls + 1
+    assert not redis_client.exists(fetch_lock(uid, gid))
