@@ -1,7 +1,7 @@
 """A cold fan-out's Redis work for all its grants at once: one pipeline before the provider
 calls, one after (services/freebusy_round.py says why and what stays per grant).
 
-Before (`open`), per grant and in this order: its fetch lock (SET NX), its cached
+Before (`open`), per grant in one script: its fetch lock (SET NX), then its cached
 entries, its grant hash and the binding hashes of its rooms; then one breaker admit per
 grant that must call its provider (storage/breaker.py `admit_many`). After (`close`): each grant's
 epoch-checked writes, then its unlock, then one breaker success per provider that answered
@@ -54,6 +54,26 @@ class Closing:
     writes: dict[int, dict[str, Entry]] = field(default_factory=dict)
 
 
+# KEYS: the fetch lock, the grant hash, entries..., bindings... ARGV: holder, lock ms, how
+# many entries. 0 when another fetch holds the lock; else {1, grant hash, entries, binding
+# hashes}, hashes flat (field, value, ...), a missing entry false (nil).
+_LOCK_AND_READ = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local n = tonumber(ARGV[3])
+local entries, bindings = {}, {}
+for i = 3, 2 + n do entries[#entries + 1] = redis.call('GET', KEYS[i]) end
+for i = 3 + n, #KEYS do bindings[#bindings + 1] = redis.call('HGETALL', KEYS[i]) end
+return {1, redis.call('HGETALL', KEYS[2]), entries, bindings}
+"""
+
+
+def _hash(flat: Any) -> dict[str, str]:
+    """A hash as a script returns it: field, value, field, value..."""
+    if isinstance(flat, dict):
+        return cast(dict[str, str], flat)
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class RoundStore:
     """The pipelines of a cold fan-out (services/freebusy_round.py)."""
 
@@ -65,36 +85,31 @@ class RoundStore:
         grants: Sequence[tuple[str, str, Sequence[str], Sequence[str]]],
         milliseconds: int,
     ) -> list[Opened] | None:
-        """Lock and read each (uid, gid, entry keys, room ids) in one pipeline. None when a
-        value was not text (not ours): nothing is left locked, read them grant by grant."""
+        """Lock and read each (uid, gid, entry keys, room ids): one script per grant (its
+        keys share a slot), all in one pipeline. None when a value was not text (not
+        ours): nothing is left locked, read them grant by grant."""
         holders = [secrets.token_urlsafe(9) for _ in grants]
         pipe = self.client.pipeline(transaction=False)
         for (uid, gid, entry_keys, room_ids), holder in zip(grants, holders, strict=True):
-            pipe.set(fetch_lock(uid, gid), holder, nx=True, px=milliseconds)
-            for name in entry_keys:  # GETs, not MGET: a Cluster's pipeline refuses MGET
-                pipe.get(name)
-            pipe.hgetall(keys.grant(uid, gid))
-            for room_id in room_ids:
-                pipe.hgetall(binding(uid, room_id))
+            names = [fetch_lock(uid, gid), keys.grant(uid, gid), *entry_keys]
+            names += [binding(uid, room_id) for room_id in room_ids]
+            queue_eval(pipe, _LOCK_AND_READ, names, holder, milliseconds, len(entry_keys))
         try:
             found = pipe.execute()
         except UnicodeDecodeError:
             self.unlock([(g[0], g[1], h) for g, h in zip(grants, holders, strict=True)])
             return None
         opened = []
-        at = 0
-        for (uid, _, entry_keys, room_ids), holder in zip(grants, holders, strict=True):
-            taken = bool(found[at])
-            entries = found[at + 1 : at + 1 + len(entry_keys)]
-            at += 1 + len(entry_keys)
-            raw = cast(dict[str, str], found[at])
-            raws = cast(list[dict[str, str]], found[at + 1 : at + 1 + len(room_ids)])
-            at += 1 + len(room_ids)
-            records = [b for hashed in raws for b in records_of(uid, hashed)]
+        for (uid, _, _, _), holder, one in zip(grants, holders, found, strict=True):
+            if not one:
+                opened.append(Opened(None, [], None, None, None))
+                continue
+            raw = _hash(one[1])
+            records = [b for flat in one[3] for b in records_of(uid, _hash(flat))]
             bindings = None if any(not b.version for b in records) else records
-            record = record_of(uid, raw)
             epoch = raw.get("epoch")
-            opened.append(Opened(holder if taken else None, entries, record, epoch, bindings))
+            entries = [None if e is False else e for e in one[2]]  # RESP3 keeps Lua's false
+            opened.append(Opened(holder, entries, record_of(uid, raw), epoch, bindings))
         return opened
 
     def close(
