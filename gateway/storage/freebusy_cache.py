@@ -68,8 +68,8 @@ return 0
 """
 
 
-# for a cold fan-out's pipelines (storage/freebusy_rounds.py): the same scripts
-WRITE_IF_EPOCH, UNLOCK = _WRITE_IF_EPOCH, _UNLOCK
+# for a cold fan-out's pipelines (storage/freebusy_rounds.py): the same unlock
+UNLOCK = _UNLOCK
 
 
 def entry_key(uid: str, gid: str, room_id: str, version: str, day: str) -> str:

@@ -3,11 +3,11 @@ calls, one after (services/freebusy_round.py says why and what stays per grant).
 
 Before (`open`), per grant in one script: its fetch lock (SET NX), then its cached
 entries, its grant hash and the binding hashes of its rooms; then one breaker admit per
-grant that must call its provider (storage/breaker.py `admit_many`). After (`close`): each grant's
-epoch-checked writes, then its unlock, then one breaker success per provider that answered
-promptly. A grant's commands all carry its user's hash tag and a provider's its breaker's,
-so on a Cluster the pipeline splits per node with each grant's order kept. Scripts go as
-EVAL (grant_scripts.py `queue_eval`).
+grant that must call its provider (storage/breaker.py `admit_many`). After (`close`), per
+grant in one script: its epoch-checked writes, then its unlock; then one breaker success
+per provider that answered promptly. A grant's keys all carry its user's hash tag and a
+provider's its breaker's, so each script stays in one slot and on a Cluster the pipeline
+splits per node. Scripts go as EVAL (grant_scripts.py `queue_eval`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import redis
 
 from gateway.storage import keys
 from gateway.storage.breaker import SUCCESS, provider_keys
-from gateway.storage.freebusy_cache import UNLOCK, WRITE_IF_EPOCH, Entry, document, fetch_lock
+from gateway.storage.freebusy_cache import UNLOCK, Entry, document, fetch_lock
 from gateway.storage.grant_scripts import queue_eval
 from gateway.storage.grants import GrantRecord
 from gateway.storage.grants import _record as record_of  # grants.py is at its 300 lines
@@ -64,6 +64,30 @@ local entries, bindings = {}, {}
 for i = 3, 2 + n do entries[#entries + 1] = redis.call('GET', KEYS[i]) end
 for i = 3 + n, #KEYS do bindings[#bindings + 1] = redis.call('HGETALL', KEYS[i]) end
 return {1, redis.call('HGETALL', KEYS[2]), entries, bindings}
+"""
+
+
+# KEYS: grant hash, cached index, fetch lock, entries... ARGV: epoch ("": none), lock
+# holder, then (ttl, value) per entry. The entries are written only while the grant's epoch
+# is the one read under the lock (and the grant active with its data key: a revocation
+# ends both), then the lock goes if still the holder's. 1 unless writes were dropped.
+_WRITE_AND_UNLOCK = """
+local held = 1
+if #KEYS > 3 then
+  if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1]
+     or redis.call('HGET', KEYS[1], 'status') ~= 'active'
+     or not redis.call('HGET', KEYS[1], 'dk') then
+    held = 0
+  else
+    for i = 4, #KEYS do
+      local at = 3 + (i - 4) * 2
+      redis.call('SET', KEYS[i], ARGV[at + 1], 'EX', ARGV[at])
+      redis.call('SADD', KEYS[2], KEYS[i])
+    end
+  end
+end
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+return held
 """
 
 
@@ -115,31 +139,27 @@ class RoundStore:
     def close(
         self, closing: Sequence[Closing], prompt: Sequence[str]
     ) -> tuple[list[bool], list[tuple[int, int]]]:
-        """Each grant's writes then its unlock, then a breaker success per provider of
-        `prompt`; per grant whether every write held (its epoch was still current), per
-        provider the failures and slow answers the success reset."""
+        """Each grant's writes then its unlock (one script), then a breaker success per
+        provider of `prompt`; per grant whether its writes held (its epoch was still
+        current), per provider the failures and slow answers the success reset."""
         pipe = self.client.pipeline(transaction=False)
-        counts = []
         for one in closing:
-            written = 0
-            for ttl, entries in one.writes.items():
-                if not entries or one.epoch is None:
-                    continue
-                names = list(entries)
-                values = [json.dumps(document(entries[n])) for n in names]
-                head = [keys.grant(one.uid, one.gid), keys.grant_cached(one.uid, one.gid), *names]
-                queue_eval(pipe, WRITE_IF_EPOCH, head, one.epoch, max(1, ttl), *values)
-                written += 1
-            queue_eval(pipe, UNLOCK, [fetch_lock(one.uid, one.gid)], one.holder)
-            counts.append(written)
+            entries = {
+                name: (max(1, ttl), json.dumps(document(entry)))
+                for ttl, group in one.writes.items()
+                for name, entry in group.items()
+            }
+            if one.epoch is None:
+                entries = {}
+            names = [keys.grant(one.uid, one.gid), keys.grant_cached(one.uid, one.gid)]
+            names += [fetch_lock(one.uid, one.gid), *entries]
+            pairs = [part for ttl, value in entries.values() for part in (ttl, value)]
+            queue_eval(pipe, _WRITE_AND_UNLOCK, names, one.epoch or "", one.holder, *pairs)
         for provider in prompt:
             queue_eval(pipe, SUCCESS, provider_keys(provider))
         found = pipe.execute()
-        held = []
-        at = 0
-        for written in counts:
-            held.append(all(bool(found[at + n]) for n in range(written)))
-            at += written + 1
+        held = [bool(n) for n in found[: len(closing)]]
+        at = len(closing)
         reset = [(int(n), int(s)) for n, s in found[at:]]
         return held, reset
 
