@@ -6,21 +6,21 @@ breaker's admit and success, the epoch-checked write, the generation bump, the u
 each a GIL hand-off among up to 256 fetch threads. A round now makes them together:
 
 - `open`, in the query's thread before any call: every grant's lock, entries, grant hash
-  and bindings in one pipeline, then the breaker's admits of those that must call in a
-  second. What needs no call (fresh meanwhile, ended, refused by the breaker) is unlocked
-  in one more; a grant another process holds goes the per-grant way (it waits for that
-  fetch, freebusy_fetch.py).
+  and bindings in one pipeline (one script per grant), then the breaker's admits of those
+  that must call in a second. What needs no call (fresh meanwhile, ended, refused by the
+  breaker) is unlocked in one more; a grant another process holds goes the per-grant way
+  (it waits for that fetch, freebusy_fetch.py).
 - the fetch threads open the token and calendars from the hash already read (no Redis,
   unless the token is due for a refresh, which stays per grant and single-flight) and
   call the provider.
-- `close`: a thread that finished hands its writes, its lock and the providers that
+- `close`: a thread that finished hands its answers, its lock and the providers that
   answered promptly to a group commit: the first one writes at once, those finishing
-  meanwhile are written together in the next pipeline (each grant's epoch-checked
-  writes, then its unlock; then one breaker success per provider), then one generation
-  bump. Nobody waits for the slowest grant of the round.
+  meanwhile together next: their watched calendars looked up (two pipelines), then in
+  one pipeline each grant's epoch-checked writes and unlock (one script) and one breaker
+  success per provider, then one generation bump. Nobody waits for the slowest grant.
 
 Unchanged: a grant's lock is taken before its entries and epoch are read and released
-after its writes (the same pipeline, in order: its keys share one slot); every write is
+after its writes (the same script each time: its keys share one slot); every write is
 checked against the epoch read under the lock, so a revocation in between leaves
 nothing; a call is admitted before it is made, and its failures and slow answers are
 counted when they happen (freebusy_calls.py), its prompt answers with the writes.
