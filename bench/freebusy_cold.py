@@ -6,9 +6,8 @@ run, before each round; the target (issue 17) is a cold query within 1.5x of it 
 rooms over 200 grants: 2x), with one provider call per grant (the batching minimum: at
 most 50 Google calendars / 20 Graph schedules per call). Each of `rounds` rounds queries
 new rooms, and prints where the time went: wall time, the gateway's CPU (this process),
-the emulator's CPU (its own process, so it does not share the gateway's GIL), TLS
-handshakes the gateway made, provider calls. Then a growth table: cold and warm times
-for 1, 10, 100 and 1,000 rooms.
+the emulator's CPU (its own process: not the gateway's GIL), TLS handshakes the gateway
+made, provider calls. Then cold and warm times for 1, 10, 100 and 1,000 rooms.
 
     python -m bench.freebusy_cold [--latency-ms 100] [--rounds 5] [--phases]
 
@@ -18,6 +17,7 @@ for 1, 10, 100 and 1,000 rooms.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import ssl
@@ -138,7 +138,21 @@ class Round:
         )
 
 
-def cold_rounds(
+def cold_rounds(*args: Any, **kwargs: Any) -> list[Round]:
+    """`_cold_rounds`, the scenario frozen as deploy/gunicorn.conf.py freezes a worker: else
+    a full collection walked it now and then (80-100 ms, all threads stopped: each run's
+    third round 1.4-1.6x the others'). Each round prints the collector's pauses."""
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(_count_pauses)
+    try:
+        return _cold_rounds(*args, **kwargs)
+    finally:
+        gc.callbacks.remove(_count_pauses)
+        gc.unfreeze()
+
+
+def _cold_rounds(
     scenario: Scenario,
     hosts: list[tuple[str, str, str]],
     rooms: int,
@@ -156,9 +170,10 @@ def cold_rounds(
         baseline = one_provider_call(scenario, pairs[0], samples=3)
         before_calls, before_tls = provider_calls(scenario), HANDSHAKES.count
         emulator_before = cpu_seconds(emulator_pid)
-        cpu_before = time.process_time()
+        cpu_before, paused_before = time.process_time(), GC_PAUSES[0]
         wall = ask(scenario, batch)
         cpu = time.process_time() - cpu_before
+        paused = (GC_PAUSES[0] - paused_before) * 1000
         found.append(
             Round(
                 wall * 1000,
@@ -169,10 +184,21 @@ def cold_rounds(
                 provider_calls(scenario) - before_calls,
             )
         )
-        print(f"cold {label} round {number + 1}: {found[-1].line()}", flush=True)
+        print(
+            f"cold {label} round {number + 1}: {found[-1].line()}  gc {paused:5.1f} ms", flush=True
+        )
         if phases is not None:
             print("\n".join(phases.lines()), flush=True)
     return found
+
+
+GC_PAUSES = [0.0, 0.0]  # seconds the collector stopped this process for; when the last began
+
+
+def _count_pauses(phase: str, _info: dict[str, int]) -> None:
+    now = time.perf_counter()
+    GC_PAUSES[0] += 0.0 if phase == "start" else now - GC_PAUSES[1]
+    GC_PAUSES[1] = now
 
 
 def rows_for(found: list[Round], rooms: int, grants: int, latency_ms: int, bound: float) -> Row:

@@ -49,16 +49,26 @@ class PhaseTimers:
             (freebusy, "_visible", "query: rooms parsed"),
             (freebusy.cached_days, "read", "query: cached days read"),
             (freebusy.composer, "compose", "query: rooms composed"),
-            (fetcher, "_fetch_grant", "grant: all of it"),
+            (fetcher, "_lead" if hasattr(fetcher, "_lead") else "_fetch_grant", "grant: all of it"),
             (fetcher.cache, "lock_and_read", "grant: lock, entries, epoch"),
             (fetcher.calls.breaker, "admit", "grant: breaker admit"),
             (fetcher.grants, "access_token", "grant: access token"),
             (fetcher, "calendars_of", "grant: calendars of bindings"),
             (fetcher.calls.breaker, "answered", "grant: breaker answered"),
-            (fetcher, "_store", "grant: cache write (all)"),
             (fetcher.freshness, "watched_until", "grant: cache write: watched"),
             (fetcher.cache, "unlock", "grant: unlock"),
         ]
+        rounds = getattr(fetcher, "rounds", None)  # a cold round's pipelines (freebusy_round.py)
+        if rounds is None:
+            steps.append((fetcher, "_store", "grant: cache write (all)"))
+        else:
+            steps += [
+                (rounds, "_entries", "round: entries, watched lookup (per commit)"),
+                (rounds, "open", "query: round opened (locks, reads, admits)"),
+                (rounds.store, "close", "round: closed (writes, unlocks; per pipeline)"),
+                (rounds, "calendars", "grant: calendars of bindings"),
+                (fetcher.grants.tokens, "token_of", "grant: access token"),
+            ]
         steps += [(api, "free_busy", f"grant: {kind} call") for kind, api in fetcher.apis.items()]
         for owner, name, label in steps:
             self.wrap(owner, name, label)

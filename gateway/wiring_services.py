@@ -202,7 +202,7 @@ def build_services(
         ),
         grant_endings=grant_endings,
         watched_ttl_seconds=settings.freebusy_watched_ttl_seconds,
-        lasting=either(watches.days.lasting, versions.lasting),
+        lasting=either(watches.days, versions),
         changed=feed.calendar_changed,
     )
     # a notification: checked, then its calendar read again, debounced (watch_notices.py)

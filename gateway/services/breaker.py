@@ -67,12 +67,17 @@ class CircuitBreaker:
             probe_ms=int(self.probe_seconds * 1000),
             slow_threshold=self.slow_calls,
         )
-        state = {0: OPEN, 1: CLOSED, 2: PROBE, 3: HELD}[answer]
-        if state == PROBE:
-            metrics.breaker(provider, "half_open")
-        elif state != CLOSED:
-            metrics.breaker(provider, "rejected" if state == OPEN else "held")
-        return state
+        return _admitted(provider, answer)
+
+    def admit_many(self, asks: list[tuple[str, str]]) -> list[str]:
+        """`admit` for each (provider, gid) of a cold round, in one round trip."""
+        answers = self.store.admit_many(
+            asks,
+            threshold=self.threshold,
+            probe_ms=int(self.probe_seconds * 1000),
+            slow_threshold=self.slow_calls,
+        )
+        return [_admitted(provider, n) for (provider, _), n in zip(asks, answers, strict=True)]
 
     def is_open(self, provider: str) -> bool:
         """Checked before a retry: a breaker that opened meanwhile stops the retries too."""
@@ -91,11 +96,16 @@ class CircuitBreaker:
         if opened:
             metrics.breaker(provider, "opened")
 
-    def answered(self, provider: str, seconds: float) -> None:
+    def answered(self, provider: str, seconds: float, prompt: set[str] | None = None) -> None:
         """The provider answered after `seconds`: a success, or a slow answer that counts
-        towards opening the breaker (SLOW_CALLS in a row longer than SLOW_SECONDS)."""
+        towards opening the breaker (SLOW_CALLS in a row longer than SLOW_SECONDS). With
+        `prompt`, a success is noted there for the cold round to record with its writes
+        (`closed`), one per provider; a slow answer is counted at once either way."""
         if seconds <= self.slow_seconds:
-            self.success(provider)
+            if prompt is not None:
+                prompt.add(provider)
+            else:
+                self.success(provider)
             return
         opened = self.store.slow(
             provider,
@@ -107,7 +117,10 @@ class CircuitBreaker:
             metrics.breaker(provider, "opened")
 
     def success(self, provider: str) -> None:
-        failures, slow = self.store.success(provider)
+        self.closed(provider, *self.store.success(provider))
+
+    def closed(self, provider: str, failures: int, slow: int) -> None:
+        """A success reset these consecutive failures and slow answers."""
         if failures >= self.threshold or slow >= self.slow_calls:
             metrics.breaker(provider, "closed")
 
@@ -126,3 +139,12 @@ class CircuitBreaker:
             or self.store.slow_answers(provider) >= self.slow_calls
         )
         return "half-open" if tripped else CLOSED
+
+
+def _admitted(provider: str, answer: int) -> str:
+    state = {0: OPEN, 1: CLOSED, 2: PROBE, 3: HELD}[answer]
+    if state == PROBE:
+        metrics.breaker(provider, "half_open")
+    elif state != CLOSED:
+        metrics.breaker(provider, "rejected" if state == OPEN else "held")
+    return state

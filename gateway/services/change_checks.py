@@ -22,13 +22,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from gateway.services.freebusy import FreeBusyService
-from gateway.services.freebusy_freshness import Lasting
+from gateway.services.freebusy_freshness import Asked, LastingSource
 from gateway.services.grants import GrantEndings, GrantService, GrantUnavailable
 from gateway.services.rooms import RoomService
 from gateway.storage.change_checks import ChangeCheckStore, Seen
@@ -63,7 +63,16 @@ class CheckedVersions:
     def lasting(self, uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]:
         """calendar id -> until when its changes are seen (without end while its checks
         succeed), for the calendars of grant `gid` checked lately."""
-        seen = self.store.of_grant(uid, gid)
+        return self._lasting(self.store.of_grant(uid, gid), gid, calendar_ids)
+
+    def lasting_many(self, asks: Sequence[Asked]) -> list[dict[str, float]]:
+        """`lasting` of each (uid, gid, calendar ids), their versions read at once."""
+        seen = self.store.of_grants([(uid, gid) for uid, gid, _ in asks])
+        return [self._lasting(s, gid, ids) for s, (_, gid, ids) in zip(seen, asks, strict=True)]
+
+    def _lasting(
+        self, seen: Mapping[str, Seen], gid: str, calendar_ids: Sequence[str]
+    ) -> dict[str, float]:
         if not seen:
             return {}
         oldest = time.time() - LIVE_CHECKS * self.interval_seconds
@@ -75,17 +84,32 @@ class CheckedVersions:
         return found
 
 
-def either(*sources: Lasting) -> Lasting:
+class Either:
+    """Calendars watched by any of `sources` (channels, change checks); a cold round asks
+    each source once for all its grants (`many`)."""
+
+    def __init__(self, *sources: LastingSource) -> None:
+        self.sources = sources
+
+    def __call__(self, uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]:
+        return _merged(source.lasting(uid, gid, calendar_ids) for source in self.sources)
+
+    def many(self, asks: Sequence[Asked]) -> list[dict[str, float]]:
+        answers = [source.lasting_many(asks) for source in self.sources]
+        return [_merged(found) for found in zip(*answers, strict=True)] if answers else []
+
+
+def _merged(found: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for one in found:
+        for calendar, until in one.items():
+            merged[calendar] = max(merged.get(calendar, 0.0), until)
+    return merged
+
+
+def either(*sources: LastingSource) -> Either:
     """Calendars watched by any of `sources` (channels, change checks)."""
-
-    def lasting(uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for source in sources:
-            for calendar, until in source(uid, gid, calendar_ids).items():
-                found[calendar] = max(found.get(calendar, 0.0), until)
-        return found
-
-    return lasting
+    return Either(*sources)
 
 
 class ChangeChecks:

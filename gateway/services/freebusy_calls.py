@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from connectors.base import Connector
 from connectors.errors import AccessRefused, ConnectorError, ProviderUnavailable
@@ -23,6 +23,8 @@ from gateway.services.breaker import CircuitBreaker
 from gateway.services.grants import GrantService, GrantUnavailable
 
 log = logging.getLogger(__name__)
+
+Asked = tuple[str, str, str]  # (provider, uid, gid) of one grant's calls
 
 MAX_RETRIES = 2  # SECURITY.md T19: at most two retries of a provider call
 RETRY_BACKOFF_SECONDS = 0.2  # without a Retry-After: 0.2 s, then 0.4 s, each jittered
@@ -70,9 +72,11 @@ class ProviderCalls:
         start: datetime,
         end: datetime,
         deadline: float,
+        prompt: set[str] | None = None,
     ) -> dict[str, CalendarBusy] | None:
         """The provider's answer, or None when it failed (its calendars stay unknown);
-        AccessRefused is raised for the caller to settle the grant."""
+        AccessRefused is raised for the caller to settle the grant. `prompt`: where a
+        prompt answer is noted for the cold round to tell the breaker (breaker.answered)."""
         backoff = RETRY_BACKOFF_SECONDS
         for attempt in range(MAX_RETRIES + 1):
             started = time.monotonic()
@@ -82,7 +86,7 @@ class ProviderCalls:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
                 if error.code == "refused":  # an answer (a 4xx), not an outage
-                    self.breaker.answered(provider, seconds)
+                    self.breaker.answered(provider, seconds, prompt)
                     return None
                 wait_for = backoff * random.uniform(0.5, 1.5)  # noqa: S311 (jitter)
                 if error.retry_after is not None:  # never sooner, a little later
@@ -99,13 +103,63 @@ class ProviderCalls:
             except ConnectorError as error:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", error.code, seconds)
-                self.breaker.answered(provider, seconds)  # it answered: it refused the token
+                self.breaker.answered(
+                    provider, seconds, prompt
+                )  # it answered: it refused the token
                 if isinstance(error, AccessRefused):
                     raise  # the grant's state, for the caller to settle
                 return None
             else:
                 seconds = time.monotonic() - started
                 metrics.provider_call(provider, "freebusy", "ok", seconds)
-                self.breaker.answered(provider, seconds)  # a slow answer counts towards opening
+                self.breaker.answered(
+                    provider, seconds, prompt
+                )  # a slow answer counts towards opening
                 return answer
         return None  # pragma: no cover (the last attempt returns above)
+
+    def busy_times(
+        self,
+        api: Connector,
+        asked: Asked,
+        token: str,
+        ids: list[str],
+        days: list[date],
+        deadline: float,
+        prompt: set[str] | None = None,
+    ) -> tuple[dict[str, list[tuple[int, int]]], set[str]] | None:
+        """Busy times per calendar id and the ids that failed, in windows and batches the
+        provider allows; None when the grant ended on the way. `asked`: (provider, uid, gid)."""
+        provider, uid, gid = asked
+        start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
+        end = datetime(days[-1].year, days[-1].month, days[-1].day, tzinfo=UTC) + timedelta(1)
+        per_call = api.capabilities.batch_size
+        results: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
+        failed: set[str] = set()
+        window_start = start
+        while window_start < end:
+            window_end = min(end, window_start + api.capabilities.window_limit)
+            for chunk_at in range(0, len(ids), per_call):
+                chunk = ids[chunk_at : chunk_at + per_call]
+                span = (chunk, window_start, window_end, deadline, prompt)
+                try:
+                    answer = self.call_with_retries(api, provider, gid, token, *span)
+                except AccessRefused as refused:
+                    fresh = self.after_refusal(provider, uid, gid, token, refused)
+                    if fresh is None:
+                        return None  # the grant ended (its rooms answer needs_reconnect)
+                    token = fresh
+                    try:
+                        answer = self.call_with_retries(api, provider, gid, token, *span)
+                    except AccessRefused as again:  # even a fresh token: the grant ends
+                        log.info("free/busy refused again: grant=%s (%s)", gid, again.code)
+                        self.grants.refused(uid, gid, again)
+                        return None
+                for cid in chunk:
+                    got = answer.get(cid) if answer is not None else None
+                    if got is None or got.error is not None:
+                        failed.add(cid)
+                        continue
+                    results[cid] += [(int(s.timestamp()), int(e.timestamp())) for s, e in got.busy]
+            window_start = window_end
+        return results, failed

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.storage.freebusy_cache import Entry
 
 # (uid, gid, calendar ids) -> calendar id -> until when a change there is told at once
 # (a live channel's end; absent: polled)
 Lasting = Callable[[str, str, Sequence[str]], Mapping[str, float]]
+Asked = tuple[str, str, Sequence[str]]  # (uid, gid, calendar ids)
+
+
+class LastingSource(Protocol):
+    """Who knows which calendars are watched: one grant's, or a cold round's at once."""
+
+    def lasting(self, uid: str, gid: str, calendar_ids: Sequence[str]) -> dict[str, float]: ...
+
+    def lasting_many(self, asks: Sequence[Asked]) -> list[dict[str, float]]: ...
 
 
 @dataclass
@@ -50,9 +60,23 @@ class Freshness:
         whose channel outlives the polled TTL (the others keep the polled TTL)."""
         if self.lasting is None or self.watched_ttl_seconds <= self.ttl_seconds:
             return {}
+        return self.watched_from(self.lasting(uid, gid, ids), fetched_at)
+
+    def lasting_many(self, asks: Sequence[Asked]) -> list[Mapping[str, float]]:
+        """`lasting` of each (uid, gid, calendar ids) of a cold round, asked at once where
+        the source can (`many`), for `watched_from`."""
+        if not asks or self.lasting is None or self.watched_ttl_seconds <= self.ttl_seconds:
+            return [{} for _ in asks]
+        many = getattr(self.lasting, "many", None)
+        if many is not None:
+            return list(many(asks))
+        return [self.lasting(*ask) for ask in asks]
+
+    def watched_from(self, lasting: Mapping[str, float], fetched_at: float) -> dict[str, float]:
+        """`watched_until` from what `lasting` said."""
         polled = fetched_at + self.ttl_seconds
         found = {}
-        for cid, until in self.lasting(uid, gid, ids).items():
+        for cid, until in lasting.items():
             fresh = min(fetched_at + self.watched_ttl_seconds, until)
             if fresh > polled:
                 found[cid] = fresh

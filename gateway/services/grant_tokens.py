@@ -99,6 +99,20 @@ class GrantTokens:
             finally:
                 self.store.unlock(uid, gid, holder)
 
+    def token_of(self, record: GrantRecord | None) -> str:
+        """`access_token` for a grant a cold round has just read (services/freebusy_round.py):
+        no second read of its hash unless its token is due for a refresh, which goes the
+        single-flight way of `access_token`."""
+        if record is None:
+            raise GrantUnavailable(REVOKED, "no such grant")
+        if not record.usable:
+            raise GrantUnavailable(record.status, record.reason or record.status)
+        tokens = self._open_tokens(record)
+        if _fresh(tokens):
+            self.store.touch_used(record)
+            return str(tokens.access_token)
+        return self.access_token(record.uid, record.id)
+
     def keep_alive(self, uid: str, gid: str) -> bool:
         """Refresh the grant's tokens now, whether or not anyone asked for them: a refresh
         token unused for long expires at the provider (Microsoft: 90 days), so a room asked

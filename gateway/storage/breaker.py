@@ -15,8 +15,11 @@ below touch several at once).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import redis
+
+from gateway.storage.grant_scripts import queue_eval
 
 # KEYS: failures, open, probe, slow, hold. ARGV: threshold, probe ms, slow threshold.
 # 0 rejected (open, or half-open with a probe already out), 1 closed, 2 probe, 3 held
@@ -69,6 +72,10 @@ def _keys(provider: str) -> list[str]:
     return [f"{tag}:failures", f"{tag}:open", f"{tag}:probe", f"{tag}:slow"]
 
 
+# for a cold fan-out's pipelines (storage/freebusy_rounds.py): the same scripts and keys
+SUCCESS, provider_keys = _SUCCESS, _keys
+
+
 class BreakerStore:
     """One provider's failure count, open mark and probe slot, and one grant's hold; each
     change that reads and writes several keys is one script, so processes do not race."""
@@ -89,6 +96,23 @@ class BreakerStore:
                 args=[threshold, probe_ms, slow_threshold],
             )
         )
+
+    def admit_many(
+        self,
+        asks: Sequence[tuple[str, str]],
+        *,
+        threshold: int,
+        probe_ms: int,
+        slow_threshold: int,
+    ) -> list[int]:
+        """`admit` for each (provider, gid) of a cold round, in one pipeline."""
+        if not asks:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for provider, gid in asks:
+            names = [*_keys(provider), hold_key(provider, gid)]
+            queue_eval(pipe, _ADMIT, names, threshold, probe_ms, slow_threshold)
+        return [int(n) for n in pipe.execute()]
 
     def is_open(self, provider: str) -> bool:
         return bool(self.client.exists(_keys(provider)[1]))

@@ -11,7 +11,9 @@ Under the user's hash tag (erasure takes it with the rest); deleted when its gra
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -37,14 +39,16 @@ class ChangeCheckStore:
 
     def of_grant(self, uid: str, gid: str) -> dict[str, Seen]:
         """calendar mark -> what its last check saw."""
-        found: dict[str, Seen] = {}
-        for mark, raw in self.client.hgetall(changes_key(uid, gid)).items():
-            try:
-                version, checked_at = json.loads(str(raw))
-                found[str(mark)] = Seen(str(version), float(checked_at))
-            except (ValueError, TypeError):
-                unreadable("change-check version")
-        return found
+        return _seen(self.client.hgetall(changes_key(uid, gid)))
+
+    def of_grants(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Seen]]:
+        """`of_grant` of each (uid, gid), in one pipeline (a cold free/busy round)."""
+        if not pairs:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for uid, gid in pairs:
+            pipe.hgetall(changes_key(uid, gid))
+        return [_seen(raw) for raw in pipe.execute()]
 
     def saw(self, uid: str, gid: str, mark: str, seen: Seen) -> None:
         self.client.hset(changes_key(uid, gid), mark, json.dumps([seen.version, seen.checked_at]))
@@ -54,3 +58,14 @@ class ChangeCheckStore:
 
     def forget_grant(self, uid: str, gid: str) -> None:
         self.client.delete(changes_key(uid, gid))
+
+
+def _seen(raws: Any) -> dict[str, Seen]:
+    found: dict[str, Seen] = {}
+    for mark, raw in raws.items():
+        try:
+            version, checked_at = json.loads(str(raw))
+            found[str(mark)] = Seen(str(version), float(checked_at))
+        except (ValueError, TypeError):
+            unreadable("change-check version")
+    return found

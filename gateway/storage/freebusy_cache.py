@@ -68,6 +68,10 @@ return 0
 """
 
 
+# for a cold fan-out's pipelines (storage/freebusy_rounds.py): the same unlock
+UNLOCK = _UNLOCK
+
+
 def entry_key(uid: str, gid: str, room_id: str, version: str, day: str) -> str:
     return f"{keys.user_tag(uid)}:fb:{gid}:{room_id}:{version}:{day}"
 
@@ -107,6 +111,11 @@ class FreeBusyCache:
         except UnicodeDecodeError:  # an entry that is not ours: read one by one, drop it
             values = [self._readable(key) for key in entry_keys]
         return [self._parse(raw) for raw in values]
+
+    def parsed(self, raws: Sequence[object]) -> list[Entry | None]:
+        """Entries from their stored texts, as `read` would return them (a cold round's
+        pipeline read them: storage/freebusy_rounds.py)."""
+        return [self._parse(raw) for raw in raws]
 
     def _readable(self, key: str) -> str | None:
         """One entry's text; an entry that is not UTF-8 is deleted (a cache: it refills)."""
@@ -237,6 +246,9 @@ def _document(entry: Entry) -> dict[str, object]:
     if entry.fresh_until is not None:
         document["f"] = entry.fresh_until
     return document
+
+
+document = _document  # for storage/freebusy_rounds.py
 
 
 def _entry(raw: object) -> Entry | None:

@@ -7,6 +7,11 @@ memory limit, where it refuses MULTI), the first record of an unfinished revocat
 data key's rewrap during key rotation.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 # KEYS: grant hash, lock. ARGV: lock holder, expected version, then field/value pairs.
 WRITE_IF_FENCED = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
@@ -44,3 +49,11 @@ if redis.call('HGET', KEYS[1], 'dk') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'dk', ARGV[2])
 return 1
 """
+
+
+def queue_eval(pipe: Any, script: str, names: Sequence[str], *args: object) -> None:
+    """Queue `script` on a pipeline as EVAL (not EVALSHA: a pipeline cannot load a script
+    it finds missing midway; Redis keeps an EVAL's script by its digest, compiled once).
+    Through `execute_command`: a Cluster's pipeline has no `eval`, but routes the command
+    by its keys."""
+    pipe.execute_command("EVAL", script, len(names), *names, *args)

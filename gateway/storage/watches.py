@@ -20,7 +20,9 @@ channel id the gateway recomputes (services/watches.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -80,21 +82,28 @@ class WatchStore:
         self.client.zadd(EXPIRY, {record.watch_id: record.expires_at})
 
     def get(self, watch_id: str) -> WatchRecord | None:
-        data = self.client.hgetall(watch_key(watch_id))
-        if not data or "uid" not in data:
-            return None
-        try:
-            return WatchRecord(
-                watch_id=watch_id,
-                uid=str(data["uid"]),
-                gid=str(data["gid"]),
-                provider=str(data["provider"]),
-                calendar_mark=str(data["cal"]),
-                resource_id=str(data["resource"]),
-                expires_at=float(data["expires"]),
-            )
-        except (KeyError, ValueError):
-            return None
+        return _record(watch_id, self.client.hgetall(watch_key(watch_id)))
+
+    def of_users(self, uids: Sequence[str]) -> dict[str, list[WatchRecord]]:
+        """`of_user` for several users at once: one pipeline, and a second one only if
+        any of them has a channel (a cold free/busy round's watched lookup)."""
+        users = sorted(set(uids))
+        if not users:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for uid in users:
+            pipe.smembers(user_watches(uid))
+        sets = pipe.execute()
+        ids = {u: sorted(str(w) for w in found) for u, found in zip(users, sets, strict=True)}
+        wanted = [w for uid in users for w in ids[uid]]
+        raws: dict[str, Any] = {}
+        if wanted:
+            pipe = self.client.pipeline(transaction=False)
+            for watch_id in wanted:
+                pipe.hgetall(watch_key(watch_id))
+            raws = dict(zip(wanted, pipe.execute(), strict=True))
+        found = {uid: [_record(w, raws[w]) for w in ids[uid]] for uid in users}
+        return {uid: [w for w in records if w is not None] for uid, records in found.items()}
 
     def of_user(self, uid: str) -> list[WatchRecord]:
         found = [self.get(str(w)) for w in sorted(self.client.smembers(user_watches(uid)))]
@@ -135,3 +144,20 @@ class WatchStore:
 
     def release_refresh(self, watch_id: str) -> None:
         self.client.delete(f"{watch_key(watch_id)}:refresh")
+
+
+def _record(watch_id: str, data: Any) -> WatchRecord | None:
+    if not data or "uid" not in data:
+        return None
+    try:
+        return WatchRecord(
+            watch_id=watch_id,
+            uid=str(data["uid"]),
+            gid=str(data["gid"]),
+            provider=str(data["provider"]),
+            calendar_mark=str(data["cal"]),
+            resource_id=str(data["resource"]),
+            expires_at=float(data["expires"]),
+        )
+    except (KeyError, ValueError):
+        return None
