@@ -25,7 +25,7 @@ from gateway.storage.breaker import SUCCESS, provider_keys
 from gateway.storage.freebusy_cache import UNLOCK, Entry, document, fetch_lock
 from gateway.storage.grant_scripts import queue_eval
 from gateway.storage.grants import GrantRecord
-from gateway.storage.grants import _record as record_of  # grants.py is at its 300 lines
+from gateway.storage.grants import grant_record_of as record_of
 from gateway.storage.room_calendars import BindingRecord, records_of
 from gateway.storage.room_keys import binding
 

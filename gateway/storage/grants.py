@@ -112,7 +112,7 @@ class GrantStore:
         pipe.execute()
 
     def load(self, uid: str, gid: str) -> GrantRecord | None:
-        return _record(uid, hgetall_text(self.client, keys.grant(uid, gid), "grant field"))
+        return grant_record_of(uid, hgetall_text(self.client, keys.grant(uid, gid), "grant field"))
 
     def states(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
         """(provider, status) of several grants, (uid, gid) each, in one round trip; None:
@@ -128,7 +128,7 @@ class GrantStore:
             raws = pipe.execute()
         except UnicodeDecodeError:  # a field is not ours: read them one by one
             raws = [hgetall_text(self.client, keys.grant(uid, g), "grant field") for g in gids]
-        found = [_record(uid, raw) for raw in raws]
+        found = [grant_record_of(uid, raw) for raw in raws]
         return sorted((r for r in found if r), key=lambda r: r.created)
 
     # -- refresh: a lock plus a fenced write ---------------------------------------------------
@@ -265,7 +265,7 @@ def _seconds(moment: float) -> str:
 _COUNTS = ("version", "epoch")
 
 
-def _record(uid: str, raw: dict[str, str]) -> GrantRecord | None:
+def grant_record_of(uid: str, raw: dict[str, str]) -> GrantRecord | None:
     """The record; a field that is unreadable is left out (a grant missing its sealed tokens
     fails to open and is purged as broken), and unreadable numbers make it broken."""
     if not raw or "id" not in raw:
