@@ -10,6 +10,13 @@ the gateway's pooling (README, "Benchmarks"). Here the same emulator app runs un
 gunicorn (one process, so one emulator state; gthread, enough threads for every
 concurrent call to sleep its injected latency; keep-alive on), over HTTPS with a fresh CA
 written to `--ca-out`. Not for tests: they use the emulator as it is.
+
+Its worker is gevent's by default (`--worker gthread`, or BENCH_EMULATOR_WORKER=gthread
+for a benchmark, runs the threaded one): a call held
+for its injected latency is a sleeping greenlet, not one of 256 threads, and each answer is
+handed from the connection to the app and back without a thread pool and the worker loop's
+wake-ups in between; the emulator shares the benchmark's two cores with the gateway, where
+a real provider's CPU would not compete with it (README, "Benchmarks": measured there).
 """
 
 from __future__ import annotations
@@ -26,8 +33,12 @@ from emulator.records import ACCOUNTS_FILE, Settings, load_accounts_file
 from emulator.server import DEFAULT_CLIENTS, create_app, parse_clients
 from emulator.state import EmulatorState
 
-THREADS = 256  # every concurrent provider call of a 1,000-room query sleeps at once
+THREADS = 256  # gthread: every concurrent provider call of a 1,000-room query sleeps at once
 KEEPALIVE_SECONDS = 75
+WORKERS = {
+    "gevent": {"worker_class": "gevent", "worker_connections": 1024},
+    "gthread": {"worker_class": "gthread", "threads": THREADS},
+}
 
 
 def write_tls(ca_out: Path, work: Path) -> tuple[Path, Path]:
@@ -78,6 +89,11 @@ def main() -> None:
     parser.add_argument("--client-id", default=None)
     parser.add_argument("--client-secret", default=None)
     parser.add_argument("--redirect-uri", action="append", default=[])
+    parser.add_argument(  # the environment's choice reaches it through bench/stack.py
+        "--worker",
+        choices=sorted(WORKERS),
+        default=os.environ.get("BENCH_EMULATOR_WORKER", "gevent"),
+    )
     args = parser.parse_args()
     clients: dict[str, Any] = dict(DEFAULT_CLIENTS)
     if args.client_id:
@@ -88,8 +104,7 @@ def main() -> None:
     options = {
         "bind": f"127.0.0.1:{args.port}",
         "workers": 1,
-        "worker_class": "gthread",
-        "threads": THREADS,
+        **WORKERS[args.worker],
         "keepalive": KEEPALIVE_SECONDS,
         "certfile": str(cert_path),
         "keyfile": str(key_path),
