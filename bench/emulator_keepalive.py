@@ -7,16 +7,17 @@ each provider call the gateway makes to it pays a new TCP connection and TLS han
 which no real provider asks for: Google's and Microsoft's APIs keep connections alive.
 A benchmark of the gateway's cold path against it measured the emulator's handshakes, not
 the gateway's pooling (README, "Benchmarks"). Here the same emulator app runs under
-gunicorn (one process, so one emulator state; gthread, enough threads for every
-concurrent call to sleep its injected latency; keep-alive on), over HTTPS with a fresh CA
+gunicorn (one process, so one emulator state; keep-alive on; room for every concurrent
+call to sleep its injected latency at once), over HTTPS with a fresh CA
 written to `--ca-out`. Not for tests: they use the emulator as it is.
 
-Its worker is gevent's by default (`--worker gthread`, or BENCH_EMULATOR_WORKER=gthread
-for a benchmark, runs the threaded one): a call held
-for its injected latency is a sleeping greenlet, not one of 256 threads, and each answer is
-handed from the connection to the app and back without a thread pool and the worker loop's
-wake-ups in between; the emulator shares the benchmark's two cores with the gateway, where
-a real provider's CPU would not compete with it (README, "Benchmarks": measured there).
+Its worker is gevent's pywsgi server by default (`--worker gevent` for gunicorn's own gevent
+loop, `--worker gthread` for the threaded one; BENCH_EMULATOR_WORKER names it for a
+benchmark): a call held for its injected latency is a sleeping greenlet, not one of 256
+threads, an answer is handed from the connection to the app and back without a thread pool
+and the worker loop's wake-ups, and pywsgi writes an answer's headers and body in one send.
+The emulator shares the benchmark's two cores with the gateway, where a real provider's CPU
+would not compete with it (README, "Benchmarks": its CPU per call with each worker).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ THREADS = 256  # gthread: every concurrent provider call of a 1,000-room query s
 KEEPALIVE_SECONDS = 75
 WORKERS = {
     "gevent": {"worker_class": "gevent", "worker_connections": 1024},
+    "pywsgi": {"worker_class": "gevent_pywsgi", "worker_connections": 1024},
     "gthread": {"worker_class": "gthread", "threads": THREADS},
 }
 
@@ -92,7 +94,7 @@ def main() -> None:
     parser.add_argument(  # the environment's choice reaches it through bench/stack.py
         "--worker",
         choices=sorted(WORKERS),
-        default=os.environ.get("BENCH_EMULATOR_WORKER", "gevent"),
+        default=os.environ.get("BENCH_EMULATOR_WORKER", "pywsgi"),
     )
     args = parser.parse_args()
     clients: dict[str, Any] = dict(DEFAULT_CLIENTS)
