@@ -37,9 +37,41 @@ def per_call(
     pid = getattr(scenario.emulator, "pid", None)
     emulator_before, before = cpu_seconds(pid), time.process_time()
     for _ in range(calls):
-        api.free_busy(token, ["primary"], START, END, grant=grant[1])
+        answer = api.free_busy(token, ["primary"], START, END, grant=grant[1])
+        if answer["primary"].error is not None:
+            raise SystemExit(f"{provider} answered {answer['primary'].error}")
     gateway = time.process_time() - before
     return gateway * 1000 / calls, (cpu_seconds(pid) - emulator_before) * 1000 / calls
+
+
+def measure(
+    calls: int = 400, rounds: int = 5, profile: str | None = None, sort: str = "tottime"
+) -> dict[str, list[tuple[float, float]]]:
+    """Per provider, each round's (gateway, emulator) ms of CPU per call, printed as it
+    goes; with `profile`, that provider's calls under cProfile instead (nothing returned)."""
+    found: dict[str, list[tuple[float, float]]] = {p: [] for p in PROVIDERS}
+    with Scenario(own_process=True) as scenario:
+        print(f"emulator pid {getattr(scenario.emulator, 'pid', None)}", flush=True)
+        grants = {p: scenario.host(p, n) for n, p in enumerate(PROVIDERS)}
+        for provider, grant in grants.items():
+            per_call(scenario, provider, grant, 20)  # connections made, code warmed
+        if profile:
+            profiler = cProfile.Profile(time.thread_time)  # CPU, not waiting
+            profiler.enable()
+            per_call(scenario, profile, grants[profile], calls)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats(sort).print_stats(45)
+            return {}
+        for number in range(rounds):
+            for provider, grant in grants.items():
+                found[provider].append(per_call(scenario, provider, grant, calls))
+                gateway, emulator = found[provider][-1]
+                print(
+                    f"round {number + 1} {provider:9s}: gateway {gateway:.3f} ms/call  "
+                    f"emulator {emulator:.3f} ms/call",
+                    flush=True,
+                )
+    return found
 
 
 def main() -> None:
@@ -49,36 +81,15 @@ def main() -> None:
     parser.add_argument("--profile", choices=PROVIDERS, default=None)
     parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     options = parser.parse_args()
-    with Scenario(own_process=True) as scenario:
-        print(f"emulator pid {getattr(scenario.emulator, 'pid', None)}", flush=True)
-        grants = {p: scenario.host(p, n) for n, p in enumerate(PROVIDERS)}
-        for provider, grant in grants.items():
-            per_call(scenario, provider, grant, 20)  # connections made, code warmed
-        if options.profile:
-            profiler = cProfile.Profile(time.thread_time)  # CPU, not waiting
-            profiler.enable()
-            per_call(scenario, options.profile, grants[options.profile], options.calls)
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats(options.sort).print_stats(45)
-            return
-        found: dict[str, list[tuple[float, float]]] = {p: [] for p in PROVIDERS}
-        for number in range(options.rounds):
-            for provider, grant in grants.items():
-                found[provider].append(per_call(scenario, provider, grant, options.calls))
-                gateway, emulator = found[provider][-1]
-                print(
-                    f"round {number + 1} {provider:9s}: gateway {gateway:.3f} ms/call  "
-                    f"emulator {emulator:.3f} ms/call",
-                    flush=True,
-                )
-        for provider, rows in found.items():
-            gateways, emulators = [g for g, _ in rows], [e for _, e in rows]
-            print(
-                f"{provider:9s}: gateway median {statistics.median(gateways):.3f} ms/call "
-                f"({min(gateways):.3f}-{max(gateways):.3f}), emulator median "
-                f"{statistics.median(emulators):.3f} ms/call "
-                f"({min(emulators):.3f}-{max(emulators):.3f})"
-            )
+    found = measure(options.calls, options.rounds, options.profile, options.sort)
+    for provider, rows in found.items():
+        gateways, emulators = [g for g, _ in rows], [e for _, e in rows]
+        print(
+            f"{provider:9s}: gateway median {statistics.median(gateways):.3f} ms/call "
+            f"({min(gateways):.3f}-{max(gateways):.3f}), emulator median "
+            f"{statistics.median(emulators):.3f} ms/call "
+            f"({min(emulators):.3f}-{max(emulators):.3f})"
+        )
 
 
 if __name__ == "__main__":

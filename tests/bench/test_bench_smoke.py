@@ -59,3 +59,13 @@ def test_the_sign_in_benchmark_can_say_which_request_took_the_time(
         ["GET", "/v1/me"],
     ]
     assert [s[2] for s in steps if s[0] == "bare"] == ["GET", "POST"]
+
+
+def test_the_provider_cpu_probe_times_both_providers_on_both_sides() -> None:
+    """`python -m bench.provider_cpu`: serial free/busy calls of a Google and a Microsoft
+    grant against the kept-alive emulator (it stops at any call that fails)."""
+    from bench.provider_cpu import PROVIDERS, measure
+
+    found = measure(calls=3, rounds=1)
+    assert set(found) == set(PROVIDERS)
+    assert all(len(rounds) == 1 and rounds[0][0] > 0 for rounds in found.values())
