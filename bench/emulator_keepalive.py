@@ -7,9 +7,17 @@ each provider call the gateway makes to it pays a new TCP connection and TLS han
 which no real provider asks for: Google's and Microsoft's APIs keep connections alive.
 A benchmark of the gateway's cold path against it measured the emulator's handshakes, not
 the gateway's pooling (README, "Benchmarks"). Here the same emulator app runs under
-gunicorn (one process, so one emulator state; gthread, enough threads for every
-concurrent call to sleep its injected latency; keep-alive on), over HTTPS with a fresh CA
+gunicorn (one process, so one emulator state; keep-alive on; room for every concurrent
+call to sleep its injected latency at once), over HTTPS with a fresh CA
 written to `--ca-out`. Not for tests: they use the emulator as it is.
+
+Its worker is gevent's pywsgi server by default (`--worker gevent` for gunicorn's own gevent
+loop, `--worker gthread` for the threaded one; BENCH_EMULATOR_WORKER names it for a
+benchmark): a call held for its injected latency is a sleeping greenlet, not one of 256
+threads, an answer is handed from the connection to the app and back without a thread pool
+and the worker loop's wake-ups, and pywsgi writes an answer's headers and body in one send.
+The emulator shares the benchmark's two cores with the gateway, where a real provider's CPU
+would not compete with it (README, "Benchmarks": its CPU per call with each worker).
 """
 
 from __future__ import annotations
@@ -26,8 +34,13 @@ from emulator.records import ACCOUNTS_FILE, Settings, load_accounts_file
 from emulator.server import DEFAULT_CLIENTS, create_app, parse_clients
 from emulator.state import EmulatorState
 
-THREADS = 256  # every concurrent provider call of a 1,000-room query sleeps at once
+THREADS = 256  # gthread: every concurrent provider call of a 1,000-room query sleeps at once
 KEEPALIVE_SECONDS = 75
+WORKERS = {
+    "gevent": {"worker_class": "gevent", "worker_connections": 1024},
+    "pywsgi": {"worker_class": "gevent_pywsgi", "worker_connections": 1024},
+    "gthread": {"worker_class": "gthread", "threads": THREADS},
+}
 
 
 def write_tls(ca_out: Path, work: Path) -> tuple[Path, Path]:
@@ -78,6 +91,11 @@ def main() -> None:
     parser.add_argument("--client-id", default=None)
     parser.add_argument("--client-secret", default=None)
     parser.add_argument("--redirect-uri", action="append", default=[])
+    parser.add_argument(  # the environment's choice reaches it through bench/stack.py
+        "--worker",
+        choices=sorted(WORKERS),
+        default=os.environ.get("BENCH_EMULATOR_WORKER", "pywsgi"),
+    )
     args = parser.parse_args()
     clients: dict[str, Any] = dict(DEFAULT_CLIENTS)
     if args.client_id:
@@ -88,8 +106,7 @@ def main() -> None:
     options = {
         "bind": f"127.0.0.1:{args.port}",
         "workers": 1,
-        "worker_class": "gthread",
-        "threads": THREADS,
+        **WORKERS[args.worker],
         "keepalive": KEEPALIVE_SECONDS,
         "certfile": str(cert_path),
         "keyfile": str(key_path),

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
-from connectors.http import retry_after
+from connectors.http import ProviderSession, retry_after
 from connectors.values import CalendarBusy, CalendarInfo
 
 # Graph freeBusyStatus values that mean free; every other one (busy, tentative, oof,
@@ -41,7 +41,7 @@ class GraphCalendarApi:
     """The calendar half of the Microsoft connector, over Graph at `graph_base`."""
 
     graph_base: str
-    _graph_session: requests.Session
+    _graph_session: ProviderSession
     _addresses: dict[str, str]  # grant id -> its mailbox address ("primary")
     _addresses_lock: threading.Lock
 
@@ -57,7 +57,7 @@ class GraphCalendarApi:
     # -- free/busy (Graph getSchedule) -------------------------------------------------------
     def _graph_call(self, method: str, path: str, access_token: str, body: Any = None) -> Any:
         try:
-            response = self._graph_session.request(
+            response = self._graph_session.call(
                 method,
                 self.graph_base + path,
                 headers={"Authorization": f"Bearer {access_token}"},

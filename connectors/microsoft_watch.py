@@ -32,6 +32,7 @@ from urllib.parse import quote
 import requests
 
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
+from connectors.http import ProviderSession
 from connectors.notifications import Handshake, Notification, NotificationRefused, WatchStarted
 
 # The delegated permissions the subscription permissions table accepts for events (a
@@ -56,7 +57,7 @@ class GraphWatchApi:
     GraphCalendarApi whose Graph session it reuses)."""
 
     graph_base: str
-    _graph_session: requests.Session
+    _graph_session: ProviderSession
 
     def can_watch_calendar(self, calendar_id: str) -> bool:
         """Only the host's own mailbox: a subscription on another one (a room mailbox typed

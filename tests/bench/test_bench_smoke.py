@@ -122,3 +122,13 @@ def test_the_even_spread_worker_serves_every_connection_of_a_burst(tmp_path: Any
     assert answered == [[200, 200, 200]] * burst
     assert held == burst
     assert "Using worker: bench.balanced_worker.BalancedWorker" in log.read_text()
+
+
+def test_the_provider_cpu_probe_times_both_providers_on_both_sides() -> None:
+    """`python -m bench.provider_cpu`: serial free/busy calls of a Google and a Microsoft
+    grant against the kept-alive emulator (it stops at any call that fails)."""
+    from bench.provider_cpu import PROVIDERS, measure
+
+    found = measure(calls=3, rounds=1)
+    assert set(found) == set(PROVIDERS)
+    assert all(len(rounds) == 1 and rounds[0][0] > 0 for rounds in found.values())

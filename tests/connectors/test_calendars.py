@@ -270,3 +270,21 @@ def test_the_mailbox_cache_is_keyed_by_grant_and_forgotten(emulator: Any) -> Non
     assert emulator.client.calls()["microsoft.userinfo"] == before  # remembered
     api.forget_grant("grant-1")
     assert api._addresses == {}
+
+
+def test_a_google_freebusy_request_is_the_one_the_discovery_method_builds(emulator: Any) -> None:
+    """The connector keeps one request the Resource made and varies its body: each call's
+    request has the URI, method, headers, body and method id that `freebusy().query` gives."""
+    api = google_api(emulator)
+    for calendars in (["primary"], ["a@example.com", "room-7@example.com"]):
+        body = {"timeMin": "2026-11-25T00:00:00Z", "items": [{"id": c} for c in calendars]}
+        made = api._freebusy_request(body)
+        expected = api._freebusy_service().freebusy().query(body=body)
+        assert (made.uri, made.method, made.body, made.headers, made.methodId) == (
+            expected.uri,
+            expected.method,
+            expected.body,
+            expected.headers,
+            expected.methodId,
+        )
+        assert made.postproc.__func__ is expected.postproc.__func__
