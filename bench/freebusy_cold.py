@@ -236,10 +236,6 @@ def measure(
         used = hosts[:grants]
         first = ask(scenario, scenario.rooms(rooms, [(u, g) for u, g, _ in used], prefix="first"))
         print(f"cold: first query (new connections) {first * 1000:8.1f} ms", flush=True)
-        # As each gunicorn worker does once started (deploy/gunicorn.conf.py): else a full
-        # collection walking every start-up object (85-110 ms) lands in some round.
-        gc.collect()
-        gc.freeze()
         timers = PhaseTimers() if phases else None
         if timers is not None:
             timers.install(scenario.services.freebusy)
