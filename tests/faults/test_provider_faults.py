@@ -26,7 +26,9 @@ def hosts(app: Flask, sign_in: Any, another_browser: Any) -> Hosts:
     return Hosts(app, sign_in, another_browser)
 
 
-@pytest.mark.parametrize("retry_after", [1.5, 1], ids=["fractional", "integer"])
+# whole seconds: 2, not 1, so that the second query still falls within the hold when the
+# first is slow on a loaded machine (with 1 s, one run's second query came after it ended)
+@pytest.mark.parametrize("retry_after", [1.5, 2], ids=["fractional", "integer"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_429_is_retried_no_sooner_than_its_retry_after(
     hosts: Hosts, provider: str, retry_after: float
@@ -176,7 +178,9 @@ def test_a_failing_api_over_http_is_a_200_with_the_room_unknown(
 
 
 # -- token refresh ---------------------------------------------------------------------------
-@pytest.mark.parametrize("retry_after", [1.5, 1], ids=["fractional", "integer"])
+# whole seconds: 2, not 1, so that the second query still falls within the hold when the
+# first is slow on a loaded machine (with 1 s, one run's second query came after it ended)
+@pytest.mark.parametrize("retry_after", [1.5, 2], ids=["fractional", "integer"])
 def test_a_google_token_429_is_retried_no_sooner_than_its_retry_after(
     hosts: Hosts, retry_after: float
 ) -> None:
@@ -212,7 +216,9 @@ def test_a_persistent_token_failure_gets_at_most_two_retries(hosts: Hosts, provi
     assert hosts.services.grants.get(uid, gid).status == "active"
 
 
-@pytest.mark.parametrize("retry_after", [1.5, 1], ids=["fractional", "integer"])
+# whole seconds: 2, not 1, so that the second query still falls within the hold when the
+# first is slow on a loaded machine (with 1 s, one run's second query came after it ended)
+@pytest.mark.parametrize("retry_after", [1.5, 2], ids=["fractional", "integer"])
 def test_a_microsoft_token_429_is_not_repeated_before_its_retry_after(
     hosts: Hosts, retry_after: float
 ) -> None:
