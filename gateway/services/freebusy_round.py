@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from gateway.services.breaker import HELD, OPEN, CircuitBreaker
 from gateway.services.freebusy_freshness import Freshness
 from gateway.services.grants import GrantService
-from gateway.services.room_binding_views import Slot
+from gateway.services.room_binding_views import Slot, bound_calendars
 from gateway.storage.freebusy_cache import Entry, FreeBusyCache, entry_key
 from gateway.storage.freebusy_rounds import Closing, RoundStore
 from gateway.storage.grants import GrantRecord
@@ -140,25 +140,8 @@ class ColdRounds:
 
     def calendars(self, ready: Ready, slots: Sequence[Slot]) -> dict[Slot, str]:
         """(room id, version) -> calendar id for `slots` bound to the grant, from the
-        bindings the round read (services/room_binding_views.py `calendars_of` reads
-        them itself): one unwrap of the grant's key however many rooms."""
-        record = ready.record
-        wanted = set(slots)
-        bindings = [
-            b
-            for b in ready.bindings or []
-            if b.gid == record.id and (b.room_id, b.version) in wanted
-        ]
-        opened = self.grants.open_many(record, [b.sealed_calendar for b in bindings], "calendar")
-        if opened is None:
-            return {}
-        found = {}
-        for binding, calendar in zip(bindings, opened, strict=True):
-            if calendar is None:
-                log.error("binding does not decrypt: user=%s room=%s", record.uid, binding.room_id)
-            elif isinstance(calendar, dict) and "id" in calendar:
-                found[(binding.room_id, binding.version)] = str(calendar["id"])
-        return found
+        bindings the round read."""
+        return bound_calendars(self.grants, ready.record, ready.bindings or [], slots)
 
     def entries(self, answered: Answered) -> dict[int, dict[str, Entry]]:
         """A grant's entries by TTL, its watched calendars looked up on its own (the

@@ -99,23 +99,8 @@ class BindingReader:
         record = self.grants.record(uid, gid)
         if record is None or not record.usable:
             return {}
-        wanted = set(slots)
         room_ids = sorted({room_id for room_id, _ in slots})
-        bindings = [
-            b
-            for b in self.store.bindings_of(uid, room_ids)
-            if b.gid == gid and (b.room_id, b.version) in wanted
-        ]
-        calendars = self.grants.open_many(record, [b.sealed_calendar for b in bindings], "calendar")
-        if calendars is None:
-            return {}
-        found = {}
-        for binding, opened in zip(bindings, calendars, strict=True):
-            if opened is None:
-                log.error("binding does not decrypt: user=%s room=%s", uid, binding.room_id)
-            elif isinstance(opened, dict) and "id" in opened:
-                found[(binding.room_id, binding.version)] = str(opened["id"])
-        return found
+        return bound_calendars(self.grants, record, self.store.bindings_of(uid, room_ids), slots)
 
     def bindings_of(self, uid: str) -> list[BindingView]:
         """Every calendar behind every room `uid` has bound, as the host sees it."""
@@ -160,3 +145,26 @@ class BindingReader:
             grant_status=record.status if record else "revoked",
             version=found.version,
         )
+
+
+def bound_calendars(
+    grants: GrantService,
+    record: GrantRecord,
+    bindings: Sequence[BindingRecord],
+    slots: Sequence[Slot],
+) -> dict[Slot, str]:
+    """(room id, version) -> calendar id for those of `slots` that `bindings` bind to the
+    grant `record`: one unwrap of its key however many rooms (`calendars_of`, and a cold
+    round from the bindings it read, services/freebusy_round.py)."""
+    wanted = set(slots)
+    mine = [b for b in bindings if b.gid == record.id and (b.room_id, b.version) in wanted]
+    calendars = grants.open_many(record, [b.sealed_calendar for b in mine], "calendar")
+    if calendars is None:
+        return {}
+    found = {}
+    for binding, opened in zip(mine, calendars, strict=True):
+        if opened is None:
+            log.error("binding does not decrypt: user=%s room=%s", record.uid, binding.room_id)
+        elif isinstance(opened, dict) and "id" in opened:
+            found[(binding.room_id, binding.version)] = str(opened["id"])
+    return found
