@@ -150,7 +150,9 @@ def test_subscription_removed_opens_another(app: Flask, hosts: Hosts, emulator: 
         lambda: [s for s in live_subscriptions(emulator) if s["id"] != subscription["id"]],
         timeout=SOON,
     )
-    wait_for(lambda: record_of(app, uid).resource_id == again["id"], timeout=SOON)
+    # the old record goes before the new one is kept: a look in between finds none
+    store = app.extensions["gateway"].watches.store
+    wait_for(lambda: [r.resource_id for r in store.of_user(uid)] == [again["id"]], timeout=SOON)
     day, _ = tomorrow()
     emulator.client.add_event(CAROL, at(day, 11), at(day, 12))  # heard on the new one
     wait_for(lambda: busy(app) == [("11:00", "12:00")], timeout=SOON)
