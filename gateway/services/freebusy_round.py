@@ -16,8 +16,9 @@ each a GIL hand-off among up to 256 fetch threads. A round now makes them togeth
 - `close`: a thread that finished hands its answers, its lock and the providers that
   answered promptly to a group commit: the first one writes at once, those finishing
   meanwhile together next: their watched calendars looked up (two pipelines), then in
-  one pipeline each grant's epoch-checked writes and unlock (one script) and one breaker
-  success per provider, then one generation bump. Nobody waits for the slowest grant.
+  one pipeline each grant's epoch-checked writes and unlock (one script), one breaker
+  success per provider and the generation bump (on a Cluster, whose pipeline has no
+  order across nodes, the bump right after it). Nobody waits for the slowest grant.
 
 Unchanged: a grant's lock is taken before its entries and epoch are read and released
 after its writes (the same script each time: its keys share one slot); every write is
@@ -180,13 +181,11 @@ class ColdRounds:
             for one in batch:
                 one.closing.writes = {}
         try:
+            # the writes, unlocks, breaker successes and generation bump (a fresher fill:
+            # nothing to wait for) in one round trip
             held, reset = self.store.close([one.closing for one in batch], providers)
             for provider, counts in zip(providers, reset, strict=True):
                 self.breaker.closed(provider, *counts)
-            if any(
-                h and any(one.closing.writes.values()) for one, h in zip(batch, held, strict=True)
-            ):
-                self.cache.bump_answers(settled=False)  # a fresher fill: nothing to wait for
         except Exception as error:  # the locks expire by themselves; the rooms stay unknown
             log.error("free/busy round close failed (%s)", type(error).__name__)
         finally:

@@ -29,6 +29,7 @@ import time
 import weakref
 
 import redis
+from redis.cluster import ClusterPipeline
 
 from gateway.storage.keys import PREFIX
 
@@ -77,6 +78,22 @@ def bump(client: redis.Redis, *, settled: bool = True) -> None:
     _bumps_here[0] += 1
     if settled:
         _this_thread.settle_at = time.monotonic() + LEASE_SECONDS
+
+
+def bump_in(pipe: redis.client.Pipeline) -> bool:
+    """Queue a bump (never waited for: a cache fill's) at the end of `pipe`, after the writes
+    queued before it, so that a fill pays no round trip of its own for it; call `bumped()`
+    once the pipeline has run. False on a Cluster, whose pipeline runs per node in no set
+    order (the bump could land before the writes): bump separately there."""
+    if isinstance(pipe, ClusterPipeline):
+        return False
+    pipe.incr(GENERATION)
+    return True
+
+
+def bumped() -> None:
+    """The pipeline `bump_in` queued on has run: this process's leases are over."""
+    _bumps_here[0] += 1
 
 
 def settle() -> None:

@@ -5,9 +5,10 @@ Before (`open`), per grant in one script: its fetch lock (SET NX), then its cach
 entries, its grant hash and the binding hashes of its rooms; then one breaker admit per
 grant that must call its provider (storage/breaker.py `admit_many`). After (`close`), per
 grant in one script: its epoch-checked writes, then its unlock; then one breaker success
-per provider that answered promptly. A grant's keys all carry its user's hash tag and a
-provider's its breaker's, so each script stays in one slot and on a Cluster the pipeline
-splits per node. Scripts go as EVAL (grant_scripts.py `queue_eval`).
+per provider that answered promptly, then the answers' generation bump. A grant's keys
+all carry its user's hash tag and a provider's its breaker's, so each script stays in one
+slot and on a Cluster the pipeline splits per node (the bump goes apart, after it).
+Scripts go as EVAL (grant_scripts.py `queue_eval`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, cast
 
 import redis
 
-from gateway.storage import keys
+from gateway.storage import answers, keys
 from gateway.storage.breaker import SUCCESS, provider_keys
 from gateway.storage.freebusy_cache import UNLOCK, Entry, document, fetch_lock
 from gateway.storage.grant_scripts import queue_eval
@@ -140,8 +141,11 @@ class RoundStore:
         self, closing: Sequence[Closing], prompt: Sequence[str]
     ) -> tuple[list[bool], list[tuple[int, int]]]:
         """Each grant's writes then its unlock (one script), then a breaker success per
-        provider of `prompt`; per grant whether its writes held (its epoch was still
-        current), per provider the failures and slow answers the success reset."""
+        provider of `prompt`, then (when any grant has entries to write) the answers'
+        generation bump, all in one pipeline; per grant whether its writes held (its epoch
+        was still current), per provider the failures and slow answers the success reset.
+        The bump comes even when every write was dropped (a revocation meanwhile): one
+        more bump costs remembered answers, never a wrong one."""
         pipe = self.client.pipeline(transaction=False)
         for one in closing:
             entries = {
@@ -157,10 +161,16 @@ class RoundStore:
             queue_eval(pipe, _WRITE_AND_UNLOCK, names, one.epoch or "", one.holder, *pairs)
         for provider in prompt:
             queue_eval(pipe, SUCCESS, provider_keys(provider))
+        writes = any(one.epoch is not None and any(one.writes.values()) for one in closing)
+        bumping = writes and answers.bump_in(pipe)
         found = pipe.execute()
+        if bumping:
+            answers.bumped()
+        elif writes:
+            answers.bump(self.client, settled=False)  # a Cluster: after the writes, apart
         held = [bool(n) for n in found[: len(closing)]]
         at = len(closing)
-        reset = [(int(n), int(s)) for n, s in found[at:]]
+        reset = [(int(n), int(s)) for n, s in found[at : at + len(prompt)]]
         return held, reset
 
     def unlock(self, locks: Sequence[tuple[str, str, str]]) -> None:

@@ -15,6 +15,7 @@ import redis
 from flask import Flask
 
 from gateway.storage import keys
+from gateway.storage.answers import GENERATION
 from gateway.storage.freebusy_cache import fetch_lock
 from tests.hosts import DAY, FRONTEND, Hosts
 
@@ -111,8 +112,8 @@ def test_a_cold_query_costs_a_few_round_trips_whatever_its_grants(
     grant hash twice, bindings, watched lookup twice, write, generation, success,
     unlock); a round makes a fixed few (rooms, cached days, the round's reads, admits,
     grant states) and at most one group commit per grant (fewer when grants finish
-    together): the watched lookup (two pipelines), the writes (one), a generation bump;
-    and its token's last use at most once a minute."""
+    together): the watched lookup (two pipelines), then the writes and the generation
+    bump (one); and its token's last use at most once a minute."""
     grants = grants_with_rooms(hosts, extra_google=6)
     rooms = [room for _, _, made in grants for room in made]
     query(app, rooms, DAY_START + timedelta(days=1))  # the pool's connections, once
@@ -120,7 +121,28 @@ def test_a_cold_query_costs_a_few_round_trips_whatever_its_grants(
     answer = query(app, rooms)
     spent = reads_processed(redis_client) - before - 1  # less this INFO's own read
     assert {answer.rooms[room].status for room in rooms} == {"ok"}
-    assert spent <= 10 + 5 * len(grants), spent  # grant by grant: 8 + 11 a grant
+    assert spent <= 10 + 3 * len(grants), spent  # grant by grant: 8 + 11 a grant
+
+
+def test_a_group_commit_bumps_the_generation_after_its_writes_in_the_same_pipeline(
+    app: Flask, hosts: Hosts, redis_client: redis.Redis
+) -> None:
+    grants = grants_with_rooms(hosts, extra_google=3)
+    rooms = [room for _, _, made in grants for room in made]
+    generation = int(redis_client.get(GENERATION) or 0)
+    with monitored(redis_client) as seen:
+        query(app, rooms)
+    bumps = [at for at, words in enumerate(seen) if named([words], "INCRBY", GENERATION)]
+    writes = [
+        at
+        for at, words in enumerate(seen)
+        if any(named([words], "EVAL", keys.grant_cached(uid, gid)) for uid, gid, _ in grants)
+    ]
+    assert len(writes) == len(grants)
+    assert 1 <= len(bumps) <= len(grants)  # one a group commit, none of its own
+    assert bumps[-1] > writes[-1]  # the last write is followed by a bump: nothing stale kept
+    assert all(any(w < b for w in writes) for b in bumps)  # never a bump before any write
+    assert int(redis_client.get(GENERATION) or 0) == generation + len(bumps)
 
 
 @pytest.mark.redis_deployments  # a Cluster splits the round's pipelines per node
@@ -129,7 +151,10 @@ def test_every_grant_of_a_round_is_written_and_unlocked_and_then_served_from_the
 ) -> None:
     grants = grants_with_rooms(hosts, extra_google=4)
     rooms = [room for _, _, made in grants for room in made]
+    generation = int(redis_client.get(GENERATION) or 0)
     query(app, rooms)
+    app.extensions["gateway"].freebusy.fetcher.wait_idle(10)
+    assert int(redis_client.get(GENERATION) or 0) > generation  # on a Cluster: apart, after
     for uid, gid, made in grants:
         assert not redis_client.exists(fetch_lock(uid, gid))
         cached = redis_client.smembers(keys.grant_cached(uid, gid))
