@@ -124,10 +124,3 @@ class FanoutHttp:
         user, password = requests.utils.get_auth_from_url(proxy)
         auth = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
         return urllib3.ProxyManager(proxy, proxy_headers=auth, **self._pool_settings)
-
-    def clear(self) -> None:
-        """Close every kept connection."""
-        self._direct.clear()
-        with self._lock:
-            for manager in self._proxied.values():
-                manager.clear()
