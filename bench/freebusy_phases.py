@@ -4,7 +4,12 @@
 each grant fetch's: the cross-process lock, the token, the binding's calendars, the provider
 call, the cache write, the breaker) in timers of the CPU time of the thread running them,
 so that concurrent fetches are measured as they run, GIL waits excluded. Printed per round
-as milliseconds in all and microseconds per call; a benchmark aid, never wired into the app.
+as milliseconds in all and microseconds per call, then the round's timeline (wall clock from
+the query's start): when the round opened, when the first and last provider calls went out
+and came back, when the rooms were composed and the answer was ready. A round's wall time is
+the time before the last call goes out (under one GIL: the query's own work and every
+call's sending), the provider's latency, then what comes after the last answer. A benchmark
+aid, never wired into the app.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class PhaseTimers:
     def __init__(self) -> None:
         self.spent: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.moments: list[tuple[str, float, float]] = []  # label, wall start, wall end
         self._lock = threading.Lock()
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
@@ -31,13 +37,14 @@ class PhaseTimers:
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
+            started, began = time.thread_time(), time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 with self._lock:
                     self.spent[label] += time.thread_time() - started
                     self.calls[label] += 1
+                    self.moments.append((label, began, time.perf_counter()))
 
         setattr(owner, name, timed)
 
@@ -76,11 +83,48 @@ class PhaseTimers:
     def lines(self) -> list[str]:
         """The phases so far, then reset."""
         with self._lock:
-            spent, calls = dict(self.spent), dict(self.calls)
+            spent, calls, moments = dict(self.spent), dict(self.calls), self.moments
             self.spent.clear()
             self.calls.clear()
-        return [
+            self.moments = []
+        found = [
             f"  {label:34s} {spent[label] * 1000:8.1f} ms CPU  {calls[label]:5d} calls  "
             f"{spent[label] * 1e6 / calls[label]:7.0f} us/call"
             for label in sorted(spent)
         ]
+        return found + timeline(moments)
+
+
+NONE = (0.0, 0.0, 0.0, 0.0)
+
+
+def timeline(moments: list[tuple[str, float, float]]) -> list[str]:
+    """The last query's milestones, in ms from its start (none without a query)."""
+    queries = [(b, e) for label, b, e in moments if label.startswith("query: all")]
+    if not queries:
+        return []
+    zero, answered = queries[-1]
+    opened = _span(moments, zero, lambda label: label.startswith("query: round opened"))
+    calls = _span(moments, zero, lambda label: label.endswith(" call"))
+    composed = _span(moments, zero, lambda label: label == "query: rooms composed")
+    done = (answered - zero) * 1000
+    if calls == NONE:
+        return []
+    return [
+        f"  timeline (ms from the query's start): round opened {opened[0]:.1f}-{opened[3]:.1f};"
+        f" calls out {calls[0]:.1f}..{calls[1]:.1f}, back {calls[2]:.1f}..{calls[3]:.1f};"
+        f" composed {composed[0]:.1f}-{composed[3]:.1f}; answered {done:.1f}"
+        f" ({done - calls[3]:.1f} after the last answer)"
+    ]
+
+
+def _span(
+    moments: list[tuple[str, float, float]], zero: float, chosen: Callable[[str], bool]
+) -> tuple[float, ...]:
+    """(first start, last start, first end, last end) of the chosen calls since `zero`, in
+    ms from it; NONE when there were none."""
+    spans = [(b, e) for label, b, e in moments if chosen(label) and b >= zero]
+    if not spans:
+        return NONE
+    starts, ends = sorted(b for b, _ in spans), sorted(e for _, e in spans)
+    return tuple((t - zero) * 1000 for t in (starts[0], starts[-1], ends[0], ends[-1]))

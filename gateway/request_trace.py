@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 TRACE_KEY = "gateway.trace"
-ENTROPY_KEY = "gateway.entropy"  # what is left of this request's one random draw
-ENTROPY_SIZE = 40  # a request id (16 bytes), a trace id (16) and a span id (8)
+ENTROPY_SIZE = 4096  # one `os.urandom` draw: the ids of some 100 requests
 TRACEPARENT_ENVIRON = "HTTP_TRACEPARENT"
 TRACESTATE_ENVIRON = "HTTP_TRACESTATE"
 TRACERESPONSE = "traceresponse"
@@ -94,14 +94,38 @@ def _random_hex(environ: dict[str, Any], size: int) -> str:
             return value
 
 
+class _Entropy(threading.local):
+    """A thread's unused random bytes: `os.urandom` releases the GIL (a getrandom call),
+    and a worker thread that lets go of the GIL mid-request may wait for another request's
+    Python to finish before it runs on (the warm path's tail, README "Benchmarks"). So one
+    draw serves some 100 requests' ids, and no byte of it is handed out twice."""
+
+    def __init__(self) -> None:
+        self.pool = b""
+        self.at = 0
+
+
+_entropy = _Entropy()
+
+
+def _forget_entropy() -> None:
+    """A forked child draws its own bytes: the parent's pool would give both the same ids."""
+    global _entropy
+    _entropy = _Entropy()
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
+
+
 def random_bytes(environ: dict[str, Any], size: int) -> bytes:
-    """`size` random bytes for one of this request's new ids: the request id, trace id and
-    span id share one `os.urandom` draw (kept on environ), none of its bytes used twice."""
-    pool = environ.get(ENTROPY_KEY, b"")
-    if len(pool) < size:
-        pool = os.urandom(max(size, ENTROPY_SIZE))
-    environ[ENTROPY_KEY] = pool[size:]
-    return bytes(pool[:size])
+    """`size` random bytes for one of this request's new ids (request id, trace id, span
+    id), from the thread's pool of one `os.urandom` draw."""
+    del environ  # kept for callers; the pool is the thread's, not the request's
+    found = _entropy
+    if found.at + size > len(found.pool):
+        found.pool, found.at = os.urandom(max(size, ENTROPY_SIZE)), 0
+    start, found.at = found.at, found.at + size
+    return found.pool[start : found.at]
 
 
 # The trace of the request being answered, for code it runs in a copied context (threads).

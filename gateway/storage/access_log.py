@@ -6,8 +6,11 @@
 
 It lives under the host's tag: it is data about the host's rooms, exported to them and
 erased with them. Counting is the hot path's business, so counts are gathered in memory and
-written in one pipeline every FLUSH_SECONDS (and before any read here); a worker that
-crashes loses at most that many seconds of counts.
+written in one pipeline every FLUSH_SECONDS (and before any read here), by a thread of its
+own: the request that finds a flush due does not wait for it. A worker that crashes loses
+at most that many seconds of counts. Counts are written only for a host whose profile still
+exists, checked in the same script: another worker's counts for a host erased meanwhile
+would otherwise bring back, after the erasure, a key under the erased host's tag.
 """
 
 from __future__ import annotations
@@ -22,9 +25,18 @@ from typing import cast
 import redis
 
 from gateway.storage import keys
+from gateway.storage.grant_scripts import queue_eval
 
 KEEP_SECONDS = 90 * 86400
 FLUSH_SECONDS = 2.0
+
+# KEYS: the host's profile, their access counts; ARGV: seconds to keep, then field, count...
+_ADD_IF_HOST_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
 
 
 def access_key(uid: str) -> str:
@@ -49,6 +61,8 @@ class AccessLog:
         self._pending: Counter[tuple[str, str]] = Counter()  # a flush that failed
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
+        self._flushing = False  # a flush thread is under way
+        self._writing = threading.Lock()  # one flush at a time: a read waits for one under way
 
     def record(self, asker: str, rooms: Iterable[tuple[str, str]]) -> None:
         """Count one request by `asker` for each (room, host uid)."""
@@ -57,10 +71,24 @@ class AccessLog:
         with self._lock:
             self._requests[(asker, day, batch)] += 1
             due = time.monotonic() - self._last_flush >= self.flush_seconds
+            due = due and not self._flushing
+            if due:
+                self._flushing = True
         if due:
+            threading.Thread(target=self._flush_once, name="gateway-access-flush").start()
+
+    def _flush_once(self) -> None:
+        try:
             self.flush()
+        finally:
+            with self._lock:
+                self._flushing = False
 
     def flush(self) -> None:
+        with self._writing:
+            self._write_counted()
+
+    def _write_counted(self) -> None:
         with self._lock:
             requests, self._requests = self._requests, Counter()
             pending, self._pending = self._pending, Counter()
@@ -70,11 +98,13 @@ class AccessLog:
                 pending[(uid, f"{room_id}|{asker}|{day}")] += times
         if not pending:
             return
-        pipe = self.client.pipeline(transaction=False)
+        by_host: dict[str, list[str | int]] = {}
         for (uid, field), count in pending.items():
-            pipe.hincrby(access_key(uid), field, count)
-        for uid in {uid for uid, _ in pending}:
-            pipe.expire(access_key(uid), KEEP_SECONDS)
+            by_host.setdefault(uid, [KEEP_SECONDS]).extend((field, count))
+        pipe = self.client.pipeline(transaction=False)
+        for uid, args in by_host.items():
+            names = [keys.profile(uid), access_key(uid)]
+            queue_eval(pipe, _ADD_IF_HOST_EXISTS, names, *args)
         try:
             pipe.execute()
         except redis.RedisError:  # counts are kept for the next flush rather than lost

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from connectors.http import BoundedHttp, ProviderSession
 from gateway.request_ids import uuid4_text
 from gateway.request_log import JsonFormatter, init_request_log
-from gateway.request_trace import parse_traceparent
+from gateway.request_trace import parse_traceparent, random_bytes
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # pragma: allowlist secret
 PARENT = "00f067aa0ba902b7"
@@ -196,3 +196,19 @@ def test_httplib2_calls_made_for_a_request_carry_its_trace_too(
     assert inside["traceparent"] == f"00-{TRACE}-{ours.group(2)}-01"
     assert inside["accept"] == "application/json"  # the caller's headers are kept
     assert "traceparent" not in outside
+
+
+def test_a_forked_worker_draws_ids_of_its_own() -> None:
+    random_bytes({}, 16)  # this process's pool holds unused bytes now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, random_bytes({}, 16))
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 16)
+    os.close(read)
+
+    assert len(theirs) == 16
+    assert theirs != random_bytes({}, 16)
