@@ -5,16 +5,12 @@ connections; and no cookie one grant's answer set is sent with another grant's c
 
 from __future__ import annotations
 
-import http.server
 import json
 import socketserver
-import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
@@ -23,59 +19,11 @@ from connectors import trace_context
 from connectors.errors import ProviderUnavailable
 from connectors.fanout_http import FanoutHttp, NoAnswer
 from connectors.microsoft import MicrosoftConnector
+from tests.connectors.fanout_servers import TOGETHER, FirstLine, Server
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
-ANSWER = b'{"value": []}'
 BODY = {"schedules": ["room-1@contoso.example"], "availabilityViewInterval": 30}
 TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-
-
-@dataclass
-class Seen:
-    """Each request as it came: (client port, request line, headers, body)."""
-
-    requests: list[tuple[int, str, dict[str, str], bytes]] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def lines(self) -> list[str]:
-        return [line for _, line, _, _ in self.requests]
-
-
-def recorder(seen: Seen) -> type[http.server.BaseHTTPRequestHandler]:
-    class Recorder(http.server.BaseHTTPRequestHandler):
-        """Answers by path: /cookie sets a cookie, /moved redirects, /slow never answers,
-        /garbage is not HTTP, anything else a JSON object."""
-
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            port = self.client_address[1]
-            seen.requests.append((port, self.requestline, dict(self.headers.items()), body))
-            if self.path.startswith("/slow"):
-                seen.release.wait(10)
-                return
-            if self.path.startswith("/garbage"):
-                self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
-                self.close_connection = True
-                return
-            self.send_response(302 if self.path.startswith("/moved") else 200)
-            if self.path.startswith("/cookie"):
-                self.send_header("Set-Cookie", "affinity=node-7; Path=/")
-            if self.path.startswith("/moved"):
-                self.send_header("Location", "/elsewhere")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(ANSWER)))
-            self.end_headers()
-            self.wfile.write(ANSWER)
-
-        do_GET = do_POST = _answer
-
-    return Recorder
 
 
 @pytest.fixture
@@ -91,29 +39,6 @@ def ca(tmp_path: Path) -> tuple[trustme.CA, str]:
     path = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(path))
     return authority, str(path)
-
-
-class Server:
-    def __init__(self, ca: trustme.CA | None = None, names: tuple[str, ...] = ("127.0.0.1",)):
-        self.seen = Seen()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), recorder(self.seen))
-        self.httpd.daemon_threads = True
-        self.scheme = "http"
-        if ca is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ca.issue_cert(*names).configure_cert(context)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        self.seen.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -232,18 +157,30 @@ def test_calls_to_one_host_keep_one_connection_alive(
     assert len({port for port, _, _, _ in tls_server.seen.requests}) == 1
 
 
-class FirstLine(socketserver.StreamRequestHandler):
-    """A proxy that writes down each request line and refuses it (502)."""
+def test_calls_in_flight_together_find_their_connections_kept_for_the_next_round(
+    tls_server: Server, ca: tuple[trustme.CA, str]
+) -> None:
+    """A fan-out's concurrent calls each hold a connection; all of them are kept, so the
+    next fan-out makes none (no TLS handshake on either side)."""
+    http = FanoutHttp(ca[1])
 
-    seen: list[str] = []  # noqa: RUF012
+    def fan_out() -> set[int]:
+        before = len(tls_server.seen.requests)
+        threads = [
+            threading.Thread(
+                target=http.call, args=("POST", tls_server.url + "/together", {}, BODY)
+            )
+            for _ in range(TOGETHER)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {port for port, _, _, _ in tls_server.seen.requests[before:]}
 
-    def handle(self) -> None:
-        FirstLine.seen.append(self.rfile.readline().decode("latin-1").strip())
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        self.wfile.write(
-            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
+    first, second = fan_out(), fan_out()
+    assert len(first) == TOGETHER  # each call had a connection of its own
+    assert second == first
 
 
 @pytest.fixture
