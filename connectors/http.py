@@ -41,13 +41,8 @@ class ProviderSession(requests.Session):
         self,
         ca_bundle: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        pool_size: int = 10,
     ):
         super().__init__()
-        if pool_size != 10:  # free/busy fans out to many grants at once: keep connections
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-            self.mount("https://", adapter)
-            self.mount("http://", adapter)
         self.trust_env = False
         self.verify = ca_bundle or True
         self.max_redirects = 0
