@@ -41,13 +41,8 @@ class ProviderSession(requests.Session):
         self,
         ca_bundle: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        pool_size: int = 10,
     ):
         super().__init__()
-        if pool_size != 10:  # free/busy fans out to many grants at once: keep connections
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-            self.mount("https://", adapter)
-            self.mount("http://", adapter)
         self.trust_env = False
         self.verify = ca_bundle or True
         self.max_redirects = 0
@@ -60,48 +55,6 @@ class ProviderSession(requests.Session):
         if traced := trace_context.headers():  # the W3C trace of the request being answered
             kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
-
-    def call(
-        self, method: str, url: str, headers: dict[str, str], json: Any = None
-    ) -> requests.Response:
-        """What `request(method, url, headers=headers, json=json)` sends and answers (this
-        session's headers, cookies, CA bundle and timeout, the trace headers, the proxy
-        variables, no redirects), for a connector's per-grant calls: prepared here, through
-        requests' own `PreparedRequest` steps, instead of by `Session.prepare_request` and
-        `merge_environment_settings`, which merge every session setting anew on each call
-        (dicts copied, cookie jars built, `isinstance` checks against runtime protocols):
-        about a third of a Graph free/busy call's CPU (README, "Benchmarks")."""
-        if self.params or self.auth:  # settings this shortcut does not merge: the long way
-            return self.request(method, url, headers=headers, json=json)
-        prepared = requests.PreparedRequest()
-        prepared.method = method.upper()
-        prepared.url = _prepared_url(url)
-        merged = {**self.headers, **trace_context.headers(), **headers}
-        prepared.prepare_headers({k: v for k, v in merged.items() if v is not None})
-        jar = requests.cookies.RequestsCookieJar()
-        if self.cookies:
-            jar.update(self.cookies)
-        prepared.prepare_cookies(jar)
-        prepared.prepare_body(None, None, json)
-        prepared.prepare_hooks(self.hooks)
-        return self.send(
-            prepared,
-            timeout=self.default_timeout,
-            allow_redirects=False,
-            proxies={**self.proxies, **environment_proxies(url)},
-            stream=self.stream,
-            verify=self.verify,
-            cert=self.cert,
-        )
-
-
-@lru_cache(maxsize=64)
-def _prepared_url(url: str) -> str:
-    """`url` as requests prepares it (checked, IDNA-encoded, requoted): the same few URLs
-    on every call, so each is prepared once."""
-    prepared = requests.PreparedRequest()
-    prepared.prepare_url(url, None)
-    return str(prepared.url)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -30,7 +30,8 @@ from connectors.errors import (
     TenantNotAllowed,
     TokenExchangeFailed,
 )
-from connectors.http import FANOUT_CONNECTIONS, ProviderSession, get_json
+from connectors.fanout_http import FanoutHttp
+from connectors.http import ProviderSession, get_json
 from connectors.id_token import JwksCache, validate_id_token
 from connectors.microsoft_config import MicrosoftConfig, configure
 from connectors.microsoft_graph import GraphCalendarApi
@@ -124,8 +125,9 @@ class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connecto
             own = self.authority_base == MICROSOFT_AUTHORITY_BASE
             graph_base = GRAPH_API if own else self.authority_base
         self.graph_base = graph_base.rstrip("/")
-        # free/busy fans out to many grants at once: a pool of its own, kept alive
-        self._graph_session = ProviderSession(ca_bundle, pool_size=FANOUT_CONNECTIONS)
+        # free/busy fans out to many grants at once: a pool of its own, kept alive, and
+        # urllib3 without requests' layers (connectors/fanout_http.py says why)
+        self._graph_session = FanoutHttp(ca_bundle)
         # grant id -> mailbox: "primary" costs one userinfo call per grant, not per fetch.
         # Never keyed by a token; `forget_grant` drops an entry when the grant ends.
         self._addresses: dict[str, str] = {}

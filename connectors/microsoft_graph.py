@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
-from connectors.http import ProviderSession, retry_after
+from connectors.fanout_http import FanoutHttp, NoAnswer
+from connectors.http import retry_after
 from connectors.values import CalendarBusy, CalendarInfo
 
 # Graph freeBusyStatus values that mean free; every other one (busy, tentative, oof,
@@ -41,7 +40,7 @@ class GraphCalendarApi:
     """The calendar half of the Microsoft connector, over Graph at `graph_base`."""
 
     graph_base: str
-    _graph_session: ProviderSession
+    _graph_session: FanoutHttp
     _addresses: dict[str, str]  # grant id -> its mailbox address ("primary")
     _addresses_lock: threading.Lock
 
@@ -63,10 +62,10 @@ class GraphCalendarApi:
                 headers={"Authorization": f"Bearer {access_token}"},
                 json=body,
             )
-        except requests.RequestException as error:
-            raise ProviderUnavailable(
-                f"Microsoft Graph did not answer ({type(error).__name__})"
-            ) from None
+        except NoAnswer as error:
+            raise ProviderUnavailable(f"Microsoft Graph did not answer ({error})") from None
+        if 300 <= response.status_code < 400:  # never followed: as a call with no answer
+            raise ProviderUnavailable("Microsoft Graph did not answer (a redirect)")
         if response.status_code == 401:
             raise AccessRefused("Microsoft Graph refused the access token")
         if response.status_code == 403:  # Graph throttles with 429, never 403

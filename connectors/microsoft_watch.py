@@ -29,10 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from connectors.errors import AccessRefused, ProviderUnavailable, ScopeRefused
-from connectors.http import ProviderSession
+from connectors.fanout_http import FanoutHttp, NoAnswer
 from connectors.notifications import Handshake, Notification, NotificationRefused, WatchStarted
 
 # The delegated permissions the subscription permissions table accepts for events (a
@@ -57,7 +55,7 @@ class GraphWatchApi:
     GraphCalendarApi whose Graph session it reuses)."""
 
     graph_base: str
-    _graph_session: ProviderSession
+    _graph_session: FanoutHttp
 
     def can_watch_calendar(self, calendar_id: str) -> bool:
         """Only the host's own mailbox: a subscription on another one (a room mailbox typed
@@ -140,16 +138,14 @@ class GraphWatchApi:
         self, method: str, path: str, access_token: str, body: Any = None
     ) -> dict[str, Any]:
         try:
-            response = self._graph_session.request(
+            response = self._graph_session.call(
                 method,
                 f"{self.graph_base}/v1.0/subscriptions{path}",
                 headers={"Authorization": f"Bearer {access_token}"},
                 json=body,
             )
-        except requests.RequestException as error:
-            raise ProviderUnavailable(
-                f"Microsoft Graph did not answer ({type(error).__name__})"
-            ) from None
+        except NoAnswer as error:
+            raise ProviderUnavailable(f"Microsoft Graph did not answer ({error})") from None
         status = response.status_code
         if status == 401:
             raise AccessRefused("Microsoft Graph refused the access token")

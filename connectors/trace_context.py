@@ -1,8 +1,9 @@
 """The W3C trace context (traceparent, tracestate) that outgoing provider calls carry.
 
 The gateway's request log (gateway/request_log.py) sets it for each request it answers,
-naming the gateway's own span as the parent; `connectors.http.ProviderSession` (requests)
-and `BoundedHttp` (httplib2) add it to each request they send. A context variable, so
+naming the gateway's own span as the parent; `connectors.http.ProviderSession` (requests),
+`BoundedHttp` (httplib2) and `connectors.fanout_http.FanoutHttp` (urllib3, Graph's
+per-grant calls) add it to each request they send. A context variable, so
 worker threads that run in a copied context (free/busy fans out) send the trace of the
 request they work for. No Flask here.
 """

@@ -44,6 +44,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from connectors.fanout_http import Answer, FanoutHttp
 from gateway.request_trace import (
     CURRENT_TRACE,
     TRACEPARENT_ENVIRON,
@@ -153,6 +154,31 @@ class Httplib2Spans:
             return response, content
 
 
+class FanoutSpans:
+    """A client span around each `FanoutHttp` request (urllib3 without requests, which the
+    requests instrumentation does not see): the same attributes as that instrumentation's,
+    the span's own trace context in the headers, scrubbed the same way on export."""
+
+    def __init__(self, provider: TracerProvider, send: Callable[..., Answer]) -> None:
+        self.tracer = provider.get_tracer(__name__)
+        self.send = send
+
+    def __call__(
+        self, http: FanoutHttp, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        attributes = {"http.method": method, "http.url": url}
+        with self.tracer.start_as_current_span(
+            method, kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            headers = dict(headers)
+            propagate.inject(headers)
+            answer = self.send(http, method, url, body, headers)
+            span.set_attribute("http.status_code", answer.status_code)
+            if answer.status_code >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            return answer
+
+
 class OtelTracing:
     """The tracer provider and the instrumentation it drives, for one process."""
 
@@ -165,6 +191,7 @@ class OtelTracing:
         )
         self.provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter)))
         self.httplib2_request = httplib2.Http.request  # what shutdown puts back
+        self.fanout_send = FanoutHttp.send
 
     def instrument(self, app: Flask) -> None:
         propagate.set_global_textmap(TraceContextTextMapPropagator())
@@ -189,6 +216,14 @@ class OtelTracing:
 
             traced_request.traced_by = self  # type: ignore[attr-defined]
             httplib2.Http.request = traced_request
+        if not hasattr(FanoutHttp.send, "traced_by"):
+            fanout_spans = FanoutSpans(self.provider, self.fanout_send)
+
+            def traced_send(http: FanoutHttp, *args: Any) -> Answer:
+                return fanout_spans(http, *args)
+
+            traced_send.traced_by = self  # type: ignore[attr-defined]
+            FanoutHttp.send = traced_send  # type: ignore[method-assign, assignment]
         app.wsgi_app = TraceAgreement(app.wsgi_app)  # type: ignore[method-assign]
 
     def shutdown(self) -> None:
@@ -197,6 +232,8 @@ class OtelTracing:
         RedisInstrumentor().uninstrument()
         if getattr(httplib2.Http.request, "traced_by", None) is self:
             httplib2.Http.request = self.httplib2_request
+        if getattr(FanoutHttp.send, "traced_by", None) is self:
+            FanoutHttp.send = self.fanout_send  # type: ignore[method-assign]
         self.provider.shutdown()
 
 
