@@ -8,6 +8,8 @@ import http.server
 import socketserver
 import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,3 +105,17 @@ class FirstLine(socketserver.StreamRequestHandler):
         self.wfile.write(
             b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
+
+
+@contextmanager
+def refusing_proxy() -> Iterator[str]:
+    """A `FirstLine` proxy on a free port, its URL; what it saw starts empty."""
+    FirstLine.seen = []
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FirstLine)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

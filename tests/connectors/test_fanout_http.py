@@ -19,7 +19,7 @@ from connectors import trace_context
 from connectors.errors import ProviderUnavailable
 from connectors.fanout_http import FanoutHttp, NoAnswer
 from connectors.microsoft import MicrosoftConnector
-from tests.connectors.fanout_servers import TOGETHER, FirstLine, Server
+from tests.connectors.fanout_servers import TOGETHER, FirstLine, Server, refusing_proxy
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
 BODY = {"schedules": ["room-1@contoso.example"], "availabilityViewInterval": 30}
@@ -185,15 +185,8 @@ def test_calls_in_flight_together_find_their_connections_kept_for_the_next_round
 
 @pytest.fixture
 def proxy(clean_environment: None) -> Iterator[str]:
-    FirstLine.seen = []
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FirstLine)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with refusing_proxy() as url:
+        yield url
 
 
 def test_https_proxy_carries_the_calls_and_no_proxy_exempts_a_host(

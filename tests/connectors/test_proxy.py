@@ -3,8 +3,6 @@ direct when it is not; REQUESTS_CA_BUNDLE still never replaces the configured CA
 
 from __future__ import annotations
 
-import socketserver
-import threading
 from collections.abc import Iterator
 
 import httplib2
@@ -12,36 +10,17 @@ import pytest
 import requests
 
 from connectors.http import BoundedHttp, ProviderSession
+from tests.connectors.fanout_servers import FirstLine, refusing_proxy
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
-
-
-class FirstLine(socketserver.StreamRequestHandler):
-    """A proxy that writes down each request line and refuses it (502)."""
-
-    seen: list[str] = []  # noqa: RUF012
-
-    def handle(self) -> None:
-        FirstLine.seen.append(self.rfile.readline().decode("latin-1").strip())
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        self.wfile.write(
-            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
 
 
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    FirstLine.seen = []
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FirstLine)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with refusing_proxy() as url:
+        yield url
 
 
 def test_https_proxy_carries_the_provider_calls_when_set(
