@@ -38,6 +38,7 @@ from connectors.microsoft_graph import GraphCalendarApi
 from connectors.microsoft_tokens import (
     RESERVED_SCOPES,
     TRANSIENT_ERRORS,
+    KeepsNothing,
     MsalGrantApi,
 )
 from connectors.microsoft_watch import WATCH_SCOPES, GraphWatchApi
@@ -49,14 +50,6 @@ MICROSOFT_AUTHORITY_BASE = "https://login.microsoftonline.com"
 GRAPH_API = "https://graph.microsoft.com"
 # The flow keys MSAL needs back at the callback; `auth_uri` is not among them.
 FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
-
-
-class KeepsNothing(msal.TokenCache):
-    """The kept apps' token cache: MSAL offers it every token it gets, and it drops them
-    (a sign-in keeps no provider token; a grant's code is redeemed around its own cache)."""
-
-    def add(self, event: dict[str, Any], now: float | None = None) -> None:
-        return None
 
 
 class MicrosoftConnector(GraphCalendarApi, GraphWatchApi, MsalGrantApi, Connector):

@@ -150,3 +150,11 @@ class MsalGrantApi:
         the app; deleting the stored tokens is all the gateway can do.
         """
         return False
+
+
+class KeepsNothing(msal.TokenCache):
+    """The kept apps' token cache: MSAL offers it every token it gets, and it drops them
+    (a sign-in keeps no provider token; a grant's code is redeemed around its own cache)."""
+
+    def add(self, event: dict[str, Any], now: float | None = None) -> None:
+        return None
